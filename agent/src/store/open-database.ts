@@ -1,0 +1,91 @@
+// Opens a SQLite database in a private directory: WAL, 0600 files, migrations at start, and a corrupt
+// or unreadable file moved aside and recreated once (never a crash loop on a broken file).
+import BetterSqlite3 from 'better-sqlite3';
+import type { Database } from 'better-sqlite3';
+import { chmodSync, existsSync, renameSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../lib/logger.ts';
+import { ensurePrivateDirSync, PRIVATE_FILE_MODE } from '../lib/private-fs.ts';
+import { applyMigrations, SchemaTooNewError, type AppliedMigration, type MigrationSet } from './migrations.ts';
+
+export interface OpenDatabaseOptions {
+  dir: string;
+  fileName: string;
+  migrations: readonly MigrationSet[];
+  logger: Logger;
+}
+
+export interface OpenedDatabase {
+  db: Database;
+  file: string;
+  applied: AppliedMigration[];
+  /** Where a broken file was moved, when one was. */
+  movedAside?: string;
+}
+
+// SQLite's words for "this is not a database I can use"; anything else (disk full, permissions on the
+// directory) is a real error that moving the file would not cure.
+const BROKEN_FILE_CODES = new Set(['SQLITE_NOTADB', 'SQLITE_CORRUPT', 'SQLITE_CORRUPT_VTAB', 'SQLITE_CANTOPEN', 'SQLITE_IOERR_SHORT_READ']);
+
+function isBrokenFileError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (BROKEN_FILE_CODES.has(code) || code.startsWith('SQLITE_CORRUPT'));
+}
+
+const SIDE_FILES = ['', '-wal', '-shm'];
+
+function restrictFiles(file: string): void {
+  if (process.platform === 'win32') return;
+  for (const suffix of SIDE_FILES) {
+    if (existsSync(file + suffix)) chmodSync(file + suffix, PRIVATE_FILE_MODE);
+  }
+}
+
+function openAndMigrate(file: string, migrations: readonly MigrationSet[]): { db: Database; applied: AppliedMigration[] } {
+  const db = new BetterSqlite3(file);
+  try {
+    db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode survives a killed process (kill -9) without losing a committed transaction.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    const check = db.pragma('quick_check', { simple: true });
+    if (check !== 'ok') {
+      throw Object.assign(new Error(`quick_check reported: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
+    }
+    const applied = applyMigrations(db, migrations);
+    return { db, applied };
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+export function openDatabase(options: OpenDatabaseOptions): OpenedDatabase {
+  const { dir, fileName, migrations, logger } = options;
+  ensurePrivateDirSync(dir);
+  const file = path.join(dir, fileName);
+  const previousUmask = process.platform === 'win32' ? undefined : process.umask(0o077);
+  try {
+    try {
+      const { db, applied } = openAndMigrate(file, migrations);
+      restrictFiles(file);
+      return { db, file, applied };
+    } catch (err) {
+      if (err instanceof SchemaTooNewError || !isBrokenFileError(err)) throw err;
+      const movedAside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      for (const suffix of SIDE_FILES) {
+        if (existsSync(file + suffix)) renameSync(file + suffix, movedAside + suffix);
+      }
+      logger.error(
+        { file, moved_to: movedAside, sqlite_code: (err as { code?: string }).code, reason: (err as Error).message },
+        'local database is corrupt or unreadable; moved it aside and starting with a new one (cached policy and queued events in it are lost)',
+      );
+      const { db, applied } = openAndMigrate(file, migrations);
+      restrictFiles(file);
+      return { db, file, applied, movedAside };
+    }
+  } finally {
+    if (previousUmask !== undefined) process.umask(previousUmask);
+  }
+}
