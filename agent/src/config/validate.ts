@@ -1,0 +1,133 @@
+// Checks one source's raw values against the key table. Each problem names the key, the source and
+// what was expected, so an admin can fix a managed file from the log line alone.
+import { CONFIG_KEY_NAMES, CONFIG_KEYS, isConfigKey, type ConfigKey, type HeimdallConfig, type KeyKind } from './keys.ts';
+
+export interface ConfigProblem {
+  severity: 'error' | 'warning';
+  source: string;
+  key?: string;
+  message: string;
+}
+
+export type PartialConfig = Partial<HeimdallConfig>;
+
+/** What a source read produced, before validation. */
+export type RawValues = Record<string, unknown>;
+
+// How each source delivers values: JSON and plists have real types; the registry and flags carry
+// strings and DWORDs, so ports and booleans arrive as text or 0/1 and are coerced.
+export type SourceFlavor = 'typed' | 'registry' | 'text';
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}
+
+function expectation(type: KeyKind): string {
+  switch (type.kind) {
+    case 'url':
+      return `a URL (${type.schemes.map((s) => s.replace(':', '')).join(', ')})`;
+    case 'string':
+      return `a string of at most ${type.maxLength} characters`;
+    case 'port':
+      return 'an integer 1-65535';
+    case 'boolean':
+      return 'true or false';
+    case 'enum':
+      return `one of ${type.values.map((v) => `"${v}"`).join(', ')}`;
+  }
+}
+
+type Checked = { ok: true; value: unknown } | { ok: false };
+
+function checkValue(type: KeyKind, raw: unknown, flavor: SourceFlavor): Checked {
+  switch (type.kind) {
+    case 'url': {
+      if (typeof raw !== 'string') return { ok: false };
+      try {
+        const url = new URL(raw);
+        if (!type.schemes.includes(url.protocol)) return { ok: false };
+        if (url.protocol !== 'mailto:' && !url.hostname) return { ok: false };
+        return { ok: true, value: raw.replace(/\/+$/, '') };
+      } catch {
+        return { ok: false };
+      }
+    }
+    case 'string':
+      return typeof raw === 'string' && raw.length <= type.maxLength && raw.trim() !== '' ? { ok: true, value: raw.trim() } : { ok: false };
+    case 'port': {
+      let n = raw;
+      if (typeof raw === 'string' && flavor !== 'typed' && /^\d{1,5}$/.test(raw)) n = Number(raw);
+      return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 65535 ? { ok: true, value: n } : { ok: false };
+    }
+    case 'boolean': {
+      if (typeof raw === 'boolean') return { ok: true, value: raw };
+      if (flavor === 'registry' && (raw === 0 || raw === 1)) return { ok: true, value: raw === 1 };
+      if (flavor !== 'typed' && typeof raw === 'string') {
+        const t = raw.trim().toLowerCase();
+        if (['true', 'on', '1', 'yes'].includes(t)) return { ok: true, value: true };
+        if (['false', 'off', '0', 'no'].includes(t)) return { ok: true, value: false };
+      }
+      return { ok: false };
+    }
+    case 'enum':
+      return typeof raw === 'string' && type.values.includes(raw) ? { ok: true, value: raw } : { ok: false };
+  }
+}
+
+// Edit distance for "did you mean": a misspelt key in a managed file is the most common mistake.
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+function suggestion(name: string): string {
+  const best = CONFIG_KEY_NAMES.map((k) => ({ k, d: distance(name.toLowerCase(), k) })).sort((x, y) => x.d - y.d)[0];
+  return best && best.d <= 3 ? ` (did you mean "${best.k}"?)` : '';
+}
+
+export interface ValidatedSource {
+  values: PartialConfig;
+  /** Keys present with a wrong value: the caller falls back to the last good value for them. */
+  rejected: ConfigKey[];
+  problems: ConfigProblem[];
+}
+
+/** Validates every key of one source independently: one bad key never hides the good ones. */
+export function validateSource(source: string, raw: RawValues, flavor: SourceFlavor, ignoredKey: (name: string) => boolean = () => false): ValidatedSource {
+  const values: Record<string, unknown> = {};
+  const rejected: ConfigKey[] = [];
+  const problems: ConfigProblem[] = [];
+  for (const [name, rawValue] of Object.entries(raw)) {
+    if (ignoredKey(name)) continue;
+    if (!isConfigKey(name)) {
+      problems.push({ severity: 'warning', source, key: name, message: `config key "${name}" in ${source} is not a known setting; ignoring it${suggestion(name)}` });
+      continue;
+    }
+    const checked = checkValue(CONFIG_KEYS[name].type, rawValue, flavor);
+    if (checked.ok) {
+      values[name] = checked.value;
+    } else {
+      rejected.push(name);
+      problems.push({
+        severity: 'error',
+        source,
+        key: name,
+        message: `config key "${name}" in ${source}: expected ${expectation(CONFIG_KEYS[name].type)}, got ${describeValue(rawValue)}`,
+      });
+    }
+  }
+  return { values: values as PartialConfig, rejected, problems };
+}

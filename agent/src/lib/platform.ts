@@ -1,0 +1,52 @@
+// Where Heimdall keeps its files on each OS, as one table. Chosen once from process.platform.
+import path from 'node:path';
+
+export type SupportedPlatform = 'linux' | 'darwin' | 'win32';
+
+export interface PlatformPaths {
+  /** Root/SYSTEM-only state: database, CA key, tokens. */
+  stateDir: string;
+  /** The managed JSON config file an admin or MDM script drops. */
+  managedConfigFile: string;
+  /** The local API endpoint (unix socket or named pipe). */
+  localApiSocket: string;
+}
+
+const PROGRAM_DATA = process.env['ProgramData'] ?? 'C:\\ProgramData';
+
+export const PLATFORM_PATHS: Record<SupportedPlatform, PlatformPaths> = {
+  linux: {
+    stateDir: '/var/lib/heimdall',
+    managedConfigFile: '/etc/heimdall/config.json',
+    localApiSocket: '/var/run/heimdall/heimdall.sock',
+  },
+  darwin: {
+    stateDir: '/Library/Application Support/Heimdall',
+    managedConfigFile: '/Library/Application Support/Heimdall/config.json',
+    localApiSocket: '/var/run/heimdall/heimdall.sock',
+  },
+  win32: {
+    stateDir: path.win32.join(PROGRAM_DATA, 'Heimdall'),
+    managedConfigFile: path.win32.join(PROGRAM_DATA, 'Heimdall', 'config.json'),
+    localApiSocket: '\\\\.\\pipe\\heimdall',
+  },
+};
+
+export function currentPlatform(): SupportedPlatform {
+  const p = process.platform;
+  if (p === 'linux' || p === 'darwin' || p === 'win32') return p;
+  throw new Error(`Heimdall does not support the ${p} platform (supported: linux, darwin, win32)`);
+}
+
+/** Paths for this machine; a development state dir keeps the socket inside it so no root is needed. */
+export function resolvePaths(options: { stateDir?: string; platform?: SupportedPlatform } = {}): PlatformPaths {
+  const platform = options.platform ?? currentPlatform();
+  const defaults = PLATFORM_PATHS[platform];
+  if (!options.stateDir) return defaults;
+  const stateDir = path.resolve(options.stateDir);
+  return {
+    stateDir,
+    managedConfigFile: defaults.managedConfigFile,
+    localApiSocket: platform === 'win32' ? `\\\\.\\pipe\\heimdall-${Buffer.from(stateDir).toString('hex').slice(-16)}` : path.join(stateDir, 'heimdall.sock'),
+  };
+}
