@@ -1,0 +1,282 @@
+// Linux: client port -> /proc/net/tcp{,6} (uid, socket inode) -> the process holding that inode in
+// /proc/PID/fd -> exe, argv, status, parent chain. Parsers are pure; the reading below them is thin.
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import path from 'node:path';
+import type { Logger } from '../lib/logger.ts';
+import { silentLogger } from '../lib/logger.ts';
+import { formatIPv6, sameAddress } from './addresses.ts';
+import { runCommand } from './run-command.ts';
+import type { ParentProcess, PeerQuery, ProcessIdentity, ProcessResolver } from './types.ts';
+import { PARENT_CHAIN_LIMIT } from './types.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Pure parsers
+
+export const TCP_ESTABLISHED = 0x01;
+
+export interface ProcNetTcpEntry {
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  /** Kernel TCP state number (1 = ESTABLISHED). */
+  state: number;
+  /** The socket owner's uid. */
+  uid: number;
+  /** Socket inode; 0 for sockets no longer attached to a file (TIME_WAIT, orphans). */
+  inode: number;
+}
+
+// The kernel prints each 32-bit word of an address with %08X in host byte order.
+function wordsToBytes(hex: string, littleEndian: boolean): Uint8Array {
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let w = 0; w < hex.length / 8; w++) {
+    for (let b = 0; b < 4; b++) {
+      const byte = parseInt(hex.slice(w * 8 + b * 2, w * 8 + b * 2 + 2), 16);
+      bytes[w * 4 + (littleEndian ? 3 - b : b)] = byte;
+    }
+  }
+  return bytes;
+}
+
+/** Decodes `0100007F:1F90` (IPv4) or a 32-hex-digit IPv6 form into an address and a port. */
+export function decodeProcNetAddress(field: string, littleEndian = endianness() === 'LE'): { address: string; port: number } | undefined {
+  const m = /^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})$/.exec(field);
+  if (!m?.[1] || !m[2]) return undefined;
+  const bytes = wordsToBytes(m[1], littleEndian);
+  const address = bytes.length === 4 ? Array.from(bytes).join('.') : formatIPv6(bytes);
+  return { address, port: parseInt(m[2], 16) };
+}
+
+/** Parses the text of /proc/net/tcp or /proc/net/tcp6; lines it cannot read are skipped. */
+export function parseProcNetTcp(text: string, littleEndian = endianness() === 'LE'): ProcNetTcpEntry[] {
+  const entries: ProcNetTcpEntry[] = [];
+  for (const line of text.split('\n')) {
+    // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10 || !/^\d+:$/.test(f[0] ?? '')) continue;
+    const local = decodeProcNetAddress(f[1] ?? '', littleEndian);
+    const remote = decodeProcNetAddress(f[2] ?? '', littleEndian);
+    const state = parseInt(f[3] ?? '', 16);
+    const uid = Number(f[7]);
+    const inode = Number(f[9]);
+    if (!local || !remote || !Number.isInteger(state) || !Number.isInteger(uid) || !Number.isInteger(inode)) continue;
+    entries.push({ localAddress: local.address, localPort: local.port, remoteAddress: remote.address, remotePort: remote.port, state, uid, inode });
+  }
+  return entries;
+}
+
+/** The client end of a proxy connection: local = the app's port, remote = the proxy's port. */
+export function findClientSocket(entries: readonly ProcNetTcpEntry[], query: PeerQuery): ProcNetTcpEntry | undefined {
+  return entries.find(
+    (e) =>
+      e.state === TCP_ESTABLISHED &&
+      e.inode !== 0 &&
+      e.localPort === query.clientPort &&
+      e.remotePort === query.proxyPort &&
+      (query.clientAddress === undefined || sameAddress(e.localAddress, query.clientAddress)),
+  );
+}
+
+export interface ProcStatus {
+  name: string;
+  ppid: number;
+  realUid: number;
+  effectiveUid: number;
+}
+
+/** Parses /proc/PID/status; undefined when the lines that matter are missing. */
+export function parseProcStatus(text: string): ProcStatus | undefined {
+  const field = (key: string): string | undefined => new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(text)?.[1];
+  const ppid = Number(field('PPid'));
+  const uids = (field('Uid') ?? '').trim().split(/\s+/).map(Number);
+  if (!Number.isInteger(ppid) || uids.length < 2 || !uids.every(Number.isInteger)) return undefined;
+  return { name: field('Name') ?? '', ppid, realUid: uids[0] ?? -1, effectiveUid: uids[1] ?? -1 };
+}
+
+/** Splits /proc/PID/cmdline (NUL-separated, usually NUL-terminated) into argv. */
+export function parseCmdline(raw: Buffer | string): string[] {
+  const text = typeof raw === 'string' ? raw : raw.toString('utf8');
+  if (text.length === 0) return [];
+  const parts = text.split('\0');
+  if (parts.at(-1) === '') parts.pop();
+  return parts;
+}
+
+/** uid -> name from /etc/passwd text (first entry wins, as getpwuid does). */
+export function parsePasswd(text: string): Map<number, string> {
+  const names = new Map<number, string>();
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || line.startsWith('+') || line.startsWith('-')) continue;
+    const [name, , uidText] = line.split(':');
+    const uid = Number(uidText);
+    if (name && uidText !== undefined && uidText !== '' && Number.isInteger(uid) && !names.has(uid)) names.set(uid, name);
+  }
+  return names;
+}
+
+/** `/usr/bin/foo (deleted)` is how the kernel shows an executable replaced while running. */
+export function cleanExeLink(link: string): string {
+  return link.endsWith(' (deleted)') ? link.slice(0, -' (deleted)'.length) : link;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading /proc
+
+const GONE_CODES = new Set(['ENOENT', 'ESRCH', 'EACCES', 'EPERM', 'ENOTDIR', 'EINVAL']);
+
+function isGone(err: unknown): boolean {
+  return GONE_CODES.has((err as NodeJS.ErrnoException).code ?? '');
+}
+
+function tryRead<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (err) {
+    if (isGone(err)) return undefined;
+    throw err;
+  }
+}
+
+export interface LinuxProcessResolverOptions {
+  /** Where procfs is mounted; tests point it at a recorded tree. */
+  procRoot?: string;
+  passwdFile?: string;
+  logger?: Logger;
+  /** Processes whose fd tables are read between two turns of the event loop. */
+  scanSliceSize?: number;
+}
+
+// Processes that recently held a proxy client socket are scanned first: the same few apps open
+// most connections. Only the scan order is remembered; every answer is verified against the fd.
+const RECENT_HOLDERS_LIMIT = 32;
+
+export class LinuxProcessResolver implements ProcessResolver {
+  readonly platform = 'linux';
+  readonly #proc: string;
+  readonly #passwdFile: string;
+  readonly #logger: Logger;
+  readonly #sliceSize: number;
+  readonly #recentHolders: number[] = [];
+
+  constructor(options: LinuxProcessResolverOptions = {}) {
+    this.#proc = options.procRoot ?? '/proc';
+    this.#passwdFile = options.passwdFile ?? '/etc/passwd';
+    this.#logger = options.logger ?? silentLogger();
+    this.#sliceSize = options.scanSliceSize ?? 128;
+  }
+
+  async lookupByLocalPeer(query: PeerQuery): Promise<ProcessIdentity | undefined> {
+    try {
+      const socket = await this.#findSocket(query);
+      if (!socket) return undefined;
+      const holder = await this.#findHolder(socket.inode, socket.uid);
+      if (!holder) return undefined;
+      const identity = this.#readProcess(holder.pid);
+      // The pid could have been reused between finding the fd and reading the process: the fd
+      // still pointing at our socket proves the facts read belong to the right process.
+      if (!identity || tryRead(() => readlinkSync(path.join(this.#proc, String(holder.pid), 'fd', holder.fd))) !== `socket:[${socket.inode}]`) {
+        return undefined;
+      }
+      this.#remember(holder.pid);
+      const parents = this.#readParents(identity.ppid);
+      const user = await this.#userName(identity.uid);
+      const cwd = tryRead(() => readlinkSync(path.join(this.#proc, String(holder.pid), 'cwd')));
+      return { pid: holder.pid, uid: identity.uid, user, exe: identity.exe, argv: identity.argv, ...(cwd === undefined ? {} : { cwd }), parents };
+    } catch (err) {
+      this.#logger.warn({ err, client_port: query.clientPort }, 'process lookup failed; treating the connection as unidentified');
+      return undefined;
+    }
+  }
+
+  async #findSocket(query: PeerQuery): Promise<ProcNetTcpEntry | undefined> {
+    const files = query.family === 'IPv6' || (query.clientAddress?.includes(':') && !query.clientAddress.startsWith('::ffff:')) ? ['tcp6', 'tcp'] : ['tcp', 'tcp6'];
+    for (const file of files) {
+      let text: string;
+      try {
+        text = await readFile(path.join(this.#proc, 'net', file), 'utf8');
+      } catch (err) {
+        if (isGone(err)) continue; // tcp6 is absent when IPv6 is disabled
+        throw err;
+      }
+      const found = findClientSocket(parseProcNetTcp(text), query);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  async #findHolder(inode: number, uid: number): Promise<{ pid: number; fd: string } | undefined> {
+    const target = `socket:[${inode}]`;
+    const pids = readdirSync(this.#proc).filter((n) => /^\d+$/.test(n)).map(Number);
+    const recent = this.#recentHolders.filter((p) => pids.includes(p));
+    const owned: number[] = [];
+    const others: number[] = [];
+    for (const pid of pids) {
+      if (recent.includes(pid)) continue;
+      const owner = tryRead(() => statSync(path.join(this.#proc, String(pid))).uid);
+      if (owner === undefined) continue;
+      (owner === uid ? owned : others).push(pid);
+    }
+    // Newest first: a connection is more often opened by a young process than by an old daemon.
+    owned.sort((a, b) => b - a);
+    others.sort((a, b) => b - a);
+    let scanned = 0;
+    for (const pid of [...recent, ...owned, ...others]) {
+      const fd = this.#fdHolding(pid, target);
+      if (fd !== undefined) return { pid, fd };
+      if (++scanned % this.#sliceSize === 0) await yieldToLoop();
+    }
+    return undefined;
+  }
+
+  #fdHolding(pid: number, target: string): string | undefined {
+    const dir = path.join(this.#proc, String(pid), 'fd');
+    const fds = tryRead(() => readdirSync(dir));
+    if (!fds) return undefined;
+    for (const fd of fds) {
+      if (tryRead(() => readlinkSync(path.join(dir, fd))) === target) return fd;
+    }
+    return undefined;
+  }
+
+  #readProcess(pid: number): { uid: number; ppid: number; exe: string | undefined; argv: string[] } | undefined {
+    const base = path.join(this.#proc, String(pid));
+    const statusText = tryRead(() => readFileSync(path.join(base, 'status'), 'utf8'));
+    const status = statusText === undefined ? undefined : parseProcStatus(statusText);
+    if (!status) return undefined;
+    const exeLink = tryRead(() => readlinkSync(path.join(base, 'exe')));
+    const cmdline = tryRead(() => readFileSync(path.join(base, 'cmdline')));
+    return { uid: status.effectiveUid, ppid: status.ppid, exe: exeLink === undefined ? undefined : cleanExeLink(exeLink), argv: cmdline ? parseCmdline(cmdline) : [] };
+  }
+
+  #readParents(firstPpid: number): ParentProcess[] {
+    const parents: ParentProcess[] = [];
+    let pid = firstPpid;
+    while (pid > 0 && parents.length < PARENT_CHAIN_LIMIT) {
+      const p = this.#readProcess(pid);
+      if (!p) break;
+      parents.push({ pid, exe: p.exe, argv: p.argv });
+      pid = p.ppid;
+    }
+    return parents;
+  }
+
+  #remember(pid: number): void {
+    const at = this.#recentHolders.indexOf(pid);
+    if (at >= 0) this.#recentHolders.splice(at, 1);
+    this.#recentHolders.unshift(pid);
+    this.#recentHolders.length = Math.min(this.#recentHolders.length, RECENT_HOLDERS_LIMIT);
+  }
+
+  async #userName(uid: number): Promise<string | undefined> {
+    const text = tryRead(() => readFileSync(this.#passwdFile, 'utf8'));
+    const local = text === undefined ? undefined : parsePasswd(text).get(uid);
+    if (local !== undefined) return local;
+    // Directory accounts (LDAP, SSSD, AD) are not in /etc/passwd; getent asks NSS like getpwuid.
+    const out = await runCommand('getent', ['passwd', String(uid)], { timeoutMs: 2000 });
+    return out.ok ? parsePasswd(out.stdout).get(uid) : undefined;
+  }
+}
