@@ -1,0 +1,92 @@
+// Pure header and URL rewriting for one forwarded request: hop-by-hop removal, credential swap,
+// attribution headers. Kept free of sockets so every rule is testable on plain objects.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { GatewayRouteRow } from './routes.ts';
+
+/** RFC 9110 7.6.1 hop-by-hop headers, plus the de-facto `proxy-connection`. */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+
+/** Headers never shown to policy or audit, whatever the route. */
+const SECRET_HEADERS = new Set(['authorization', 'x-api-key', 'x-goog-api-key', 'api-key', 'cookie', 'proxy-authorization', 'x-bf-vk', 'openai-organization', 'chatgpt-account-id']);
+
+/**
+ * Removes hop-by-hop headers, and those the `Connection` header names. For a websocket upgrade
+ * `connection` and `upgrade` are end-to-end in effect and must reach the next hop.
+ */
+export function removeHopByHop(headers: IncomingHttpHeaders, keepUpgrade: boolean): void {
+  const named = String(headers.connection ?? '').split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+  for (const name of [...HOP_BY_HOP, ...named]) {
+    if (keepUpgrade && (name === 'connection' || name === 'upgrade')) continue;
+    delete headers[name];
+  }
+  if (keepUpgrade) {
+    headers.connection = 'Upgrade';
+  }
+}
+
+/** A copy of the request headers with secrets dropped, for policy decisions and logs. */
+export function headersWithoutSecrets(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || SECRET_HEADERS.has(name)) continue;
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+const APP_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+/** `x-bf-dim-app` must be a bounded label: a catalog id or `unknown`, never free text. */
+export function boundedAppId(appId: string | undefined): string {
+  const id = (appId ?? '').toLowerCase();
+  return APP_ID_PATTERN.test(id) ? id : 'unknown';
+}
+
+export interface GatewayHeaderInput {
+  route: GatewayRouteRow;
+  passthrough: boolean;
+  virtualKey: string;
+  requestId: string;
+  appId: string | undefined;
+  deviceId: string;
+}
+
+/** Applies the routing mode's credential rules and attribution headers in place. */
+export function applyGatewayHeaders(headers: IncomingHttpHeaders, input: GatewayHeaderInput): void {
+  const keepNative = input.passthrough || input.route.credentialPolicy === 'native-only';
+  if (keepNative) {
+    headers['x-bf-direct-key'] = 'true';
+  } else {
+    for (const name of ['authorization', 'x-api-key', 'x-goog-api-key', 'api-key', ...input.route.credentialHeaders]) delete headers[name];
+    headers.authorization = `Bearer ${input.virtualKey}`;
+  }
+  headers['x-bf-vk'] = input.virtualKey;
+  headers['x-request-id'] = input.requestId;
+  headers['x-bf-dim-app'] = boundedAppId(input.appId);
+  headers['x-bf-dim-device'] = input.deviceId;
+}
+
+/** Drops credential-carrying query parameters (`?key=` for Google) from a path with query. */
+export function stripCredentialQuery(pathAndQuery: string, params: readonly string[]): string {
+  if (params.length === 0) return pathAndQuery;
+  const q = pathAndQuery.indexOf('?');
+  if (q < 0) return pathAndQuery;
+  const search = new URLSearchParams(pathAndQuery.slice(q + 1));
+  let changed = false;
+  for (const p of params) {
+    if (search.has(p)) {
+      search.delete(p);
+      changed = true;
+    }
+  }
+  if (!changed) return pathAndQuery;
+  const rest = search.toString();
+  return pathAndQuery.slice(0, q) + (rest ? `?${rest}` : '');
+}
+
+/** The app's request id if it sent a sane one, else a new one. */
+export function requestIdFrom(headers: IncomingHttpHeaders, generate: () => string): string {
+  const given = headers['x-request-id'];
+  if (typeof given === 'string' && /^[\x21-\x7e]{1,128}$/.test(given)) return given;
+  return generate();
+}

@@ -1,0 +1,82 @@
+// The governance seam: who is calling (identify) and may they (policy). The proxy asks once per
+// client connection and once per request; the lead wires identify + policy behind this interface.
+import type { Route, RouteId } from '../forward/index.ts';
+
+/** How this app's inference reaches the gateway, as the organization set it per app. */
+export type RoutingMode = 'gateway' | 'passthrough';
+
+/**
+ * Who is behind a client connection. Opaque to the proxy except `routingMode` and `appId`
+ * (the bounded `x-bf-dim-app` label); carried unchanged into policy checks and audit records.
+ */
+export interface Attribution {
+  appId?: string;
+  appName?: string;
+  osUser?: string;
+  uid?: number;
+  routingMode: RoutingMode;
+}
+
+export interface ConnectionInfo {
+  clientAddress: string;
+  clientPort: number;
+  proxyPort: number;
+  family: 'IPv4' | 'IPv6';
+  targetHost: string;
+  targetPort: number;
+  /** True when Heimdall terminates TLS for this host (it is in the routing table). */
+  intercepted: boolean;
+}
+
+export type ConnectionAdmission =
+  | { decision: 'admit'; attribution: Attribution }
+  /**
+   * Refused: an intercepted host gets each request blocked in its provider's error shape (403);
+   * any other host gets its CONNECT refused with 403 and this one-line reason.
+   */
+  | { decision: 'refuse'; reason: string; attribution: Attribution };
+
+export interface RequestInfo {
+  host: string;
+  method: string;
+  /** Path without query string. */
+  path: string;
+  route: Route;
+  /** Request headers with credentials and cookies removed. */
+  headers: Readonly<Record<string, string>>;
+}
+
+export type RequestDecision = { decision: 'allow' } | { decision: 'block'; message: string };
+
+export interface Governor {
+  admitConnection(info: ConnectionInfo): Promise<ConnectionAdmission>;
+  admitRequest(attribution: Attribution, request: RequestInfo): RequestDecision | Promise<RequestDecision>;
+}
+
+/** The default until identify and policy are wired: everyone admitted, in gateway mode. */
+export const allowAllGovernor: Governor = {
+  admitConnection: () => Promise.resolve({ decision: 'admit', attribution: { routingMode: 'gateway' } }),
+  admitRequest: () => ({ decision: 'allow' }),
+};
+
+/** One governed exchange, for audit and metrics: no bodies, no credentials, no query string. */
+export interface ExchangeRecord {
+  attribution: Attribution;
+  host: string;
+  routeId: RouteId;
+  provider: Route['provider'];
+  /** Where it went: the gateway (gateway or pass-through mode) or the real origin. */
+  destination: 'gateway' | 'passthrough' | 'origin';
+  transport: 'https' | 'http' | 'websocket';
+  method: string;
+  path: string;
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+  latencyMs: number;
+  requestId: string;
+  outcome: 'forwarded' | 'blocked' | 'error';
+  /** Why it was blocked or failed (a policy message or an error kind), if it was. */
+  reason?: string;
+  startedAt: string;
+}

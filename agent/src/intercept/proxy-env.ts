@@ -1,0 +1,112 @@
+// Environment that puts a terminal program on the governed proxy (`heimdall env`, `heimdall exec`):
+// which variables, in which order, and how to write them for each shell.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { writeFileAtomic } from '../lib/private-fs.ts';
+
+export interface ProxyEnvironmentInput {
+  /** `http://127.0.0.1:PORT` */
+  proxyUrl: string;
+  /** Heimdall's CA certificate alone (PEM file). */
+  caCertPath: string;
+  /** System roots plus Heimdall's CA (see writeCaBundle): for tools whose variable replaces the roots. */
+  caBundlePath: string;
+}
+
+/** Hosts never sent to the proxy, even by tools that ignore the PAC. */
+const NO_PROXY = 'localhost,127.0.0.1,::1';
+
+/**
+ * The variables, in a stable order. Tools differ in which they read: curl and Go read the
+ * lower-case proxy names, Node 22.12+ needs NODE_USE_ENV_PROXY=1 to honour them at all, Codex reads
+ * SSL_CERT_FILE or CODEX_CA_CERTIFICATE, Python's requests REQUESTS_CA_BUNDLE. SSL_CERT_FILE and
+ * REQUESTS_CA_BUNDLE replace the trusted roots, so they get the bundle that still holds them.
+ */
+export function buildProxyEnvironment(input: ProxyEnvironmentInput): Array<[string, string]> {
+  return [
+    ['HTTPS_PROXY', input.proxyUrl],
+    ['HTTP_PROXY', input.proxyUrl],
+    ['https_proxy', input.proxyUrl],
+    ['http_proxy', input.proxyUrl],
+    ['NO_PROXY', NO_PROXY],
+    ['no_proxy', NO_PROXY],
+    ['NODE_EXTRA_CA_CERTS', input.caCertPath],
+    ['NODE_USE_ENV_PROXY', '1'],
+    ['SSL_CERT_FILE', input.caBundlePath],
+    ['CODEX_CA_CERTIFICATE', input.caBundlePath],
+    ['REQUESTS_CA_BUNDLE', input.caBundlePath],
+  ];
+}
+
+export type Shell = 'sh' | 'fish' | 'powershell';
+
+function quoteSh(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+function quoteFish(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+function quotePowershell(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Lines a shell can `eval` / `source` / `Invoke-Expression`. */
+export function formatShellExports(env: ReadonlyArray<readonly [string, string]>, shell: Shell): string {
+  const lines = env.map(([name, value]) => {
+    if (!VARIABLE_NAME.test(name)) throw new Error(`environment variable name ${JSON.stringify(name)} is not valid in a shell`);
+    switch (shell) {
+      case 'sh': return `export ${name}=${quoteSh(value)}`;
+      case 'fish': return `set -gx ${name} ${quoteFish(value)}`;
+      case 'powershell': return `$env:${name} = ${quotePowershell(value)}`;
+    }
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+/** Where distributions keep the system's trusted roots, most common first. */
+export const SYSTEM_CA_BUNDLES = [
+  '/etc/ssl/certs/ca-certificates.crt', // Debian, Ubuntu, Alpine, Arch
+  '/etc/pki/tls/certs/ca-bundle.crt', // Fedora, RHEL, CentOS
+  '/etc/ssl/ca-bundle.pem', // openSUSE
+  '/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem', // RHEL 7+
+  '/etc/ssl/cert.pem', // macOS, Alpine, OpenBSD
+  '/usr/local/etc/openssl/cert.pem', // Homebrew OpenSSL
+];
+
+/** The first readable system bundle, or undefined (Windows, unusual systems). */
+export async function findSystemCaBundle(candidates: readonly string[] = SYSTEM_CA_BUNDLES): Promise<string | undefined> {
+  for (const file of candidates) {
+    try {
+      const text = await fs.readFile(file, 'utf8');
+      if (text.includes('-----BEGIN CERTIFICATE-----')) return file;
+    } catch {
+      // Not on this system; try the next.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Writes `ca-bundle.pem` in `stateDir`: the system roots, then Heimdall's CA. Without the system
+ * roots, a tool given this file in SSL_CERT_FILE could no longer reach any other HTTPS site.
+ * Readable by everyone (0644): it holds only public certificates and users' tools must read it.
+ * Falls back to Node's bundled roots when no system bundle exists.
+ */
+export async function writeCaBundle(stateDir: string, caPem: string, candidates?: readonly string[]): Promise<{ path: string; systemBundle: string | undefined }> {
+  const systemBundle = await findSystemCaBundle(candidates);
+  let roots: string;
+  if (systemBundle) {
+    roots = await fs.readFile(systemBundle, 'utf8');
+  } else {
+    const tls = await import('node:tls');
+    roots = tls.rootCertificates.join('\n');
+  }
+  const file = path.join(stateDir, 'ca-bundle.pem');
+  const body = `${roots.trimEnd()}\n\n# Heimdall local CA (governs AI traffic on this device)\n${caPem.trim()}\n`;
+  await writeFileAtomic(file, body, { mode: 0o644 });
+  return { path: file, systemBundle };
+}

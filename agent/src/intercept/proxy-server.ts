@@ -1,0 +1,806 @@
+// The local proxy: CONNECT and plain-HTTP proxying on loopback only, PAC serving, TLS termination
+// for routing-table hosts (then governance and forwarding), raw tunnels for everything else.
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import tls from 'node:tls';
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../lib/logger.ts';
+import {
+  Forwarder, headersWithoutSecrets, interceptedHosts, isInterceptedHost, providerError, requestIdFrom, resolveRoute, writeRawError,
+  type ErrorKind, type ForwardResult, type ForwardTarget, type ForwardTimeouts, type OriginResolver, type Route, type DnsCacheOptions,
+} from '../forward/index.ts';
+import { isLocalHost, parseAuthority, type Authority } from './authority.ts';
+import { renderBlockPage } from './block-page.ts';
+import {
+  allowAllGovernor, type Attribution, type ConnectionAdmission, type ConnectionInfo, type ExchangeRecord, type Governor,
+} from './governor.ts';
+import { buildPacScript, PAC_CONTENT_TYPE } from './pac.ts';
+
+/** What the proxy needs from the tls room (CertificateManager satisfies it). */
+export interface CertificateSource {
+  secureContextFor(host: string): Promise<tls.SecureContext>;
+}
+
+export interface ClientTimeouts {
+  /** A client must finish sending request headers within this (slowloris guard). */
+  headersMs: number;
+  /** ... and the whole request (headers and body) within this. */
+  requestMs: number;
+  /** Idle keep-alive connections are closed after this. */
+  keepAliveMs: number;
+  /** A client must complete the TLS handshake this soon after `200 Connection Established`. */
+  tlsHandshakeMs: number;
+}
+
+export const DEFAULT_CLIENT_TIMEOUTS: ClientTimeouts = {
+  headersMs: 30_000,
+  // Uploads of large prompts and files stream through; this only bounds a stalled request.
+  requestMs: 300_000,
+  keepAliveMs: 65_000,
+  tlsHandshakeMs: 15_000,
+};
+
+export interface ProxyServerOptions {
+  gatewayUrl: string;
+  /** Extra CA PEM trusted for an https gateway (private PKI, tests). */
+  gatewayCa?: string;
+  supportUrl?: string;
+  organization?: string;
+  /** Bounded device identifier sent as `x-bf-dim-device`. */
+  deviceId: string;
+  /** Proxy port on 127.0.0.1 and ::1 (0 = any free port, for tests). */
+  port: number;
+  /** Optional separate port serving only the PAC. */
+  pacPort?: number;
+  /** Also listen on ::1 (default true; skipped with a log line when the machine has no IPv6 loopback). */
+  listenIpv6?: boolean;
+  forwardTimeouts?: Partial<ForwardTimeouts>;
+  clientTimeouts?: Partial<ClientTimeouts>;
+  /** Request header limit in bytes (default 32 KiB); larger gets 431. */
+  maxHeaderBytes?: number;
+  certificates: CertificateSource;
+  governor?: Governor;
+  /** The user's gateway credential for this attribution; undefined when nobody signed in. */
+  getVirtualKey(attribution: Attribution): string | undefined | Promise<string | undefined>;
+  onExchangeComplete?(record: ExchangeRecord): void;
+  /** Tests only: where origin-mode hosts really are. Production: the real host on 443. */
+  resolveOrigin?: OriginResolver;
+  dns?: Omit<DnsCacheOptions, 'logger'>;
+  logger: Logger;
+}
+
+export interface ListeningAddress {
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  port: number;
+}
+
+export interface ProxyAddress {
+  port: number;
+  listening: ListeningAddress[];
+  /** `http://127.0.0.1:PORT`: what HTTPS_PROXY and the PAC point at. */
+  proxyUrl: string;
+  pacUrl: string;
+}
+
+export type ExchangeDecision = 'forwarded' | 'blocked' | 'error';
+
+export interface ProxyStats {
+  activeConnections: number;
+  connectionsByKind: Record<ConnectionKind, number>;
+  /** Exchanges per route and outcome (bounded: route ids x three outcomes). */
+  exchanges: Array<{ route: string; decision: ExchangeDecision; count: number }>;
+  tunnelsOpened: number;
+  connectionsRefused: number;
+  clientErrors: number;
+}
+
+type ConnectionKind = 'http' | 'tunnel' | 'intercepted' | 'upgraded';
+
+interface ClientConnection {
+  socket: net.Socket;
+  kind: ConnectionKind;
+  /** Requests whose response is not finished yet. */
+  inFlight: number;
+  /** The TLS layer, for intercepted connections (closing it sends close_notify). */
+  tls?: tls.TLSSocket;
+  /** Plain-HTTP proxying: admissions per target host, looked up once per connection. */
+  plainAdmissions?: Map<string, Promise<ConnectionAdmission>>;
+}
+
+/** What an intercepted TLS connection carries into every request on it. */
+interface InterceptedContext {
+  conn: ClientConnection;
+  target: Authority;
+  admission: ConnectionAdmission;
+}
+
+interface GovernedExchange {
+  host: string;
+  transport: ExchangeRecord['transport'];
+  conn: ClientConnection;
+  admission: ConnectionAdmission;
+}
+
+const DEFAULT_MAX_HEADER_BYTES = 32 * 1024;
+
+export class ProxyServer {
+  readonly #options: ProxyServerOptions;
+  readonly #logger: Logger;
+  readonly #governor: Governor;
+  readonly #forwarder: Forwarder;
+  readonly #clientTimeouts: ClientTimeouts;
+  /** Parses requests arriving on the proxy port (CONNECT, absolute-URI, PAC). */
+  readonly #front: http.Server;
+  /** Parses requests inside terminated TLS connections. */
+  readonly #inner: http.Server;
+  readonly #listeners: net.Server[] = [];
+  readonly #connections = new Set<ClientConnection>();
+  readonly #bySocket = new WeakMap<net.Socket, ClientConnection>();
+  readonly #intercepted = new WeakMap<tls.TLSSocket, InterceptedContext>();
+  readonly #ownHostnames = [os.hostname().toLowerCase()];
+  readonly #counters = new Map<string, number>();
+  #tunnelsOpened = 0;
+  #connectionsRefused = 0;
+  #clientErrors = 0;
+  #draining = false;
+  #address: ProxyAddress | undefined;
+  #pacPort: number | undefined;
+
+  constructor(options: ProxyServerOptions) {
+    this.#options = options;
+    this.#logger = options.logger;
+    this.#governor = options.governor ?? allowAllGovernor;
+    this.#clientTimeouts = { ...DEFAULT_CLIENT_TIMEOUTS, ...options.clientTimeouts };
+    this.#forwarder = new Forwarder({
+      gatewayUrl: options.gatewayUrl,
+      deviceId: options.deviceId,
+      logger: options.logger,
+      ...(options.gatewayCa ? { gatewayCa: options.gatewayCa } : {}),
+      ...(options.supportUrl ? { supportUrl: options.supportUrl } : {}),
+      ...(options.forwardTimeouts ? { timeouts: options.forwardTimeouts } : {}),
+      ...(options.resolveOrigin ? { resolveOrigin: options.resolveOrigin } : {}),
+      ...(options.dns ? { dns: options.dns } : {}),
+    });
+    const httpOptions: http.ServerOptions = {
+      maxHeaderSize: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+      headersTimeout: this.#clientTimeouts.headersMs,
+      requestTimeout: this.#clientTimeouts.requestMs,
+      keepAliveTimeout: this.#clientTimeouts.keepAliveMs,
+      connectionsCheckingInterval: Math.min(1000, this.#clientTimeouts.headersMs),
+      // The CONNECT authority, not the Host header, decides where a request goes.
+      requireHostHeader: false,
+      noDelay: true,
+    };
+    this.#front = http.createServer(httpOptions);
+    this.#inner = http.createServer(httpOptions);
+    // Both servers are fed sockets with emit('connection') and never listen themselves. Node
+    // starts the timer that enforces headersTimeout/requestTimeout on 'listening', so emit it:
+    // without this a slow client could hold a connection open forever.
+    this.#front.emit('listening');
+    this.#inner.emit('listening');
+    this.#front.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void this.#onConnect(req, socket as net.Socket, head));
+    this.#front.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => void this.#onFrontRequest(req, res));
+    this.#front.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void this.#onFrontUpgrade(req, socket, head));
+    this.#inner.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => void this.#onInterceptedRequest(req, res));
+    this.#inner.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void this.#onInterceptedUpgrade(req, socket, head));
+    this.#front.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket));
+    this.#inner.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket));
+  }
+
+  // ---- lifecycle -----------------------------------------------------------------------------
+
+  /** Binds 127.0.0.1 and ::1 on the same port (and the optional PAC port). Never another interface. */
+  async listen(): Promise<ProxyAddress> {
+    const wantV6 = this.#options.listenIpv6 ?? true;
+    // With port 0 the IPv4 port may be taken on ::1; try a few fresh ports before giving up.
+    for (let attempt = 0; ; attempt++) {
+      const v4 = await this.#bind('127.0.0.1', this.#options.port, (s) => this.#acceptProxy(s));
+      const port = (v4.address() as net.AddressInfo).port;
+      const listening: ListeningAddress[] = [{ address: '127.0.0.1', family: 'IPv4', port }];
+      let retry = false;
+      if (wantV6) {
+        try {
+          await this.#bind('::1', port, (s) => this.#acceptProxy(s));
+          listening.push({ address: '::1', family: 'IPv6', port });
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EADDRINUSE' && this.#options.port === 0 && attempt < 5) {
+            retry = true;
+          } else if (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT') {
+            this.#logger.info({ port }, 'no IPv6 loopback on this machine; proxy listens on 127.0.0.1 only');
+          } else {
+            await this.#closeListeners();
+            throw new Error(`proxy cannot listen on [::1]:${port}: ${(err as Error).message}`, { cause: err });
+          }
+        }
+      }
+      if (retry) {
+        await this.#closeListeners();
+        continue;
+      }
+      if (this.#options.pacPort !== undefined) {
+        const pac = await this.#bind('127.0.0.1', this.#options.pacPort, (s) => this.#acceptPacOnly(s));
+        this.#pacPort = (pac.address() as net.AddressInfo).port;
+      }
+      const pacPort = this.#pacPort ?? port;
+      this.#address = { port, listening, proxyUrl: `http://127.0.0.1:${port}`, pacUrl: `http://127.0.0.1:${pacPort}/proxy.pac` };
+      this.#logger.info({ port, pac_url: this.#address.pacUrl, gateway: this.#forwarder.gatewayOrigin, addresses: listening.map((l) => l.address) }, 'proxy listening');
+      return this.#address;
+    }
+  }
+
+  address(): ProxyAddress {
+    if (!this.#address) throw new Error('proxy is not listening yet: call listen() first');
+    return this.#address;
+  }
+
+  /** Closes the listening sockets; established connections carry on. */
+  stopAccepting(): void {
+    for (const l of this.#listeners) l.close();
+    this.#listeners.length = 0;
+  }
+
+  activeConnections(): number {
+    return this.#connections.size;
+  }
+
+  /** Closes keep-alive connections with no request in progress. Tunnels and websockets stay. */
+  closeIdle(): number {
+    let closed = 0;
+    for (const conn of this.#connections) {
+      if ((conn.kind === 'http' || conn.kind === 'intercepted') && conn.inFlight === 0) {
+        this.#closeGracefully(conn);
+        closed++;
+      }
+    }
+    return closed;
+  }
+
+  destroyAll(): void {
+    for (const conn of this.#connections) {
+      conn.tls?.destroy();
+      conn.socket.destroy();
+    }
+  }
+
+  /**
+   * Graceful stop: no new connections, idle ones closed now, busy ones closed as their last
+   * response finishes, and whatever is left (long streams, tunnels) cut at the deadline.
+   */
+  async drain(deadlineMs: number): Promise<{ cut: number }> {
+    this.#draining = true;
+    this.stopAccepting();
+    this.closeIdle();
+    const until = Date.now() + deadlineMs;
+    while (this.#connections.size > 0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, until - Date.now()))));
+    }
+    const cut = this.#connections.size;
+    if (cut > 0) {
+      this.#logger.warn({ connections: cut }, 'drain deadline reached; closing remaining proxy connections');
+      this.destroyAll();
+    }
+    return { cut };
+  }
+
+  async close(): Promise<void> {
+    this.#draining = true;
+    this.stopAccepting();
+    this.destroyAll();
+    this.#forwarder.close();
+    await Promise.all([closeServer(this.#front), closeServer(this.#inner)]);
+  }
+
+  stats(): ProxyStats {
+    const byKind: Record<ConnectionKind, number> = { http: 0, tunnel: 0, intercepted: 0, upgraded: 0 };
+    for (const c of this.#connections) byKind[c.kind]++;
+    const exchanges = [...this.#counters].map(([key, count]) => {
+      const [route = '', decision = 'error'] = key.split('|');
+      return { route, decision: decision as ExchangeDecision, count };
+    });
+    return {
+      activeConnections: this.#connections.size,
+      connectionsByKind: byKind,
+      exchanges,
+      tunnelsOpened: this.#tunnelsOpened,
+      connectionsRefused: this.#connectionsRefused,
+      clientErrors: this.#clientErrors,
+    };
+  }
+
+  // ---- accepting -----------------------------------------------------------------------------
+
+  #bind(host: string, port: number, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+    // allowHalfOpen: a tunnelled client may finish sending and still be reading the reply.
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, onConnection);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port, exclusive: true, ipv6Only: host === '::1' }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.#logger.error({ err: err.message, host, port }, 'proxy listener error'));
+        this.#listeners.push(server);
+        resolve(server);
+      });
+    });
+  }
+
+  async #closeListeners(): Promise<void> {
+    await Promise.all(this.#listeners.map((l) => new Promise((r) => l.close(r))));
+    this.#listeners.length = 0;
+  }
+
+  #acceptProxy(socket: net.Socket): void {
+    const conn: ClientConnection = { socket, kind: 'http', inFlight: 0 };
+    this.#connections.add(conn);
+    this.#bySocket.set(socket, conn);
+    socket.once('close', () => this.#connections.delete(conn));
+    this.#front.emit('connection', socket);
+  }
+
+  #acceptPacOnly(socket: net.Socket): void {
+    // The PAC port shares the front parser; requests other than GET /proxy.pac get 404 there.
+    this.#acceptProxy(socket);
+  }
+
+  // ---- plain HTTP on the proxy port --------------------------------------------------------
+
+  async #onFrontRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const conn = this.#bySocket.get(req.socket);
+    const url = req.url ?? '';
+    if (url.startsWith('/')) {
+      this.#serveLocal(req, res);
+      return;
+    }
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      plainError(res, 400, 'Heimdall proxy: the request target is not an absolute http:// URL.');
+      return;
+    }
+    if (target.protocol !== 'http:' || !conn || !req.socket.localPort) {
+      plainError(res, 400, 'Heimdall proxy: only http:// URLs can be proxied this way; use CONNECT for https.');
+      return;
+    }
+    const authority = { host: stripBrackets(target.hostname), port: Number(target.port || 80) };
+    if (this.#isSelf(authority)) {
+      plainError(res, 508, 'Heimdall proxy: refusing a request to the proxy itself (proxy loop).');
+      return;
+    }
+    const admission = await this.#plainAdmission(conn, req.socket, authority);
+    if (isInterceptedHost(authority.host)) {
+      req.url = target.pathname + target.search;
+      await this.#governAndForward(req, res, { host: authority.host, transport: 'http', conn, admission });
+      return;
+    }
+    if (admission.decision === 'refuse') {
+      this.#connectionsRefused++;
+      plainError(res, 403, `Heimdall: ${oneLine(admission.reason)}`);
+      return;
+    }
+    this.#trackRequest(conn, res);
+    await this.#forwarder.forward(req, res, { kind: 'plain', url: target }, requestIdFrom(req.headers, randomUUID));
+  }
+
+  async #onFrontUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const conn = this.#bySocket.get(socket as net.Socket);
+    let target: URL | undefined;
+    try {
+      target = new URL(req.url ?? '');
+    } catch {
+      target = undefined;
+    }
+    if (!conn || !target || target.protocol !== 'http:') {
+      writeRawError(socket, 400, 'Heimdall proxy: websocket upgrades need an absolute http:// URL (or CONNECT).\n', 'text/plain');
+      return;
+    }
+    const authority = { host: stripBrackets(target.hostname), port: Number(target.port || 80) };
+    if (this.#isSelf(authority)) {
+      writeRawError(socket, 508, 'Heimdall proxy: proxy loop.\n', 'text/plain');
+      return;
+    }
+    conn.kind = 'upgraded';
+    const admission = await this.#plainAdmission(conn, socket as net.Socket, authority);
+    if (isInterceptedHost(authority.host)) {
+      req.url = target.pathname + target.search;
+      await this.#governAndUpgrade(req, socket, head, { host: authority.host, transport: 'websocket', conn, admission });
+      return;
+    }
+    if (admission.decision === 'refuse') {
+      writeRawError(socket, 403, `Heimdall: ${oneLine(admission.reason)}\n`, 'text/plain');
+      return;
+    }
+    await this.#forwarder.upgrade(req, socket, head, { kind: 'plain', url: target }, requestIdFrom(req.headers, randomUUID));
+  }
+
+  #serveLocal(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    if ((req.method === 'GET' || req.method === 'HEAD') && path === '/proxy.pac') {
+      const body = buildPacScript(interceptedHosts(), `127.0.0.1:${this.address().port}`);
+      res.writeHead(200, { 'content-type': PAC_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), 'cache-control': 'max-age=300' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
+    plainError(res, 404, 'This is the Heimdall local proxy. Configure it as your HTTP(S) proxy, or load /proxy.pac.');
+  }
+
+  #plainAdmission(conn: ClientConnection, socket: net.Socket, target: Authority): Promise<ConnectionAdmission> {
+    conn.plainAdmissions ??= new Map();
+    const key = `${target.host}:${target.port}`;
+    let admission = conn.plainAdmissions.get(key);
+    if (!admission) {
+      admission = this.#admit(socket, target, isInterceptedHost(target.host));
+      conn.plainAdmissions.set(key, admission);
+    }
+    return admission;
+  }
+
+  // ---- CONNECT -------------------------------------------------------------------------------
+
+  async #onConnect(req: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
+    // Node's parser let go of this socket: its errors are ours now.
+    socket.on('error', (err) => {
+      this.#logger.debug({ err: err.message }, 'client socket error');
+      socket.destroy();
+    });
+    const conn = this.#bySocket.get(socket);
+    const target = parseAuthority(req.url);
+    if (!conn || !target) {
+      this.#clientErrors++;
+      rawReply(socket, 400, 'Heimdall proxy: CONNECT needs a host:port target.');
+      return;
+    }
+    if (this.#isSelf(target)) {
+      rawReply(socket, 508, 'Heimdall proxy: refusing a CONNECT to the proxy itself (proxy loop).');
+      return;
+    }
+    const intercepted = target.port === 443 && isInterceptedHost(target.host);
+    conn.kind = intercepted ? 'intercepted' : 'tunnel';
+    const admission = await this.#admit(socket, target, intercepted);
+    if (socket.destroyed) return;
+    if (intercepted) {
+      await this.#terminateTls(conn, target, admission, head);
+      return;
+    }
+    if (admission.decision === 'refuse') {
+      this.#connectionsRefused++;
+      this.#logger.info({ host: target.host, port: target.port, app: admission.attribution.appId, reason: admission.reason }, 'CONNECT refused');
+      rawReply(socket, 403, `Heimdall: ${oneLine(admission.reason)}`);
+      return;
+    }
+    this.#tunnel(socket, target, head);
+  }
+
+  async #admit(socket: net.Socket, target: Authority, intercepted: boolean): Promise<ConnectionAdmission> {
+    const info: ConnectionInfo = {
+      clientAddress: socket.remoteAddress ?? '',
+      clientPort: socket.remotePort ?? 0,
+      proxyPort: socket.localPort ?? 0,
+      family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4',
+      targetHost: target.host,
+      targetPort: target.port,
+      intercepted,
+    };
+    try {
+      return await this.#governor.admitConnection(info);
+    } catch (err) {
+      // The governor applies fail_mode itself; an exception here is a bug, and failing closed is safe.
+      this.#logger.error({ err: (err as Error).message, host: target.host }, 'governor failed to admit a connection; refusing it');
+      return { decision: 'refuse', reason: 'Heimdall could not check this connection against policy.', attribution: { routingMode: 'gateway' } };
+    }
+  }
+
+  /** A raw byte tunnel: nothing in it is parsed, logged or changed. */
+  #tunnel(client: net.Socket, target: Authority, head: Buffer): void {
+    const { connectMs } = { connectMs: 10_000, ...this.#options.forwardTimeouts };
+    const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    let established = false;
+    const connectTimer = setTimeout(() => upstream.destroy(new Error(`connect timeout after ${connectMs} ms`)), connectMs);
+    upstream.once('connect', () => {
+      clearTimeout(connectTimer);
+      established = true;
+      this.#tunnelsOpened++;
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0) upstream.write(head);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(connectTimer);
+      if (!established) {
+        this.#logger.info({ host: target.host, port: target.port, err: err.code ?? err.message }, 'tunnel target unreachable');
+        rawReply(client, 502, `Heimdall proxy: cannot reach ${target.host}:${target.port} (${err.code ?? err.message}).`);
+      } else {
+        client.destroy();
+      }
+    });
+    // Half-close travels through pipe(); a full close or an error on either side ends both.
+    upstream.once('close', () => client.destroy());
+    client.once('close', () => upstream.destroy());
+  }
+
+  /** Terminates TLS with a leaf for the CONNECT host, then serves HTTP/1.1 on it. */
+  async #terminateTls(conn: ClientConnection, target: Authority, admission: ConnectionAdmission, head: Buffer): Promise<void> {
+    const socket = conn.socket;
+    let context: tls.SecureContext;
+    try {
+      context = await this.#options.certificates.secureContextFor(target.host);
+    } catch (err) {
+      this.#logger.error({ host: target.host, err: (err as Error).message }, 'no certificate for an intercepted host');
+      rawReply(socket, 502, `Heimdall proxy: no certificate available for ${target.host}.`);
+      return;
+    }
+    if (socket.destroyed) return;
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length > 0) socket.unshift(head);
+    const tlsSocket = new tls.TLSSocket(socket, {
+      isServer: true,
+      secureContext: context,
+      ALPNProtocols: ['http/1.1'],
+      // The CONNECT host chose the certificate; a ClientHello naming another host is refused
+      // (the handshake fails with an alert) rather than served under the wrong name.
+      SNICallback: (servername, cb) => {
+        if (servername.toLowerCase().replace(/\.$/, '') === target.host) cb(null, context);
+        else {
+          this.#logger.warn({ connect_host: target.host, sni: servername }, 'TLS SNI does not match the CONNECT host; closing');
+          cb(new Error(`SNI ${servername} does not match CONNECT ${target.host}`), undefined);
+        }
+      },
+    });
+    conn.tls = tlsSocket;
+    const handshakeTimer = setTimeout(() => tlsSocket.destroy(), this.#clientTimeouts.tlsHandshakeMs);
+    tlsSocket.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(handshakeTimer);
+      this.#logger.debug({ host: target.host, err: err.code ?? err.message }, 'intercepted TLS connection error');
+      tlsSocket.destroy();
+      socket.destroy();
+    });
+    tlsSocket.once('close', () => {
+      clearTimeout(handshakeTimer);
+      socket.destroy();
+    });
+    tlsSocket.once('secure', () => {
+      clearTimeout(handshakeTimer);
+      this.#intercepted.set(tlsSocket, { conn, target, admission });
+      this.#inner.emit('connection', tlsSocket);
+    });
+  }
+
+  // ---- requests inside intercepted TLS -------------------------------------------------------
+
+  async #onInterceptedRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const ctx = this.#intercepted.get(req.socket as tls.TLSSocket);
+    if (!ctx) {
+      res.destroy();
+      return;
+    }
+    if (!this.#checkHost(req, ctx.target.host)) {
+      plainError(res, 421, `Heimdall proxy: this connection is for ${ctx.target.host}; the request names another host.`);
+      return;
+    }
+    await this.#governAndForward(req, res, { host: ctx.target.host, transport: 'https', conn: ctx.conn, admission: ctx.admission });
+  }
+
+  async #onInterceptedUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const ctx = this.#intercepted.get(socket as tls.TLSSocket);
+    if (!ctx) {
+      socket.destroy();
+      return;
+    }
+    if (!this.#checkHost(req, ctx.target.host)) {
+      writeRawError(socket, 421, 'Heimdall proxy: misdirected request.\n', 'text/plain');
+      return;
+    }
+    ctx.conn.kind = 'upgraded';
+    await this.#governAndUpgrade(req, socket, head, { host: ctx.target.host, transport: 'websocket', conn: ctx.conn, admission: ctx.admission });
+  }
+
+  /** A Host header, when present, must name the host the connection was opened to. */
+  #checkHost(req: http.IncomingMessage, host: string): boolean {
+    const given = req.headers.host;
+    if (!given) return true;
+    const parsed = parseAuthority(given.includes(':') && !given.endsWith(']') ? given : `${given}:443`);
+    return parsed?.host === host;
+  }
+
+  // ---- governance + forwarding -------------------------------------------------------------
+
+  async #governAndForward(req: http.IncomingMessage, res: http.ServerResponse, ex: GovernedExchange): Promise<void> {
+    const started = performance.now();
+    const startedAt = new Date().toISOString();
+    this.#trackRequest(ex.conn, res);
+    const requestId = requestIdFrom(req.headers, randomUUID);
+    const pathOnly = (req.url ?? '/').split('?', 1)[0] ?? '/';
+    const route = resolveRoute(ex.host, pathOnly);
+    if (!route || !pathOnly.startsWith('/')) {
+      plainError(res, 400, 'Heimdall proxy: malformed request path.');
+      return;
+    }
+    const attribution = ex.admission.attribution;
+    const record = (status: number, outcome: ExchangeDecision, bytesIn: number, bytesOut: number, reason?: string): void =>
+      this.#record({
+        attribution, host: ex.host, routeId: route.id, provider: route.provider, destination: destinationOf(route, attribution),
+        transport: ex.transport, method: req.method ?? 'GET', path: pathOnly, status, bytesIn, bytesOut,
+        latencyMs: Math.round((performance.now() - started) * 1000) / 1000, requestId, outcome, startedAt,
+        ...(reason ? { reason } : {}),
+      });
+    try {
+      const verdict = await this.#verdict(req, route, ex, pathOnly);
+      if (verdict.kind === 'block') {
+        this.#respondBlocked(req, res, route, ex.host, verdict.message);
+        record(res.statusCode, 'blocked', 0, 0, verdict.message);
+        return;
+      }
+      const target = await this.#forwardTarget(route, attribution, ex.host);
+      if ('error' in target) {
+        this.#forwarder.sendError(res, route.errorShape, target.error, '');
+        record(res.statusCode, 'blocked', 0, 0, target.error);
+        return;
+      }
+      const result: ForwardResult = await this.#forwarder.forward(req, res, target, requestId);
+      record(result.status, result.outcome, result.bytesIn, result.bytesOut, result.errorKind);
+    } catch (err) {
+      this.#logger.error({ err: (err as Error).message, host: ex.host, route: route.id, request_id: requestId }, 'exchange failed inside Heimdall');
+      this.#forwarder.sendError(res, route.errorShape, 'internal', (err as Error).message);
+      record(res.statusCode, 'error', 0, 0, 'internal');
+    }
+  }
+
+  async #governAndUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, ex: GovernedExchange): Promise<void> {
+    const started = performance.now();
+    const startedAt = new Date().toISOString();
+    const requestId = requestIdFrom(req.headers, randomUUID);
+    const pathOnly = (req.url ?? '/').split('?', 1)[0] ?? '/';
+    const route = resolveRoute(ex.host, pathOnly);
+    if (!route) {
+      writeRawError(socket, 400, 'Heimdall proxy: malformed request path.\n', 'text/plain');
+      return;
+    }
+    const attribution = ex.admission.attribution;
+    const record = (status: number, outcome: ExchangeDecision, reason?: string): void =>
+      this.#record({
+        attribution, host: ex.host, routeId: route.id, provider: route.provider, destination: destinationOf(route, attribution),
+        transport: 'websocket', method: req.method ?? 'GET', path: pathOnly, status, bytesIn: 0, bytesOut: 0,
+        latencyMs: Math.round((performance.now() - started) * 1000) / 1000, requestId, outcome, startedAt,
+        ...(reason ? { reason } : {}),
+      });
+    try {
+      const verdict = await this.#verdict(req, route, ex, pathOnly);
+      if (verdict.kind === 'block') {
+        const e = providerError(route.errorShape, 'blocked', verdict.message, this.#options.supportUrl);
+        writeRawError(socket, e.status, e.body);
+        record(e.status, 'blocked', verdict.message);
+        return;
+      }
+      const target = await this.#forwardTarget(route, attribution, ex.host);
+      if ('error' in target) {
+        const e = providerError(route.errorShape, target.error, '', this.#options.supportUrl);
+        writeRawError(socket, e.status, e.body);
+        record(e.status, 'blocked', target.error);
+        return;
+      }
+      const result = await this.#forwarder.upgrade(req, socket, head, target, requestId);
+      record(result.status, result.outcome, result.errorKind);
+    } catch (err) {
+      this.#logger.error({ err: (err as Error).message, host: ex.host, route: route.id }, 'websocket exchange failed inside Heimdall');
+      socket.destroy();
+      record(500, 'error', 'internal');
+    }
+  }
+
+  async #verdict(req: http.IncomingMessage, route: Route, ex: GovernedExchange, path: string): Promise<{ kind: 'allow' } | { kind: 'block'; message: string }> {
+    if (ex.admission.decision === 'refuse') return { kind: 'block', message: ex.admission.reason };
+    const decision = await this.#governor.admitRequest(ex.admission.attribution, {
+      host: ex.host, method: req.method ?? 'GET', path, route, headers: headersWithoutSecrets(req.headers),
+    });
+    return decision.decision === 'block' ? { kind: 'block', message: decision.message } : { kind: 'allow' };
+  }
+
+  async #forwardTarget(route: Route, attribution: Attribution, host: string): Promise<ForwardTarget | { error: ErrorKind }> {
+    if (route.mode === 'origin') return { kind: 'origin', route, host };
+    const virtualKey = await this.#options.getVirtualKey(attribution);
+    if (!virtualKey) return { error: 'not_signed_in' };
+    return { kind: 'gateway', route, passthrough: attribution.routingMode === 'passthrough', virtualKey, appId: attribution.appId };
+  }
+
+  #respondBlocked(req: http.IncomingMessage, res: http.ServerResponse, route: Route, host: string, message: string): void {
+    const wantsHtml = req.method === 'GET' && /\btext\/html\b/.test(String(req.headers.accept ?? ''));
+    if (route.mode === 'origin' && route.surface === 'consumer' && wantsHtml) {
+      const body = renderBlockPage({
+        host, message,
+        ...(this.#options.supportUrl ? { supportUrl: this.#options.supportUrl } : {}),
+        ...(this.#options.organization ? { organization: this.#options.organization } : {}),
+      });
+      res.writeHead(403, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+      res.end(body);
+      return;
+    }
+    this.#forwarder.sendError(res, route.errorShape, 'blocked', message);
+  }
+
+  #record(record: ExchangeRecord): void {
+    const key = `${record.routeId}|${record.outcome}`;
+    this.#counters.set(key, (this.#counters.get(key) ?? 0) + 1);
+    try {
+      this.#options.onExchangeComplete?.(record);
+    } catch (err) {
+      this.#logger.error({ err: (err as Error).message }, 'exchange audit hook threw');
+    }
+  }
+
+  #trackRequest(conn: ClientConnection, res: http.ServerResponse): void {
+    conn.inFlight++;
+    res.once('close', () => {
+      conn.inFlight--;
+      if (this.#draining && conn.inFlight === 0 && (conn.kind === 'http' || conn.kind === 'intercepted')) this.#closeGracefully(conn);
+    });
+  }
+
+  #closeGracefully(conn: ClientConnection): void {
+    if (conn.tls) conn.tls.end();
+    else conn.socket.end();
+    // A peer that never acknowledges the close must not hold the drain.
+    setTimeout(() => conn.socket.destroy(), 1000).unref();
+  }
+
+  // ---- errors and guards ---------------------------------------------------------------------
+
+  #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    this.#clientErrors++;
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const message = status === 431
+      ? `Heimdall proxy: request headers exceed ${this.#options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES} bytes.`
+      : status === 408 ? 'Heimdall proxy: the request was not received in time.' : 'Heimdall proxy: malformed HTTP request.';
+    this.#logger.debug({ code: err.code, status }, 'client error');
+    rawReply(socket, status, message);
+  }
+
+  #isSelf(target: Authority): boolean {
+    const ports = new Set([this.#address?.port, this.#pacPort]);
+    return ports.has(target.port) && isLocalHost(target.host, this.#ownHostnames);
+  }
+}
+
+function destinationOf(route: Route, attribution: Attribution): ExchangeRecord['destination'] {
+  if (route.mode === 'origin') return 'origin';
+  return attribution.routingMode === 'passthrough' || route.credentialPolicy === 'native-only' ? 'passthrough' : 'gateway';
+}
+
+function rawReply(socket: Duplex, status: number, message: string): void {
+  writeRawError(socket, status, `${message}\n`, 'text/plain; charset=utf-8');
+  // A client that never reads its error must not keep the socket.
+  setTimeout(() => socket.destroy(), 2000).unref();
+}
+
+function plainError(res: http.ServerResponse, status: number, message: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = `${message}\n`;
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function oneLine(text: string): string {
+  return text.replace(/[\r\n]+/g, ' ').slice(0, 300);
+}
+
+function stripBrackets(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1).toLowerCase() : host.toLowerCase();
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  // These servers never listened; close() still stops their connection-checking timer.
+  return new Promise((resolve) => server.close(() => resolve()));
+}
