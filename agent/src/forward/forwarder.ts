@@ -3,6 +3,7 @@
 // plain `http://` proxying. Bodies stream both ways; nothing here buffers a body.
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import tls from 'node:tls';
 import { PassThrough, type Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
@@ -225,11 +226,12 @@ export class Forwarder {
         // The origin sees the app's own request: its headers, its credential, its Host.
         const origin = this.#resolveOrigin(target.host);
         const url = new URL(origin.url);
+        const servername = origin.servername ?? (net.isIP(url.hostname) ? undefined : url.hostname);
         return {
           target: url.href,
           agent: this.#originAgent(origin.ca),
           changeOrigin: false,
-          ssl: { servername: origin.servername ?? url.hostname },
+          ...(servername ? { ssl: { servername } } : {}),
         };
       }
       case 'plain': {
