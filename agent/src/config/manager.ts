@@ -63,7 +63,7 @@ export class ConfigManager extends EventEmitter<{ change: [ConfigChange]; reload
     this.#debounceMs = options.debounceMs ?? 200;
     for (const source of this.#sources) {
       const cached = this.#cache?.load(source.name);
-      if (cached) this.#lastGood.set(source.name, cached as PartialConfig);
+      if (cached) this.#lastGood.set(source.name, cached);
     }
   }
 
@@ -153,7 +153,7 @@ export class ConfigManager extends EventEmitter<{ change: [ConfigChange]; reload
       });
       return lastGood ?? {};
     }
-    const validated = validateSource(source.name, read.values, source.flavor, source.ignoredKey);
+    const validated = validateSource(source.name, read.values, source.flavor, (name) => source.ignoredKey?.(name) ?? false);
     const values: Record<string, unknown> = { ...validated.values };
     for (const problem of validated.problems) {
       if (problem.severity === 'error' && problem.key !== undefined) {
@@ -167,8 +167,8 @@ export class ConfigManager extends EventEmitter<{ change: [ConfigChange]; reload
       }
       problems.push(problem);
     }
-    this.#remember(source.name, values as PartialConfig);
-    return values as PartialConfig;
+    this.#remember(source.name, values);
+    return values;
   }
 
   #remember(source: string, values: PartialConfig): void {

@@ -22,8 +22,9 @@ function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'an object';
-  return String(value);
+  if (typeof value === 'object') return value instanceof Date ? 'a date' : 'an object';
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return typeof value;
 }
 
 function expectation(type: KeyKind): string {
@@ -129,5 +130,5 @@ export function validateSource(source: string, raw: RawValues, flavor: SourceFla
       });
     }
   }
-  return { values: values as PartialConfig, rejected, problems };
+  return { values: values, rejected, problems };
 }

@@ -1,0 +1,31 @@
+// `heimdall run`: the daemon in the foreground (what the service manager starts).
+import type { Command } from 'commander';
+import { CONFIG_FLAGS } from '../../config/index.ts';
+import { startDaemon } from '../../daemon/index.ts';
+
+export function registerRun(program: Command): void {
+  const run = program
+    .command('run')
+    .description('Run the Heimdall daemon in the foreground (the service manager runs this; Ctrl-C stops it cleanly)')
+    .option('--config <file>', 'managed config file to read instead of the platform default (development)')
+    .option('--state-dir <dir>', 'keep state and the local API socket in this directory, so no root is needed (development)')
+    .option('--grace <seconds>', 'how long in-flight work may run after SIGTERM before it is closed', '10');
+  for (const f of CONFIG_FLAGS) run.option(f.flag, `${f.description} (lowest precedence)`);
+  run.addHelpText('after', '\nExample:\n  heimdall run --state-dir /tmp/heimdall-dev --gateway-url http://127.0.0.1:8080\n');
+  run.action(async (opts: Record<string, unknown>) => {
+    const grace = Number(opts['grace']);
+    if (!Number.isFinite(grace) || grace < 0) program.error(`--grace: expected a number of seconds, got "${String(opts['grace'])}"`);
+    try {
+      const daemon = await startDaemon({
+        ...(typeof opts['stateDir'] === 'string' ? { stateDir: opts['stateDir'] } : {}),
+        ...(typeof opts['config'] === 'string' ? { configFile: opts['config'] } : {}),
+        flags: opts,
+        graceMs: grace * 1000,
+      });
+      daemon.lifecycle.installSignalHandlers();
+    } catch (err) {
+      console.error(`heimdall: the daemon could not start: ${(err as Error).message}`);
+      process.exit(1);
+    }
+  });
+}

@@ -1,0 +1,21 @@
+// How CLI commands find the daemon: the platform's socket, or the one inside a development state dir.
+import type { Command } from 'commander';
+import { resolvePaths } from '../lib/platform.ts';
+
+export interface DaemonLocation {
+  stateDir?: string;
+  socket?: string;
+}
+
+/** Adds `--state-dir` and `--socket` to a command that talks to the daemon. */
+export function withDaemonLocation(command: Command): Command {
+  return command
+    .option('--state-dir <dir>', 'talk to a development daemon started with this --state-dir (env HEIMDALL_STATE_DIR)')
+    .option('--socket <path>', 'local API socket of the daemon (overrides --state-dir)');
+}
+
+export function socketPathFor(options: DaemonLocation): string {
+  if (options.socket) return options.socket;
+  const stateDir = options.stateDir ?? process.env['HEIMDALL_STATE_DIR'];
+  return resolvePaths(stateDir ? { stateDir } : {}).localApiSocket;
+}

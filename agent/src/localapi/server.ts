@@ -1,0 +1,153 @@
+// The local API: HTTP over a unix socket (named pipe on Windows) for the CLI and the per-user helper.
+// Browsers cannot reach a unix socket, but requests carrying Origin/Referer are refused anyway, so a
+// future TCP fallback or a confused proxy can never turn a web page into a caller.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../lib/logger.ts';
+import type { CallerResolver, LocalCaller } from './peer-credentials.ts';
+
+export interface LocalRequest {
+  caller: LocalCaller | undefined;
+  body: unknown;
+  query: URLSearchParams;
+}
+
+export interface LocalResponse {
+  status: number;
+  body: unknown;
+}
+
+export interface LocalRoute {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: string;
+  /** Routes that act for a user (login) need to know who is calling; others answer anyone local. */
+  needsCaller?: boolean;
+  handle(request: LocalRequest): Promise<LocalResponse> | LocalResponse;
+}
+
+export interface LocalApiOptions {
+  socketPath: string;
+  routes: readonly LocalRoute[];
+  resolveCaller: CallerResolver;
+  logger: Logger;
+}
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+export class LocalApiError extends Error {
+  readonly status: number;
+
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new LocalApiError(413, `request body over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new LocalApiError(400, 'request body is not valid JSON');
+  }
+}
+
+/** Removes a socket file left by a daemon that died, but never one a live daemon answers on. */
+async function claimSocketPath(socketPath: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = connect(socketPath);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (alive) throw new Error(`another Heimdall daemon is already answering on ${socketPath}`);
+  await rm(socketPath, { force: true });
+}
+
+export class LocalApi {
+  readonly #server: Server;
+  readonly #options: LocalApiOptions;
+  readonly #routes = new Map<string, LocalRoute>();
+
+  constructor(options: LocalApiOptions) {
+    this.#options = options;
+    for (const route of options.routes) this.#routes.set(`${route.method} ${route.path}`, route);
+    this.#server = createServer((req, res) => {
+      this.#handle(req, res).catch((err: unknown) => {
+        options.logger.error({ err: (err as Error).message, path: req.url }, 'local API handler failed');
+        if (!res.headersSent) send(res, 500, { error: 'internal error; see the daemon log' });
+        else res.destroy();
+      });
+    });
+    this.#server.headersTimeout = 10_000;
+    this.#server.requestTimeout = 30_000;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.headers.origin !== undefined || req.headers.referer !== undefined) {
+      send(res, 403, { error: 'requests from web pages are refused' });
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://heimdall.local');
+    const route = this.#routes.get(`${req.method ?? 'GET'} ${url.pathname}`);
+    if (!route) {
+      send(res, 404, { error: `no local API route ${req.method ?? ''} ${url.pathname}` });
+      return;
+    }
+    try {
+      const body = await readJsonBody(req);
+      const caller = await this.#options.resolveCaller(req.socket);
+      if (route.needsCaller && !caller) throw new LocalApiError(403, 'could not identify the calling OS user on this platform');
+      const result = await route.handle({ caller, body, query: url.searchParams });
+      send(res, result.status, result.body);
+    } catch (err) {
+      if (err instanceof LocalApiError) send(res, err.status, { error: err.message });
+      else throw err;
+    }
+  }
+
+  async listen(): Promise<void> {
+    const { socketPath } = this.#options;
+    if (process.platform !== 'win32') await mkdir(path.dirname(socketPath), { recursive: true, mode: 0o755 });
+    await claimSocketPath(socketPath);
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(socketPath, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    // Any local user may ask for status; routes that act for a user identify the caller.
+    if (process.platform !== 'win32') await chmod(socketPath, 0o666);
+  }
+
+  stopAccepting(): void {
+    this.#server.close();
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+    if (process.platform !== 'win32') await rm(this.#options.socketPath, { force: true });
+  }
+}
