@@ -1,0 +1,132 @@
+// Credentials held in the store: the device id (a random UUID made once), the device token from
+// enrollment and the virtual key of each OS user. The only reader of the secret columns.
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../store/index.ts';
+
+export interface Enrollment {
+  deviceId: string;
+  deviceToken: string;
+  /** The control_url the device enrolled at. */
+  controlUrl: string;
+  /** The websocket URL the gateway named at enrollment, if any (else derived from control_url). */
+  connectUrl: string | undefined;
+  enrolledAt: string;
+}
+
+export interface SignedInUser {
+  osUser: string;
+  /** The gateway's id and e-mail for the owner of the virtual key, when it said. */
+  userId: string | undefined;
+  email: string | undefined;
+  signedInAt: string;
+}
+
+export interface SaveEnrollmentInput {
+  deviceToken: string;
+  controlUrl: string;
+  connectUrl?: string | undefined;
+  osUser: string;
+  virtualKey: string;
+  userId?: string | undefined;
+  email?: string | undefined;
+}
+
+interface DeviceRow {
+  device_id: string;
+  device_token: string | null;
+  control_url: string | null;
+  connect_url: string | null;
+  enrolled_at: string | null;
+  revoked_at: string | null;
+}
+
+export class Credentials {
+  readonly #db: Database;
+
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  #row(): DeviceRow | undefined {
+    return this.#db
+      .prepare<[], DeviceRow>('SELECT device_id, device_token, control_url, connect_url, enrolled_at, revoked_at FROM auth_device WHERE singleton = 1')
+      .get();
+  }
+
+  /** This device's id, created (random UUID) on first use and kept forever after. */
+  deviceId(): string {
+    const existing = this.#row();
+    if (existing) return existing.device_id;
+    // INSERT OR IGNORE: two callers racing both end up reading the one id that won.
+    this.#db
+      .prepare('INSERT OR IGNORE INTO auth_device (singleton, device_id, created_at) VALUES (1, ?, ?)')
+      .run(randomUUID(), new Date().toISOString());
+    return this.#row()!.device_id;
+  }
+
+  /** The current enrollment, or undefined when the device was never enrolled or was revoked. */
+  enrollment(): Enrollment | undefined {
+    const row = this.#row();
+    if (!row || row.device_token === null || row.control_url === null || row.enrolled_at === null) return undefined;
+    return {
+      deviceId: row.device_id,
+      deviceToken: row.device_token,
+      controlUrl: row.control_url,
+      connectUrl: row.connect_url ?? undefined,
+      enrolledAt: row.enrolled_at,
+    };
+  }
+
+  /** When the gateway last revoked this device (close code 4401/4403), until the next enrollment. */
+  revokedAt(): string | undefined {
+    return this.#row()?.revoked_at ?? undefined;
+  }
+
+  /** Stores the device token and the user's virtual key in one transaction. */
+  saveEnrollment(input: SaveEnrollmentInput): void {
+    const now = new Date().toISOString();
+    const deviceId = this.deviceId();
+    this.#db.transaction(() => {
+      this.#db
+        .prepare(
+          'UPDATE auth_device SET device_token = ?, control_url = ?, connect_url = ?, enrolled_at = ?, revoked_at = NULL WHERE singleton = 1 AND device_id = ?',
+        )
+        .run(input.deviceToken, input.controlUrl, input.connectUrl ?? null, now, deviceId);
+      this.#db
+        .prepare(
+          `INSERT INTO auth_users (os_user, virtual_key, user_id, email, signed_in_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT(os_user) DO UPDATE SET virtual_key = excluded.virtual_key, user_id = excluded.user_id,
+             email = excluded.email, signed_in_at = excluded.signed_in_at`,
+        )
+        .run(input.osUser, input.virtualKey, input.userId ?? null, input.email ?? null, now);
+    }).immediate();
+  }
+
+  /**
+   * Forgets the device token after the gateway revoked it; the virtual keys stay (they may still be
+   * valid for a new enrollment) but the sync channel stays down until `heimdall login` runs again.
+   */
+  markRevoked(): void {
+    this.#db.prepare('UPDATE auth_device SET device_token = NULL, revoked_at = ? WHERE singleton = 1').run(new Date().toISOString());
+  }
+
+  /** The virtual key to forward `osUser`'s inference with, or undefined when that user never signed in. */
+  virtualKeyFor(osUser: string): string | undefined {
+    return this.#db.prepare<[string], { virtual_key: string }>('SELECT virtual_key FROM auth_users WHERE os_user = ?').get(osUser)?.virtual_key;
+  }
+
+  /** The OS users with a virtual key on this device (no secrets), for `hello` and status. */
+  signedInUsers(): SignedInUser[] {
+    return this.#db
+      .prepare<[], { os_user: string; user_id: string | null; email: string | null; signed_in_at: string }>(
+        'SELECT os_user, user_id, email, signed_in_at FROM auth_users ORDER BY os_user',
+      )
+      .all()
+      .map((r) => ({ osUser: r.os_user, userId: r.user_id ?? undefined, email: r.email ?? undefined, signedInAt: r.signed_in_at }));
+  }
+
+  /** Removes `osUser`'s virtual key (sign out); true when there was one. */
+  signOut(osUser: string): boolean {
+    return this.#db.prepare('DELETE FROM auth_users WHERE os_user = ?').run(osUser).changes > 0;
+  }
+}

@@ -1,0 +1,11 @@
+// The auth room: who this device is and who is signed in on it. Device enrollment with a user's
+// virtual key (until SSO sign-in exists), the device token for the sync channel, and the virtual key
+// each OS user's inference is forwarded with. Secrets live only in the store (0600, root-only dir).
+export { AUTH_MIGRATIONS } from './schema.ts';
+export { Credentials, type Enrollment, type SignedInUser, type SaveEnrollmentInput } from './credentials.ts';
+export { enroll, type EnrollInput, type EnrollResult } from './enroll.ts';
+export { login, type LoginOptions, type LoginRequest, type LoginResult } from './login.ts';
+export { LoginError, LOGIN_ERROR_CODES, type LoginErrorCode } from './errors.ts';
+export { parseVirtualKey, isVirtualKey } from './virtual-key.ts';
+export { collectDeviceFacts, parseOsRelease, parseMacSystemVersion, type DeviceFacts, type DeviceOs } from './device-facts.ts';
+export { controlEndpoint, describeUrl, type ControlEndpointOptions } from './control-url.ts';

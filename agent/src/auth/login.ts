@@ -1,0 +1,75 @@
+// `heimdall login --virtual-key`, daemon side: the local API hands over the key an OS user typed
+// (never on a command line); it is checked, the device is enrolled with it, and both the key (for
+// that user's inference) and the device token (for the sync channel) are stored.
+import type { Logger } from '../lib/logger.ts';
+import type { Credentials } from './credentials.ts';
+import { collectDeviceFacts, type DeviceFacts } from './device-facts.ts';
+import { enroll } from './enroll.ts';
+import { LoginError } from './errors.ts';
+import { parseVirtualKey } from './virtual-key.ts';
+
+export interface LoginOptions {
+  credentials: Credentials;
+  /** The configured control_url; undefined when neither control_url nor gateway_url is set. */
+  controlUrl: string | undefined;
+  agentVersion: string;
+  logger: Logger;
+  /** Defaults to reading this machine's facts. */
+  deviceFacts?: (deviceId: string) => DeviceFacts;
+  timeoutMs?: number;
+  ca?: string;
+  allowInsecure?: boolean;
+}
+
+export interface LoginRequest {
+  /** The OS user the local API identified as the caller (never taken from the request body). */
+  osUser: string;
+  /** The key as typed or piped; surrounding whitespace is ignored. */
+  virtualKey: string;
+}
+
+export interface LoginResult {
+  osUser: string;
+  deviceId: string;
+  user: { id: string; email: string };
+}
+
+// Logins on one device run one at a time, so the device token stored last is the one issued last.
+const queues = new WeakMap<Credentials, Promise<unknown>>();
+
+export function login(options: LoginOptions, request: LoginRequest): Promise<LoginResult> {
+  const previous = queues.get(options.credentials) ?? Promise.resolve();
+  const run = previous.catch(() => undefined).then(() => loginNow(options, request));
+  queues.set(options.credentials, run);
+  return run;
+}
+
+async function loginNow(options: LoginOptions, request: LoginRequest): Promise<LoginResult> {
+  const virtualKey = parseVirtualKey(request.virtualKey);
+  if (options.controlUrl === undefined || options.controlUrl.trim() === '') {
+    throw new LoginError('invalid_control_url', 'no control_url is configured: set control_url (or gateway_url) in the managed configuration, then log in again');
+  }
+  const deviceId = options.credentials.deviceId();
+  const facts = (options.deviceFacts ?? ((id: string) => collectDeviceFacts({ deviceId: id, agentVersion: options.agentVersion })))(deviceId);
+  const enrolled = await enroll({
+    controlUrl: options.controlUrl,
+    virtualKey,
+    device: facts,
+    osUser: request.osUser,
+    logger: options.logger,
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.ca !== undefined ? { ca: options.ca } : {}),
+    ...(options.allowInsecure !== undefined ? { allowInsecure: options.allowInsecure } : {}),
+  });
+  options.credentials.saveEnrollment({
+    deviceToken: enrolled.deviceToken,
+    controlUrl: options.controlUrl,
+    connectUrl: enrolled.connectUrl,
+    osUser: request.osUser,
+    virtualKey,
+    userId: enrolled.user.id,
+    email: enrolled.user.email,
+  });
+  options.logger.info({ os_user: request.osUser, user_id: enrolled.user.id, device_id: enrolled.deviceId }, 'signed in with a virtual key');
+  return { osUser: request.osUser, deviceId: enrolled.deviceId, user: enrolled.user };
+}

@@ -1,0 +1,34 @@
+// The auth room's tables: this device's identity and enrollment, and the virtual key of each OS user
+// (until SSO sign-in exists). Secrets rest in the store file, which is 0600 in a 0700 root-only
+// directory; nothing else on the machine can read them.
+import type { MigrationSet } from '../store/index.ts';
+
+export const AUTH_MIGRATIONS: MigrationSet = {
+  component: 'auth',
+  migrations: [
+    {
+      version: 1,
+      name: 'device identity, enrollment and virtual keys per OS user',
+      up: (db) => {
+        // One row: the device id is created once and never changes; the token comes from enrollment.
+        db.exec(`CREATE TABLE auth_device (
+          singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+          device_id TEXT NOT NULL,
+          created_at TEXT NOT NULL,
+          device_token TEXT,
+          control_url TEXT,
+          connect_url TEXT,
+          enrolled_at TEXT,
+          revoked_at TEXT
+        ) STRICT`);
+        db.exec(`CREATE TABLE auth_users (
+          os_user TEXT PRIMARY KEY,
+          virtual_key TEXT NOT NULL,
+          user_id TEXT,
+          email TEXT,
+          signed_in_at TEXT NOT NULL
+        ) STRICT`);
+      },
+    },
+  ],
+};
