@@ -1,0 +1,378 @@
+// The outbox: audit events and inventory reports waiting for the gateway's ack, in the store so a
+// crash or a dead gateway loses nothing. Every row gets a monotonic seq in the transaction that writes
+// it; the gateway acknowledges the highest seq it stored and everything up to it is deleted. When the
+// outbox reaches its cap, the oldest audit events are replaced by one counted `gap` event.
+import { randomBytes } from 'node:crypto';
+import type { Database } from '../store/index.ts';
+import type { Logger } from '../lib/logger.ts';
+import { eventSchema, inventoryAppsSchema, inventoryMcpSchema, LIMITS } from '../../../protocol/index.ts';
+import type { EdgeEvent, InventoryAppsMessage, InventoryMcpMessage } from '../../../protocol/index.ts';
+
+/** An audit event as a room hands it over; the outbox assigns the seq. */
+export type NewEvent = Omit<EdgeEvent, 'seq'>;
+/** An inventory report as a room hands it over (the full list; it replaces the previous one). */
+export type NewInventoryReport = Omit<InventoryAppsMessage, 'seq' | 'id'> | Omit<InventoryMcpMessage, 'seq' | 'id'>;
+
+export type OutboxKind = 'event' | 'inventory.apps' | 'inventory.mcp';
+
+/** One row ready to send: `payload` is the event or report without its seq. */
+export interface OutboxEntry {
+  seq: number;
+  kind: OutboxKind;
+  type: string;
+  payload: string;
+  bytes: number;
+}
+
+export interface OutboxDepth {
+  rows: number;
+  bytes: number;
+}
+
+export interface OutboxOptions {
+  db: Database;
+  logger: Logger;
+  /** Cap on rows; above it the oldest audit events are summarised. */
+  maxRows?: number;
+  /** Cap on the summed JSON size of the rows. */
+  maxBytes?: number;
+  /** Compaction brings the outbox down to this fraction of the caps, so it does not run on every write. */
+  lowWater?: number;
+}
+
+export class OutboxError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutboxError';
+  }
+}
+
+export const DEFAULT_OUTBOX_MAX_ROWS = 100_000;
+export const DEFAULT_OUTBOX_MAX_BYTES = 64 * 1024 * 1024;
+/** One audit event is small; a larger one is a bug in the room that made it (no bodies, no blobs). */
+export const MAX_EVENT_BYTES = 16 * 1024;
+/** Room left in a message for the envelope around one inventory report. */
+const INVENTORY_ENVELOPE_BYTES = 256;
+
+// Gap events carry per-type counts as attrs["count.<type>"]; the protocol allows 64 attributes, of
+// which five are the gap's own fields and one is the catch-all.
+const GAP_FIELDS = ['count', 'first_seq', 'last_seq', 'first_at', 'last_at'] as const;
+const MAX_GAP_TYPE_COUNTS = LIMITS.maxEventAttrs - GAP_FIELDS.length - 1;
+const GAP_OTHER_KEY = 'count.other';
+const ATTR_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+interface Summary {
+  count: number;
+  firstSeq: number;
+  lastSeq: number;
+  firstAt: string;
+  lastAt: string;
+  byType: Map<string, number>;
+}
+
+function addCount(map: Map<string, number>, type: string, n: number): void {
+  map.set(type, (map.get(type) ?? 0) + n);
+}
+
+function gapAttrs(s: Summary): Record<string, number | string> {
+  const attrs: Record<string, number | string> = {
+    count: s.count,
+    first_seq: s.firstSeq,
+    last_seq: s.lastSeq,
+    first_at: s.firstAt,
+    last_at: s.lastAt,
+  };
+  // The most frequent types get their own counter; the rest (and any type whose key would be too
+  // long) fold into count.other, so the counts always add up to `count`.
+  const sorted = [...s.byType].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  let other = 0;
+  let named = 0;
+  for (const [type, n] of sorted) {
+    const key = `count.${type}`;
+    if (type !== 'other' && named < MAX_GAP_TYPE_COUNTS && ATTR_KEY.test(key)) {
+      attrs[key] = n;
+      named++;
+    } else {
+      other += n;
+    }
+  }
+  if (other > 0) attrs[GAP_OTHER_KEY] = other;
+  return attrs;
+}
+
+/** Reads a stored gap event back into a summary, so a later compaction merges it instead of counting it as one event. */
+function summaryOfGap(payload: string, seq: number, at: string): Summary {
+  const event = JSON.parse(payload) as { attrs?: Record<string, unknown> };
+  const attrs = event.attrs ?? {};
+  const num = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isFinite(v) ? v : fallback);
+  const str = (v: unknown, fallback: string) => (typeof v === 'string' ? v : fallback);
+  const byType = new Map<string, number>();
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key.startsWith('count.') && typeof value === 'number') addCount(byType, key.slice('count.'.length), value);
+  }
+  return {
+    count: num(attrs['count'], 1),
+    firstSeq: num(attrs['first_seq'], seq),
+    lastSeq: num(attrs['last_seq'], seq),
+    firstAt: str(attrs['first_at'], at),
+    lastAt: str(attrs['last_at'], at),
+    byType,
+  };
+}
+
+function summaryOfRow(row: { seq: number; type: string; payload: string; created_at: string }): Summary {
+  if (row.type === 'gap') return summaryOfGap(row.payload, row.seq, row.created_at);
+  return { count: 1, firstSeq: row.seq, lastSeq: row.seq, firstAt: row.created_at, lastAt: row.created_at, byType: new Map([[row.type, 1]]) };
+}
+
+function mergeSummary(into: Summary | undefined, part: Summary): Summary {
+  if (!into) return part;
+  into.count += part.count;
+  into.firstSeq = Math.min(into.firstSeq, part.firstSeq);
+  into.lastSeq = Math.max(into.lastSeq, part.lastSeq);
+  if (part.firstAt < into.firstAt) into.firstAt = part.firstAt;
+  if (part.lastAt > into.lastAt) into.lastAt = part.lastAt;
+  for (const [t, n] of part.byType) addCount(into.byType, t, n);
+  return into;
+}
+
+export class Outbox {
+  readonly #db: Database;
+  readonly #logger: Logger;
+  readonly #maxRows: number;
+  readonly #maxBytes: number;
+  readonly #lowWater: number;
+  readonly #stream: string;
+  #rows = 0;
+  #bytes = 0;
+  readonly #listeners = new Set<() => void>();
+
+  constructor(options: OutboxOptions) {
+    this.#db = options.db;
+    this.#logger = options.logger;
+    this.#maxRows = options.maxRows ?? DEFAULT_OUTBOX_MAX_ROWS;
+    this.#maxBytes = options.maxBytes ?? DEFAULT_OUTBOX_MAX_BYTES;
+    this.#lowWater = options.lowWater ?? 0.9;
+    if (this.#maxRows < 10) throw new OutboxError('outbox maxRows must be at least 10');
+    if (this.#maxBytes < 4 * MAX_EVENT_BYTES) throw new OutboxError(`outbox maxBytes must be at least ${4 * MAX_EVENT_BYTES}`);
+    this.#stream = this.#loadOrCreateStream();
+    this.#recount();
+  }
+
+  /** The random id of this outbox; seqs are unique within it (a reset store starts a new stream). */
+  get stream(): string {
+    return this.#stream;
+  }
+
+  #loadOrCreateStream(): string {
+    const get = this.#db.prepare<[], { value: string }>("SELECT value FROM sync_state WHERE key = 'outbox_stream'");
+    const existing = get.get()?.value;
+    if (existing) return existing;
+    this.#db
+      .prepare("INSERT OR IGNORE INTO sync_state (key, value, updated_at) VALUES ('outbox_stream', ?, ?)")
+      .run(`ob-${randomBytes(12).toString('hex')}`, new Date().toISOString());
+    return get.get()!.value;
+  }
+
+  #recount(): void {
+    const row = this.#db.prepare<[], { n: number; b: number | null }>('SELECT COUNT(*) AS n, SUM(bytes) AS b FROM sync_outbox').get()!;
+    this.#rows = row.n;
+    this.#bytes = row.b ?? 0;
+  }
+
+  /** Called after every write that added a row (the sync client flushes then). Returns an unsubscribe. */
+  onEnqueued(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #notify(): void {
+    for (const listener of this.#listeners) listener();
+  }
+
+  /**
+   * Adds an audit event and returns its seq. The event is checked against the protocol here, so a bad
+   * event fails its maker at once instead of blocking the outbox later.
+   */
+  enqueue(event: NewEvent): number {
+    const checked = eventSchema.safeParse({ ...event, seq: 1 });
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      throw new OutboxError(`event of type "${String(event.type).slice(0, 64)}" is invalid: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`);
+    }
+    const { seq: _seq, ...clean } = checked.data;
+    const payload = JSON.stringify(clean);
+    const bytes = Buffer.byteLength(payload);
+    if (bytes > MAX_EVENT_BYTES) throw new OutboxError(`event of type "${clean.type}" is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
+    const seq = this.#write(() => this.#insert('event', clean.type, payload, bytes, clean.at));
+    this.#notify();
+    return seq;
+  }
+
+  /** Adds an inventory report (the full list of its kind), replacing an unsent older one; returns its seq. */
+  enqueueInventory(report: NewInventoryReport): number {
+    const schema = report.type === 'inventory.apps' ? inventoryAppsSchema : inventoryMcpSchema;
+    const checked = schema.safeParse({ ...report, seq: 1 });
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      throw new OutboxError(`${report.type} report is invalid: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`);
+    }
+    const { seq: _seq, id: _id, ...clean } = checked.data;
+    const payload = JSON.stringify(clean);
+    const bytes = Buffer.byteLength(payload);
+    if (bytes + INVENTORY_ENVELOPE_BYTES > LIMITS.maxAgentMessageBytes) {
+      throw new OutboxError(`${report.type} report is ${bytes} bytes; a message may carry at most ${LIMITS.maxAgentMessageBytes}`);
+    }
+    const seq = this.#write(() => {
+      const old = this.#db
+        .prepare<[string], { n: number; b: number | null }>('SELECT COUNT(*) AS n, SUM(bytes) AS b FROM sync_outbox WHERE kind = ?')
+        .get(report.type)!;
+      this.#db.prepare('DELETE FROM sync_outbox WHERE kind = ?').run(report.type);
+      this.#rows -= old.n;
+      this.#bytes -= old.b ?? 0;
+      return this.#insert(report.type, report.type, payload, bytes, new Date().toISOString());
+    });
+    this.#notify();
+    return seq;
+  }
+
+  // Runs `fn` and the cap check in one IMMEDIATE transaction; the in-memory counters are rebuilt from
+  // the table if the transaction fails, so they never drift from what was committed.
+  #write(fn: () => number): number {
+    try {
+      return this.#db
+        .transaction(() => {
+          const seq = fn();
+          if (this.#rows > this.#maxRows || this.#bytes > this.#maxBytes) this.#compact();
+          return seq;
+        })
+        .immediate();
+    } catch (err) {
+      this.#recount();
+      throw err;
+    }
+  }
+
+  #insert(kind: OutboxKind, type: string, payload: string, bytes: number, at: string): number {
+    const info = this.#db.prepare('INSERT INTO sync_outbox (kind, type, payload, bytes, created_at) VALUES (?, ?, ?, ?, ?)').run(kind, type, payload, bytes, at);
+    this.#rows += 1;
+    this.#bytes += bytes;
+    return Number(info.lastInsertRowid);
+  }
+
+  /**
+   * Replaces the oldest audit events with one gap event until the outbox is under the low-water mark.
+   * The gap takes the seq of the last event it summarises: it sits where they sat in the order, and
+   * if the gateway already stored that seq it also stored everything the gap counts (acks are cumulative).
+   */
+  #compact(): void {
+    const targetRows = Math.floor(this.#maxRows * this.#lowWater);
+    const targetBytes = Math.floor(this.#maxBytes * this.#lowWater);
+    const oldest = this.#db.prepare<[number, number], { seq: number; type: string; payload: string; bytes: number; created_at: string }>(
+      "SELECT seq, type, CASE WHEN type = 'gap' THEN payload ELSE '' END AS payload, bytes, created_at FROM sync_outbox WHERE kind = 'event' AND seq > ? ORDER BY seq LIMIT ?",
+    );
+    let summary: Summary | undefined;
+    let removedRows = 0;
+    let removedBytes = 0;
+    let after = 0;
+    // +1: the gap event itself takes a row.
+    const over = () => this.#rows - removedRows + 1 > targetRows || this.#bytes - removedBytes > targetBytes;
+    while (over()) {
+      const page = oldest.all(after, 1000);
+      if (page.length === 0) break;
+      for (const row of page) {
+        if (!over()) break;
+        summary = mergeSummary(summary, summaryOfRow(row));
+        removedRows++;
+        removedBytes += row.bytes;
+        after = row.seq;
+      }
+    }
+    // Only inventory rows left: they are bounded (one per kind), so the outbox cannot grow further.
+    if (!summary) return;
+    this.#db.prepare("DELETE FROM sync_outbox WHERE kind = 'event' AND seq <= ?").run(after);
+    this.#rows -= removedRows;
+    this.#bytes -= removedBytes;
+    this.#insertGap(summary, after);
+    this.#logger.warn(
+      { summarised: summary.count, first_seq: summary.firstSeq, last_seq: summary.lastSeq, max_rows: this.#maxRows, max_bytes: this.#maxBytes },
+      'outbox reached its cap (gateway unreachable for long?): oldest audit events summarised into one gap event',
+    );
+  }
+
+  #insertGap(summary: Summary, seq: number): void {
+    const payload = JSON.stringify({ type: 'gap', at: new Date().toISOString(), attrs: gapAttrs(summary) });
+    const bytes = Buffer.byteLength(payload);
+    this.#db.prepare("INSERT INTO sync_outbox (seq, kind, type, payload, bytes, created_at) VALUES (?, 'event', 'gap', ?, ?, ?)").run(seq, payload, bytes, summary.lastAt);
+    this.#rows += 1;
+    this.#bytes += bytes;
+  }
+
+  /**
+   * Replaces rows that cannot be sent (they fail the protocol, e.g. after an upgrade made a schema
+   * stricter) with one gap event counting them, so they neither block the outbox nor vanish unseen.
+   */
+  quarantine(seqs: readonly number[], reason: string): void {
+    if (seqs.length === 0) return;
+    const removed = this.#db
+      .transaction(() => {
+        const read = this.#db.prepare<[number], { seq: number; type: string; payload: string; bytes: number; created_at: string }>(
+          'SELECT seq, type, payload, bytes, created_at FROM sync_outbox WHERE seq = ?',
+        );
+        const del = this.#db.prepare('DELETE FROM sync_outbox WHERE seq = ?');
+        let summary: Summary | undefined;
+        let last = 0;
+        for (const seq of seqs) {
+          const row = read.get(seq);
+          if (!row) continue;
+          // A gap event that fails the protocol cannot be repaired by summarising it again.
+          const part = row.type === 'gap' ? undefined : summaryOfRow(row);
+          del.run(seq);
+          this.#rows -= 1;
+          this.#bytes -= row.bytes;
+          if (part) summary = mergeSummary(summary, part);
+          last = Math.max(last, seq);
+        }
+        if (summary) this.#insertGap(summary, last);
+        return summary?.count ?? 0;
+      })
+      .immediate();
+    this.#logger.error({ seqs: seqs.slice(0, 20), count: removed, reason }, 'outbox rows fail the protocol and cannot be sent; replaced by a gap event');
+  }
+
+  /** Rows with seq > `afterSeq`, oldest first, at most `limit`. */
+  pendingAfter(afterSeq: number, limit: number): OutboxEntry[] {
+    return this.#db
+      .prepare<[number, number], OutboxEntry>('SELECT seq, kind, type, payload, bytes FROM sync_outbox WHERE seq > ? ORDER BY seq LIMIT ?')
+      .all(afterSeq, limit);
+  }
+
+  /** Deletes everything up to and including `seq` (the gateway stored it); returns how many rows went. */
+  ack(seq: number): number {
+    if (!Number.isSafeInteger(seq) || seq < 1) return 0;
+    const removed = this.#db
+      .transaction(() => {
+        const gone = this.#db.prepare<[number], { n: number; b: number | null }>('SELECT COUNT(*) AS n, SUM(bytes) AS b FROM sync_outbox WHERE seq <= ?').get(seq)!;
+        if (gone.n > 0) this.#db.prepare('DELETE FROM sync_outbox WHERE seq <= ?').run(seq);
+        return gone;
+      })
+      .immediate();
+    this.#rows -= removed.n;
+    this.#bytes -= removed.b ?? 0;
+    return removed.n;
+  }
+
+  /** The first seq waiting for an ack, or null when the outbox is empty. */
+  firstSeq(): number | null {
+    return this.#db.prepare<[], { s: number | null }>('SELECT MIN(seq) AS s FROM sync_outbox').get()?.s ?? null;
+  }
+
+  /** The highest seq ever handed out by this outbox (0 before the first). An ack above it is bogus. */
+  lastAssignedSeq(): number {
+    return this.#db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'sync_outbox'").get()?.seq ?? 0;
+  }
+
+  depth(): OutboxDepth {
+    return { rows: this.#rows, bytes: this.#bytes };
+  }
+}

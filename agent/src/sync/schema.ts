@@ -1,0 +1,33 @@
+// The sync room's tables: the outbox (events and inventory reports waiting for the gateway's ack)
+// and a few facts about the channel (last applied policy version and when).
+import type { MigrationSet } from '../store/index.ts';
+
+export const SYNC_MIGRATIONS: MigrationSet = {
+  component: 'sync',
+  migrations: [
+    {
+      version: 1,
+      name: 'outbox and sync state',
+      up: (db) => {
+        // AUTOINCREMENT, not a plain rowid: a seq is never handed out twice, even after every row was
+        // acknowledged and deleted (the gateway dedupes by device + seq, so a reused seq would be lost).
+        // kind: 'event' (audit events, summarised into a gap event when the outbox is full) or an
+        // inventory kind (one row per kind at most: a newer report replaces an unsent older one).
+        db.exec(`CREATE TABLE sync_outbox (
+          seq INTEGER PRIMARY KEY AUTOINCREMENT,
+          kind TEXT NOT NULL,
+          type TEXT NOT NULL,
+          payload TEXT NOT NULL,
+          bytes INTEGER NOT NULL,
+          created_at TEXT NOT NULL
+        ) STRICT`);
+        db.exec('CREATE INDEX sync_outbox_kind ON sync_outbox (kind, seq)');
+        db.exec(`CREATE TABLE sync_state (
+          key TEXT PRIMARY KEY,
+          value TEXT NOT NULL,
+          updated_at TEXT NOT NULL
+        ) STRICT`);
+      },
+    },
+  ],
+};
