@@ -6,9 +6,12 @@ import tls from 'node:tls';
 import { silentLogger } from '../../agent/src/lib/logger.ts';
 import {
   CertificateManager,
+  createNameConstrainedCa,
   HostNotPermittedError,
   InvalidHostError,
   loadOrCreateLocalCa,
+  signLeafFromCsr,
+  type LeafSigner,
   type LocalCa,
 } from '../../agent/src/tls/index.ts';
 import { captureLogs, makeTempDirs, ROUTING_HOSTS, run } from './helpers.ts';
@@ -210,5 +213,52 @@ describe('CertificateManager caching', () => {
     expect(manager.cachedSecureContextFor('a.chatgpt.com')).toBeDefined();
     expect(manager.cachedSecureContextFor('b.chatgpt.com')).toBeUndefined();
     expect(manager.cachedSecureContextFor('c.chatgpt.com')).toBeDefined();
+  });
+});
+
+describe('the signer seam', () => {
+  // What the gateway-held CA mode does on the far side of the sync channel: sign the agent's CSR
+  // with signLeafFromCsr. Here it runs in-process; the manager cannot tell the difference.
+  async function gatewayStyleSigner(misbehave?: { signAs: string }): Promise<LeafSigner & { caPem: string }> {
+    const gatewayCa = await createNameConstrainedCa({ commonName: 'Acme gateway CA', permittedDomains: ROUTING_HOSTS });
+    return {
+      mode: 'gateway',
+      caPem: gatewayCa.certPem,
+      permits: (host) => ROUTING_HOSTS.some((d) => host === d || host.endsWith(`.${d}`)),
+      permittedNames: () => ROUTING_HOSTS,
+      signLeaf: (req) =>
+        Promise.resolve(
+          signLeafFromCsr({ caCertPem: gatewayCa.certPem, caKeyPem: gatewayCa.keyPem, csrPem: req.csrPem, hosts: misbehave ? [misbehave.signAs] : req.hosts }),
+        ),
+    };
+  }
+
+  it('a gateway-style signer\'s leaves serve handshakes for clients trusting the gateway CA', async () => {
+    const signer = await gatewayStyleSigner();
+    const manager = new CertificateManager({ signer, logger: silentLogger() });
+    const context = await manager.secureContextFor('api.openai.com');
+    const server = tls.createServer({ SNICallback: (_n, cb) => cb(null, context) }, (s) => s.end('via gateway CA\n'));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const answer = await new Promise<boolean>((resolve, reject) => {
+        const socket = tls.connect({ host: '127.0.0.1', port, servername: 'api.openai.com', ca: signer.caPem }, () => {
+          resolve(socket.authorized);
+          socket.destroy();
+        });
+        socket.on('error', reject);
+      });
+      expect(answer).toBe(true);
+      expect(manager.stats().mode).toBe('gateway');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('refuses a signer\'s certificate that names another host', async () => {
+    const manager = new CertificateManager({ signer: await gatewayStyleSigner({ signAs: 'chatgpt.com' }), logger: silentLogger() });
+    await expect(manager.secureContextFor('api.openai.com')).rejects.toThrow(/returned a certificate that does not name api\.openai\.com/);
+    expect(manager.stats()).toMatchObject({ mints: 0, mintFailures: 1, cachedHosts: 0 });
   });
 });

@@ -80,9 +80,11 @@ export class CertificateManager {
    * HostNotPermittedError for one outside the CA's name constraints; signer errors pass through.
    */
   async secureContextFor(host: string): Promise<SecureContext> {
-    const name = this.#admit(host);
+    const name = normaliseHost(host).host;
+    // A cached host was admitted when it was minted; only a miss pays for the constraint check.
     const cached = this.#lookup(name);
     if (cached) return cached.context;
+    if (!this.#signer.permits(name)) throw new HostNotPermittedError(name, this.#signer.permittedNames());
     return (await this.#mint(name)).context;
   }
 
@@ -131,12 +133,6 @@ export class CertificateManager {
   clear(): void {
     this.#entries.clear();
     this.#renewalBlockedUntil.clear();
-  }
-
-  #admit(host: string): string {
-    const name = normaliseHost(host).host;
-    if (!this.#signer.permits(name)) throw new HostNotPermittedError(name, this.#signer.permittedNames());
-    return name;
   }
 
   #lookup(name: string): CachedLeaf | undefined {

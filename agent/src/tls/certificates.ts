@@ -98,7 +98,7 @@ function randomSerialHex(): string {
 }
 
 function spkiDer(key: KeyObject): Buffer {
-  return createPublicKey(key).export({ type: 'spki', format: 'der' });
+  return (key.type === 'public' ? key : createPublicKey(key)).export({ type: 'spki', format: 'der' });
 }
 
 export interface CreateCaOptions {

@@ -79,7 +79,7 @@ export function constraintsForDomains(domains: readonly string[]): NameConstrain
     }
   }
   if (!permitted.some((s) => s.kind === 'dns')) {
-    throw new InvalidHostError(domains.join(','), 'a name-constrained CA needs at least one permitted DNS name');
+    throw new RangeError(`a name-constrained CA needs at least one permitted DNS name, got [${domains.join(', ')}]`);
   }
   const excluded: NameSubtree[] = permitted.some((s) => s.kind === 'ip')
     ? []
