@@ -14,9 +14,9 @@ export type MatchedBy =
   | 'code-signature' // a verified macOS Team ID + identifier, or a valid Authenticode signer + executable
   | 'executable' // executable path or name from the catalog
   | 'interpreter-script' // a catalog app run as a script (`node .../@anthropic-ai/claude-code/cli.js`)
-  | 'interpreter' // any other script: `script:<interpreter>:<script>`
-  | 'executable-hash' // no row matched: `exe:<sha256 prefix>`
-  | 'executable-path' // no row matched and the file could not be read: `exe:path:<path>`
+  | 'interpreter' // any other script: `script:<interpreter>:<hash of the script path>`
+  | 'executable-hash' // no row matched: `exe:<sha256 of the file, 16 hex>`
+  | 'executable-path' // no row matched and the file could not be read: `exe:path:<hash of the path>`
   | 'none'; // no process: `unknown`
 
 export interface ResolvedApp {
@@ -27,6 +27,11 @@ export interface ResolvedApp {
   vendor?: string;
   /** For browsers: the consumer AI site this connection is for (`claude.ai`). */
   surface?: string;
+  /**
+   * What the id stands for when it is derived rather than a catalog row: the script (home folder as
+   * `~`) or the executable path. For people (display, approval request details), never for matching.
+   */
+  subject?: string;
   /**
    * The catalog app the request's User-Agent claims to be. A hint only: it never decides the app
    * (any program can send `claude-cli/2.1.197`), but a claim that differs from the process is worth auditing.
@@ -41,6 +46,20 @@ export interface ResolveHints {
 }
 
 export const UNKNOWN_APP_ID = 'unknown';
+
+// App ids travel in the edge protocol (appIdSchema: 1-64 of [A-Za-z0-9._:@+-]) and label metrics, so
+// derived ids carry a hash of what they stand for, never the path itself.
+function shortHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+const DISPLAY_NAME_MAX = 128;
+
+function displayName(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters never reach a person's screen
+  const clean = text.replace(/[\u0000-\u001f\u007f]/g, '?');
+  return clean.length > DISPLAY_NAME_MAX ? `${clean.slice(0, DISPLAY_NAME_MAX - 1)}…` : clean || '?';
+}
 
 // ---------------------------------------------------------------------------------------------
 // Paths
@@ -303,12 +322,21 @@ export class AppResolver {
               ? arg.option
               : '<stdin>';
       const shown = arg.type === 'script' ? baseName(arg.path) : target;
-      return withHints({ appId: `script:${rule.name}:${target}`, displayName: `${shown} (${rule.name})`, kind: 'sdk', matchedBy: 'interpreter' });
+      return withHints({
+        appId: `script:${rule.name}:${shortHash(target)}`,
+        displayName: displayName(`${shown} (${rule.name})`),
+        kind: 'sdk',
+        matchedBy: 'interpreter',
+        subject: target,
+      });
     }
 
-    const displayName = baseName(identity.exe);
+    const name = displayName(baseName(identity.exe));
+    const exePath = normalizePathForId(identity.exe);
     const digest = await this.#hasher.hash(identity.exe);
-    if (digest !== undefined) return withHints({ appId: `exe:${digest.slice(0, 16)}`, displayName, kind: 'unknown', matchedBy: 'executable-hash' });
-    return withHints({ appId: `exe:path:${normalizePathForId(identity.exe)}`, displayName, kind: 'unknown', matchedBy: 'executable-path' });
+    if (digest !== undefined) {
+      return withHints({ appId: `exe:${digest.slice(0, 16)}`, displayName: name, kind: 'unknown', matchedBy: 'executable-hash', subject: exePath });
+    }
+    return withHints({ appId: `exe:path:${shortHash(exePath)}`, displayName: name, kind: 'unknown', matchedBy: 'executable-path', subject: exePath });
   }
 }

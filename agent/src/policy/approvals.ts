@@ -1,0 +1,111 @@
+// Approval requests for apps and MCP servers the organization has not decided on: each is reported
+// once, and again only while it stays pending for a day (a lost message or a forgotten review).
+import type { Database } from 'better-sqlite3';
+import type { ApprovalRequestMessage } from '../../../protocol/index.ts';
+import type { PolicyEngine } from './engine.ts';
+
+export const REREPORT_AFTER_MS = 24 * 60 * 60 * 1000;
+
+export type ApprovalSubject =
+  | { kind: 'app'; appId: string; displayName: string; osUser?: string | undefined; details?: Record<string, string> | undefined }
+  | { kind: 'mcp'; fingerprint: string; displayName: string; osUser?: string | undefined; details?: Record<string, string> | undefined };
+
+export interface ApprovalTrackerOptions {
+  db: Database;
+  policy: PolicyEngine;
+  clock?: () => Date;
+  reReportAfterMs?: number;
+}
+
+interface RequestRow {
+  kind: 'app' | 'mcp';
+  item_key: string;
+  display_name: string;
+  os_user: string | null;
+  details_json: string | null;
+  last_reported_at: string | null;
+}
+
+const DISPLAY_MAX = { app: 128, mcp: 256 } as const;
+
+export class ApprovalTracker {
+  readonly #db: Database;
+  readonly #policy: PolicyEngine;
+  readonly #clock: () => Date;
+  readonly #after: number;
+
+  constructor(options: ApprovalTrackerOptions) {
+    this.#db = options.db;
+    this.#policy = options.policy;
+    this.#clock = options.clock ?? (() => new Date());
+    this.#after = options.reReportAfterMs ?? REREPORT_AFTER_MS;
+  }
+
+  /**
+   * Records that a pending or unknown item was used. Returns the `approval.request` to send now when
+   * it was never reported, or was reported a day ago and is still pending; otherwise undefined.
+   * Items the organization has decided on are forgotten.
+   */
+  observe(subject: ApprovalSubject): ApprovalRequestMessage | undefined {
+    const key = subject.kind === 'app' ? subject.appId : subject.fingerprint;
+    if (!this.#stillPending(subject.kind, key, subject.osUser)) {
+      this.#forget(subject.kind, key);
+      return undefined;
+    }
+    const now = this.#clock().toISOString();
+    this.#db
+      .prepare(
+        `INSERT INTO approval_requests (kind, item_key, display_name, os_user, details_json, first_seen_at, last_seen_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(kind, item_key) DO UPDATE SET display_name = excluded.display_name, os_user = excluded.os_user,
+           details_json = excluded.details_json, last_seen_at = excluded.last_seen_at`,
+      )
+      .run(subject.kind, key, subject.displayName.slice(0, DISPLAY_MAX[subject.kind]), subject.osUser ?? null, subject.details ? JSON.stringify(subject.details) : null, now, now);
+    const row = this.#row(subject.kind, key);
+    return row && this.#due(row) ? this.#markReported(row) : undefined;
+  }
+
+  /** Every request due now (first report, or still pending after a day), marked as reported. */
+  takeDue(): ApprovalRequestMessage[] {
+    const rows = this.#db.prepare<[], RequestRow>('SELECT kind, item_key, display_name, os_user, details_json, last_reported_at FROM approval_requests').all();
+    const due: ApprovalRequestMessage[] = [];
+    for (const row of rows) {
+      if (!this.#stillPending(row.kind, row.item_key, row.os_user ?? undefined)) {
+        this.#forget(row.kind, row.item_key);
+      } else if (this.#due(row)) {
+        due.push(this.#markReported(row));
+      }
+    }
+    return due;
+  }
+
+  #stillPending(kind: 'app' | 'mcp', key: string, osUser: string | undefined): boolean {
+    const decision = kind === 'app' ? this.#policy.decideApp({ appId: key, osUser }) : this.#policy.decideMcpServer(key, osUser);
+    // Without a policy nothing is known to be decided: report it.
+    return decision.status === 'pending' || decision.status === 'no_policy';
+  }
+
+  #due(row: RequestRow): boolean {
+    if (row.last_reported_at === null) return true;
+    return this.#clock().getTime() - Date.parse(row.last_reported_at) >= this.#after;
+  }
+
+  #row(kind: 'app' | 'mcp', key: string): RequestRow | undefined {
+    return this.#db
+      .prepare<[string, string], RequestRow>('SELECT kind, item_key, display_name, os_user, details_json, last_reported_at FROM approval_requests WHERE kind = ? AND item_key = ?')
+      .get(kind, key);
+  }
+
+  #forget(kind: 'app' | 'mcp', key: string): void {
+    this.#db.prepare('DELETE FROM approval_requests WHERE kind = ? AND item_key = ?').run(kind, key);
+  }
+
+  #markReported(row: RequestRow): ApprovalRequestMessage {
+    this.#db
+      .prepare('UPDATE approval_requests SET last_reported_at = ?, report_count = report_count + 1 WHERE kind = ? AND item_key = ?')
+      .run(this.#clock().toISOString(), row.kind, row.item_key);
+    const details = row.details_json === null ? undefined : (JSON.parse(row.details_json) as Record<string, string>);
+    const common = { type: 'approval.request' as const, display_name: row.display_name, ...(row.os_user !== null ? { os_user: row.os_user } : {}), ...(details ? { details } : {}) };
+    return row.kind === 'app' ? { ...common, kind: 'app', app_id: row.item_key } : { ...common, kind: 'mcp', fingerprint: row.item_key };
+  }
+}
