@@ -1,0 +1,162 @@
+// Forwards one HTTP exchange to the upstream and streams both bodies through as they arrive
+// (SSE chunk by chunk, nothing buffered), with separate connect, response-headers and idle limits.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { InferenceTimeouts } from './config.ts';
+import { downstreamHeaders } from './credentials.ts';
+import { Deadline } from './deadline.ts';
+import type { ErrorKind } from './error-shapes.ts';
+import type { OutgoingHeaders } from './providers.ts';
+
+export interface Agents {
+  http: http.Agent;
+  https: https.Agent;
+}
+
+export interface HttpForwardResult {
+  outcome: 'ok' | 'upstream_unreachable' | 'upstream_timeout' | 'stream_interrupted' | 'client_aborted';
+  error: string | undefined;
+  upstreamHeadersAt: number | undefined;
+}
+
+export interface HttpForwardOptions {
+  req: IncomingMessage;
+  res: ServerResponse;
+  target: URL;
+  headers: OutgoingHeaders;
+  timeouts: InferenceTimeouts;
+  agents: Agents;
+  /** The app's own credential is in use: provider cookies may flow back. */
+  direct: boolean;
+  requestId: string;
+  /** Sees each request body chunk as it passes (byte counts, model sniffing). */
+  onRequestChunk(chunk: Buffer): void;
+  /** Sees each response body chunk as it passes. */
+  onResponseChunk(chunk: Buffer): void;
+  /** Answers the client with a gateway error when nothing was sent yet. */
+  sendError(kind: ErrorKind, message: string): void;
+}
+
+/** Network errors that mean "could not reach or talk to the upstream" rather than a bug here. */
+function describeNetworkError(err: NodeJS.ErrnoException): string {
+  return typeof err.code === 'string' && /^[A-Z0-9_]{2,40}$/.test(err.code) ? err.code : 'upstream_error';
+}
+
+export function forwardHttp(o: HttpForwardOptions): Promise<HttpForwardResult> {
+  const { req, res, target, timeouts } = o;
+  return new Promise((resolve) => {
+    let settled = false;
+    let upstreamHeadersAt: number | undefined;
+    let upRes: IncomingMessage | undefined;
+
+    const finish = (outcome: HttpForwardResult['outcome'], error?: string) => {
+      if (settled) return;
+      settled = true;
+      connect.clear();
+      headers.clear();
+      idle.clear();
+      upload.clear();
+      resolve({ outcome, error, upstreamHeadersAt });
+    };
+
+    // Fails the exchange: a gateway error if the client has heard nothing yet, otherwise a cut stream.
+    const fail = (outcome: HttpForwardResult['outcome'], error: string, kind: ErrorKind, message: string) => {
+      if (settled) return;
+      upReq.destroy();
+      upRes?.destroy();
+      if (!res.headersSent) {
+        o.sendError(kind, message);
+      } else {
+        res.destroy();
+      }
+      req.resume();
+      finish(outcome, error);
+    };
+
+    const upstreamName = target.host;
+    const connect = new Deadline(timeouts.connectMs, () =>
+      fail('upstream_timeout', 'connect_timeout', 'timeout', `the upstream ${upstreamName} did not accept a connection within ${timeouts.connectMs} ms`),
+    );
+    const headers = new Deadline(timeouts.headersMs, () =>
+      fail('upstream_timeout', 'headers_timeout', 'timeout', `the upstream ${upstreamName} did not answer within ${timeouts.headersMs} ms`),
+    );
+    const idle = new Deadline(timeouts.idleMs, () =>
+      fail('stream_interrupted', 'idle_timeout', 'timeout', `the upstream ${upstreamName} went silent for ${timeouts.idleMs} ms`),
+    );
+    const upload = new Deadline(timeouts.idleMs, () =>
+      fail('client_aborted', 'client_idle_timeout', 'request_timeout', `the request body stalled for ${timeouts.idleMs} ms`),
+    );
+
+    const isHttps = target.protocol === 'https:';
+    const upReq = (isHttps ? https : http).request({
+      protocol: target.protocol,
+      hostname: target.hostname.replace(/^\[|\]$/g, ''),
+      port: target.port || (isHttps ? 443 : 80),
+      path: target.pathname + target.search,
+      method: req.method,
+      headers: o.headers,
+      agent: isHttps ? o.agents.https : o.agents.http,
+    });
+    connect.reset();
+    upReq.on('socket', (socket) => {
+      if (socket.connecting) socket.once('connect', () => connect.clear());
+      else connect.clear();
+    });
+    upReq.on('finish', () => {
+      if (!settled && !upRes) headers.reset();
+    });
+    upReq.on('error', (err: NodeJS.ErrnoException) => {
+      if (settled) return;
+      const code = describeNetworkError(err);
+      if (upRes) fail('stream_interrupted', code, 'bad_gateway', 'the upstream connection broke');
+      else fail('upstream_unreachable', code, 'bad_gateway', `could not reach the upstream ${upstreamName} (${code})`);
+    });
+
+    upReq.on('response', (response) => {
+      upRes = response;
+      upstreamHeadersAt = performance.now();
+      connect.clear();
+      headers.clear();
+      const out = downstreamHeaders(response.rawHeaders, { direct: o.direct });
+      out.push(['x-heimdall-request-id', o.requestId]);
+      res.writeHead(response.statusCode ?? 502, response.statusMessage, out.flat());
+      // Headers go out now, before the first token: a client waiting on a slow model sees the answer start.
+      res.flushHeaders();
+      idle.reset();
+      response.on('data', (chunk: Buffer) => {
+        idle.reset();
+        o.onResponseChunk(chunk);
+      });
+      response.on('end', () => idle.clear());
+      response.on('error', () => {
+        /* reported through 'close' with complete === false */
+      });
+      response.on('close', () => {
+        if (!response.complete && !settled) fail('stream_interrupted', 'upstream_closed', 'bad_gateway', 'the upstream closed the stream early');
+      });
+      response.pipe(res);
+    });
+
+    res.on('close', () => {
+      if (settled) return;
+      if (res.writableFinished) {
+        finish('ok');
+      } else {
+        upReq.destroy();
+        upRes?.destroy();
+        finish('client_aborted', 'client_closed');
+      }
+    });
+
+    upload.reset();
+    req.on('data', (chunk: Buffer) => {
+      upload.reset();
+      o.onRequestChunk(chunk);
+    });
+    req.on('end', () => upload.clear());
+    req.on('error', () => {
+      /* the client went away; 'close' on res settles it */
+    });
+    req.pipe(upReq);
+  });
+}

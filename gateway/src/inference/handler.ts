@@ -1,0 +1,324 @@
+// The inference front door: matches a request to a route, checks the virtual key and the direct-key
+// setting, picks the upstream, forwards, and records exactly one audit event per request.
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { dimension, type InferenceAuditEvent, type InferenceOutcome, ModelSniffer } from './audit.ts';
+import type { ProviderConfig, ProviderUpstream } from './config.ts';
+import { readCredentials, upstreamHeaders, upstreamQuery } from './credentials.ts';
+import { type ErrorKind, providerError } from './error-shapes.ts';
+import { forwardHttp } from './forward-http.ts';
+import { forwardWebsocket, responseHead } from './forward-websocket.ts';
+import { PROVIDERS } from './providers.ts';
+import { matchEndpoint, matchRoute, type RouteMatch, type Transport, unsafePathReason } from './routes.ts';
+
+export interface VirtualKeyIdentity {
+  keyId: string;
+  userId: string;
+  userEmail?: string;
+}
+
+export interface InferenceHandlerDeps {
+  /** Resolves an active virtual key to its owner; undefined for an unknown, revoked or expired key. */
+  verifyVirtualKey(key: string): Promise<VirtualKeyIdentity | undefined>;
+  /** The organisation setting that lets apps use their own provider keys (`x-bf-direct-key`). */
+  allowDirectKeys(): boolean;
+  /** Called once per request, after it ended. Must not throw; must not block. */
+  recordInference(event: InferenceAuditEvent): void;
+  providers: ProviderConfig;
+  logger: Logger;
+  /** Shown in error messages so a person knows where to get help. */
+  supportUrl?: string;
+}
+
+export interface InferenceHandler {
+  /** Serves the request if its path is an inference route; returns false (and touches nothing) otherwise. */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
+  /** Same for a websocket upgrade (the server's 'upgrade' event). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** Drops pooled upstream connections. In-flight exchanges end when their sockets do. */
+  close(): void;
+}
+
+/** An answer the gateway gives itself, before or instead of forwarding. */
+class Refusal extends Error {
+  override name = 'Refusal';
+  readonly kind: ErrorKind;
+  readonly outcome: InferenceOutcome;
+  constructor(kind: ErrorKind, message: string, outcome: InferenceOutcome) {
+    super(message);
+    this.kind = kind;
+    this.outcome = outcome;
+  }
+}
+
+interface Admitted {
+  endpoint: string;
+  upstream: ProviderUpstream;
+  direct: boolean;
+  virtualKey: string;
+}
+
+function splitUrl(url: string | undefined): { path: string; query: string } {
+  const u = url ?? '/';
+  const q = u.indexOf('?');
+  return q < 0 ? { path: u, query: '' } : { path: u.slice(0, q), query: u.slice(q + 1) };
+}
+
+function joinTarget(base: URL, path: string, query: string): URL {
+  const target = new URL(base.href);
+  target.pathname = base.pathname.replace(/\/+$/, '') + path;
+  target.search = query ? `?${query}` : '';
+  return target;
+}
+
+export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHandler {
+  const log = deps.logger.child({ component: 'inference' });
+  const agents = {
+    http: new http.Agent({ keepAlive: true, scheduling: 'lifo' }),
+    https: new https.Agent({ keepAlive: true, scheduling: 'lifo' }),
+  };
+
+  const message = (text: string) => `Heimdall gateway: ${text}${deps.supportUrl ? ` Help: ${deps.supportUrl}` : ''}`;
+
+  function record(event: InferenceAuditEvent): void {
+    try {
+      deps.recordInference(event);
+    } catch (err) {
+      log.error({ err, requestId: event.requestId }, 'recording an inference audit event failed');
+    }
+  }
+
+  /** Everything the gateway checks before it forwards anything; throws a Refusal. */
+  async function admit(match: RouteMatch, req: IncomingMessage, path: string, query: string, transport: Transport, event: InferenceAuditEvent): Promise<Admitted> {
+    const { route, rest } = match;
+    const unsafe = unsafePathReason(path);
+    if (unsafe) throw new Refusal('invalid_request', `the path ${JSON.stringify(path.slice(0, 200))} is not allowed: it ${unsafe}.`, 'rejected');
+
+    const creds = readCredentials(req.headers, query);
+    if (creds.virtualKey === undefined) {
+      throw new Refusal(
+        'authentication',
+        'this request carries no virtual key. Send your virtual key (sk-bf-...) as "Authorization: Bearer <key>" or in the x-bf-vk header.',
+        'unauthenticated',
+      );
+    }
+    const identity = await deps.verifyVirtualKey(creds.virtualKey);
+    if (identity === undefined) {
+      throw new Refusal('authentication', 'the virtual key is not valid or has been revoked. Ask your administrator for a new one.', 'unauthenticated');
+    }
+    event.keyId = identity.keyId;
+    event.userId = identity.userId;
+    event.userEmail = identity.userEmail;
+
+    let direct = false;
+    if (creds.directKeyRequested) {
+      if (!deps.allowDirectKeys()) {
+        throw new Refusal(
+          'permission',
+          'direct provider keys are not allowed by your organisation. Remove the x-bf-direct-key header so the gateway uses its own provider key.',
+          'forbidden',
+        );
+      }
+      if (!creds.hasNativeCredential) {
+        throw new Refusal('authentication', 'x-bf-direct-key is set but the request carries no provider credential of its own.', 'unauthenticated');
+      }
+      direct = true;
+    }
+    event.directKey = direct;
+
+    const endpoint = matchEndpoint(route, req.method ?? 'GET', rest, transport);
+    if (!endpoint.ok) {
+      if (endpoint.reason === 'needs_upgrade') {
+        throw new Refusal('upgrade_required', `${req.method} ${path} is a websocket endpoint; open it with an Upgrade: websocket request.`, 'rejected');
+      }
+      throw new Refusal('not_found', `the ${route.name} route does not serve ${req.method} ${path}${transport === 'websocket' ? ' as a websocket' : ''}.`, 'rejected');
+    }
+    event.endpoint = endpoint.id;
+
+    const upstream = deps.providers.providers[route.provider];
+    if (upstream === undefined) {
+      throw new Refusal('unavailable', `no upstream is configured for ${route.provider} on this gateway. Ask your administrator to configure it.`, 'rejected');
+    }
+    if (upstream.kind === 'provider' && !direct && upstream.apiKey === undefined) {
+      if (PROVIDERS[route.provider].applyKey === null) {
+        throw new Refusal(
+          'permission',
+          `${route.name} forwards only your own ${route.provider} credential: send it with x-bf-direct-key: true (if your organisation allows direct keys).`,
+          'forbidden',
+        );
+      }
+      throw new Refusal('unavailable', `this gateway holds no ${route.provider} key; only requests with your own key (x-bf-direct-key) are served.`, 'rejected');
+    }
+    event.upstream = upstream.kind;
+    return { endpoint: endpoint.id, upstream, direct, virtualKey: creds.virtualKey };
+  }
+
+  function newEvent(req: IncomingMessage, match: RouteMatch, transport: Transport): InferenceAuditEvent {
+    const modelInPath = match.route.modelInPath?.exec(match.rest)?.[1];
+    return {
+      requestId: randomUUID(),
+      at: new Date().toISOString(),
+      method: req.method ?? 'GET',
+      route: match.route.name,
+      endpoint: undefined,
+      provider: match.route.provider,
+      upstream: 'none',
+      transport,
+      model: modelInPath && /^[A-Za-z0-9._:@+-]{1,128}$/.test(modelInPath) ? modelInPath : undefined,
+      app: dimension(req.headers, 'x-bf-dim-app'),
+      device: dimension(req.headers, 'x-bf-dim-device'),
+      keyId: undefined,
+      userId: undefined,
+      userEmail: undefined,
+      directKey: false,
+      status: 0,
+      outcome: 'ok',
+      error: undefined,
+      latencyMs: 0,
+      upstreamHeadersMs: undefined,
+      bytesIn: 0,
+      bytesOut: 0,
+    };
+  }
+
+  async function serveHttp(req: IncomingMessage, res: ServerResponse, match: RouteMatch, path: string, query: string): Promise<void> {
+    const started = performance.now();
+    const event = newEvent(req, match, 'http');
+    const format = PROVIDERS[match.route.provider].errorFormat;
+    const sendError = (kind: ErrorKind, text: string) => {
+      const e = providerError(format, kind, message(text));
+      res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(e.body), 'x-heimdall-request-id': event.requestId });
+      res.end(e.body);
+      event.bytesOut += Buffer.byteLength(e.body);
+    };
+    try {
+      let admitted: Admitted;
+      try {
+        admitted = await admit(match, req, path, query, 'http', event);
+      } catch (err) {
+        if (!(err instanceof Refusal)) throw err;
+        req.resume();
+        sendError(err.kind, err.message);
+        event.outcome = err.outcome;
+        event.error = err.kind;
+        return;
+      }
+      const { upstream, direct, virtualKey } = admitted;
+      const headers = upstreamHeaders(req.headers, { provider: match.route.provider, upstream, direct, virtualKey, websocket: false });
+      const target =
+        upstream.kind === 'bifrost'
+          ? joinTarget(upstream.bifrostUrl, path, upstreamQuery(query, { provider: match.route.provider, direct, virtualKey }))
+          : joinTarget(upstream.baseUrl, match.rest, upstreamQuery(query, { provider: match.route.provider, direct, virtualKey }));
+      const sniffer = new ModelSniffer();
+      const result = await forwardHttp({
+        req,
+        res,
+        target,
+        headers,
+        timeouts: deps.providers.timeouts,
+        agents,
+        direct,
+        requestId: event.requestId,
+        onRequestChunk: (chunk) => {
+          event.bytesIn += chunk.length;
+          if (event.model === undefined) sniffer.feed(chunk);
+        },
+        onResponseChunk: (chunk) => {
+          event.bytesOut += chunk.length;
+        },
+        sendError,
+      });
+      event.model ??= sniffer.model;
+      event.outcome = result.outcome;
+      event.error = result.error;
+      if (result.upstreamHeadersAt !== undefined) event.upstreamHeadersMs = Math.round(result.upstreamHeadersAt - started);
+    } catch (err) {
+      log.error({ err, requestId: event.requestId, route: event.route }, 'inference request failed inside the gateway');
+      if (!res.headersSent) sendError('internal', 'the gateway failed to handle this request.');
+      else res.destroy();
+      event.outcome = 'rejected';
+      event.error = 'internal';
+    } finally {
+      event.status = res.statusCode;
+      event.latencyMs = Math.round(performance.now() - started);
+      record(event);
+    }
+  }
+
+  async function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, match: RouteMatch, path: string, query: string): Promise<void> {
+    const started = performance.now();
+    const event = newEvent(req, match, 'websocket');
+    const format = PROVIDERS[match.route.provider].errorFormat;
+    socket.on('error', () => {
+      /* a client that vanishes mid-handshake is not an error here */
+    });
+    const sendError = (kind: ErrorKind, text: string): number => {
+      const e = providerError(format, kind, message(text));
+      const pairs: [string, string][] = [
+        ['content-type', 'application/json'],
+        ['content-length', String(Buffer.byteLength(e.body))],
+        ['x-heimdall-request-id', event.requestId],
+        ['connection', 'close'],
+      ];
+      socket.end(responseHead(e.status, http.STATUS_CODES[e.status] ?? '', pairs) + e.body);
+      event.bytesOut += Buffer.byteLength(e.body);
+      return e.status;
+    };
+    try {
+      let admitted: Admitted;
+      try {
+        admitted = await admit(match, req, path, query, 'websocket', event);
+      } catch (err) {
+        if (!(err instanceof Refusal)) throw err;
+        event.status = sendError(err.kind, err.message);
+        event.outcome = err.outcome;
+        event.error = err.kind;
+        return;
+      }
+      const { upstream, direct, virtualKey } = admitted;
+      const headers = upstreamHeaders(req.headers, { provider: match.route.provider, upstream, direct, virtualKey, websocket: true });
+      const q = upstreamQuery(query, { provider: match.route.provider, direct, virtualKey });
+      const target = upstream.kind === 'bifrost' ? joinTarget(upstream.bifrostUrl, path, q) : joinTarget(upstream.baseUrl, match.rest, q);
+      const result = await forwardWebsocket({ req, socket, head, target, headers, timeouts: deps.providers.timeouts, direct, requestId: event.requestId, sendError });
+      event.status = result.status;
+      event.outcome = result.outcome;
+      event.error = result.error;
+      event.bytesIn += result.bytesIn;
+      event.bytesOut += result.bytesOut;
+      if (result.upstreamHeadersAt !== undefined) event.upstreamHeadersMs = Math.round(result.upstreamHeadersAt - started);
+    } catch (err) {
+      log.error({ err, requestId: event.requestId, route: event.route }, 'inference websocket failed inside the gateway');
+      socket.destroy();
+      event.status = 500;
+      event.outcome = 'rejected';
+      event.error = 'internal';
+    } finally {
+      event.latencyMs = Math.round(performance.now() - started);
+      record(event);
+    }
+  }
+
+  return {
+    handleRequest(req, res) {
+      const { path, query } = splitUrl(req.url);
+      const match = matchRoute(path);
+      if (!match) return false;
+      void serveHttp(req, res, match, path, query);
+      return true;
+    },
+    handleUpgrade(req, socket, head) {
+      const { path, query } = splitUrl(req.url);
+      const match = matchRoute(path);
+      if (!match) return false;
+      void serveUpgrade(req, socket, head, match, path, query);
+      return true;
+    },
+    close() {
+      agents.http.destroy();
+      agents.https.destroy();
+    },
+  };
+}

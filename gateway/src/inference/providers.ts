@@ -1,0 +1,62 @@
+// Per-provider facts as one table: the public API root, how a credential is presented, which
+// headers carry credentials (to strip or keep), and the error format its clients read.
+import type { ErrorFormat } from './error-shapes.ts';
+
+export const PROVIDER_IDS = ['openai', 'anthropic', 'genai', 'chatgpt'] as const;
+export type ProviderId = (typeof PROVIDER_IDS)[number];
+
+export type OutgoingHeaders = Record<string, string | string[]>;
+
+export interface ProviderSpec {
+  defaultBaseUrl: string;
+  errorFormat: ErrorFormat;
+  /**
+   * Sets the gateway-held key on a request to the provider, or null when the provider has no
+   * organisation-wide key (ChatGPT accounts are personal: only the user's own token works there).
+   */
+  applyKey: ((headers: OutgoingHeaders, key: string) => void) | null;
+  /** Environment variable the config usually names for this provider's key (docs and examples). */
+  conventionalKeyVariable: string | null;
+}
+
+/** Request headers that carry a credential to some provider; all of them are ours to govern. */
+export const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key', 'api-key'] as const;
+
+export const PROVIDERS = {
+  openai: {
+    defaultBaseUrl: 'https://api.openai.com',
+    errorFormat: 'openai',
+    applyKey: (headers, key) => {
+      headers['authorization'] = `Bearer ${key}`;
+    },
+    conventionalKeyVariable: 'OPENAI_API_KEY',
+  },
+  anthropic: {
+    defaultBaseUrl: 'https://api.anthropic.com',
+    errorFormat: 'anthropic',
+    applyKey: (headers, key) => {
+      headers['x-api-key'] = key;
+      // The API refuses requests without a version; SDKs always send one, curl users often do not.
+      headers['anthropic-version'] ??= '2023-06-01';
+    },
+    conventionalKeyVariable: 'ANTHROPIC_API_KEY',
+  },
+  genai: {
+    defaultBaseUrl: 'https://generativelanguage.googleapis.com',
+    errorFormat: 'google',
+    applyKey: (headers, key) => {
+      headers['x-goog-api-key'] = key;
+    },
+    conventionalKeyVariable: 'GEMINI_API_KEY',
+  },
+  chatgpt: {
+    defaultBaseUrl: 'https://chatgpt.com',
+    errorFormat: 'openai',
+    applyKey: null,
+    conventionalKeyVariable: null,
+  },
+} as const satisfies Record<ProviderId, ProviderSpec>;
+
+export function providerSpec(id: ProviderId): ProviderSpec {
+  return PROVIDERS[id];
+}
