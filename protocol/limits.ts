@@ -54,6 +54,7 @@ export const CLOSE_CODES = {
   badMessage: { code: 4400, retry: true, meaning: 'a message was not valid JSON, failed the schema, or came out of order; the reason names it' },
   unauthorized: { code: 4401, retry: false, meaning: 'the device token is not (or no longer) valid, or hello named another device; enroll again' },
   revoked: { code: 4403, retry: false, meaning: 'the device or its virtual key was revoked by an administrator' },
+  superseded: { code: 4409, retry: true, meaning: 'a newer connection of the same device replaced this one' },
   tooSlow: { code: 4408, retry: true, meaning: 'hello did not arrive in time' },
   tooLarge: { code: 4413, retry: true, meaning: 'a message exceeded the size or count limit' },
   internal: { code: 4500, retry: true, meaning: 'the gateway failed while handling a message' },
