@@ -80,10 +80,13 @@ export async function startTestUpstream(pki: TestPki, name: string, dnsNames: st
   const upstream: TestUpstream = {
     url: '', port: 0, requests, handler: echoHandler, server: undefined as unknown as https.Server,
     close: async () => {
+      for (const client of wss.clients) client.terminate();
       upstream.server.closeAllConnections();
       await new Promise((r) => upstream.server.close(r));
     },
   };
+  // eslint-disable-next-line prefer-const -- assigned once the server exists, used by close() above
+  let wss: WebSocketServer;
   const server = https.createServer({ cert, key }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -93,7 +96,7 @@ export async function startTestUpstream(pki: TestPki, name: string, dnsNames: st
       upstream.handler(req, res, body);
     });
   });
-  const wss = new WebSocketServer({ server });
+  wss = new WebSocketServer({ server });
   wss.on('connection', (ws, req) => {
     requests.push({ method: 'WS', url: req.url ?? '', headers: req.headers, body: '' });
     ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo:${String(data)}`));

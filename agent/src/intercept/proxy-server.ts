@@ -264,6 +264,7 @@ export class ProxyServer {
     for (const conn of this.#connections) {
       conn.tls?.destroy();
       conn.socket.destroy();
+      this.#connections.delete(conn);
     }
   }
 
