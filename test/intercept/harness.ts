@@ -3,7 +3,7 @@
 // the real tls room behind it. Everything on loopback, in a temporary folder.
 import fs from 'node:fs';
 import https from 'node:https';
-import http from 'node:http';
+import type http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -99,7 +99,7 @@ export async function startTestUpstream(pki: TestPki, name: string, dnsNames: st
   wss = new WebSocketServer({ server });
   wss.on('connection', (ws, req) => {
     requests.push({ method: 'WS', url: req.url ?? '', headers: req.headers, body: '' });
-    ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo:${String(data)}`));
+    ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo:${(data as Buffer).toString()}`));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;

@@ -258,7 +258,7 @@ describe('streaming', () => {
     });
     const reply = await new Promise<string>((resolve, reject) => {
       ws.once('open', () => ws.send('hello'));
-      ws.once('message', (d) => resolve(String(d)));
+      ws.once('message', (d: Buffer) => resolve(d.toString()));
       ws.once('error', reject);
     });
     ws.close();
