@@ -4,7 +4,7 @@
 export { AUTH_MIGRATIONS } from './schema.ts';
 export { Credentials, type Enrollment, type SignedInUser, type SaveEnrollmentInput } from './credentials.ts';
 export { enroll, type EnrollInput, type EnrollResult } from './enroll.ts';
-export { login, type LoginOptions, type LoginRequest, type LoginResult } from './login.ts';
+export { login, loginRouteHandler, LOGIN_ERROR_STATUS, type LoginOptions, type LoginRequest, type LoginResult, type LoginRouteRequest } from './login.ts';
 export { LoginError, LOGIN_ERROR_CODES, type LoginErrorCode } from './errors.ts';
 export { parseVirtualKey, isVirtualKey } from './virtual-key.ts';
 export { collectDeviceFacts, parseOsRelease, parseMacSystemVersion, type DeviceFacts, type DeviceOs } from './device-facts.ts';

@@ -5,7 +5,7 @@ import type { Logger } from '../lib/logger.ts';
 import type { Credentials } from './credentials.ts';
 import { collectDeviceFacts, type DeviceFacts } from './device-facts.ts';
 import { enroll } from './enroll.ts';
-import { LoginError } from './errors.ts';
+import { LoginError, type LoginErrorCode } from './errors.ts';
 import { parseVirtualKey } from './virtual-key.ts';
 
 export interface LoginOptions {
@@ -72,4 +72,43 @@ async function loginNow(options: LoginOptions, request: LoginRequest): Promise<L
   });
   options.logger.info({ os_user: request.osUser, user_id: enrolled.user.id, device_id: enrolled.deviceId }, 'signed in with a virtual key');
   return { osUser: request.osUser, deviceId: enrolled.deviceId, user: enrolled.user };
+}
+
+/** The local API status for each way a login can fail (the CLI prints the message). */
+export const LOGIN_ERROR_STATUS: Record<LoginErrorCode, number> = {
+  invalid_key_format: 400,
+  invalid_request: 400,
+  invalid_control_url: 409,
+  rejected: 403,
+  gateway_error: 502,
+  bad_response: 502,
+  unreachable: 504,
+};
+
+export interface LoginRouteRequest {
+  caller: { uid: number; user?: string } | undefined;
+  body: unknown;
+}
+
+/**
+ * The handler behind the local API's `POST /v1/login` (body `{ "virtual_key": "sk-bf-..." }`): the OS
+ * user is the caller the local API identified, never a field of the body. Answers 200
+ * `{ os_user, device_id, user: { id, email } }` or `{ error, code }` with LOGIN_ERROR_STATUS.
+ * `onLoggedIn` runs after the credentials are stored (the daemon wakes the sync client there).
+ */
+export function loginRouteHandler(options: LoginOptions, onLoggedIn?: (result: LoginResult) => void) {
+  return async (request: LoginRouteRequest): Promise<{ status: number; body: unknown }> => {
+    if (!request.caller) return { status: 403, body: { error: 'could not identify the calling OS user', code: 'unknown_caller' } };
+    const osUser = request.caller.user ?? `uid:${request.caller.uid}`;
+    const key = (request.body as { virtual_key?: unknown } | undefined)?.virtual_key;
+    if (typeof key !== 'string') return { status: 400, body: { error: 'body must be {"virtual_key": "sk-bf-..."}', code: 'invalid_key_format' } };
+    try {
+      const result = await login(options, { osUser, virtualKey: key });
+      onLoggedIn?.(result);
+      return { status: 200, body: { os_user: result.osUser, device_id: result.deviceId, user: result.user } };
+    } catch (err) {
+      if (err instanceof LoginError) return { status: LOGIN_ERROR_STATUS[err.code], body: { error: err.message, code: err.code } };
+      throw err;
+    }
+  };
 }

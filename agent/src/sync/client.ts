@@ -89,6 +89,8 @@ export interface SyncClientOptions {
   ca?: string;
   /** Accept ws:// to a non-loopback host (development only). */
   allowInsecure?: boolean;
+  /** Resync period override (tests, development); otherwise the policy's settings.full_resync_s. */
+  fullResyncMs?: number;
 }
 
 interface Connection {
@@ -630,8 +632,9 @@ export class SyncClient {
   #scheduleResync(conn: Connection): void {
     if (conn.resyncTimer) clearTimeout(conn.resyncTimer);
     const periodS = this.#known?.fullResyncS && this.#known.fullResyncS >= 30 ? this.#known.fullResyncS : TIMING.defaultFullResyncS;
+    const periodMs = this.#o.fullResyncMs ?? periodS * 1000;
     // ±10 % so a fleet that connected together does not resync together forever.
-    const delay = Math.round(periodS * 1000 * (0.9 + 0.2 * this.#rng()));
+    const delay = Math.round(periodMs * (0.9 + 0.2 * this.#rng()));
     conn.resyncTimer = setTimeout(() => {
       if (conn.ended) return;
       this.#send(conn, { type: 'resync', policy_version: this.#known?.version ?? null });
@@ -716,4 +719,61 @@ export class SyncClient {
     const last = events[events.length - 1]!;
     return { body: { type: 'events', seq_from: events[0]!.seq, events }, lastSeq: last.seq };
   }
+}
+
+function ago(iso: string): string {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 90) return `${s}s`;
+  if (s < 5400) return `${Math.round(s / 60)}m`;
+  if (s < 172_800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86_400)}d`;
+}
+
+/** One line for `heimdall status`: connection, policy version and age, outbox depth. */
+export function describeSyncStatus(s: SyncStatus): string {
+  let connection: string;
+  switch (s.state) {
+    case 'connected':
+      connection = `connected for ${ago(s.since)}`;
+      break;
+    case 'connecting':
+      connection = 'connecting';
+      break;
+    case 'backoff':
+      connection = `gateway unreachable for ${ago(s.since)}, retrying${s.next_retry_at ? ` in ${Math.max(0, Math.round((Date.parse(s.next_retry_at) - Date.now()) / 1000))}s` : ''}`;
+      break;
+    case 'revoked':
+      connection = 'device revoked: run `heimdall login --virtual-key`';
+      break;
+    case 'not_enrolled':
+      connection = 'not enrolled: run `heimdall login --virtual-key`';
+      break;
+    case 'stopped':
+      connection = 'stopped';
+      break;
+  }
+  const policy = s.policy_version === null ? 'no policy yet' : `policy v${s.policy_version} (from the gateway ${s.policy_age_s === null ? '?' : ago(new Date(Date.now() - s.policy_age_s * 1000).toISOString())} ago)`;
+  const outbox = s.outbox_depth === 0 ? 'outbox empty' : `${s.outbox_depth} report(s) waiting to upload`;
+  const error = s.last_error && s.state !== 'connected' ? `; last error: ${s.last_error}` : '';
+  return `${connection}; ${policy}; ${outbox}${error}`;
+}
+
+/**
+ * The sync room's section of `heimdall status` (fits the daemon's StatusSection): the status fields,
+ * a one-line `summary`, and a blocker when the device cannot receive policy at all.
+ */
+export function syncStatusSection(client: SyncClient): { name: string; collect(): unknown; blockers(): string[] } {
+  return {
+    name: 'sync',
+    collect: () => {
+      const s = client.status();
+      return { ...s, summary: describeSyncStatus(s) };
+    },
+    blockers: () => {
+      const s = client.status();
+      if (s.state === 'revoked') return ['the gateway revoked this device (or its token): run `heimdall login --virtual-key` to enroll it again'];
+      if (s.state === 'not_enrolled') return ['this device is not enrolled with the gateway: run `heimdall login --virtual-key`'];
+      return [];
+    },
+  };
 }

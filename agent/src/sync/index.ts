@@ -3,6 +3,8 @@
 export {
   SyncClient,
   SyncError,
+  describeSyncStatus,
+  syncStatusSection,
   type SyncClientOptions,
   type SyncCredentials,
   type SyncState,

@@ -1,0 +1,333 @@
+// The sync client against a real websocket server on loopback speaking the edge protocol.
+import { afterEach, describe, expect, it } from 'vitest';
+import os from 'node:os';
+import { CLOSE_CODES, LIMITS, eventsSchema } from '../../protocol/index.ts';
+import { auditEvent, makeAgent, type AgentHarness } from './agent-harness.ts';
+import { makePolicy, ProtocolTestServer, waitFor } from './protocol-test-server.ts';
+
+const TOKEN = 'dev-token-0123456789abcdef';
+const cleanups: (() => Promise<void>)[] = [];
+
+async function setup(serverOptions: Partial<ConstructorParameters<typeof ProtocolTestServer>[0]> = {}, agentOptions: Partial<Parameters<typeof makeAgent>[0]> = {}) {
+  const server = new ProtocolTestServer({ token: TOKEN, policy: makePolicy(3), ...serverOptions });
+  await server.start();
+  const agent = makeAgent({ controlUrl: server.url, token: TOKEN, ...agentOptions });
+  cleanups.push(async () => {
+    await agent.close();
+    await server.kill();
+  });
+  return { server, agent };
+}
+
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+function connectedOnce(agent: AgentHarness) {
+  return waitFor(() => agent.client.status().state === 'connected', 'connected state');
+}
+
+describe('sync client', () => {
+  it('sends hello with the device facts, users, policy version and outbox position', async () => {
+    const { server, agent } = await setup({}, { osUsers: ['alice', 'bob'] });
+    agent.outbox.enqueue(auditEvent(1));
+    agent.client.start();
+    await waitFor(() => server.connections[0]?.hello !== undefined, 'hello');
+    const hello = server.connections[0]!.hello!;
+    expect(hello.device_id).toBe(agent.credentials.deviceId());
+    expect(hello.hostname).toBe(os.hostname());
+    expect(hello.os).toBe('linux');
+    expect(hello.arch).toBe(process.arch);
+    expect(hello.agent_version).toBe('0.1.0-test');
+    expect(hello.os_version).toMatch(/kernel/);
+    expect(hello.users).toEqual([
+      { os_user: 'alice', user_id: 'user-alice' },
+      { os_user: 'bob', user_id: 'user-bob' },
+    ]);
+    expect(hello.policy_version).toBeNull();
+    expect(hello.outbox_stream).toBe(agent.outbox.stream);
+    expect(hello.outbox_first_seq).toBe(1);
+  });
+
+  it('applies the policy after hello, reports its version, and sends the known version on the next hello', async () => {
+    const { server, agent } = await setup();
+    agent.client.start();
+    await waitFor(() => agent.applied.length === 1, 'policy applied');
+    expect(agent.applied[0]!.version).toBe(3);
+    await connectedOnce(agent);
+    const status = agent.client.status();
+    expect(status.policy_version).toBe(3);
+    expect(status.policy_age_s).toBeGreaterThanOrEqual(0);
+    // Reconnect: the hello names version 3, and the same snapshot is not applied a second time.
+    server.connections[0]!.ws.close(1001, 'restart');
+    await waitFor(() => server.connections.length === 2 && server.connections[1]!.hello !== undefined, 'second hello');
+    expect(server.connections[1]!.hello!.policy_version).toBe(3);
+    await waitFor(() => agent.client.status().state === 'connected', 'reconnected');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(agent.applied).toHaveLength(1);
+  });
+
+  it('applies a newer pushed policy and ignores an older one', async () => {
+    const { server, agent } = await setup({ policy: makePolicy(5) });
+    agent.client.start();
+    await waitFor(() => agent.applied.length === 1, 'first policy');
+    server.pushPolicy(makePolicy(7));
+    await waitFor(() => agent.applied.length === 2, 'newer policy');
+    server.pushPolicy(makePolicy(6));
+    server.pushPolicy(makePolicy(2));
+    // A marker after the old ones: once it is applied, the old ones have been handled.
+    server.pushPolicy(makePolicy(8));
+    await waitFor(() => agent.applied.length === 3, 'marker policy');
+    expect(agent.applied.map((p) => p.version)).toEqual([5, 7, 8]);
+    expect(agent.client.status().policy_version).toBe(8);
+  });
+
+  it('keeps the last good policy when the policy room rejects a snapshot, and reports it as an event', async () => {
+    const { server, agent } = await setup({ policy: makePolicy(4) });
+    agent.client.start();
+    await waitFor(() => agent.applied.length === 1, 'first policy');
+    agent.rejectWith.error = 'apps[1].id: duplicate app id';
+    server.pushPolicy(makePolicy(9));
+    await waitFor(() => [...server.storedEvents(agent.outbox.stream).values()].some((e) => e.type === 'policy.rejected'), 'policy.rejected event at the gateway');
+    expect(agent.client.status().policy_version).toBe(4);
+    const event = [...server.storedEvents(agent.outbox.stream).values()].find((e) => e.type === 'policy.rejected') as { attrs: Record<string, unknown> };
+    expect(event.attrs['version']).toBe(9);
+    expect(event.attrs['held_version']).toBe(4);
+    expect(String(event.attrs['reason'])).toContain('duplicate app id');
+  });
+
+  it('never hands a snapshot that fails the protocol schema to the policy room', async () => {
+    const { server, agent } = await setup({ policy: makePolicy(4) });
+    agent.client.start();
+    await waitFor(() => agent.applied.length === 1, 'first policy');
+    const conn = server.openConnections()[0]!;
+    const bad = { type: 'policy', snapshot: { ...makePolicy(10), settings: { ...makePolicy(10).settings, fail_mode: 'sideways' } } };
+    server.sendRaw(conn, JSON.stringify(bad));
+    await waitFor(() => [...server.storedEvents(agent.outbox.stream).values()].some((e) => e.type === 'policy.rejected'), 'policy.rejected event');
+    expect(agent.applied.map((p) => p.version)).toEqual([4]);
+    expect(agent.client.status().policy_version).toBe(4);
+    expect(agent.client.status().state).toBe('connected');
+  });
+
+  it('delivers queued events in order in protocol-valid batches and empties the outbox on ack', async () => {
+    const { server, agent } = await setup();
+    for (let i = 0; i < 1200; i++) agent.outbox.enqueue(auditEvent(i));
+    agent.outbox.enqueueInventory({ type: 'inventory.apps', apps: [{ app_id: 'claude-code' }] });
+    agent.client.start();
+    await waitFor(() => agent.outbox.depth().rows === 0, 'outbox drained');
+    const stored = server.storedEvents(agent.outbox.stream);
+    expect(stored.size).toBe(1201);
+    const batches = server.connections[0]!.messages.filter((m) => m.type === 'events');
+    expect(batches.length).toBeGreaterThanOrEqual(3);
+    for (const b of batches) expect(eventsSchema.safeParse(b).success).toBe(true);
+    expect(batches.every((b) => b.type === 'events' && b.events.length <= LIMITS.maxEventsPerBatch)).toBe(true);
+    // In order: every seq the server received is higher than the one before.
+    expect(server.receivedSeqs).toEqual([...server.receivedSeqs].sort((a, b) => a - b));
+    // Events enqueued while connected go out too.
+    agent.outbox.enqueue(auditEvent(5000, 'block'));
+    await waitFor(() => stored.size === 1202 && agent.outbox.depth().rows === 0, 'live event delivered');
+  });
+
+  it('backs off with full jitter while the gateway is down, then delivers every event exactly once', async () => {
+    const { server, agent } = await setup();
+    const states: string[] = [];
+    const delays: number[] = [];
+    agent.client.onStateChange((s) => {
+      states.push(s.state);
+      if (s.state === 'backoff' && s.next_retry_at) delays.push(Date.parse(s.next_retry_at) - Date.now());
+    });
+    agent.client.start();
+    await connectedOnce(agent);
+    for (let i = 0; i < 50; i++) agent.outbox.enqueue(auditEvent(i));
+    await waitFor(() => server.storedEvents(agent.outbox.stream).size === 50, 'first 50 stored');
+
+    const port = server.port;
+    await server.kill();
+    // While it is down: events keep coming and stay in the outbox; the client keeps retrying.
+    for (let i = 50; i < 300; i++) agent.outbox.enqueue(auditEvent(i));
+    await waitFor(() => delays.length >= 8, 'eight backoff rounds', 15_000);
+    expect(agent.outbox.depth().rows).toBe(250);
+    expect(agent.client.status().policy_version).toBe(3); // the last good policy is still held
+    const cap = 400;
+    for (const d of delays) {
+      expect(d).toBeGreaterThanOrEqual(-20); // timer granularity
+      expect(d).toBeLessThanOrEqual(cap + 20);
+    }
+    expect(new Set(delays.map((d) => Math.round(d / 5))).size).toBeGreaterThan(1); // jitter: not all equal
+
+    // The gateway comes back on the same port with its stored events (a restart, not a wipe).
+    const restarted = new ProtocolTestServer({ token: TOKEN, policy: makePolicy(3), port });
+    for (const [stream, events] of server.stored) restarted.stored.set(stream, new Map(events));
+    await restarted.start();
+    cleanups.push(() => restarted.kill());
+    await waitFor(() => agent.outbox.depth().rows === 0, 'outbox drained after restart', 15_000);
+    const stored = restarted.storedEvents(agent.outbox.stream);
+    expect(stored.size).toBe(300);
+    expect([...stored.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    // Each event's payload arrived intact under its own seq.
+    expect((stored.get(300) as unknown as { attrs: { i: number } }).attrs.i).toBe(299);
+    expect(states).toContain('backoff');
+  });
+
+  it('replays unacknowledged events after a reconnect and the gateway dedupes them by seq', async () => {
+    const { server, agent } = await setup({ autoAck: false });
+    agent.client.start();
+    await connectedOnce(agent);
+    for (let i = 0; i < 20; i++) agent.outbox.enqueue(auditEvent(i));
+    await waitFor(() => server.receivedSeqs.length === 20, 'first delivery');
+    expect(agent.outbox.depth().rows).toBe(20); // no ack, nothing deleted
+    server.options.autoAck = true;
+    server.connections[0]!.ws.close(1001, 'restart');
+    await waitFor(() => agent.outbox.depth().rows === 0, 'drained after reconnect');
+    // The hello-ack told the agent the gateway already held 1..20: nothing is sent twice.
+    expect(server.receivedSeqs).toHaveLength(20);
+    expect(server.storedEvents(agent.outbox.stream).size).toBe(20);
+  });
+
+  it('ignores replayed, foreign and impossible acks', async () => {
+    const { server, agent } = await setup({ autoAck: false });
+    agent.client.start();
+    await connectedOnce(agent);
+    for (let i = 0; i < 10; i++) agent.outbox.enqueue(auditEvent(i));
+    await waitFor(() => server.receivedSeqs.length === 10, 'delivered');
+    const conn = server.openConnections()[0]!;
+    const stream = agent.outbox.stream;
+    server.send(conn, { type: 'ack', outbox_stream: stream, seq: 4 });
+    await waitFor(() => agent.outbox.depth().rows === 6, 'ack 4 applied');
+    server.send(conn, { type: 'ack', outbox_stream: stream, seq: 2 }); // replayed, older
+    server.send(conn, { type: 'ack', outbox_stream: 'ob-someone-else', seq: 10 }); // another stream
+    server.send(conn, { type: 'ack', outbox_stream: stream, seq: 1_000_000 }); // never assigned
+    server.send(conn, { type: 'ping', id: 'p1' });
+    await waitFor(() => conn.messages.some((m) => m.type === 'pong'), 'pong after the acks');
+    expect(agent.outbox.depth().rows).toBe(6);
+    expect(agent.outbox.firstSeq()).toBe(5);
+    expect(agent.client.status().state).toBe('connected');
+  });
+
+  it('survives hostile messages: malformed, wrong types, binary, unknown, oversized', async () => {
+    const { server, agent } = await setup();
+    agent.client.start();
+    await connectedOnce(agent);
+    const conn = server.openConnections()[0]!;
+    const hostile: (string | Buffer)[] = [
+      '{not json',
+      '[]',
+      'null',
+      '{"type":42}',
+      '{"type":"policy","snapshot":"all of them"}',
+      '{"type":"ack","outbox_stream":"x","seq":-1}',
+      '{"type":"ack","outbox_stream":"x","seq":"9"}',
+      '{"type":"settings","heartbeat_s":0}',
+      '{"type":"' + 'x'.repeat(10_000) + '"}',
+      '{"type":"cert","id":"nobody-asked","ok":true,"cert_pem":"x","ca_pem":"y","not_after":"2030-01-01T00:00:00Z"}',
+      '{"type":"error","code":"internal","message":"spurious"}',
+      '{"__proto__":{"polluted":true},"type":"ping"}',
+    ];
+    for (const h of hostile) server.sendRaw(conn, h);
+    server.sendRaw(conn, Buffer.from([0, 1, 2, 3]), true);
+    server.send(conn, { type: 'ping', id: 'after-garbage' });
+    await waitFor(() => conn.messages.some((m) => m.type === 'pong' && m.id === 'after-garbage'), 'pong after garbage');
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+    expect(agent.client.status().state).toBe('connected');
+    expect(agent.applied).toHaveLength(1);
+
+    // Oversized: over the gateway limit the websocket layer cuts the connection (1009); the client
+    // backs off and comes back, it does not crash.
+    server.sendRaw(conn, JSON.stringify({ type: 'pong', pad: 'x'.repeat(LIMITS.maxGatewayMessageBytes + 10) }));
+    await waitFor(() => server.connections.length >= 2 && server.connections[1]!.hello !== undefined, 'reconnected after oversized message');
+    expect(conn.closed).toBe(true);
+  });
+
+  it('closes a connection that keeps sending garbage and reconnects with backoff', async () => {
+    const { server, agent } = await setup();
+    agent.client.start();
+    await connectedOnce(agent);
+    const conn = server.openConnections()[0]!;
+    for (let i = 0; i < 25; i++) server.sendRaw(conn, `garbage ${i}`);
+    await waitFor(() => conn.closed, 'closed by the agent');
+    await waitFor(() => server.connections.length >= 2, 'reconnect');
+  });
+
+  it.each([
+    ['close code 4401', CLOSE_CODES.unauthorized.code],
+    ['close code 4403', CLOSE_CODES.revoked.code],
+  ])('stops and reports a revoked device on %s, without a reconnect loop', async (_name, code) => {
+    const { server, agent } = await setup();
+    agent.client.start();
+    await connectedOnce(agent);
+    server.openConnections()[0]!.ws.close(code, 'device revoked');
+    await waitFor(() => agent.client.status().state === 'revoked', 'revoked state');
+    const attempts = server.upgradeAttempts.length;
+    await new Promise((r) => setTimeout(r, 600)); // longer than the harness backoff cap
+    expect(server.upgradeAttempts.length).toBe(attempts);
+    const status = agent.client.status();
+    expect(status.last_error).toMatch(/revoked/);
+    expect(status.last_error).toMatch(/heimdall login/);
+    expect(status.last_error).not.toContain(TOKEN);
+    // Persisted: a restarted agent does not retry either until the next login.
+    expect(agent.credentials.enrollment()).toBeUndefined();
+    // A new login (new token) and wake() reconnect at once.
+    agent.credentials.saveEnrollment({ deviceToken: TOKEN, controlUrl: server.url, osUser: 'alice', virtualKey: 'sk-bf-test-key-0000' });
+    agent.client.wake();
+    await connectedOnce(agent);
+  });
+
+  it('treats HTTP 401 on the websocket upgrade as revoked', async () => {
+    const { server, agent } = await setup({ token: 'the-gateway-expects-another-token' });
+    agent.client.start();
+    await waitFor(() => agent.client.status().state === 'revoked', 'revoked');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(server.upgradeAttempts).toHaveLength(1);
+    expect(agent.client.status().last_error).toContain('HTTP 401');
+  });
+
+  it('backs off on other upgrade failures (HTTP 503) instead of giving up', async () => {
+    const { server, agent } = await setup({ rejectUpgradeWith: 503 });
+    agent.client.start();
+    await waitFor(() => server.upgradeAttempts.length >= 3, 'three attempts');
+    expect(['backoff', 'connecting']).toContain(agent.client.status().state);
+    expect(agent.client.status().last_error).toContain('HTTP 503');
+  });
+
+  it('stays not_enrolled, without connecting, until a login', async () => {
+    const server = new ProtocolTestServer({ token: TOKEN, policy: makePolicy(1) });
+    await server.start();
+    const agent = makeAgent({ controlUrl: server.url });
+    cleanups.push(async () => {
+      await agent.close();
+      await server.kill();
+    });
+    agent.client.start();
+    expect(agent.client.status().state).toBe('not_enrolled');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(server.upgradeAttempts).toHaveLength(0);
+    agent.credentials.saveEnrollment({ deviceToken: TOKEN, controlUrl: server.url, osUser: 'alice', virtualKey: 'sk-bf-test-key-0000' });
+    agent.client.wake();
+    await waitFor(() => agent.applied.length === 1, 'policy after login');
+  });
+
+  it('runs a periodic full resync on the open connection, which recovers a lost policy push', async () => {
+    const { server, agent } = await setup({ policy: makePolicy(2) }, { client: { fullResyncMs: 150 } });
+    agent.client.start();
+    await waitFor(() => agent.applied.length === 1, 'policy');
+    // A lost push: the gateway's policy changes and the agent is not told.
+    server.policy = makePolicy(3);
+    await waitFor(() => agent.applied.length === 2, 'policy from resync', 5000);
+    expect(agent.applied[1]!.version).toBe(3);
+    const conn = server.connections[0]!;
+    const resync = conn.messages.find((m) => m.type === 'resync');
+    expect(resync).toMatchObject({ type: 'resync' });
+    expect(server.connections).toHaveLength(1); // no reconnect
+    expect(conn.closed).toBe(false);
+  });
+
+  it('answers ping with pong carrying the same id', async () => {
+    const { server, agent } = await setup();
+    agent.client.start();
+    await connectedOnce(agent);
+    const conn = server.openConnections()[0]!;
+    server.send(conn, { type: 'ping', id: 'abc-1' });
+    await waitFor(() => conn.messages.some((m) => m.type === 'pong'), 'pong');
+    expect(conn.messages.find((m) => m.type === 'pong')).toEqual({ type: 'pong', id: 'abc-1' });
+  });
+});
