@@ -80,7 +80,7 @@ export const APP_CATALOG = [
       // the npm package ships the same binary inside node_modules/@anthropic-ai/claude-code.
       linux: { basenames: ['claude'], paths: [/\/\.local\/share\/claude\/versions\/[^/]+$/, /\/@anthropic-ai\/claude-code\//] },
       darwin: { basenames: ['claude'], paths: [/\/\.local\/share\/claude\/versions\/[^/]+$/, /\/@anthropic-ai\/claude-code\//] },
-      win32: { basenames: ['claude.exe'], paths: [/\/\.local\/share\/claude\/versions\/[^/]+$/, /\/@anthropic-ai\/claude-code\//] },
+      win32: { basenames: ['claude.exe'], paths: [/\/\.local\/bin\/claude\.exe$/i, /\/\.local\/share\/claude\/versions\/[^/]+$/, /\/@anthropic-ai\/claude-code\//] },
     },
     macos: { identifiers: ['com.anthropic.claude-code'], teamIds: [ANTHROPIC_TEAM] },
     windows: { signers: ['Anthropic, PBC', 'Anthropic PBC'] },
