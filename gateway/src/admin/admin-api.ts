@@ -1,0 +1,259 @@
+// The admin API, /admin/v1/...: JSON only, a bearer admin token compared in constant time, loopback
+// callers only unless configured otherwise. Routes are a table; handlers call the control plane.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import type { Logger } from '../../../agent/src/lib/logger.ts';
+import { ControlError, bearerToken, secretsEqual, type ControlPlane } from '../control/index.ts';
+import type { CatalogItemRecord, DeviceRecord, StoredEvent, VirtualKeyRecord } from '../store/index.ts';
+import { HttpError, parseInput, readJsonBody, sendError, sendJson } from '../http/json.ts';
+import {
+  appIdParam,
+  createKeySchema,
+  decisionSchema,
+  eventsQuerySchema,
+  fingerprintParam,
+  generateCaSchema,
+  settingsPatchSchema,
+  uploadCaSchema,
+} from './schemas.ts';
+
+export const ADMIN_PREFIX = '/admin/v1/';
+
+export interface AdminApiOptions {
+  control: ControlPlane;
+  logger: Logger;
+  adminToken: string;
+  /** Serve callers that are not on loopback (only behind TLS and a network you trust). */
+  allowRemote: boolean;
+  /** Whether a device has a live websocket (from the hub). */
+  isConnected: (deviceId: string) => boolean;
+}
+
+interface Context {
+  req: IncomingMessage;
+  url: URL;
+  params: Record<string, string>;
+}
+
+interface Route {
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT';
+  pattern: RegExp;
+  handle: (ctx: Context) => Promise<{ status?: number; body: unknown }>;
+}
+
+function catalogItemJson(item: CatalogItemRecord) {
+  return {
+    ...(item.kind === 'app' ? { id: item.id } : { fingerprint: item.id, app: item.app, transport: item.transport }),
+    display_name: item.displayName,
+    status: item.status,
+    fleet_count: item.fleetCount,
+    first_seen_at: item.firstSeenAt,
+    last_seen_at: item.lastSeenAt,
+    decided_at: item.decidedAt,
+    user_decisions: item.userDecisions.map((d) => ({ user_id: d.userId, user_email: d.userEmail, status: d.status, decided_at: d.decidedAt })),
+  };
+}
+
+function deviceJson(d: DeviceRecord, connected: boolean) {
+  return {
+    id: d.id,
+    hostname: d.hostname,
+    owner: { id: d.ownerUserId, email: d.ownerEmail },
+    os: d.os,
+    os_version: d.osVersion,
+    arch: d.arch,
+    agent_version: d.agentVersion,
+    users: d.reportedUsers,
+    enrolled_at: d.enrolledAt,
+    last_seen_at: d.lastSeenAt,
+    revoked_at: d.revokedAt,
+    connected,
+  };
+}
+
+function keyJson(k: VirtualKeyRecord) {
+  return {
+    id: k.id,
+    user: { id: k.userId, email: k.userEmail },
+    name: k.name,
+    prefix: k.prefix,
+    created_at: k.createdAt,
+    revoked_at: k.revokedAt,
+    last_used_at: k.lastUsedAt,
+  };
+}
+
+function eventJson(e: StoredEvent) {
+  return {
+    id: e.id,
+    source: e.source,
+    device_id: e.deviceId,
+    seq: e.seq,
+    type: e.type,
+    at: e.at,
+    app: e.app,
+    os_user: e.osUser,
+    user_id: e.userId,
+    attrs: e.attrs,
+    received_at: e.receivedAt,
+  };
+}
+
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const a = address.startsWith('::ffff:') ? address.slice(7) : address;
+  if (isIP(a) === 4) return a.startsWith('127.');
+  return a === '::1';
+}
+
+export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const { control } = options;
+
+  const decide = (kind: 'app' | 'mcp') => async (ctx: Context) => {
+    const id = kind === 'app' ? parseInput(appIdParam, ctx.params['id'], 'id') : parseInput(fingerprintParam, ctx.params['id'], 'fingerprint');
+    const body = parseInput(decisionSchema, await readJsonBody(ctx.req));
+    return { body: catalogItemJson(await control.decide(kind, id, body.status, body.user)) };
+  };
+
+  const routes: Route[] = [
+    { method: 'GET', pattern: /^settings$/, handle: async () => ({ body: await control.getSettings() }) },
+    {
+      method: 'PATCH',
+      pattern: /^settings$/,
+      handle: async (ctx) => ({ body: await control.updateSettings(parseInput(settingsPatchSchema, await readJsonBody(ctx.req))) }),
+    },
+    { method: 'GET', pattern: /^apps$/, handle: async () => ({ body: { apps: (await control.listCatalog('app')).map(catalogItemJson) } }) },
+    { method: 'POST', pattern: /^apps\/(?<id>[^/]+)\/decision$/, handle: decide('app') },
+    { method: 'GET', pattern: /^mcp-servers$/, handle: async () => ({ body: { mcp_servers: (await control.listCatalog('mcp')).map(catalogItemJson) } }) },
+    { method: 'POST', pattern: /^mcp-servers\/(?<id>[^/]+)\/decision$/, handle: decide('mcp') },
+    {
+      method: 'GET',
+      pattern: /^devices$/,
+      handle: async () => ({ body: { devices: (await control.listDevices()).map((d) => deviceJson(d, options.isConnected(d.id))) } }),
+    },
+    {
+      method: 'GET',
+      pattern: /^devices\/(?<id>[^/]+)$/,
+      handle: async (ctx) => {
+        const id = ctx.params['id']!;
+        const device = await control.store.getDevice(id);
+        if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}`, 'id');
+        const inventory = await control.store.deviceInventory(id);
+        return {
+          body: {
+            ...deviceJson(device, options.isConnected(id)),
+            inventory: { apps: inventory.apps, mcp_servers: inventory.mcpServers, mcp_errors: inventory.mcpErrors },
+          },
+        };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^devices\/(?<id>[^/]+)\/revoke$/,
+      handle: async (ctx) => ({ body: deviceJson(await control.revokeDevice(ctx.params['id']!), false) }),
+    },
+    { method: 'GET', pattern: /^keys$/, handle: async () => ({ body: { keys: (await control.listVirtualKeys()).map(keyJson) } }) },
+    {
+      method: 'POST',
+      pattern: /^keys$/,
+      handle: async (ctx) => {
+        const body = parseInput(createKeySchema, await readJsonBody(ctx.req));
+        const { key, record } = await control.createVirtualKey({ email: body.user_email, name: body.name });
+        // The only time the key exists outside its holder: it is not stored, only its hash.
+        return { status: 201, body: { ...keyJson(record), key } };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^keys\/(?<id>[^/]+)\/revoke$/,
+      handle: async (ctx) => ({ body: keyJson(await control.revokeVirtualKey(ctx.params['id']!)) }),
+    },
+    {
+      method: 'GET',
+      pattern: /^events$/,
+      handle: async (ctx) => {
+        const q = parseInput(eventsQuerySchema, Object.fromEntries(ctx.url.searchParams));
+        const events = await control.queryEvents({ deviceId: q.device, app: q.app, type: q.type, since: q.since, beforeId: q.before, limit: q.limit });
+        const last = events[events.length - 1];
+        return { body: { events: events.map(eventJson), next_before: events.length === q.limit && last ? last.id : null } };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^ca$/,
+      handle: async () => {
+        const info = await control.caInfo();
+        if (!info) throw new ControlError('not_found', 'the gateway holds no CA: generate one (POST /admin/v1/ca/generate) or upload one (PUT /admin/v1/ca)');
+        return { body: caJson(info) };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^ca\/generate$/,
+      handle: async (ctx) => {
+        const body = parseInput(generateCaSchema, await readJsonBody(ctx.req));
+        return {
+          status: 201,
+          body: caJson(await control.generateCa({ domains: body.domains, commonName: body.common_name, organization: body.organization })),
+        };
+      },
+    },
+    {
+      method: 'PUT',
+      pattern: /^ca$/,
+      handle: async (ctx) => {
+        const body = parseInput(uploadCaSchema, await readJsonBody(ctx.req, 256 * 1024));
+        return { body: caJson(await control.uploadCa(body.cert_pem, body.key_pem)) };
+      },
+    },
+  ];
+
+  return async (req, res) => {
+    try {
+      if (!options.allowRemote && !isLoopback(req.socket.remoteAddress)) {
+        throw new HttpError(403, 'forbidden', 'the admin API answers loopback callers only (set admin.allow_remote in the gateway config to change this)');
+      }
+      const token = bearerToken(req.headers.authorization);
+      if (!token || !secretsEqual(token, options.adminToken)) {
+        res.setHeader('www-authenticate', 'Bearer realm="heimdall-gateway admin"');
+        throw new HttpError(401, 'unauthorized', 'missing or wrong admin token (Authorization: Bearer <admin token>)');
+      }
+      const url = new URL(req.url ?? '/', 'http://gateway');
+      const rest = url.pathname.slice(ADMIN_PREFIX.length);
+      let pathMatched = false;
+      for (const route of routes) {
+        const match = route.pattern.exec(rest);
+        if (!match) continue;
+        pathMatched = true;
+        if (route.method !== req.method) continue;
+        const params = Object.fromEntries(Object.entries(match.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]));
+        const result = await route.handle({ req, url, params });
+        return sendJson(res, result.status ?? 200, result.body);
+      }
+      if (pathMatched) throw new HttpError(405, 'method_not_allowed', `${req.method ?? ''} is not allowed on ${url.pathname}`);
+      throw new HttpError(404, 'not_found', `no admin route ${url.pathname}`);
+    } catch (err) {
+      if (err instanceof HttpError) return sendError(res, err.status, err.code, err.message, err.field);
+      if (err instanceof ControlError) {
+        const status = { invalid: 400, not_found: 404, unauthorized: 401, revoked: 403, conflict: 409 }[err.code];
+        return sendError(res, status, err.code, err.message, err.field);
+      }
+      if (err instanceof URIError) return sendError(res, 400, 'invalid', 'malformed percent-encoding in the path');
+      options.logger.error({ err, method: req.method, url: req.url }, 'admin request failed');
+      sendError(res, 500, 'internal', 'the request failed; see the gateway log');
+    }
+  };
+}
+
+function caJson(info: NonNullable<Awaited<ReturnType<ControlPlane['caInfo']>>>) {
+  return {
+    cert_pem: info.certPem,
+    fingerprint_sha256: info.fingerprintSha256,
+    subject: info.subject,
+    not_before: info.notBefore,
+    not_after: info.notAfter,
+    permitted: info.permitted,
+    source: info.source,
+    created_at: info.createdAt,
+  };
+}

@@ -1,0 +1,357 @@
+// The `heimdall-gateway` command line: `run` starts the gateway; every other command talks to the
+// running gateway's admin API (so the CLI works the same on the gateway host and from elsewhere).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../../../agent/src/lib/logger.ts';
+import { loadGatewayConfig } from '../config.ts';
+import { startGateway } from '../server.ts';
+import { adminRequest, CliError, resolveTarget, type TargetFlags } from './admin-client.ts';
+import { table, when } from './format.ts';
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+interface TargetOptions extends TargetFlags {
+  json?: boolean;
+}
+
+function example(cmd: Command, ...lines: string[]): Command {
+  return cmd.addHelpText('after', `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+}
+
+/** The options every admin command takes to find the gateway. */
+function adminCommand(parent: Command, name: string, description: string): Command {
+  return parent
+    .command(name)
+    .description(description)
+    .option('--url <url>', 'admin URL of the gateway (env HEIMDALL_GATEWAY_URL)')
+    .option('--token <token>', 'admin token (env HEIMDALL_ADMIN_TOKEN)')
+    .option('--data-dir <dir>', "a local gateway's data dir: read its URL and admin token from there (env HEIMDALL_GATEWAY_DATA_DIR)")
+    .option('--json', 'print the raw JSON answer');
+}
+
+interface CatalogItemJson {
+  id?: string;
+  fingerprint?: string;
+  app?: string | null;
+  display_name: string | null;
+  status: string;
+  fleet_count: number;
+  first_seen_at: string;
+  last_seen_at: string;
+  user_decisions: { user_email: string; status: string }[];
+}
+
+function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new CliError(`--listen ${JSON.stringify(value)}: expected HOST:PORT, e.g. 127.0.0.1:8787`);
+  return { host: m[1] ?? m[2]!, port };
+}
+
+/** `settings set KEY VALUE` -> the PATCH body; the gateway validates and names a bad field. */
+export function settingsPatch(key: string, value: string): Record<string, unknown> {
+  const routing = /^routing\.(.+)$/.exec(key);
+  if (routing) return { routing: { [routing[1]!]: value === 'default' ? null : value } };
+  const scalar = value === 'true' ? true : value === 'false' ? false : /^-?\d+$/.test(value) ? Number(value) : value;
+  return { [key]: scalar };
+}
+
+export function buildProgram(io: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }): Command {
+  const program = new Command('heimdall-gateway')
+    .description("Heimdall's reference central gateway: control plane for agents (policy, inventory, events, CA) and Bifrost-compatible inference routes.")
+    .showHelpAfterError()
+    .configureOutput({ writeOut: io.out, writeErr: io.err });
+  example(program, 'heimdall-gateway run --data-dir /var/lib/heimdall-gateway --listen 127.0.0.1:8787', 'heimdall-gateway apps list --data-dir /var/lib/heimdall-gateway');
+
+  const print = (opts: TargetOptions, json: unknown, text: () => string) => io.out(opts.json ? `${JSON.stringify(json, null, 2)}\n` : text());
+
+  // ---- run ----
+  example(
+    program
+      .command('run')
+      .description('Start the gateway (admin token generated at first start, printed once, stored 0600 in the data dir).')
+      .requiredOption('--data-dir <dir>', 'where the database and admin token live (created 0700)')
+      .option('--listen <host:port>', 'listen address; the admin API answers loopback callers only unless the config allows remote', '127.0.0.1:8787')
+      .option('--config <file>', 'gateway config file (JSON: public_url, tls, admin, inference)')
+      .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+      .action(async (opts: { dataDir: string; listen: string; config?: string; logLevel: LogLevel }) => {
+        const { host, port } = parseListen(opts.listen);
+        const config = opts.config ? loadGatewayConfig(opts.config) : undefined;
+        const logger = createLogger({ level: opts.logLevel, name: 'heimdall-gateway' });
+        const gateway = await startGateway({ dataDir: opts.dataDir, host, port, logger, ...(config ? { config } : {}) });
+        if (gateway.adminTokenCreated) {
+          io.err(
+            `\nAdmin token (shown once; kept 0600 in ${opts.dataDir}/admin-token):\n  ${gateway.adminToken}\n` +
+              `Use it with HEIMDALL_ADMIN_TOKEN, or pass --data-dir ${opts.dataDir} to the admin commands on this machine.\n\n`,
+          );
+        }
+        const stop = (signal: string) => {
+          logger.info({ signal }, 'stop requested');
+          gateway.close().then(
+            () => process.exit(0),
+            (err: unknown) => {
+              logger.error({ err }, 'unclean stop');
+              process.exit(1);
+            },
+          );
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      }),
+    'heimdall-gateway run --data-dir ./gw-data --listen 127.0.0.1:8787 --config gateway.json',
+  );
+
+  // ---- apps and mcp ----
+  const catalog = (kind: 'apps' | 'mcp') => {
+    const resource = kind === 'apps' ? 'apps' : 'mcp-servers';
+    const idName = kind === 'apps' ? 'APP_ID' : 'FINGERPRINT';
+    const noun = kind === 'apps' ? 'app' : 'MCP server';
+    const group = program.command(kind).description(kind === 'apps' ? 'The app catalog: list and decide.' : 'The MCP server catalog: list and decide.');
+    example(
+      adminCommand(group, 'list', `List ${noun}s with status, fleet count, first and last seen, user exceptions.`)
+        .option('--status <status>', 'only pending, approved or denied')
+        .action(async (opts: TargetOptions & { status?: string }) => {
+          const json = await adminRequest<Record<string, CatalogItemJson[]>>(resolveTarget(opts), 'GET', resource);
+          const items = (json[kind === 'apps' ? 'apps' : 'mcp_servers'] ?? []).filter((i) => !opts.status || i.status === opts.status);
+          print(opts, items, () =>
+            table(
+              kind === 'apps' ? ['id', 'name', 'status', 'devices', 'first seen', 'last seen', 'user exceptions'] : ['fingerprint', 'name', 'app', 'status', 'devices', 'first seen', 'last seen', 'user exceptions'],
+              items.map((i) => [
+                ...(kind === 'apps' ? [i.id, i.display_name] : [i.fingerprint, i.display_name, i.app]),
+                i.status,
+                i.fleet_count,
+                when(i.first_seen_at),
+                when(i.last_seen_at),
+                i.user_decisions.map((d) => `${d.user_email}:${d.status}`).join(','),
+              ]),
+            ),
+          );
+        }),
+      `heimdall-gateway ${kind} list --status pending --data-dir ./gw-data`,
+    );
+    for (const [verb, status, what] of [
+      ['approve', 'approved', 'Approve'],
+      ['deny', 'denied', 'Deny'],
+      ['reset', 'pending', 'Set back to pending (with --user: remove that user\'s exception)'],
+    ] as const) {
+      example(
+        adminCommand(group, `${verb} <${idName.toLowerCase()}>`, `${what} ${verb === 'reset' ? '' : `an ${noun}`} for everyone, or for one user with --user.`)
+          .option('--user <email>', 'decide for this user only (deny always wins over an approval)')
+          .action(async (id: string, opts: TargetOptions & { user?: string }) => {
+            const body = { status, ...(opts.user ? { user: opts.user } : {}) };
+            const json = await adminRequest<CatalogItemJson>(resolveTarget(opts), 'POST', `${resource}/${encodeURIComponent(id)}/decision`, body);
+            print(opts, json, () => `${noun} ${id}: ${opts.user ? `${status} for ${opts.user}` : status}\n`);
+          }),
+        kind === 'apps' ? `heimdall-gateway apps ${verb} cursor${verb === 'deny' ? '' : ' --user alice@example.com'}` : `heimdall-gateway mcp ${verb} 3f9a0c1d2e4b5a67`,
+      );
+    }
+  };
+  catalog('apps');
+  catalog('mcp');
+
+  // ---- devices ----
+  const devices = program.command('devices').description('Enrolled devices.');
+  example(
+    adminCommand(devices, 'list', 'List devices: hostname, owner, OS, agent version, last seen, connected.').action(async (opts: TargetOptions) => {
+      const json = await adminRequest<{ devices: { id: string; hostname: string; owner: { email: string }; os: string; os_version: string | null; arch: string | null; agent_version: string | null; last_seen_at: string | null; connected: boolean; revoked_at: string | null }[] }>(
+        resolveTarget(opts),
+        'GET',
+        'devices',
+      );
+      print(opts, json.devices, () =>
+        table(
+          ['id', 'hostname', 'owner', 'os', 'arch', 'agent', 'last seen', 'connected', 'revoked'],
+          json.devices.map((d) => [d.id, d.hostname, d.owner.email, [d.os, d.os_version].filter(Boolean).join(' '), d.arch, d.agent_version, when(d.last_seen_at), d.connected ? 'yes' : 'no', when(d.revoked_at)]),
+        ),
+      );
+    }),
+    'heimdall-gateway devices list --data-dir ./gw-data',
+  );
+  example(
+    adminCommand(devices, 'revoke <device_id>', 'Revoke a device: its connection closes now (4403) and its token stops working.').action(async (id: string, opts: TargetOptions) => {
+      const json = await adminRequest(resolveTarget(opts), 'POST', `devices/${encodeURIComponent(id)}/revoke`);
+      print(opts, json, () => `device ${id} revoked\n`);
+    }),
+    'heimdall-gateway devices revoke 2f1c9a7e-alice-mbp',
+  );
+
+  // ---- settings ----
+  const settings = program.command('settings').description('Organization settings sent to every agent with the policy.');
+  example(
+    adminCommand(settings, 'get [key]', 'Show all settings, or one.').action(async (key: string | undefined, opts: TargetOptions) => {
+      const json = await adminRequest<Record<string, unknown>>(resolveTarget(opts), 'GET', 'settings');
+      if (key !== undefined) {
+        const value = key.startsWith('routing.') ? (json['routing'] as Record<string, unknown>)[key.slice(8)] ?? 'gateway (default)' : json[key];
+        if (value === undefined) throw new CliError(`no setting ${key}; known: ${Object.keys(json).join(', ')}, routing.<app_id>`);
+        io.out(`${typeof value === 'string' ? value : JSON.stringify(value)}\n`);
+        return;
+      }
+      print(opts, json, () => Object.entries(json).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join('\n') + '\n');
+    }),
+    'heimdall-gateway settings get pending_action',
+  );
+  example(
+    adminCommand(
+      settings,
+      'set <key> <value>',
+      'Change a setting: pending_action allow|block, fail_mode open|closed, intercept true|false, full_resync_s N, allow_direct_keys true|false, routing.<app_id> gateway|passthrough|default.',
+    ).action(async (key: string, value: string, opts: TargetOptions) => {
+      const json = await adminRequest<Record<string, unknown>>(resolveTarget(opts), 'PATCH', 'settings', settingsPatch(key, value));
+      print(opts, json, () => `${key} = ${value}\n`);
+    }),
+    'heimdall-gateway settings set pending_action block',
+    'heimdall-gateway settings set routing.codex passthrough',
+  );
+
+  // ---- keys ----
+  const keys = program.command('keys').description('Virtual keys (sk-bf-...): one per user, used for enrollment and inference.');
+  example(
+    adminCommand(keys, 'create', 'Create a virtual key for a user; the key is printed once and only its hash is kept.')
+      .requiredOption('--user <email>', "the key's user")
+      .option('--name <name>', 'a label')
+      .action(async (opts: TargetOptions & { user: string; name?: string }) => {
+        const json = await adminRequest<{ id: string; key: string; user: { email: string } }>(resolveTarget(opts), 'POST', 'keys', {
+          user_email: opts.user,
+          ...(opts.name ? { name: opts.name } : {}),
+        });
+        print(opts, json, () => `${json.key}\n`);
+        if (!opts.json) io.err(`virtual key ${json.id} for ${json.user.email}; shown once: store it now\n`);
+      }),
+    'heimdall-gateway keys create --user alice@example.com --name "alice laptop"',
+  );
+  example(
+    adminCommand(keys, 'list', 'List virtual keys (never the keys themselves).').action(async (opts: TargetOptions) => {
+      const json = await adminRequest<{ keys: { id: string; prefix: string; user: { email: string }; name: string | null; created_at: string; last_used_at: string | null; revoked_at: string | null }[] }>(
+        resolveTarget(opts),
+        'GET',
+        'keys',
+      );
+      print(opts, json.keys, () =>
+        table(['id', 'key', 'user', 'name', 'created', 'last used', 'revoked'], json.keys.map((k) => [k.id, `${k.prefix}...`, k.user.email, k.name, when(k.created_at), when(k.last_used_at), when(k.revoked_at)])),
+      );
+    }),
+    'heimdall-gateway keys list',
+  );
+  example(
+    adminCommand(keys, 'revoke <key_id>', 'Revoke a key: inference with it stops, and devices enrolled with it are cut off (4403).').action(async (id: string, opts: TargetOptions) => {
+      const json = await adminRequest(resolveTarget(opts), 'POST', `keys/${encodeURIComponent(id)}/revoke`);
+      print(opts, json, () => `virtual key ${id} revoked\n`);
+    }),
+    'heimdall-gateway keys revoke vk_Hx3k9aZ0',
+  );
+
+  // ---- ca ----
+  interface CaJson {
+    cert_pem: string;
+    fingerprint_sha256: string;
+    subject: string;
+    not_after: string;
+    permitted: string[];
+    source: string;
+  }
+  const ca = program.command('ca').description('The gateway-held interception CA (agents in ca_mode gateway get leaves signed by it).');
+  const describe = (c: CaJson) => `CA ${c.subject} (${c.source}), valid until ${when(c.not_after)}\npermitted: ${c.permitted.join(', ')}\nSHA-256 Fingerprint=${c.fingerprint_sha256}\n`;
+  const refuseReplace = async (opts: TargetOptions & { force?: boolean }) => {
+    if (opts.force) return;
+    try {
+      await adminRequest(resolveTarget(opts), 'GET', 'ca');
+    } catch (err) {
+      if (err instanceof CliError && err.message.startsWith('404')) return;
+      throw err;
+    }
+    throw new CliError('the gateway already holds a CA; replacing it breaks every device that trusts it until the new one is deployed. Pass --force to replace it');
+  };
+  example(
+    adminCommand(ca, 'generate', 'Generate a name-constrained CA on the gateway (the key never leaves it).')
+      .option('--domain <domain...>', 'permitted domains (default: the AI hosts Heimdall intercepts)')
+      .option('--common-name <cn>', 'subject CN')
+      .option('--organization <o>', 'subject O')
+      .option('--force', 'replace an existing CA')
+      .action(async (opts: TargetOptions & { domain?: string[]; commonName?: string; organization?: string; force?: boolean }) => {
+        await refuseReplace(opts);
+        const json = await adminRequest<CaJson>(resolveTarget(opts), 'POST', 'ca/generate', {
+          ...(opts.domain ? { domains: opts.domain } : {}),
+          ...(opts.commonName ? { common_name: opts.commonName } : {}),
+          ...(opts.organization ? { organization: opts.organization } : {}),
+        });
+        print(opts, json, () => describe(json));
+      }),
+    'heimdall-gateway ca generate --organization "Example Corp"',
+  );
+  example(
+    adminCommand(ca, 'upload', 'Upload a CA certificate and key (it must carry critical nameConstraints).')
+      .requiredOption('--cert <file>', 'CA certificate, PEM')
+      .requiredOption('--key <file>', 'CA private key, PEM')
+      .option('--force', 'replace an existing CA')
+      .action(async (opts: TargetOptions & { cert: string; key: string; force?: boolean }) => {
+        await refuseReplace(opts);
+        const json = await adminRequest<CaJson>(resolveTarget(opts), 'PUT', 'ca', { cert_pem: readFileSync(opts.cert, 'utf8'), key_pem: readFileSync(opts.key, 'utf8') });
+        print(opts, json, () => describe(json));
+      }),
+    'heimdall-gateway ca upload --cert corp-ai-ca.pem --key corp-ai-ca.key',
+  );
+  example(
+    adminCommand(ca, 'export', 'Print the CA certificate (PEM) and its SHA-256 fingerprint, as an MDM trust profile needs them.')
+      .option('--out <file>', 'write the PEM to this file and print only the fingerprint')
+      .action(async (opts: TargetOptions & { out?: string }) => {
+        const json = await adminRequest<CaJson>(resolveTarget(opts), 'GET', 'ca');
+        if (opts.json) return print(opts, json, () => '');
+        if (opts.out) {
+          writeFileSync(opts.out, json.cert_pem, { mode: 0o644 });
+          io.out(`SHA-256 Fingerprint=${json.fingerprint_sha256}\n`);
+        } else {
+          io.out(`${json.cert_pem}SHA-256 Fingerprint=${json.fingerprint_sha256}\n`);
+        }
+      }),
+    'heimdall-gateway ca export --out heimdall-ca.pem',
+  );
+
+  // ---- events ----
+  const events = program.command('events').description('Audit events from agents and from the inference routes.');
+  example(
+    adminCommand(events, 'list', 'List events, newest first.')
+      .option('--device <id>', 'only this device')
+      .option('--app <app_id>', 'only this app')
+      .option('--type <type>', 'only this type (request, block, gap, inference...)')
+      .option('--since <time>', 'only events at or after this RFC 3339 time')
+      .option('--limit <n>', 'how many', '50')
+      .option('--before <id>', 'page: events with an id below this')
+      .action(async (opts: TargetOptions & { device?: string; app?: string; type?: string; since?: string; limit: string; before?: string }) => {
+        const q = new URLSearchParams({ limit: opts.limit });
+        for (const k of ['device', 'app', 'type', 'since', 'before'] as const) if (opts[k] !== undefined) q.set(k, opts[k]);
+        const json = await adminRequest<{ events: { id: number; at: string; source: string; type: string; device_id: string | null; app: string | null; os_user: string | null; attrs: Record<string, unknown> }[]; next_before: number | null }>(
+          resolveTarget(opts),
+          'GET',
+          `events?${q.toString()}`,
+        );
+        print(opts, json, () =>
+          table(
+            ['id', 'at', 'source', 'type', 'device', 'app', 'user', 'details'],
+            json.events.map((e) => [e.id, when(e.at), e.source, e.type, e.device_id, e.app, e.os_user, Object.entries(e.attrs).map(([k, v]) => `${k}=${String(v)}`).join(' ').slice(0, 120)]),
+          ) + (json.next_before ? `more: --before ${json.next_before}\n` : ''),
+        );
+      }),
+    'heimdall-gateway events list --app claude-code --since 2025-01-31T00:00:00Z',
+  );
+
+  return program;
+}
+
+/** Runs the CLI; errors a person can fix are one line on stderr and exit code 1. */
+export async function runCli(argv: readonly string[], io?: Io): Promise<void> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const write = io?.err ?? ((t: string) => process.stderr.write(t));
+    if (err instanceof CliError || (err instanceof Error && err.name === 'GatewayConfigError') || (err instanceof Error && err.name === 'InferenceConfigError')) {
+      write(`heimdall-gateway: ${err.message}\n`);
+    } else {
+      write(`heimdall-gateway: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    }
+    process.exitCode = 1;
+  }
+}

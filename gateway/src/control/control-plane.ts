@@ -1,0 +1,364 @@
+// The control plane's verbs, shared by the admin API, enrollment and the websocket hub: every change
+// to catalogs or settings bumps the policy version and tells listeners (the hub) whom it affects.
+import type { Logger } from '../../../agent/src/lib/logger.ts';
+import type {
+  ApprovalRequestMessage,
+  CatalogStatus,
+  EdgeEvent,
+  EnrollRequest,
+  EnrollResponse,
+  HelloMessage,
+  InventoryAppsMessage,
+  InventoryMcpMessage,
+  PolicySettings,
+} from '../../../protocol/index.ts';
+import type {
+  CaRecord,
+  CatalogItemRecord,
+  CatalogKind,
+  DeviceRecord,
+  DeviceTokenIdentity,
+  EventQuery,
+  GatewayEventInput,
+  GatewayStore,
+  IngestResult,
+  InventoryResult,
+  VirtualKeyRecord,
+} from '../store/index.ts';
+import { checkUploadedCa, describeCaRecord, generateCa, signLeaf, type CaInfo, type LeafResult } from './ca.ts';
+import { ControlError } from './errors.ts';
+import { buildSnapshot, hasExceptions, indexUserDecisions, policyMessageText, type PolicyBase } from './policy.ts';
+import { hashSecret, newDeviceToken, newId, newVirtualKey, VIRTUAL_KEY_PREFIX } from './secrets.ts';
+
+export type ControlEvent =
+  /** The policy changed for every device (`userIds` undefined) or for devices with these users. */
+  | { type: 'policy'; version: number; userIds?: readonly string[] }
+  /** Connections authenticated through this device or virtual key must close now. */
+  | { type: 'revoked'; deviceId?: string; keyId?: string };
+
+export interface SettingsPatch {
+  pending_action?: PolicySettings['pending_action'];
+  fail_mode?: PolicySettings['fail_mode'];
+  intercept?: boolean;
+  /** `null` removes an app's routing mode (back to the default, `gateway`). */
+  routing?: Record<string, 'gateway' | 'passthrough' | null>;
+  full_resync_s?: number;
+  allow_direct_keys?: boolean;
+}
+
+/** Identity of an inference caller, as the inference routes need it. */
+export interface VirtualKeyIdentity {
+  keyId: string;
+  userId: string;
+  userEmail?: string;
+  deviceId?: string;
+}
+
+export interface ControlPlaneOptions {
+  store: GatewayStore;
+  logger: Logger;
+}
+
+export class ControlPlane {
+  readonly store: GatewayStore;
+  readonly #logger: Logger;
+  readonly #listeners = new Set<(event: ControlEvent) => void>();
+  #base: Promise<PolicyBase> | undefined;
+  #baseText: { version: number; text: string } | undefined;
+  #keyTouches = new Map<string, number>();
+  #settings: PolicySettings | undefined;
+
+  constructor(options: ControlPlaneOptions) {
+    this.store = options.store;
+    this.#logger = options.logger;
+  }
+
+  /** Loads what the synchronous getters need; call once before serving. */
+  async start(): Promise<void> {
+    this.#settings = await this.store.getSettings();
+  }
+
+  onEvent(listener: (event: ControlEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(event: ControlEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.#logger.error({ err }, 'control event listener failed');
+      }
+    }
+  }
+
+  async #policyChanged(userIds?: readonly string[]): Promise<number> {
+    const version = await this.store.bumpPolicyVersion();
+    this.#base = undefined;
+    this.#baseText = undefined;
+    this.#emit(userIds ? { type: 'policy', version, userIds } : { type: 'policy', version });
+    return version;
+  }
+
+  // ---- policy snapshots ----
+
+  #policyBase(): Promise<PolicyBase> {
+    this.#base ??= (async () => {
+      const [version, items, settings, decisions] = await Promise.all([
+        this.store.policyVersion(),
+        this.store.policyItems(),
+        this.store.getSettings(),
+        this.store.userDecisions(),
+      ]);
+      return { version, issuedAt: new Date().toISOString(), items, settings, decisionsByUser: indexUserDecisions(decisions) };
+    })();
+    const pending = this.#base;
+    // A failed read must not stay cached.
+    pending.catch(() => {
+      if (this.#base === pending) this.#base = undefined;
+    });
+    return pending;
+  }
+
+  /** The `policy` message text for a device, and its version. Devices without user exceptions share one text. */
+  async policyMessageFor(deviceId: string): Promise<{ version: number; text: string }> {
+    const base = await this.#policyBase();
+    const users = base.decisionsByUser.size > 0 ? await this.store.deviceUserMap(deviceId) : new Map<string, string>();
+    if (!hasExceptions(base, users)) {
+      if (this.#baseText?.version !== base.version) this.#baseText = { version: base.version, text: policyMessageText(buildSnapshot(base, new Map())) };
+      return this.#baseText;
+    }
+    return { version: base.version, text: policyMessageText(buildSnapshot(base, users)) };
+  }
+
+  async policyVersion(): Promise<number> {
+    return (await this.#policyBase()).version;
+  }
+
+  // ---- settings ----
+
+  getSettings(): Promise<PolicySettings> {
+    return this.store.getSettings();
+  }
+
+  async updateSettings(patch: SettingsPatch): Promise<PolicySettings> {
+    const current = await this.store.getSettings();
+    const next: PolicySettings = { ...current, routing: { ...current.routing } };
+    if (patch.pending_action !== undefined) next.pending_action = patch.pending_action;
+    if (patch.fail_mode !== undefined) next.fail_mode = patch.fail_mode;
+    if (patch.intercept !== undefined) next.intercept = patch.intercept;
+    if (patch.full_resync_s !== undefined) next.full_resync_s = patch.full_resync_s;
+    if (patch.allow_direct_keys !== undefined) next.allow_direct_keys = patch.allow_direct_keys;
+    for (const [app, mode] of Object.entries(patch.routing ?? {})) {
+      if (mode === null) delete next.routing[app];
+      else next.routing[app] = mode;
+    }
+    await this.store.saveSettings(next);
+    this.#settings = next;
+    await this.#policyChanged();
+    this.#logger.info({ settings: next }, 'settings changed');
+    return next;
+  }
+
+  // ---- catalogs ----
+
+  listCatalog(kind: CatalogKind): Promise<CatalogItemRecord[]> {
+    return this.store.listCatalog(kind);
+  }
+
+  /** Sets an item's global status, or one user's status when `user` (email or id) is given; `pending` for a user removes the exception. */
+  async decide(kind: CatalogKind, id: string, status: CatalogStatus, user?: string): Promise<CatalogItemRecord> {
+    const at = new Date().toISOString();
+    if (user === undefined) {
+      await this.store.setGlobalDecision(kind, id, status, at);
+      await this.#policyChanged();
+    } else {
+      const found = await this.store.findUser(user);
+      if (!found) throw new ControlError('not_found', `no user ${JSON.stringify(user)}: users appear when a virtual key is created for them`, 'user');
+      await this.store.setUserDecision(kind, id, found.id, status === 'pending' ? undefined : status, at);
+      await this.#policyChanged([found.id]);
+    }
+    this.#logger.info({ kind, id, status, user }, 'catalog decision');
+    return (await this.store.getCatalogItem(kind, id))!;
+  }
+
+  // ---- devices ----
+
+  listDevices(): Promise<DeviceRecord[]> {
+    return this.store.listDevices();
+  }
+
+  async revokeDevice(id: string): Promise<DeviceRecord> {
+    const device = await this.store.revokeDevice(id);
+    if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}`, 'device_id');
+    this.#emit({ type: 'revoked', deviceId: id });
+    this.#logger.warn({ device_id: id }, 'device revoked');
+    return device;
+  }
+
+  // ---- virtual keys ----
+
+  async createVirtualKey(input: { email: string; name?: string | undefined }): Promise<{ key: string; record: VirtualKeyRecord }> {
+    const user = await this.store.ensureUser(input.email);
+    const key = newVirtualKey();
+    const record = await this.store.createVirtualKey({
+      id: newId('vk'),
+      userId: user.id,
+      keyHash: hashSecret(key),
+      prefix: key.slice(0, VIRTUAL_KEY_PREFIX.length + 4),
+      name: input.name ?? null,
+    });
+    this.#logger.info({ key_id: record.id, user: user.email }, 'virtual key created');
+    return { key, record };
+  }
+
+  listVirtualKeys(): Promise<VirtualKeyRecord[]> {
+    return this.store.listVirtualKeys();
+  }
+
+  async revokeVirtualKey(id: string): Promise<VirtualKeyRecord> {
+    const record = await this.store.revokeVirtualKey(id);
+    if (!record) throw new ControlError('not_found', `no virtual key ${JSON.stringify(id)}`, 'key_id');
+    this.#emit({ type: 'revoked', keyId: id });
+    this.#logger.warn({ key_id: id }, 'virtual key revoked');
+    return record;
+  }
+
+  /** For the inference routes: the key's identity when it is known and not revoked. */
+  async verifyVirtualKey(key: string): Promise<VirtualKeyIdentity | undefined> {
+    if (!key.startsWith(VIRTUAL_KEY_PREFIX) || key.length > 256) return undefined;
+    const record = await this.store.findVirtualKeyByHash(hashSecret(key));
+    if (!record || record.revokedAt) return undefined;
+    // last_used_at at minute resolution: one write per key per minute, not one per request.
+    const now = Date.now();
+    if ((this.#keyTouches.get(record.id) ?? 0) < now - 60_000) {
+      this.#keyTouches.set(record.id, now);
+      await this.store.touchVirtualKey(record.id, new Date(now).toISOString());
+    }
+    return { keyId: record.id, userId: record.userId, userEmail: record.userEmail };
+  }
+
+  /** The current `allow_direct_keys` setting (synchronous: the inference routes ask on every request). */
+  allowDirectKeys(): boolean {
+    if (!this.#settings) throw new Error('ControlPlane.start() was not called');
+    return this.#settings.allow_direct_keys;
+  }
+
+  // ---- events ----
+
+  queryEvents(query: EventQuery) {
+    return this.store.queryEvents(query);
+  }
+
+  recordGatewayEvent(event: GatewayEventInput): Promise<void> {
+    return this.store.recordGatewayEvent(event);
+  }
+
+  // ---- CA ----
+
+  async caInfo(): Promise<CaInfo | undefined> {
+    const ca = await this.store.getCa();
+    return ca ? describeCaRecord(ca) : undefined;
+  }
+
+  async generateCa(options: { domains?: readonly string[]; commonName?: string; organization?: string }): Promise<CaInfo> {
+    const ca = await generateCa(options);
+    await this.#replaceCa(ca);
+    return describeCaRecord(ca);
+  }
+
+  async uploadCa(certPem: string, keyPem: string): Promise<CaInfo> {
+    const ca = checkUploadedCa(certPem, keyPem);
+    await this.#replaceCa(ca);
+    return describeCaRecord(ca);
+  }
+
+  async #replaceCa(ca: CaRecord): Promise<void> {
+    const previous = await this.store.getCa();
+    await this.store.saveCa(ca);
+    if (previous) this.#logger.warn('gateway CA replaced: devices trusting the previous CA need the new one (re-deploy the MDM profile)');
+    this.#logger.info({ fingerprint: describeCaRecord(ca).fingerprintSha256, source: ca.source }, 'gateway CA stored');
+  }
+
+  async signLeaf(csrPem: string, hosts: readonly string[]): Promise<LeafResult> {
+    return signLeaf(await this.store.getCa(), csrPem, hosts);
+  }
+
+  // ---- edge: enrollment and the sync channel ----
+
+  async enroll(request: EnrollRequest, controlUrl: string): Promise<EnrollResponse> {
+    const key = await this.store.findVirtualKeyByHash(hashSecret(request.virtual_key));
+    if (!key) throw new ControlError('unauthorized', 'unknown virtual key', 'virtual_key');
+    if (key.revokedAt) throw new ControlError('unauthorized', 'the virtual key was revoked', 'virtual_key');
+    const existing = await this.store.getDevice(request.device.device_id);
+    if (existing?.revokedAt) throw new ControlError('revoked', 'this device was revoked by an administrator', 'device.device_id');
+    const token = newDeviceToken();
+    const device = await this.store.enrollDevice({
+      deviceId: request.device.device_id,
+      facts: {
+        hostname: request.device.hostname,
+        os: request.device.os,
+        osVersion: request.device.os_version ?? null,
+        arch: request.device.arch ?? null,
+        agentVersion: request.device.agent_version ?? null,
+      },
+      osUser: request.os_user,
+      userId: key.userId,
+      keyId: key.id,
+      tokenId: newId('dt'),
+      tokenHash: hashSecret(token),
+    });
+    this.#logger.info({ device_id: device.id, hostname: device.hostname, user: key.userEmail, os_user: request.os_user }, 'device enrolled');
+    // The device's users changed: its snapshot may now carry this user's exceptions.
+    if ((await this.store.userDecisions()).some((d) => d.userId === key.userId)) await this.#policyChanged([key.userId]);
+    return { device_token: token, device_id: device.id, user: { id: key.userId, email: key.userEmail }, control_url: controlUrl };
+  }
+
+  async authenticateDevice(token: string): Promise<DeviceTokenIdentity | undefined> {
+    if (token.length > 256) return undefined;
+    return this.store.findDeviceToken(hashSecret(token));
+  }
+
+  async recordHello(deviceId: string, hello: HelloMessage): Promise<void> {
+    await this.store.updateDeviceFromHello(
+      deviceId,
+      { hostname: hello.hostname, os: hello.os, osVersion: hello.os_version, arch: hello.arch, agentVersion: hello.agent_version },
+      hello.users,
+      new Date().toISOString(),
+    );
+  }
+
+  touchDevice(deviceId: string): Promise<void> {
+    return this.store.touchDevice(deviceId, new Date().toISOString());
+  }
+
+  highSeq(deviceId: string, stream: string): Promise<number> {
+    return this.store.highSeq(deviceId, stream);
+  }
+
+  ingestEvents(deviceId: string, stream: string, events: readonly EdgeEvent[]): Promise<IngestResult> {
+    return this.store.ingestEvents(deviceId, stream, events, new Date().toISOString());
+  }
+
+  async ingestInventory(deviceId: string, stream: string, message: InventoryAppsMessage | InventoryMcpMessage): Promise<InventoryResult> {
+    const at = new Date().toISOString();
+    const result =
+      message.type === 'inventory.apps'
+        ? await this.store.replaceAppInventory(deviceId, stream, message.seq, message.apps, at)
+        : await this.store.replaceMcpInventory(deviceId, stream, message.seq, message.servers, message.errors, at);
+    // New catalog items are part of every device's policy (as pending).
+    if (result.newItems > 0) await this.#policyChanged();
+    return result;
+  }
+
+  async approvalRequest(deviceId: string, message: ApprovalRequestMessage): Promise<void> {
+    const sighting =
+      message.kind === 'app'
+        ? { kind: 'app' as const, id: message.app_id, displayName: message.display_name }
+        : { kind: 'mcp' as const, id: message.fingerprint, displayName: message.display_name };
+    const created = await this.store.recordSightings(deviceId, [sighting], new Date().toISOString(), 'request');
+    this.#logger.info({ device_id: deviceId, kind: message.kind, id: sighting.id, os_user: message.os_user, created: created > 0 }, 'approval requested');
+    if (created > 0) await this.#policyChanged();
+  }
+}

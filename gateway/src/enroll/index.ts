@@ -1,0 +1,2 @@
+// The enrollment room: POST /edge/v1/enroll.
+export { createEnrollHandler, controlUrlFor, type EnrollHandlerOptions } from './enroll.ts';

@@ -1,0 +1,255 @@
+// One agent's websocket: enforces the session rules of docs/protocol.md (hello first and once, seqs
+// increasing on the connection), serialises message handling so acks leave in order, and closes
+// only this connection, with a protocol close code, when the peer breaks a rule.
+import type { WebSocket } from 'ws';
+import type { Logger } from '../../../agent/src/lib/logger.ts';
+import {
+  CLOSE_CODES,
+  LIMITS,
+  TIMING,
+  closeReason,
+  parseMessage,
+  type AgentMessage,
+  type ErrorCode,
+  type GatewayMessage,
+  type HelloMessage,
+} from '../../../protocol/index.ts';
+import type { ControlPlane } from '../control/index.ts';
+import type { DeviceTokenIdentity } from '../store/index.ts';
+
+/** The peer broke the protocol: close with this code and reason. */
+export class SessionClose extends Error {
+  readonly closeCode: number;
+  readonly errorCode: ErrorCode;
+  constructor(closeCode: number, errorCode: ErrorCode, reason: string) {
+    super(reason);
+    this.closeCode = closeCode;
+    this.errorCode = errorCode;
+  }
+}
+
+const ERROR_CODE_BY_CLOSE: Record<number, ErrorCode> = {
+  [CLOSE_CODES.badMessage.code]: 'bad_message',
+  [CLOSE_CODES.tooLarge.code]: 'too_large',
+  [CLOSE_CODES.unauthorized.code]: 'unauthorized',
+  [CLOSE_CODES.revoked.code]: 'revoked',
+  [CLOSE_CODES.tooSlow.code]: 'too_slow',
+  [CLOSE_CODES.internal.code]: 'internal',
+};
+
+const TOUCH_EVERY_MS = 60_000;
+
+export interface ConnectionOptions {
+  ws: WebSocket;
+  identity: DeviceTokenIdentity;
+  control: ControlPlane;
+  logger: Logger;
+  helloTimeoutMs: number;
+  heartbeatS: number;
+  onClosed: (connection: Connection) => void;
+}
+
+export class Connection {
+  readonly ws: WebSocket;
+  readonly identity: DeviceTokenIdentity;
+  readonly #control: ControlPlane;
+  readonly #logger: Logger;
+  readonly #heartbeatS: number;
+  #hello: HelloMessage | undefined;
+  /** True once `settings` and `ack` went out: policy pushes may follow. */
+  ready = false;
+  /** Answered the last heartbeat ping (or sent anything since). */
+  alive = true;
+  #sentVersion = 0;
+  /** Highest outbox seq received on this connection. */
+  #lastSeq = 0;
+  #chain: Promise<void> = Promise.resolve();
+  #closing = false;
+  #helloTimer: NodeJS.Timeout | undefined;
+  #lastTouch = 0;
+
+  constructor(options: ConnectionOptions) {
+    this.ws = options.ws;
+    this.identity = options.identity;
+    this.#control = options.control;
+    this.#logger = options.logger;
+    this.#heartbeatS = options.heartbeatS;
+    this.#helloTimer = setTimeout(() => {
+      this.closeWith(CLOSE_CODES.tooSlow.code, `no hello within ${Math.round(options.helloTimeoutMs / 1000)} s`);
+    }, options.helloTimeoutMs);
+    this.#helloTimer.unref();
+    this.ws.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
+    this.ws.on('pong', () => {
+      this.alive = true;
+    });
+    this.ws.on('error', (err) => this.#logger.debug({ err: err.message }, 'websocket error'));
+    this.ws.on('close', (code, reason) => {
+      clearTimeout(this.#helloTimer);
+      this.#closing = true;
+      this.#logger.debug({ code, reason: reason.toString() }, 'agent disconnected');
+      options.onClosed(this);
+    });
+  }
+
+  get deviceId(): string {
+    return this.identity.deviceId;
+  }
+
+  get isOpen(): boolean {
+    return !this.#closing;
+  }
+
+  send(message: GatewayMessage): void {
+    this.sendText(JSON.stringify(message));
+  }
+
+  sendText(text: string): void {
+    if (this.#closing || this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(text);
+  }
+
+  /** Sends `error`, then closes with `code`; the peer gets a few seconds to answer the close. */
+  closeWith(code: number, reason: string): void {
+    if (this.#closing) return;
+    const short = closeReason(reason);
+    const errorCode = ERROR_CODE_BY_CLOSE[code];
+    if (errorCode) this.send({ type: 'error', code: errorCode, message: short });
+    this.#closing = true;
+    clearTimeout(this.#helloTimer);
+    if (code >= 4000) this.#logger.warn({ close_code: code, reason: short }, 'closing agent connection');
+    this.ws.close(code, short);
+    setTimeout(() => this.ws.terminate(), 5_000).unref();
+  }
+
+  /** Sends the current policy if it is newer than the last one sent, or always when `force`. */
+  async sendPolicy(force = false): Promise<void> {
+    const { version, text } = await this.#control.policyMessageFor(this.deviceId);
+    if (!force && version <= this.#sentVersion) return;
+    this.#sentVersion = Math.max(this.#sentVersion, version);
+    this.sendText(text);
+  }
+
+  #onMessage(data: Buffer, isBinary: boolean): void {
+    this.alive = true;
+    if (this.#closing) return;
+    if (isBinary) {
+      this.closeWith(CLOSE_CODES.badMessage.code, 'binary frames are not part of the protocol; send JSON text');
+      return;
+    }
+    const parsed = parseMessage(data, 'agent');
+    if (!parsed.ok) {
+      this.closeWith(parsed.error.closeCode, parsed.error.message);
+      return;
+    }
+    const message = parsed.message;
+    this.#chain = this.#chain.then(async () => {
+      if (this.#closing) return;
+      try {
+        await this.#handle(message);
+      } catch (err) {
+        if (err instanceof SessionClose) {
+          this.closeWith(err.closeCode, err.message);
+        } else {
+          this.#logger.error({ err, type: message.type }, 'failed to handle an agent message');
+          this.closeWith(CLOSE_CODES.internal.code, `the gateway failed to handle ${message.type}`);
+        }
+      }
+    });
+  }
+
+  #checkSeqs(first: number, last: number, what: string): void {
+    if (first <= this.#lastSeq) {
+      throw new SessionClose(
+        CLOSE_CODES.badMessage.code,
+        'bad_message',
+        `${what} seq ${first} is out of order: seq ${this.#lastSeq} was already sent on this connection`,
+      );
+    }
+    this.#lastSeq = last;
+  }
+
+  #stream(): string {
+    return this.#hello!.outbox_stream;
+  }
+
+  async #touch(): Promise<void> {
+    const now = Date.now();
+    if (now - this.#lastTouch < TOUCH_EVERY_MS) return;
+    this.#lastTouch = now;
+    await this.#control.touchDevice(this.deviceId);
+  }
+
+  async #handle(message: AgentMessage): Promise<void> {
+    if (message.type !== 'hello' && !this.#hello) {
+      throw new SessionClose(CLOSE_CODES.badMessage.code, 'bad_message', `${message.type} before hello: hello must be the first message`);
+    }
+    switch (message.type) {
+      case 'hello':
+        return this.#onHello(message);
+      case 'events': {
+        const last = message.events[message.events.length - 1]!.seq;
+        this.#checkSeqs(message.seq_from, last, 'events');
+        const result = await this.#control.ingestEvents(this.deviceId, this.#stream(), message.events);
+        this.send({ type: 'ack', outbox_stream: this.#stream(), seq: result.highSeq, ...(message.id ? { id: message.id } : {}) });
+        await this.#touch();
+        return;
+      }
+      case 'inventory.apps':
+      case 'inventory.mcp': {
+        this.#checkSeqs(message.seq, message.seq, message.type);
+        const result = await this.#control.ingestInventory(this.deviceId, this.#stream(), message);
+        this.send({ type: 'ack', outbox_stream: this.#stream(), seq: result.highSeq, ...(message.id ? { id: message.id } : {}) });
+        await this.#touch();
+        return;
+      }
+      case 'cert.sign': {
+        const leaf = await this.#control.signLeaf(message.csr_pem, message.hosts);
+        this.#logger.info({ hosts: message.hosts, ok: leaf.ok, ...(leaf.ok ? {} : { code: leaf.code }) }, 'leaf certificate request');
+        this.send(
+          leaf.ok
+            ? { type: 'cert', id: message.id, ok: true, cert_pem: leaf.certPem, ca_pem: leaf.caPem, not_after: leaf.notAfter }
+            : { type: 'cert', id: message.id, ok: false, error: { code: leaf.code, message: closeReason(leaf.message.slice(0, 1000)) } },
+        );
+        return;
+      }
+      case 'approval.request':
+        await this.#control.approvalRequest(this.deviceId, message);
+        return;
+      case 'resync':
+        await this.sendPolicy(true);
+        return;
+      case 'ping':
+        this.send({ type: 'pong', ...(message.id ? { id: message.id } : {}), at: new Date().toISOString() });
+        return;
+      case 'pong':
+        return;
+    }
+  }
+
+  async #onHello(hello: HelloMessage): Promise<void> {
+    if (this.#hello) throw new SessionClose(CLOSE_CODES.badMessage.code, 'bad_message', 'hello sent twice on one connection');
+    if (hello.device_id !== this.identity.deviceId) {
+      throw new SessionClose(CLOSE_CODES.unauthorized.code, 'unauthorized', 'hello.device_id is not the device this token was issued to');
+    }
+    clearTimeout(this.#helloTimer);
+    this.#hello = hello;
+    await this.#control.recordHello(this.deviceId, hello);
+    this.#lastTouch = Date.now();
+    this.send({
+      type: 'settings',
+      server_time: new Date().toISOString(),
+      heartbeat_s: this.#heartbeatS,
+      hello_timeout_s: TIMING.helloTimeoutS,
+      max_message_bytes: LIMITS.maxAgentMessageBytes,
+      max_events_per_batch: LIMITS.maxEventsPerBatch,
+    });
+    const high = await this.#control.highSeq(this.deviceId, hello.outbox_stream);
+    this.send({ type: 'ack', outbox_stream: hello.outbox_stream, seq: high });
+    this.ready = true;
+    this.#logger.info(
+      { agent_version: hello.agent_version, policy_version: hello.policy_version, outbox_first_seq: hello.outbox_first_seq, acked: high },
+      'agent connected',
+    );
+    await this.sendPolicy();
+  }
+}

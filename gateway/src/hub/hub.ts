@@ -1,0 +1,210 @@
+// The websocket hub at /edge/v1/connect: authenticates device tokens before the upgrade, keeps one
+// connection per device, pushes policy snapshots after admin changes, heartbeats and drops dead peers.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from '../../../agent/src/lib/logger.ts';
+import { CLOSE_CODES, CONNECT_PATH, LIMITS, SUBPROTOCOL, TIMING } from '../../../protocol/index.ts';
+import { bearerToken, type ControlEvent, type ControlPlane } from '../control/index.ts';
+import type { DeviceTokenIdentity } from '../store/index.ts';
+import { Connection } from './connection.ts';
+
+export interface EdgeHubOptions {
+  control: ControlPlane;
+  logger: Logger;
+  /** Websocket ping period; defaults to the protocol's 30 s. */
+  heartbeatMs?: number;
+  helloTimeoutMs?: number;
+  /** Changes within this window are pushed together (bursts of admin changes cost one push). */
+  pushCoalesceMs?: number;
+}
+
+/** A second connection of the same device replaces the first (the old one is usually a dead socket). */
+export const SUPERSEDED_CLOSE_CODE = CLOSE_CODES.superseded.code;
+
+const REFUSAL: Record<NonNullable<DeviceTokenIdentity['refused']>, { status: number; code: string; message: string }> = {
+  device_revoked: { status: 403, code: 'revoked', message: 'this device was revoked by an administrator' },
+  key_revoked: { status: 403, code: 'revoked', message: 'the virtual key this device was enrolled with was revoked' },
+  token_revoked: { status: 401, code: 'unauthorized', message: 'this device token was replaced by a newer enrollment; enroll again' },
+};
+
+function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' }[status] ?? 'Error';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+export class EdgeHub {
+  readonly #control: ControlPlane;
+  readonly #logger: Logger;
+  readonly #wss: WebSocketServer;
+  readonly #byDevice = new Map<string, Connection>();
+  readonly #heartbeat: NodeJS.Timeout;
+  readonly #helloTimeoutMs: number;
+  readonly #heartbeatS: number;
+  readonly #coalesceMs: number;
+  readonly #unsubscribe: () => void;
+  #pending: { all: boolean; userIds: Set<string> } | undefined;
+  #pushTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: EdgeHubOptions) {
+    this.#control = options.control;
+    this.#logger = options.logger;
+    this.#helloTimeoutMs = options.helloTimeoutMs ?? TIMING.helloTimeoutS * 1000;
+    const heartbeatMs = options.heartbeatMs ?? TIMING.heartbeatS * 1000;
+    this.#heartbeatS = Math.max(1, Math.round(heartbeatMs / 1000));
+    this.#coalesceMs = options.pushCoalesceMs ?? 20;
+    // Frames up to twice the message limit reach parseMessage, which answers 4413 with a reason;
+    // beyond that the websocket layer cuts the connection (1009) before buffering more.
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: 2 * LIMITS.maxAgentMessageBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
+    this.#heartbeat = setInterval(() => this.#beat(), heartbeatMs);
+    this.#heartbeat.unref();
+    this.#unsubscribe = this.#control.onEvent((event) => this.#onControlEvent(event));
+  }
+
+  get connectionCount(): number {
+    return this.#byDevice.size;
+  }
+
+  isConnected(deviceId: string): boolean {
+    return this.#byDevice.has(deviceId);
+  }
+
+  /** Takes an HTTP upgrade for the connect path; returns false for any other path. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== CONNECT_PATH) return false;
+    socket.on('error', (err) => this.#logger.debug({ err: err.message }, 'upgrade socket error'));
+    void this.#authenticateAndUpgrade(req, socket, head).catch((err: unknown) => {
+      this.#logger.error({ err }, 'websocket upgrade failed');
+      if (!socket.destroyed) rejectUpgrade(socket, 503, 'internal', 'the gateway could not check the device token');
+    });
+    return true;
+  }
+
+  async #authenticateAndUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    if (this.#closed) return rejectUpgrade(socket, 503, 'unavailable', 'the gateway is shutting down');
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    if (!offered.includes(SUBPROTOCOL)) {
+      return rejectUpgrade(socket, 400, 'bad_subprotocol', `offer the websocket subprotocol ${SUBPROTOCOL}`);
+    }
+    const token = bearerToken(req.headers.authorization);
+    if (!token) return rejectUpgrade(socket, 401, 'unauthorized', 'missing Authorization: Bearer <device token>');
+    const identity = await this.#control.authenticateDevice(token);
+    if (!identity) return rejectUpgrade(socket, 401, 'unauthorized', 'unknown device token; enroll the device');
+    if (identity.refused) {
+      const r = REFUSAL[identity.refused];
+      return rejectUpgrade(socket, r.status, r.code, r.message);
+    }
+    if (socket.destroyed) return;
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, identity));
+  }
+
+  #accept(ws: WebSocket, identity: DeviceTokenIdentity): void {
+    if (this.#closed) {
+      ws.close(CLOSE_CODES.goingAway.code, 'gateway shutting down');
+      return;
+    }
+    const logger = this.#logger.child({ device_id: identity.deviceId });
+    const connection = new Connection({
+      ws,
+      identity,
+      control: this.#control,
+      logger,
+      helloTimeoutMs: this.#helloTimeoutMs,
+      heartbeatS: this.#heartbeatS,
+      onClosed: (c) => {
+        if (this.#byDevice.get(c.deviceId) === c) this.#byDevice.delete(c.deviceId);
+      },
+    });
+    const previous = this.#byDevice.get(identity.deviceId);
+    this.#byDevice.set(identity.deviceId, connection);
+    previous?.closeWith(SUPERSEDED_CLOSE_CODE, 'superseded by a newer connection of this device');
+  }
+
+  #beat(): void {
+    for (const c of this.#byDevice.values()) {
+      if (!c.alive) {
+        this.#logger.info({ device_id: c.deviceId }, 'agent missed a heartbeat; dropping the connection');
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }
+
+  #onControlEvent(event: ControlEvent): void {
+    if (event.type === 'revoked') {
+      for (const c of [...this.#byDevice.values()]) {
+        if ((event.deviceId && c.identity.deviceId === event.deviceId) || (event.keyId && c.identity.keyId === event.keyId)) {
+          c.closeWith(CLOSE_CODES.revoked.code, event.deviceId ? 'this device was revoked' : 'the virtual key of this device was revoked');
+        }
+      }
+      return;
+    }
+    this.#pending ??= { all: false, userIds: new Set() };
+    if (event.userIds) for (const u of event.userIds) this.#pending.userIds.add(u);
+    else this.#pending.all = true;
+    this.#pushTimer ??= setTimeout(() => void this.#flush(), this.#coalesceMs);
+  }
+
+  async #flush(): Promise<void> {
+    this.#pushTimer = undefined;
+    const pending = this.#pending;
+    this.#pending = undefined;
+    if (!pending || this.#closed) return;
+    const targets = [...this.#byDevice.values()].filter((c) => c.ready && c.isOpen);
+    await Promise.all(
+      targets.map(async (c) => {
+        try {
+          if (!pending.all) {
+            const users = await this.#control.store.deviceUserMap(c.deviceId);
+            if (![...users.values()].some((u) => pending.userIds.has(u))) return;
+          }
+          await c.sendPolicy();
+        } catch (err) {
+          this.#logger.error({ err, device_id: c.deviceId }, 'failed to push the policy');
+        }
+      }),
+    );
+  }
+
+  /** Closes every connection (1001) and stops; waits up to `graceMs` for peers to answer the close. */
+  async close(graceMs = 2_000): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe();
+    clearInterval(this.#heartbeat);
+    clearTimeout(this.#pushTimer);
+    const connections = [...this.#byDevice.values()];
+    await Promise.all(
+      connections.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.ws.readyState === c.ws.CLOSED) return resolve();
+            const timer = setTimeout(() => {
+              c.ws.terminate();
+              resolve();
+            }, graceMs);
+            c.ws.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            c.ws.close(CLOSE_CODES.goingAway.code, 'gateway shutting down');
+          }),
+      ),
+    );
+    this.#byDevice.clear();
+    this.#wss.close();
+  }
+}

@@ -1,0 +1,188 @@
+// The gateway process: one HTTP(S) listener serving the admin API, enrollment, the edge websocket,
+// health, and every other path to the inference routes; plus its data dir (store, admin token).
+import { existsSync, readFileSync } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../../agent/src/lib/logger.ts';
+import { ensurePrivateDirSync, writeFileAtomic } from '../../agent/src/lib/private-fs.ts';
+import { CONNECT_PATH, ENROLL_PATH } from '../../protocol/index.ts';
+import { ADMIN_PREFIX, createAdminApi } from './admin/index.ts';
+import { EMPTY_CONFIG, type GatewayConfig } from './config.ts';
+import { ControlPlane, newAdminToken } from './control/index.ts';
+import { createEnrollHandler } from './enroll/index.ts';
+import { sendError, sendJson } from './http/json.ts';
+import { EdgeHub } from './hub/index.ts';
+import { createInferenceHandler, loadProviderConfig, type InferenceAuditEvent, type InferenceHandler } from './inference/index.ts';
+import { SqliteGatewayStore, type GatewayStore } from './store/index.ts';
+
+export const ADMIN_TOKEN_FILE = 'admin-token';
+/** Written at start so the CLI on the same machine finds the running gateway from the data dir. */
+export const RUNTIME_FILE = 'gateway-runtime.json';
+
+export interface GatewayOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  logger: Logger;
+  config?: GatewayConfig;
+  /** Websocket heartbeat period (tests shorten it). */
+  heartbeatMs?: number;
+  helloTimeoutMs?: number;
+}
+
+export interface RunningGateway {
+  /** `http://host:port` (or https) of the listener. */
+  url: string;
+  port: number;
+  adminToken: string;
+  /** True when this start created the admin token (print it once). */
+  adminTokenCreated: boolean;
+  control: ControlPlane;
+  hub: EdgeHub;
+  store: GatewayStore;
+  close(): Promise<void>;
+}
+
+async function loadOrCreateAdminToken(dataDir: string): Promise<{ token: string; created: boolean }> {
+  const file = path.join(dataDir, ADMIN_TOKEN_FILE);
+  if (existsSync(file)) {
+    const token = readFileSync(file, 'utf8').trim();
+    if (token.length >= 32) return { token, created: false };
+    throw new Error(`${file} does not hold an admin token; delete it to have a new one generated at the next start`);
+  }
+  const token = newAdminToken();
+  await writeFileAtomic(file, `${token}\n`, { mode: 0o600 });
+  return { token, created: true };
+}
+
+/** Maps the inference room's audit event to a stored gateway event (no bodies, no credentials). */
+function inferenceEvent(e: InferenceAuditEvent) {
+  return {
+    type: 'inference',
+    at: e.at,
+    deviceId: e.device ?? null,
+    app: e.app ?? null,
+    userId: e.userId ?? null,
+    attrs: {
+      request_id: e.requestId,
+      method: e.method,
+      route: e.route,
+      endpoint: e.endpoint ?? null,
+      provider: e.provider,
+      upstream: e.upstream,
+      transport: e.transport,
+      model: e.model ?? null,
+      key_id: e.keyId ?? null,
+      user_email: e.userEmail ?? null,
+      direct_key: e.directKey,
+      status: e.status,
+      outcome: e.outcome,
+      error: e.error ?? null,
+      latency_ms: e.latencyMs,
+      upstream_headers_ms: e.upstreamHeadersMs ?? null,
+      bytes_in: e.bytesIn,
+      bytes_out: e.bytesOut,
+    },
+  };
+}
+
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const config = options.config ?? EMPTY_CONFIG;
+  const logger = options.logger;
+  ensurePrivateDirSync(options.dataDir);
+  const admin = await loadOrCreateAdminToken(options.dataDir);
+  const providers = loadProviderConfig(config.inference, config.source ? { source: config.source } : {});
+  const store = new SqliteGatewayStore({ dataDir: options.dataDir, logger });
+  const control = new ControlPlane({ store, logger: logger.child({ component: 'control' }) });
+  await control.start();
+  const hub = new EdgeHub({
+    control,
+    logger: logger.child({ component: 'hub' }),
+    ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+    ...(options.helloTimeoutMs ? { helloTimeoutMs: options.helloTimeoutMs } : {}),
+  });
+  const adminApi = createAdminApi({
+    control,
+    logger: logger.child({ component: 'admin' }),
+    adminToken: admin.token,
+    allowRemote: config.adminAllowRemote,
+    isConnected: (id) => hub.isConnected(id),
+  });
+  const enroll = createEnrollHandler({ control, logger: logger.child({ component: 'enroll' }), publicUrl: config.publicUrl, tls: config.tls !== undefined });
+  const inference: InferenceHandler = createInferenceHandler({
+    verifyVirtualKey: (key) => control.verifyVirtualKey(key),
+    allowDirectKeys: () => control.allowDirectKeys(),
+    recordInference: (event) => {
+      control.recordGatewayEvent(inferenceEvent(event)).catch((err: unknown) => logger.error({ err }, 'failed to store an inference audit event'));
+    },
+    providers,
+    logger,
+    ...(config.supportUrl ? { supportUrl: config.supportUrl } : {}),
+  });
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const pathname = (req.url ?? '/').split('?')[0] ?? '/';
+    if (pathname === '/healthz') {
+      sendJson(res, 200, { ok: true, connected_devices: hub.connectionCount });
+      return;
+    }
+    if (pathname.startsWith(ADMIN_PREFIX)) return void adminApi(req, res);
+    if (pathname === ENROLL_PATH) return void enroll(req, res);
+    if (pathname === CONNECT_PATH) return sendError(res, 426, 'upgrade_required', 'this endpoint is a websocket (subprotocol heimdall.edge.v1)');
+    if (inference.handleRequest(req, res)) return;
+    sendError(res, 404, 'not_found', `no route ${pathname}`);
+  };
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (hub.handleUpgrade(req, socket, head)) return;
+    if (inference.handleUpgrade(req, socket, head)) return;
+    socket.on('error', () => {});
+    socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  };
+
+  const server = config.tls ? https.createServer({ cert: config.tls.certPem, key: config.tls.keyPem }, onRequest) : http.createServer(onRequest);
+  server.on('upgrade', onUpgrade);
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+  // Thousands of idle agent websockets are the normal load: no per-socket timeout on upgraded sockets.
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 0;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
+  await writeFileAtomic(path.join(options.dataDir, RUNTIME_FILE), `${JSON.stringify({ url, pid: process.pid, started_at: new Date().toISOString() })}\n`, { mode: 0o600 });
+  logger.info({ url, data_dir: options.dataDir }, 'gateway listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      logger.info('gateway stopping');
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      await hub.close();
+      inference.close();
+      // Give in-flight requests (streams included) a moment, then cut what is left.
+      const grace = setTimeout(() => server.closeAllConnections(), 5_000);
+      server.closeIdleConnections();
+      await stopped;
+      clearTimeout(grace);
+      await store.close();
+      logger.info('gateway stopped');
+    })();
+    return closing;
+  };
+
+  return { url, port: address.port, adminToken: admin.token, adminTokenCreated: admin.created, control, hub, store, close };
+}

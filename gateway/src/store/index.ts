@@ -1,0 +1,4 @@
+// The gateway's storage room: the GatewayStore interface and its embedded SQLite implementation.
+export type * from './types.ts';
+export { SqliteGatewayStore, DEFAULT_SETTINGS, GATEWAY_DB_FILE, type SqliteGatewayStoreOptions } from './sqlite-store.ts';
+export { GATEWAY_MIGRATIONS } from './schema.ts';

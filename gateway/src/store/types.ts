@@ -1,0 +1,223 @@
+// What the gateway keeps, as a small interface: the embedded SQLite store implements it today; a
+// Postgres store for several replicas can implement it later (docs/gateway.md has the plan).
+import type {
+  CatalogStatus,
+  EdgeEvent,
+  InventoryApp,
+  InventoryMcpError,
+  InventoryMcpServer,
+  PolicySettings,
+} from '../../../protocol/index.ts';
+
+export type CatalogKind = 'app' | 'mcp';
+
+export interface UserRecord {
+  id: string;
+  email: string;
+  createdAt: string;
+}
+
+export interface VirtualKeyRecord {
+  id: string;
+  userId: string;
+  userEmail: string;
+  name: string | null;
+  /** The first characters of the key, for people to tell keys apart (`sk-bf-AbC1...`). */
+  prefix: string;
+  createdAt: string;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+export interface DeviceFacts {
+  hostname: string;
+  os: string;
+  osVersion: string | null;
+  arch: string | null;
+  agentVersion: string | null;
+}
+
+export interface DeviceRecord extends DeviceFacts {
+  id: string;
+  ownerUserId: string;
+  ownerEmail: string;
+  enrolledAt: string;
+  lastSeenAt: string | null;
+  revokedAt: string | null;
+  /** Users the agent reported in its last hello (`os_user`, claimed `user_id`). */
+  reportedUsers: { os_user: string; user_id?: string | undefined }[];
+}
+
+/** A device token's verified identity: who enrolled the device, through which key. */
+export interface DeviceTokenIdentity {
+  tokenId: string;
+  deviceId: string;
+  osUser: string;
+  userId: string;
+  keyId: string;
+  /** Why the token cannot be used, when it cannot. */
+  refused?: 'device_revoked' | 'key_revoked' | 'token_revoked';
+}
+
+export interface CatalogItemRecord {
+  kind: CatalogKind;
+  /** App id or MCP fingerprint. */
+  id: string;
+  displayName: string | null;
+  status: CatalogStatus;
+  firstSeenAt: string;
+  lastSeenAt: string;
+  decidedAt: string | null;
+  /** Devices where the item is currently reported or was requested. */
+  fleetCount: number;
+  /** For MCP servers: the app and transport last reported. */
+  app: string | null;
+  transport: string | null;
+  userDecisions: { userId: string; userEmail: string; status: CatalogStatus; decidedAt: string }[];
+}
+
+/** A catalog item as the policy snapshot needs it. */
+export interface PolicyItem {
+  kind: CatalogKind;
+  id: string;
+  displayName: string | null;
+  status: CatalogStatus;
+}
+
+export interface UserDecision {
+  kind: CatalogKind;
+  itemId: string;
+  userId: string;
+  status: CatalogStatus;
+}
+
+export interface CatalogSighting {
+  kind: CatalogKind;
+  id: string;
+  displayName?: string | undefined;
+  app?: string | undefined;
+  transport?: string | undefined;
+}
+
+export interface StoredEvent {
+  id: number;
+  source: 'agent' | 'gateway';
+  deviceId: string | null;
+  seq: number | null;
+  type: string;
+  at: string;
+  app: string | null;
+  osUser: string | null;
+  userId: string | null;
+  attrs: Record<string, string | number | boolean | null>;
+  receivedAt: string;
+}
+
+export interface EventQuery {
+  deviceId?: string | undefined;
+  app?: string | undefined;
+  type?: string | undefined;
+  since?: string | undefined;
+  /** Return events with an id below this (newest first paging). */
+  beforeId?: number | undefined;
+  limit: number;
+}
+
+/** An audit event recorded by the gateway itself (an inference request). */
+export interface GatewayEventInput {
+  type: string;
+  at: string;
+  deviceId?: string | null | undefined;
+  app?: string | null | undefined;
+  userId?: string | null | undefined;
+  attrs: Record<string, string | number | boolean | null>;
+}
+
+export interface CaRecord {
+  certPem: string;
+  keyPem: string;
+  source: 'generated' | 'uploaded';
+  createdAt: string;
+}
+
+export interface IngestResult {
+  /** Newly stored (duplicates and replays excluded). */
+  stored: number;
+  /** Highest seq stored for the stream after this call. */
+  highSeq: number;
+}
+
+export interface InventoryResult {
+  /** False when the report was a replay of (or older than) one already stored. */
+  applied: boolean;
+  highSeq: number;
+  /** Catalog items seen for the first time: they are new pending entries of the policy. */
+  newItems: number;
+}
+
+/**
+ * Everything the control plane stores. Methods are async so a networked database can implement them;
+ * the SQLite store answers synchronously inside.
+ */
+export interface GatewayStore {
+  // users and virtual keys
+  ensureUser(email: string): Promise<UserRecord>;
+  findUser(idOrEmail: string): Promise<UserRecord | undefined>;
+  createVirtualKey(input: { id: string; userId: string; keyHash: string; prefix: string; name: string | null }): Promise<VirtualKeyRecord>;
+  findVirtualKeyByHash(keyHash: string): Promise<VirtualKeyRecord | undefined>;
+  touchVirtualKey(id: string, at: string): Promise<void>;
+  listVirtualKeys(): Promise<VirtualKeyRecord[]>;
+  /** Returns the key, or undefined when it does not exist. Revoking twice keeps the first time. */
+  revokeVirtualKey(id: string): Promise<VirtualKeyRecord | undefined>;
+
+  // devices and device tokens
+  enrollDevice(input: { deviceId: string; facts: DeviceFacts; osUser: string; userId: string; keyId: string; tokenId: string; tokenHash: string }): Promise<DeviceRecord>;
+  findDeviceToken(tokenHash: string): Promise<DeviceTokenIdentity | undefined>;
+  getDevice(id: string): Promise<DeviceRecord | undefined>;
+  listDevices(): Promise<DeviceRecord[]>;
+  updateDeviceFromHello(id: string, facts: DeviceFacts, reportedUsers: DeviceRecord['reportedUsers'], at: string): Promise<void>;
+  touchDevice(id: string, at: string): Promise<void>;
+  revokeDevice(id: string): Promise<DeviceRecord | undefined>;
+  /** Devices with a live token issued through this virtual key. */
+  devicesEnrolledWithKey(keyId: string): Promise<string[]>;
+  /** OS user -> gateway user id for the device's live enrollments. */
+  deviceUserMap(deviceId: string): Promise<Map<string, string>>;
+
+  // catalogs, decisions, settings, policy version
+  /** Records sightings; unknown items become pending. Returns how many items are new. */
+  recordSightings(deviceId: string, items: readonly CatalogSighting[], at: string, source: 'inventory' | 'request'): Promise<number>;
+  listCatalog(kind: CatalogKind): Promise<CatalogItemRecord[]>;
+  getCatalogItem(kind: CatalogKind, id: string): Promise<CatalogItemRecord | undefined>;
+  setGlobalDecision(kind: CatalogKind, id: string, status: CatalogStatus, at: string): Promise<void>;
+  /** `status` undefined removes the user's decision. */
+  setUserDecision(kind: CatalogKind, id: string, userId: string, status: CatalogStatus | undefined, at: string): Promise<void>;
+  policyItems(): Promise<PolicyItem[]>;
+  userDecisions(): Promise<UserDecision[]>;
+  getSettings(): Promise<PolicySettings>;
+  saveSettings(settings: PolicySettings): Promise<void>;
+  /** Increments and returns the policy version (every change to catalogs or settings). */
+  bumpPolicyVersion(): Promise<number>;
+  policyVersion(): Promise<number>;
+
+  // outbox ingestion
+  highSeq(deviceId: string, stream: string): Promise<number>;
+  ingestEvents(deviceId: string, stream: string, events: readonly EdgeEvent[], receivedAt: string): Promise<IngestResult>;
+  replaceAppInventory(deviceId: string, stream: string, seq: number, apps: readonly InventoryApp[], at: string): Promise<InventoryResult>;
+  replaceMcpInventory(
+    deviceId: string,
+    stream: string,
+    seq: number,
+    servers: readonly InventoryMcpServer[],
+    errors: readonly InventoryMcpError[],
+    at: string,
+  ): Promise<InventoryResult>;
+  recordGatewayEvent(event: GatewayEventInput): Promise<void>;
+  queryEvents(query: EventQuery): Promise<StoredEvent[]>;
+  deviceInventory(deviceId: string): Promise<{ apps: InventoryApp[]; mcpServers: InventoryMcpServer[]; mcpErrors: InventoryMcpError[] }>;
+
+  // CA
+  getCa(): Promise<CaRecord | undefined>;
+  saveCa(ca: CaRecord): Promise<void>;
+
+  close(): Promise<void>;
+}
