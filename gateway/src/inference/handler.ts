@@ -94,7 +94,8 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
   /** Everything the gateway checks before it forwards anything; throws a Refusal. */
   async function admit(match: RouteMatch, req: IncomingMessage, path: string, query: string, transport: Transport, event: InferenceAuditEvent): Promise<Admitted> {
     const { route, rest } = match;
-    const unsafe = unsafePathReason(path);
+    // The whole path and the part joined to the upstream base both follow Bifrost's passthrough rules.
+    const unsafe = unsafePathReason(path) ?? unsafePathReason(rest);
     if (unsafe) throw new Refusal('invalid_request', `the path ${JSON.stringify(path.slice(0, 200))} is not allowed: it ${unsafe}.`, 'rejected');
 
     const creds = readCredentials(req.headers, query);

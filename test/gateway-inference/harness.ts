@@ -1,0 +1,141 @@
+// Test harness: the inference handler mounted in a real HTTP server on loopback, in front of the
+// DEMO upstream (or any other upstream a test starts), with an in-test virtual key table.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { startDemoUpstream, type DemoUpstream } from '../../gateway/src/demo-upstream/index.ts';
+import {
+  createInferenceHandler,
+  type InferenceAuditEvent,
+  type InferenceHandler,
+  type InferenceSection,
+  loadProviderConfig,
+} from '../../gateway/src/inference/index.ts';
+
+export const VK = 'sk-bf-test-alice-0123456789';
+export const VK_BOB = 'sk-bf-test-bob-0123456789';
+export const PROVIDER_KEYS = { openai: 'prov-openai-secret-1111', anthropic: 'prov-anthropic-secret-2222', genai: 'prov-genai-secret-3333' };
+export const NATIVE_KEYS = { openai: 'sk-native-openai-4444', anthropic: 'sk-ant-native-5555', genai: 'native-genai-6666', chatgpt: 'chatgpt-user-token-7777' };
+export const ENV = { T_OPENAI_KEY: PROVIDER_KEYS.openai, T_ANTHROPIC_KEY: PROVIDER_KEYS.anthropic, T_GENAI_KEY: PROVIDER_KEYS.genai };
+
+export interface KeyRow {
+  keyId: string;
+  userId: string;
+  userEmail?: string;
+  revoked: boolean;
+}
+
+export interface Gateway {
+  url: string;
+  handler: InferenceHandler;
+  events: InferenceAuditEvent[];
+  keys: Map<string, KeyRow>;
+  directKeys: { allowed: boolean };
+  /** Waits until at least `n` audit events were recorded (they land when a response has ended). */
+  waitForEvents(n: number): Promise<InferenceAuditEvent[]>;
+  close(): Promise<void>;
+}
+
+export async function listen(server: http.Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+export function closeServer(server: http.Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** Starts the gateway's inference handler in a real server with the given `inference` config section. */
+export async function startGateway(section: InferenceSection, env: NodeJS.ProcessEnv = ENV): Promise<Gateway> {
+  const events: InferenceAuditEvent[] = [];
+  const keys = new Map<string, KeyRow>([
+    [VK, { keyId: 'vk-alice', userId: 'user-alice', userEmail: 'alice@example.com', revoked: false }],
+    [VK_BOB, { keyId: 'vk-bob', userId: 'user-bob', revoked: false }],
+  ]);
+  const directKeys = { allowed: false };
+  const handler = createInferenceHandler({
+    verifyVirtualKey: (key) => {
+      const row = keys.get(key);
+      return Promise.resolve(row && !row.revoked ? { keyId: row.keyId, userId: row.userId, ...(row.userEmail ? { userEmail: row.userEmail } : {}) } : undefined);
+    },
+    allowDirectKeys: () => directKeys.allowed,
+    recordInference: (e) => events.push(e),
+    providers: loadProviderConfig(section, { env, source: 'test config' }),
+    logger: pino({ level: 'silent' }),
+    supportUrl: 'https://help.example.com/ai',
+  });
+  const server = http.createServer((req, res) => {
+    if (!handler.handleRequest(req, res)) {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not an inference route');
+    }
+  });
+  server.on('upgrade', (req, socket, head) => {
+    if (!handler.handleUpgrade(req, socket, head)) socket.destroy();
+  });
+  const url = await listen(server);
+  return {
+    url,
+    handler,
+    events,
+    keys,
+    directKeys,
+    async waitForEvents(n) {
+      for (let i = 0; i < 200 && events.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+      return events;
+    },
+    async close() {
+      handler.close();
+      await closeServer(server);
+    },
+  };
+}
+
+/** The usual setup: every provider pointed at the DEMO upstream with the test keys. */
+export async function startGatewayWithDemo(options: { chunkDelayMs?: number; acceptNative?: boolean } = {}): Promise<{ gateway: Gateway; demo: DemoUpstream; close(): Promise<void> }> {
+  const accept = (p: keyof typeof NATIVE_KEYS, key?: string) => (options.acceptNative ? [...(key ? [key] : []), NATIVE_KEYS[p]] : key ? [key] : []);
+  const demo = await startDemoUpstream({
+    chunkDelayMs: options.chunkDelayMs ?? 5,
+    keys: {
+      openai: accept('openai', PROVIDER_KEYS.openai),
+      anthropic: accept('anthropic', PROVIDER_KEYS.anthropic),
+      genai: accept('genai', PROVIDER_KEYS.genai),
+      chatgpt: accept('chatgpt'),
+    },
+  });
+  const gateway = await startGateway({
+    providers: {
+      openai: { base_url: demo.url, api_key: 'env.T_OPENAI_KEY' },
+      anthropic: { base_url: demo.url, api_key: 'env.T_ANTHROPIC_KEY' },
+      genai: { base_url: demo.url, api_key: 'env.T_GENAI_KEY' },
+      chatgpt: { base_url: demo.url },
+    },
+  });
+  return {
+    gateway,
+    demo,
+    async close() {
+      await gateway.close();
+      await demo.close();
+    },
+  };
+}
+
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+  // Tests read whatever JSON a provider or the gateway returned; its shape is what they assert.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+): Promise<{ status: number; headers: Headers; text: string; json: any }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}

@@ -1,0 +1,171 @@
+// Where requests go and what happens when the upstream fails: upstream Bifrost mode keeps the path
+// and sends the virtual key on; a dead upstream is a 502, a silent one a 504, in the provider shape.
+import http from 'node:http';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { closeServer, listen, postJson, startGateway, startGatewayWithDemo, VK, type Gateway } from './harness.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function gateway(section: Parameters<typeof startGateway>[0]): Promise<Gateway> {
+  const gw = await startGateway(section);
+  cleanups.push(() => gw.close());
+  return gw;
+}
+
+/** A port nothing listens on. */
+async function deadPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** A server that accepts connections and never says a word. */
+async function tarPit(): Promise<string> {
+  const sockets = new Set<net.Socket>();
+  const s = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => {});
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  cleanups.push(async () => {
+    for (const sock of sockets) sock.destroy();
+    await new Promise<void>((r) => s.close(() => r()));
+  });
+  return `http://127.0.0.1:${(s.address() as net.AddressInfo).port}`;
+}
+
+describe('upstream failures', () => {
+  it('answers 502 in each provider shape when the upstream is down', async () => {
+    const base = `http://127.0.0.1:${await deadPort()}`;
+    const gw = await gateway({ providers: { openai: { base_url: base, api_key: 'env.T_OPENAI_KEY' }, anthropic: { base_url: base, api_key: 'env.T_ANTHROPIC_KEY' }, genai: { base_url: base, api_key: 'env.T_GENAI_KEY' } } });
+    const o = await postJson(`${gw.url}/openai/v1/chat/completions`, { model: 'x', messages: [] }, { authorization: `Bearer ${VK}` });
+    expect(o.status).toBe(502);
+    expect(o.json.error).toMatchObject({ type: 'server_error', code: 'bad_gateway' });
+    expect(o.json.error.message).toMatch(/could not reach the upstream .*ECONNREFUSED/);
+    const a = await postJson(`${gw.url}/anthropic/v1/messages`, { model: 'x' }, { 'x-api-key': VK });
+    expect(a.status).toBe(502);
+    expect(a.json).toMatchObject({ type: 'error', error: { type: 'api_error' } });
+    const g = await postJson(`${gw.url}/genai/v1beta/models/m:generateContent`, {}, { 'x-goog-api-key': VK });
+    expect(g.status).toBe(502);
+    expect(g.json.error).toMatchObject({ code: 502, status: 'UNAVAILABLE' });
+    const events = await gw.waitForEvents(3);
+    expect(events.map((e) => [e.status, e.outcome, e.error])).toEqual([
+      [502, 'upstream_unreachable', 'ECONNREFUSED'],
+      [502, 'upstream_unreachable', 'ECONNREFUSED'],
+      [502, 'upstream_unreachable', 'ECONNREFUSED'],
+    ]);
+  });
+
+  it('answers 504 when the upstream accepts but never answers', async () => {
+    const base = await tarPit();
+    const gw = await gateway({ providers: { anthropic: { base_url: base, api_key: 'env.T_ANTHROPIC_KEY' } }, timeouts: { headers_ms: 300 } });
+    const a = await postJson(`${gw.url}/anthropic/v1/messages`, { model: 'x' }, { 'x-api-key': VK });
+    expect(a.status).toBe(504);
+    expect(a.json).toMatchObject({ type: 'error', error: { type: 'timeout_error' } });
+    expect(a.json.error.message).toMatch(/did not answer within 300 ms/);
+    const [e] = await gw.waitForEvents(1);
+    expect(e).toMatchObject({ status: 504, outcome: 'upstream_timeout', error: 'headers_timeout' });
+  });
+
+  it('cuts a stream that goes silent after it started', async () => {
+    const sockets = new Set<net.Socket>();
+    const stall = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"first":true}\n\n');
+    });
+    stall.on('connection', (s) => sockets.add(s));
+    const base = await listen(stall);
+    cleanups.push(() => closeServer(stall));
+    const gw = await gateway({ providers: { openai: { base_url: base, api_key: 'env.T_OPENAI_KEY' } }, timeouts: { idle_ms: 300 } });
+    const res = await fetch(`${gw.url}/openai/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${VK}` }, body: '{"stream":true}' });
+    expect(res.status).toBe(200);
+    await expect(res.text()).rejects.toThrow();
+    const [e] = await gw.waitForEvents(1);
+    expect(e).toMatchObject({ status: 200, outcome: 'stream_interrupted', error: 'idle_timeout' });
+  });
+});
+
+describe('upstream Bifrost (bifrost_url)', () => {
+  it('forwards the route path unchanged with the virtual key in x-bf-vk', async () => {
+    const seen: { url: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
+    const bifrost = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        seen.push({ url: req.url ?? '', headers: req.headers, body });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"from":"bifrost"}');
+      });
+    });
+    const base = await listen(bifrost);
+    cleanups.push(() => closeServer(bifrost));
+    const gw = await gateway({ bifrost_url: `${base}/gw` });
+
+    const o = await postJson(`${gw.url}/openai/v1/chat/completions?x=1`, { model: 'gpt' }, { authorization: `Bearer ${VK}`, 'x-bf-dim-app': 'cursor' });
+    expect(o.json).toEqual({ from: 'bifrost' });
+    await postJson(`${gw.url}/anthropic/v1/messages`, { model: 'claude' }, { 'x-api-key': VK });
+    await postJson(`${gw.url}/genai_passthrough/v1beta/models/g:generateContent`, {}, { 'x-goog-api-key': VK });
+
+    expect(seen.map((s) => s.url)).toEqual(['/gw/openai/v1/chat/completions?x=1', '/gw/anthropic/v1/messages', '/gw/genai_passthrough/v1beta/models/g:generateContent']);
+    for (const s of seen) {
+      expect(s.headers['x-bf-vk']).toBe(VK);
+      expect(s.headers['authorization']).toBeUndefined();
+      expect(s.headers['x-api-key']).toBeUndefined();
+      expect(s.headers['x-goog-api-key']).toBeUndefined();
+    }
+    // Attribution headers are Bifrost's own vocabulary: they go on to it.
+    expect(seen[0]!.headers['x-bf-dim-app']).toBe('cursor');
+    expect(seen[0]!.body).toBe('{"model":"gpt"}');
+    const events = await gw.waitForEvents(3);
+    expect(events.every((e) => e.upstream === 'bifrost' && e.status === 200)).toBe(true);
+  });
+});
+
+function rawPost(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  const path = url.slice(u.origin.length);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path, method: 'POST', headers: { ...headers, 'content-length': 2 } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end('{}');
+  });
+}
+
+describe('requests the gateway refuses itself', () => {
+  it('answers 404 for an endpoint a drop-in route does not serve, 400 for an unsafe passthrough path', async () => {
+    const env = await startGatewayWithDemo();
+    cleanups.push(() => env.close());
+    const before = env.demo.received.length;
+    const unknown = await postJson(`${env.gateway.url}/openai/v1/fine_tuning/jobs`, {}, { authorization: `Bearer ${VK}` });
+    expect(unknown.status).toBe(404);
+    expect(unknown.json.error.code).toBe('unknown_url');
+    // Sent with node:http, which (unlike fetch) does not resolve dot segments before sending.
+    for (const path of ['/openai_passthrough/v1/%2e%2e/admin', '/openai_passthrough/v1/../../admin', '/anthropic_passthrough/evil@host/v1/messages']) {
+      const r = await rawPost(`${env.gateway.url}${path}`, { authorization: `Bearer ${VK}`, 'x-api-key': VK });
+      expect(r.status, path).toBe(400);
+      expect(JSON.parse(r.body).error.message).toMatch(/is not allowed/);
+    }
+    expect(env.demo.received.length).toBe(before);
+  });
+
+  it('answers 503 for a provider this gateway has no upstream for, and leaves other paths alone', async () => {
+    const gw = await gateway({ providers: {} });
+    const r = await postJson(`${gw.url}/genai/v1beta/models/m:generateContent`, {}, { 'x-goog-api-key': VK });
+    expect(r.status).toBe(503);
+    expect(r.json.error.message).toMatch(/no upstream is configured for genai/);
+    const other = await fetch(`${gw.url}/admin/v1/settings`);
+    expect(await other.text()).toBe('not an inference route');
+    // A prefix only matches whole segments.
+    expect(await (await fetch(`${gw.url}/openaiX/v1/models`)).text()).toBe('not an inference route');
+  });
+});
