@@ -78,7 +78,7 @@ describe('approval requests', () => {
     clock.advance(23 * HOUR);
     expect(tracker.observe(tool)).toBeUndefined();
     clock.advance(1 * HOUR);
-    expect(tracker.observe(tool)?.app_id).toBe(tool.appId);
+    expect(tracker.observe(tool)).toMatchObject({ app_id: tool.appId });
     expect(tracker.observe(tool)).toBeUndefined();
     clock.advance(24 * HOUR);
     expect(tracker.takeDue().map((r) => r.kind === 'app' && r.app_id)).toEqual([tool.appId]);
