@@ -112,6 +112,7 @@ export class McpGovernor {
   #watcher: FSWatcher | undefined;
   #watched = new Set<string>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #replanPaths = new Set<string>();
   #interval: NodeJS.Timeout | undefined;
   #chain: Promise<void> = Promise.resolve();
   #lastReported = '';
@@ -137,7 +138,7 @@ export class McpGovernor {
   async start(): Promise<void> {
     this.#stopped = false;
     await this.rescan();
-    if (this.#o.watch) this.#startWatcher();
+    if (this.#o.watch) await this.#startWatcher();
     if (this.#o.rescanIntervalMs > 0) {
       this.#interval = setInterval(() => void this.rescan().catch((err: unknown) => this.#o.logger.error({ err }, 'mcp periodic rescan failed')), this.#o.rescanIntervalMs);
       this.#interval.unref();
@@ -445,18 +446,33 @@ export class McpGovernor {
 
   // ---- watching ----
 
-  #startWatcher(): void {
-    this.#watcher = watch([], { ignoreInitial: true, usePolling: false, depth: 0, persistent: true, followSymlinks: false });
+  /** Resolves once the OS watches are in place, so a change made right after start() is seen. */
+  async #startWatcher(): Promise<void> {
+    await this.#chain;
+    const dirs = await this.#wantedWatches();
+    const watcher = watch([...dirs], { ignoreInitial: true, usePolling: false, depth: 0, persistent: true, followSymlinks: false });
+    this.#watcher = watcher;
+    this.#watched = dirs;
     const onEvent = (file: string): void => this.#onFsEvent(path.resolve(file));
-    this.#watcher.on('add', onEvent).on('change', onEvent).on('unlink', onEvent).on('addDir', onEvent).on('unlinkDir', onEvent);
-    this.#watcher.on('error', (err) => this.#o.logger.warn({ err }, 'mcp watcher error'));
-    void this.#syncWatches();
+    watcher.on('add', onEvent).on('change', onEvent).on('unlink', onEvent).on('addDir', onEvent).on('unlinkDir', onEvent);
+    watcher.on('error', (err) => this.#o.logger.warn({ err }, 'mcp watcher error'));
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   }
 
   /** Watches every folder of interest that exists, or its nearest existing ancestor (missing folders appear later). */
   async #syncWatches(): Promise<void> {
     if (!this.#watcher || !this.#plan) return;
+    const want = await this.#wantedWatches();
+    const add = [...want].filter((d) => !this.#watched.has(d));
+    const remove = [...this.#watched].filter((d) => !want.has(d));
+    if (add.length > 0) this.#watcher.add(add);
+    if (remove.length > 0) this.#watcher.unwatch(remove);
+    this.#watched = want;
+  }
+
+  async #wantedWatches(): Promise<Set<string>> {
     const want = new Set<string>();
+    if (!this.#plan) return want;
     for (const [dir, floor] of this.#plan.watchDirs) {
       let d = dir;
       while (!(await exists(d))) {
@@ -469,11 +485,7 @@ export class McpGovernor {
       }
       if (d) want.add(d);
     }
-    const add = [...want].filter((d) => !this.#watched.has(d));
-    const remove = [...this.#watched].filter((d) => !want.has(d));
-    if (add.length > 0) this.#watcher.add(add);
-    if (remove.length > 0) this.#watcher.unwatch(remove);
-    this.#watched = want;
+    return want;
   }
 
   #onFsEvent(file: string): void {
@@ -483,6 +495,7 @@ export class McpGovernor {
     const isDirOfInterest = !isTarget && !isSource && [...this.#plan.watchDirs.keys()].some((d) => d === file || d.startsWith(file + path.sep) || path.dirname(d) === file);
     if (!isTarget && !isSource && !isDirOfInterest) return;
     const key = isSource || isDirOfInterest ? '\0replan' : file;
+    if (key === '\0replan') this.#replanPaths.add(file);
     clearTimeout(this.#timers.get(key));
     this.#timers.set(
       key,
@@ -491,9 +504,13 @@ export class McpGovernor {
         void this.#serial(async () => {
           if (this.#stopped) return;
           if (key === '\0replan') {
+            const changed = [...this.#replanPaths];
+            this.#replanPaths.clear();
             const before = new Set(this.#plan?.targets.keys());
             await this.#replan();
-            for (const t of this.#plan!.targets.values()) if (!before.has(t.path) || t.path === file) await this.#readTarget(t);
+            // New targets, changed files, and everything under a folder that appeared or went away.
+            const touched = (t: string): boolean => !before.has(t) || changed.some((c) => t === c || t.startsWith(c + path.sep));
+            for (const t of this.#plan!.targets.values()) if (touched(t.path)) await this.#readTarget(t);
           } else {
             const target = this.#plan?.targets.get(file);
             if (target) await this.#readTarget(target);

@@ -45,8 +45,9 @@ function shannonEntropy(s: string): number {
 export function looksHighEntropy(s: string): boolean {
   if (s.length < 24 || !/^[A-Za-z0-9+/=_.~-]+$/.test(s)) return false;
   if (!/[0-9]/.test(s) || !/[A-Za-z]/.test(s)) return false;
-  // Paths and package names (`@scope/name`, `a/b/c`) are not tokens.
-  if ((s.match(/\//g) ?? []).length > 1 || /^[./~]/.test(s)) return false;
+  // Paths and package names (`@scope/name`, `src/lib/x.ts`) are not tokens; base64 with `/` is.
+  if (/^[./~@]/.test(s)) return false;
+  if (s.includes('/') && s.split('/').some((seg) => /^[a-z0-9._-]*$/.test(seg) || /\.[a-z]{1,4}$/.test(seg))) return false;
   return shannonEntropy(s) >= 3.6;
 }
 
