@@ -169,6 +169,29 @@ describe('sync client', () => {
     expect(states).toContain('backoff');
   });
 
+  it('summarises the oldest audit events when the outbox fills while the gateway is down; the gap arrives with correct counts', async () => {
+    const { server, agent } = await setup({}, { outboxMaxRows: 100 });
+    agent.client.start();
+    await connectedOnce(agent);
+    const port = server.port;
+    await server.kill();
+    for (let i = 0; i < 400; i++) agent.outbox.enqueue(auditEvent(i, i % 3 === 0 ? 'block' : 'request'));
+    expect(agent.outbox.depth().rows).toBeLessThanOrEqual(100);
+    const restarted = new ProtocolTestServer({ token: TOKEN, policy: makePolicy(3), port });
+    await restarted.start();
+    cleanups.push(() => restarted.kill());
+    await waitFor(() => agent.outbox.depth().rows === 0, 'drained', 15_000);
+    const stored = [...restarted.storedEvents(agent.outbox.stream).values()] as { type: string; attrs?: Record<string, unknown> }[];
+    const gaps = stored.filter((e) => e.type === 'gap');
+    expect(gaps).toHaveLength(1);
+    const real = stored.filter((e) => e.type !== 'gap');
+    const gapCount = Number(gaps[0]!.attrs!['count']);
+    // Every event is accounted for: delivered one by one, or counted in the gap.
+    expect(real.length + gapCount).toBe(400);
+    const blocks = real.filter((e) => e.type === 'block').length + Number(gaps[0]!.attrs!['count.block'] ?? 0);
+    expect(blocks).toBe(Math.ceil(400 / 3));
+  });
+
   it('replays unacknowledged events after a reconnect and the gateway dedupes them by seq', async () => {
     const { server, agent } = await setup({ autoAck: false });
     agent.client.start();

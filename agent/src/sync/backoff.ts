@@ -25,9 +25,10 @@ export const DEFAULT_BACKOFF: BackoffPolicy = {
  * uniform in [floor, min(cap, base * 2^attempt)]. `rng` returns [0, 1) like Math.random.
  */
 export function computeBackoff(attempt: number, rng: () => number = Math.random, policy: BackoffPolicy = DEFAULT_BACKOFF): number {
-  const exponent = Math.max(0, Math.min(Math.floor(attempt), 40));
+  const exponent = Number.isFinite(attempt) ? Math.max(0, Math.min(Math.floor(attempt), 40)) : 40;
   const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** exponent);
   const floor = Math.min(policy.floorMs, ceiling);
-  const r = Math.min(Math.max(rng(), 0), 1);
+  const raw = rng();
+  const r = Number.isFinite(raw) ? Math.min(Math.max(raw, 0), 1) : 0.5;
   return Math.round(floor + r * (ceiling - floor));
 }

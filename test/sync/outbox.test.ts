@@ -1,0 +1,160 @@
+// The outbox on a real store file: seqs, acks, inventory replacement, the cap and its gap events.
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { silentLogger } from '../../agent/src/lib/logger.ts';
+import { Store } from '../../agent/src/store/index.ts';
+import { MAX_EVENT_BYTES, Outbox, OutboxError, SYNC_MIGRATIONS } from '../../agent/src/sync/index.ts';
+import { eventSchema } from '../../protocol/index.ts';
+
+const opened: { store: Store; dir: string }[] = [];
+afterEach(() => {
+  for (const o of opened.splice(0)) {
+    o.store.close();
+    rmSync(o.dir, { recursive: true, force: true });
+  }
+});
+
+function open(options: { maxRows?: number; maxBytes?: number; dir?: string } = {}) {
+  const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'heimdall-outbox-'));
+  const store = new Store({ stateDir: dir, logger: silentLogger(), migrations: [SYNC_MIGRATIONS] });
+  if (!options.dir) opened.push({ store, dir });
+  const outbox = new Outbox({ db: store.db, logger: silentLogger(), ...options });
+  return { store, outbox, dir };
+}
+
+const ev = (type: string, ms: number) => ({ type, at: new Date(Date.UTC(2026, 0, 1) + ms).toISOString(), app: 'codex' });
+
+function rows(store: Store) {
+  return store.db.prepare<[], { seq: number; kind: string; type: string; payload: string }>('SELECT seq, kind, type, payload FROM sync_outbox ORDER BY seq').all();
+}
+
+describe('outbox', () => {
+  it('gives events strictly increasing seqs and never reuses one after acks empty it', () => {
+    const { outbox } = open();
+    expect([1, 2, 3].map((i) => outbox.enqueue(ev('request', i)))).toEqual([1, 2, 3]);
+    expect(outbox.ack(3)).toBe(3);
+    expect(outbox.depth()).toEqual({ rows: 0, bytes: 0 });
+    expect(outbox.firstSeq()).toBeNull();
+    expect(outbox.enqueue(ev('request', 4))).toBe(4);
+    expect(outbox.lastAssignedSeq()).toBe(4);
+  });
+
+  it('deletes only up to the acknowledged seq, and ignores nonsense acks', () => {
+    const { outbox } = open();
+    for (let i = 0; i < 10; i++) outbox.enqueue(ev('request', i));
+    expect(outbox.ack(4)).toBe(4);
+    expect(outbox.ack(2)).toBe(0);
+    expect(outbox.ack(-1)).toBe(0);
+    expect(outbox.ack(Number.NaN)).toBe(0);
+    expect(outbox.firstSeq()).toBe(5);
+    expect(outbox.pendingAfter(0, 100).map((r) => r.seq)).toEqual([5, 6, 7, 8, 9, 10]);
+    expect(outbox.pendingAfter(7, 2).map((r) => r.seq)).toEqual([8, 9]);
+  });
+
+  it('keeps its stream id and rows across a reopen of the store', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-outbox-'));
+    const a = open({ dir });
+    a.outbox.enqueue(ev('request', 1));
+    const stream = a.outbox.stream;
+    a.store.close();
+    const b = open({ dir });
+    opened.push({ store: b.store, dir });
+    expect(b.outbox.stream).toBe(stream);
+    expect(b.outbox.depth().rows).toBe(1);
+    expect(b.outbox.enqueue(ev('request', 2))).toBe(2);
+  });
+
+  it('refuses an invalid or oversized event at enqueue, naming the problem', () => {
+    const { outbox } = open();
+    expect(() => outbox.enqueue({ type: 'Not A Type', at: new Date().toISOString() })).toThrow(OutboxError);
+    expect(() => outbox.enqueue({ type: 'request', at: 'yesterday' })).toThrow(/at/);
+    expect(() => outbox.enqueue({ type: 'request', at: new Date().toISOString(), attrs: { big: 'x'.repeat(4000), b2: 'x'.repeat(4000), b3: 'x'.repeat(4000), b4: 'x'.repeat(4000), b5: 'x'.repeat(1000) } })).toThrow(
+      new RegExp(`limit is ${MAX_EVENT_BYTES}`),
+    );
+    expect(outbox.depth().rows).toBe(0);
+  });
+
+  it('replaces an unsent inventory report with the newer one of the same kind', () => {
+    const { outbox, store } = open();
+    outbox.enqueue(ev('request', 1));
+    outbox.enqueueInventory({ type: 'inventory.apps', apps: [{ app_id: 'codex' }] });
+    outbox.enqueueInventory({ type: 'inventory.mcp', servers: [], errors: [] });
+    outbox.enqueue(ev('request', 2));
+    const latest = outbox.enqueueInventory({ type: 'inventory.apps', apps: [{ app_id: 'codex' }, { app_id: 'claude-code' }] });
+    const r = rows(store);
+    expect(r.map((x) => x.kind)).toEqual(['event', 'inventory.mcp', 'event', 'inventory.apps']);
+    expect(r.filter((x) => x.kind === 'inventory.apps')).toHaveLength(1);
+    expect(r.at(-1)!.seq).toBe(latest);
+    expect(JSON.parse(r.at(-1)!.payload).apps).toHaveLength(2);
+    expect(outbox.depth().rows).toBe(4);
+  });
+
+  it('summarises the oldest audit events into one counted gap event at the row cap, never dropping silently', () => {
+    const { outbox, store } = open({ maxRows: 100 });
+    outbox.enqueueInventory({ type: 'inventory.apps', apps: [{ app_id: 'codex' }] });
+    const types = ['request', 'block', 'request', 'mcp.enforced'];
+    const total = 150;
+    for (let i = 0; i < total; i++) outbox.enqueue(ev(types[i % types.length]!, i * 1000));
+    const r = rows(store);
+    expect(r.length).toBeLessThanOrEqual(100);
+    const gaps = r.filter((x) => x.type === 'gap');
+    expect(gaps).toHaveLength(1); // successive compactions merge into one gap
+    const gap = JSON.parse(gaps[0]!.payload) as { type: string; at: string; attrs: Record<string, number | string> };
+    expect(eventSchema.safeParse({ ...gap, seq: gaps[0]!.seq }).success).toBe(true);
+    const remainingEvents = r.filter((x) => x.kind === 'event' && x.type !== 'gap');
+    // Conservation: events summarised + events still queued = events enqueued.
+    expect(Number(gap.attrs['count']) + remainingEvents.length).toBe(total);
+    const perType = Object.entries(gap.attrs).filter(([k]) => k.startsWith('count.'));
+    expect(perType.reduce((n, [, v]) => n + Number(v), 0)).toBe(gap.attrs['count']);
+    // The gap covers a contiguous prefix of the event seqs (the inventory report took seq 1).
+    expect(gap.attrs['first_seq']).toBe(2);
+    expect(gap.attrs['last_seq']).toBe(gaps[0]!.seq);
+    expect(remainingEvents[0]!.seq).toBe(Number(gap.attrs['last_seq']) + 1);
+    // Per-type counts match what was summarised.
+    const summarised = Number(gap.attrs['count']);
+    const expected: Record<string, number> = {};
+    for (let i = 0; i < summarised; i++) expected[types[i % types.length]!] = (expected[types[i % types.length]!] ?? 0) + 1;
+    for (const [type, n] of Object.entries(expected)) expect(gap.attrs[`count.${type}`]).toBe(n);
+    expect(gap.attrs['first_at']).toBe(new Date(Date.UTC(2026, 0, 1)).toISOString());
+    expect(gap.attrs['last_at']).toBe(new Date(Date.UTC(2026, 0, 1) + (summarised - 1) * 1000).toISOString());
+    // Inventory is never summarised.
+    expect(r.filter((x) => x.kind === 'inventory.apps')).toHaveLength(1);
+    expect(outbox.depth().rows).toBe(r.length);
+  });
+
+  it('also caps by bytes', () => {
+    const { outbox, store } = open({ maxRows: 1_000_000, maxBytes: 4 * MAX_EVENT_BYTES });
+    for (let i = 0; i < 100; i++) outbox.enqueue({ ...ev('request', i), attrs: { pad: 'y'.repeat(2000) } });
+    const bytes = store.db.prepare<[], { b: number }>('SELECT SUM(bytes) AS b FROM sync_outbox').get()!.b;
+    expect(bytes).toBeLessThanOrEqual(4 * MAX_EVENT_BYTES);
+    expect(outbox.depth().bytes).toBe(bytes);
+    const gap = rows(store).find((x) => x.type === 'gap')!;
+    const remaining = rows(store).filter((x) => x.type === 'request').length;
+    expect(Number(JSON.parse(gap.payload).attrs.count) + remaining).toBe(100);
+  });
+
+  it('folds more event types than the protocol has attributes for into count.other, still adding up', () => {
+    const { outbox, store } = open({ maxRows: 10 });
+    for (let i = 0; i < 200; i++) outbox.enqueue(ev(`type-${i}`, i));
+    const gap = rows(store).find((x) => x.type === 'gap')!;
+    const attrs = JSON.parse(gap.payload).attrs as Record<string, number>;
+    expect(Object.keys(attrs).length).toBeLessThanOrEqual(64);
+    expect(attrs['count.other']).toBeGreaterThan(0);
+    const sum = Object.entries(attrs).filter(([k]) => k.startsWith('count.')).reduce((n, [, v]) => n + v, 0);
+    expect(sum).toBe(attrs['count']);
+    expect(eventSchema.safeParse({ ...JSON.parse(gap.payload), seq: gap.seq }).success).toBe(true);
+  });
+
+  it('quarantines rows that fail the protocol into a gap event instead of blocking or dropping them', () => {
+    const { outbox, store } = open();
+    outbox.enqueue(ev('request', 1));
+    // A row written by an older build that a stricter schema now refuses.
+    store.db.prepare("INSERT INTO sync_outbox (kind, type, payload, bytes, created_at) VALUES ('event', 'Bad Type', '{\"type\":\"Bad Type\",\"at\":\"x\"}', 30, '2026-01-01T00:00:00.000Z')").run();
+    outbox.quarantine([2], 'test');
+    const r = rows(store);
+    expect(r.map((x) => x.type)).toEqual(['request', 'gap']);
+    expect(JSON.parse(r[1]!.payload).attrs.count).toBe(1);
+  });
+});
