@@ -1,0 +1,136 @@
+// The admin API over real HTTP against a real SQLite file: happy paths, 400s naming the field, token auth.
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from './helpers.ts';
+
+let gw: TestGateway;
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(async () => {
+  await gw.stop();
+});
+
+describe('admin API authentication', () => {
+  it('refuses a missing or wrong admin token with 401', async () => {
+    const res = await fetch(`${gw.url}/admin/v1/settings`);
+    expect(res.status).toBe(401);
+    expect((await gw.admin('GET', 'settings', undefined, 'hat_wrong')).status).toBe(401);
+    expect((await gw.admin('GET', 'settings', undefined, `${gw.adminToken}x`)).status).toBe(401);
+  });
+
+  it('keeps the admin token and the database 0600 in a 0700 data dir', () => {
+    expect(statSync(gw.dataDir).mode & 0o777).toBe(0o700);
+    expect(statSync(path.join(gw.dataDir, 'admin-token')).mode & 0o777).toBe(0o600);
+    expect(statSync(path.join(gw.dataDir, 'gateway.db')).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('settings', () => {
+  it('returns defaults and applies a partial change, merging routing', async () => {
+    const before = await gw.admin('GET', 'settings');
+    expect(before.body).toEqual({ pending_action: 'allow', fail_mode: 'open', intercept: true, routing: {}, full_resync_s: 300, allow_direct_keys: false });
+    const changed = await gw.admin('PATCH', 'settings', { pending_action: 'block', routing: { codex: 'passthrough', cursor: 'gateway' } });
+    expect(changed.status).toBe(200);
+    expect(changed.body.pending_action).toBe('block');
+    const removed = await gw.admin('PATCH', 'settings', { routing: { cursor: null }, allow_direct_keys: true });
+    expect(removed.body.routing).toEqual({ codex: 'passthrough' });
+    expect(removed.body.allow_direct_keys).toBe(true);
+    expect(gw.control.allowDirectKeys()).toBe(true);
+  });
+
+  it('answers 400 naming the field for a bad value, an unknown field and bad JSON', async () => {
+    const bad = await gw.admin('PATCH', 'settings', { fail_mode: 'sideways' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe('fail_mode');
+    const unknown = await gw.admin('PATCH', 'settings', { pending_actoin: 'block' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.field).toBe('pending_actoin');
+    const nested = await gw.admin('PATCH', 'settings', { routing: { codex: 'sideways' } });
+    expect(nested.body.error.field).toBe('routing.codex');
+    const resync = await gw.admin('PATCH', 'settings', { full_resync_s: 5 });
+    expect(resync.body.error.field).toBe('full_resync_s');
+    const notJson = await gw.admin('PATCH', 'settings', '{nope');
+    expect(notJson.status).toBe(400);
+  });
+});
+
+describe('catalogs and decisions', () => {
+  it('creates an app on a decision, lists it, and records a user exception', async () => {
+    await gw.admin('POST', 'keys', { user_email: 'bob@example.com' });
+    const approved = await gw.admin('POST', 'apps/cursor/decision', { status: 'approved' });
+    expect(approved.status).toBe(200);
+    expect(approved.body).toMatchObject({ id: 'cursor', status: 'approved', fleet_count: 0 });
+    const denied = await gw.admin('POST', 'apps/cursor/decision', { status: 'denied', user: 'bob@example.com' });
+    expect(denied.body.user_decisions).toEqual([expect.objectContaining({ user_email: 'bob@example.com', status: 'denied' })]);
+    const list = await gw.admin('GET', 'apps');
+    expect(list.body.apps.map((a: { id: string }) => a.id)).toContain('cursor');
+    const cleared = await gw.admin('POST', 'apps/cursor/decision', { status: 'pending', user: 'bob@example.com' });
+    expect(cleared.body.user_decisions).toEqual([]);
+    expect(cleared.body.status).toBe('approved');
+  });
+
+  it('answers 400/404 naming the field for bad decisions', async () => {
+    const status = await gw.admin('POST', 'apps/cursor/decision', { status: 'maybe' });
+    expect(status.status).toBe(400);
+    expect(status.body.error.field).toBe('status');
+    const id = await gw.admin('POST', `apps/${encodeURIComponent('bad id!')}/decision`, { status: 'approved' });
+    expect(id.status).toBe(400);
+    expect(id.body.error.field).toBe('id');
+    const user = await gw.admin('POST', 'apps/cursor/decision', { status: 'denied', user: 'nobody@example.com' });
+    expect(user.status).toBe(404);
+    expect(user.body.error.field).toBe('user');
+    const fp = await gw.admin('POST', 'mcp-servers/short/decision', { status: 'denied' });
+    expect(fp.body.error.field).toBe('fingerprint');
+  });
+
+  it('decides MCP servers by fingerprint', async () => {
+    const r = await gw.admin('POST', 'mcp-servers/fp-0123456789abcdef/decision', { status: 'denied' });
+    expect(r.body).toMatchObject({ fingerprint: 'fp-0123456789abcdef', status: 'denied' });
+    expect((await gw.admin('GET', 'mcp-servers')).body.mcp_servers).toHaveLength(1);
+  });
+});
+
+describe('virtual keys', () => {
+  it('shows a key once, lists it without the key, and revokes it', async () => {
+    const created = await gw.admin('POST', 'keys', { user_email: 'carol@example.com', name: 'laptop' });
+    expect(created.status).toBe(201);
+    expect(created.body.key).toMatch(/^sk-bf-[A-Za-z0-9_-]{32}$/);
+    const list = await gw.admin('GET', 'keys');
+    const listed = list.body.keys.find((k: { id: string }) => k.id === created.body.id);
+    expect(listed).toMatchObject({ user: { email: 'carol@example.com' }, name: 'laptop', revoked_at: null });
+    expect(JSON.stringify(list.body)).not.toContain(created.body.key);
+    expect(await gw.control.verifyVirtualKey(created.body.key)).toMatchObject({ keyId: created.body.id });
+    const revoked = await gw.admin('POST', `keys/${created.body.id}/revoke`);
+    expect(revoked.body.revoked_at).not.toBeNull();
+    expect(await gw.control.verifyVirtualKey(created.body.key)).toBeUndefined();
+  });
+
+  it('answers 400 naming user_email for a bad email, 404 for an unknown key', async () => {
+    const bad = await gw.admin('POST', 'keys', { user_email: 'not-an-email' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe('user_email');
+    expect((await gw.admin('POST', 'keys/vk_nope/revoke')).status).toBe(404);
+  });
+});
+
+describe('routing of unknown paths and methods', () => {
+  it('answers 404 for an unknown admin path and 405 for a wrong method', async () => {
+    expect((await gw.admin('GET', 'nothing-here')).status).toBe(404);
+    expect((await gw.admin('DELETE', 'settings')).status).toBe(405);
+  });
+
+  it('answers /healthz', async () => {
+    const res = await fetch(`${gw.url}/healthz`);
+    expect(await res.json()).toEqual({ ok: true, connected_devices: 0 });
+  });
+
+  it('validates event queries, naming the parameter', async () => {
+    const r = await gw.admin('GET', 'events?since=yesterday');
+    expect(r.status).toBe(400);
+    expect(r.body.error.field).toBe('since');
+    const ok = await gw.admin('GET', 'events?limit=5');
+    expect(ok.body).toEqual({ events: [], next_before: null });
+  });
+});
