@@ -47,7 +47,7 @@ export function closeServer(server: http.Server): Promise<void> {
 }
 
 /** Starts the gateway's inference handler in a real server with the given `inference` config section. */
-export async function startGateway(section: InferenceSection, env: NodeJS.ProcessEnv = ENV): Promise<Gateway> {
+export async function startGateway(section: InferenceSection, env: NodeJS.ProcessEnv = ENV, options: { verifyDelayMs?: number } = {}): Promise<Gateway> {
   const events: InferenceAuditEvent[] = [];
   const keys = new Map<string, KeyRow>([
     [VK, { keyId: 'vk-alice', userId: 'user-alice', userEmail: 'alice@example.com', revoked: false }],
@@ -55,9 +55,11 @@ export async function startGateway(section: InferenceSection, env: NodeJS.Proces
   ]);
   const directKeys = { allowed: false };
   const handler = createInferenceHandler({
-    verifyVirtualKey: (key) => {
+    verifyVirtualKey: async (key) => {
+      // A store lookup takes time; tests that need a client to leave meanwhile make it longer.
+      if (options.verifyDelayMs) await new Promise((r) => setTimeout(r, options.verifyDelayMs));
       const row = keys.get(key);
-      return Promise.resolve(row && !row.revoked ? { keyId: row.keyId, userId: row.userId, ...(row.userEmail ? { userEmail: row.userEmail } : {}) } : undefined);
+      return row && !row.revoked ? { keyId: row.keyId, userId: row.userId, ...(row.userEmail ? { userEmail: row.userEmail } : {}) } : undefined;
     },
     allowDirectKeys: () => directKeys.allowed,
     recordInference: (e) => events.push(e),

@@ -3,7 +3,8 @@
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeServer, listen, postJson, startGateway, startGatewayWithDemo, VK, type Gateway } from './harness.ts';
+import { startDemoUpstream } from '../../gateway/src/demo-upstream/index.ts';
+import { closeServer, listen, postJson, PROVIDER_KEYS, startGateway, startGatewayWithDemo, VK, type Gateway } from './harness.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -88,6 +89,22 @@ describe('upstream failures', () => {
     await expect(res.text()).rejects.toThrow();
     const [e] = await gw.waitForEvents(1);
     expect(e).toMatchObject({ status: 200, outcome: 'stream_interrupted', error: 'idle_timeout' });
+  });
+});
+
+describe('clients that leave', () => {
+  it('records a client that leaves while its key is being checked, and forwards nothing', async () => {
+    const demo = await startDemoUpstream({ keys: { openai: PROVIDER_KEYS.openai } });
+    cleanups.push(() => demo.close());
+    const gw = await startGateway({ providers: { openai: { base_url: demo.url, api_key: 'env.T_OPENAI_KEY' } } }, undefined, { verifyDelayMs: 200 });
+    cleanups.push(() => gw.close());
+    const abort = new AbortController();
+    const pending = fetch(`${gw.url}/openai/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${VK}` }, body: '{}', signal: abort.signal });
+    setTimeout(() => abort.abort(), 30);
+    await expect(pending).rejects.toThrow();
+    const [e] = await gw.waitForEvents(1);
+    expect(e).toMatchObject({ status: 0, outcome: 'client_aborted', userId: 'user-alice' });
+    expect(demo.received).toEqual([]);
   });
 });
 

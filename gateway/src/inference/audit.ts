@@ -38,7 +38,7 @@ export interface InferenceAuditEvent {
   userEmail: string | undefined;
   /** The app's own provider credential was forwarded (`x-bf-direct-key`). */
   directKey: boolean;
-  /** HTTP status sent to the client (101 for a websocket that was opened). */
+  /** HTTP status sent to the client (101 for a websocket that was opened; 0 when nothing was sent). */
   status: number;
   outcome: InferenceOutcome;
   /** Short machine reason for a failure, e.g. `ECONNREFUSED`, `headers_timeout`; never a message from upstream. */

@@ -89,10 +89,11 @@ export function readCredentials(headers: IncomingHttpHeaders, query: string): Cl
   return { virtualKey, virtualKeySource, directKeyRequested, hasNativeCredential };
 }
 
-// Hop-by-hop headers (RFC 9110 section 7.6.1) and ones Node sets itself for the outgoing request.
+// Hop-by-hop headers (RFC 9110 section 7.6.1), ones Node sets itself for the outgoing request, and
+// `expect`: this server already answered the client's 100-continue and streams the body without waiting.
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer',
-  'transfer-encoding', 'upgrade', 'host', 'http2-settings',
+  'transfer-encoding', 'upgrade', 'host', 'http2-settings', 'expect',
 ]);
 
 function connectionListed(headers: IncomingHttpHeaders): Set<string> {

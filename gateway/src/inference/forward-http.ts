@@ -44,6 +44,10 @@ function describeNetworkError(err: NodeJS.ErrnoException): string {
 
 export function forwardHttp(o: HttpForwardOptions): Promise<HttpForwardResult> {
   const { req, res, target, timeouts } = o;
+  // The client may have left while the virtual key was being checked: its 'close' is already past.
+  if (res.destroyed || (req.destroyed && !req.complete)) {
+    return Promise.resolve({ outcome: 'client_aborted', error: 'client_closed', upstreamHeadersAt: undefined });
+  }
   return new Promise((resolve) => {
     let settled = false;
     let upstreamHeadersAt: number | undefined;

@@ -52,6 +52,9 @@ function rawPairs(rawHeaders: string[], keep: (lower: string) => boolean): [stri
 
 export function forwardWebsocket(o: WebsocketForwardOptions): Promise<WebsocketForwardResult> {
   const { socket, target, timeouts } = o;
+  if (socket.destroyed) {
+    return Promise.resolve({ status: 0, outcome: 'client_aborted', error: 'client_closed', upstreamHeadersAt: undefined, bytesIn: 0, bytesOut: 0 });
+  }
   return new Promise((resolve) => {
     let settled = false;
     let status = 0;

@@ -243,7 +243,8 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
       event.outcome = 'rejected';
       event.error = 'internal';
     } finally {
-      event.status = res.statusCode;
+      // 0: the client left before anything was sent (res.statusCode would still say 200).
+      event.status = res.headersSent ? res.statusCode : 0;
       event.latencyMs = Math.round(performance.now() - started);
       record(event);
     }
