@@ -117,7 +117,9 @@ export class Forwarder {
     this.#dns = new DnsCache({ ...options.dns, logger: options.logger });
     const keepAlive = { keepAlive: true, keepAliveMsecs: 15_000, maxFreeSockets: 64, scheduling: 'lifo' as const };
     this.#gatewayAgent = this.#gateway.protocol === 'https:'
-      ? new https.Agent({ ...keepAlive, lookup: this.#dns.lookup, ca: trustedRoots(options.gatewayCa) })
+      // One SecureContext for every gateway connection: passing `ca` instead would parse the
+      // whole root store again for each new socket (tens of ms and about a megabyte each).
+      ? new https.Agent({ ...keepAlive, lookup: this.#dns.lookup, secureContext: tls.createSecureContext({ ca: trustedRoots(options.gatewayCa) }) })
       : new http.Agent({ ...keepAlive, lookup: this.#dns.lookup });
     this.#plainAgent = new http.Agent(keepAlive);
     this.#proxy = httpProxy.createProxyServer({ xfwd: false, ws: true });
@@ -245,7 +247,10 @@ export class Forwarder {
     const key = ca ?? '';
     let agent = this.#originAgents.get(key);
     if (!agent) {
-      agent = new https.Agent({ keepAlive: true, keepAliveMsecs: 15_000, maxFreeSockets: 32, scheduling: 'lifo', ...(ca ? { ca: trustedRoots(ca) } : {}) });
+      agent = new https.Agent({
+        keepAlive: true, keepAliveMsecs: 15_000, maxFreeSockets: 32, scheduling: 'lifo',
+        ...(ca ? { secureContext: tls.createSecureContext({ ca: trustedRoots(ca) }) } : {}),
+      });
       this.#originAgents.set(key, agent);
     }
     return agent;

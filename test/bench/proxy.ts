@@ -1,0 +1,390 @@
+// Benchmark: what Heimdall's proxy adds on the path from an app to a local upstream, measured in
+// the same run against calling the upstream directly and against mitmproxy (mitmdump) as a peer.
+// Loopback only, bounded counts and time. Run alone with `node test/bench/proxy.ts`; the bench
+// runner calls benchProxy() and prints the results.
+//
+// Paths compared (each over keep-alive HTTP/1.1 inside TLS, small JSON request and reply):
+//   direct:   client --TLS--> upstream
+//   heimdall: client --CONNECT api.openai.com:443, TLS (Heimdall CA)--> proxy --TLS, keep-alive--> upstream
+//   mitmdump: client --CONNECT 127.0.0.1:port, TLS (mitmproxy CA)--> mitmdump --TLS--> upstream
+import fs from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export interface ProxyBenchOptions {
+  latencySamples?: number;
+  throughputSeconds?: number;
+  concurrency?: number;
+  openStreams?: number;
+  sseSamples?: number;
+  /** Include mitmdump when it is installed (Debian package `mitmproxy`). */
+  mitmproxy?: boolean;
+}
+
+export interface PathNumbers {
+  p50Ms: number;
+  p99Ms: number;
+  sseTtfbP50Ms: number;
+  reqPerSec: number;
+  /** How long chunks of a paced stream were held on the way (arrival - upstream write), p99 and max. */
+  chunkHoldP99Ms: number;
+  chunkHoldMaxMs: number;
+}
+
+export interface ProxyBenchResult {
+  direct: PathNumbers;
+  heimdall: PathNumbers & { rssIdleMb: number; rssOpenStreamsMb: number; openStreams: number };
+  mitmdump?: PathNumbers & { rssIdleMb: number };
+  added: { p50Ms: number; p99Ms: number; sseTtfbMs: number };
+  ratios: { throughputVsDirect: number; throughputVsMitmdump?: number; addedP50VsMitmdump?: number };
+}
+
+const REPLY = JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'x'.repeat(200) } }] });
+const REQUEST_BODY = JSON.stringify({ model: 'gpt-bench', messages: [{ role: 'user', content: 'y'.repeat(80) }] });
+
+// ---- the local upstream -------------------------------------------------------------------------
+
+interface Upstream {
+  port: number;
+  caPath: string;
+  caPem: string;
+  close(): void;
+}
+
+function makePki(dir: string): { caPath: string; caPem: string; cert: string; key: string } {
+  const run = (args: string[]): void => { execFileSync('openssl', args, { stdio: 'pipe' }); };
+  const p = (f: string): string => path.join(dir, f);
+  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p('ca-key.pem'), '-out', p('ca.pem'), '-days', '2',
+    '-subj', '/CN=bench upstream CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
+  fs.writeFileSync(p('ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p('key.pem'), '-out', p('csr.pem'), '-subj', '/CN=localhost']);
+  run(['x509', '-req', '-in', p('csr.pem'), '-CA', p('ca.pem'), '-CAkey', p('ca-key.pem'), '-CAcreateserial', '-out', p('cert.pem'), '-days', '1', '-extfile', p('ext')]);
+  return { caPath: p('ca.pem'), caPem: fs.readFileSync(p('ca.pem'), 'utf8'), cert: fs.readFileSync(p('cert.pem'), 'utf8'), key: fs.readFileSync(p('key.pem'), 'utf8') };
+}
+
+async function startUpstream(dir: string): Promise<Upstream> {
+  const pki = makePki(dir);
+  const server = https.createServer({ cert: pki.cert, key: pki.key, keepAliveTimeout: 120_000 }, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const url = req.url ?? '';
+      if (url.includes('/sse-hold')) {
+        // One event, then the stream stays open (the open-streams measurement).
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: open\n\n');
+        return;
+      }
+      if (url.includes('/sse-paced')) {
+        // Ten chunks 20 ms apart, each stamped with the upstream's write time.
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        let n = 0;
+        const timer = setInterval(() => {
+          res.write(`data: ${performance.now()}\n\n`);
+          if (++n === 10) { clearInterval(timer); res.end(); }
+        }, 20);
+        return;
+      }
+      if (url.includes('/sse')) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: first\n\n');
+        setTimeout(() => res.end('data: [DONE]\n\n'), 5);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(REPLY) });
+      res.end(REPLY);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port, caPath: pki.caPath, caPem: pki.caPem,
+    close: () => { server.closeAllConnections(); server.close(); },
+  };
+}
+
+// ---- a minimal keep-alive HTTP/1.1 client (no library overhead in the numbers) ---------------
+
+/** Opens a TLS connection: direct to `port`, or through a proxy's CONNECT to `authority`. */
+async function openTls(opts: { port: number; ca: string; servername: string; proxyPort?: number; authority?: string }): Promise<tls.TLSSocket> {
+  let socket: net.Socket | undefined;
+  if (opts.proxyPort !== undefined) {
+    socket = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(opts.proxyPort!, '127.0.0.1', () => s.write(`CONNECT ${opts.authority} HTTP/1.1\r\nHost: ${opts.authority}\r\n\r\n`));
+      s.setNoDelay(true);
+      let buf = '';
+      const onData = (d: Buffer): void => {
+        buf += d.toString('latin1');
+        if (buf.includes('\r\n\r\n')) {
+          s.off('data', onData);
+          if (!buf.startsWith('HTTP/1.1 200') && !buf.startsWith('HTTP/1.0 200')) reject(new Error(`CONNECT failed: ${buf.split('\r\n')[0]}`));
+          else resolve(s);
+        }
+      };
+      s.on('data', onData);
+      s.once('error', reject);
+    });
+  }
+  return new Promise((resolve, reject) => {
+    const t = tls.connect({ ...(socket ? { socket } : { port: opts.port, host: '127.0.0.1' }), servername: opts.servername, ca: opts.ca, ALPNProtocols: ['http/1.1'] }, () => resolve(t));
+    t.setNoDelay?.(true);
+    t.once('error', reject);
+  });
+}
+
+class Conn {
+  readonly #socket: tls.TLSSocket;
+  readonly #host: string;
+  #buf: Buffer = Buffer.alloc(0);
+  #waiter: (() => void) | undefined;
+
+  constructor(socket: tls.TLSSocket, host: string) {
+    this.#socket = socket;
+    this.#host = host;
+    socket.on('data', (d: Buffer) => {
+      this.#buf = this.#buf.length ? Buffer.concat([this.#buf, d]) : d;
+      this.#waiter?.();
+    });
+  }
+
+  /** One request with a content-length reply; resolves when the whole body arrived. */
+  async request(pathName: string): Promise<void> {
+    this.#socket.write(`POST ${pathName} HTTP/1.1\r\nHost: ${this.#host}\r\ncontent-type: application/json\r\nauthorization: Bearer sk-app\r\ncontent-length: ${Buffer.byteLength(REQUEST_BODY)}\r\n\r\n${REQUEST_BODY}`);
+    for (;;) {
+      const end = this.#buf.indexOf('\r\n\r\n');
+      if (end >= 0) {
+        const head = this.#buf.subarray(0, end).toString('latin1');
+        const m = /content-length:\s*(\d+)/i.exec(head);
+        if (!m) throw new Error(`reply without content-length: ${head.split('\r\n')[0]}`);
+        const total = end + 4 + Number(m[1]);
+        if (this.#buf.length >= total) {
+          if (!head.startsWith('HTTP/1.1 200')) throw new Error(`unexpected reply: ${head.split('\r\n')[0]}`);
+          this.#buf = this.#buf.subarray(total);
+          return;
+        }
+      }
+      await new Promise<void>((r) => { this.#waiter = r; });
+    }
+  }
+
+  /** Sends a streaming request and resolves with the time the first event's bytes arrived. */
+  async firstEvent(pathName: string, onData?: (chunk: string, at: number) => void): Promise<number> {
+    this.#socket.write(`POST ${pathName} HTTP/1.1\r\nHost: ${this.#host}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`);
+    return new Promise((resolve) => {
+      let resolved = false;
+      this.#waiter = () => {
+        const text = this.#buf.toString('latin1');
+        if (onData) { onData(text, performance.now()); this.#buf = Buffer.alloc(0); }
+        if (!resolved && text.includes('data: ')) { resolved = true; resolve(performance.now()); }
+      };
+    });
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
+}
+
+interface PathSpec {
+  name: string;
+  open(): Promise<Conn>;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function measurePath(spec: PathSpec, o: Required<ProxyBenchOptions>): Promise<PathNumbers> {
+  // Latency: sequential requests on one warm keep-alive connection.
+  const conn = await spec.open();
+  for (let i = 0; i < 200; i++) await conn.request('/v1/chat/completions');
+  const lat: number[] = [];
+  for (let i = 0; i < o.latencySamples; i++) {
+    const t0 = performance.now();
+    await conn.request('/v1/chat/completions');
+    lat.push(performance.now() - t0);
+  }
+  conn.close();
+
+  // SSE time to first byte of the first event, on fresh connections (handshakes not timed).
+  const ttfb: number[] = [];
+  for (let i = 0; i < o.sseSamples; i++) {
+    const c = await spec.open();
+    const t0 = performance.now();
+    ttfb.push((await c.firstEvent('/v1/chat/completions/sse')) - t0);
+    c.close();
+  }
+
+  // Chunk hold: a paced stream whose chunks carry the upstream's write time (same process clock).
+  const holds: number[] = [];
+  for (let s = 0; s < 3; s++) {
+    const c = await spec.open();
+    await new Promise<void>((resolve) => {
+      let seen = 0;
+      void c.firstEvent('/v1/chat/completions/sse-paced', (text, at) => {
+        for (const m of text.matchAll(/data: ([\d.]+)/g)) { holds.push(at - Number(m[1])); seen++; }
+        if (seen >= 10) resolve();
+      });
+    });
+    c.close();
+  }
+
+  // Throughput: `concurrency` keep-alive connections in closed loops for a fixed time.
+  const conns = await Promise.all(Array.from({ length: o.concurrency }, () => spec.open()));
+  for (const c of conns) await c.request('/v1/chat/completions');
+  let done = 0;
+  const until = performance.now() + o.throughputSeconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(conns.map(async (c) => {
+    while (performance.now() < until) {
+      await c.request('/v1/chat/completions');
+      done++;
+    }
+  }));
+  const reqPerSec = done / ((performance.now() - t0) / 1000);
+  for (const c of conns) c.close();
+
+  return {
+    p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), sseTtfbP50Ms: percentile(ttfb, 50), reqPerSec,
+    chunkHoldP99Ms: percentile(holds, 99), chunkHoldMaxMs: Math.max(...holds),
+  };
+}
+
+// ---- the proxies ---------------------------------------------------------------------------
+
+async function startHeimdall(stateDir: string, upstream: Upstream): Promise<{ child: ChildProcess; port: number; caPem: string; rss(): Promise<{ rss: number; active: number }>; stop(): Promise<void> }> {
+  const child = fork(fileURLToPath(new URL('./proxy-child.ts', import.meta.url)), [stateDir, `https://127.0.0.1:${upstream.port}`, upstream.caPath], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--expose-gc', '--no-warnings', ...(process.env.HEIMDALL_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HEIMDALL_BENCH_CPU_PROF}`] : [])],
+  });
+  const ready = await new Promise<{ port: number; caPem: string }>((resolve, reject) => {
+    child.once('message', (m: { type: string; port: number; caPem: string }) => resolve(m));
+    child.once('exit', (code) => reject(new Error(`proxy child exited with ${code}`)));
+  });
+  return {
+    child, port: ready.port, caPem: ready.caPem,
+    rss: () => new Promise((resolve) => {
+      child.once('message', (m: { rss: number; active: number }) => resolve(m));
+      child.send({ type: 'rss' });
+    }),
+    stop: () => new Promise((resolve) => { child.once('exit', () => resolve()); child.send({ type: 'stop' }); }),
+  };
+}
+
+function mitmdumpAvailable(): boolean {
+  try {
+    execFileSync('mitmdump', ['--version'], { stdio: 'pipe' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startMitmdump(confdir: string): Promise<{ port: number; caPem: string; pid: number; stop(): void }> {
+  const port = await new Promise<number>((r) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => r(p)); }); });
+  const child = spawn('mitmdump', ['--listen-host', '127.0.0.1', '--listen-port', String(port), '--set', `confdir=${confdir}`,
+    '--set', 'ssl_insecure=true', '--set', 'stream_large_bodies=1', '--set', 'connection_strategy=lazy', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const caFile = path.join(confdir, 'mitmproxy-ca-cert.pem');
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const up = await new Promise<boolean>((r) => { const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); }); s.on('error', () => r(false)); });
+    if (up && fs.existsSync(caFile)) break;
+    if (Date.now() > deadline) { child.kill(); throw new Error('mitmdump did not start within 20 s'); }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { port, caPem: fs.readFileSync(caFile, 'utf8'), pid: child.pid!, stop: () => child.kill('SIGTERM') };
+}
+
+function rssOfPid(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) * 1024;
+}
+
+// ---- the run -------------------------------------------------------------------------------
+
+export async function benchProxy(options: ProxyBenchOptions = {}): Promise<ProxyBenchResult> {
+  const o: Required<ProxyBenchOptions> = {
+    latencySamples: 2000, throughputSeconds: 3, concurrency: 32, openStreams: 500, sseSamples: 50, mitmproxy: true, ...options,
+  };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdall-bench-proxy-'));
+  const upstream = await startUpstream(dir);
+  const heimdall = await startHeimdall(path.join(dir, 'state'), upstream);
+  const withMitm = o.mitmproxy && mitmdumpAvailable();
+  const mitm = withMitm ? await startMitmdump(path.join(dir, 'mitm')) : undefined;
+  try {
+    const direct = await measurePath({
+      name: 'direct',
+      open: async () => new Conn(await openTls({ port: upstream.port, ca: upstream.caPem, servername: 'localhost' }), 'localhost'),
+    }, o);
+    await new Promise((r) => setTimeout(r, 500));
+    const rssIdle = (await heimdall.rss()).rss;
+    const viaHeimdall = await measurePath({
+      name: 'heimdall',
+      open: async () => new Conn(await openTls({ port: 443, ca: heimdall.caPem, servername: 'api.openai.com', proxyPort: heimdall.port, authority: 'api.openai.com:443' }), 'api.openai.com'),
+    }, o);
+
+    // 500 open streams held through the proxy, then its RSS.
+    const held: Conn[] = [];
+    for (let i = 0; i < o.openStreams; i++) {
+      const c = new Conn(await openTls({ port: 443, ca: heimdall.caPem, servername: 'api.openai.com', proxyPort: heimdall.port, authority: 'api.openai.com:443' }), 'api.openai.com');
+      await c.firstEvent('/v1/chat/completions/sse-hold');
+      held.push(c);
+    }
+    const withStreams = await heimdall.rss();
+    for (const c of held) c.close();
+
+    let mitmNumbers: (PathNumbers & { rssIdleMb: number }) | undefined;
+    if (mitm) {
+      const mitmIdle = rssOfPid(mitm.pid);
+      const n = await measurePath({
+        name: 'mitmdump',
+        open: async () => new Conn(await openTls({ port: 443, ca: mitm.caPem, servername: 'localhost', proxyPort: mitm.port, authority: `127.0.0.1:${upstream.port}` }), 'localhost'),
+      }, o);
+      mitmNumbers = { ...n, rssIdleMb: mitmIdle / 2 ** 20 };
+    }
+
+    const result: ProxyBenchResult = {
+      direct,
+      heimdall: { ...viaHeimdall, rssIdleMb: rssIdle / 2 ** 20, rssOpenStreamsMb: withStreams.rss / 2 ** 20, openStreams: withStreams.active },
+      added: {
+        p50Ms: viaHeimdall.p50Ms - direct.p50Ms,
+        p99Ms: viaHeimdall.p99Ms - direct.p99Ms,
+        sseTtfbMs: viaHeimdall.sseTtfbP50Ms - direct.sseTtfbP50Ms,
+      },
+      ratios: { throughputVsDirect: viaHeimdall.reqPerSec / direct.reqPerSec },
+    };
+    if (mitmNumbers) {
+      result.mitmdump = mitmNumbers;
+      result.ratios.throughputVsMitmdump = viaHeimdall.reqPerSec / mitmNumbers.reqPerSec;
+      result.ratios.addedP50VsMitmdump = (viaHeimdall.p50Ms - direct.p50Ms) / (mitmNumbers.p50Ms - direct.p50Ms);
+    }
+    return result;
+  } finally {
+    mitm?.stop();
+    await heimdall.stop();
+    upstream.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function formatProxyBench(r: ProxyBenchResult): string {
+  const ms = (v: number): string => `${v.toFixed(3)} ms`;
+  const row = (name: string, n: PathNumbers): string =>
+    `${name.padEnd(9)} p50 ${ms(n.p50Ms)}  p99 ${ms(n.p99Ms)}  SSE first event ${ms(n.sseTtfbP50Ms)}  ${n.reqPerSec.toFixed(0)} req/s @32  chunk hold p99 ${ms(n.chunkHoldP99Ms)} max ${ms(n.chunkHoldMaxMs)}`;
+  const lines = [row('direct', r.direct), row('heimdall', r.heimdall)];
+  if (r.mitmdump) lines.push(row('mitmdump', r.mitmdump));
+  lines.push(`heimdall added: p50 ${ms(r.added.p50Ms)}  p99 ${ms(r.added.p99Ms)}  SSE first event ${ms(r.added.sseTtfbMs)}`);
+  lines.push(`heimdall RSS: idle ${r.heimdall.rssIdleMb.toFixed(1)} MB, with ${r.heimdall.openStreams} open streams ${r.heimdall.rssOpenStreamsMb.toFixed(1)} MB` +
+    (r.mitmdump ? `   (mitmdump idle ${r.mitmdump.rssIdleMb.toFixed(1)} MB)` : ''));
+  lines.push(`throughput: ${r.ratios.throughputVsDirect.toFixed(2)}x direct` +
+    (r.ratios.throughputVsMitmdump ? `, ${r.ratios.throughputVsMitmdump.toFixed(1)}x mitmdump` : '') +
+    (r.ratios.addedP50VsMitmdump ? `; added p50 is ${(r.ratios.addedP50VsMitmdump * 100).toFixed(0)}% of mitmdump's` : ''));
+  return lines.join('\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  console.log(formatProxyBench(await benchProxy()));
+}
