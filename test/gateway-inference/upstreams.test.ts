@@ -1,7 +1,12 @@
 // Where requests go and what happens when the upstream fails: upstream Bifrost mode keeps the path
 // and sends the virtual key on; a dead upstream is a 502, a silent one a 504, in the provider shape.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startDemoUpstream } from '../../gateway/src/demo-upstream/index.ts';
 import { closeServer, listen, postJson, PROVIDER_KEYS, startGateway, startGatewayWithDemo, VK, type Gateway } from './harness.ts';
@@ -89,6 +94,28 @@ describe('upstream failures', () => {
     await expect(res.text()).rejects.toThrow();
     const [e] = await gw.waitForEvents(1);
     expect(e).toMatchObject({ status: 200, outcome: 'stream_interrupted', error: 'idle_timeout' });
+  });
+});
+
+describe('TLS to the upstream', () => {
+  it('verifies the upstream certificate: an untrusted one is a 502, never a silent downgrade', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdall-inference-tls-'));
+    cleanups.push(() => Promise.resolve(fs.rmSync(dir, { recursive: true, force: true })));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+    let reached = false;
+    const server = https.createServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) }, (_req, res) => {
+      reached = true;
+      res.end('{}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => server.close(() => r())));
+    const port = (server.address() as net.AddressInfo).port;
+    const gw = await gateway({ providers: { openai: { base_url: `https://127.0.0.1:${port}`, api_key: 'env.T_OPENAI_KEY' } } });
+    const r = await postJson(`${gw.url}/openai/v1/chat/completions`, {}, { authorization: `Bearer ${VK}` });
+    expect(r.status).toBe(502);
+    expect(r.json.error.message).toMatch(/SELF_SIGNED/);
+    expect(reached).toBe(false);
   });
 });
 
