@@ -4,7 +4,6 @@ import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import vm from 'node:vm';
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
@@ -58,11 +57,15 @@ describe('listening', () => {
     const { listening, port } = proxy.proxy.address();
     for (const l of listening) expect(['127.0.0.1', '::1']).toContain(l.address);
     expect(listening.map((l) => l.address)).toContain('127.0.0.1');
-    // What the kernel says is listening on that port: nothing but loopback.
-    const ss = execFileSync('ss', ['-Htln', `sport = :${port}`], { encoding: 'utf8' });
-    const locals = ss.trim().split('\n').filter(Boolean).map((line) => line.trim().split(/\s+/)[3]);
+    // What the kernel says is listening on that port (/proc/net/tcp{,6}, state 0A): nothing but loopback.
+    const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+    const locals = ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((file) => fs.readFileSync(file, 'utf8').trim().split('\n').slice(1))
+      .map((line) => line.trim().split(/\s+/))
+      .filter((cols) => cols[3] === '0A' && cols[1]!.endsWith(`:${hexPort}`))
+      .map((cols) => cols[1]!.split(':')[0]);
     expect(locals.length).toBeGreaterThan(0);
-    for (const local of locals) expect(local).toMatch(/^(127\.0\.0\.1|\[::1\]):\d+$/);
+    // 0100007F is 127.0.0.1; 00000000000000000000000001000000 is ::1 (both in the kernel's byte order).
+    for (const local of locals) expect(['0100007F', '00000000000000000000000001000000']).toContain(local);
   });
 
   it('serves a PAC that sends only routing-table hosts to the proxy, checked by evaluating it', async () => {
