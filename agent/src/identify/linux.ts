@@ -210,24 +210,40 @@ export class LinuxProcessResolver implements ProcessResolver {
 
   async #findHolder(inode: number, uid: number): Promise<{ pid: number; fd: string } | undefined> {
     const target = `socket:[${inode}]`;
-    const pids = readdirSync(this.#proc).filter((n) => /^\d+$/.test(n)).map(Number);
-    const recent = this.#recentHolders.filter((p) => pids.includes(p));
-    const owned: number[] = [];
+    const pids = readdirSync(this.#proc)
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number)
+      // Newest first: a connection is more often opened by a young process than by an old daemon.
+      .sort((a, b) => b - a);
+    let scanned = 0;
+    const scan = async (pid: number): Promise<string | undefined> => {
+      const fd = this.#fdHolding(pid, target);
+      if (++scanned % this.#sliceSize === 0) await yieldToLoop();
+      return fd;
+    };
+    const live = new Set(pids);
+    const recent = this.#recentHolders.filter((p) => live.has(p));
+    for (const pid of recent) {
+      const fd = await scan(pid);
+      if (fd !== undefined) return { pid, fd };
+    }
+    // Then the processes of the socket's owner, then everyone else (a process that changed uid
+    // after opening the socket). Owners are read lazily so a hit early costs few stat calls.
     const others: number[] = [];
     for (const pid of pids) {
       if (recent.includes(pid)) continue;
       const owner = tryRead(() => statSync(path.join(this.#proc, String(pid))).uid);
       if (owner === undefined) continue;
-      (owner === uid ? owned : others).push(pid);
-    }
-    // Newest first: a connection is more often opened by a young process than by an old daemon.
-    owned.sort((a, b) => b - a);
-    others.sort((a, b) => b - a);
-    let scanned = 0;
-    for (const pid of [...recent, ...owned, ...others]) {
-      const fd = this.#fdHolding(pid, target);
+      if (owner !== uid) {
+        others.push(pid);
+        continue;
+      }
+      const fd = await scan(pid);
       if (fd !== undefined) return { pid, fd };
-      if (++scanned % this.#sliceSize === 0) await yieldToLoop();
+    }
+    for (const pid of others) {
+      const fd = await scan(pid);
+      if (fd !== undefined) return { pid, fd };
     }
     return undefined;
   }
