@@ -91,6 +91,12 @@ export interface SyncClientOptions {
   allowInsecure?: boolean;
   /** Resync period override (tests, development); otherwise the policy's settings.full_resync_s. */
   fullResyncMs?: number;
+  /**
+   * The version the policy room holds right now (PolicyEngine.version). When given, it is what `hello`
+   * reports, and an unchanged re-send is skipped only if the policy room really holds that version
+   * (so a policy cache lost on its side is refilled from the next snapshot).
+   */
+  heldPolicyVersion?: () => number | null;
 }
 
 interface Connection {
@@ -400,7 +406,7 @@ export class SyncClient {
         .signedInUsers()
         .slice(0, LIMITS.maxUsers)
         .map((u) => (u.userId !== undefined ? { os_user: u.osUser, user_id: u.userId } : { os_user: u.osUser })),
-      policy_version: this.#known?.version ?? null,
+      policy_version: this.#heldVersion(),
       outbox_stream: this.#o.outbox.stream,
       outbox_first_seq: this.#o.outbox.firstSeq(),
     };
@@ -594,7 +600,8 @@ export class SyncClient {
     }
     const digest = policyDigest(snapshot);
     const now = new Date().toISOString();
-    if (known && snapshot.version === known.version && digest === known.digest) {
+    const held = this.#o.heldPolicyVersion ? this.#o.heldPolicyVersion() : known?.version;
+    if (known && snapshot.version === known.version && digest === known.digest && held === known.version) {
       this.#known = { ...known, confirmedAt: now };
       this.#policyState.save(this.#known);
       if (!conn.ended) this.#scheduleResync(conn);
@@ -617,6 +624,11 @@ export class SyncClient {
     if (!conn.ended) this.#scheduleResync(conn);
   }
 
+  #heldVersion(): number | null {
+    if (this.#o.heldPolicyVersion) return this.#o.heldPolicyVersion();
+    return this.#known?.version ?? null;
+  }
+
   #reportRejectedPolicy(version: number | null, reason: string): void {
     try {
       this.#o.outbox.enqueue({
@@ -637,7 +649,7 @@ export class SyncClient {
     const delay = Math.round(periodMs * (0.9 + 0.2 * this.#rng()));
     conn.resyncTimer = setTimeout(() => {
       if (conn.ended) return;
-      this.#send(conn, { type: 'resync', policy_version: this.#known?.version ?? null });
+      this.#send(conn, { type: 'resync', policy_version: this.#heldVersion() });
       this.#scheduleResync(conn);
     }, delay);
     conn.resyncTimer.unref?.();
