@@ -428,6 +428,7 @@ export class McpGovernor {
       const desired = names.length > 0 ? Buffer.from(applied.text, 'utf8') : base;
       if (!desired.equals(current.bytes)) {
         await replaceUserFile(current, desired);
+        await this.#readTarget(target);
         const action: McpAuditAction = names.length === 0 ? 'file-restored' : reverted ? 're-applied' : kind === 'quarantine' ? 'entry-quarantined' : 'entry-disabled';
         const detail =
           names.length === 0 ? 'no entry in this file is blocked any more: original restored' : `${names.length} entr${names.length === 1 ? 'y' : 'ies'} ${kind === 'quarantine' ? 'quarantined' : 'disabled'}`;
