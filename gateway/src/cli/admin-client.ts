@@ -20,9 +20,11 @@ export interface TargetFlags {
 }
 
 export function resolveTarget(flags: TargetFlags, env: NodeJS.ProcessEnv = process.env): AdminTarget {
-  const dataDir = flags.dataDir ?? env['HEIMDALL_GATEWAY_DATA_DIR'];
-  let url = flags.url ?? env['HEIMDALL_GATEWAY_URL'];
-  let token = flags.token ?? env['HEIMDALL_ADMIN_TOKEN'];
+  // An empty variable counts as unset (`HEIMDALL_ADMIN_TOKEN= heimdall-gateway ...`).
+  const fromEnv = (name: string) => env[name] || undefined;
+  const dataDir = flags.dataDir ?? fromEnv('HEIMDALL_GATEWAY_DATA_DIR');
+  let url = flags.url ?? fromEnv('HEIMDALL_GATEWAY_URL');
+  let token = flags.token ?? fromEnv('HEIMDALL_ADMIN_TOKEN');
   if (dataDir && url === undefined) {
     const runtime = path.join(dataDir, RUNTIME_FILE);
     if (existsSync(runtime)) url = (JSON.parse(readFileSync(runtime, 'utf8')) as { url?: string }).url;

@@ -44,7 +44,8 @@ export interface CaInfo {
 export function describeCaRecord(ca: CaRecord): CaInfo {
   const d = describeCa(ca.certPem, 'gateway store');
   return {
-    certPem: d.certPem,
+    // node-forge writes PEM with CRLF; people and MDM tools expect LF.
+    certPem: d.certPem.replaceAll('\r\n', '\n'),
     fingerprintSha256: d.fingerprintSha256,
     subject: d.subject,
     notBefore: d.notBefore.toISOString(),
@@ -101,7 +102,7 @@ export function signLeaf(ca: CaRecord | undefined, csrPem: string, hosts: readon
   if (!ca) return { ok: false, code: 'no_ca', message: 'the gateway holds no CA; an administrator must run `heimdall-gateway ca generate` or upload one' };
   try {
     const leaf = signLeafFromCsr({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, csrPem, hosts, validityDays: GATEWAY_LEAF_VALIDITY_DAYS });
-    return { ok: true, certPem: leaf.certPem, caPem: leaf.caPem, notAfter: leaf.notAfter.toISOString() };
+    return { ok: true, certPem: leaf.certPem.replaceAll('\r\n', '\n'), caPem: leaf.caPem.replaceAll('\r\n', '\n'), notAfter: leaf.notAfter.toISOString() };
   } catch (err) {
     if (err instanceof HostNotPermittedError) return { ok: false, code: 'host_not_permitted', message: err.message };
     if (err instanceof CsrRejectedError || err instanceof InvalidHostError) return { ok: false, code: 'bad_csr', message: err.message };
