@@ -290,6 +290,23 @@ describe('enrollment', () => {
   });
 });
 
+describe('credentials', () => {
+  it('forgets a revoked token only if no login replaced it meanwhile', () => {
+    const { credentials } = openCredentials();
+    credentials.saveEnrollment({ deviceToken: 'hdt_old-token-000000000000', controlUrl: base, osUser: 'alice', virtualKey: KEY });
+    credentials.saveEnrollment({ deviceToken: 'hdt_new-token-000000000000', controlUrl: base, osUser: 'alice', virtualKey: KEY });
+    credentials.markRevoked('hdt_old-token-000000000000'); // a late 4401 on the old connection
+    expect(credentials.enrollment()?.deviceToken).toBe('hdt_new-token-000000000000');
+    expect(credentials.revokedAt()).toBeUndefined();
+    credentials.markRevoked('hdt_new-token-000000000000');
+    expect(credentials.enrollment()).toBeUndefined();
+    expect(credentials.revokedAt()).toEqual(expect.any(String));
+    expect(credentials.virtualKeyFor('alice')).toBe(KEY); // keys stay for the next enrollment
+    expect(credentials.signOut('alice')).toBe(true);
+    expect(credentials.virtualKeyFor('alice')).toBeUndefined();
+  });
+});
+
 describe('the local API login handler', () => {
   it('takes the OS user from the identified caller, never from the body, and maps errors to statuses', async () => {
     handler = acceptingGateway();

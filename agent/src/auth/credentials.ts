@@ -105,9 +105,12 @@ export class Credentials {
   /**
    * Forgets the device token after the gateway revoked it; the virtual keys stay (they may still be
    * valid for a new enrollment) but the sync channel stays down until `heimdall login` runs again.
+   * With `deviceToken`, only that token is forgotten: a login that stored a new one meanwhile wins.
    */
-  markRevoked(): void {
-    this.#db.prepare('UPDATE auth_device SET device_token = NULL, revoked_at = ? WHERE singleton = 1').run(new Date().toISOString());
+  markRevoked(deviceToken?: string): void {
+    const now = new Date().toISOString();
+    if (deviceToken === undefined) this.#db.prepare('UPDATE auth_device SET device_token = NULL, revoked_at = ? WHERE singleton = 1').run(now);
+    else this.#db.prepare('UPDATE auth_device SET device_token = NULL, revoked_at = ? WHERE singleton = 1 AND device_token = ?').run(now, deviceToken);
   }
 
   /** The virtual key to forward `osUser`'s inference with, or undefined when that user never signed in. */

@@ -62,7 +62,8 @@ export type ApplyPolicy = (snapshot: PolicySnapshot) => ApplyPolicyResult | Prom
 export interface SyncCredentials {
   enrollment(): { deviceToken: string; controlUrl: string; connectUrl: string | undefined } | undefined;
   revokedAt(): string | undefined;
-  markRevoked(): void;
+  /** Forget `deviceToken` (the one this connection used) after the gateway refused it. */
+  markRevoked(deviceToken: string): void;
   signedInUsers(): { osUser: string; userId: string | undefined }[];
 }
 
@@ -102,6 +103,7 @@ export interface SyncClientOptions {
 interface Connection {
   ws: WebSocket;
   url: string;
+  token: string;
   opened: boolean;
   ended: boolean;
   /** Set by a non-101 answer to the upgrade. */
@@ -353,6 +355,7 @@ export class SyncClient {
     const conn: Connection = {
       ws,
       url,
+      token: enrollment.deviceToken,
       opened: false,
       ended: false,
       synced: false,
@@ -453,7 +456,7 @@ export class SyncClient {
     if (revoked) {
       const how = status !== undefined ? `HTTP ${status}` : `close code ${code}${reason ? ` (${truncate(reason, 120)})` : ''}`;
       this.#o.logger.warn({ url: conn.url, code, http_status: status }, 'sync channel: the gateway refused this device; not reconnecting until the next login');
-      this.#o.credentials.markRevoked();
+      this.#o.credentials.markRevoked(conn.token);
       this.#endConnection(conn, { reason: `device revoked or its token is no longer valid (${how}): ${REVOKED_HINT}`, revoked: true });
       return;
     }

@@ -60,10 +60,11 @@ export function promptHidden(stdin: NodeJS.ReadStream, prompt: NodeJS.WritableSt
         if (value.length > MAX_INPUT_BYTES) return finish(new KeyInputError('input too long for a virtual key'));
       }
     };
-    prompt.write(question);
+    // Echo off before the prompt appears, so nothing typed early is echoed by the terminal.
     stdin.setRawMode(true);
-    stdin.resume();
     stdin.on('data', onData);
+    stdin.resume();
+    prompt.write(question);
   });
 }
 
