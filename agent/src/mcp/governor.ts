@@ -88,6 +88,11 @@ function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+function isEmptyDocument(text: string): boolean {
+  const stripped = text.replace(/^\s*#.*$/gm, '').trim();
+  return stripped === '' || stripped === '{}';
+}
+
 function keyOf(file: string, name: string, projectPath?: string): string {
   return `${file}\0${projectPath ?? ''}\0${name}`;
 }
@@ -382,6 +387,8 @@ export class McpGovernor {
           next = buildVscodePolicyJson(existing, denied.map((d) => d.identity));
           break;
       }
+      // A file Heimdall created and emptied again is removed rather than left as `{}`.
+      if (next !== undefined && record && !record.existedBefore && isEmptyDocument(next)) next = undefined;
       if (next === existing) return { ok: true, detail };
       if (next === undefined) {
         if (existing !== undefined && (record !== undefined || app !== 'claude-code')) {
