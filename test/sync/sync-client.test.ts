@@ -82,6 +82,17 @@ describe('sync client', () => {
     expect(agent.client.status().policy_version).toBe(8);
   });
 
+  it('coalesces a flood of policy pushes: memory stays bounded and the newest wins', async () => {
+    const { server, agent } = await setup({ policy: makePolicy(1) });
+    agent.client.start();
+    await waitFor(() => agent.applied.length === 1, 'first policy');
+    const conn = server.openConnections()[0]!;
+    for (let v = 2; v <= 2000; v++) server.send(conn, { type: 'policy', snapshot: makePolicy(v) });
+    await waitFor(() => agent.client.status().policy_version === 2000, 'newest policy');
+    expect(agent.applied.length).toBeLessThan(2000);
+    expect(agent.applied.map((p) => p.version)).toEqual([...agent.applied.map((p) => p.version)].sort((a, b) => a - b));
+  });
+
   it('keeps the last good policy when the policy room rejects a snapshot, and reports it as an event', async () => {
     const { server, agent } = await setup({ policy: makePolicy(4) });
     agent.client.start();

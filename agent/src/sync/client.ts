@@ -164,6 +164,9 @@ export class SyncClient {
   #conn: Connection | undefined;
   #running = false;
   #policyChain: Promise<void> = Promise.resolve();
+  /** The newest snapshot waiting while another is being applied (a flood of pushes coalesces to one). */
+  #nextPolicy: { conn: Connection; snapshot: PolicySnapshot } | undefined;
+  #applying = false;
   #unsubscribe: (() => void) | undefined;
   #requestCounter = 0;
   readonly #pendingCerts = new Map<string, PendingCert>();
@@ -533,8 +536,7 @@ export class SyncClient {
         return;
       case 'policy': {
         this.#onConnected(conn);
-        const snapshot = message.snapshot;
-        this.#policyChain = this.#policyChain.then(() => this.#applySnapshot(conn, snapshot));
+        this.#queuePolicy(conn, message.snapshot);
         return;
       }
       case 'ping':
@@ -593,6 +595,29 @@ export class SyncClient {
     }
     // A replayed or older ack changes nothing (acks are cumulative).
     this.#flush(conn);
+  }
+
+  #queuePolicy(conn: Connection, snapshot: PolicySnapshot): void {
+    if (this.#nextPolicy && snapshot.version < this.#nextPolicy.snapshot.version) return;
+    this.#nextPolicy = { conn, snapshot };
+    if (this.#applying) return;
+    this.#applying = true;
+    this.#policyChain = (async () => {
+      try {
+        while (this.#nextPolicy) {
+          const next = this.#nextPolicy;
+          this.#nextPolicy = undefined;
+          try {
+            await this.#applySnapshot(next.conn, next.snapshot);
+          } catch (err) {
+            // Storing the version failed (disk full?): the next push or resync tries again.
+            this.#o.logger.error({ err, version: next.snapshot.version }, 'sync channel: failed to record an applied policy');
+          }
+        }
+      } finally {
+        this.#applying = false;
+      }
+    })();
   }
 
   async #applySnapshot(conn: Connection, snapshot: PolicySnapshot): Promise<void> {

@@ -27,3 +27,4 @@ export {
 } from './outbox.ts';
 export { computeBackoff, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 export { SYNC_MIGRATIONS } from './schema.ts';
+export { GatewayCaSigner, type GatewayCaSignerOptions } from './gateway-signer.ts';
