@@ -48,6 +48,36 @@ describe('local users', () => {
   });
 });
 
+describe('root mode', () => {
+  it('inventories every human user listed in passwd whose home exists, labelled with the user', async () => {
+    rig = await makeRig();
+    const homes = ['alice', 'bob'].map((n) => path.join(rig!.dir, 'homes', n));
+    homes.forEach((h, i) => {
+      writeFile(path.join(h, '.cursor/mcp.json'), JSON.stringify({ mcpServers: { [`s${i}`]: { command: `cmd-${i}` } } }));
+      fs.chownSync(h, 2000 + i, 2000 + i);
+      fs.chownSync(path.join(h, '.cursor'), 2000 + i, 2000 + i);
+      fs.chownSync(path.join(h, '.cursor/mcp.json'), 2000 + i, 2000 + i);
+    });
+    const passwd = path.join(rig.dir, 'passwd');
+    fs.writeFileSync(passwd, [
+      `alice:x:2000:2000::${homes[0]}:/bin/bash`,
+      `bob:x:2001:2001::${homes[1]}:/bin/zsh`,
+      `ghost:x:2002:2002::${path.join(rig.dir, 'homes/ghost')}:/bin/bash`,
+      'daemon:x:1:1::/usr/sbin:/usr/sbin/nologin',
+      '',
+    ].join('\n'));
+    const { McpGovernor } = await import('../../agent/src/mcp/index.ts');
+    const { silentLogger } = await import('../../agent/src/lib/logger.ts');
+    const governor = new McpGovernor({
+      store: rig.store, logger: silentLogger(), decide: () => ({ verdict: 'allow', status: 'allowed' }), report: () => {}, audit: () => {},
+      mode: 'root', platform: 'linux', passwdFile: passwd, managedRoot: rig.managedRoot, watch: false, rescanIntervalMs: 0,
+    });
+    await governor.rescan();
+    const found = governor.inventory().servers.filter((s) => s.app === 'cursor').map((s) => [s.osUser, s.name]);
+    expect(found).toEqual([['alice', 's0'], ['bob', 's1']]);
+  });
+});
+
 describe('project folders come from the apps’ own state', () => {
   it('finds project configs through Claude Code, Codex, VS Code, Cursor and Gemini records, never by crawling', async () => {
     rig = await makeRig();
