@@ -57,13 +57,21 @@ function osVersion(platform: NodeJS.Platform): string {
   return os.release();
 }
 
+// The protocol bounds these fields (hostname 255, os_version 128, agent_version 64) and refuses
+// control characters; a long kernel string or an odd hostname must not make every hello invalid.
+function bounded(value: string, max: number): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = value.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
+  return (clean === '' ? 'unknown' : clean).slice(0, max);
+}
+
 export function collectDeviceFacts(input: { deviceId: string; agentVersion: string }): DeviceFacts {
   return {
     deviceId: input.deviceId,
-    hostname: os.hostname(),
+    hostname: bounded(os.hostname(), 255),
     os: platformName(process.platform),
-    osVersion: osVersion(process.platform),
+    osVersion: bounded(osVersion(process.platform), 128),
     arch: process.arch,
-    agentVersion: input.agentVersion,
+    agentVersion: bounded(input.agentVersion, 64),
   };
 }

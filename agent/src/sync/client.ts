@@ -12,6 +12,7 @@ import {
   TIMING,
   encodeMessage,
   eventSchema,
+  helloSchema,
   inventoryAppsSchema,
   inventoryMcpSchema,
   parseMessage,
@@ -348,13 +349,20 @@ export class SyncClient {
       return;
     }
     this.#setState('connecting');
-    const ws = new WebSocket(url, [SUBPROTOCOL], {
-      headers: { authorization: `Bearer ${enrollment.deviceToken}` },
-      handshakeTimeout: this.#o.handshakeTimeoutMs ?? 15_000,
-      maxPayload: LIMITS.maxGatewayMessageBytes,
-      followRedirects: false,
-      ...(this.#o.ca !== undefined ? { ca: this.#o.ca } : {}),
-    });
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url, [SUBPROTOCOL], {
+        headers: { authorization: `Bearer ${enrollment.deviceToken}` },
+        handshakeTimeout: this.#o.handshakeTimeoutMs ?? 15_000,
+        maxPayload: LIMITS.maxGatewayMessageBytes,
+        followRedirects: false,
+        ...(this.#o.ca !== undefined ? { ca: this.#o.ca } : {}),
+      });
+    } catch (err) {
+      this.#lastError = `cannot open the sync channel to ${url}: ${truncate((err as Error).message, 200)}`;
+      this.#scheduleRetry();
+      return;
+    }
     const conn: Connection = {
       ws,
       url,
@@ -416,6 +424,13 @@ export class SyncClient {
       outbox_stream: this.#o.outbox.stream,
       outbox_first_seq: this.#o.outbox.firstSeq(),
     };
+    const checked = helloSchema.safeParse(hello);
+    if (!checked.success) {
+      // Our bug or an odd machine; the gateway would refuse it with 4400, so say exactly what is wrong.
+      const issue = checked.error.issues[0];
+      this.#lastError = `this device's hello fails the protocol at ${issue?.path.join('.') ?? '?'}: ${issue?.message ?? 'invalid'}`;
+      this.#o.logger.error({ path: issue?.path.join('.'), reason: issue?.message }, 'sync channel: hello fails the protocol');
+    }
     this.#send(conn, hello);
     // Liveness: the gateway pings every heartbeat; we ping too, and a peer silent for two heartbeats
     // (a half-open TCP connection after a network change) is dropped and reconnected.
