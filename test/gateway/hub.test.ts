@@ -1,6 +1,6 @@
 // The websocket hub with real ws peers: hello -> settings, ack, policy; pushes after admin changes;
 // idempotent events and inventory; per-user exceptions reaching only the devices of that user.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { at, enrolledDevice, Peer, startTestGateway, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
@@ -182,5 +182,24 @@ describe('outbox ingestion', () => {
     p.send({ type: 'ping', id: 'p-1' });
     expect(await p.next('pong')).toMatchObject({ type: 'pong', id: 'p-1' });
     p.close();
+  });
+});
+
+describe('last seen and time filters', () => {
+  it('records last seen at disconnect and filters events by time in UTC whatever offset the agent used', async () => {
+    const { token } = await enrolledDevice(gw, 'dev-times');
+    const p = new Peer(gw.wsUrl, token);
+    await p.handshake('dev-times', { outbox_stream: 'st-times' });
+    const acked = p.next('ack', (m) => m.seq === 2);
+    // 01:30+02:00 is 23:30Z the day before; 00:30Z is after it.
+    p.send({ type: 'events', seq_from: 1, events: [{ seq: 1, type: 'request', at: '2025-01-02T01:30:00+02:00' }, { seq: 2, type: 'request', at: '2025-01-02T00:30:00Z' }] });
+    await acked;
+    const since = await gw.admin('GET', `events?device=dev-times&since=${encodeURIComponent('2025-01-02T00:00:00Z')}`);
+    expect(since.body.events.map((e: { seq: number }) => e.seq)).toEqual([2]);
+    const before = (await gw.admin('GET', 'devices/dev-times')).body.last_seen_at as string;
+    p.close();
+    await p.closed;
+    await new Promise((r) => setTimeout(r, 5));
+    await vi.waitFor(async () => expect(((await gw.admin('GET', 'devices/dev-times')).body.last_seen_at as string) > before).toBe(true));
   });
 });

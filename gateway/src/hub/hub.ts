@@ -49,6 +49,8 @@ export class EdgeHub {
   #pending: { all: boolean; userIds: Set<string> } | undefined;
   #pushTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** "Last seen" writes still in flight, awaited by close() before the store goes away. */
+  readonly #touches = new Set<Promise<void>>();
 
   constructor(options: EdgeHubOptions) {
     this.#control = options.control;
@@ -123,7 +125,12 @@ export class EdgeHub {
       helloTimeoutMs: this.#helloTimeoutMs,
       heartbeatS: this.#heartbeatS,
       onClosed: (c) => {
-        if (this.#byDevice.get(c.deviceId) === c) this.#byDevice.delete(c.deviceId);
+        if (this.#byDevice.get(c.deviceId) !== c) return;
+        this.#byDevice.delete(c.deviceId);
+        // "Last seen" is the end of the session, not the last throttled touch.
+        const touch = this.#control.touchDevice(c.deviceId).catch((err: unknown) => logger.error({ err }, 'failed to record last seen'));
+        this.#touches.add(touch);
+        void touch.finally(() => this.#touches.delete(touch));
       },
     });
     const previous = this.#byDevice.get(identity.deviceId);
@@ -205,6 +212,7 @@ export class EdgeHub {
       ),
     );
     this.#byDevice.clear();
+    await Promise.all(this.#touches);
     this.#wss.close();
   }
 }

@@ -442,7 +442,9 @@ export class SqliteGatewayStore implements GatewayStore {
       let top = high;
       for (const e of events) {
         if (e.seq <= high) continue;
-        const info = this.#stmts.insertEvent.run(deviceId, stream, e.seq, e.type, e.at, e.app ?? null, e.os_user ?? null, JSON.stringify(e.attrs ?? {}), receivedAt);
+        // Stored in UTC so `since` filters compare like with like whatever offset the agent used.
+        const eventAt = new Date(e.at).toISOString();
+        const info = this.#stmts.insertEvent.run(deviceId, stream, e.seq, e.type, eventAt, e.app ?? null, e.os_user ?? null, JSON.stringify(e.attrs ?? {}), receivedAt);
         stored += info.changes;
         if (e.seq > top) top = e.seq;
       }
