@@ -11,6 +11,7 @@ import {
   describeCa,
   signLeafFromCsr,
 } from '../../../agent/src/tls/index.ts';
+import { permittedDomains } from '../../../agent/src/forward/index.ts';
 import type { CaRecord } from '../store/index.ts';
 import { ControlError } from './errors.ts';
 
@@ -18,17 +19,10 @@ import { ControlError } from './errors.ts';
 export const GATEWAY_LEAF_VALIDITY_DAYS = 7;
 
 /**
- * The AI hosts the agent's routing table intercepts, the CA's permitted subtrees by default.
- * TODO(lead): take these from the agent's forward room door (`permittedDomains()`) once it exports it.
+ * The CA's permitted subtrees by default: exactly the hosts the agent's routing table intercepts, so
+ * the gateway-held CA and an agent's local CA vouch for the same names (one table, in the forward room).
  */
-export const DEFAULT_PERMITTED_DOMAINS = [
-  'api.openai.com',
-  'chatgpt.com',
-  'chat.openai.com',
-  'api.anthropic.com',
-  'claude.ai',
-  'generativelanguage.googleapis.com',
-] as const;
+export const DEFAULT_PERMITTED_DOMAINS: readonly string[] = permittedDomains();
 
 export interface CaInfo {
   certPem: string;
