@@ -19,7 +19,7 @@ describe('buildProxyEnvironment', () => {
     const env = buildProxyEnvironment(input);
     expect(env.map(([k]) => k)).toEqual([
       'HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy', 'NO_PROXY', 'no_proxy', 'NODE_EXTRA_CA_CERTS', 'NODE_USE_ENV_PROXY',
-      'SSL_CERT_FILE', 'CODEX_CA_CERTIFICATE', 'REQUESTS_CA_BUNDLE',
+      'SSL_CERT_FILE', 'CODEX_CA_CERTIFICATE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE',
     ]);
     const map = Object.fromEntries(env);
     expect(map.NO_PROXY).toBe('localhost,127.0.0.1,::1');

@@ -1,18 +1,38 @@
 // The `heimdall` command line: a thin client over the daemon's local API, plus `run` for the daemon.
 import { Command } from 'commander';
 import { AGENT_VERSION } from '../lib/version.ts';
+import { registerApps } from './commands/apps.ts';
+import { registerCa } from './commands/ca.ts';
+import { registerEnv } from './commands/env.ts';
+import { registerExec } from './commands/exec.ts';
+import { registerLogin } from './commands/login.ts';
+import { registerMcp } from './commands/mcp.ts';
 import { registerRun } from './commands/run.ts';
 import { registerStatus } from './commands/status.ts';
 import { registerVersion } from './commands/version.ts';
+import { proxyEnvironmentFromDaemon } from './daemon-facts.ts';
+import { withDaemonLocation } from './local-daemon.ts';
 
 // Every command, in the order `--help` lists them.
-const COMMANDS: readonly ((program: Command) => void)[] = [registerRun, registerStatus, registerVersion];
+const COMMANDS: readonly ((program: Command) => void)[] = [
+  registerStatus,
+  registerLogin,
+  (p) => void withDaemonLocation(registerEnv(p, proxyEnvironmentFromDaemon)),
+  (p) => void withDaemonLocation(registerExec(p, proxyEnvironmentFromDaemon)),
+  registerApps,
+  registerMcp,
+  registerCa,
+  registerRun,
+  registerVersion,
+];
 
 export function buildProgram(): Command {
   const program = new Command('heimdall')
     .description('Heimdall governs the AI apps on this machine: it routes their traffic through your organization\'s AI gateway.')
     .version(AGENT_VERSION, '-V, --version', 'print the version')
     .showHelpAfterError()
+    // `heimdall exec -- CMD --flag` passes the command's own options through untouched.
+    .enablePositionalOptions()
     .addHelpText('after', '\nExamples:\n  heimdall status\n  heimdall run --state-dir /tmp/heimdall-dev\n');
   for (const register of COMMANDS) register(program);
   return program;

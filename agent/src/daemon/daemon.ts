@@ -1,12 +1,26 @@
 // The daemon's main: builds every room, hands each its dependencies, and runs until told to stop.
+// Data flows one way through a request (intercept -> identify -> policy -> forward); this file is
+// the only place that knows all the rooms.
+import path from 'node:path';
 import type { Writable } from 'node:stream';
+import { AUTH_MIGRATIONS, Credentials, collectDeviceFacts, loginRouteHandler } from '../auth/index.ts';
 import { ConfigManager, platformSources, type HeimdallConfig } from '../config/index.ts';
+import { AppResolver, createProcessResolver } from '../identify/index.ts';
 import { createLogger, type Logger, type LogLevel } from '../lib/logger.ts';
 import { currentPlatform, resolvePaths, type PlatformPaths } from '../lib/platform.ts';
 import { AGENT_VERSION } from '../lib/version.ts';
-import { LocalApi, linuxCallerResolver, unknownCallerResolver, type LocalRoute } from '../localapi/index.ts';
+import { LocalApi, linuxCallerResolver, unknownCallerResolver } from '../localapi/index.ts';
+import { MCP_MIGRATIONS, McpGovernor } from '../mcp/index.ts';
+import { ApprovalTracker, POLICY_MIGRATIONS, PolicyEngine, PolicyRejectedError, SeenApps, StalePolicyError, blockedSummary } from '../policy/index.ts';
 import { Store } from '../store/index.ts';
+import { GatewayCaSigner, Outbox, SYNC_MIGRATIONS, SyncClient, describeSyncStatus } from '../sync/index.ts';
+import { interceptedHosts } from '../forward/index.ts';
+import { createExchangeAuditor } from './audit.ts';
+import { Governance } from './governance.ts';
+import { Interception } from './interception.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { localApiRoutes } from './local-routes.ts';
+import { mcpAuditEvent, mcpInventoryMessage } from './mcp-report.ts';
 import { configBlockers, type DaemonStatus, type StatusSection } from './status.ts';
 
 export interface DaemonOptions {
@@ -40,8 +54,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   const logger = createLogger({ level: initialLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) });
   const startedAt = new Date();
   const lifecycle = new Lifecycle({ logger, graceMs: options.graceMs ?? 10_000 });
+  // Run as root for every user's state; a development --state-dir covers only the current user.
+  const machineWide = !options.stateDir && process.getuid?.() === 0;
 
-  const store = new Store({ stateDir: paths.stateDir, logger });
+  // --- state and configuration
+  const store = new Store({ stateDir: paths.stateDir, logger, migrations: [AUTH_MIGRATIONS, POLICY_MIGRATIONS, SYNC_MIGRATIONS, MCP_MIGRATIONS] });
   lifecycle.add({ name: 'store', close: () => store.close() });
 
   const config = new ConfigManager({
@@ -51,13 +68,131 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   });
   const resolved = await config.load();
   logger.level = resolved.config.log_level;
-  config.on('change', ({ config: next }: { config: HeimdallConfig }) => {
-    logger.level = next.log_level;
-  });
   config.watch();
   lifecycle.add({ name: 'config', close: () => config.close() });
 
+  // --- identity of this device and its users
+  const credentials = new Credentials(store.db);
+  const deviceId = credentials.deviceId();
+  const userIdFor = (osUser: string): string | undefined => credentials.signedInUsers().find((u) => u.osUser === osUser)?.userId;
+
+  // --- policy
+  const policy = new PolicyEngine({ db: store.db, logger: logger.child({ room: 'policy' }) });
+  policy.loadCachedPolicy();
+  const approvals = new ApprovalTracker({ db: store.db, policy });
+  const seenApps = new SeenApps({ db: store.db });
+
+  // --- sync with the control plane
+  const outbox = new Outbox({ db: store.db, logger: logger.child({ room: 'outbox' }) });
+  const sync = new SyncClient({
+    controlUrl: () => config.current.control_url,
+    credentials,
+    outbox,
+    db: store.db,
+    deviceFacts: () => collectDeviceFacts({ deviceId, agentVersion: AGENT_VERSION }),
+    applyPolicy: (snapshot) => {
+      try {
+        policy.applyPolicySnapshot(snapshot);
+        return { ok: true };
+      } catch (err) {
+        if (err instanceof PolicyRejectedError || err instanceof StalePolicyError) return { ok: false, error: err.message };
+        throw err;
+      }
+    },
+    heldPolicyVersion: () => policy.version(),
+    logger: logger.child({ room: 'sync' }),
+  });
+  sync.onStateChange((s) => {
+    if (s.state !== 'connected') return;
+    for (const request of approvals.takeDue()) if (!sync.sendApprovalRequest(request)) approvals.deferReport(request);
+  });
+  sync.start();
+  lifecycle.add({ name: 'sync', close: () => sync.stop() });
+
+  // --- the governed traffic path: intercept -> identify -> policy -> forward
+  const governance = new Governance({
+    processes: createProcessResolver(process.platform, { logger }),
+    apps: new AppResolver(),
+    policy,
+    approvals,
+    userIdFor,
+    sendApprovalRequest: (m) => sync.sendApprovalRequest(m),
+    messageContext: () => ({ organization: config.current.organization, supportUrl: config.current.support_url }),
+    logger: logger.child({ room: 'governance' }),
+  });
+  const interception = new Interception({
+    stateDir: paths.stateDir,
+    publicDir: paths.publicDir,
+    deviceId,
+    governor: governance,
+    getVirtualKey: (a) => (a.osUser !== undefined ? credentials.virtualKeyFor(a.osUser) : undefined),
+    onExchangeComplete: createExchangeAuditor({ policy, outbox, seen: seenApps, userIdFor, logger }),
+    gatewaySigner: (onCaCertificate) => new GatewayCaSigner({ sync, permittedHosts: interceptedHosts(), onCaCertificate }),
+    logger,
+  });
+  await interception.apply(config.current);
+  lifecycle.add(interception);
+
+  // --- MCP servers in every supported app
+  const mcp = new McpGovernor({
+    store,
+    logger: logger.child({ room: 'mcp' }),
+    decide: (fingerprint, osUser) => policy.decideMcpServer(fingerprint, osUser, osUser !== undefined ? userIdFor(osUser) : undefined),
+    report: (inventory) => outbox.enqueueInventory(mcpInventoryMessage(inventory)),
+    audit: (event) => outbox.enqueue(mcpAuditEvent(event)),
+    mode: machineWide ? 'root' : 'current-user',
+    // A development daemon (--state-dir) must not rewrite the machine's managed app policies in /etc:
+    // its managed files go under the state dir, and only the current user's own files are edited.
+    ...(options.stateDir ? { managedRoot: path.join(paths.stateDir, 'managed-root') } : {}),
+  });
+  policy.on('change', () => {
+    mcp.applyPolicy().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'could not apply the new policy to MCP servers'));
+  });
+  await mcp.start();
+  lifecycle.add({ name: 'mcp', close: () => mcp.stop() });
+
+  config.on('change', ({ config: next, changed }: { config: HeimdallConfig; changed: (keyof HeimdallConfig)[] }) => {
+    logger.level = next.log_level;
+    void interception.apply(next, changed);
+    if (changed.includes('control_url') || changed.includes('gateway_url')) sync.wake();
+  });
+
+  // --- status and the local API
   const sections: StatusSection[] = [
+    { name: 'interception', collect: () => interception.status(), blockers: () => interception.blockers() },
+    {
+      name: 'sync',
+      collect: () => ({ ...sync.status(), summary: describeSyncStatus(sync.status()) }),
+      blockers: () => {
+        const s = sync.status();
+        if (s.state === 'not_enrolled') return ['this device is not enrolled: run `heimdall login --virtual-key`'];
+        if (s.state === 'revoked') return ['this device was revoked by the organization: run `heimdall login --virtual-key` again'];
+        return [];
+      },
+    },
+    {
+      name: 'policy',
+      collect: () => {
+        const blocked = blockedSummary(store.db);
+        const held = policy.version();
+        return {
+          version: held,
+          fail_mode: policy.failMode(),
+          apps_blocked_now: blocked.appsBlockedNow,
+          blocked_requests: blocked.blockedRequests,
+          summary: `${held === null ? 'no policy received yet' : `version ${held}`}, fail_mode ${policy.failMode()}; ${blocked.blockedRequests} request(s) blocked from ${blocked.appsBlockedNow} app(s)`,
+        };
+      },
+    },
+    {
+      name: 'users',
+      collect: () => {
+        const users = credentials.signedInUsers().map((u) => ({ os_user: u.osUser, email: u.email ?? null, signed_in_at: u.signedInAt }));
+        return { signed_in: users, summary: users.length === 0 ? 'nobody signed in' : users.map((u) => `${u.os_user} (${u.email ?? 'gateway user'})`).join(', ') };
+      },
+      blockers: () => (credentials.signedInUsers().length === 0 ? ['nobody on this machine has signed in: run `heimdall login --virtual-key`'] : []),
+    },
+    { name: 'mcp', collect: () => ({ servers: mcp.list().length, summary: `${mcp.list().length} MCP server(s) found` }) },
     { name: 'store', collect: () => ({ file: store.file, schema: store.schemaVersions(), moved_aside: store.movedAside ?? null }) },
   ];
 
@@ -73,6 +208,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
         platform: `${process.platform}-${process.arch}`,
         node: process.version,
       },
+      device_id: deviceId,
       state_dir: paths.stateDir,
       governed: blockers.length === 0,
       blockers,
@@ -81,16 +217,26 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     };
   };
 
-  const routes: LocalRoute[] = [{ method: 'GET', path: '/v1/status', handle: () => ({ status: 200, body: status() }) }];
   const localApi = new LocalApi({
     socketPath: paths.localApiSocket,
-    routes,
+    routes: localApiRoutes({
+      status,
+      // Built per request so a control_url changed by MDM applies to the next login.
+      login: (request) =>
+        loginRouteHandler({ credentials, controlUrl: config.current.control_url, agentVersion: AGENT_VERSION, logger: logger.child({ room: 'auth' }) }, () => sync.wake())(
+          request,
+        ),
+      environment: () => interception.environment(),
+      caStatus: () => interception.status().ca,
+      apps: () => seenApps.list(),
+      mcp: () => mcp.list(),
+    }),
     resolveCaller: platform === 'linux' ? linuxCallerResolver : unknownCallerResolver,
     logger,
   });
   await localApi.listen();
   lifecycle.add({ name: 'localapi', stopAccepting: () => localApi.stopAccepting(), close: () => localApi.close() });
 
-  logger.info({ version: AGENT_VERSION, state_dir: paths.stateDir, socket: paths.localApiSocket, managed_file: managedFile }, 'heimdall daemon started');
+  logger.info({ version: AGENT_VERSION, device_id: deviceId, state_dir: paths.stateDir, socket: paths.localApiSocket, managed_file: managedFile, machine_wide: machineWide }, 'heimdall daemon started');
   return { paths, logger, lifecycle, config, store, status, stop: (reason) => lifecycle.shutdown(reason) };
 }

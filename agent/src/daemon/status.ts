@@ -11,6 +11,7 @@ export interface StatusSection {
 
 export interface DaemonStatus {
   agent: { version: string; pid: number; started_at: string; uptime_s: number; platform: string; node: string };
+  device_id: string;
   state_dir: string;
   governed: boolean;
   blockers: string[];

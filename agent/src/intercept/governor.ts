@@ -12,6 +12,10 @@ export type RoutingMode = 'gateway' | 'passthrough';
 export interface Attribution {
   appId?: string;
   appName?: string;
+  /** Catalog kind (cli, desktop, browser, sdk, unknown...) for the apps list. */
+  appKind?: string;
+  /** The script or executable behind a derived app id, for people; never sent as a label. */
+  appSubject?: string;
   osUser?: string;
   uid?: number;
   routingMode: RoutingMode;

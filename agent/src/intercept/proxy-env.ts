@@ -19,8 +19,9 @@ const NO_PROXY = 'localhost,127.0.0.1,::1';
 /**
  * The variables, in a stable order. Tools differ in which they read: curl and Go read the
  * lower-case proxy names, Node 22.12+ needs NODE_USE_ENV_PROXY=1 to honour them at all, Codex reads
- * SSL_CERT_FILE or CODEX_CA_CERTIFICATE, Python's requests REQUESTS_CA_BUNDLE. SSL_CERT_FILE and
- * REQUESTS_CA_BUNDLE replace the trusted roots, so they get the bundle that still holds them.
+ * SSL_CERT_FILE or CODEX_CA_CERTIFICATE, Python's requests REQUESTS_CA_BUNDLE, curl CURL_CA_BUNDLE
+ * (Debian's curl names its CA file explicitly and ignores SSL_CERT_FILE). All but NODE_EXTRA_CA_CERTS
+ * replace the trusted roots, so they get the bundle that still holds them.
  */
 export function buildProxyEnvironment(input: ProxyEnvironmentInput): Array<[string, string]> {
   return [
@@ -35,6 +36,7 @@ export function buildProxyEnvironment(input: ProxyEnvironmentInput): Array<[stri
     ['SSL_CERT_FILE', input.caBundlePath],
     ['CODEX_CA_CERTIFICATE', input.caBundlePath],
     ['REQUESTS_CA_BUNDLE', input.caBundlePath],
+    ['CURL_CA_BUNDLE', input.caBundlePath],
   ];
 }
 

@@ -10,6 +10,11 @@ export interface PlatformPaths {
   managedConfigFile: string;
   /** The local API endpoint (unix socket or named pipe). */
   localApiSocket: string;
+  /**
+   * World-readable files apps need: the CA certificate and the CA bundle (system roots + CA) that
+   * NODE_EXTRA_CA_CERTS, SSL_CERT_FILE and friends point at. Rewritten by the daemon at every start.
+   */
+  publicDir: string;
 }
 
 const PROGRAM_DATA = process.env['ProgramData'] ?? 'C:\\ProgramData';
@@ -19,16 +24,19 @@ export const PLATFORM_PATHS: Record<SupportedPlatform, PlatformPaths> = {
     stateDir: '/var/lib/heimdall',
     managedConfigFile: '/etc/heimdall/config.json',
     localApiSocket: '/var/run/heimdall/heimdall.sock',
+    publicDir: '/var/run/heimdall',
   },
   darwin: {
     stateDir: '/Library/Application Support/Heimdall',
     managedConfigFile: '/Library/Application Support/Heimdall/config.json',
     localApiSocket: '/var/run/heimdall/heimdall.sock',
+    publicDir: '/var/run/heimdall',
   },
   win32: {
     stateDir: path.win32.join(PROGRAM_DATA, 'Heimdall'),
     managedConfigFile: path.win32.join(PROGRAM_DATA, 'Heimdall', 'config.json'),
     localApiSocket: '\\\\.\\pipe\\heimdall',
+    publicDir: path.win32.join(PROGRAM_DATA, 'Heimdall', 'public'),
   },
 };
 
@@ -47,6 +55,7 @@ export function resolvePaths(options: { stateDir?: string; platform?: SupportedP
   return {
     stateDir,
     managedConfigFile: defaults.managedConfigFile,
+    publicDir: stateDir,
     localApiSocket: platform === 'win32' ? `\\\\.\\pipe\\heimdall-${Buffer.from(stateDir).toString('hex').slice(-16)}` : path.join(stateDir, 'heimdall.sock'),
   };
 }

@@ -108,13 +108,16 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * names an administrator listed are kept. Comments and formatting elsewhere survive (jsonc edits).
  */
 export function buildGeminiSystemSettings(existing: string | undefined, excluded: readonly string[], previouslyAdded: readonly string[]): { text: string | undefined; added: string[] } {
-  const base = existing ?? '{}';
+  // An empty file is an empty document to the CLI too; jsonc cannot edit zero bytes.
+  const base = existing?.trim() ? existing : '{}';
   const doc = parseJsonc(base) as unknown;
   const current = isRecord(doc) && isRecord(doc.mcp) && Array.isArray(doc.mcp.excluded) ? doc.mcp.excluded.filter((x): x is string => typeof x === 'string') : [];
   const adminOwned = current.filter((n) => !previouslyAdded.includes(n));
   const added = [...new Set(excluded)].filter((n) => !adminOwned.includes(n)).sort();
   const next = [...adminOwned, ...added];
-  let text = applyEdits(base, modify(base, ['mcp', 'excluded'], next.length > 0 ? next : undefined, { formattingOptions: FORMAT }));
+  const hasList = isRecord(doc) && isRecord(doc.mcp) && 'excluded' in doc.mcp;
+  // jsonc-parser refuses to delete a path that is not there; with nothing to exclude and no list, keep the text.
+  let text = next.length === 0 && !hasList ? base : applyEdits(base, modify(base, ['mcp', 'excluded'], next.length > 0 ? next : undefined, { formattingOptions: FORMAT }));
   const after = parseJsonc(text) as unknown;
   if (isRecord(after) && isRecord(after.mcp) && Object.keys(after.mcp).length === 0) text = applyEdits(text, modify(text, ['mcp'], undefined, { formattingOptions: FORMAT }));
   const final = parseJsonc(text) as unknown;
@@ -131,7 +134,7 @@ export function vscodeDeniedValue(blocked: readonly ServerIdentity[]): string {
 
 /** Linux `/etc/vscode/policy.json`: sets or removes `ChatDeniedMcpServers`, keeps other policies. */
 export function buildVscodePolicyJson(existing: string | undefined, blocked: readonly ServerIdentity[]): string | undefined {
-  const base = existing ?? '{}';
+  const base = existing?.trim() ? existing : '{}';
   const text = applyEdits(base, modify(base, [VSCODE_DENIED_POLICY], blocked.length > 0 ? vscodeDeniedValue(blocked) : undefined, { formattingOptions: FORMAT }));
   const doc = parseJsonc(text) as unknown;
   if (existing === undefined && isRecord(doc) && Object.keys(doc).length === 0) return undefined;

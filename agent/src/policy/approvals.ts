@@ -79,6 +79,12 @@ export class ApprovalTracker {
     return due;
   }
 
+  /** The request could not be sent (channel down): make it due again so the next takeDue() has it. */
+  deferReport(message: ApprovalRequestMessage): void {
+    const key = message.kind === 'app' ? message.app_id : message.fingerprint;
+    this.#db.prepare('UPDATE approval_requests SET last_reported_at = NULL WHERE kind = ? AND item_key = ?').run(message.kind, key);
+  }
+
   #stillPending(kind: 'app' | 'mcp', key: string, osUser: string | undefined): boolean {
     const decision = kind === 'app' ? this.#policy.decideApp({ appId: key, osUser }) : this.#policy.decideMcpServer(key, osUser);
     // Without a policy nothing is known to be decided: report it.

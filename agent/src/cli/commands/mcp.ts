@@ -1,5 +1,8 @@
 // `heimdall mcp [--json]`: the MCP servers found on this machine, their decision and how it is enforced.
+import type { Command } from 'commander';
 import type { McpListRow } from '../../mcp/index.ts';
+import { fetchFromDaemon } from '../daemon-facts.ts';
+import { withDaemonLocation, type DaemonLocation } from '../local-daemon.ts';
 
 export interface McpCommandOptions {
   json?: boolean;
@@ -22,4 +25,12 @@ export function formatMcpList(rows: readonly McpListRow[], options: McpCommandOp
   const lines = table.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
   const notes = rows.filter((r) => r.enforcedHow === 'not-enforceable' && r.enforcedDetail).map((r) => `! ${r.app} ${r.name}: ${r.enforcedDetail!}`);
   return `${[...lines, ...(notes.length > 0 ? ['', ...notes] : [])].join('\n')}\n`;
+}
+
+export function registerMcp(program: Command): void {
+  withDaemonLocation(program.command('mcp').description('List the MCP servers configured in the AI apps on this machine, their decision and how it is enforced').option('--json', 'print as JSON'))
+    .addHelpText('after', '\nExample:\n  heimdall mcp --json\n')
+    .action(async (opts: DaemonLocation & { json?: boolean }) => {
+      process.stdout.write(formatMcpList(await fetchFromDaemon<McpListRow[]>(opts, '/v1/mcp'), opts));
+    });
 }

@@ -1,0 +1,203 @@
+// The governed traffic path as one service: the interception CA (local or gateway-held), the leaf
+// cache, the files apps need to trust it, and the loopback proxy. Rebuilt in place when the managed
+// config changes a setting it depends on; connections already open finish on the old proxy.
+import { chmod, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { ConfigKey, HeimdallConfig } from '../config/index.ts';
+import { interceptedHosts, permittedDomains } from '../forward/index.ts';
+import {
+  createProxyServer,
+  writeCaBundle,
+  type Attribution,
+  type ExchangeRecord,
+  type Governor,
+  type ProxyAddress,
+  type ProxyServer,
+} from '../intercept/index.ts';
+import type { Logger } from '../lib/logger.ts';
+import { writeFileAtomic } from '../lib/private-fs.ts';
+import type { GatewayCaSigner } from '../sync/index.ts';
+import { CertificateManager, loadOrCreateLocalCa, type LeafSigner } from '../tls/index.ts';
+import type { Service } from './lifecycle.ts';
+
+export interface InterceptionOptions {
+  stateDir: string;
+  publicDir: string;
+  deviceId: string;
+  governor: Governor;
+  getVirtualKey: (attribution: Attribution) => string | undefined;
+  onExchangeComplete: (record: ExchangeRecord) => void;
+  /** Builds the gateway-held CA signer (ca_mode gateway). */
+  gatewaySigner: (onCaCertificate: (caPem: string) => void) => GatewayCaSigner;
+  logger: Logger;
+}
+
+/** Settings the proxy is built from: a change to any of them rebuilds it. */
+const PROXY_KEYS: readonly ConfigKey[] = ['gateway_url', 'support_url', 'organization', 'proxy_port', 'pac_port', 'intercept', 'ca_mode'];
+
+export interface InterceptionStatus {
+  state: 'running' | 'off' | 'not_configured' | 'failed';
+  summary: string;
+  proxy_url: string | null;
+  pac_url: string | null;
+  ca: { mode: HeimdallConfig['ca_mode']; certificate_path: string | null; bundle_path: string | null; fingerprint_sha256: string | null };
+  active_connections: number;
+  exchanges: { route: string; decision: string; count: number }[];
+  last_error: string | null;
+}
+
+export interface ProxyEnvironmentFacts {
+  proxyUrl: string;
+  pacUrl: string;
+  caCertPath: string;
+  caBundlePath: string;
+}
+
+export class Interception implements Service {
+  readonly name = 'interception';
+  readonly #o: InterceptionOptions;
+  #config: HeimdallConfig | undefined;
+  #proxy: ProxyServer | undefined;
+  #address: ProxyAddress | undefined;
+  #certificates: CertificateManager | undefined;
+  #signerMode: HeimdallConfig['ca_mode'] | undefined;
+  #ca: { certPath: string; bundlePath: string; fingerprint: string } | undefined;
+  #lastError: string | undefined;
+  #retiring = new Set<ProxyServer>();
+  #applying: Promise<void> = Promise.resolve();
+
+  constructor(options: InterceptionOptions) {
+    this.#o = options;
+  }
+
+  /** Applies a config: first at start, then on every change (serialised). */
+  apply(config: HeimdallConfig, changed?: readonly ConfigKey[]): Promise<void> {
+    if (changed && !changed.some((k) => PROXY_KEYS.includes(k))) return this.#applying;
+    this.#applying = this.#applying.then(() => this.#apply(config)).catch((err: unknown) => {
+      this.#lastError = (err as Error).message;
+      this.#o.logger.error({ err: this.#lastError }, 'could not start interception; AI traffic is not governed until this is fixed');
+    });
+    return this.#applying;
+  }
+
+  async #apply(config: HeimdallConfig): Promise<void> {
+    this.#config = config;
+    this.#lastError = undefined;
+    this.#retire();
+    if (!config.intercept || !config.gateway_url) return;
+    const certificates = await this.#certificatesFor(config);
+    const proxy = createProxyServer({
+      gatewayUrl: config.gateway_url,
+      ...(config.support_url ? { supportUrl: config.support_url } : {}),
+      ...(config.organization ? { organization: config.organization } : {}),
+      deviceId: this.#o.deviceId,
+      port: config.proxy_port,
+      ...(config.pac_port !== undefined && config.pac_port !== config.proxy_port ? { pacPort: config.pac_port } : {}),
+      certificates,
+      governor: this.#o.governor,
+      getVirtualKey: this.#o.getVirtualKey,
+      onExchangeComplete: this.#o.onExchangeComplete,
+      logger: this.#o.logger.child({ room: 'intercept' }),
+    });
+    this.#address = await proxy.listen();
+    this.#proxy = proxy;
+    this.#o.logger.info({ proxy: this.#address.proxyUrl, pac: this.#address.pacUrl, ca_mode: config.ca_mode }, 'interception proxy listening');
+  }
+
+  async #certificatesFor(config: HeimdallConfig): Promise<CertificateManager> {
+    if (this.#certificates && this.#signerMode === config.ca_mode) return this.#certificates;
+    const logger = this.#o.logger.child({ room: 'tls' });
+    let signer: LeafSigner;
+    if (config.ca_mode === 'local') {
+      const ca = await loadOrCreateLocalCa({ stateDir: this.#o.stateDir, permittedDomains: permittedDomains(), ...(config.organization ? { organization: config.organization } : {}), logger });
+      signer = ca.signer;
+      await this.#publishCa(ca.certPem, ca.fingerprintSha256);
+    } else {
+      signer = this.#o.gatewaySigner((caPem) => {
+        this.#publishCa(caPem, undefined).catch((err: unknown) => logger.error({ err: (err as Error).message }, 'could not write the gateway CA for apps'));
+      });
+    }
+    const certificates = new CertificateManager({ signer, logger });
+    this.#certificates = certificates;
+    this.#signerMode = config.ca_mode;
+    // Mint every routing-table host now so the first request pays no signing cost; in gateway mode the
+    // channel may not be up yet, and the first request mints on demand instead.
+    const warm = certificates.prewarm(interceptedHosts()).then((r) => {
+      if (r.failed.length > 0) logger.warn({ failed: r.failed.map((f) => f.host) }, 'could not mint some leaf certificates at start; they will be minted on first use');
+    });
+    if (config.ca_mode === 'local') await warm;
+    return certificates;
+  }
+
+  /** Writes the CA and a bundle of system roots + CA where every user's apps can read them. */
+  async #publishCa(caPem: string, fingerprint: string | undefined): Promise<void> {
+    const dir = this.#o.publicDir;
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    if (dir !== this.#o.stateDir && process.platform !== 'win32') await chmod(dir, 0o755);
+    const certPath = path.join(dir, 'ca.pem');
+    await writeFileAtomic(certPath, caPem, { mode: 0o644 });
+    const bundle = await writeCaBundle(dir, caPem);
+    const { X509Certificate } = await import('node:crypto');
+    const fp = fingerprint ?? new X509Certificate(caPem).fingerprint256;
+    this.#ca = { certPath, bundlePath: bundle.path, fingerprint: fp };
+  }
+
+  #retire(): void {
+    const old = this.#proxy;
+    this.#proxy = undefined;
+    this.#address = undefined;
+    if (!old) return;
+    // The new proxy may need the same port: stop listening now, let open connections finish.
+    old.stopAccepting();
+    this.#retiring.add(old);
+    void old.drain(Date.now() + 60_000).finally(() => {
+      this.#retiring.delete(old);
+      return old.close();
+    });
+  }
+
+  environment(): ProxyEnvironmentFacts | undefined {
+    if (!this.#address || !this.#ca) return undefined;
+    return { proxyUrl: this.#address.proxyUrl, pacUrl: this.#address.pacUrl, caCertPath: this.#ca.certPath, caBundlePath: this.#ca.bundlePath };
+  }
+
+  status(): InterceptionStatus {
+    const config = this.#config;
+    const stats = this.#proxy?.stats();
+    const state: InterceptionStatus['state'] = this.#proxy ? 'running' : this.#lastError ? 'failed' : !config?.intercept ? 'off' : 'not_configured';
+    const summary = {
+      running: `proxy on ${this.#address?.proxyUrl ?? '?'} (PAC ${this.#address?.pacUrl ?? '?'}), ${stats?.activeConnections ?? 0} open connection(s)`,
+      off: 'off (intercept = false)',
+      not_configured: 'not started: no gateway_url configured',
+      failed: `failed: ${this.#lastError ?? ''}`,
+    }[state];
+    return {
+      state,
+      summary,
+      proxy_url: this.#address?.proxyUrl ?? null,
+      pac_url: this.#address?.pacUrl ?? null,
+      ca: { mode: config?.ca_mode ?? 'local', certificate_path: this.#ca?.certPath ?? null, bundle_path: this.#ca?.bundlePath ?? null, fingerprint_sha256: this.#ca?.fingerprint ?? null },
+      active_connections: stats?.activeConnections ?? 0,
+      exchanges: stats?.exchanges ?? [],
+      last_error: this.#lastError ?? null,
+    };
+  }
+
+  blockers(): string[] {
+    if (this.#lastError) return [`interception failed to start: ${this.#lastError}`];
+    return [];
+  }
+
+  stopAccepting(): void {
+    this.#proxy?.stopAccepting();
+  }
+
+  async drain(deadline: number): Promise<void> {
+    await Promise.all([this.#proxy, ...this.#retiring].filter((p): p is ProxyServer => p !== undefined).map((p) => p.drain(deadline)));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.#proxy, ...this.#retiring].filter((p): p is ProxyServer => p !== undefined).map((p) => p.close()));
+    this.#proxy = undefined;
+  }
+}
