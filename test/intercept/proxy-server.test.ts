@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import vm from 'node:vm';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import {
   connectThrough, createHeimdallCa, createTestPki, curl, rawExchange, startProxy, startTestUpstream, tempDir, tlsThrough,
@@ -317,7 +317,9 @@ describe('gateway failures', () => {
       const r = await curl(['--proxy', idle.proxyUrl, '--cacert', idle.caPath, 'https://api.openai.com/v1/chat/completions', '-d', '{}']);
       expect(r.body).toContain('data: first');
       expect(r.code).not.toBe(0); // curl reports the cut transfer
-      expect(idle.records.at(-1)?.outcome).toBe('error');
+      // The audit record is written when the proxy finishes tearing the exchange down, which can come
+      // just after curl has seen the cut.
+      await vi.waitFor(() => expect(idle.records.at(-1)?.outcome).toBe('error'), { timeout: 5000 });
     } finally {
       await idle.close();
     }

@@ -48,3 +48,26 @@ describe('watching MCP config files', () => {
     expect(rig.reports.length).toBe(count + 1);
   });
 });
+
+describe('a user without a home', () => {
+  it('starts with nothing to watch instead of waiting forever for the watcher', async () => {
+    rig = await makeRig({ watch: true, debounceMs: 50 });
+    const { McpGovernor } = await import('../../agent/src/mcp/index.ts');
+    const { silentLogger } = await import('../../agent/src/lib/logger.ts');
+    const homeless = new McpGovernor({
+      store: rig.store,
+      logger: silentLogger(),
+      decide: () => ({ verdict: 'allow', status: 'approved' }),
+      report: () => undefined,
+      audit: () => undefined,
+      mode: 'current-user',
+      users: [{ ...rig.user, home: path.join(rig.dir, 'no-such-home') }],
+      managedRoot: path.join(rig.dir, 'no-such-managed-root'),
+      watch: true,
+      rescanIntervalMs: 0,
+    });
+    await homeless.start();
+    expect(homeless.watchedDirs()).toEqual([]);
+    await homeless.stop();
+  });
+});

@@ -71,6 +71,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   config.watch();
   lifecycle.add({ name: 'config', close: () => config.close() });
 
+  logger.debug('start-up: config loaded');
   // --- identity of this device and its users
   const credentials = new Credentials(store.db);
   const deviceId = credentials.deviceId();
@@ -82,6 +83,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   const approvals = new ApprovalTracker({ db: store.db, policy });
   const seenApps = new SeenApps({ db: store.db });
 
+  logger.debug('start-up: policy loaded');
   // --- sync with the control plane
   const outbox = new Outbox({ db: store.db, logger: logger.child({ room: 'outbox' }) });
   const sync = new SyncClient({
@@ -109,6 +111,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   sync.start();
   lifecycle.add({ name: 'sync', close: () => sync.stop() });
 
+  logger.debug('start-up: sync started');
   // --- the governed traffic path: intercept -> identify -> policy -> forward
   const governance = new Governance({
     processes: createProcessResolver(process.platform, { logger }),
@@ -133,6 +136,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   await interception.apply(config.current);
   lifecycle.add(interception);
 
+  logger.debug('start-up: interception applied');
   // --- MCP servers in every supported app
   const mcp = new McpGovernor({
     store,
@@ -151,6 +155,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   await mcp.start();
   lifecycle.add({ name: 'mcp', close: () => mcp.stop() });
 
+  logger.debug('start-up: mcp started');
   config.on('change', ({ config: next, changed }: { config: HeimdallConfig; changed: (keyof HeimdallConfig)[] }) => {
     logger.level = next.log_level;
     void interception.apply(next, changed);

@@ -464,7 +464,8 @@ export class McpGovernor {
     const onEvent = (file: string): void => this.#onFsEvent(path.resolve(file));
     watcher.on('add', onEvent).on('change', onEvent).on('unlink', onEvent).on('addDir', onEvent).on('unlinkDir', onEvent);
     watcher.on('error', (err) => this.#o.logger.warn({ err }, 'mcp watcher error'));
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    // chokidar never says 'ready' for an empty list (a user whose home does not exist): nothing to wait for.
+    if (dirs.size > 0) await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   }
 
   /** Watches every folder of interest that exists, or its nearest existing ancestor (missing folders appear later). */
