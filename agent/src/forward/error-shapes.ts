@@ -85,7 +85,9 @@ export interface ProviderError {
 export function providerError(shape: ErrorShapeId, kind: ErrorKind, detail: string, supportUrl: string | undefined): ProviderError {
   const row = ERROR_KINDS[kind];
   const sentence = row.sentence.replace('{detail}', detail);
-  const message = supportUrl ? `${sentence} Help: ${supportUrl}` : sentence;
+  // A policy message already ends with where to ask for access; saying it twice reads as a glitch.
+  const mentionsSupport = supportUrl !== undefined && sentence.includes(supportUrl.replace(/\/+$/, ''));
+  const message = supportUrl && !mentionsSupport ? `${sentence} Help: ${supportUrl}` : sentence;
   let body: unknown;
   switch (shape) {
     case 'openai':
