@@ -48,11 +48,11 @@ describe('daemon lifecycle', () => {
     const { proc, port } = await startChild({ HOLD_MS: '1000', GRACE_MS: '10000' });
     const { body } = await inFlightRequest(port);
     proc.child.kill('SIGTERM');
-    await proc.waitForLine((l) => l.includes('stopping: no new work accepted'));
+    await proc.waitForLine((l) => l.includes('no new work accepted; draining'));
     expect(await connectRefused(port)).toBe(true);
     expect(await body).toBe('started\nfinished\n');
     expect(await proc.exited).toEqual({ code: 0, signal: null });
-    const stopping = proc.logs().find((l) => l['msg'] === 'stopping: no new work accepted, draining');
+    const stopping = proc.logs().find((l) => l['msg'] === 'no new work accepted; draining');
     expect(stopping?.['in_flight']).toBe(1);
     expect(proc.logs().some((l) => l['msg'] === 'stopped')).toBe(true);
   });
@@ -71,7 +71,7 @@ describe('daemon lifecycle', () => {
     const { body } = await inFlightRequest(port);
     const cut = expect(body).rejects.toThrow();
     proc.child.kill('SIGINT');
-    await proc.waitForLine((l) => l.includes('stopping: no new work accepted'));
+    await proc.waitForLine((l) => l.includes('no new work accepted; draining'));
     proc.child.kill('SIGINT');
     expect(await proc.exited).toEqual({ code: 1, signal: null });
     await cut;

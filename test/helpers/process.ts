@@ -85,3 +85,16 @@ export function runToEnd(command: string, args: string[], options: SpawnOptions 
     child.stdin?.end(options.input ?? '');
   });
 }
+
+/** A loopback TCP port that was free a moment ago (for daemons whose config needs a real port). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}

@@ -107,6 +107,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   sync.onStateChange((s) => {
     if (s.state !== 'connected') return;
     for (const request of approvals.takeDue()) if (!sync.sendApprovalRequest(request)) approvals.deferReport(request);
+    // With the gateway-held CA, leaves can only be minted once the channel is up.
+    if (interception.caMode === 'gateway') void interception.prewarm();
   });
   sync.start();
   lifecycle.add({ name: 'sync', close: () => sync.stop() });

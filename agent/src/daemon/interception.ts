@@ -120,13 +120,25 @@ export class Interception implements Service {
     const certificates = new CertificateManager({ signer, logger });
     this.#certificates = certificates;
     this.#signerMode = config.ca_mode;
-    // Mint every routing-table host now so the first request pays no signing cost; in gateway mode the
-    // channel may not be up yet, and the first request mints on demand instead.
-    const warm = certificates.prewarm(interceptedHosts()).then((r) => {
-      if (r.failed.length > 0) logger.warn({ failed: r.failed.map((f) => f.host) }, 'could not mint some leaf certificates at start; they will be minted on first use');
-    });
+    // Mint every routing-table host now so the first request pays no signing cost. In gateway mode the
+    // channel may not be up yet: prewarm() runs again once it connects.
+    const warm = this.prewarm();
     if (config.ca_mode === 'local') await warm;
     return certificates;
+  }
+
+  /** Mints leaves for every routing-table host not cached yet; failures are logged and retried on use. */
+  async prewarm(): Promise<void> {
+    const certificates = this.#certificates;
+    if (!certificates) return;
+    const result = await certificates.prewarm(interceptedHosts());
+    if (result.failed.length > 0) {
+      this.#o.logger.warn({ room: 'tls', failed: result.failed.map((f) => f.host) }, 'could not mint some leaf certificates yet; they will be minted on first use');
+    }
+  }
+
+  get caMode(): HeimdallConfig['ca_mode'] | undefined {
+    return this.#signerMode;
   }
 
   /** Writes the CA and a bundle of system roots + CA where every user's apps can read them. */

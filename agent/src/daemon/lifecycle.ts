@@ -80,8 +80,9 @@ export class Lifecycle {
   async #shutdown(reason: string): Promise<void> {
     const deadline = Date.now() + this.#graceMs;
     const reversed = [...this.#services].reverse();
-    this.#logger.info({ reason, in_flight: this.tracker.inFlight, grace_ms: this.#graceMs }, 'stopping: no new work accepted, draining');
+    this.#logger.info({ reason }, 'stopping');
     for (const s of reversed) await this.#guard(s, 'stopAccepting', () => s.stopAccepting?.());
+    this.#logger.info({ in_flight: this.tracker.inFlight, grace_ms: this.#graceMs }, 'no new work accepted; draining');
     const [idle] = await Promise.all([this.tracker.whenIdle(deadline), ...reversed.map((s) => this.#guard(s, 'drain', () => s.drain?.(deadline)))]);
     if (!idle) this.#logger.warn({ in_flight: this.tracker.inFlight }, 'grace period over; closing the remaining work');
     for (const s of reversed) await this.#guard(s, 'close', () => s.close());

@@ -11,6 +11,15 @@ function formatDuration(seconds: number): string {
   return `${Math.round(seconds / 86400)}d`;
 }
 
+// How each status section is called on screen; sections without a row here use their JSON name.
+const SECTION_LABELS: Record<string, string> = {
+  interception: 'Interception',
+  sync: 'Gateway link',
+  policy: 'Policy',
+  users: 'Signed in',
+  mcp: 'MCP servers',
+};
+
 export function renderStatus(s: DaemonStatus): string {
   const lines: string[] = [];
   lines.push(`Heimdall ${s.agent.version} is running (pid ${s.agent.pid}, up ${formatDuration(s.agent.uptime_s)}, ${s.agent.platform})`);
@@ -31,7 +40,7 @@ export function renderStatus(s: DaemonStatus): string {
   }
   for (const [name, section] of Object.entries(s.sections)) {
     const summary = (section as { summary?: unknown }).summary;
-    if (typeof summary === 'string') lines.push(`${name[0]!.toUpperCase()}${name.slice(1)}: ${summary}`);
+    if (typeof summary === 'string') lines.push(`${SECTION_LABELS[name] ?? name}: ${summary}`);
   }
   lines.push(`State: ${s.state_dir}`);
   return lines.join('\n');
