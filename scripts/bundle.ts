@@ -1,0 +1,73 @@
+// Bundles the agent (its CLI and daemon) into one ES module, dist/heimdall.mjs, as the shipped
+// executable will run it: plain JavaScript, so Node does not strip TypeScript types at start-up, and
+// one file instead of hundreds of module loads. better-sqlite3 stays external (a native addon beside
+// the bundle). Run with `node scripts/bundle.ts [outfile]`; the benchmark uses it to measure the
+// bundled daemon's memory next to the one run from source.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type Plugin } from 'esbuild';
+
+/**
+ * Loads node:http through require() instead of as an ES module. Node builds an ES module facade of a
+ * built-in by reading every export, and node:http's `WebSocket`, `CloseEvent` and `MessageEvent` are
+ * lazy getters that load all of undici (and compile its WebAssembly HTTP parser): about 7-11 MB of
+ * resident memory in a daemon that never uses them. require() returns the module without reading
+ * its getters; the named exports are the module's plain (non-getter) properties.
+ */
+function builtinsViaRequire(names: readonly string[]): Plugin {
+  const nodeRequire = createRequire(import.meta.url);
+  const filter = new RegExp(`^(node:)?(${names.join('|')})$`);
+  return {
+    name: 'builtins-via-require',
+    setup(b) {
+      // Only ES imports are redirected; the require() in the generated module stays Node's own.
+      b.onResolve({ filter }, (args) => args.kind === 'import-statement' || args.kind === 'dynamic-import'
+        ? { path: args.path.replace(/^node:/, ''), namespace: 'builtin-via-require' }
+        : { path: args.path, external: true });
+      b.onLoad({ filter: /.*/, namespace: 'builtin-via-require' }, (args) => {
+        const mod = nodeRequire(`node:${args.path}`) as object;
+        const plain = Object.keys(mod).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && !Object.getOwnPropertyDescriptor(mod, k)?.get);
+        return {
+          contents: `const m = require('node:${args.path}');\nexport default m;\nexport const { ${plain.join(', ')} } = m;\n`,
+          loader: 'js',
+        };
+      });
+    },
+  };
+}
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+export async function bundleAgent(outfile = path.join(root, 'dist', 'heimdall.mjs')): Promise<string> {
+  await build({
+    entryPoints: [path.join(root, 'agent/src/cli/main.ts')],
+    outfile,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node22',
+    external: ['better-sqlite3'],
+    // jsonc-parser's `main` is a UMD build whose internal requires a bundler cannot follow; its ESM
+    // entry (`module`) bundles cleanly.
+    mainFields: ['module', 'main'],
+    // CommonJS dependencies call require() for Node's built-ins; an ES module has none of its own.
+    banner: { js: "import { createRequire as __heimdallCreateRequire } from 'node:module';\nconst require = __heimdallCreateRequire(import.meta.url);" },
+    plugins: [builtinsViaRequire(['http'])],
+    // The whole bundle's text stays in the heap as the module's source. Minified and pure ASCII it
+    // is a one-byte string of ~1 MB instead of a two-byte one of over 5 MB (a single non-ASCII
+    // character in a comment makes V8 store all of it at two bytes a character). Identifiers keep
+    // their names so stack traces and logged errors stay readable.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    charset: 'ascii',
+    legalComments: 'linked',
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const out = await bundleAgent(process.argv[2] ? path.resolve(process.argv[2]) : undefined);
+  console.log(`bundled ${path.relative(process.cwd(), out)}`);
+}
