@@ -546,8 +546,10 @@ export class SyncClient {
         this.#onSettings(conn, message);
         return;
       case 'ack':
-        this.#onConnected(conn);
+        // Connected means usable: listeners (approval requests, gateway-CA leaves) may send at once,
+        // which needs the first ack after hello (`synced`).
         this.#onAck(conn, message);
+        this.#onConnected(conn);
         return;
       case 'policy': {
         this.#onConnected(conn);
@@ -582,7 +584,6 @@ export class SyncClient {
   }
 
   #onSettings(conn: Connection, settings: SettingsMessage): void {
-    this.#onConnected(conn);
     conn.maxMessageBytes = Math.min(settings.max_message_bytes, LIMITS.maxAgentMessageBytes);
     conn.maxEventsPerBatch = Math.min(settings.max_events_per_batch, LIMITS.maxEventsPerBatch);
     // Bounded: a hostile heartbeat of 1 s must not become a ping storm, nor a huge one a dead detector.
