@@ -93,9 +93,14 @@ export interface UserEnumerationOptions {
   usersDir?: string;
 }
 
+/**
+ * The user this process runs as. The home is `os.homedir()` ($HOME, %USERPROFILE%), not the passwd
+ * entry: it is where this user's apps read and write their MCP configs, and a development daemon
+ * started with another HOME must watch the same files those apps use.
+ */
 export function currentUser(): OsUser {
   const info = os.userInfo();
-  return { name: info.username, uid: info.uid, gid: info.gid, home: info.homedir };
+  return { name: info.username, uid: info.uid, gid: info.gid, home: os.homedir() };
 }
 
 export async function listLocalUsers(options: UserEnumerationOptions): Promise<OsUser[]> {
