@@ -24,6 +24,7 @@ export interface HeimdallConfig {
   support_url: string | undefined;
   proxy_port: number;
   pac_port: number | undefined;
+  metrics_port: number | undefined;
   log_level: (typeof LOG_LEVELS)[number];
   intercept: boolean;
   ca_mode: 'local' | 'gateway';
@@ -61,6 +62,11 @@ export const CONFIG_KEYS: { [K in ConfigKey]: KeyRow<HeimdallConfig[K]> } = {
     type: { kind: 'port' },
     default: undefined,
     description: 'loopback port serving /proxy.pac (defaults to proxy_port)',
+  },
+  metrics_port: {
+    type: { kind: 'port' },
+    default: undefined,
+    description: 'loopback port serving Prometheus metrics at /metrics (off when unset)',
   },
   log_level: {
     type: { kind: 'enum', values: LOG_LEVELS },

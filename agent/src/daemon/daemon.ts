@@ -19,6 +19,7 @@ import { createExchangeAuditor } from './audit.ts';
 import { Governance } from './governance.ts';
 import { Interception } from './interception.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { Metrics } from './metrics.ts';
 import { localApiRoutes } from './local-routes.ts';
 import { mcpAuditEvent, mcpInventoryMessage } from './mcp-report.ts';
 import { configBlockers, type DaemonStatus, type StatusSection } from './status.ts';
@@ -125,18 +126,34 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     messageContext: () => ({ organization: config.current.organization, supportUrl: config.current.support_url }),
     logger: logger.child({ room: 'governance' }),
   });
+  const audit = createExchangeAuditor({ policy, outbox, seen: seenApps, userIdFor, logger });
+  const metrics = new Metrics({
+    activeConnections: () => interception.status().active_connections,
+    outboxDepth: () => outbox.depth().rows,
+    policyVersion: () => policy.version(),
+    syncConnected: () => sync.status().state === 'connected',
+  });
   const interception = new Interception({
     stateDir: paths.stateDir,
     publicDir: paths.publicDir,
     deviceId,
     governor: governance,
     getVirtualKey: (a) => (a.osUser !== undefined ? credentials.virtualKeyFor(a.osUser) : undefined),
-    onExchangeComplete: createExchangeAuditor({ policy, outbox, seen: seenApps, userIdFor, logger }),
+    onExchangeComplete: (record) => {
+      audit(record);
+      metrics.observe(record);
+    },
     gatewaySigner: (onCaCertificate) => new GatewayCaSigner({ sync, permittedHosts: interceptedHosts(), onCaCertificate }),
     logger,
   });
   await interception.apply(config.current);
   lifecycle.add(interception);
+  const applyMetricsPort = async (port: number | undefined): Promise<void> => {
+    await metrics.close();
+    if (port !== undefined) await metrics.listen(port, logger);
+  };
+  await applyMetricsPort(config.current.metrics_port).catch((err: unknown) => logger.error({ err: (err as Error).message }, 'could not serve metrics'));
+  lifecycle.add({ name: 'metrics', close: () => metrics.close() });
 
   logger.debug('start-up: interception applied');
   // --- MCP servers in every supported app
@@ -162,6 +179,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     logger.level = next.log_level;
     void interception.apply(next, changed);
     if (changed.includes('control_url') || changed.includes('gateway_url')) sync.wake();
+    if (changed.includes('metrics_port')) {
+      applyMetricsPort(next.metrics_port).catch((err: unknown) => logger.error({ err: (err as Error).message }, 'could not serve metrics'));
+    }
   });
 
   // --- status and the local API

@@ -1,0 +1,78 @@
+// Prometheus metrics on loopback, off unless `metrics_port` is set. Labels are bounded: app ids from
+// the catalog or hashed ids, providers and routes from the routing table, three outcomes.
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { boundedAppId } from '../forward/index.ts';
+import type { ExchangeRecord } from '../intercept/index.ts';
+import type { Logger } from '../lib/logger.ts';
+
+export interface MetricsSources {
+  activeConnections: () => number;
+  outboxDepth: () => number;
+  policyVersion: () => number | null;
+  syncConnected: () => boolean;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #exchanges: Counter<'app' | 'provider' | 'route' | 'decision'>;
+  readonly #latency: Histogram<'provider' | 'route'>;
+  #server: Server | undefined;
+
+  constructor(sources: MetricsSources) {
+    this.#exchanges = new Counter({
+      name: 'heimdall_requests_total',
+      help: 'Intercepted AI requests by app, provider, route and outcome (forwarded, blocked, error).',
+      labelNames: ['app', 'provider', 'route', 'decision'],
+      registers: [this.registry],
+    });
+    this.#latency = new Histogram({
+      name: 'heimdall_request_duration_seconds',
+      help: 'Time from request to the end of the response, through the proxy.',
+      labelNames: ['provider', 'route'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [this.registry],
+    });
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
+    };
+    gauge('heimdall_proxy_active_connections', 'Client connections open on the proxy.', sources.activeConnections);
+    gauge('heimdall_outbox_depth', 'Events and inventory reports waiting for the gateway to acknowledge them.', sources.outboxDepth);
+    gauge('heimdall_policy_version', 'Version of the policy being enforced (-1 when none was ever received).', () => sources.policyVersion() ?? -1);
+    gauge('heimdall_sync_connected', '1 while the sync channel to the gateway is up.', () => (sources.syncConnected() ? 1 : 0));
+  }
+
+  observe(record: ExchangeRecord): void {
+    this.#exchanges.inc({ app: boundedAppId(record.attribution.appId), provider: record.provider, route: record.routeId, decision: record.outcome });
+    this.#latency.observe({ provider: record.provider, route: record.routeId }, record.latencyMs / 1000);
+  }
+
+  /** Serves /metrics on 127.0.0.1:port only. */
+  async listen(port: number, logger: Logger): Promise<void> {
+    const server = createServer((req, res) => {
+      if (req.method !== 'GET' || req.url !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('Heimdall metrics are at /metrics\n');
+        return;
+      }
+      this.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+        (err: unknown) => {
+          logger.error({ err: (err as Error).message }, 'could not render metrics');
+          res.writeHead(500).end();
+        },
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    this.#server = server;
+    logger.info({ url: `http://127.0.0.1:${port}/metrics` }, 'metrics listening');
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
