@@ -23,6 +23,15 @@ export function registerRun(program: Command): void {
         graceMs: grace * 1000,
       });
       daemon.lifecycle.installSignalHandlers();
+      // A promise nobody awaited failed: that is a bug to fix, not a reason to stop governing traffic.
+      process.on('unhandledRejection', (reason) => {
+        daemon.logger.error({ err: reason instanceof Error ? reason.message : String(reason), stack: reason instanceof Error ? reason.stack : undefined }, 'unhandled promise rejection (bug); continuing');
+      });
+      // A thrown exception leaves state unknown: log it and exit non-zero so the service manager restarts us.
+      process.on('uncaughtException', (err) => {
+        daemon.logger.fatal({ err: err.message, stack: err.stack }, 'uncaught exception; exiting for the service manager to restart the daemon');
+        process.exit(70);
+      });
     } catch (err) {
       console.error(`heimdall: the daemon could not start: ${(err as Error).message}`);
       process.exit(1);
