@@ -139,6 +139,27 @@ describe('tunnels for hosts outside the routing table', () => {
   });
 });
 
+describe('apps that pin their certificates', () => {
+  it('refuses the CONNECT itself on an intercepted host when the governor says atConnect', async () => {
+    const pinned = await startProxy(heimdallCa, {
+      gatewayUrl: gateway.url,
+      governor: {
+        admitConnection: () =>
+          Promise.resolve({ decision: 'refuse', reason: 'ChatGPT desktop is denied.', atConnect: true, attribution: { appId: 'chatgpt-desktop', routingMode: 'gateway' } }),
+        admitRequest: () => ({ decision: 'allow' }),
+      },
+    });
+    try {
+      const raw = await rawExchange(pinned.port, 'CONNECT chatgpt.com:443 HTTP/1.1\r\nHost: chatgpt.com:443\r\n\r\n');
+      expect(raw).toMatch(/^HTTP\/1\.1 403/);
+      expect(raw).toContain('Heimdall: ChatGPT desktop is denied.');
+      expect(pinned.records).toEqual([]);
+    } finally {
+      await pinned.close();
+    }
+  });
+});
+
 describe('interception', () => {
   it('closes the handshake when the SNI names another host than the CONNECT', async () => {
     await expect(tlsThrough(proxy.port, 'api.openai.com', proxy.caPem, 'claude.ai')).rejects.toThrow();

@@ -2,7 +2,7 @@
 // looked up once per client connection; may they is asked again on every request, so an admin's
 // approval or denial applies to the next request even on a kept-alive connection.
 import type { ApprovalRequestMessage } from '../../../protocol/index.ts';
-import { CONSUMER_SURFACES, UNKNOWN_APP_ID, type AppResolver, type ProcessResolver } from '../identify/index.ts';
+import { APP_CATALOG, CONSUMER_SURFACES, UNKNOWN_APP_ID, type AppResolver, type CatalogApp, type ProcessResolver } from '../identify/index.ts';
 import type { Attribution, ConnectionAdmission, ConnectionInfo, Governor, RequestDecision, RequestInfo } from '../intercept/index.ts';
 import type { Logger } from '../lib/logger.ts';
 import { blockMessage, blockReasonOf, type ApprovalTracker, type PolicyDecision, type PolicyEngine } from '../policy/index.ts';
@@ -23,6 +23,9 @@ export interface GovernanceOptions {
 // AI sites that no route intercepts (consumer surfaces outside the routing table): a blocked app's
 // CONNECT to them is refused outright, since no request inside the tunnel can be seen.
 const UNINTERCEPTED_AI_HOSTS: ReadonlySet<string> = new Set(CONSUMER_SURFACES);
+
+// Apps that pin their certificates cannot be served through a terminated TLS connection.
+const PINNING_APPS: ReadonlySet<string> = new Set((APP_CATALOG as readonly CatalogApp[]).filter((a) => a.pinsCertificates === true).map((a) => a.id));
 
 export class Governance implements Governor {
   readonly #o: GovernanceOptions;
@@ -49,6 +52,12 @@ export class Governance implements Governor {
       routingMode: this.#o.policy.routingFor(app.appId),
     };
     if (app.appId === UNKNOWN_APP_ID) this.#o.logger.debug({ host: info.targetHost, client_port: info.clientPort }, 'connection from a process that could not be identified');
+    if (info.intercepted && PINNING_APPS.has(app.appId)) {
+      // Governed at the CONNECT: blocked apps are refused there, allowed ones pass through untouched.
+      const decision = this.#decide(attribution);
+      if (decision.verdict === 'block') return { decision: 'refuse', reason: this.#message(attribution, decision), attribution, atConnect: true };
+      return { decision: 'admit', attribution, tunnel: true };
+    }
     if (!info.intercepted && UNINTERCEPTED_AI_HOSTS.has(info.targetHost.toLowerCase())) {
       const decision = this.#decide(attribution);
       if (decision.verdict === 'block') return { decision: 'refuse', reason: this.#message(attribution, decision), attribution };

@@ -44,6 +44,11 @@ export interface CatalogApp {
   userAgents?: readonly RegExp[];
   /** Browsers: consumer AI sites they may visit, reported as the connection's surface. */
   surfaces?: readonly string[];
+  /**
+   * The app pins its server certificates, so a terminated TLS connection fails: Heimdall tunnels it
+   * when allowed and refuses its CONNECT when blocked.
+   */
+  pinsCertificates?: boolean;
 }
 
 /** Apple's own binaries carry no Team ID; they are signed by "Software Signing". */
@@ -210,6 +215,7 @@ export const APP_CATALOG = [
     macos: { identifiers: ['com.openai.chat'], teamIds: [OPENAI_TEAM] },
     windows: { signers: ['OpenAI OpCo, LLC', 'OpenAI, L.L.C.'] },
     userAgents: [/^ChatGPT\/\d/],
+    pinsCertificates: true,
   },
   {
     id: 'edge',

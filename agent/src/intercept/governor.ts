@@ -33,12 +33,20 @@ export interface ConnectionInfo {
 }
 
 export type ConnectionAdmission =
-  | { decision: 'admit'; attribution: Attribution }
+  /**
+   * `tunnel`: pass an intercepted host through untouched (an allowed app that pins its certificates
+   * and would fail a terminated handshake); its requests are then neither seen nor audited.
+   */
+  | { decision: 'admit'; attribution: Attribution; tunnel?: boolean }
   /**
    * Refused: an intercepted host gets each request blocked in its provider's error shape (403);
    * any other host gets its CONNECT refused with 403 and this one-line reason.
    */
-  | { decision: 'refuse'; reason: string; attribution: Attribution };
+  /**
+   * `atConnect`: refuse the CONNECT itself even on an intercepted host, for apps that pin their
+   * certificates and would never read an error inside a terminated TLS connection.
+   */
+  | { decision: 'refuse'; reason: string; attribution: Attribution; atConnect?: boolean };
 
 export interface RequestInfo {
   host: string;

@@ -460,10 +460,16 @@ export class ProxyServer {
       rawReply(socket, 508, 'Heimdall proxy: refusing a CONNECT to the proxy itself (proxy loop).');
       return;
     }
-    const intercepted = target.port === 443 && isInterceptedHost(target.host);
+    let intercepted = target.port === 443 && isInterceptedHost(target.host);
     conn.kind = intercepted ? 'intercepted' : 'tunnel';
     const admission = await this.#admit(socket, target, intercepted);
     if (socket.destroyed) return;
+    if (intercepted && admission.decision === 'refuse' && admission.atConnect) intercepted = false;
+    if (intercepted && admission.decision === 'admit' && admission.tunnel) {
+      this.#logger.info({ host: target.host, app: admission.attribution.appId }, 'tunnelling an intercepted host for an app that pins its certificates');
+      intercepted = false;
+      conn.kind = 'tunnel';
+    }
     if (intercepted) {
       await this.#terminateTls(conn, target, admission, head);
       return;
