@@ -66,10 +66,10 @@ describe('governance', () => {
     const admission = await governance.admitConnection(connectTo('api.openai.com', true));
     expect(admission).toMatchObject({ decision: 'admit', attribution: { appId: 'curl', osUser: 'alice', uid: 1000 } });
     const request = { host: 'api.openai.com', method: 'POST', path: '/v1/chat/completions', route: {} as never, headers: {} };
-    const blocked = await governance.admitRequest(admission.attribution, request);
+    const blocked = governance.admitRequest(admission.attribution, request);
     expect(blocked).toEqual({ decision: 'block', message: 'curl is not approved for use at Acme (denied by your administrator). Contact https://help.acme.example/ to request access.' });
     policy.applyPolicySnapshot(snapshot(2, [{ id: 'curl', status: 'approved' }]));
-    expect(await governance.admitRequest(admission.attribution, request)).toEqual({ decision: 'allow' });
+    expect(governance.admitRequest(admission.attribution, request)).toEqual({ decision: 'allow' });
   });
 
   it('reports a pending app for approval once, not on every request', async () => {
@@ -77,7 +77,7 @@ describe('governance', () => {
     policy.applyPolicySnapshot(snapshot(1, [], 'block'));
     const admission = await governance.admitConnection(connectTo('api.openai.com', true));
     for (let i = 0; i < 3; i++) {
-      expect((await governance.admitRequest(admission.attribution, { host: 'api.openai.com', method: 'GET', path: '/v1/models', route: {} as never, headers: {} })).decision).toBe('block');
+      expect((governance.admitRequest(admission.attribution, { host: 'api.openai.com', method: 'GET', path: '/v1/models', route: {} as never, headers: {} })).decision).toBe('block');
     }
     expect(sent).toEqual([expect.objectContaining({ type: 'approval.request', kind: 'app', app_id: 'curl', os_user: 'alice' })]);
   });
@@ -104,7 +104,7 @@ describe('governance', () => {
     policy.applyPolicySnapshot(snapshot(1, [], 'block'));
     const admission = await governance.admitConnection(connectTo('api.anthropic.com', true));
     expect(admission.attribution.appId).toBe('unknown');
-    const decision = await governance.admitRequest(admission.attribution, { host: 'api.anthropic.com', method: 'POST', path: '/v1/messages', route: {} as never, headers: {} });
+    const decision = governance.admitRequest(admission.attribution, { host: 'api.anthropic.com', method: 'POST', path: '/v1/messages', route: {} as never, headers: {} });
     expect(decision.decision).toBe('block');
   });
 });
