@@ -34,9 +34,12 @@ export function headersWithoutSecrets(headers: IncomingHttpHeaders): Record<stri
   return out;
 }
 
-const APP_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+// Catalog ids (`claude-code`) and the identify room's ids for apps no catalog row names
+// (`exe:<hash>`, `script:node:<hash>`): the latter are the shadow AI the gateway most needs to see,
+// so `:` is allowed, as the gateway's own check allows it (docs/inference.md).
+const APP_ID_PATTERN = /^[a-z0-9][a-z0-9._:-]{0,63}$/;
 
-/** `x-bf-dim-app` must be a bounded label: a catalog id or `unknown`, never free text. */
+/** `x-bf-dim-app` must be a bounded label: an app id or `unknown`, never free text. */
 export function boundedAppId(appId: string | undefined): string {
   const id = (appId ?? '').toLowerCase();
   return APP_ID_PATTERN.test(id) ? id : 'unknown';
