@@ -430,7 +430,7 @@ describe('draining', () => {
     const busyClosed = new Promise<void>((r) => busy.once('close', () => r()));
     busy.on('error', () => undefined);
     idle.on('error', () => undefined);
-    const result = await p.proxy.drain(800);
+    const result = await p.proxy.drain(Date.now() + 800);
     await Promise.all([idleClosed, busyClosed]);
     expect(result.cut).toBe(1);
     expect(p.proxy.activeConnections()).toBe(0);

@@ -270,15 +270,15 @@ export class ProxyServer {
 
   /**
    * Graceful stop: no new connections, idle ones closed now, busy ones closed as their last
-   * response finishes, and whatever is left (long streams, tunnels) cut at the deadline.
+   * response finishes, and whatever is left (long streams, tunnels) cut at `deadline` (epoch ms,
+   * as the daemon's lifecycle gives every service: the grace period ends at one instant for all).
    */
-  async drain(deadlineMs: number): Promise<{ cut: number }> {
+  async drain(deadline: number): Promise<{ cut: number }> {
     this.#draining = true;
     this.stopAccepting();
     this.closeIdle();
-    const until = Date.now() + deadlineMs;
-    while (this.#connections.size > 0 && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, until - Date.now()))));
+    while (this.#connections.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
     }
     const cut = this.#connections.size;
     if (cut > 0) {
