@@ -14,7 +14,7 @@ import { CONNECT_PATH, ENROLL_PATH, SUBPROTOCOL } from '../../protocol/index.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/heimdall-gateway.js', import.meta.url));
 
-interface GatewayProcess {
+export interface GatewayProcess {
   url: string;
   wsUrl: string;
   pid: number;
@@ -23,7 +23,7 @@ interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-async function startGatewayProcess(): Promise<GatewayProcess> {
+export async function startGatewayProcess(): Promise<GatewayProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-bench-gw-'));
   const child = spawn(process.execPath, [BIN, 'run', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'ignore'] });
   const runtime = path.join(dir, 'gateway-runtime.json');
@@ -48,7 +48,7 @@ async function startGatewayProcess(): Promise<GatewayProcess> {
 }
 
 /** Resident memory of a process in bytes (Linux /proc, else `ps`). */
-function rssBytes(pid: number): number {
+export function rssBytes(pid: number): number {
   const status = `/proc/${pid}/status`;
   if (existsSync(status)) {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(status, 'utf8'));
@@ -57,7 +57,7 @@ function rssBytes(pid: number): number {
   return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) * 1024;
 }
 
-async function admin(gw: GatewayProcess, method: string, p: string, body?: unknown): Promise<unknown> {
+export async function admin(gw: GatewayProcess, method: string, p: string, body?: unknown): Promise<unknown> {
   const res = await fetch(`${gw.url}/admin/v1/${p}`, {
     method,
     headers: { authorization: `Bearer ${gw.adminToken}`, 'content-type': 'application/json' },

@@ -49,7 +49,7 @@ const REQUEST_BODY = JSON.stringify({ model: 'gpt-bench', messages: [{ role: 'us
 
 // ---- the local upstream -------------------------------------------------------------------------
 
-interface Upstream {
+export interface Upstream {
   port: number;
   caPath: string;
   caPem: string;
@@ -67,7 +67,7 @@ function makePki(dir: string): { caPath: string; caPem: string; cert: string; ke
   return { caPath: p('ca.pem'), caPem: fs.readFileSync(p('ca.pem'), 'utf8'), cert: fs.readFileSync(p('cert.pem'), 'utf8'), key: fs.readFileSync(p('key.pem'), 'utf8') };
 }
 
-async function startUpstream(dir: string): Promise<Upstream> {
+export async function startUpstream(dir: string): Promise<Upstream> {
   const pki = makePki(dir);
   const server = https.createServer({ cert: pki.cert, key: pki.key, keepAliveTimeout: 120_000 }, (req, res) => {
     req.resume();
@@ -109,7 +109,7 @@ async function startUpstream(dir: string): Promise<Upstream> {
 // ---- a minimal keep-alive HTTP/1.1 client (no library overhead in the numbers) ---------------
 
 /** Opens a TLS connection: direct to `port`, or through a proxy's CONNECT to `authority`. */
-async function openTls(opts: { port: number; ca: string; servername: string; proxyPort?: number; authority?: string }): Promise<tls.TLSSocket> {
+export async function openTls(opts: { port: number; ca: string; servername: string; proxyPort?: number; authority?: string }): Promise<tls.TLSSocket> {
   let socket: net.Socket | undefined;
   if (opts.proxyPort !== undefined) {
     socket = await new Promise<net.Socket>((resolve, reject) => {
@@ -135,7 +135,7 @@ async function openTls(opts: { port: number; ca: string; servername: string; pro
   });
 }
 
-class Conn {
+export class Conn {
   readonly #socket: tls.TLSSocket;
   readonly #host: string;
   #buf: Buffer = Buffer.alloc(0);
@@ -193,7 +193,7 @@ interface PathSpec {
   open(): Promise<Conn>;
 }
 
-function percentile(values: number[], p: number): number {
+export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
@@ -274,7 +274,7 @@ async function startHeimdall(stateDir: string, upstream: Upstream): Promise<{ ch
   };
 }
 
-function mitmdumpAvailable(): boolean {
+export function mitmdumpAvailable(): boolean {
   try {
     execFileSync('mitmdump', ['--version'], { stdio: 'pipe' });
     return true;
