@@ -2,6 +2,7 @@
 // `pending_action block`, with each provider's error shape naming the app and the support URL;
 // the admin approves it at the gateway and the next request passes within a second; a deny blocks
 // it again; the agent's `heimdall apps` and `heimdall status` count what happened.
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_PATH, chatBody, copyCurl, E2e, pollUntil, SUPPORT_URL, type SystemUnderTest } from './harness.ts';
@@ -127,6 +128,31 @@ describe('an unknown tool under pending_action block', () => {
     });
   });
 
+  it('a python3 script is its own app, named by its script, and blocked while pending', async () => {
+    const script = path.join(toolDir, 'ask.py');
+    fs.writeFileSync(
+      script,
+      [
+        'import json, sys, urllib.error, urllib.request',
+        'req = urllib.request.Request("https://api.openai.com/v1/chat/completions", data=b\'{"model":"demo-gpt","messages":[]}\',',
+        '    headers={"Authorization": "Bearer sk-app-own", "content-type": "application/json"})',
+        'try:',
+        '    urllib.request.urlopen(req)',
+        '    print(200)',
+        'except urllib.error.HTTPError as e:',
+        '    print(e.code); print(e.read().decode())',
+      ].join('\n'),
+    );
+    // urllib honours https_proxy, and OpenSSL the SSL_CERT_FILE bundle `heimdall exec` sets.
+    const r = await sut.agent.exec('python3', [script]);
+    expect(r.code, r.stderr).toBe(0);
+    const [status, body] = r.stdout.split('\n');
+    expect(status).toBe('403');
+    expect(JSON.parse(body!).error.message).toContain('ask.py (python3) is not approved for use at Acme (pending review)');
+    const apps = (await sut.agent.json(['apps'])) as { appId: string; displayName: string; kind: string; subject: string; blockedCount: number }[];
+    expect(apps.find((a) => a.displayName === 'ask.py (python3)')).toMatchObject({ appId: expect.stringMatching(/^script:python3:[0-9a-f]+$/), subject: script, blockedCount: 1 });
+  });
+
   it('shows in `heimdall apps` with its counts, and `heimdall status` counts the blocked requests', async () => {
     const apps = (await sut.agent.json(['apps'])) as { appId: string; displayName: string; kind: string; subject: string; lastStatus: string; allowedCount: number; blockedCount: number }[];
     expect(apps.find((a) => a.appId === appId)).toMatchObject({
@@ -140,8 +166,9 @@ describe('an unknown tool under pending_action block', () => {
     expect(outcomes.blocked).toBeGreaterThanOrEqual(4);
 
     const status = await sut.agent.json(['status']);
-    expect(status.sections.policy).toMatchObject({ apps_blocked_now: 1, blocked_requests: outcomes.blocked });
+    // shadow-ai and the python script (one blocked request) are blocked now.
+    expect(status.sections.policy).toMatchObject({ apps_blocked_now: 2, blocked_requests: outcomes.blocked + 1 });
     const human = await sut.agent.cli(['status']);
-    expect(human.stdout).toContain(`${outcomes.blocked} request(s) blocked from 1 app(s)`);
+    expect(human.stdout).toContain(`${outcomes.blocked + 1} request(s) blocked from 2 app(s)`);
   });
 });

@@ -167,4 +167,25 @@ describe('MCP servers added with the apps’ own commands', () => {
     if (fingerprints['gemini']) expect(await app('gemini', ['mcp', 'list'], { overlay: true })).toMatch(/files: .* - Blocked/);
     if (fingerprints['claude']) expect(await app('claude', ['mcp', 'get', 'tickets'], { overlay: true })).toMatch(/No MCP server named "tickets"/);
   }, 60_000);
+
+  it('an approval gives the servers back: no longer blocked, the managed policy withdrawn', async () => {
+    const approved = Object.entries(fingerprints);
+    for (const [, fingerprint] of approved) {
+      const r = await sut.gateway.cli(['mcp', 'approve', fingerprint]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    await pollUntil(
+      'heimdall mcp shows every approved server allowed and nothing enforced',
+      async () => {
+        const list = (await sut.agent.json(['mcp'])) as { fingerprint: string; decision: { verdict: string; status: string }; enforcedHow: string }[];
+        const mine = list.filter((r) => approved.some(([, fp]) => fp === r.fingerprint));
+        return mine.length === approved.length && mine.every((r) => r.decision.verdict === 'allow' && r.decision.status === 'approved' && r.enforcedHow === 'none') ? true : undefined;
+      },
+      { deadlineMs: 5_000, intervalMs: 250 },
+    );
+    expect(fs.existsSync(path.join(sut.agent.stateDir, 'managed-root/etc/claude-code/managed-settings.d/heimdall.json'))).toBe(false);
+    if (canOverlay && fingerprints['codex']) expect(await app('codex', ['mcp', 'list'], { overlay: true })).not.toMatch(/disabled/);
+    // The user's own files were never touched: the secrets the apps wrote are still there.
+    if (fingerprints['claude']) expect(fs.readFileSync(path.join(home, '.claude.json'), 'utf8')).toContain(SECRETS.claude);
+  }, 60_000);
 });
