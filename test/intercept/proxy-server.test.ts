@@ -238,6 +238,17 @@ describe('interception', () => {
       await watching.close();
     }
   });
+
+  it('records the request body bytes it forwarded and the reply bytes', async () => {
+    const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'z'.repeat(5000) }] });
+    const before = proxy.records.length;
+    const r = await curl(['--proxy', proxy.proxyUrl, '--cacert', proxy.caPath, 'https://api.openai.com/v1/chat/completions', '-H', 'content-type: application/json', '--data-binary', body]);
+    expect(r.status).toBe(200);
+    await vi.waitFor(() => expect(proxy.records.length).toBeGreaterThan(before));
+    const rec = proxy.records.at(-1)!;
+    expect(rec.bytesIn).toBe(Buffer.byteLength(body));
+    expect(rec.bytesOut).toBeGreaterThan(0);
+  });
 });
 
 describe('streaming', () => {

@@ -5,7 +5,8 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
-import { PassThrough, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import { parse as parseLegacyUrl, type Url } from 'node:url';
 import httpProxy from 'http-proxy';
 import type { Logger } from '../lib/logger.ts';
 import { DnsCache, type DnsCacheOptions } from './dns-cache.ts';
@@ -93,6 +94,8 @@ interface ExchangeState {
 export class Forwarder {
   readonly #proxy: httpProxy;
   readonly #gateway: URL;
+  /** The gateway as http-proxy's target, parsed once (given a string, it parses it on every request). */
+  readonly #gatewayTarget: Url;
   readonly #gatewayAgent: http.Agent;
   readonly #originAgents = new Map<string, https.Agent>();
   readonly #plainAgent: http.Agent;
@@ -106,6 +109,7 @@ export class Forwarder {
 
   constructor(options: ForwarderOptions) {
     this.#gateway = new URL(options.gatewayUrl);
+    this.#gatewayTarget = parseLegacyUrl(this.#gateway.href);
     if (this.#gateway.protocol !== 'http:' && this.#gateway.protocol !== 'https:') {
       throw new Error(`gateway_url ${options.gatewayUrl}: expected an http:// or https:// URL`);
     }
@@ -152,9 +156,6 @@ export class Forwarder {
     const state: ExchangeState = { target, shape, bytesOut: 0, idleCut: false };
     this.#exchanges.set(req, state);
     let bytesIn = 0;
-    const counter = new PassThrough();
-    counter.on('data', (chunk: Buffer) => { bytesIn += chunk.length; });
-    req.pipe(counter);
 
     const options = this.#prepare(req, target, requestId, false);
     return new Promise<ForwardResult>((resolve) => {
@@ -170,13 +171,17 @@ export class Forwarder {
         });
       };
       res.once('close', done);
-      this.#proxy.web(req, res, { ...options, buffer: counter }, (err: NodeJS.ErrnoException) => {
+      this.#proxy.web(req, res, options, (err: NodeJS.ErrnoException) => {
         this.#clearTimers(req);
         errorKind = classify(err, target);
         this.#logger.warn({ err: err.message, code: err.code, next_hop: describe(target, this.#gateway), request_id: requestId }, 'forwarding failed');
         if (res.headersSent) res.destroy();
         else this.sendError(res, shape, errorKind, detailFor(errorKind, target, this.#gateway, err));
       });
+      // http-proxy has piped the body to the upstream request by now (synchronously, in web()); a
+      // second 'data' listener sees the same chunks and counts them. (A PassThrough in between did the
+      // same at the cost of one more stream, its buffering and ticks, on every request.)
+      req.on('data', (chunk: Buffer) => { bytesIn += chunk.length; });
     });
   }
 
@@ -222,7 +227,7 @@ export class Forwarder {
         const keepNative = target.passthrough || target.route.credentialPolicy === 'native-only';
         const cleaned = keepNative ? pathAndQuery : stripCredentialQuery(pathAndQuery, target.route.credentialQueryParams);
         req.url = gatewayPath(target.route, target.passthrough, cleaned);
-        return { target: this.#gateway.href, agent: this.#gatewayAgent, changeOrigin: true };
+        return { target: this.#gatewayTarget, agent: this.#gatewayAgent, changeOrigin: true };
       }
       case 'origin': {
         // The origin sees the app's own request: its headers, its credential, its Host.

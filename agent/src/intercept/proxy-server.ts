@@ -703,8 +703,11 @@ export class ProxyServer {
 
   async #verdict(req: http.IncomingMessage, route: Route, ex: GovernedExchange, path: string): Promise<{ kind: 'allow' } | { kind: 'block'; message: string }> {
     if (ex.admission.decision === 'refuse') return { kind: 'block', message: ex.admission.reason };
+    // The cleaned headers are built only if the governor reads them (the daemon's does not).
+    let headers: Readonly<Record<string, string>> | undefined;
     const decision = await this.#governor.admitRequest(ex.admission.attribution, {
-      host: ex.host, method: req.method ?? 'GET', path, route, headers: headersWithoutSecrets(req.headers),
+      host: ex.host, method: req.method ?? 'GET', path, route,
+      get headers() { return (headers ??= headersWithoutSecrets(req.headers)); },
     });
     return decision.decision === 'block' ? { kind: 'block', message: decision.message } : { kind: 'allow' };
   }
