@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { bundleAgent } from '../../scripts/bundle.ts';
 import { admin, rssBytes, startGatewayProcess } from './gateway.ts';
-import { Conn, openTls, startUpstream } from './proxy.ts';
+import { Conn, openTls, percentile, startUpstream } from './proxy.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SOURCE_ENTRY = path.join(ROOT, 'bin/heimdall.js');
@@ -37,7 +37,16 @@ export interface DaemonMemory {
   streamsOpened: number;
 }
 
+/** Request timing through the bundled daemon's proxy: identification, policy, audit outbox, forwarding. */
+export interface DaemonPathNumbers {
+  direct: { p50Ms: number; p99Ms: number; reqPerSec: number };
+  daemon: { p50Ms: number; p99Ms: number; reqPerSec: number };
+  concurrency: number;
+}
+
 export interface DaemonMemoryResult {
+  /** The same small JSON request through the whole daemon, against the upstream called directly. */
+  path: DaemonPathNumbers;
   idleSeconds: number;
   openStreams: number;
   /** `node -e` with a timer, nothing loaded: the floor any Node program starts from. */
@@ -68,7 +77,8 @@ interface RunningDaemon {
 async function startDaemon(entry: string, dir: string, name: string, controlUrl: string, gatewayUrl: string, upstreamCaPath: string): Promise<RunningDaemon> {
   const stateDir = path.join(dir, name);
   const proxyPort = await freePort();
-  const child = spawn(process.execPath, [entry, 'run', '--state-dir', stateDir, '--control-url', controlUrl, '--gateway-url', gatewayUrl, '--proxy-port', String(proxyPort)], {
+  const prof = process.env.HEIMDALL_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HEIMDALL_BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, entry, 'run', '--state-dir', stateDir, '--control-url', controlUrl, '--gateway-url', gatewayUrl, '--proxy-port', String(proxyPort)], {
     // The upstream's private CA, trusted the way an organization's gateway CA would be.
     // SSL_CERT_FILE is read as the OS store (tls.getCACertificates("system")), which the forwarder trusts.
     env: { ...process.env, SSL_CERT_FILE: upstreamCaPath },
@@ -130,6 +140,31 @@ async function openStreams(d: RunningDaemon, n: number, held: Conn[]): Promise<v
 
 const mb = (bytes: number): number => bytes / 2 ** 20;
 
+async function timePath(open: () => Promise<Conn>, samples: number, seconds: number, concurrency: number): Promise<{ p50Ms: number; p99Ms: number; reqPerSec: number }> {
+  const conn = await open();
+  for (let i = 0; i < 100; i++) await conn.request('/v1/chat/completions');
+  const lat: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const t0 = performance.now();
+    await conn.request('/v1/chat/completions');
+    lat.push(performance.now() - t0);
+  }
+  conn.close();
+  const conns = await Promise.all(Array.from({ length: concurrency }, open));
+  let done = 0;
+  const t0 = performance.now();
+  const until = t0 + seconds * 1000;
+  await Promise.all(conns.map(async (c) => {
+    while (performance.now() < until) {
+      await c.request('/v1/chat/completions');
+      done++;
+    }
+  }));
+  const reqPerSec = done / ((performance.now() - t0) / 1000);
+  for (const c of conns) c.close();
+  return { p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), reqPerSec };
+}
+
 export async function benchDaemonMemory(options: DaemonMemoryOptions = {}): Promise<DaemonMemoryResult> {
   if (process.platform !== 'linux') throw new Error('the daemon memory benchmark reads /proc: Linux only');
   const idleSeconds = Math.max(5, Math.min(options.idleSeconds ?? 60, 300));
@@ -174,9 +209,15 @@ export async function benchDaemonMemory(options: DaemonMemoryOptions = {}): Prom
         for (const c of opened) c.close();
       }
     };
+    // Requests through the whole daemon (after the idle readings, so they do not disturb them).
+    const daemonCa = fs.readFileSync(path.join(bundle.stateDir, 'ca.pem'), 'utf8');
+    const concurrency = 32;
+    const directPath = await timePath(async () => new Conn(await openTls({ port: upstream.port, ca: upstream.caPem, servername: 'localhost' }), 'localhost'), 1000, 3, concurrency);
+    const daemonPath = await timePath(async () => new Conn(await openTls({ port: 443, ca: daemonCa, servername: 'api.openai.com', proxyPort: bundle.proxyPort, authority: 'api.openai.com:443' }), 'api.openai.com'), 1000, 3, concurrency);
     const bundleStreams = await withStreams(bundle);
     const sourceStreams = await withStreams(source);
     return {
+      path: { direct: directPath, daemon: daemonPath, concurrency },
       idleSeconds,
       openStreams: streams,
       bareNode: { startMb: bareStart, idleMb: bareIdle },
@@ -202,6 +243,8 @@ export function formatDaemonMemory(r: DaemonMemoryResult): string {
     `bare node (baseline)   5 s ${f(r.bareNode.startMb)}  after ${r.idleSeconds} s ${f(r.bareNode.idleMb)}`,
     row('daemon from source', r.source),
     row(`daemon bundle (${(r.bundleBytes / 2 ** 20).toFixed(1)} MB)`, r.bundle),
+    `requests through the bundled daemon (identify, policy, audit, forward): p50 ${r.path.daemon.p50Ms.toFixed(3)} ms  p99 ${r.path.daemon.p99Ms.toFixed(3)} ms  ${r.path.daemon.reqPerSec.toFixed(0)} req/s @${r.path.concurrency}`,
+    `same requests direct to the upstream:                         p50 ${r.path.direct.p50Ms.toFixed(3)} ms  p99 ${r.path.direct.p99Ms.toFixed(3)} ms  ${r.path.direct.reqPerSec.toFixed(0)} req/s @${r.path.concurrency}`,
     ...r.notes.map((n) => `note: ${n}`),
   ].join('\n');
 }

@@ -30,6 +30,9 @@ process.on('message', (msg: { type: string }) => {
   if (msg.type === 'rss') {
     globalThis.gc?.();
     process.send!({ type: 'rss', rss: process.memoryUsage().rss, active: proxy.activeConnections() });
+  } else if (msg.type === 'cpu') {
+    const used = process.cpuUsage();
+    process.send!({ type: 'cpu', micros: used.user + used.system });
   } else if (msg.type === 'stop') {
     void proxy.close().then(() => process.exit(0));
   }

@@ -34,6 +34,8 @@ export interface PathNumbers {
   /** How long chunks of a paced stream were held on the way (arrival - upstream write), p99 and max. */
   chunkHoldP99Ms: number;
   chunkHoldMaxMs: number;
+  /** CPU time the proxy process spent per request in the throughput phase (µs; user + system). */
+  cpuPerRequestUs?: number;
 }
 
 export interface ProxyBenchResult {
@@ -191,6 +193,8 @@ export class Conn {
 interface PathSpec {
   name: string;
   open(): Promise<Conn>;
+  /** CPU time used so far by the process in the middle (µs), when there is one to ask. */
+  cpu?(): Promise<number>;
 }
 
 export function percentile(values: number[], p: number): number {
@@ -237,6 +241,7 @@ async function measurePath(spec: PathSpec, o: Required<ProxyBenchOptions>): Prom
   const conns = await Promise.all(Array.from({ length: o.concurrency }, () => spec.open()));
   for (const c of conns) await c.request('/v1/chat/completions');
   let done = 0;
+  const cpuBefore = await spec.cpu?.();
   const until = performance.now() + o.throughputSeconds * 1000;
   const t0 = performance.now();
   await Promise.all(conns.map(async (c) => {
@@ -246,17 +251,19 @@ async function measurePath(spec: PathSpec, o: Required<ProxyBenchOptions>): Prom
     }
   }));
   const reqPerSec = done / ((performance.now() - t0) / 1000);
+  const cpuAfter = await spec.cpu?.();
   for (const c of conns) c.close();
 
   return {
     p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), sseTtfbP50Ms: percentile(ttfb, 50), reqPerSec,
     chunkHoldP99Ms: percentile(holds, 99), chunkHoldMaxMs: Math.max(...holds),
+    ...(cpuBefore !== undefined && cpuAfter !== undefined ? { cpuPerRequestUs: (cpuAfter - cpuBefore) / done } : {}),
   };
 }
 
 // ---- the proxies ---------------------------------------------------------------------------
 
-async function startHeimdall(stateDir: string, upstream: Upstream): Promise<{ child: ChildProcess; port: number; caPem: string; rss(): Promise<{ rss: number; active: number }>; stop(): Promise<void> }> {
+async function startHeimdall(stateDir: string, upstream: Upstream): Promise<{ child: ChildProcess; port: number; caPem: string; rss(): Promise<{ rss: number; active: number }>; cpu(): Promise<number>; stop(): Promise<void> }> {
   const child = fork(fileURLToPath(new URL('./proxy-child.ts', import.meta.url)), [stateDir, `https://127.0.0.1:${upstream.port}`, upstream.caPath], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--expose-gc', '--no-warnings', ...(process.env.HEIMDALL_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HEIMDALL_BENCH_CPU_PROF}`] : [])],
   });
@@ -269,6 +276,10 @@ async function startHeimdall(stateDir: string, upstream: Upstream): Promise<{ ch
     rss: () => new Promise((resolve) => {
       child.once('message', (m: { rss: number; active: number }) => resolve(m));
       child.send({ type: 'rss' });
+    }),
+    cpu: () => new Promise((resolve) => {
+      child.once('message', (m: { micros: number }) => resolve(m.micros));
+      child.send({ type: 'cpu' });
     }),
     stop: () => new Promise((resolve) => { child.once('exit', () => resolve()); child.send({ type: 'stop' }); }),
   };
@@ -298,6 +309,14 @@ async function startMitmdump(confdir: string): Promise<{ port: number; caPem: st
   return { port, caPem: fs.readFileSync(caFile, 'utf8'), pid: child.pid!, stop: () => child.kill('SIGTERM') };
 }
 
+/** User + system CPU time of a process so far (µs), from /proc/PID/stat. */
+function cpuMicrosOfPid(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks / 100) * 1e6; // USER_HZ is 100 on Linux
+}
+
 function rssOfPid(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) * 1024;
@@ -323,6 +342,7 @@ export async function benchProxy(options: ProxyBenchOptions = {}): Promise<Proxy
     const rssIdle = (await heimdall.rss()).rss;
     const viaHeimdall = await measurePath({
       name: 'heimdall',
+      cpu: () => heimdall.cpu(),
       open: async () => new Conn(await openTls({ port: 443, ca: heimdall.caPem, servername: 'api.openai.com', proxyPort: heimdall.port, authority: 'api.openai.com:443' }), 'api.openai.com'),
     }, o);
 
@@ -341,6 +361,7 @@ export async function benchProxy(options: ProxyBenchOptions = {}): Promise<Proxy
       const mitmIdle = rssOfPid(mitm.pid);
       const n = await measurePath({
         name: 'mitmdump',
+        cpu: () => Promise.resolve(cpuMicrosOfPid(mitm.pid)),
         open: async () => new Conn(await openTls({ port: 443, ca: mitm.caPem, servername: 'localhost', proxyPort: mitm.port, authority: `127.0.0.1:${upstream.port}` }), 'localhost'),
       }, o);
       mitmNumbers = { ...n, rssIdleMb: mitmIdle / 2 ** 20 };
@@ -373,7 +394,8 @@ export async function benchProxy(options: ProxyBenchOptions = {}): Promise<Proxy
 export function formatProxyBench(r: ProxyBenchResult): string {
   const ms = (v: number): string => `${v.toFixed(3)} ms`;
   const row = (name: string, n: PathNumbers): string =>
-    `${name.padEnd(9)} p50 ${ms(n.p50Ms)}  p99 ${ms(n.p99Ms)}  SSE first event ${ms(n.sseTtfbP50Ms)}  ${n.reqPerSec.toFixed(0)} req/s @32  chunk hold p99 ${ms(n.chunkHoldP99Ms)} max ${ms(n.chunkHoldMaxMs)}`;
+    `${name.padEnd(9)} p50 ${ms(n.p50Ms)}  p99 ${ms(n.p99Ms)}  SSE first event ${ms(n.sseTtfbP50Ms)}  ${n.reqPerSec.toFixed(0)} req/s @32  chunk hold p99 ${ms(n.chunkHoldP99Ms)} max ${ms(n.chunkHoldMaxMs)}` +
+    (n.cpuPerRequestUs !== undefined ? `  proxy CPU ${n.cpuPerRequestUs.toFixed(0)} µs/request` : '');
   const lines = [row('direct', r.direct), row('heimdall', r.heimdall)];
   if (r.mitmdump) lines.push(row('mitmdump', r.mitmdump));
   lines.push(`heimdall added: p50 ${ms(r.added.p50Ms)}  p99 ${ms(r.added.p99Ms)}  SSE first event ${ms(r.added.sseTtfbMs)}`);
