@@ -52,6 +52,8 @@ describe('SIGTERM with a stream in flight', () => {
     expect(streamedText(stream.lines())).toBe(demoAnswer('demo-gpt', PROMPT));
     expect(await daemon.exited).toEqual({ code: 0, signal: null });
     expect(daemon.logs().some((l) => l['msg'] === 'drain deadline reached; closing remaining proxy connections')).toBe(false);
+    // The shutdown log counts the stream that was in flight when listening stopped.
+    expect(daemon.logs().find((l) => l['msg'] === 'no new work accepted; draining')?.['in_flight']).toBeGreaterThanOrEqual(1);
     agent.proc = undefined;
   });
 

@@ -259,6 +259,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       mcp: () => mcp.list(),
     }),
     resolveCaller: platform === 'linux' ? linuxCallerResolver : unknownCallerResolver,
+    track: () => lifecycle.tracker.begin(),
     logger,
   });
   await localApi.listen();

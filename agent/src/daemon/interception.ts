@@ -204,6 +204,10 @@ export class Interception implements Service {
     this.#proxy?.stopAccepting();
   }
 
+  inFlight(): number {
+    return [this.#proxy, ...this.#retiring].reduce((n, p) => n + (p?.activeConnections() ?? 0), 0);
+  }
+
   async drain(deadline: number): Promise<void> {
     await Promise.all([this.#proxy, ...this.#retiring].filter((p): p is ProxyServer => p !== undefined).map((p) => p.drain(deadline)));
   }

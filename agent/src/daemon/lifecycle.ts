@@ -11,6 +11,8 @@ export interface Service {
   drain?(deadline: number): Promise<void>;
   /** Release everything; called once, after draining. */
   close(): void | Promise<void>;
+  /** Units of work this service has in flight (open proxy connections), for the shutdown log. */
+  inFlight?(): number;
 }
 
 /** Counts units of work in flight (a proxied request, a local API call) so shutdown can wait for them. */
@@ -82,11 +84,16 @@ export class Lifecycle {
     const reversed = [...this.#services].reverse();
     this.#logger.info({ reason }, 'stopping');
     for (const s of reversed) await this.#guard(s, 'stopAccepting', () => s.stopAccepting?.());
-    this.#logger.info({ in_flight: this.tracker.inFlight, grace_ms: this.#graceMs }, 'no new work accepted; draining');
+    this.#logger.info({ in_flight: this.#inFlight(), grace_ms: this.#graceMs }, 'no new work accepted; draining');
     const [idle] = await Promise.all([this.tracker.whenIdle(deadline), ...reversed.map((s) => this.#guard(s, 'drain', () => s.drain?.(deadline)))]);
-    if (!idle) this.#logger.warn({ in_flight: this.tracker.inFlight }, 'grace period over; closing the remaining work');
+    const left = this.#inFlight();
+    if (!idle || left > 0) this.#logger.warn({ in_flight: left }, 'grace period over; closing the remaining work');
     for (const s of reversed) await this.#guard(s, 'close', () => s.close());
     this.#logger.info('stopped');
+  }
+
+  #inFlight(): number {
+    return this.tracker.inFlight + this.#services.reduce((n, s) => n + (s.inFlight?.() ?? 0), 0);
   }
 
   async #guard(service: Service, step: string, fn: () => unknown): Promise<void> {

@@ -31,6 +31,8 @@ export interface LocalApiOptions {
   socketPath: string;
   routes: readonly LocalRoute[];
   resolveCaller: CallerResolver;
+  /** Marks a request as work in flight until it is answered (the daemon's shutdown waits for it). */
+  track?: () => () => void;
   logger: Logger;
 }
 
@@ -91,6 +93,8 @@ export class LocalApi {
     this.#options = options;
     for (const route of options.routes) this.#routes.set(`${route.method} ${route.path}`, route);
     this.#server = createServer((req, res) => {
+      const done = options.track?.();
+      if (done) res.once('close', done);
       this.#handle(req, res).catch((err: unknown) => {
         options.logger.error({ err: (err as Error).message, path: req.url }, 'local API handler failed');
         if (!res.headersSent) send(res, 500, { error: 'internal error; see the daemon log' });
