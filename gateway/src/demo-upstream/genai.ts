@@ -15,14 +15,49 @@ function candidate(text: string, finished: boolean) {
   return { content: { role: 'model', parts: [{ text }] }, index: 0, ...(finished ? { finishReason: 'STOP' } : {}) };
 }
 
-export function generateContent(model: string, body: Record<string, unknown>): unknown {
+/**
+ * A value that fits a response schema (Google's OBJECT/STRING types or JSON Schema): apps that ask
+ * for structured output, like Gemini CLI's model router, parse the reply and retry on prose.
+ */
+function sampleFor(schema: unknown, text: string, depth = 0): unknown {
+  if (!isRecord(schema) || depth > 8) return text;
+  if (Array.isArray(schema['enum']) && schema['enum'].length > 0) return schema['enum'][0];
+  const type = String(schema['type'] ?? (isRecord(schema['properties']) ? 'object' : 'string')).toLowerCase();
+  switch (type) {
+    case 'object': {
+      const props = isRecord(schema['properties']) ? schema['properties'] : {};
+      return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, sampleFor(v, text, depth + 1)]));
+    }
+    case 'array':
+      return [sampleFor(schema['items'], text, depth + 1)];
+    case 'integer':
+    case 'number': {
+      const min = Number(schema['minimum'] ?? 0);
+      return Number.isFinite(min) ? min : 0;
+    }
+    case 'boolean':
+      return false;
+    default:
+      return text;
+  }
+}
+
+/** The reply text: prose, or JSON fitting the schema when the request asks for JSON. */
+function replyText(model: string, body: Record<string, unknown>): string {
   const text = demoReply(model, prompt(body));
+  const config = isRecord(body['generationConfig']) ? body['generationConfig'] : {};
+  if (config['responseMimeType'] !== 'application/json') return text;
+  return JSON.stringify(sampleFor(config['responseJsonSchema'] ?? config['responseSchema'], text));
+}
+
+export function generateContent(model: string, body: Record<string, unknown>): unknown {
+  const text = replyText(model, body);
   return { candidates: [candidate(text, true)], usageMetadata: usage(body, text), modelVersion: model, responseId: 'demo-response' };
 }
 
 /** One GenerateContentResponse per piece; the last carries finishReason and usage. */
 export function generateContentChunks(model: string, body: Record<string, unknown>): unknown[] {
-  const text = demoReply(model, prompt(body));
+  const text = replyText(model, body);
   const pieces = replyChunks(text);
   return pieces.map((piece, i) => {
     const last = i === pieces.length - 1;
