@@ -22,7 +22,8 @@ function candidate(text: string, finished: boolean) {
 function sampleFor(schema: unknown, text: string, depth = 0): unknown {
   if (!isRecord(schema) || depth > 8) return text;
   if (Array.isArray(schema['enum']) && schema['enum'].length > 0) return schema['enum'][0];
-  const type = String(schema['type'] ?? (isRecord(schema['properties']) ? 'object' : 'string')).toLowerCase();
+  const declared = schema['type'];
+  const type = (typeof declared === 'string' ? declared : isRecord(schema['properties']) ? 'object' : 'string').toLowerCase();
   switch (type) {
     case 'object': {
       const props = isRecord(schema['properties']) ? schema['properties'] : {};
