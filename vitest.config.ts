@@ -10,5 +10,7 @@ export default defineConfig({
     // Two cores: real servers, real processes and real TLS in every suite; keep parallelism modest.
     maxWorkers: 2,
     pool: 'forks',
+    // In CI a JSON report is written too, so .ci/run can print one plain closing line.
+    reporters: process.env['CI'] ? ['default', ['json', { outputFile: '.tmp/vitest-results.json' }]] : ['default'],
   },
 });
