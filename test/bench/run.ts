@@ -187,9 +187,10 @@ const MODULES: BenchModule[] = [
         checks: [
           check('full inventory', '< 2 s', ms(fullP50, 1), Math.max(...full.ms) < 2000),
           check('change reported, p95', '< 1 s', ms(latP95, 1), latP95 < 1000),
-          check('idle CPU with watchers (no polling)', '~0 (< 0.1 % of a core)', `${idle.cpuPercent.toFixed(3)} %`, idle.cpuPercent < 0.1),
+          // The issue says "should be ~0"; 0.1 % of a core is the line drawn here for "~0".
+          check('idle CPU with watchers (no polling)', '~0 (read here as < 0.1 % of a core)', `${idle.cpuPercent.toFixed(3)} %`, idle.cpuPercent < 0.1),
         ],
-        notes: [],
+        notes: ['Idle CPU is the whole benchmark process over 60 s (watchers, timers, GC), not the watcher alone.'],
       };
     },
   },
