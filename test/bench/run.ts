@@ -15,6 +15,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** The soft open-file limit of this process (Linux /proc), or 1024 when it cannot be read. */
+function openFileLimit(): number {
+  try {
+    const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const soft = line?.split(/\s{2,}/)[1];
+    return soft === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(soft) || 1024;
+  } catch {
+    return 1024;
+  }
+}
+
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DOC = path.join(ROOT, 'docs/performance.md');
 
@@ -149,7 +160,10 @@ const MODULES: BenchModule[] = [
     limitSeconds: 240,
     async run() {
       const { benchGatewayMemory, benchPolicyPropagation, benchEventIngest, formatGatewayBench } = await import('./gateway.ts');
-      const memory = await benchGatewayMemory({ clients: 2000 });
+      // 10,000 real websocket connections (the gateway runs in its own process) when this process's open-file
+      // limit allows; otherwise 2,000 and a linear extrapolation, said so in the result.
+      const clients = openFileLimit() >= 10_500 ? 10_000 : 2_000;
+      const memory = await benchGatewayMemory({ clients });
       const propagation = await benchPolicyPropagation({ agents: 1000, changes: 20 });
       const ingest = await benchEventIngest();
       return {
@@ -158,11 +172,20 @@ const MODULES: BenchModule[] = [
           `memory after ${memory.clients} agents / before any: ${(memory.rssAfterMiB / memory.rssBeforeMiB).toFixed(2)}x`,
         ],
         checks: [
-          check('10,000 agents (linear extrapolation from 2,000)', '<= 1 GB RSS', `${memory.extrapolated10kMiB.toFixed(0)} MiB`, memory.extrapolated10kMiB <= 1024),
+          check(
+            memory.clients >= 10_000 ? '10,000 connected agents (measured)' : `10,000 agents (linear extrapolation from ${memory.clients})`,
+            '<= 1 GB RSS',
+            `${(memory.clients >= 10_000 ? memory.rssAfterMiB : memory.extrapolated10kMiB).toFixed(0)} MiB`,
+            (memory.clients >= 10_000 ? memory.rssAfterMiB : memory.extrapolated10kMiB) <= 1024,
+          ),
           check('policy change reaches 99% of 1,000 agents', 'within 1 s', `p99 ${ms(propagation.p99Ms, 1)} (${(propagation.within1s * 100).toFixed(2)}% within 1 s)`, propagation.within1s >= 0.99),
           check('events ingested', '>= 20,000/s', `${Math.round(ingest.eventsPerSecond)}/s`, ingest.eventsPerSecond >= 20_000),
         ],
-        notes: ['The 10,000-agent figure is extrapolated from 2,000 measured connections, not measured.'],
+        notes: [
+          memory.clients >= 10_000
+            ? 'RSS of the gateway process with 10,000 agents connected at once over real websockets on loopback.'
+            : `The 10,000-agent figure is extrapolated from ${memory.clients} measured connections (the open-file limit was too low for 10,000).`,
+        ],
       };
     },
   },
