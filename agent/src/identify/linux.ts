@@ -1,7 +1,12 @@
-// Linux: client port -> /proc/net/tcp{,6} (uid, socket inode) -> the process holding that inode in
-// /proc/PID/fd -> exe, argv, status, parent chain. Parsers are pure; the reading below them is thin.
+// Linux: client port -> (uid, socket inode) -> the process holding that inode in /proc/PID/fd ->
+// exe, argv, status, parent chain. The socket is asked of the kernel by its 4-tuple over
+// NETLINK_SOCK_DIAG (agent/native/sockdiag, microseconds) when that addon is built, else found in
+// /proc/net/tcp{,6} (the kernel walks its whole TCP hash per read: milliseconds). Parsers are pure;
+// the reading below them is thin.
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { isIPv4, isIPv6 } from 'node:net';
 import { endianness } from 'node:os';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import path from 'node:path';
@@ -123,6 +128,65 @@ export function cleanExeLink(link: string): string {
   return link.endsWith(' (deleted)') ? link.slice(0, -' (deleted)'.length) : link;
 }
 
+/** One way to ask the kernel where a client socket is: family, its local end, its remote end. */
+export interface SocketTuple {
+  family: 4 | 6;
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+function bareAddress(address: string): string {
+  return address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+}
+
+/**
+ * The 4-tuples the app's socket can have, most likely first. The proxy sees the app's end; the
+ * app's socket may be of the other family (an AF_INET6 socket connected to ::ffff:127.0.0.1 is
+ * accepted by an IPv4 listener as 127.0.0.1, and an IPv4 client of a dual-stack listener shows
+ * up as ::ffff:127.0.0.1), so both spellings are tried. Empty when the client address is unknown.
+ */
+export function clientSocketTuples(query: PeerQuery): SocketTuple[] {
+  if (query.clientAddress === undefined) return [];
+  const client = bareAddress(query.clientAddress);
+  const unmap = (a: string): string | undefined => {
+    const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a);
+    return m?.[1] ?? (isIPv4(a) ? a : undefined);
+  };
+  const clientV4 = unmap(client);
+  const proxy = query.proxyAddress === undefined ? undefined : bareAddress(query.proxyAddress);
+  const proxyV4 = proxy === undefined ? '127.0.0.1' : unmap(proxy);
+  const ports = { localPort: query.clientPort, remotePort: query.proxyPort };
+  if (clientV4 !== undefined && proxyV4 !== undefined) {
+    return [
+      { family: 4, localAddress: clientV4, remoteAddress: proxyV4, ...ports },
+      { family: 6, localAddress: `::ffff:${clientV4}`, remoteAddress: `::ffff:${proxyV4}`, ...ports },
+    ];
+  }
+  const proxyV6 = proxy ?? '::1';
+  if (isIPv6(client) && isIPv6(proxyV6)) return [{ family: 6, localAddress: client, remoteAddress: proxyV6, ...ports }];
+  return [];
+}
+
+/** The sock_diag addon (agent/native/sockdiag): the kernel's one-socket lookup by 4-tuple. */
+export interface SockDiag {
+  /** The ESTABLISHED socket with this local and remote end, null when there is none; throws on failure. */
+  lookupTcp(family: 4 | 6, localAddr: string, localPort: number, remoteAddr: string, remotePort: number): { uid: number; inode: number } | null;
+}
+
+const SOCKDIAG_BUILD = new URL('../../native/sockdiag/build/Release/sockdiag.node', import.meta.url);
+
+/** Loads the addon built by `npm ci`; undefined when it was not built (no compiler, not Linux). */
+export function loadSockDiag(): SockDiag | undefined {
+  try {
+    const addon = createRequire(import.meta.url)(SOCKDIAG_BUILD.pathname) as Partial<SockDiag>;
+    return typeof addon.lookupTcp === 'function' ? (addon as SockDiag) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reading /proc
 
@@ -148,6 +212,11 @@ export interface LinuxProcessResolverOptions {
   logger?: Logger;
   /** Processes whose fd tables are read between two turns of the event loop. */
   scanSliceSize?: number;
+  /**
+   * Loads the sock_diag addon; returning undefined forces /proc/net/tcp. Defaults to the addon
+   * built by `npm ci`, but only for the real /proc (a recorded procRoot has no kernel behind it).
+   */
+  loadSockDiag?: () => SockDiag | undefined;
 }
 
 // Processes that recently held a proxy client socket are scanned first: the same few apps open
@@ -161,12 +230,16 @@ export class LinuxProcessResolver implements ProcessResolver {
   readonly #logger: Logger;
   readonly #sliceSize: number;
   readonly #recentHolders: number[] = [];
+  readonly #loadSockDiag: () => SockDiag | undefined;
+  #sockDiag: SockDiag | undefined | null = null; // null: not loaded yet
+  #sockDiagFailureLogged = false;
 
   constructor(options: LinuxProcessResolverOptions = {}) {
     this.#proc = options.procRoot ?? '/proc';
     this.#passwdFile = options.passwdFile ?? '/etc/passwd';
     this.#logger = options.logger ?? silentLogger();
     this.#sliceSize = options.scanSliceSize ?? 128;
+    this.#loadSockDiag = options.loadSockDiag ?? (this.#proc === '/proc' ? loadSockDiag : () => undefined);
   }
 
   async lookupByLocalPeer(query: PeerQuery): Promise<ProcessIdentity | undefined> {
@@ -192,8 +265,49 @@ export class LinuxProcessResolver implements ProcessResolver {
     }
   }
 
-  async #findSocket(query: PeerQuery): Promise<ProcNetTcpEntry | undefined> {
-    const files = query.family === 'IPv6' || (query.clientAddress?.includes(':') && !query.clientAddress.startsWith('::ffff:')) ? ['tcp6', 'tcp'] : ['tcp', 'tcp6'];
+  #sockDiagAddon(): SockDiag | undefined {
+    if (this.#sockDiag === null) {
+      this.#sockDiag = this.#loadSockDiag();
+      this.#logger.debug(
+        { method: this.#sockDiag ? 'sock_diag' : 'proc_net_tcp' },
+        this.#sockDiag ? 'finding client sockets with NETLINK_SOCK_DIAG' : 'sock_diag addon not built; finding client sockets in /proc/net/tcp',
+      );
+    }
+    return this.#sockDiag;
+  }
+
+  /**
+   * The kernel's one-socket lookup. `undefined` when the answer is unknown and /proc/net/tcp must
+   * be read (no addon, an error, or nothing found at a guessed proxy address); `null` when the
+   * kernel says the socket does not exist.
+   */
+  #askKernel(query: PeerQuery): { uid: number; inode: number } | null | undefined {
+    const addon = this.#sockDiagAddon();
+    const tuples = clientSocketTuples(query);
+    if (!addon || tuples.length === 0) return undefined;
+    try {
+      for (const t of tuples) {
+        const found = addon.lookupTcp(t.family, t.localAddress, t.localPort, t.remoteAddress, t.remotePort);
+        if (found) return found;
+      }
+    } catch (err) {
+      if (!this.#sockDiagFailureLogged) {
+        this.#sockDiagFailureLogged = true;
+        this.#logger.debug({ err }, 'sock_diag lookup failed; reading /proc/net/tcp instead');
+      }
+      return undefined;
+    }
+    return query.proxyAddress === undefined ? undefined : null;
+  }
+
+  async #findSocket(query: PeerQuery): Promise<{ uid: number; inode: number } | undefined> {
+    const fromKernel = this.#askKernel(query);
+    if (fromKernel !== undefined) return fromKernel ?? undefined;
+    // The file of the family the proxy saw first; the other one only when the app's socket is not
+    // there (a dual-stack AF_INET6 client socket connected to an IPv4 address).
+    const client = query.clientAddress;
+    const sawIPv6 = client === undefined ? query.family === 'IPv6' : client.includes(':') && !/^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(client);
+    const files = sawIPv6 ? ['tcp6', 'tcp'] : ['tcp', 'tcp6'];
     for (const file of files) {
       let text: string;
       try {

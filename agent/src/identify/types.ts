@@ -9,6 +9,11 @@ export interface PeerQuery {
   clientAddress?: string;
   /** The port the proxy accepted the connection on (the app's remote port). */
   proxyPort: number;
+  /**
+   * The address the proxy accepted the connection on (the proxy socket's localAddress). Lets Linux
+   * ask the kernel for the one socket by its 4-tuple; without it loopback is assumed.
+   */
+  proxyAddress?: string;
   family?: 'IPv4' | 'IPv6';
 }
 
