@@ -66,7 +66,7 @@ export async function benchIdentify(options: IdentifyBenchOptions = {}): Promise
     const next = acceptQueue(server);
     const resolver = new LinuxProcessResolver();
     const apps = new AppResolver({ platform: 'linux' });
-    const query = (s: net.Socket): PeerQuery => ({ clientPort: s.remotePort!, clientAddress: s.remoteAddress!, proxyPort: port, family: 'IPv4' });
+    const query = (s: net.Socket): PeerQuery => ({ clientPort: s.remotePort!, clientAddress: s.remoteAddress!, proxyPort: port, proxyAddress: s.localAddress!, family: 'IPv4' });
     const sockets: net.Socket[] = [];
 
     // One long-lived client opening connections one after another (an agent CLI does this).
