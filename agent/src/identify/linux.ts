@@ -10,6 +10,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { endianness } from 'node:os';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from '../lib/logger.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { formatIPv6, sameAddress } from './addresses.ts';
@@ -175,16 +176,23 @@ export interface SockDiag {
   lookupTcp(family: 4 | 6, localAddr: string, localPort: number, remoteAddr: string, remotePort: number): { uid: number; inode: number } | null;
 }
 
-const SOCKDIAG_BUILD = new URL('../../native/sockdiag/build/Release/sockdiag.node', import.meta.url);
+// Where `npm ci` builds the addon, seen from this file (agent/src/identify/) and from the bundle
+// (dist/heimdall.mjs, scripts/bundle.ts).
+const SOCKDIAG_BUILDS = ['../../native/sockdiag/build/Release/sockdiag.node', '../agent/native/sockdiag/build/Release/sockdiag.node'];
 
 /** Loads the addon built by `npm ci`; undefined when it was not built (no compiler, not Linux). */
 export function loadSockDiag(): SockDiag | undefined {
-  try {
-    const addon = createRequire(import.meta.url)(SOCKDIAG_BUILD.pathname) as Partial<SockDiag>;
-    return typeof addon.lookupTcp === 'function' ? (addon as SockDiag) : undefined;
-  } catch {
-    return undefined;
+  if (process.platform !== 'linux') return undefined;
+  const load = createRequire(import.meta.url);
+  for (const relative of SOCKDIAG_BUILDS) {
+    try {
+      const addon = load(fileURLToPath(new URL(relative, import.meta.url))) as Partial<SockDiag>;
+      if (typeof addon.lookupTcp === 'function') return addon as SockDiag;
+    } catch {
+      // not built at this path
+    }
   }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
