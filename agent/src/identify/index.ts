@@ -35,7 +35,7 @@ export {
   type ResolveHints,
   type ScriptArgument,
 } from './resolve-app.ts';
-export { LinuxProcessResolver, type LinuxProcessResolverOptions } from './linux.ts';
+export { LinuxProcessResolver, loadSockDiag, type LinuxProcessResolverOptions, type SockDiag } from './linux.ts';
 export { DarwinProcessResolver, type DarwinProcessResolverOptions } from './darwin.ts';
 export { WindowsProcessResolver, type WindowsProcessResolverOptions } from './windows.ts';
 export type { CommandResult, CommandRunner } from './run-command.ts';
