@@ -73,6 +73,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   lifecycle.add({ name: 'config', close: () => config.close() });
 
   logger.debug('start-up: config loaded');
+
   // --- identity of this device and its users
   const credentials = new Credentials(store.db);
   const deviceId = credentials.deviceId();
@@ -85,6 +86,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   const seenApps = new SeenApps({ db: store.db });
 
   logger.debug('start-up: policy loaded');
+
   // --- sync with the control plane
   const outbox = new Outbox({ db: store.db, logger: logger.child({ room: 'outbox' }) });
   const sync = new SyncClient({
@@ -105,16 +107,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     heldPolicyVersion: () => policy.version(),
     logger: logger.child({ room: 'sync' }),
   });
-  sync.onStateChange((s) => {
-    if (s.state !== 'connected') return;
-    for (const request of approvals.takeDue()) if (!sync.sendApprovalRequest(request)) approvals.deferReport(request);
-    // With the gateway-held CA, leaves can only be minted once the channel is up.
-    if (interception.caMode === 'gateway') void interception.prewarm();
-  });
   sync.start();
   lifecycle.add({ name: 'sync', close: () => sync.stop() });
 
   logger.debug('start-up: sync started');
+
   // --- the governed traffic path: intercept -> identify -> policy -> forward
   const governance = new Governance({
     processes: createProcessResolver(process.platform, { logger }),
@@ -148,6 +145,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   });
   await interception.apply(config.current);
   lifecycle.add(interception);
+  // Once the channel can send: pending approval requests, and (gateway-held CA) the leaves it signs.
+  const onChannelUp = (): void => {
+    for (const request of approvals.takeDue()) if (!sync.sendApprovalRequest(request)) approvals.deferReport(request);
+    if (interception.caMode === 'gateway') void interception.prewarm();
+  };
+  sync.onStateChange((s) => s.state === 'connected' && onChannelUp());
+  // The channel may have come up while interception was starting.
+  if (sync.status().state === 'connected') onChannelUp();
   const applyMetricsPort = async (port: number | undefined): Promise<void> => {
     await metrics.close();
     if (port !== undefined) await metrics.listen(port, logger);
