@@ -664,7 +664,8 @@ export class SyncClient {
     }
     this.#known = { version: snapshot.version, digest, appliedAt: now, confirmedAt: now, fullResyncS: snapshot.settings.full_resync_s };
     this.#policyState.save(this.#known);
-    this.#o.logger.info({ version: snapshot.version, previous: known?.version ?? null }, 'policy applied');
+    // The policy room logs the change at info; this is the channel's view of it.
+    this.#o.logger.debug({ version: snapshot.version, previous: known?.version ?? null }, 'policy from the gateway handed to the policy room');
     if (!conn.ended) this.#scheduleResync(conn);
   }
 
