@@ -101,7 +101,7 @@ describe('heimdall run / status / version', () => {
   it('prints its version and help with an example on every command', async () => {
     const version = await runToEnd(process.execPath, [HEIMDALL_BIN, 'version', '--json']);
     expect(JSON.parse(version.stdout)).toMatchObject({ version: expect.stringMatching(/^\d+\.\d+\.\d+/), node: process.version });
-    for (const cmd of ['run', 'status', 'version']) {
+    for (const cmd of ['status', 'login', 'env', 'exec', 'apps', 'mcp', 'ca', 'run', 'version']) {
       const help = await runToEnd(process.execPath, [HEIMDALL_BIN, cmd, '--help']);
       expect({ cmd, code: help.code }).toEqual({ cmd, code: 0 });
       expect(help.stdout).toMatch(/Example/);

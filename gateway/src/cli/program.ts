@@ -132,13 +132,13 @@ export function buildProgram(io: Io = { out: (t) => process.stdout.write(t), err
         }),
       `heimdall-gateway ${kind} list --status pending --data-dir ./gw-data`,
     );
-    for (const [verb, status, what] of [
-      ['approve', 'approved', 'Approve'],
-      ['deny', 'denied', 'Deny'],
-      ['reset', 'pending', 'Set back to pending (with --user: remove that user\'s exception)'],
+    for (const [verb, status, description] of [
+      ['approve', 'approved', `Approve an ${noun} for everyone, or for one user with --user.`],
+      ['deny', 'denied', `Deny an ${noun} for everyone, or for one user with --user.`],
+      ['reset', 'pending', `Set an ${noun} back to pending for everyone, or remove one user's exception with --user.`],
     ] as const) {
       example(
-        adminCommand(group, `${verb} <${idName.toLowerCase()}>`, `${what} ${verb === 'reset' ? '' : `an ${noun}`} for everyone, or for one user with --user.`)
+        adminCommand(group, `${verb} <${idName.toLowerCase()}>`, description)
           .option('--user <email>', 'decide for this user only (deny always wins over an approval)')
           .action(async (id: string, opts: TargetOptions & { user?: string }) => {
             const body = { status, ...(opts.user ? { user: opts.user } : {}) };
