@@ -56,7 +56,7 @@ function build(who: ProcessIdentity | undefined, platform = 'linux'): { governan
 }
 
 const connectTo = (host: string, intercepted: boolean): ConnectionInfo => ({
-  clientAddress: '127.0.0.1', clientPort: 50_000, proxyPort: 7420, family: 'IPv4', targetHost: host, targetPort: 443, intercepted,
+  clientAddress: '127.0.0.1', clientPort: 50_000, proxyAddress: '127.0.0.1', proxyPort: 7420, family: 'IPv4', targetHost: host, targetPort: 443, intercepted,
 });
 
 describe('governance', () => {

@@ -38,6 +38,7 @@ export class Governance implements Governor {
     const identity = await this.#o.processes.lookupByLocalPeer({
       clientPort: info.clientPort,
       clientAddress: info.clientAddress,
+      proxyAddress: info.proxyAddress,
       proxyPort: info.proxyPort,
       family: info.family,
     });

@@ -24,6 +24,8 @@ export interface Attribution {
 export interface ConnectionInfo {
   clientAddress: string;
   clientPort: number;
+  /** The proxy's own address on this connection (127.0.0.1 or ::1). */
+  proxyAddress: string;
   proxyPort: number;
   family: 'IPv4' | 'IPv6';
   targetHost: string;

@@ -487,6 +487,7 @@ export class ProxyServer {
     const info: ConnectionInfo = {
       clientAddress: socket.remoteAddress ?? '',
       clientPort: socket.remotePort ?? 0,
+      proxyAddress: socket.localAddress ?? '',
       proxyPort: socket.localPort ?? 0,
       family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4',
       targetHost: target.host,
