@@ -230,6 +230,9 @@ export interface LinuxProcessResolverOptions {
 // Processes that recently held a proxy client socket are scanned first: the same few apps open
 // most connections. Only the scan order is remembered; every answer is verified against the fd.
 const RECENT_HOLDERS_LIMIT = 32;
+// Parent chains and account names are cached: both are read on every new connection otherwise.
+const PARENT_CHAIN_CACHE_LIMIT = 512;
+const USER_NAME_TTL_MS = 60_000;
 // Pids below the newest one tried before listing /proc (a miss costs ~10 us each).
 const YOUNG_PID_WINDOW = 48;
 
@@ -240,6 +243,8 @@ export class LinuxProcessResolver implements ProcessResolver {
   readonly #logger: Logger;
   readonly #sliceSize: number;
   readonly #recentHolders: number[] = [];
+  readonly #userNames = new Map<number, { name: string | undefined; at: number }>();
+  readonly #parentChains = new Map<number, { ppid: number; parents: ParentProcess[] }>();
   readonly #loadSockDiag: () => SockDiag | undefined;
   #sockDiag: SockDiag | undefined | null = null; // null: not loaded yet
   #sockDiagFailureLogged = false;
@@ -265,7 +270,7 @@ export class LinuxProcessResolver implements ProcessResolver {
         return undefined;
       }
       this.#remember(holder.pid);
-      const parents = this.#readParents(identity.ppid);
+      const parents = this.#parentsOf(holder.pid, identity.ppid);
       const user = await this.#userName(identity.uid);
       const cwd = tryRead(() => readlinkSync(path.join(this.#proc, String(holder.pid), 'cwd')));
       return { pid: holder.pid, uid: identity.uid, user, exe: identity.exe, argv: identity.argv, ...(cwd === undefined ? {} : { cwd }), parents };
@@ -415,6 +420,19 @@ export class LinuxProcessResolver implements ProcessResolver {
     return { uid: status.effectiveUid, ppid: status.ppid, exe: exeLink === undefined ? undefined : cleanExeLink(exeLink), argv: cmdline ? parseCmdline(cmdline) : [] };
   }
 
+  /**
+   * The parent chain of `pid`, reused while the process keeps the same parent: a long-lived app
+   * (an editor, an agent session) opens many connections, and its ancestors do not change under it.
+   */
+  #parentsOf(pid: number, ppid: number): ParentProcess[] {
+    const cached = this.#parentChains.get(pid);
+    if (cached && cached.ppid === ppid) return cached.parents;
+    const parents = this.#readParents(ppid);
+    if (this.#parentChains.size >= PARENT_CHAIN_CACHE_LIMIT) this.#parentChains.delete(this.#parentChains.keys().next().value!);
+    this.#parentChains.set(pid, { ppid, parents });
+    return parents;
+  }
+
   #readParents(firstPpid: number): ParentProcess[] {
     const parents: ParentProcess[] = [];
     let pid = firstPpid;
@@ -435,6 +453,15 @@ export class LinuxProcessResolver implements ProcessResolver {
   }
 
   async #userName(uid: number): Promise<string | undefined> {
+    // Account names change rarely; a minute of caching keeps /etc/passwd off every new connection.
+    const cached = this.#userNames.get(uid);
+    if (cached && Date.now() - cached.at < USER_NAME_TTL_MS) return cached.name;
+    const name = await this.#readUserName(uid);
+    this.#userNames.set(uid, { name, at: Date.now() });
+    return name;
+  }
+
+  async #readUserName(uid: number): Promise<string | undefined> {
     const text = tryRead(() => readFileSync(this.#passwdFile, 'utf8'));
     const local = text === undefined ? undefined : parsePasswd(text).get(uid);
     if (local !== undefined) return local;
