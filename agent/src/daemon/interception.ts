@@ -1,6 +1,7 @@
 // The governed traffic path as one service: the interception CA (local or gateway-held), the leaf
 // cache, the files apps need to trust it, and the loopback proxy. Rebuilt in place when the managed
 // config changes a setting it depends on; connections already open finish on the old proxy.
+import { X509Certificate } from 'node:crypto';
 import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { ConfigKey, HeimdallConfig } from '../config/index.ts';
@@ -149,7 +150,6 @@ export class Interception implements Service {
     const certPath = path.join(dir, 'ca.pem');
     await writeFileAtomic(certPath, caPem, { mode: 0o644 });
     const bundle = await writeCaBundle(dir, caPem);
-    const { X509Certificate } = await import('node:crypto');
     const fp = fingerprint ?? new X509Certificate(caPem).fingerprint256;
     this.#ca = { certPath, bundlePath: bundle.path, fingerprint: fp };
   }
