@@ -2,35 +2,23 @@
 // notice when the process is reparented (its parent died): real processes, real sockets.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import type net from 'node:net';
 import { LinuxProcessResolver } from '../../agent/src/identify/linux.ts';
+import { startAcceptingServer, type AcceptingServer } from '../helpers/accepting-server.ts';
 
-let server: net.Server;
+let server: AcceptingServer;
 let port: number;
-const accepted: net.Socket[] = [];
-const waiting: ((s: net.Socket) => void)[] = [];
 const children: ChildProcess[] = [];
-
-function nextConnection(): Promise<net.Socket> {
-  const s = accepted.shift();
-  return s ? Promise.resolve(s) : new Promise((resolve) => waiting.push(resolve));
-}
+const nextConnection = (): Promise<net.Socket> => server.nextConnection();
 
 beforeAll(async () => {
-  server = net.createServer((s) => {
-    s.on('error', () => undefined);
-    const w = waiting.shift();
-    if (w) w(s);
-    else accepted.push(s);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  port = (server.address() as net.AddressInfo).port;
+  server = await startAcceptingServer();
+  port = server.port;
 });
 
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');
-  for (const s of accepted) s.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await server.close();
 });
 
 describe.runIf(process.platform === 'linux')('Linux resolver caches', () => {

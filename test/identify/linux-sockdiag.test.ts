@@ -14,6 +14,7 @@ import {
   type SockDiag,
 } from '../../agent/src/identify/linux.ts';
 import type { PeerQuery } from '../../agent/src/identify/index.ts';
+import { startAcceptingServer, type AcceptingServer } from '../helpers/accepting-server.ts';
 
 const isLinux = process.platform === 'linux';
 // The addon is optional: without a C compiler `npm ci` only warns. With one, it must have been built.
@@ -26,16 +27,10 @@ const canCompile = isLinux && ['cc', 'make', 'python3'].every((tool) => {
   }
 });
 
-let server: net.Server;
+let server: AcceptingServer;
 let port: number;
-const accepted: net.Socket[] = [];
-const waiting: ((s: net.Socket) => void)[] = [];
 const children: ChildProcess[] = [];
-
-function nextConnection(): Promise<net.Socket> {
-  const s = accepted.shift();
-  return s ? Promise.resolve(s) : new Promise((resolve) => waiting.push(resolve));
-}
+const nextConnection = (): Promise<net.Socket> => server.nextConnection();
 
 function queryFor(socket: net.Socket): PeerQuery {
   return { clientPort: socket.remotePort!, clientAddress: socket.remoteAddress!, proxyPort: socket.localPort!, proxyAddress: socket.localAddress!, family: 'IPv4' };
@@ -48,23 +43,15 @@ function startCurl(): ChildProcess {
 }
 
 beforeAll(async () => {
-  server = net.createServer((s) => {
-    s.on('error', () => undefined);
-    const w = waiting.shift();
-    if (w) w(s);
-    else accepted.push(s);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  port = (server.address() as net.AddressInfo).port;
+  server = await startAcceptingServer();
+  port = server.port;
 });
 
 afterEach(() => {
   for (const c of children.splice(0)) c.kill('SIGKILL');
 });
 
-afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
-});
+afterAll(() => server.close());
 
 describe('the 4-tuples a client socket can have', () => {
   it('tries the IPv4 socket first and the dual-stack spelling second, for plain and mapped addresses', () => {
