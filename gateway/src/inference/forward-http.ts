@@ -1,10 +1,12 @@
 // Forwards one HTTP exchange to the upstream and streams both bodies through as they arrive
 // (SSE chunk by chunk, nothing buffered), with separate connect, response-headers and idle limits.
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type https from 'node:https';
 import type { InferenceTimeouts } from './config.ts';
 import { downstreamHeaders } from './credentials.ts';
 import { Deadline } from './deadline.ts';
+import { openUpstreamRequest } from './upstream-request.ts';
 import type { ErrorKind } from './error-shapes.ts';
 import type { OutgoingHeaders } from './providers.ts';
 
@@ -91,23 +93,14 @@ export function forwardHttp(o: HttpForwardOptions): Promise<HttpForwardResult> {
       fail('client_aborted', 'client_idle_timeout', 'request_timeout', `the request body stalled for ${timeouts.idleMs} ms`),
     );
 
-    const isHttps = target.protocol === 'https:';
-    const upReq = (isHttps ? https : http).request({
-      protocol: target.protocol,
-      hostname: target.hostname.replace(/^\[|\]$/g, ''),
-      port: target.port || (isHttps ? 443 : 80),
-      path: target.pathname + target.search,
-      method: req.method,
+    const upReq = openUpstreamRequest({
+      target,
+      method: req.method ?? 'GET',
       headers: o.headers,
-      agent: isHttps ? o.agents.https : o.agents.http,
-    });
-    connect.reset();
-    upReq.on('socket', (socket) => {
-      if (socket.connecting) socket.once('connect', () => connect.clear());
-      else connect.clear();
-    });
-    upReq.on('finish', () => {
-      if (!settled && !upRes) headers.reset();
+      agents: o.agents,
+      connect,
+      headersDeadline: headers,
+      doneWaiting: () => settled || upRes !== undefined,
     });
     upReq.on('error', (err: NodeJS.ErrnoException) => {
       if (settled) return;

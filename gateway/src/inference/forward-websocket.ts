@@ -1,10 +1,10 @@
 // Forwards a websocket upgrade (Codex's Responses API transport) to the upstream and then joins
 // the two sockets byte for byte; frames, compression and pings stay end to end.
-import http, { type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { InferenceTimeouts } from './config.ts';
 import { Deadline } from './deadline.ts';
+import { openUpstreamRequest } from './upstream-request.ts';
 import type { OutgoingHeaders } from './providers.ts';
 
 export interface WebsocketForwardResult {
@@ -100,24 +100,15 @@ export function forwardWebsocket(o: WebsocketForwardOptions): Promise<WebsocketF
       if (!settled) finish(status === 101 ? 'ok' : 'client_aborted', status === 101 ? undefined : 'client_closed');
     });
 
-    const isHttps = target.protocol === 'https:';
-    const upReq = (isHttps ? https : http).request({
-      protocol: target.protocol,
-      hostname: target.hostname.replace(/^\[|\]$/g, ''),
-      port: target.port || (isHttps ? 443 : 80),
-      path: target.pathname + target.search,
+    const upReq = openUpstreamRequest({
+      target,
       method: 'GET',
       headers: o.headers,
       // An upgraded socket leaves HTTP for good; it must not come from (or go back to) a keep-alive pool.
-      agent: false,
-    });
-    connect.reset();
-    upReq.on('socket', (s) => {
-      if (s.connecting) s.once('connect', () => connect.clear());
-      else connect.clear();
-    });
-    upReq.on('finish', () => {
-      if (!settled && !answered) headers.reset();
+      agents: false,
+      connect,
+      headersDeadline: headers,
+      doneWaiting: () => settled || answered,
     });
     upReq.on('error', (err: NodeJS.ErrnoException) => {
       const code = typeof err.code === 'string' ? err.code : 'upstream_error';
