@@ -77,7 +77,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   // --- identity of this device and its users
   const credentials = new Credentials(store.db);
   const deviceId = credentials.deviceId();
-  const userIdFor = (osUser: string): string | undefined => credentials.signedInUsers().find((u) => u.osUser === osUser)?.userId;
+  // Asked on every request (user-scoped decisions); the users change only when someone logs in.
+  let userIds: Map<string, string | undefined> | undefined;
+  const userIdFor = (osUser: string): string | undefined =>
+    (userIds ??= new Map(credentials.signedInUsers().map((u) => [u.osUser, u.userId]))).get(osUser);
 
   // --- policy
   const policy = new PolicyEngine({ db: store.db, logger: logger.child({ room: 'policy' }) });
@@ -255,7 +258,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       status,
       // Built per request so a control_url changed by MDM applies to the next login.
       login: (request) =>
-        loginRouteHandler({ credentials, controlUrl: config.current.control_url, agentVersion: AGENT_VERSION, logger: logger.child({ room: 'auth' }) }, () => sync.wake())(
+        loginRouteHandler({ credentials, controlUrl: config.current.control_url, agentVersion: AGENT_VERSION, logger: logger.child({ room: 'auth' }) }, () => {
+          userIds = undefined;
+          sync.wake();
+        })(
           request,
         ),
       environment: () => interception.environment(),
