@@ -172,12 +172,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       logger.info('gateway stopping');
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       await hub.close();
-      inference.close();
-      // Give in-flight requests (streams included) a moment, then cut what is left.
+      // Give in-flight requests (streams included) a moment, then cut what is left. Their
+      // upstream connections stay until then: closing those first would cut every stream at once.
       const grace = setTimeout(() => server.closeAllConnections(), 5_000);
       server.closeIdleConnections();
       await stopped;
       clearTimeout(grace);
+      inference.close();
       await store.close();
       logger.info('gateway stopped');
     })();
