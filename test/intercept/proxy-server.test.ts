@@ -1,6 +1,7 @@
 // The proxy as a network service: what it binds, what it tunnels untouched, what it refuses, how
 // it streams, and that one bad client never hurts the next.
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import vm from 'node:vm';
@@ -302,6 +303,59 @@ describe('streaming', () => {
     expect(upgrade.url).toBe('/openai/v1/responses');
     expect(upgrade.headers.authorization).toBe('Bearer sk-bf-test-virtual-key');
     expect(upgrade.headers['openai-beta']).toBe('responses_websockets=2026-02-06');
+  });
+});
+
+describe('websocket refusals and abandoned streams', () => {
+  it("relays the gateway's refusal of a websocket upgrade (401 and its body) to the app", async () => {
+    const { cert, key } = pki.issue('refusing-gateway', ['gateway.test']);
+    const refusing = https.createServer({ cert, key });
+    refusing.on('upgrade', (_req, socket: net.Socket) => {
+      const body = JSON.stringify({ error: { message: 'virtual key revoked' } });
+      socket.end(`HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    });
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    const p = await startProxy(heimdallCa, { gatewayUrl: `https://127.0.0.1:${(refusing.address() as net.AddressInfo).port}`, gatewayCa: pki.caPem });
+    try {
+      const t = await tlsThrough(p.port, 'api.openai.com', p.caPem);
+      const ws = new WebSocket('wss://api.openai.com/v1/responses', { createConnection: () => t });
+      const refusal = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        ws.once('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        ws.once('open', () => reject(new Error('the upgrade was accepted')));
+        ws.once('error', () => undefined);
+      });
+      expect(refusal.status).toBe(401);
+      expect(JSON.parse(refusal.body)).toEqual({ error: { message: 'virtual key revoked' } });
+      await vi.waitFor(() => expect(p.records.at(-1)).toMatchObject({ transport: 'websocket', status: 401, outcome: 'forwarded' }));
+    } finally {
+      await p.close();
+      refusing.closeAllConnections();
+      refusing.close();
+    }
+  });
+
+  it('stops the upstream request when the app abandons a stream', async () => {
+    let upstreamClosed = false;
+    gateway.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: first\n\n');
+      const timer = setInterval(() => res.write('data: more\n\n'), 50);
+      res.once('close', () => {
+        clearInterval(timer);
+        upstreamClosed = true;
+      });
+    };
+    const t = await tlsThrough(proxy.port, 'api.openai.com', proxy.caPem);
+    t.write('POST /v1/chat/completions HTTP/1.1\r\nhost: api.openai.com\r\ncontent-length: 2\r\n\r\n{}');
+    await new Promise<void>((resolve) => t.on('data', (d: Buffer) => { if (d.toString().includes('data: first')) resolve(); }));
+    t.destroy();
+    await vi.waitFor(() => expect(upstreamClosed).toBe(true), { timeout: 2000 });
+    await vi.waitFor(() => expect(proxy.records.at(-1)).toMatchObject({ outcome: 'error', status: 200 }));
+    await proxyStillServes();
   });
 });
 

@@ -1,21 +1,23 @@
-// Forwards one intercepted exchange to its next hop with http-proxy: the organization's gateway
-// (governed inference), the real origin (intercepted for policy and audit only), or any host for
-// plain `http://` proxying. Bodies stream both ways; nothing here buffers a body.
+// Forwards one intercepted exchange to its next hop: the organization's gateway (governed
+// inference), the real origin (intercepted for policy and audit only), or any host for plain
+// `http://` proxying. Requests go through undici's pooled keep-alive dispatchers; websocket
+// upgrades through ./upgrade.ts. Bodies stream both ways with backpressure; nothing here buffers a
+// body. (The brief named http-proxy; it cost ~40% of the proxy's CPU per request, see
+// docs/architecture.md "Departures".)
 import http from 'node:http';
-import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { parse as parseLegacyUrl, type Url } from 'node:url';
-import httpProxy from 'http-proxy';
+import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { Logger } from '../lib/logger.ts';
-import { DnsCache, type DnsCacheOptions } from './dns-cache.ts';
+import { DnsCache, type DnsCacheOptions, type LookupFunction } from './dns-cache.ts';
 import { providerError, type ErrorKind } from './error-shapes.ts';
 import { applyGatewayHeaders, removeHopByHop, stripCredentialQuery } from './headers.ts';
 import { gatewayPath, type ErrorShapeId, type GatewayRouteRow, type OriginRouteRow } from './routes.ts';
+import { forwardUpgrade, type UpgradeFailure } from './upgrade.ts';
 
 export interface ForwardTimeouts {
-  /** TCP connect to the next hop. */
+  /** TCP connect (and TLS handshake) to the next hop. */
   connectMs: number;
   /** From sending the request until the response's status line and headers arrive. */
   responseHeadersMs: number;
@@ -72,44 +74,39 @@ export interface ForwardResult {
   errorKind?: ErrorKind;
 }
 
-/** Error thrown into http-proxy's error path to say which of our timers fired. */
-class ForwardTimeoutError extends Error {
-  readonly phase: 'connect' | 'response-headers';
-  readonly code = 'HEIMDALL_TIMEOUT';
-  constructor(phase: 'connect' | 'response-headers', ms: number) {
-    super(`${phase} timeout after ${ms} ms`);
-    this.phase = phase;
-  }
+/** Where one request goes, and how to reach it. */
+interface NextHop {
+  origin: URL;
+  path: string;
+  dispatcher: Dispatcher;
+  secureContext?: tls.SecureContext;
+  servername?: string;
+  lookup?: LookupFunction;
 }
 
-interface ExchangeState {
-  target: ForwardTarget;
-  shape: ErrorShapeId;
-  headerTimer?: NodeJS.Timeout;
-  connectTimer?: NodeJS.Timeout;
-  bytesOut: number;
-  idleCut: boolean;
+/** A pooled dispatcher and the TLS settings its connections use (the upgrade path reuses them). */
+interface OriginPool {
+  agent: Agent;
+  secureContext?: tls.SecureContext;
 }
+
+// Connections the next hop has kept open are reused for this long when it names no shorter time.
+const KEEP_ALIVE = { keepAliveTimeout: 15_000, keepAliveMaxTimeout: 60_000 };
 
 export class Forwarder {
-  readonly #proxy: httpProxy;
   readonly #gateway: URL;
-  /** The gateway as http-proxy's target, parsed once (given a string, it parses it on every request). */
-  readonly #gatewayTarget: Url;
-  readonly #gatewayAgent: http.Agent;
-  readonly #originAgents = new Map<string, https.Agent>();
-  readonly #plainAgent: http.Agent;
+  readonly #gatewayPool: OriginPool;
+  readonly #originPools = new Map<string, OriginPool>();
+  readonly #plainAgent: Agent;
   readonly #dns: DnsCache;
   readonly #timeouts: ForwardTimeouts;
   readonly #resolveOrigin: OriginResolver;
   readonly #deviceId: string;
   readonly #supportUrl: string | undefined;
   readonly #logger: Logger;
-  readonly #exchanges = new WeakMap<http.IncomingMessage, ExchangeState>();
 
   constructor(options: ForwarderOptions) {
     this.#gateway = new URL(options.gatewayUrl);
-    this.#gatewayTarget = parseLegacyUrl(this.#gateway.href);
     if (this.#gateway.protocol !== 'http:' && this.#gateway.protocol !== 'https:') {
       throw new Error(`gateway_url ${options.gatewayUrl}: expected an http:// or https:// URL`);
     }
@@ -119,19 +116,14 @@ export class Forwarder {
     this.#supportUrl = options.supportUrl;
     this.#logger = options.logger;
     this.#dns = new DnsCache({ ...options.dns, logger: options.logger });
-    const keepAlive = { keepAlive: true, keepAliveMsecs: 15_000, maxFreeSockets: 64, scheduling: 'lifo' as const };
-    this.#gatewayAgent = this.#gateway.protocol === 'https:'
-      // One SecureContext for every gateway connection: passing `ca` instead would parse the
-      // whole root store again for each new socket (tens of ms and about a megabyte each).
-      ? new https.Agent({ ...keepAlive, lookup: this.#dns.lookup, secureContext: tls.createSecureContext({ ca: trustedRoots(options.gatewayCa) }) })
-      : new http.Agent({ ...keepAlive, lookup: this.#dns.lookup });
-    this.#plainAgent = new http.Agent(keepAlive);
-    this.#proxy = httpProxy.createProxyServer({ xfwd: false, ws: true });
-    this.#proxy.on('proxyReq', (proxyReq, req) => this.#onProxyReq(proxyReq, req));
-    this.#proxy.on('proxyReqWs', (proxyReq, req) => this.#onProxyReq(proxyReq, req));
-    this.#proxy.on('proxyRes', (proxyRes, req, res) => this.#onProxyRes(proxyRes, req, res));
-    // http-proxy reports a client that went away mid-exchange here; nothing to answer.
-    this.#proxy.on('econnreset', (_err, req) => this.#clearTimers(req));
+    // One SecureContext for every gateway connection: passing `ca` instead would parse the whole
+    // root store again for each new socket (tens of ms and about a megabyte each).
+    const secureContext = this.#gateway.protocol === 'https:' ? tls.createSecureContext({ ca: trustedRoots(options.gatewayCa) }) : undefined;
+    this.#gatewayPool = {
+      agent: new Agent({ ...KEEP_ALIVE, connect: { timeout: this.#timeouts.connectMs, lookup: this.#dns.lookup, ...(secureContext ? { secureContext } : {}) } }),
+      ...(secureContext ? { secureContext } : {}),
+    };
+    this.#plainAgent = new Agent({ ...KEEP_ALIVE, connect: { timeout: this.#timeouts.connectMs } });
   }
 
   /** The gateway's origin, for logs and status. */
@@ -153,70 +145,104 @@ export class Forwarder {
   /** Forwards a request and resolves when the exchange is over (response finished or broken). */
   forward(req: http.IncomingMessage, res: http.ServerResponse, target: ForwardTarget, requestId: string): Promise<ForwardResult> {
     const shape = shapeOf(target);
-    const state: ExchangeState = { target, shape, bytesOut: 0, idleCut: false };
-    this.#exchanges.set(req, state);
-    let bytesIn = 0;
-
-    const options = this.#prepare(req, target, requestId, false);
+    const hasBody = requestHasBody(req);
+    const hop = this.#nextHop(req, target, requestId, false);
     return new Promise<ForwardResult>((resolve) => {
+      let bytesIn = 0;
+      let bytesOut = 0;
+      let idleCut = false;
       let errorKind: ErrorKind | undefined;
-      const done = (): void => {
-        this.#clearTimers(req);
+      let controller: Dispatcher.DispatchController | undefined;
+      res.once('close', () => {
+        // The app went away before the answer was complete: stop the upstream request too.
+        if (!res.writableFinished && controller && !controller.aborted) controller.abort(new Error('the app closed its connection'));
         resolve({
           status: res.statusCode,
           bytesIn,
-          bytesOut: state.bytesOut,
-          outcome: errorKind || state.idleCut || !res.writableFinished ? 'error' : 'forwarded',
+          bytesOut,
+          outcome: errorKind || idleCut || !res.writableFinished ? 'error' : 'forwarded',
           ...(errorKind ? { errorKind } : {}),
         });
-      };
-      res.once('close', done);
-      this.#proxy.web(req, res, options, (err: NodeJS.ErrnoException) => {
-        this.#clearTimers(req);
-        errorKind = classify(err, target);
-        this.#logger.warn({ err: err.message, code: err.code, next_hop: describe(target, this.#gateway), request_id: requestId }, 'forwarding failed');
-        if (res.headersSent) res.destroy();
-        else this.sendError(res, shape, errorKind, detailFor(errorKind, target, this.#gateway, err));
       });
-      // http-proxy has piped the body to the upstream request by now (synchronously, in web()); a
-      // second 'data' listener sees the same chunks and counts them. (A PassThrough in between did the
-      // same at the cost of one more stream, its buffering and ticks, on every request.)
-      req.on('data', (chunk: Buffer) => { bytesIn += chunk.length; });
+      const onDrain = (): void => controller?.resume();
+      res.on('drain', onDrain);
+
+      hop.dispatcher.dispatch({
+        origin: hop.origin.origin,
+        path: hop.path,
+        method: req.method ?? 'GET',
+        headers: req.headers as Record<string, string | string[]>,
+        body: hasBody ? req : null,
+        headersTimeout: this.#timeouts.responseHeadersMs,
+        bodyTimeout: this.#timeouts.idleStreamMs,
+        ...(hop.servername ? { servername: hop.servername } : {}),
+      }, {
+        onRequestStart: (c) => {
+          controller = c;
+          // undici starts reading the body in this same tick; a listener added any earlier would
+          // set the body flowing before undici listens, and the chunks would be lost.
+          if (hasBody) req.on('data', (chunk: Buffer) => { bytesIn += chunk.length; });
+        },
+        onResponseStart: (_c, status, headers, statusMessage) => {
+          removeHopByHop(headers, false);
+          res.writeHead(status, statusMessage || undefined, headers as http.OutgoingHttpHeaders);
+        },
+        onResponseData: (c, chunk) => {
+          bytesOut += chunk.length;
+          if (!res.write(chunk)) c.pause();
+        },
+        onResponseEnd: () => { res.end(); },
+        onResponseError: (_c, err: NodeJS.ErrnoException) => {
+          if (res.destroyed) return; // the app left first; already accounted for
+          if (err instanceof undiciErrors.BodyTimeoutError) {
+            // A stream that went silent is cut, not ended cleanly: the app must not mistake a
+            // truncated answer for a complete one.
+            idleCut = true;
+            res.destroy();
+            return;
+          }
+          errorKind = classify(err, target);
+          this.#logger.warn({ err: err.message, code: err.code, next_hop: describe(target, this.#gateway), request_id: requestId }, 'forwarding failed');
+          if (res.headersSent) res.destroy();
+          else this.sendError(res, shape, errorKind, detailFor(errorKind, target, this.#gateway, err, this.#timeouts));
+        },
+      });
     });
   }
 
   /** Forwards a websocket upgrade (Codex opens `GET /v1/responses` as a websocket). */
   upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget, requestId: string): Promise<ForwardResult> {
     const shape = shapeOf(target);
-    this.#exchanges.set(req, { target, shape, bytesOut: 0, idleCut: false });
-    const options = this.#prepare(req, target, requestId, true);
+    const hop = this.#nextHop(req, target, requestId, true);
     return new Promise<ForwardResult>((resolve) => {
       let result: ForwardResult = { status: 101, bytesIn: 0, bytesOut: 0, outcome: 'forwarded' };
-      socket.once('close', () => {
-        this.#clearTimers(req);
-        resolve(result);
-      });
-      this.#proxy.ws(req, socket, head, options, (err: NodeJS.ErrnoException) => {
-        this.#clearTimers(req);
-        const kind = classify(err, target);
-        this.#logger.warn({ err: err.message, code: err.code, next_hop: describe(target, this.#gateway), request_id: requestId }, 'websocket forwarding failed');
-        const e = providerError(shape, kind, detailFor(kind, target, this.#gateway, err), this.#supportUrl);
-        result = { status: e.status, bytesIn: 0, bytesOut: 0, outcome: 'error', errorKind: kind };
-        writeRawError(socket, e.status, e.body);
+      socket.once('close', () => resolve(result));
+      forwardUpgrade(req, socket, head, { ...hop, headers: req.headers }, this.#timeouts, {
+        onAnswer: (status) => { result = { ...result, status }; },
+        onFailure: (failure: UpgradeFailure) => {
+          const err: NodeJS.ErrnoException = failure.phase === 'network' ? failure.error : new Error(`${failure.phase} timeout after ${failure.timeoutMs} ms`);
+          const kind: ErrorKind = failure.phase === 'response-headers' ? 'gateway_timeout' : unreachable(target);
+          this.#logger.warn({ err: err.message, code: err.code, next_hop: describe(target, this.#gateway), request_id: requestId }, 'websocket forwarding failed');
+          const e = providerError(shape, kind, detailFor(kind, target, this.#gateway, err, this.#timeouts), this.#supportUrl);
+          result = { status: e.status, bytesIn: 0, bytesOut: 0, outcome: 'error', errorKind: kind };
+          writeRawError(socket, e.status, e.body);
+        },
       });
     });
   }
 
   /** Drops pooled connections (shutdown). */
   close(): void {
-    this.#gatewayAgent.destroy();
-    this.#plainAgent.destroy();
-    for (const agent of this.#originAgents.values()) agent.destroy();
-    this.#proxy.close();
+    void this.#gatewayPool.agent.destroy().catch(() => undefined);
+    void this.#plainAgent.destroy().catch(() => undefined);
+    for (const pool of this.#originPools.values()) void pool.agent.destroy().catch(() => undefined);
   }
 
-  #prepare(req: http.IncomingMessage, target: ForwardTarget, requestId: string, isUpgrade: boolean): httpProxy.ServerOptions {
+  /** Rewrites the request's headers and path for its next hop (in place) and says where that is. */
+  #nextHop(req: http.IncomingMessage, target: ForwardTarget, requestId: string, isUpgrade: boolean): NextHop {
     removeHopByHop(req.headers, isUpgrade);
+    // The proxy already answered `100 Continue` to the app; the next hop gets the body directly.
+    delete req.headers.expect;
     const pathAndQuery = req.url ?? '/';
     switch (target.kind) {
       case 'gateway': {
@@ -224,97 +250,70 @@ export class Forwarder {
           route: target.route, passthrough: target.passthrough, virtualKey: target.virtualKey,
           requestId, appId: target.appId, deviceId: this.#deviceId,
         });
+        // The gateway is addressed by its own name, not the provider's.
+        req.headers.host = this.#gateway.host;
         const keepNative = target.passthrough || target.route.credentialPolicy === 'native-only';
         const cleaned = keepNative ? pathAndQuery : stripCredentialQuery(pathAndQuery, target.route.credentialQueryParams);
-        req.url = gatewayPath(target.route, target.passthrough, cleaned);
-        return { target: this.#gatewayTarget, agent: this.#gatewayAgent, changeOrigin: true };
+        const pool = this.#gatewayPool;
+        return {
+          origin: this.#gateway, path: joinPath(this.#gateway, gatewayPath(target.route, target.passthrough, cleaned)), dispatcher: pool.agent,
+          lookup: this.#dns.lookup, ...(pool.secureContext ? { secureContext: pool.secureContext } : {}),
+        };
       }
       case 'origin': {
         // The origin sees the app's own request: its headers, its credential, its Host.
         const origin = this.#resolveOrigin(target.host);
         const url = new URL(origin.url);
-        const servername = origin.servername ?? (net.isIP(url.hostname) ? undefined : url.hostname);
+        const servername = origin.servername ?? (net.isIP(url.hostname.replace(/^\[|\]$/g, '')) ? undefined : url.hostname);
+        const pool = this.#originPool(origin.ca);
         return {
-          target: url.href,
-          agent: this.#originAgent(origin.ca),
-          changeOrigin: false,
-          ...(servername ? { ssl: { servername } } : {}),
+          origin: url, path: pathAndQuery, dispatcher: pool.agent,
+          ...(servername ? { servername } : {}), ...(pool.secureContext ? { secureContext: pool.secureContext } : {}),
         };
       }
-      case 'plain': {
-        req.url = target.url.pathname + target.url.search;
-        return { target: target.url.origin, agent: this.#plainAgent, changeOrigin: false };
-      }
+      case 'plain':
+        return { origin: target.url, path: target.url.pathname + target.url.search, dispatcher: this.#plainAgent };
     }
   }
 
-  #originAgent(ca: string | undefined): https.Agent {
+  #originPool(ca: string | undefined): OriginPool {
     const key = ca ?? '';
-    let agent = this.#originAgents.get(key);
-    if (!agent) {
-      agent = new https.Agent({
-        keepAlive: true, keepAliveMsecs: 15_000, maxFreeSockets: 32, scheduling: 'lifo',
-        ...(ca ? { secureContext: tls.createSecureContext({ ca: trustedRoots(ca) }) } : {}),
-      });
-      this.#originAgents.set(key, agent);
+    let pool = this.#originPools.get(key);
+    if (!pool) {
+      const secureContext = ca ? tls.createSecureContext({ ca: trustedRoots(ca) }) : undefined;
+      pool = {
+        agent: new Agent({ ...KEEP_ALIVE, connect: { timeout: this.#timeouts.connectMs, ...(secureContext ? { secureContext } : {}) } }),
+        ...(secureContext ? { secureContext } : {}),
+      };
+      this.#originPools.set(key, pool);
     }
-    return agent;
+    return pool;
   }
+}
 
-  #onProxyReq(proxyReq: http.ClientRequest, req: http.IncomingMessage): void {
-    const state = this.#exchanges.get(req);
-    if (!state || state.headerTimer) return;
-    const { connectMs, responseHeadersMs } = this.#timeouts;
-    state.headerTimer = setTimeout(() => proxyReq.destroy(new ForwardTimeoutError('response-headers', responseHeadersMs)), responseHeadersMs);
-    const socket = proxyReq.socket;
-    if (socket?.connecting) {
-      state.connectTimer = setTimeout(() => proxyReq.destroy(new ForwardTimeoutError('connect', connectMs)), connectMs);
-      socket.once('connect', () => clearTimeout(state.connectTimer));
-    }
-    proxyReq.once('upgrade', () => this.#clearTimers(req));
-  }
+/** A request carries a body when it says so (RFC 9112 6.3); read before hop-by-hop removal. */
+function requestHasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
 
-  #onProxyRes(proxyRes: http.IncomingMessage, req: http.IncomingMessage, res: http.ServerResponse): void {
-    const state = this.#exchanges.get(req);
-    removeHopByHop(proxyRes.headers, false);
-    if (!state) return;
-    this.#clearTimers(req);
-    const idleMs = this.#timeouts.idleStreamMs;
-    let idle = setTimeout(onIdle, idleMs);
-    function onIdle(): void {
-      // A stream that went silent is cut, not ended cleanly: the app must not mistake a
-      // truncated answer for a complete one.
-      state!.idleCut = true;
-      proxyRes.destroy();
-      res.destroy();
-    }
-    proxyRes.on('data', (chunk: Buffer) => {
-      state.bytesOut += chunk.length;
-      idle.refresh();
-    });
-    proxyRes.once('close', () => clearTimeout(idle));
-    res.once('close', () => clearTimeout(idle));
-    idle = idle.unref();
-  }
+/** The gateway URL may carry a base path (`https://gw.example.com/bifrost`). */
+function joinPath(base: URL, path: string): string {
+  const prefix = base.pathname.replace(/\/+$/, '');
+  return prefix ? prefix + path : path;
+}
 
-  #clearTimers(req: http.IncomingMessage): void {
-    const state = this.#exchanges.get(req);
-    if (!state) return;
-    clearTimeout(state.headerTimer);
-    clearTimeout(state.connectTimer);
-  }
+function unreachable(target: ForwardTarget): ErrorKind {
+  return target.kind === 'gateway' ? 'gateway_unreachable' : 'origin_unreachable';
 }
 
 function shapeOf(target: ForwardTarget): ErrorShapeId {
   return target.kind === 'plain' ? (target.errorShape ?? 'openai') : target.route.errorShape;
 }
 
-function classify(err: NodeJS.ErrnoException, target: ForwardTarget): ErrorKind {
-  if (err instanceof ForwardTimeoutError) {
-    if (err.phase === 'response-headers') return 'gateway_timeout';
-    return target.kind === 'gateway' ? 'gateway_unreachable' : 'origin_unreachable';
-  }
-  return target.kind === 'gateway' ? 'gateway_unreachable' : 'origin_unreachable';
+function classify(err: Error, target: ForwardTarget): ErrorKind {
+  if (err instanceof undiciErrors.HeadersTimeoutError) return 'gateway_timeout';
+  return unreachable(target);
 }
 
 function describe(target: ForwardTarget, gateway: URL): string {
@@ -325,10 +324,11 @@ function describe(target: ForwardTarget, gateway: URL): string {
   }
 }
 
-function detailFor(kind: ErrorKind, target: ForwardTarget, gateway: URL, err: NodeJS.ErrnoException): string {
+function detailFor(kind: ErrorKind, target: ForwardTarget, gateway: URL, err: NodeJS.ErrnoException, timeouts: ForwardTimeouts): string {
   const where = describe(target, gateway);
-  if (kind === 'gateway_timeout') return `${where}: ${err.message}`;
-  return `${where}: ${err.code ?? err.message}`;
+  if (kind === 'gateway_timeout') return `${where}: ${err instanceof undiciErrors.HeadersTimeoutError ? `response-headers timeout after ${timeouts.responseHeadersMs} ms` : err.message}`;
+  if (err instanceof undiciErrors.ConnectTimeoutError) return `${where}: connect timeout after ${timeouts.connectMs} ms`;
+  return `${where}: ${err.code && !err.code.startsWith('UND_ERR') ? err.code : err.message}`;
 }
 
 /** System roots (bundled and, where Node can read it, the OS store) plus an optional extra CA. */
