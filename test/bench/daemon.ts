@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { bundleAgent } from '../../scripts/bundle.ts';
 import { admin, rssBytes, startGatewayProcess } from './gateway.ts';
-import { Conn, openTls, percentile, startUpstream } from './proxy.ts';
+import { Conn, openTls, percentile, startUpstreamProcess } from './proxy.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SOURCE_ENTRY = path.join(ROOT, 'bin/heimdall.js');
@@ -172,7 +172,7 @@ export async function benchDaemonMemory(options: DaemonMemoryOptions = {}): Prom
   const notes: string[] = [];
   const bundlePath = await bundleAgent();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdall-bench-daemon-'));
-  const upstream = await startUpstream(dir);
+  const upstream = await startUpstreamProcess(dir);
   const gw = await startGatewayProcess();
   const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
   const daemons: RunningDaemon[] = [];

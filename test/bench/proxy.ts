@@ -3,6 +3,7 @@
 // Loopback only, bounded counts and time. Run alone with `node test/bench/proxy.ts`; the bench
 // runner calls benchProxy() and prints the results.
 //
+// The upstream runs in its own process (test/bench/upstream-child.ts), as a real one always does.
 // Paths compared (each over keep-alive HTTP/1.1 inside TLS, small JSON request and reply):
 //   direct:   client --TLS--> upstream
 //   heimdall: client --CONNECT api.openai.com:443, TLS (Heimdall CA)--> proxy --TLS, keep-alive--> upstream
@@ -39,6 +40,8 @@ export interface PathNumbers {
 }
 
 export interface ProxyBenchResult {
+  /** One 1-byte TCP round trip to another process on loopback: what any extra hop costs here. */
+  processRoundTrip: { p50Ms: number; p99Ms: number };
   direct: PathNumbers;
   heimdall: PathNumbers & { rssIdleMb: number; rssOpenStreamsMb: number; openStreams: number };
   mitmdump?: PathNumbers & { rssIdleMb: number };
@@ -55,6 +58,8 @@ export interface Upstream {
   port: number;
   caPath: string;
   caPem: string;
+  /** A TCP echo in the upstream's process (startUpstreamProcess only). */
+  echoPort?: number;
   close(): void;
 }
 
@@ -82,11 +87,12 @@ export async function startUpstream(dir: string): Promise<Upstream> {
         return;
       }
       if (url.includes('/sse-paced')) {
-        // Ten chunks 20 ms apart, each stamped with the upstream's write time.
+        // Ten chunks 20 ms apart, each stamped with the upstream's write time (wall clock at
+        // sub-millisecond resolution, comparable across processes).
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         let n = 0;
         const timer = setInterval(() => {
-          res.write(`data: ${performance.now()}\n\n`);
+          res.write(`data: ${wallClockMs()}\n\n`);
           if (++n === 10) { clearInterval(timer); res.end(); }
         }, 20);
         return;
@@ -106,6 +112,21 @@ export async function startUpstream(dir: string): Promise<Upstream> {
     port: (server.address() as net.AddressInfo).port, caPath: pki.caPath, caPem: pki.caPem,
     close: () => { server.closeAllConnections(); server.close(); },
   };
+}
+
+/** Milliseconds since the epoch with sub-millisecond resolution, the same clock in every process. */
+export function wallClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** startUpstream() in a child process of its own; close() ends it. */
+export async function startUpstreamProcess(dir: string): Promise<Upstream> {
+  const child = fork(fileURLToPath(new URL('./upstream-child.ts', import.meta.url)), [dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--no-warnings'] });
+  const ready = await new Promise<{ port: number; caPath: string; caPem: string; echoPort: number }>((resolve, reject) => {
+    child.once('message', (m: { port: number; caPath: string; caPem: string; echoPort: number }) => resolve(m));
+    child.once('exit', (code) => reject(new Error(`upstream child exited with ${code}`)));
+  });
+  return { ...ready, close: () => child.disconnect() };
 }
 
 // ---- a minimal keep-alive HTTP/1.1 client (no library overhead in the numbers) ---------------
@@ -172,14 +193,14 @@ export class Conn {
     }
   }
 
-  /** Sends a streaming request and resolves with the time the first event's bytes arrived. */
+  /** Sends a streaming request and resolves with the time the first event's bytes arrived (performance.now()). */
   async firstEvent(pathName: string, onData?: (chunk: string, at: number) => void): Promise<number> {
     this.#socket.write(`POST ${pathName} HTTP/1.1\r\nHost: ${this.#host}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`);
     return new Promise((resolve) => {
       let resolved = false;
       this.#waiter = () => {
         const text = this.#buf.toString('latin1');
-        if (onData) { onData(text, performance.now()); this.#buf = Buffer.alloc(0); }
+        if (onData) { onData(text, wallClockMs()); this.#buf = Buffer.alloc(0); }
         if (!resolved && text.includes('data: ')) { resolved = true; resolve(performance.now()); }
       };
     });
@@ -223,7 +244,7 @@ async function measurePath(spec: PathSpec, o: Required<ProxyBenchOptions>): Prom
     c.close();
   }
 
-  // Chunk hold: a paced stream whose chunks carry the upstream's write time (same process clock).
+  // Chunk hold: a paced stream whose chunks carry the upstream's write time (wall clock).
   const holds: number[] = [];
   for (let s = 0; s < 3; s++) {
     const c = await spec.open();
@@ -259,6 +280,22 @@ async function measurePath(spec: PathSpec, o: Required<ProxyBenchOptions>): Prom
     chunkHoldP99Ms: percentile(holds, 99), chunkHoldMaxMs: Math.max(...holds),
     ...(cpuBefore !== undefined && cpuAfter !== undefined ? { cpuPerRequestUs: (cpuAfter - cpuBefore) / done } : {}),
   };
+}
+
+/** Round trips of one byte to the upstream process's echo port, sequential on one connection. */
+async function measureProcessRoundTrip(port: number, samples: number): Promise<{ p50Ms: number; p99Ms: number }> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.setNoDelay(true);
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const lat: number[] = [];
+  for (let i = 0; i < samples + 200; i++) {
+    const t0 = performance.now();
+    socket.write('x');
+    await new Promise((resolve) => socket.once('data', resolve));
+    if (i >= 200) lat.push(performance.now() - t0);
+  }
+  socket.destroy();
+  return { p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99) };
 }
 
 // ---- the proxies ---------------------------------------------------------------------------
@@ -329,11 +366,12 @@ export async function benchProxy(options: ProxyBenchOptions = {}): Promise<Proxy
     latencySamples: 2000, throughputSeconds: 3, concurrency: 32, openStreams: 500, sseSamples: 50, mitmproxy: true, ...options,
   };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdall-bench-proxy-'));
-  const upstream = await startUpstream(dir);
+  const upstream = await startUpstreamProcess(dir);
   const heimdall = await startHeimdall(path.join(dir, 'state'), upstream);
   const withMitm = o.mitmproxy && mitmdumpAvailable();
   const mitm = withMitm ? await startMitmdump(path.join(dir, 'mitm')) : undefined;
   try {
+    const processRoundTrip = await measureProcessRoundTrip(upstream.echoPort!, o.latencySamples);
     const direct = await measurePath({
       name: 'direct',
       open: async () => new Conn(await openTls({ port: upstream.port, ca: upstream.caPem, servername: 'localhost' }), 'localhost'),
@@ -368,6 +406,7 @@ export async function benchProxy(options: ProxyBenchOptions = {}): Promise<Proxy
     }
 
     const result: ProxyBenchResult = {
+      processRoundTrip,
       direct,
       heimdall: { ...viaHeimdall, rssIdleMb: rssIdle / 2 ** 20, rssOpenStreamsMb: withStreams.rss / 2 ** 20, openStreams: withStreams.active },
       added: {
@@ -396,7 +435,10 @@ export function formatProxyBench(r: ProxyBenchResult): string {
   const row = (name: string, n: PathNumbers): string =>
     `${name.padEnd(9)} p50 ${ms(n.p50Ms)}  p99 ${ms(n.p99Ms)}  SSE first event ${ms(n.sseTtfbP50Ms)}  ${n.reqPerSec.toFixed(0)} req/s @32  chunk hold p99 ${ms(n.chunkHoldP99Ms)} max ${ms(n.chunkHoldMaxMs)}` +
     (n.cpuPerRequestUs !== undefined ? `  proxy CPU ${n.cpuPerRequestUs.toFixed(0)} µs/request` : '');
-  const lines = [row('direct', r.direct), row('heimdall', r.heimdall)];
+  const lines = [
+    `machine: one loopback round trip to another process p50 ${ms(r.processRoundTrip.p50Ms)}  p99 ${ms(r.processRoundTrip.p99Ms)} (the proxied path has one more than the direct one)`,
+    row('direct', r.direct), row('heimdall', r.heimdall),
+  ];
   if (r.mitmdump) lines.push(row('mitmdump', r.mitmdump));
   lines.push(`heimdall added: p50 ${ms(r.added.p50Ms)}  p99 ${ms(r.added.p99Ms)}  SSE first event ${ms(r.added.sseTtfbMs)}`);
   lines.push(`heimdall RSS: idle ${r.heimdall.rssIdleMb.toFixed(1)} MB, with ${r.heimdall.openStreams} open streams ${r.heimdall.rssOpenStreamsMb.toFixed(1)} MB` +
