@@ -1,14 +1,13 @@
 // Forwards one intercepted exchange to its next hop: the organization's gateway (governed
 // inference), the real origin (intercepted for policy and audit only), or any host for plain
-// `http://` proxying. Requests go through undici's pooled keep-alive dispatchers; websocket
-// upgrades through ./upgrade.ts. Bodies stream both ways with backpressure; nothing here buffers a
-// body. (The brief named http-proxy; it cost ~40% of the proxy's CPU per request, see
-// docs/architecture.md "Departures".)
+// `http://` proxying. Node's own HTTP client over keep-alive agents; websocket upgrades in
+// ./upgrade.ts. Bodies stream both ways with backpressure; nothing here buffers a body. (The brief
+// named http-proxy; its layer cost ~30% of the proxy's CPU per request, see docs/architecture.md.)
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { Logger } from '../lib/logger.ts';
 import { DnsCache, type DnsCacheOptions, type LookupFunction } from './dns-cache.ts';
 import { providerError, type ErrorKind } from './error-shapes.ts';
@@ -17,7 +16,7 @@ import { gatewayPath, type ErrorShapeId, type GatewayRouteRow, type OriginRouteR
 import { forwardUpgrade, type UpgradeFailure } from './upgrade.ts';
 
 export interface ForwardTimeouts {
-  /** TCP connect (and TLS handshake) to the next hop. */
+  /** TCP connect to the next hop. */
   connectMs: number;
   /** From sending the request until the response's status line and headers arrive. */
   responseHeadersMs: number;
@@ -78,26 +77,33 @@ export interface ForwardResult {
 interface NextHop {
   origin: URL;
   path: string;
-  dispatcher: Dispatcher;
-  secureContext?: tls.SecureContext;
+  pool: OriginPool;
   servername?: string;
+}
+
+/** A keep-alive agent and the connection settings of its sockets (upgrades use them unpooled). */
+interface OriginPool {
+  agent: http.Agent;
+  secureContext?: tls.SecureContext;
   lookup?: LookupFunction;
 }
 
-/** A pooled dispatcher and the TLS settings its connections use (the upgrade path reuses them). */
-interface OriginPool {
-  agent: Agent;
-  secureContext?: tls.SecureContext;
+/** Error used to end an upstream request when one of our timers fires. */
+class ForwardTimeoutError extends Error {
+  readonly phase: 'connect' | 'response-headers';
+  constructor(phase: 'connect' | 'response-headers', ms: number) {
+    super(`${phase} timeout after ${ms} ms`);
+    this.phase = phase;
+  }
 }
 
-// Connections the next hop has kept open are reused for this long when it names no shorter time.
-const KEEP_ALIVE = { keepAliveTimeout: 15_000, keepAliveMaxTimeout: 60_000 };
+const KEEP_ALIVE = { keepAlive: true, keepAliveMsecs: 15_000, maxFreeSockets: 64, scheduling: 'lifo' as const };
 
 export class Forwarder {
   readonly #gateway: URL;
   readonly #gatewayPool: OriginPool;
   readonly #originPools = new Map<string, OriginPool>();
-  readonly #plainAgent: Agent;
+  readonly #plainPool: OriginPool;
   readonly #dns: DnsCache;
   readonly #timeouts: ForwardTimeouts;
   readonly #resolveOrigin: OriginResolver;
@@ -118,12 +124,14 @@ export class Forwarder {
     this.#dns = new DnsCache({ ...options.dns, logger: options.logger });
     // One SecureContext for every gateway connection: passing `ca` instead would parse the whole
     // root store again for each new socket (tens of ms and about a megabyte each).
-    const secureContext = this.#gateway.protocol === 'https:' ? tls.createSecureContext({ ca: trustedRoots(options.gatewayCa) }) : undefined;
-    this.#gatewayPool = {
-      agent: new Agent({ ...KEEP_ALIVE, connect: { timeout: this.#timeouts.connectMs, lookup: this.#dns.lookup, ...(secureContext ? { secureContext } : {}) } }),
-      ...(secureContext ? { secureContext } : {}),
-    };
-    this.#plainAgent = new Agent({ ...KEEP_ALIVE, connect: { timeout: this.#timeouts.connectMs } });
+    const lookup = this.#dns.lookup;
+    if (this.#gateway.protocol === 'https:') {
+      const secureContext = tls.createSecureContext({ ca: trustedRoots(options.gatewayCa) });
+      this.#gatewayPool = { agent: new https.Agent({ ...KEEP_ALIVE, lookup, secureContext }), secureContext, lookup };
+    } else {
+      this.#gatewayPool = { agent: new http.Agent({ ...KEEP_ALIVE, lookup }), lookup };
+    }
+    this.#plainPool = { agent: new http.Agent(KEEP_ALIVE) };
   }
 
   /** The gateway's origin, for logs and status. */
@@ -147,66 +155,73 @@ export class Forwarder {
     const shape = shapeOf(target);
     const hasBody = requestHasBody(req);
     const hop = this.#nextHop(req, target, requestId, false);
+    const { connectMs, responseHeadersMs, idleStreamMs } = this.#timeouts;
     return new Promise<ForwardResult>((resolve) => {
       let bytesIn = 0;
       let bytesOut = 0;
       let idleCut = false;
       let errorKind: ErrorKind | undefined;
-      let controller: Dispatcher.DispatchController | undefined;
+      let connectTimer: NodeJS.Timeout | undefined;
+      let idleTimer: NodeJS.Timeout | undefined;
+      const upstream = requestModule(hop).request(requestOptions(req, hop, hop.pool.agent));
+      const headersTimer = setTimeout(() => upstream.destroy(new ForwardTimeoutError('response-headers', responseHeadersMs)), responseHeadersMs);
+      const clearTimers = (): void => {
+        clearTimeout(headersTimer);
+        clearTimeout(connectTimer);
+        clearTimeout(idleTimer);
+      };
+
       res.once('close', () => {
+        clearTimers();
         // The app went away before the answer was complete: stop the upstream request too.
-        if (!res.writableFinished && controller && !controller.aborted) controller.abort(new Error('the app closed its connection'));
+        if (!res.writableFinished) upstream.destroy();
         resolve({
-          status: res.statusCode,
-          bytesIn,
-          bytesOut,
+          status: res.statusCode, bytesIn, bytesOut,
           outcome: errorKind || idleCut || !res.writableFinished ? 'error' : 'forwarded',
           ...(errorKind ? { errorKind } : {}),
         });
       });
-      const onDrain = (): void => controller?.resume();
-      res.on('drain', onDrain);
 
-      hop.dispatcher.dispatch({
-        origin: hop.origin.origin,
-        path: hop.path,
-        method: req.method ?? 'GET',
-        headers: req.headers as Record<string, string | string[]>,
-        body: hasBody ? req : null,
-        headersTimeout: this.#timeouts.responseHeadersMs,
-        bodyTimeout: this.#timeouts.idleStreamMs,
-        ...(hop.servername ? { servername: hop.servername } : {}),
-      }, {
-        onRequestStart: (c) => {
-          controller = c;
-          // undici starts reading the body in this same tick; a listener added any earlier would
-          // set the body flowing before undici listens, and the chunks would be lost.
-          if (hasBody) req.on('data', (chunk: Buffer) => { bytesIn += chunk.length; });
-        },
-        onResponseStart: (_c, status, headers, statusMessage) => {
-          removeHopByHop(headers, false);
-          res.writeHead(status, statusMessage || undefined, headers as http.OutgoingHttpHeaders);
-        },
-        onResponseData: (c, chunk) => {
-          bytesOut += chunk.length;
-          if (!res.write(chunk)) c.pause();
-        },
-        onResponseEnd: () => { res.end(); },
-        onResponseError: (_c, err: NodeJS.ErrnoException) => {
-          if (res.destroyed) return; // the app left first; already accounted for
-          if (err instanceof undiciErrors.BodyTimeoutError) {
-            // A stream that went silent is cut, not ended cleanly: the app must not mistake a
-            // truncated answer for a complete one.
-            idleCut = true;
-            res.destroy();
-            return;
-          }
-          errorKind = classify(err, target);
-          this.#logger.warn({ err: err.message, code: err.code, next_hop: describe(target, this.#gateway), request_id: requestId }, 'forwarding failed');
-          if (res.headersSent) res.destroy();
-          else this.sendError(res, shape, errorKind, detailFor(errorKind, target, this.#gateway, err, this.#timeouts));
-        },
+      upstream.once('socket', (socket: net.Socket) => {
+        if (!socket.connecting) return;
+        connectTimer = setTimeout(() => upstream.destroy(new ForwardTimeoutError('connect', connectMs)), connectMs);
+        socket.once('connect', () => clearTimeout(connectTimer));
       });
+
+      upstream.once('response', (answer: http.IncomingMessage) => {
+        clearTimeout(headersTimer);
+        removeHopByHop(answer.headers, false);
+        res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
+        // A stream that goes silent is cut, not ended cleanly: the app must not mistake a
+        // truncated answer for a complete one.
+        idleTimer = setTimeout(() => {
+          idleCut = true;
+          answer.destroy();
+          res.destroy();
+        }, idleStreamMs);
+        answer.on('data', (chunk: Buffer) => {
+          bytesOut += chunk.length;
+          idleTimer?.refresh();
+        });
+        answer.once('error', () => res.destroy());
+        answer.pipe(res);
+      });
+
+      upstream.on('error', (err: NodeJS.ErrnoException) => {
+        clearTimers();
+        if (res.destroyed || idleCut) return; // the app left first, or the idle cut is under way
+        errorKind = classify(err, target);
+        this.#logger.warn({ err: err.message, code: err.code, next_hop: describe(target, this.#gateway), request_id: requestId }, 'forwarding failed');
+        if (res.headersSent) res.destroy();
+        else this.sendError(res, shape, errorKind, detailFor(target, this.#gateway, err));
+      });
+
+      if (hasBody) {
+        req.on('data', (chunk: Buffer) => { bytesIn += chunk.length; });
+        req.pipe(upstream);
+      } else {
+        upstream.end();
+      }
     });
   }
 
@@ -217,13 +232,13 @@ export class Forwarder {
     return new Promise<ForwardResult>((resolve) => {
       let result: ForwardResult = { status: 101, bytesIn: 0, bytesOut: 0, outcome: 'forwarded' };
       socket.once('close', () => resolve(result));
-      forwardUpgrade(req, socket, head, { ...hop, headers: req.headers }, this.#timeouts, {
+      forwardUpgrade(requestModule(hop).request(requestOptions(req, hop, false)), socket, head, this.#timeouts, {
         onAnswer: (status) => { result = { ...result, status }; },
         onFailure: (failure: UpgradeFailure) => {
           const err: NodeJS.ErrnoException = failure.phase === 'network' ? failure.error : new Error(`${failure.phase} timeout after ${failure.timeoutMs} ms`);
           const kind: ErrorKind = failure.phase === 'response-headers' ? 'gateway_timeout' : unreachable(target);
           this.#logger.warn({ err: err.message, code: err.code, next_hop: describe(target, this.#gateway), request_id: requestId }, 'websocket forwarding failed');
-          const e = providerError(shape, kind, detailFor(kind, target, this.#gateway, err, this.#timeouts), this.#supportUrl);
+          const e = providerError(shape, kind, detailFor(target, this.#gateway, err), this.#supportUrl);
           result = { status: e.status, bytesIn: 0, bytesOut: 0, outcome: 'error', errorKind: kind };
           writeRawError(socket, e.status, e.body);
         },
@@ -233,9 +248,9 @@ export class Forwarder {
 
   /** Drops pooled connections (shutdown). */
   close(): void {
-    void this.#gatewayPool.agent.destroy().catch(() => undefined);
-    void this.#plainAgent.destroy().catch(() => undefined);
-    for (const pool of this.#originPools.values()) void pool.agent.destroy().catch(() => undefined);
+    this.#gatewayPool.agent.destroy();
+    this.#plainPool.agent.destroy();
+    for (const pool of this.#originPools.values()) pool.agent.destroy();
   }
 
   /** Rewrites the request's headers and path for its next hop (in place) and says where that is. */
@@ -254,25 +269,17 @@ export class Forwarder {
         req.headers.host = this.#gateway.host;
         const keepNative = target.passthrough || target.route.credentialPolicy === 'native-only';
         const cleaned = keepNative ? pathAndQuery : stripCredentialQuery(pathAndQuery, target.route.credentialQueryParams);
-        const pool = this.#gatewayPool;
-        return {
-          origin: this.#gateway, path: joinPath(this.#gateway, gatewayPath(target.route, target.passthrough, cleaned)), dispatcher: pool.agent,
-          lookup: this.#dns.lookup, ...(pool.secureContext ? { secureContext: pool.secureContext } : {}),
-        };
+        return { origin: this.#gateway, path: joinPath(this.#gateway, gatewayPath(target.route, target.passthrough, cleaned)), pool: this.#gatewayPool };
       }
       case 'origin': {
         // The origin sees the app's own request: its headers, its credential, its Host.
         const origin = this.#resolveOrigin(target.host);
         const url = new URL(origin.url);
         const servername = origin.servername ?? (net.isIP(url.hostname.replace(/^\[|\]$/g, '')) ? undefined : url.hostname);
-        const pool = this.#originPool(origin.ca);
-        return {
-          origin: url, path: pathAndQuery, dispatcher: pool.agent,
-          ...(servername ? { servername } : {}), ...(pool.secureContext ? { secureContext: pool.secureContext } : {}),
-        };
+        return { origin: url, path: pathAndQuery, pool: this.#originPool(origin.ca), ...(servername ? { servername } : {}) };
       }
       case 'plain':
-        return { origin: target.url, path: target.url.pathname + target.url.search, dispatcher: this.#plainAgent };
+        return { origin: target.url, path: target.url.pathname + target.url.search, pool: this.#plainPool };
     }
   }
 
@@ -281,10 +288,7 @@ export class Forwarder {
     let pool = this.#originPools.get(key);
     if (!pool) {
       const secureContext = ca ? tls.createSecureContext({ ca: trustedRoots(ca) }) : undefined;
-      pool = {
-        agent: new Agent({ ...KEEP_ALIVE, connect: { timeout: this.#timeouts.connectMs, ...(secureContext ? { secureContext } : {}) } }),
-        ...(secureContext ? { secureContext } : {}),
-      };
+      pool = { agent: new https.Agent({ ...KEEP_ALIVE, maxFreeSockets: 32, ...(secureContext ? { secureContext } : {}) }), ...(secureContext ? { secureContext } : {}) };
       this.#originPools.set(key, pool);
     }
     return pool;
@@ -295,6 +299,27 @@ export class Forwarder {
 function requestHasBody(req: http.IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+function requestModule(hop: NextHop): typeof http | typeof https {
+  return hop.origin.protocol === 'https:' ? https : http;
+}
+
+/** Options for the next hop's request; `agent: false` for an upgrade (its socket is never reused). */
+function requestOptions(req: http.IncomingMessage, hop: NextHop, agent: http.Agent | false): https.RequestOptions {
+  const { secureContext, lookup } = hop.pool;
+  return {
+    host: hop.origin.hostname.replace(/^\[|\]$/g, ''),
+    port: hop.origin.port || (hop.origin.protocol === 'https:' ? 443 : 80),
+    method: req.method ?? 'GET',
+    path: hop.path,
+    headers: req.headers,
+    agent,
+    // With a pooled agent these come from the agent; an unpooled request needs them itself.
+    ...(agent === false && lookup ? { lookup } : {}),
+    ...(agent === false && secureContext ? { secureContext } : {}),
+    ...(hop.servername ? { servername: hop.servername } : {}),
+  };
 }
 
 /** The gateway URL may carry a base path (`https://gw.example.com/bifrost`). */
@@ -312,7 +337,7 @@ function shapeOf(target: ForwardTarget): ErrorShapeId {
 }
 
 function classify(err: Error, target: ForwardTarget): ErrorKind {
-  if (err instanceof undiciErrors.HeadersTimeoutError) return 'gateway_timeout';
+  if (err instanceof ForwardTimeoutError && err.phase === 'response-headers') return 'gateway_timeout';
   return unreachable(target);
 }
 
@@ -324,11 +349,8 @@ function describe(target: ForwardTarget, gateway: URL): string {
   }
 }
 
-function detailFor(kind: ErrorKind, target: ForwardTarget, gateway: URL, err: NodeJS.ErrnoException, timeouts: ForwardTimeouts): string {
-  const where = describe(target, gateway);
-  if (kind === 'gateway_timeout') return `${where}: ${err instanceof undiciErrors.HeadersTimeoutError ? `response-headers timeout after ${timeouts.responseHeadersMs} ms` : err.message}`;
-  if (err instanceof undiciErrors.ConnectTimeoutError) return `${where}: connect timeout after ${timeouts.connectMs} ms`;
-  return `${where}: ${err.code && !err.code.startsWith('UND_ERR') ? err.code : err.message}`;
+function detailFor(target: ForwardTarget, gateway: URL, err: NodeJS.ErrnoException): string {
+  return `${describe(target, gateway)}: ${err instanceof ForwardTimeoutError ? err.message : (err.code ?? err.message)}`;
 }
 
 /** System roots (bundled and, where Node can read it, the OS store) plus an optional extra CA. */

@@ -3,20 +3,8 @@
 // a budget exhausted) reaches the app as the gateway wrote it. Upgrades are one per session, so
 // nothing here is pooled.
 import http from 'node:http';
-import https from 'node:https';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type tls from 'node:tls';
-import type { LookupFunction } from './dns-cache.ts';
-
-export interface UpgradeHop {
-  /** `http:` or `https:` origin of the next hop. */
-  origin: URL;
-  path: string;
-  headers: http.IncomingHttpHeaders;
-  secureContext?: tls.SecureContext;
-  servername?: string;
-  lookup?: LookupFunction;
-}
 
 export type UpgradeFailure =
   | { phase: 'connect' | 'response-headers'; timeoutMs: number }
@@ -29,24 +17,11 @@ export interface UpgradeOutcome {
   onFailure(failure: UpgradeFailure): void;
 }
 
-/** Sends the upgrade request and relays the answer; reports which of the two happened. */
+/** Sends the (not yet ended) upgrade request to the next hop and relays the answer to `client`. */
 export function forwardUpgrade(
-  req: http.IncomingMessage, client: Duplex, head: Buffer, hop: UpgradeHop,
+  upstream: http.ClientRequest, client: Duplex, head: Buffer,
   timeouts: { connectMs: number; responseHeadersMs: number }, outcome: UpgradeOutcome,
 ): void {
-  const secure = hop.origin.protocol === 'https:';
-  const options: https.RequestOptions = {
-    host: hop.origin.hostname.replace(/^\[|\]$/g, ''),
-    port: hop.origin.port || (secure ? 443 : 80),
-    method: req.method ?? 'GET',
-    path: hop.path,
-    headers: hop.headers,
-    agent: false,
-    ...(hop.lookup ? { lookup: hop.lookup } : {}),
-    ...(secure && hop.secureContext ? { secureContext: hop.secureContext } : {}),
-    ...(secure && hop.servername ? { servername: hop.servername } : {}),
-  };
-  const upstream = (secure ? https : http).request(options);
   let failed = false;
   const fail = (failure: UpgradeFailure): void => {
     clearTimeout(headersTimer);
@@ -58,9 +33,9 @@ export function forwardUpgrade(
   };
   const headersTimer = setTimeout(() => fail({ phase: 'response-headers', timeoutMs: timeouts.responseHeadersMs }), timeouts.responseHeadersMs);
   const connectTimer = setTimeout(() => fail({ phase: 'connect', timeoutMs: timeouts.connectMs }), timeouts.connectMs);
-  upstream.once('socket', (socket) => {
+  upstream.once('socket', (socket: net.Socket) => {
     if (!socket.connecting) clearTimeout(connectTimer);
-    else socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
+    else socket.once('connect', () => clearTimeout(connectTimer));
   });
   upstream.on('error', (error: NodeJS.ErrnoException) => fail({ phase: 'network', error }));
   // The app gave up before an answer: nothing to relay.
