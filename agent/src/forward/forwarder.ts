@@ -13,6 +13,7 @@ import { DnsCache, type DnsCacheOptions, type LookupFunction } from './dns-cache
 import { providerError, type ErrorKind } from './error-shapes.ts';
 import { applyGatewayHeaders, removeHopByHop, stripCredentialQuery } from './headers.ts';
 import { gatewayPath, type ErrorShapeId, type GatewayRouteRow, type OriginRouteRow } from './routes.ts';
+import { trustedRoots } from './trusted-roots.ts';
 import { forwardUpgrade, type UpgradeFailure } from './upgrade.ts';
 
 export interface ForwardTimeouts {
@@ -353,20 +354,6 @@ function detailFor(target: ForwardTarget, gateway: URL, err: NodeJS.ErrnoExcepti
   return `${describe(target, gateway)}: ${err instanceof ForwardTimeoutError ? err.message : (err.code ?? err.message)}`;
 }
 
-/** System roots (bundled and, where Node can read it, the OS store) plus an optional extra CA. */
-function trustedRoots(extraPem: string | undefined): string[] {
-  const roots = new Set<string>(tls.rootCertificates);
-  const getCa = (tls as unknown as { getCACertificates?: (type: string) => string[] }).getCACertificates;
-  if (getCa) {
-    try {
-      for (const pem of getCa('system')) roots.add(pem);
-    } catch {
-      // Older Node or no readable OS store: the bundled roots stand.
-    }
-  }
-  if (extraPem) roots.add(extraPem);
-  return [...roots];
-}
 
 /** Answers on a socket that has no ServerResponse (an upgrade that failed before 101). */
 export function writeRawError(socket: Duplex, status: number, body: string, contentType = 'application/json'): void {
