@@ -12,16 +12,16 @@ import {
 const fixture = (name: string): Buffer => readFileSync(path.join(import.meta.dirname, '../fixtures/config', name));
 
 describe('macOS managed preferences reader', () => {
-  it('reads a binary plist as macOS writes it', () => {
-    const read = parseManagedPreferences(fixture('managed-preferences-binary.plist'));
+  it('reads a binary plist as macOS writes it', async () => {
+    const read = await parseManagedPreferences(fixture('managed-preferences-binary.plist'));
     expect(read).toEqual({
       status: 'ok',
       values: expect.objectContaining({ gateway_url: 'https://ai-gateway.acme.example', proxy_port: 7500, intercept: true, ca_mode: 'gateway' }),
     });
   });
 
-  it('reads the XML form with typed integers and booleans', () => {
-    const read = parseManagedPreferences(fixture('managed-preferences-xml.plist'));
+  it('reads the XML form with typed integers and booleans', async () => {
+    const read = await parseManagedPreferences(fixture('managed-preferences-xml.plist'));
     expect(read.status).toBe('ok');
     if (read.status !== 'ok') return;
     expect(read.values['proxy_port']).toBe(7500);
@@ -29,15 +29,15 @@ describe('macOS managed preferences reader', () => {
     expect(read.values['organization']).toBe('Acme Corp');
   });
 
-  it('reports a truncated binary plist as unreadable instead of throwing', () => {
+  it('reports a truncated binary plist as unreadable instead of throwing', async () => {
     const whole = fixture('managed-preferences-binary.plist');
-    const read = parseManagedPreferences(whole.subarray(0, whole.length - 20));
+    const read = await parseManagedPreferences(whole.subarray(0, whole.length - 20));
     expect(read.status).toBe('unreadable');
     if (read.status === 'unreadable') expect(read.reason).toMatch(/not a valid property list/);
   });
 
-  it('refuses a plist whose top level is not a dictionary', () => {
-    const read = parseManagedPreferences(Buffer.from('<?xml version="1.0"?><plist version="1.0"><array><string>x</string></array></plist>'));
+  it('refuses a plist whose top level is not a dictionary', async () => {
+    const read = await parseManagedPreferences(Buffer.from('<?xml version="1.0"?><plist version="1.0"><array><string>x</string></array></plist>'));
     expect(read).toEqual({ status: 'unreadable', reason: 'its top level must be a dictionary of settings' });
   });
 });

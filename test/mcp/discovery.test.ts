@@ -145,13 +145,13 @@ describe('managed policy builders', () => {
     expect(second.text).toMatch(/"excluded": \[\s*"admin-banned"\s*\]/);
   });
 
-  it('produces the VS Code ChatDeniedMcpServers policy for Linux, Windows and macOS', () => {
+  it('produces the VS Code ChatDeniedMcpServers policy for Linux, Windows and macOS', async () => {
     const json = JSON.parse(buildVscodePolicyJson('{"UpdateMode":"none"}', [stdio])!);
     expect(json.UpdateMode).toBe('none');
     expect(JSON.parse(json.ChatDeniedMcpServers)).toEqual([{ serverCommand: ['npx', '-y', 'bad-server'] }]);
     expect(buildVscodePolicyJson(undefined, [])).toBeUndefined();
     expect(buildVscodeWindowsReg([stdio])).toContain('[HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\VSCode]\r\n"ChatDeniedMcpServers"="[{\\"serverCommand\\"');
-    expect(buildVscodeMacPlist([stdio])).toMatch(/<key>ChatDeniedMcpServers<\/key>\s*<string>\[\{"serverCommand"/);
+    expect(await buildVscodeMacPlist([stdio])).toMatch(/<key>ChatDeniedMcpServers<\/key>\s*<string>\[\{"serverCommand"/);
   });
 });
 

@@ -351,7 +351,7 @@ export class McpGovernor {
     if (app === 'vscode' && this.#o.platform !== 'linux') {
       const key = `vscode:${this.#o.platform}`;
       if (denied.length === 0) this.#artifacts.delete(key);
-      else this.#artifacts.set(key, this.#o.platform === 'win32' ? buildVscodeWindowsReg(denied.map((d) => d.identity)) : buildVscodeMacPlist(denied.map((d) => d.identity)));
+      else this.#artifacts.set(key, this.#o.platform === 'win32' ? buildVscodeWindowsReg(denied.map((d) => d.identity)) : await buildVscodeMacPlist(denied.map((d) => d.identity)));
       return { ok: false, detail: `VS Code reads this policy from ${this.#o.platform === 'win32' ? 'the registry' : 'managed preferences'}: deploy the ChatDeniedMcpServers artifact` };
     }
     if (rel === null) return { ok: false, detail: `${app} has no managed policy file on ${this.#o.platform}` };

@@ -1,7 +1,6 @@
 // Pure builders for each app's native managed policy, from the servers Heimdall blocks. The files
 // are root-owned and machine-wide, so users cannot undo them. Where they live is data (one table).
 import { applyEdits, modify, parse as parseJsonc, type FormattingOptions } from 'jsonc-parser';
-import { build as buildPlist } from 'plist';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import type { ServerIdentity } from './fingerprint.ts';
 import type { McpApp, Platform } from './types.ts';
@@ -148,6 +147,8 @@ export function buildVscodeWindowsReg(blocked: readonly ServerIdentity[]): strin
 }
 
 /** macOS: the managed-preferences payload for `com.microsoft.VSCode` (delivered by the MDM profile). */
-export function buildVscodeMacPlist(blocked: readonly ServerIdentity[]): string {
-  return buildPlist({ [VSCODE_DENIED_POLICY]: vscodeDeniedValue(blocked) });
+export async function buildVscodeMacPlist(blocked: readonly ServerIdentity[]): Promise<string> {
+  // Loaded on first use: only the macOS artifact needs a plist writer.
+  const plist = await import('plist');
+  return plist.build({ [VSCODE_DENIED_POLICY]: vscodeDeniedValue(blocked) });
 }

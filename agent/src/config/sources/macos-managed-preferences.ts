@@ -1,7 +1,6 @@
 // macOS managed preferences: MDM (Jamf, Kandji, Intune...) delivers a configuration profile whose
 // custom-settings payload macOS writes, usually as a binary plist, to
 // /Library/Managed Preferences/<domain>.plist. Users cannot change it.
-import { parse as parseXmlPlist, parseBinary } from 'plist';
 import { readBoundedFile } from './managed-file.ts';
 import { isPlainObject, type ConfigSource, type SourceRead } from './source.ts';
 
@@ -10,14 +9,18 @@ export const MANAGED_PREFERENCES_FILE = `/Library/Managed Preferences/${MANAGED_
 
 const BINARY_MAGIC = Buffer.from('bplist00', 'latin1');
 
-/** Parses a plist file's bytes (binary or XML) into its top-level dictionary. */
-export function parseManagedPreferences(data: Buffer): SourceRead {
+/**
+ * Parses a plist file's bytes (binary or XML) into its top-level dictionary. The plist library
+ * (and its XML parser, ~1.7 MB of heap) is loaded on first use: only macOS ever has this file.
+ */
+export async function parseManagedPreferences(data: Buffer): Promise<SourceRead> {
+  const plist = await import('plist');
   let parsed: unknown;
   try {
     if (data.subarray(0, 8).equals(BINARY_MAGIC)) {
-      parsed = parseBinary(data);
+      parsed = plist.parseBinary(data);
     } else {
-      parsed = parseXmlPlist(data.toString('utf8'));
+      parsed = plist.parse(data.toString('utf8'));
     }
   } catch (err) {
     return { status: 'unreadable', reason: `it is not a valid property list: ${(err as Error).message}` };
