@@ -133,7 +133,7 @@ const MODULES: BenchModule[] = [
     limitSeconds: 150,
     async run() {
       const { benchIdentify } = await import('./identify.ts');
-      const r = await benchIdentify({ sleepers: 500, filesPerSleeper: 8, knownClientConnections: 300, newClientConnections: 50 });
+      const r = await benchIdentify({ sleepers: 500, filesPerSleeper: 8, knownClientConnections: 300, newClientConnections: 200 });
       const line = (name: string, v: number[]): string => `${name} p50 ${ms(percentile(v, 50))}  p99 ${ms(percentile(v, 99))}  max ${ms(Math.max(...v))}  (n=${v.length})`;
       const knownP99 = percentile(r.knownProcessMs, 99);
       const newP99 = percentile(r.newProcessMs, 99);

@@ -74,7 +74,7 @@ afterEach(() => {
   for (const t of trees.splice(0)) rmSync(t, { recursive: true, force: true });
 });
 
-function procTree(): { root: string; addProcess(pid: number, p: { ppid: number; uid: number; exe?: string; argv: string[]; fds?: Record<string, string>; status?: boolean }): void } {
+function procTree(): { root: string; addProcess(pid: number, p: { ppid: number; uid: number; exe?: string; argv: string[]; fds?: Record<string, string>; status?: boolean; started?: number }): void } {
   const root = mkdtempSync(path.join(tmpdir(), 'heimdall-proc-'));
   trees.push(root);
   mkdirSync(path.join(root, 'net'));
@@ -90,6 +90,8 @@ function procTree(): { root: string; addProcess(pid: number, p: { ppid: number; 
       writeFileSync(path.join(dir, 'cmdline'), p.argv.join('\0') + '\0');
       if (p.exe) symlinkSync(p.exe, path.join(dir, 'exe'));
       symlinkSync('/home/zoë', path.join(dir, 'cwd'));
+      // comm with a space and a parenthesis, as the kernel allows; the start time is field 22.
+      if (p.started !== undefined) writeFileSync(path.join(dir, 'stat'), `${pid} (a (b) c) S ${p.ppid} ${'0 '.repeat(17)}${p.started} 0 0\n`);
       for (const [fd, target] of Object.entries(p.fds ?? {})) symlinkSync(target, path.join(dir, 'fd', fd));
     },
   };
@@ -117,6 +119,31 @@ describe('Linux resolver on a staged procfs', () => {
       ],
     });
     expect((await resolver.lookupByLocalPeer({ clientPort: 52345, proxyPort: 18081, family: 'IPv6' }))?.pid).toBe(4243);
+  });
+
+  it("reuses a parent's chain for its next child while the parent is the same process, and reads it again for a new one", async () => {
+    const tree = procTree();
+    tree.addProcess(1, { ppid: 0, uid: 0, exe: '/sbin/init', argv: ['/sbin/init'], started: 1 });
+    tree.addProcess(300, { ppid: 1, uid: 1001, exe: '/usr/bin/zsh', argv: ['-zsh'], started: 5000 });
+    tree.addProcess(4242, { ppid: 300, uid: 1001, exe: '/usr/bin/curl', argv: ['curl'], fds: { '19': 'socket:[41130]' } });
+    tree.addProcess(4243, { ppid: 300, uid: 1001, exe: '/usr/bin/curl', argv: ['curl'], fds: { '3': 'socket:[41131]' } });
+    tree.addProcess(4244, { ppid: 300, uid: 1001, exe: '/usr/bin/curl', argv: ['curl'], fds: { '4': 'socket:[41132]' } });
+    const resolver = new LinuxProcessResolver({ procRoot: tree.root, passwdFile: path.join(tree.root, 'passwd') });
+    const parentExe = async (clientPort: number, proxyPort: number, family?: 'IPv6'): Promise<string | undefined> =>
+      (await resolver.lookupByLocalPeer({ clientPort, proxyPort, ...(family ? { family } : {}) }))?.parents[0]?.exe;
+    expect(await parentExe(52344, 18080)).toBe('/usr/bin/zsh');
+    // The shell's files change but its start time does not: the sibling gets the remembered chain.
+    rmSync(path.join(tree.root, '300', 'exe'));
+    symlinkSync('/usr/bin/fish', path.join(tree.root, '300', 'exe'));
+    expect(await parentExe(52345, 18081, 'IPv6')).toBe('/usr/bin/zsh');
+    // Pid 300 now names another process (another start time): the chain is read again.
+    writeFileSync(path.join(tree.root, '300', 'stat'), `300 (fish) S 1 ${'0 '.repeat(17)}7000 0 0\n`);
+    expect(await parentExe(52346, 18082)).toBe('/usr/bin/fish');
+  });
+
+  it('reads the start time after a command name holding spaces and parentheses', () => {
+    expect(linux.parseStartTime(`42 (a (b) c) S 1 ${'0 '.repeat(17)}123456 0 0`)).toBe('123456');
+    expect(linux.parseStartTime('42 (truncated')).toBeUndefined();
   });
 
   it('answers undefined when the process vanished between finding its fd and reading its status', async () => {

@@ -113,6 +113,13 @@ export function parseCmdline(raw: Buffer | string): string[] {
 }
 
 /** uid -> name from /etc/passwd text (first entry wins, as getpwuid does). */
+/** Field 22 of /proc/PID/stat (start time in clock ticks since boot), read after the `(comm)` field. */
+export function parseStartTime(stat: string): string | undefined {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const value = fields[19];
+  return value !== undefined && /^\d+$/.test(value) ? value : undefined;
+}
+
 export function parsePasswd(text: string): Map<number, string> {
   const names = new Map<number, string>();
   for (const line of text.split('\n')) {
@@ -235,6 +242,10 @@ const PARENT_CHAIN_CACHE_LIMIT = 512;
 const USER_NAME_TTL_MS = 60_000;
 // Pids below the newest one tried before listing /proc (a miss costs ~10 us each).
 const YOUNG_PID_WINDOW = 48;
+// Descriptors of a recent holder checked before the young-pid probe.
+const NEWEST_FDS_FIRST = 8;
+// A parent chain is reused for this long while its first process is the same one (same start time).
+const PARENT_CHAIN_TTL_MS = 60_000;
 
 export class LinuxProcessResolver implements ProcessResolver {
   readonly platform = 'linux';
@@ -245,6 +256,7 @@ export class LinuxProcessResolver implements ProcessResolver {
   readonly #recentHolders: number[] = [];
   readonly #userNames = new Map<number, { name: string | undefined; at: number }>();
   readonly #parentChains = new Map<number, { ppid: number; parents: ParentProcess[] }>();
+  readonly #chainsByParent = new Map<number, { started: string; parents: ParentProcess[]; at: number }>();
   readonly #loadSockDiag: () => SockDiag | undefined;
   #sockDiag: SockDiag | undefined | null = null; // null: not loaded yet
   #sockDiagFailureLogged = false;
@@ -341,12 +353,19 @@ export class LinuxProcessResolver implements ProcessResolver {
     const target = `socket:[${inode}]`;
     // Listing /proc costs ~1 ms with 500 processes (the kernel walks every task), more than the
     // rest of a lookup: a recent holder and then the newest pids are tried without it.
+    // A recent holder's new socket is among its newest descriptors: those are checked first, so a
+    // new process does not pay a full descriptor scan of every recent holder (an editor holds
+    // hundreds) before the young-pid probe finds it.
     for (const pid of this.#recentHolders) {
-      const fd = this.#fdHolding(pid, target);
+      const fd = this.#fdHolding(pid, target, NEWEST_FDS_FIRST);
       if (fd !== undefined) return { pid, fd };
     }
     const young = this.#findYoungHolder(target, uid);
     if (young) return young;
+    for (const pid of this.#recentHolders) {
+      const fd = this.#fdHolding(pid, target);
+      if (fd !== undefined) return { pid, fd };
+    }
     const pids = readdirSync(this.#proc)
       .filter((n) => /^\d+$/.test(n))
       .map(Number)
@@ -400,12 +419,16 @@ export class LinuxProcessResolver implements ProcessResolver {
     return undefined;
   }
 
-  #fdHolding(pid: number, target: string): string | undefined {
+  /** The descriptor of `pid` that is `target`, checking at most `limit` of its newest ones. */
+  #fdHolding(pid: number, target: string, limit = Infinity): string | undefined {
     const dir = path.join(this.#proc, String(pid), 'fd');
     const fds = tryRead(() => readdirSync(dir));
     if (!fds) return undefined;
-    for (const fd of fds) {
-      if (tryRead(() => readlinkSync(path.join(dir, fd))) === target) return fd;
+    // Highest first: the socket just connected is usually the process's newest descriptor, so one
+    // readlink finds it instead of one per descriptor (the directory lists them as strings, 10 < 2).
+    const newestFirst = fds.map(Number).sort((a, b) => b - a).slice(0, limit);
+    for (const fd of newestFirst) {
+      if (tryRead(() => readlinkSync(`${dir}/${fd}`)) === target) return String(fd);
     }
     return undefined;
   }
@@ -427,9 +450,26 @@ export class LinuxProcessResolver implements ProcessResolver {
   #parentsOf(pid: number, ppid: number): ParentProcess[] {
     const cached = this.#parentChains.get(pid);
     if (cached && cached.ppid === ppid) return cached.parents;
-    const parents = this.#readParents(ppid);
+    const parents = this.#chainFrom(ppid);
     if (this.#parentChains.size >= PARENT_CHAIN_CACHE_LIMIT) this.#parentChains.delete(this.#parentChains.keys().next().value!);
     this.#parentChains.set(pid, { ppid, parents });
+    return parents;
+  }
+
+  /**
+   * The chain starting at `ppid`, shared by its children: a new process is most often a sibling of
+   * one seen before (each curl a shell starts), and reading a chain costs three reads per ancestor.
+   * The parent's start time proves the pid still names the same process.
+   */
+  #chainFrom(ppid: number): ParentProcess[] {
+    const started = tryRead(() => parseStartTime(readFileSync(path.join(this.#proc, String(ppid), 'stat'), 'utf8')));
+    const cached = this.#chainsByParent.get(ppid);
+    if (cached && started !== undefined && cached.started === started && Date.now() - cached.at < PARENT_CHAIN_TTL_MS) return cached.parents;
+    const parents = this.#readParents(ppid);
+    if (started !== undefined) {
+      if (this.#chainsByParent.size >= PARENT_CHAIN_CACHE_LIMIT) this.#chainsByParent.delete(this.#chainsByParent.keys().next().value!);
+      this.#chainsByParent.set(ppid, { started, parents, at: Date.now() });
+    }
     return parents;
   }
 
