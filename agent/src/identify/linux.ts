@@ -356,15 +356,16 @@ export class LinuxProcessResolver implements ProcessResolver {
     // A recent holder's new socket is among its newest descriptors: those are checked first, so a
     // new process does not pay a full descriptor scan of every recent holder (an editor holds
     // hundreds) before the young-pid probe finds it.
-    for (const pid of this.#recentHolders) {
+    for (const pid of [...this.#recentHolders]) {
       const fd = this.#fdHolding(pid, target, NEWEST_FDS_FIRST);
-      if (fd !== undefined) return { pid, fd };
+      if (fd === null) this.#forget(pid); // exited: no reason to look there again
+      else if (fd !== undefined) return { pid, fd };
     }
     const young = this.#findYoungHolder(target, uid);
     if (young) return young;
     for (const pid of this.#recentHolders) {
       const fd = this.#fdHolding(pid, target);
-      if (fd !== undefined) return { pid, fd };
+      if (fd) return { pid, fd };
     }
     const pids = readdirSync(this.#proc)
       .filter((n) => /^\d+$/.test(n))
@@ -373,7 +374,7 @@ export class LinuxProcessResolver implements ProcessResolver {
       .sort((a, b) => b - a);
     let scanned = 0;
     const scan = async (pid: number): Promise<string | undefined> => {
-      const fd = this.#fdHolding(pid, target);
+      const fd = this.#fdHolding(pid, target) ?? undefined;
       if (++scanned % this.#sliceSize === 0) await yieldToLoop();
       return fd;
     };
@@ -411,7 +412,7 @@ export class LinuxProcessResolver implements ProcessResolver {
     for (let pid = lastPid; pid > Math.max(0, lastPid - YOUNG_PID_WINDOW); pid--) {
       if (tryRead(() => statSync(path.join(this.#proc, String(pid))).uid) !== uid) continue;
       const fd = this.#fdHolding(pid, target);
-      if (fd === undefined) continue;
+      if (!fd) continue;
       const status = tryRead(() => readFileSync(path.join(this.#proc, String(pid), 'status'), 'utf8'));
       const tgid = Number(status === undefined ? undefined : /^Tgid:\s*(\d+)$/m.exec(status)?.[1]);
       return Number.isInteger(tgid) && tgid > 0 ? { pid: tgid, fd } : undefined;
@@ -419,11 +420,14 @@ export class LinuxProcessResolver implements ProcessResolver {
     return undefined;
   }
 
-  /** The descriptor of `pid` that is `target`, checking at most `limit` of its newest ones. */
-  #fdHolding(pid: number, target: string, limit = Infinity): string | undefined {
+  /**
+   * The descriptor of `pid` that is `target`, checking at most `limit` of its newest ones; null when
+   * the process's descriptors cannot be listed (it exited, or is another user's without root).
+   */
+  #fdHolding(pid: number, target: string, limit = Infinity): string | null | undefined {
     const dir = path.join(this.#proc, String(pid), 'fd');
     const fds = tryRead(() => readdirSync(dir));
-    if (!fds) return undefined;
+    if (!fds) return null;
     // Highest first: the socket just connected is usually the process's newest descriptor, so one
     // readlink finds it instead of one per descriptor (the directory lists them as strings, 10 < 2).
     const newestFirst = fds.map(Number).sort((a, b) => b - a).slice(0, limit);
@@ -483,6 +487,11 @@ export class LinuxProcessResolver implements ProcessResolver {
       pid = p.ppid;
     }
     return parents;
+  }
+
+  #forget(pid: number): void {
+    const at = this.#recentHolders.indexOf(pid);
+    if (at >= 0) this.#recentHolders.splice(at, 1);
   }
 
   #remember(pid: number): void {
