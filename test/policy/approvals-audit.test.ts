@@ -60,6 +60,23 @@ function setup(dir?: string) {
 const tool = { kind: 'app' as const, appId: 'script:python3:0123456789abcdef', displayName: 'ask.py (python3)', osUser: 'alice', details: { subject: '~/tools/ask.py', matched_by: 'interpreter' } };
 
 describe('approval requests', () => {
+  it('answers repeat uses within a minute from memory, and writes the last use again after it', () => {
+    const { store, policy, tracker, clock } = setup();
+    policy.applyPolicySnapshot(snapshot(1, []));
+    const lastSeen = (): string | undefined => store.db.prepare<[], { last_seen_at: string }>('SELECT last_seen_at FROM approval_requests').get()?.last_seen_at;
+    expect(tracker.observe(tool)).toBeDefined();
+    const first = lastSeen();
+    clock.advance(30_000);
+    expect(tracker.observe(tool)).toBeUndefined();
+    expect(lastSeen()).toBe(first);
+    // Another user is a change worth writing at once.
+    expect(tracker.observe({ ...tool, osUser: 'bob' })).toBeUndefined();
+    expect(store.db.prepare<[], { os_user: string }>('SELECT os_user FROM approval_requests').get()?.os_user).toBe('bob');
+    clock.advance(61_000);
+    expect(tracker.observe({ ...tool, osUser: 'bob' })).toBeUndefined();
+    expect(lastSeen()).toBe(clock.now().toISOString());
+  });
+
   it('reports an unknown app once, then again only if it is still pending a day later', () => {
     const { policy, tracker, clock } = setup();
     policy.applyPolicySnapshot(snapshot(1, []));

@@ -31,6 +31,18 @@ function rows(store: Store) {
 }
 
 describe('outbox', () => {
+  it('writes a batch in one go with consecutive seqs, skipping only the invalid event', () => {
+    const { outbox, store } = open();
+    outbox.enqueue(ev('request', 0));
+    const result = outbox.enqueueMany([ev('request', 1), { ...ev('request', 2), at: 'not a time' }, ev('block', 3)]);
+    expect(result.seqs).toEqual([2, 3]);
+    expect(result.rejected.map((r) => r.index)).toEqual([1]);
+    expect(result.rejected[0]!.error).toBeInstanceOf(OutboxError);
+    expect(result.rejected[0]!.error.message).toMatch(/^event of type "request" is invalid: at: /);
+    expect(rows(store).map((r) => [r.seq, r.type])).toEqual([[1, 'request'], [2, 'request'], [3, 'block']]);
+    expect(outbox.enqueueMany([])).toEqual({ seqs: [], rejected: [] });
+  });
+
   it('gives events strictly increasing seqs and never reuses one after acks empty it', () => {
     const { outbox } = open();
     expect([1, 2, 3].map((i) => outbox.enqueue(ev('request', i)))).toEqual([1, 2, 3]);

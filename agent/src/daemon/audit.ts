@@ -1,8 +1,11 @@
 // Every governed exchange becomes an audit event in the outbox (app, OS user, host, route, decision,
 // status, bytes, latency; never a body or a credential) and a use in the seen-apps table.
+// Exchanges that end in the same event-loop turn are written together, in one transaction each for
+// the outbox and the seen apps, at the end of that turn: one commit per turn instead of two per
+// request. A crash can lose at most the exchanges of the turn it interrupts.
 import type { ExchangeRecord } from '../intercept/index.ts';
 import type { Logger } from '../lib/logger.ts';
-import { buildAppDecisionEvent, toEdgeEvent, type PolicyEngine, type SeenApps } from '../policy/index.ts';
+import { buildAppDecisionEvent, toEdgeEvent, type PolicyEngine, type SeenApps, type SeenAppUse } from '../policy/index.ts';
 import type { Outbox } from '../sync/index.ts';
 import { UNKNOWN_APP_ID } from '../identify/index.ts';
 
@@ -14,33 +17,63 @@ export interface ExchangeAuditOptions {
   logger: Logger;
 }
 
-export function createExchangeAuditor(options: ExchangeAuditOptions): (record: ExchangeRecord) => void {
+export interface ExchangeAuditor {
+  (record: ExchangeRecord): void;
+  /** Writes what is waiting now (shutdown, tests). */
+  flush(): void;
+}
+
+type Audited = { event: ReturnType<typeof toEdgeEvent>; use: SeenAppUse; record: ExchangeRecord };
+
+export function createExchangeAuditor(options: ExchangeAuditOptions): ExchangeAuditor {
   const { policy, outbox, seen, userIdFor, logger } = options;
-  return (record) => {
+  let pending: Audited[] = [];
+  let scheduled: NodeJS.Immediate | undefined;
+
+  const flush = (): void => {
+    if (scheduled) clearImmediate(scheduled);
+    scheduled = undefined;
+    const batch = pending;
+    pending = [];
+    if (batch.length === 0) return;
+    try {
+      const { rejected } = outbox.enqueueMany(batch.map((b) => b.event));
+      for (const { index, error } of rejected) {
+        const r = batch[index]!.record;
+        logger.error({ err: error.message, app: r.attribution.appId, route: r.routeId }, 'could not record the audit event for a request');
+      }
+      seen.recordMany(batch.map((b) => b.use));
+    } catch (err) {
+      // A full disk must not take the proxy down with it; the requests themselves already completed.
+      logger.error({ err: (err as Error).message, requests: batch.length }, 'could not record the audit events of a batch of requests');
+    }
+  };
+
+  const audit = (record: ExchangeRecord): void => {
     const a = record.attribution;
     const appId = a.appId ?? UNKNOWN_APP_ID;
     const decision = policy.decideApp({ appId, osUser: a.osUser, userId: a.osUser !== undefined ? userIdFor(a.osUser) : undefined });
     // What happened wins over what policy says now: a request blocked a moment before an approval
     // is still a block.
     const effective = record.outcome === 'blocked' ? { ...decision, verdict: 'block' as const } : decision.verdict === 'block' ? { ...decision, verdict: 'allow' as const } : decision;
-    try {
-      const event = buildAppDecisionEvent({
-        appId,
-        osUser: a.osUser,
-        host: record.host,
-        route: record.routeId,
-        decision: effective,
-        statusCode: record.status,
-        bytesIn: record.bytesIn,
-        bytesOut: record.bytesOut,
-        latencyMs: record.latencyMs,
-        at: new Date(record.startedAt),
-      });
-      outbox.enqueue(toEdgeEvent(event));
-      seen.record({ appId, displayName: a.appName ?? appId, kind: a.appKind ?? 'unknown', subject: a.appSubject, osUser: a.osUser, decision: effective });
-    } catch (err) {
-      // A full disk must not take the proxy down with it; the request itself already completed.
-      logger.error({ err: (err as Error).message, app: appId, route: record.routeId }, 'could not record the audit event for a request');
-    }
+    const event = buildAppDecisionEvent({
+      appId,
+      osUser: a.osUser,
+      host: record.host,
+      route: record.routeId,
+      decision: effective,
+      statusCode: record.status,
+      bytesIn: record.bytesIn,
+      bytesOut: record.bytesOut,
+      latencyMs: record.latencyMs,
+      at: new Date(record.startedAt),
+    });
+    pending.push({
+      event: toEdgeEvent(event),
+      use: { appId, displayName: a.appName ?? appId, kind: a.appKind ?? 'unknown', subject: a.appSubject, osUser: a.osUser, decision: effective },
+      record,
+    });
+    scheduled ??= setImmediate(flush);
   };
+  return Object.assign(audit, { flush });
 }

@@ -127,6 +127,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     logger: logger.child({ room: 'governance' }),
   });
   const audit = createExchangeAuditor({ policy, outbox, seen: seenApps, userIdFor, logger });
+  // Closed after interception (reverse order): the last exchanges' events reach the store before it closes.
+  lifecycle.add({ name: 'audit', close: () => audit.flush() });
   const metrics = new Metrics({
     activeConnections: () => interception.status().active_connections,
     outboxDepth: () => outbox.depth().rows,

@@ -28,11 +28,28 @@ interface RequestRow {
 
 const DISPLAY_MAX = { app: 128, mcp: 256 } as const;
 
+// observe() runs on every request of an undecided app. Within this window a repeat use of the same
+// item by the same user is answered from memory (the row exists, its report is not due) instead of
+// three statements; last_seen_at then moves at this granularity.
+const OBSERVE_REFRESH_MS = 60_000;
+const MEMO_LIMIT = 10_000;
+
+interface Observed {
+  at: number;
+  displayName: string;
+  osUser: string | undefined;
+  lastReportedAt: string | null;
+}
+
 export class ApprovalTracker {
   readonly #db: Database;
   readonly #policy: PolicyEngine;
   readonly #clock: () => Date;
   readonly #after: number;
+  /** Rows known to exist, with what was last written to them. */
+  readonly #observed = new Map<string, Observed>();
+  /** Items known to have no row (decided ones are forgotten once, not on every request). */
+  readonly #absent = new Set<string>();
 
   constructor(options: ApprovalTrackerOptions) {
     this.#db = options.db;
@@ -48,8 +65,15 @@ export class ApprovalTracker {
    */
   observe(subject: ApprovalSubject): ApprovalRequestMessage | undefined {
     const key = subject.kind === 'app' ? subject.appId : subject.fingerprint;
+    const memoKey = `${subject.kind}\0${key}`;
     if (!this.#stillPending(subject.kind, key, subject.osUser)) {
-      this.#forget(subject.kind, key);
+      if (!this.#absent.has(memoKey)) this.#forget(subject.kind, key);
+      return undefined;
+    }
+    const seen = this.#observed.get(memoKey);
+    const nowMs = this.#clock().getTime();
+    if (seen && nowMs - seen.at < OBSERVE_REFRESH_MS && seen.displayName === subject.displayName && seen.osUser === subject.osUser
+      && !this.#due({ last_reported_at: seen.lastReportedAt })) {
       return undefined;
     }
     const now = this.#clock().toISOString();
@@ -61,12 +85,18 @@ export class ApprovalTracker {
            details_json = excluded.details_json, last_seen_at = excluded.last_seen_at`,
       )
       .run(subject.kind, key, subject.displayName.slice(0, DISPLAY_MAX[subject.kind]), subject.osUser ?? null, subject.details ? JSON.stringify(subject.details) : null, now, now);
+    this.#absent.delete(memoKey);
     const row = this.#row(subject.kind, key);
-    return row && this.#due(row) ? this.#markReported(row) : undefined;
+    if (!row) return undefined;
+    const report = this.#due(row) ? this.#markReported(row) : undefined;
+    if (this.#observed.size >= MEMO_LIMIT) this.#observed.clear();
+    this.#observed.set(memoKey, { at: nowMs, displayName: subject.displayName, osUser: subject.osUser, lastReportedAt: report ? now : row.last_reported_at });
+    return report;
   }
 
   /** Every request due now (first report, or still pending after a day), marked as reported. */
   takeDue(): ApprovalRequestMessage[] {
+    this.#observed.clear();
     const rows = this.#db.prepare<[], RequestRow>('SELECT kind, item_key, display_name, os_user, details_json, last_reported_at FROM approval_requests').all();
     const due: ApprovalRequestMessage[] = [];
     for (const row of rows) {
@@ -82,6 +112,7 @@ export class ApprovalTracker {
   /** The request could not be sent (channel down): make it due again so the next takeDue() has it. */
   deferReport(message: ApprovalRequestMessage): void {
     const key = message.kind === 'app' ? message.app_id : message.fingerprint;
+    this.#observed.delete(`${message.kind}\0${key}`);
     this.#db.prepare('UPDATE approval_requests SET last_reported_at = NULL WHERE kind = ? AND item_key = ?').run(message.kind, key);
   }
 
@@ -91,7 +122,7 @@ export class ApprovalTracker {
     return decision.status === 'pending' || decision.status === 'no_policy';
   }
 
-  #due(row: RequestRow): boolean {
+  #due(row: Pick<RequestRow, 'last_reported_at'>): boolean {
     if (row.last_reported_at === null) return true;
     return this.#clock().getTime() - Date.parse(row.last_reported_at) >= this.#after;
   }
@@ -104,6 +135,10 @@ export class ApprovalTracker {
 
   #forget(kind: 'app' | 'mcp', key: string): void {
     this.#db.prepare('DELETE FROM approval_requests WHERE kind = ? AND item_key = ?').run(kind, key);
+    const memoKey = `${kind}\0${key}`;
+    this.#observed.delete(memoKey);
+    if (this.#absent.size >= MEMO_LIMIT) this.#absent.clear();
+    this.#absent.add(memoKey);
   }
 
   #markReported(row: RequestRow): ApprovalRequestMessage {

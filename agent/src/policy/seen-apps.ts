@@ -53,9 +53,36 @@ export class SeenApps {
   }
 
   record(use: SeenAppUse): void {
+    this.#upsert(use);
+  }
+
+  /**
+   * Records a batch of uses in one transaction, one row write per app: the counts add up, the last
+   * use of each app sets its last decision and user.
+   */
+  recordMany(uses: readonly SeenAppUse[]): void {
+    const byApp = new Map<string, SeenAppUse & { allowed: number; blocked: number }>();
+    for (const use of uses) {
+      const n = Math.max(1, Math.floor(use.requests ?? 1));
+      const allowed = use.decision.verdict === 'allow' ? n : 0;
+      const prior = byApp.get(use.appId);
+      byApp.set(use.appId, {
+        ...use,
+        subject: use.subject ?? prior?.subject,
+        osUser: use.osUser ?? prior?.osUser,
+        allowed: (prior?.allowed ?? 0) + allowed,
+        blocked: (prior?.blocked ?? 0) + n - allowed,
+      });
+    }
+    this.#db.transaction(() => {
+      for (const use of byApp.values()) this.#upsert(use, { allowed: use.allowed, blocked: use.blocked });
+    })();
+  }
+
+  #upsert(use: SeenAppUse, counts?: { allowed: number; blocked: number }): void {
     const n = Math.max(1, Math.floor(use.requests ?? 1));
-    const allowed = use.decision.verdict === 'allow' ? n : 0;
-    const blocked = n - allowed;
+    const allowed = counts?.allowed ?? (use.decision.verdict === 'allow' ? n : 0);
+    const blocked = counts?.blocked ?? n - allowed;
     const now = this.#clock().toISOString();
     this.#db
       .prepare(

@@ -195,6 +195,39 @@ export class Outbox {
    * event fails its maker at once instead of blocking the outbox later.
    */
   enqueue(event: NewEvent): number {
+    const row = this.#eventRow(event);
+    const seq = this.#write(() => this.#insert('event', row.type, row.payload, row.bytes, row.at));
+    this.#notify();
+    return seq;
+  }
+
+  /**
+   * Adds several events in one transaction (the proxy's audit trail, a batch per event-loop turn):
+   * one commit instead of one per request. An invalid event is skipped and reported in the result;
+   * the others are written. Returns the seqs of the events written, in order.
+   */
+  enqueueMany(events: readonly NewEvent[]): { seqs: number[]; rejected: { index: number; error: OutboxError }[] } {
+    const rows: { type: string; payload: string; bytes: number; at: string }[] = [];
+    const rejected: { index: number; error: OutboxError }[] = [];
+    events.forEach((event, index) => {
+      try {
+        rows.push(this.#eventRow(event));
+      } catch (err) {
+        rejected.push({ index, error: err as OutboxError });
+      }
+    });
+    const seqs: number[] = [];
+    if (rows.length > 0) {
+      this.#write(() => {
+        for (const row of rows) seqs.push(this.#insert('event', row.type, row.payload, row.bytes, row.at));
+        return seqs.at(-1)!;
+      });
+      this.#notify();
+    }
+    return { seqs, rejected };
+  }
+
+  #eventRow(event: NewEvent): { type: string; payload: string; bytes: number; at: string } {
     const checked = eventSchema.safeParse({ ...event, seq: 1 });
     if (!checked.success) {
       const issue = checked.error.issues[0];
@@ -204,9 +237,7 @@ export class Outbox {
     const payload = JSON.stringify(clean);
     const bytes = Buffer.byteLength(payload);
     if (bytes > MAX_EVENT_BYTES) throw new OutboxError(`event of type "${clean.type}" is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
-    const seq = this.#write(() => this.#insert('event', clean.type, payload, bytes, clean.at));
-    this.#notify();
-    return seq;
+    return { type: clean.type, payload, bytes, at: clean.at };
   }
 
   /** Adds an inventory report (the full list of its kind), replacing an unsent older one; returns its seq. */

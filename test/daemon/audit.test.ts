@@ -1,0 +1,61 @@
+// The exchange auditor on a real store: every exchange of an event-loop turn becomes an outbox event
+// and a seen-apps use, written together when the turn ends (or on flush at shutdown).
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createExchangeAuditor } from '../../agent/src/daemon/audit.ts';
+import type { ExchangeRecord } from '../../agent/src/intercept/index.ts';
+import { silentLogger } from '../../agent/src/lib/logger.ts';
+import { POLICY_MIGRATIONS, PolicyEngine, SeenApps } from '../../agent/src/policy/index.ts';
+import { Store } from '../../agent/src/store/index.ts';
+import { Outbox, SYNC_MIGRATIONS } from '../../agent/src/sync/index.ts';
+
+const cleanup: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanup.splice(0)) c();
+});
+
+function setup() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'heimdall-audit-'));
+  const store = new Store({ stateDir: dir, logger: silentLogger(), migrations: [POLICY_MIGRATIONS, SYNC_MIGRATIONS] });
+  cleanup.push(() => { store.close(); rmSync(dir, { recursive: true, force: true }); });
+  const policy = new PolicyEngine({ db: store.db });
+  policy.loadCachedPolicy();
+  const outbox = new Outbox({ db: store.db, logger: silentLogger() });
+  const seen = new SeenApps({ db: store.db });
+  const audit = createExchangeAuditor({ policy, outbox, seen, userIdFor: () => undefined, logger: silentLogger() });
+  const events = () => store.db.prepare<[], { type: string; payload: string }>("SELECT type, payload FROM sync_outbox WHERE kind = 'event' ORDER BY seq").all();
+  return { audit, seen, events };
+}
+
+function exchange(appId: string, outcome: ExchangeRecord['outcome'], status: number): ExchangeRecord {
+  return {
+    attribution: { appId, appName: appId, appKind: 'cli', osUser: 'alice', routingMode: 'gateway' },
+    host: 'api.openai.com', routeId: 'openai-api', provider: 'openai', destination: 'gateway', transport: 'https',
+    method: 'POST', path: '/v1/chat/completions', status, bytesIn: 10, bytesOut: 20, latencyMs: 1.5,
+    requestId: 'r', outcome, startedAt: '2026-11-22T10:00:00.000Z',
+  };
+}
+
+describe('exchange auditor', () => {
+  it('writes the exchanges of one turn together when the turn ends', async () => {
+    const { audit, seen, events } = setup();
+    audit(exchange('codex', 'forwarded', 200));
+    audit(exchange('codex', 'blocked', 403));
+    audit(exchange('claude-code', 'forwarded', 200));
+    expect(events()).toHaveLength(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(events().map((e) => e.type)).toEqual(['request', 'block', 'request']);
+    const byApp = Object.fromEntries(seen.list().map((r) => [r.appId, [r.allowedCount, r.blockedCount, r.lastVerdict]]));
+    expect(byApp).toEqual({ codex: [1, 1, 'block'], 'claude-code': [1, 0, 'allow'] });
+  });
+
+  it('writes what waits at once on flush (shutdown)', () => {
+    const { audit, events } = setup();
+    audit(exchange('codex', 'forwarded', 200));
+    audit.flush();
+    expect(events()).toHaveLength(1);
+    expect(JSON.parse(events()[0]!.payload)).toMatchObject({ app: 'codex', os_user: 'alice', attrs: { status_code: 200, bytes_in: 10, bytes_out: 20 } });
+  });
+});
