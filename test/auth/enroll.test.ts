@@ -140,6 +140,11 @@ describe('enrollment', () => {
     expect(credentials.enrollment()).toMatchObject({ deviceToken: TOKEN, controlUrl: base, connectUrl: `${base.replace('http', 'ws')}/edge/v1/connect` });
     expect(credentials.virtualKeyFor('alice')).toBe(KEY);
     expect(credentials.virtualKeyFor('bob')).toBeUndefined();
+    // Keys are remembered between requests; a sign-in and a sign-out are seen at once.
+    credentials.saveEnrollment({ osUser: 'bob', virtualKey: 'sk-bf-bob', deviceToken: TOKEN, controlUrl: base });
+    expect(credentials.virtualKeyFor('bob')).toBe('sk-bf-bob');
+    expect(credentials.signOut('bob')).toBe(true);
+    expect(credentials.virtualKeyFor('bob')).toBeUndefined();
     expect(credentials.signedInUsers()).toEqual([{ osUser: 'alice', userId: 'usr_1', email: 'alice@example.com', signedInAt: expect.any(String) as string }]);
 
     // Secrets rest only in the store: a 0600 file in a 0700 directory.

@@ -42,6 +42,8 @@ interface DeviceRow {
 
 export class Credentials {
   readonly #db: Database;
+  /** Virtual keys read so far, by OS user (undefined: that user has none). */
+  readonly #virtualKeys = new Map<string, string | undefined>();
 
   constructor(db: Database) {
     this.#db = db;
@@ -100,6 +102,7 @@ export class Credentials {
         )
         .run(input.osUser, input.virtualKey, input.userId ?? null, input.email ?? null, now);
     }).immediate();
+    this.#virtualKeys.delete(input.osUser);
   }
 
   /**
@@ -115,7 +118,11 @@ export class Credentials {
 
   /** The virtual key to forward `osUser`'s inference with, or undefined when that user never signed in. */
   virtualKeyFor(osUser: string): string | undefined {
-    return this.#db.prepare<[string], { virtual_key: string }>('SELECT virtual_key FROM auth_users WHERE os_user = ?').get(osUser)?.virtual_key;
+    // Asked on every forwarded request; the keys change only through this class (sign-in, sign-out).
+    if (this.#virtualKeys.has(osUser)) return this.#virtualKeys.get(osUser);
+    const key = this.#db.prepare<[string], { virtual_key: string }>('SELECT virtual_key FROM auth_users WHERE os_user = ?').get(osUser)?.virtual_key;
+    this.#virtualKeys.set(osUser, key);
+    return key;
   }
 
   /** The OS users with a virtual key on this device (no secrets), for `hello` and status. */
@@ -130,6 +137,7 @@ export class Credentials {
 
   /** Removes `osUser`'s virtual key (sign out); true when there was one. */
   signOut(osUser: string): boolean {
+    this.#virtualKeys.delete(osUser);
     return this.#db.prepare('DELETE FROM auth_users WHERE os_user = ?').run(osUser).changes > 0;
   }
 }
