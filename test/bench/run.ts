@@ -71,17 +71,21 @@ const MODULES: BenchModule[] = [
       const { benchDaemonMemory, formatDaemonMemory } = await import('./daemon.ts');
       const r = await benchDaemonMemory({ idleSeconds: 60, openStreams: 500 });
       const ratio = (v: number | undefined): string => (v === undefined ? 'n/a' : `${(v / r.bareNode.idleMb).toFixed(2)}x`);
+      const withSi = (mib: number): string => `${mib.toFixed(1)} MiB (${((mib * 2 ** 20) / 1e6).toFixed(1)} MB)`;
       return {
         lines: [
           ...formatDaemonMemory(r).split('\n'),
           `ratio to bare node after ${r.idleSeconds} s idle: source ${ratio(r.source.idleMb)}, bundle ${ratio(r.bundle.idleMb)}`,
         ],
         checks: [
-          check(`idle RSS, bundle (as shipped), after ${r.idleSeconds} s`, '<= 80 MB', `${r.bundle.idleMb.toFixed(1)} MiB`, r.bundle.idleMb <= 80),
-          check('idle RSS, bundle, 5 s after start', '<= 80 MB', `${r.bundle.startMb.toFixed(1)} MiB`, r.bundle.startMb <= 80),
-          check(`idle RSS, from source, after ${r.idleSeconds} s`, '<= 80 MB', `${r.source.idleMb.toFixed(1)} MiB`, r.source.idleMb <= 80),
+          check(`idle RSS, bundle (as shipped), after ${r.idleSeconds} s`, '<= 80 MB (as MiB)', withSi(r.bundle.idleMb), r.bundle.idleMb <= 80),
+          check('idle RSS, bundle, 5 s after start', '<= 80 MB (as MiB)', withSi(r.bundle.startMb), r.bundle.startMb <= 80),
+          check(`idle RSS, from source, after ${r.idleSeconds} s`, '<= 80 MB (as MiB)', withSi(r.source.idleMb), r.source.idleMb <= 80),
         ],
-        notes: r.notes,
+        notes: [
+          ...r.notes,
+          "The issue's 80 MB is read as 80 MiB, the unit ps, top and the service managers report; read as 80,000,000 bytes (76.3 MiB) the bundle's idle figure misses it.",
+        ],
       };
     },
   },
