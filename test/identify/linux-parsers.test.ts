@@ -46,7 +46,7 @@ describe('/proc/net/tcp parsing', () => {
 
 describe('/proc/PID parsing', () => {
   it('reads PPid and the effective uid from status', () => {
-    expect(linux.parseProcStatus(fixture('proc-status.txt'))).toEqual({ name: 'cat', ppid: 17456, realUid: 0, effectiveUid: 0 });
+    expect(linux.parseProcStatus(fixture('proc-status.txt'))).toEqual({ name: 'cat', tgid: 17469, ppid: 17456, realUid: 0, effectiveUid: 0 });
     expect(linux.parseProcStatus('Name:\tx\nUid:\t1000\t0\t0\t0\nPPid:\t1\n')).toMatchObject({ realUid: 1000, effectiveUid: 0 });
     expect(linux.parseProcStatus('Name:\tx\n')).toBeUndefined();
   });
@@ -74,7 +74,7 @@ afterEach(() => {
   for (const t of trees.splice(0)) rmSync(t, { recursive: true, force: true });
 });
 
-function procTree(): { root: string; addProcess(pid: number, p: { ppid: number; uid: number; exe?: string; argv: string[]; fds?: Record<string, string>; status?: boolean; started?: number }): void } {
+function procTree(): { root: string; addProcess(pid: number, p: { ppid: number; uid: number; exe?: string; argv: string[]; fds?: Record<string, string>; status?: boolean; started?: number; tgid?: number }): void } {
   const root = mkdtempSync(path.join(tmpdir(), 'heimdall-proc-'));
   trees.push(root);
   mkdirSync(path.join(root, 'net'));
@@ -86,7 +86,7 @@ function procTree(): { root: string; addProcess(pid: number, p: { ppid: number; 
     addProcess(pid, p) {
       const dir = path.join(root, String(pid));
       mkdirSync(path.join(dir, 'fd'), { recursive: true });
-      if (p.status !== false) writeFileSync(path.join(dir, 'status'), `Name:\tx\nPPid:\t${p.ppid}\nUid:\t${p.uid}\t${p.uid}\t${p.uid}\t${p.uid}\n`);
+      if (p.status !== false) writeFileSync(path.join(dir, 'status'), `Name:\tx\nTgid:\t${p.tgid ?? pid}\nPPid:\t${p.ppid}\nUid:\t${p.uid}\t${p.uid}\t${p.uid}\t${p.uid}\n`);
       writeFileSync(path.join(dir, 'cmdline'), p.argv.join('\0') + '\0');
       if (p.exe) symlinkSync(p.exe, path.join(dir, 'exe'));
       symlinkSync('/home/zoë', path.join(dir, 'cwd'));
@@ -144,6 +144,41 @@ describe('Linux resolver on a staged procfs', () => {
   it('reads the start time after a command name holding spaces and parentheses', () => {
     expect(linux.parseStartTime(`42 (a (b) c) S 1 ${'0 '.repeat(17)}123456 0 0`)).toBe('123456');
     expect(linux.parseStartTime('42 (truncated')).toBeUndefined();
+  });
+
+  it('names the process, not the thread, when the socket is found through a thread id', async () => {
+    const tree = procTree();
+    tree.addProcess(1, { ppid: 0, uid: 0, exe: '/sbin/init', argv: ['/sbin/init'] });
+    tree.addProcess(4242, { ppid: 1, uid: 0, exe: '/usr/bin/node', argv: ['node', 'agent.js'] });
+    // /proc/TID/fd is the process's descriptor table; the thread's status names its group leader.
+    tree.addProcess(4250, { ppid: 1, uid: 0, exe: '/usr/bin/node', argv: ['node', 'agent.js'], tgid: 4242, fds: { '21': 'socket:[41130]' } });
+    symlinkSync('socket:[41130]', path.join(tree.root, '4242', 'fd', '21'));
+    const resolver = new LinuxProcessResolver({ procRoot: tree.root, passwdFile: path.join(tree.root, 'passwd') });
+    expect(await resolver.lookupByLocalPeer({ clientPort: 52344, proxyPort: 18080 })).toMatchObject({ pid: 4242, argv: ['node', 'agent.js'] });
+  });
+
+  it("finds a recent holder's next socket wherever its descriptor lands, and a process started since the last lookup", async () => {
+    const tree = procTree();
+    writeFileSync(path.join(tree.root, 'loadavg'), '0.10 0.20 0.30 1/500 4300\n');
+    tree.addProcess(1, { ppid: 0, uid: 0, exe: '/sbin/init', argv: ['/sbin/init'] });
+    tree.addProcess(4242, { ppid: 1, uid: 0, exe: '/usr/bin/node', argv: ['node', 'agent.js'], fds: { '0': '/dev/null', '19': 'socket:[41130]', '20': 'socket:[999]' } });
+    const resolver = new LinuxProcessResolver({ procRoot: tree.root, passwdFile: path.join(tree.root, 'passwd') });
+    const fd = (n: string, target: string): void => {
+      rmSync(path.join(tree.root, '4242', 'fd', n), { force: true });
+      symlinkSync(target, path.join(tree.root, '4242', 'fd', n));
+    };
+    const pidFor = async (clientPort: number, proxyPort: number, family?: 'IPv6'): Promise<number | undefined> =>
+      (await resolver.lookupByLocalPeer({ clientPort, proxyPort, ...(family ? { family } : {}) }))?.pid;
+    expect(await pidFor(52344, 18080)).toBe(4242);
+    // The next socket far below the last one (a low number freed long ago), the last one's number
+    // holding another socket now.
+    fd('19', 'socket:[777]');
+    fd('3', 'socket:[41131]');
+    expect(await pidFor(52345, 18081, 'IPv6')).toBe(4242);
+    // A process started since (above the newest pid at the previous lookup) holds the next one.
+    writeFileSync(path.join(tree.root, 'loadavg'), '0.10 0.20 0.30 1/501 4310\n');
+    tree.addProcess(4310, { ppid: 1, uid: 0, exe: '/usr/bin/curl', argv: ['curl'], fds: { '5': 'socket:[41132]' } });
+    expect(await pidFor(52346, 18082)).toBe(4310);
   });
 
   it('answers undefined when the process vanished between finding its fd and reading its status', async () => {

@@ -89,6 +89,8 @@ export function findClientSocket(entries: readonly ProcNetTcpEntry[], query: Pee
 
 export interface ProcStatus {
   name: string;
+  /** Thread group (process) id; differs from the pid read when that pid is a thread. */
+  tgid?: number;
   ppid: number;
   realUid: number;
   effectiveUid: number;
@@ -100,7 +102,8 @@ export function parseProcStatus(text: string): ProcStatus | undefined {
   const ppid = Number(field('PPid'));
   const uids = (field('Uid') ?? '').trim().split(/\s+/).map(Number);
   if (!Number.isInteger(ppid) || uids.length < 2 || !uids.every(Number.isInteger)) return undefined;
-  return { name: field('Name') ?? '', ppid, realUid: uids[0] ?? -1, effectiveUid: uids[1] ?? -1 };
+  const tgid = Number(field('Tgid'));
+  return { name: field('Name') ?? '', ...(Number.isInteger(tgid) && tgid > 0 ? { tgid } : {}), ppid, realUid: uids[0] ?? -1, effectiveUid: uids[1] ?? -1 };
 }
 
 /** Splits /proc/PID/cmdline (NUL-separated, usually NUL-terminated) into argv. */
@@ -242,7 +245,9 @@ const PARENT_CHAIN_CACHE_LIMIT = 512;
 const USER_NAME_TTL_MS = 60_000;
 // Pids below the newest one tried before listing /proc (a miss costs ~10 us each).
 const YOUNG_PID_WINDOW = 48;
-// Descriptors of a recent holder checked before the young-pid probe.
+// Descriptors of a recent holder tried before listing them: its last socket's number and above.
+const NEXT_FDS_TRIED = 3;
+// Descriptors of a recent holder checked (after listing them) before the older young pids.
 const NEWEST_FDS_FIRST = 8;
 // A parent chain is reused for this long while its first process is the same one (same start time).
 const PARENT_CHAIN_TTL_MS = 60_000;
@@ -254,6 +259,10 @@ export class LinuxProcessResolver implements ProcessResolver {
   readonly #logger: Logger;
   readonly #sliceSize: number;
   readonly #recentHolders: number[] = [];
+  /** The descriptor each recent holder's last client socket had. */
+  readonly #lastFdOf = new Map<number, number>();
+  /** /proc/loadavg's newest pid at the previous lookup: pids above it started since. */
+  #lastPidAtLookup: number | undefined;
   readonly #userNames = new Map<number, { name: string | undefined; at: number }>();
   readonly #parentChains = new Map<number, { ppid: number; parents: ParentProcess[] }>();
   readonly #chainsByParent = new Map<number, { started: string; parents: ParentProcess[]; at: number }>();
@@ -273,15 +282,22 @@ export class LinuxProcessResolver implements ProcessResolver {
     try {
       const socket = await this.#findSocket(query);
       if (!socket) return undefined;
-      const holder = await this.#findHolder(socket.inode, socket.uid);
-      if (!holder) return undefined;
-      const identity = this.#readProcess(holder.pid);
+      const found = await this.#findHolder(socket.inode, socket.uid);
+      if (!found) return undefined;
+      let holder = found;
+      let identity = this.#readProcess(holder.pid);
+      // The young-pid probe can land on a thread id (/proc/TID/fd is the process's table): the
+      // process is its thread group leader.
+      if (identity?.tgid !== undefined && identity.tgid !== holder.pid) {
+        holder = { pid: identity.tgid, fd: holder.fd };
+        identity = this.#readProcess(holder.pid);
+      }
       // The pid could have been reused between finding the fd and reading the process: the fd
       // still pointing at our socket proves the facts read belong to the right process.
       if (!identity || tryRead(() => readlinkSync(path.join(this.#proc, String(holder.pid), 'fd', holder.fd))) !== `socket:[${socket.inode}]`) {
         return undefined;
       }
-      this.#remember(holder.pid);
+      this.#remember(holder.pid, holder.fd);
       const parents = this.#parentsOf(holder.pid, identity.ppid);
       const user = await this.#userName(identity.uid);
       const cwd = tryRead(() => readlinkSync(path.join(this.#proc, String(holder.pid), 'cwd')));
@@ -352,17 +368,34 @@ export class LinuxProcessResolver implements ProcessResolver {
   async #findHolder(inode: number, uid: number): Promise<{ pid: number; fd: string } | undefined> {
     const target = `socket:[${inode}]`;
     // Listing /proc costs ~1 ms with 500 processes (the kernel walks every task), more than the
-    // rest of a lookup: a recent holder and then the newest pids are tried without it.
-    // A recent holder's new socket is among its newest descriptors: those are checked first, so a
-    // new process does not pay a full descriptor scan of every recent holder (an editor holds
-    // hundreds) before the young-pid probe finds it.
+    // rest of a lookup, so likely holders are tried first, cheapest first:
+    // 1. processes started since the previous lookup (a new client connects right after it starts);
+    // 2. the newest descriptors of processes that recently held client sockets (listing all of an
+    //    editor's hundreds of descriptors costs more than everything else in a lookup);
+    // 3. the other pids just below the newest one, then the recent holders in full;
+    // 4. every process, the socket owner's first.
+    const lastPid = this.#lastPid();
+    const previous = this.#lastPidAtLookup;
+    this.#lastPidAtLookup = lastPid;
+    const youngest = lastPid === undefined ? 0 : Math.max(0, lastPid - YOUNG_PID_WINDOW);
+    const started = lastPid === undefined || previous === undefined ? undefined : Math.max(previous, youngest);
+    if (lastPid !== undefined && started !== undefined) {
+      const found = this.#findYoungHolder(target, uid, started, lastPid);
+      if (found) return found;
+    }
+    for (const pid of this.#recentHolders) {
+      const fd = this.#nextToLastFd(pid, target);
+      if (fd !== undefined) return { pid, fd };
+    }
     for (const pid of [...this.#recentHolders]) {
       const fd = this.#fdHolding(pid, target, NEWEST_FDS_FIRST);
       if (fd === null) this.#forget(pid); // exited: no reason to look there again
       else if (fd !== undefined) return { pid, fd };
     }
-    const young = this.#findYoungHolder(target, uid);
-    if (young) return young;
+    if (lastPid !== undefined) {
+      const found = this.#findYoungHolder(target, uid, youngest, started ?? lastPid);
+      if (found) return found;
+    }
     for (const pid of this.#recentHolders) {
       const fd = this.#fdHolding(pid, target);
       if (fd) return { pid, fd };
@@ -400,22 +433,23 @@ export class LinuxProcessResolver implements ProcessResolver {
     return undefined;
   }
 
-  /**
-   * Tries the pids just below the last one the kernel handed out (/proc/loadavg): a process that
-   * opens a connection right after it started is there. Thread ids are probed too; /proc/TID/fd
-   * is the process's table, so a hit is mapped to its thread group leader.
-   */
-  #findYoungHolder(target: string, uid: number): { pid: number; fd: string } | undefined {
+  /** The newest pid the kernel handed out (/proc/loadavg), if it says. */
+  #lastPid(): number | undefined {
     const loadavg = tryRead(() => readFileSync(path.join(this.#proc, 'loadavg'), 'utf8'));
     const lastPid = Number(loadavg?.trim().split(/\s+/)[4]);
-    if (!Number.isInteger(lastPid) || lastPid <= 0) return undefined;
-    for (let pid = lastPid; pid > Math.max(0, lastPid - YOUNG_PID_WINDOW); pid--) {
+    return Number.isInteger(lastPid) && lastPid > 0 ? lastPid : undefined;
+  }
+
+  /**
+   * A pid in (above, upTo], newest first, owned by `uid`, holding `target`: a process that connects
+   * right after it started is just below the newest pid. Thread ids are probed too (/proc/TID/fd
+   * is the process's table); the caller maps a thread to its thread group leader.
+   */
+  #findYoungHolder(target: string, uid: number, above: number, upTo: number): { pid: number; fd: string } | undefined {
+    for (let pid = upTo; pid > above; pid--) {
       if (tryRead(() => statSync(path.join(this.#proc, String(pid))).uid) !== uid) continue;
       const fd = this.#fdHolding(pid, target);
-      if (!fd) continue;
-      const status = tryRead(() => readFileSync(path.join(this.#proc, String(pid), 'status'), 'utf8'));
-      const tgid = Number(status === undefined ? undefined : /^Tgid:\s*(\d+)$/m.exec(status)?.[1]);
-      return Number.isInteger(tgid) && tgid > 0 ? { pid: tgid, fd } : undefined;
+      if (fd) return { pid, fd };
     }
     return undefined;
   }
@@ -437,14 +471,14 @@ export class LinuxProcessResolver implements ProcessResolver {
     return undefined;
   }
 
-  #readProcess(pid: number): { uid: number; ppid: number; exe: string | undefined; argv: string[] } | undefined {
+  #readProcess(pid: number): { uid: number; tgid: number | undefined; ppid: number; exe: string | undefined; argv: string[] } | undefined {
     const base = path.join(this.#proc, String(pid));
     const statusText = tryRead(() => readFileSync(path.join(base, 'status'), 'utf8'));
     const status = statusText === undefined ? undefined : parseProcStatus(statusText);
     if (!status) return undefined;
     const exeLink = tryRead(() => readlinkSync(path.join(base, 'exe')));
     const cmdline = tryRead(() => readFileSync(path.join(base, 'cmdline')));
-    return { uid: status.effectiveUid, ppid: status.ppid, exe: exeLink === undefined ? undefined : cleanExeLink(exeLink), argv: cmdline ? parseCmdline(cmdline) : [] };
+    return { uid: status.effectiveUid, tgid: status.tgid, ppid: status.ppid, exe: exeLink === undefined ? undefined : cleanExeLink(exeLink), argv: cmdline ? parseCmdline(cmdline) : [] };
   }
 
   /**
@@ -489,16 +523,32 @@ export class LinuxProcessResolver implements ProcessResolver {
     return parents;
   }
 
+  /**
+   * Where a recent holder's next socket usually is, without listing its descriptors (hundreds for
+   * an editor): the descriptor of its last one (closed, then the lowest free number reused) or
+   * just above it (opened while the last one stays open).
+   */
+  #nextToLastFd(pid: number, target: string): string | undefined {
+    const last = this.#lastFdOf.get(pid);
+    if (last === undefined) return undefined;
+    for (let fd = last; fd < last + NEXT_FDS_TRIED; fd++) {
+      if (tryRead(() => readlinkSync(`${this.#proc}/${pid}/fd/${fd}`)) === target) return String(fd);
+    }
+    return undefined;
+  }
+
   #forget(pid: number): void {
     const at = this.#recentHolders.indexOf(pid);
     if (at >= 0) this.#recentHolders.splice(at, 1);
+    this.#lastFdOf.delete(pid);
   }
 
-  #remember(pid: number): void {
+  #remember(pid: number, fd: string): void {
     const at = this.#recentHolders.indexOf(pid);
     if (at >= 0) this.#recentHolders.splice(at, 1);
     this.#recentHolders.unshift(pid);
-    this.#recentHolders.length = Math.min(this.#recentHolders.length, RECENT_HOLDERS_LIMIT);
+    for (const dropped of this.#recentHolders.splice(RECENT_HOLDERS_LIMIT)) this.#lastFdOf.delete(dropped);
+    this.#lastFdOf.set(pid, Number(fd));
   }
 
   async #userName(uid: number): Promise<string | undefined> {
