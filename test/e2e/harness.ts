@@ -126,17 +126,20 @@ export class GatewayProcess {
   url = '';
   proc: RunningProcess | undefined;
   readonly #e2e: E2e;
+  /** Added to the environment of the gateway and its CLI (e.g. NODE_EXTRA_CA_CERTS for a TLS gateway). */
+  readonly #env: Record<string, string>;
 
-  constructor(e2e: E2e, dataDir: string, configFile: string) {
+  constructor(e2e: E2e, dataDir: string, configFile: string, env: Record<string, string> = {}) {
     this.#e2e = e2e;
     this.dataDir = dataDir;
     this.configFile = configFile;
+    this.#env = env;
   }
 
   /** Starts `heimdall-gateway run`; on a restart it listens on the same port and data dir again. */
   async start(): Promise<void> {
     const proc = this.#e2e.start(process.execPath, [GATEWAY_BIN, 'run', '--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`, '--config', this.configFile], {
-      env: { PATH: BASE_PATH, HOME: this.dataDir, ...GATEWAY_ENV },
+      env: { PATH: BASE_PATH, HOME: this.dataDir, ...GATEWAY_ENV, ...this.#env },
     });
     const line = await proc.waitForLine((l) => l.includes('"msg":"gateway listening"'), 20_000);
     this.url = (JSON.parse(line) as { url: string }).url;
@@ -156,7 +159,7 @@ export class GatewayProcess {
 
   /** Runs an admin command (`heimdall-gateway <args> --data-dir DIR`). */
   async cli(args: string[]): Promise<CommandResult> {
-    return this.#e2e.run(process.execPath, [GATEWAY_BIN, ...args, '--data-dir', this.dataDir], { env: { PATH: BASE_PATH, HOME: this.dataDir } });
+    return this.#e2e.run(process.execPath, [GATEWAY_BIN, ...args, '--data-dir', this.dataDir], { env: { PATH: BASE_PATH, HOME: this.dataDir, ...this.#env } });
   }
 
   /** Runs an admin command with `--json` and parses its answer; a failure is an error naming the command. */
@@ -184,6 +187,7 @@ export class GatewayProcess {
 
   /** The admin API answer for one path (for what the CLI does not print, e.g. a device's inventory). */
   async admin(pathname: string): Promise<Json> {
+    if (this.url.startsWith('https:')) throw new Error('admin(): this test helper speaks plain http to the gateway');
     const token = fs.readFileSync(path.join(this.dataDir, 'admin-token'), 'utf8').trim();
     const res = await fetch(`${this.url}${pathname}`, { headers: { authorization: `Bearer ${token}` } });
     if (!res.ok) throw new Error(`GET ${pathname}: ${res.status} ${await res.text()}`);
@@ -206,6 +210,8 @@ export interface AgentOptions {
   home: string;
   /** `--grace` seconds. */
   graceS?: number;
+  /** Added to the daemon's environment (e.g. SSL_CERT_FILE as the machine's CA store). */
+  env?: Record<string, string>;
 }
 
 export class AgentProcess {
@@ -232,7 +238,7 @@ export class AgentProcess {
   async start(): Promise<void> {
     const args = [HEIMDALL_BIN, 'run', '--state-dir', this.stateDir, '--config', this.configFile, '--proxy-port', String(this.proxyPort)];
     if (this.options.graceS !== undefined) args.push('--grace', String(this.options.graceS));
-    const proc = this.#e2e.start(process.execPath, args, { env: { PATH: BASE_PATH, HOME: this.options.home } });
+    const proc = this.#e2e.start(process.execPath, args, { env: { PATH: BASE_PATH, HOME: this.options.home, ...this.options.env } });
     await proc.waitForLine((l) => l.includes('"msg":"heimdall daemon started"'), 20_000);
     this.proc = proc;
   }
@@ -390,8 +396,8 @@ export class E2e {
     return demo;
   }
 
-  /** A gateway process whose providers all point at the DEMO upstream. */
-  async gateway(demo: DemoUpstream): Promise<GatewayProcess> {
+  /** A gateway process whose providers all point at the DEMO upstream; with `tls`, it serves https. */
+  async gateway(demo: DemoUpstream, options: { tls?: { certFile: string; keyFile: string }; env?: Record<string, string> } = {}): Promise<GatewayProcess> {
     const dir = this.dir('gateway');
     const configFile = path.join(dir, 'gateway.json');
     const provider = (key: string) => ({ base_url: demo.url, api_key: `env.${key}` });
@@ -407,9 +413,10 @@ export class E2e {
             chatgpt: { base_url: demo.url },
           },
         },
+        ...(options.tls ? { tls: { cert_file: options.tls.certFile, key_file: options.tls.keyFile } } : {}),
       }),
     );
-    const gw = new GatewayProcess(this, path.join(dir, 'data'), configFile);
+    const gw = new GatewayProcess(this, path.join(dir, 'data'), configFile, options.env);
     await gw.start();
     return gw;
   }

@@ -1,6 +1,7 @@
 // Device enrollment (until SSO exists): the user's virtual key goes once to the control plane's
 // enroll endpoint with this device's facts; the answer is the device token for the sync channel.
 // Neither secret is ever logged, put in an error message, or passed on a command line.
+import type tls from 'node:tls';
 import { ENROLL_PATH, enrollRequestSchema, enrollResponseSchema } from '../../../protocol/index.ts';
 import type { EnrollRequest } from '../../../protocol/index.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -18,8 +19,10 @@ export interface EnrollInput {
   logger: Logger;
   /** Deadline for the whole request (default 15 s). */
   timeoutMs?: number;
-  /** Extra CA (PEM) for a gateway behind an internal PKI. */
+  /** The only CA (PEM) to trust for the gateway (tests, a private PKI given explicitly). */
   ca?: string;
+  /** Otherwise the roots to trust (the daemon passes its bundled + OS store context). */
+  secureContext?: tls.SecureContext;
   /** Accept plain http to a non-loopback control_url (development only). */
   allowInsecure?: boolean;
 }
@@ -97,7 +100,7 @@ export async function enroll(input: EnrollInput): Promise<EnrollResult> {
   input.logger.info({ url: where, os_user: input.osUser, device_id: input.device.deviceId }, 'enrolling device');
   let reply;
   try {
-    reply = await postJson(url, checked.data, { timeoutMs: input.timeoutMs ?? 15_000, maxResponseBytes: MAX_REPLY_BYTES, ca: input.ca });
+    reply = await postJson(url, checked.data, { timeoutMs: input.timeoutMs ?? 15_000, maxResponseBytes: MAX_REPLY_BYTES, ca: input.ca, secureContext: input.secureContext });
   } catch (err) {
     const reason = err instanceof TransportError ? (err.reason === 'timeout' ? `no answer in time (${err.message})` : err.message) : 'request failed';
     input.logger.warn({ url: where, reason }, 'enrollment request failed');

@@ -1,6 +1,7 @@
 // `heimdall login --virtual-key`, daemon side: the local API hands over the key an OS user typed
 // (never on a command line); it is checked, the device is enrolled with it, and both the key (for
 // that user's inference) and the device token (for the sync channel) are stored.
+import type tls from 'node:tls';
 import type { Logger } from '../lib/logger.ts';
 import type { Credentials } from './credentials.ts';
 import { collectDeviceFacts, type DeviceFacts } from './device-facts.ts';
@@ -18,6 +19,8 @@ export interface LoginOptions {
   deviceFacts?: (deviceId: string) => DeviceFacts;
   timeoutMs?: number;
   ca?: string;
+  /** The roots to trust for an https control plane when `ca` is not given (bundled + OS store). */
+  secureContext?: tls.SecureContext;
   allowInsecure?: boolean;
 }
 
@@ -59,6 +62,7 @@ async function loginNow(options: LoginOptions, request: LoginRequest): Promise<L
     logger: options.logger,
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     ...(options.ca !== undefined ? { ca: options.ca } : {}),
+    ...(options.secureContext !== undefined ? { secureContext: options.secureContext } : {}),
     ...(options.allowInsecure !== undefined ? { allowInsecure: options.allowInsecure } : {}),
   });
   options.credentials.saveEnrollment({

@@ -3,12 +3,15 @@
 // optional private CA for gateways behind an internal PKI.
 import http from 'node:http';
 import https from 'node:https';
+import type tls from 'node:tls';
 
 export interface PostJsonOptions {
   timeoutMs: number;
   maxResponseBytes: number;
-  /** PEM of extra CAs to trust for https (the system's Node roots are used otherwise). */
+  /** PEM of the only CAs to trust for https (tests, a private PKI given explicitly). */
   ca?: string | undefined;
+  /** Otherwise the roots to trust for https (the daemon's bundled + OS store context); Node's bundled roots when absent. */
+  secureContext?: tls.SecureContext | undefined;
 }
 
 export interface PostJsonReply {
@@ -43,7 +46,7 @@ export function postJson(url: URL, payload: unknown, options: PostJsonOptions): 
       {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json', 'content-length': body.length },
-        ...(options.ca !== undefined && url.protocol === 'https:' ? { ca: options.ca } : {}),
+        ...(url.protocol !== 'https:' ? {} : options.ca !== undefined ? { ca: options.ca } : options.secureContext ? { secureContext: options.secureContext } : {}),
         agent: false,
       },
       (res) => {
@@ -77,7 +80,21 @@ export function postJson(url: URL, payload: unknown, options: PostJsonOptions): 
       req.destroy();
     }, options.timeoutMs);
     // Errors from node:net carry only codes and addresses (ECONNREFUSED 127.0.0.1:443), never the body.
-    req.on('error', (err: NodeJS.ErrnoException) => finish(() => reject(new TransportError('network', err.code ?? err.message))));
+    req.on('error', (err: NodeJS.ErrnoException) => finish(() => reject(new TransportError('network', describeNetworkError(err)))));
     req.end(body);
   });
+}
+
+// OpenSSL's verdicts when the chain does not lead to a trusted root.
+const UNTRUSTED_CHAIN = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_UNTRUSTED']);
+
+/** A network error as a person can act on it; TLS verification failures say what to fix. */
+export function describeNetworkError(err: NodeJS.ErrnoException): string {
+  const code = err.code;
+  if (code !== undefined && UNTRUSTED_CHAIN.has(code)) {
+    return `its TLS certificate is not trusted on this machine (${code}); install the organization's CA in the system certificate store`;
+  }
+  if (code === 'CERT_HAS_EXPIRED') return `its TLS certificate has expired (${code})`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `its TLS certificate is not for this host name (${code})`;
+  return code ?? err.message;
 }

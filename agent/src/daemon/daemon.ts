@@ -14,7 +14,7 @@ import { MCP_MIGRATIONS, McpGovernor } from '../mcp/index.ts';
 import { ApprovalTracker, POLICY_MIGRATIONS, PolicyEngine, PolicyRejectedError, SeenApps, StalePolicyError, blockedSummary } from '../policy/index.ts';
 import { Store } from '../store/index.ts';
 import { GatewayCaSigner, Outbox, SYNC_MIGRATIONS, SyncClient, describeSyncStatus } from '../sync/index.ts';
-import { interceptedHosts } from '../forward/index.ts';
+import { interceptedHosts, osTrustContext } from '../forward/index.ts';
 import { createExchangeAuditor } from './audit.ts';
 import { Governance } from './governance.ts';
 import { Interception } from './interception.ts';
@@ -108,6 +108,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       }
     },
     heldPolicyVersion: () => policy.version(),
+    // A control plane behind a private CA the OS trusts is trusted here too, as for forwarding.
+    secureContext: osTrustContext(),
     logger: logger.child({ room: 'sync' }),
   });
   sync.start();
@@ -260,7 +262,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       status,
       // Built per request so a control_url changed by MDM applies to the next login.
       login: (request) =>
-        loginRouteHandler({ credentials, controlUrl: config.current.control_url, agentVersion: AGENT_VERSION, logger: logger.child({ room: 'auth' }) }, () => {
+        loginRouteHandler({ credentials, controlUrl: config.current.control_url, agentVersion: AGENT_VERSION, secureContext: osTrustContext(), logger: logger.child({ room: 'auth' }) }, () => {
           userIds = undefined;
           sync.wake();
         })(

@@ -13,7 +13,7 @@ import { DnsCache, type DnsCacheOptions, type LookupFunction } from './dns-cache
 import { providerError, type ErrorKind } from './error-shapes.ts';
 import { applyGatewayHeaders, removeHopByHop, stripCredentialQuery } from './headers.ts';
 import { gatewayPath, type ErrorShapeId, type GatewayRouteRow, type OriginRouteRow } from './routes.ts';
-import { trustedRoots } from './trusted-roots.ts';
+import { osTrustContext, trustedRoots } from './trusted-roots.ts';
 import { forwardUpgrade, type UpgradeFailure } from './upgrade.ts';
 
 export interface ForwardTimeouts {
@@ -127,7 +127,7 @@ export class Forwarder {
     // root store again for each new socket (tens of ms and about a megabyte each).
     const lookup = this.#dns.lookup;
     if (this.#gateway.protocol === 'https:') {
-      const secureContext = tls.createSecureContext({ ca: trustedRoots(options.gatewayCa) });
+      const secureContext = options.gatewayCa ? tls.createSecureContext({ ca: trustedRoots(options.gatewayCa) }) : osTrustContext();
       this.#gatewayPool = { agent: new https.Agent({ ...KEEP_ALIVE, lookup, secureContext }), secureContext, lookup };
     } else {
       this.#gatewayPool = { agent: new http.Agent({ ...KEEP_ALIVE, lookup }), lookup };

@@ -13,3 +13,4 @@ export type { ForwarderOptions, ForwardTarget, ForwardResult, ForwardTimeouts, O
 export { DnsCache } from './dns-cache.ts';
 export type { DnsCacheOptions } from './dns-cache.ts';
 export { headersWithoutSecrets, boundedAppId, requestIdFrom } from './headers.ts';
+export { osTrustContext } from './trusted-roots.ts';

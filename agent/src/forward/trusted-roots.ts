@@ -76,3 +76,14 @@ export function trustedRoots(extraPem: string | undefined, system: readonly stri
   }
   return [...byBody.values()];
 }
+
+let osTrust: tls.SecureContext | undefined;
+
+/**
+ * One TLS context trusting the bundled roots and the OS store, shared by every client of the
+ * organization's servers in the daemon (forwarding, enrollment, the sync channel): a private CA an
+ * IT team installed in the OS store is trusted by all three, and the store is parsed once.
+ */
+export function osTrustContext(): tls.SecureContext {
+  return (osTrust ??= tls.createSecureContext({ ca: trustedRoots(undefined) }));
+}

@@ -4,6 +4,7 @@
 // Everything received is treated as hostile until it passes the protocol's schema.
 import WebSocket from 'ws';
 import type { ClientRequest, IncomingMessage } from 'node:http';
+import type tls from 'node:tls';
 import {
   CLOSE_CODES,
   CONNECT_PATH,
@@ -89,6 +90,8 @@ export interface SyncClientOptions {
   maxInFlight?: number;
   /** Extra CA (PEM) for a gateway behind an internal PKI. */
   ca?: string;
+  /** The roots to trust for a wss control plane when `ca` is not given (the daemon's bundled + OS store context). */
+  secureContext?: tls.SecureContext;
   /** Accept ws:// to a non-loopback host (development only). */
   allowInsecure?: boolean;
   /** Resync period override (tests, development); otherwise the policy's settings.full_resync_s. */
@@ -356,7 +359,7 @@ export class SyncClient {
         handshakeTimeout: this.#o.handshakeTimeoutMs ?? 15_000,
         maxPayload: LIMITS.maxGatewayMessageBytes,
         followRedirects: false,
-        ...(this.#o.ca !== undefined ? { ca: this.#o.ca } : {}),
+        ...(this.#o.ca !== undefined ? { ca: this.#o.ca } : this.#o.secureContext ? { secureContext: this.#o.secureContext } : {}),
       });
     } catch (err) {
       this.#lastError = `cannot open the sync channel to ${url}: ${truncate((err as Error).message, 200)}`;
