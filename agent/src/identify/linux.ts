@@ -115,7 +115,6 @@ export function parseCmdline(raw: Buffer | string): string[] {
   return parts;
 }
 
-/** uid -> name from /etc/passwd text (first entry wins, as getpwuid does). */
 /** Field 22 of /proc/PID/stat (start time in clock ticks since boot), read after the `(comm)` field. */
 export function parseStartTime(stat: string): string | undefined {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -123,6 +122,7 @@ export function parseStartTime(stat: string): string | undefined {
   return value !== undefined && /^\d+$/.test(value) ? value : undefined;
 }
 
+/** uid -> name from /etc/passwd text (first entry wins, as getpwuid does). */
 export function parsePasswd(text: string): Map<number, string> {
   const names = new Map<number, string>();
   for (const line of text.split('\n')) {
@@ -370,8 +370,9 @@ export class LinuxProcessResolver implements ProcessResolver {
     // Listing /proc costs ~1 ms with 500 processes (the kernel walks every task), more than the
     // rest of a lookup, so likely holders are tried first, cheapest first:
     // 1. processes started since the previous lookup (a new client connects right after it starts);
-    // 2. the newest descriptors of processes that recently held client sockets (listing all of an
-    //    editor's hundreds of descriptors costs more than everything else in a lookup);
+    // 2. processes that recently held client sockets: first at their last socket's descriptor and
+    //    just above it, then at their 8 newest descriptors (listing all of an editor's hundreds of
+    //    descriptors costs more than everything else in a lookup);
     // 3. the other pids just below the newest one, then the recent holders in full;
     // 4. every process, the socket owner's first.
     const lastPid = this.#lastPid();
