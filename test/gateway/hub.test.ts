@@ -1,7 +1,7 @@
 // The websocket hub with real ws peers: hello -> settings, ack, policy; pushes after admin changes;
 // idempotent events and inventory; per-user exceptions reaching only the devices of that user.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { at, enrolledDevice, Peer, startTestGateway, type TestGateway } from './helpers.ts';
+import { at, createKey, enroll, enrolledDevice, Peer, startTestGateway, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
 beforeAll(async () => {
@@ -182,6 +182,34 @@ describe('outbox ingestion', () => {
     p.send({ type: 'ping', id: 'p-1' });
     expect(await p.next('pong')).toMatchObject({ type: 'pong', id: 'p-1' });
     p.close();
+  });
+});
+
+describe('events by user', () => {
+  it("attributes agent events to the gateway user whose OS user signed in, and lists a user's events across devices", async () => {
+    const { token } = await enrolledDevice(gw, 'dev-users-1', 'carol@example.com', 'carol');
+    const key2 = (await enroll(gw, (await createKey(gw, 'dave@example.com')).key, 'dev-users-1', 'dave')).body.device_token as string;
+    expect(key2).toBeTruthy();
+    const p = new Peer(gw.wsUrl, token);
+    await p.handshake('dev-users-1', { outbox_stream: 'st-users' });
+    const acked = p.next('ack', (m) => m.seq === 3);
+    p.send({ type: 'events', seq_from: 1, events: [
+      { seq: 1, type: 'request', at: at(1), app: 'codex', os_user: 'carol' },
+      { seq: 2, type: 'request', at: at(2), app: 'codex', os_user: 'dave' },
+      { seq: 3, type: 'request', at: at(3), app: 'codex', os_user: 'root' }, // never signed in here
+    ] });
+    await acked;
+    const all = (await gw.admin('GET', 'events?device=dev-users-1')).body.events as { seq: number; os_user: string; user_id: string | null }[];
+    const carolId = (await gw.control.listVirtualKeys()).find((k) => k.userEmail === 'carol@example.com')!.userId;
+    expect(Object.fromEntries(all.map((e) => [e.os_user, e.user_id]))).toMatchObject({ carol: carolId, root: null });
+    expect(all.find((e) => e.os_user === 'dave')!.user_id).not.toBe(carolId);
+    const carols = (await gw.admin('GET', 'events?user=carol%40example.com')).body.events as { seq: number; device_id: string }[];
+    expect(carols.map((e) => [e.device_id, e.seq])).toEqual([['dev-users-1', 1]]);
+    const unknown = await gw.admin('GET', 'events?user=nobody%40example.com');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.field).toBe('user');
+    p.close();
+    await p.closed;
   });
 });
 

@@ -174,7 +174,7 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
       handle: async (ctx) => {
         const q = parseInput(eventsQuerySchema, Object.fromEntries(ctx.url.searchParams));
         const since = q.since === undefined ? undefined : new Date(q.since).toISOString();
-        const events = await control.queryEvents({ deviceId: q.device, app: q.app, type: q.type, since, beforeId: q.before, limit: q.limit });
+        const events = await control.queryEvents({ deviceId: q.device, user: q.user, app: q.app, type: q.type, since, beforeId: q.before, limit: q.limit });
         const last = events[events.length - 1];
         return { body: { events: events.map(eventJson), next_before: events.length === q.limit && last ? last.id : null } };
       },

@@ -27,6 +27,8 @@ export const createKeySchema = z.strictObject({
 
 export const eventsQuerySchema = z.strictObject({
   device: z.string().min(1).max(128).optional(),
+  /** A user's email or id. */
+  user: z.string().min(1).max(320).optional(),
   app: z.string().min(1).max(64).optional(),
   type: z.string().min(1).max(64).optional(),
   since: z.iso.datetime({ offset: true }).optional(),

@@ -314,14 +314,15 @@ export function buildProgram(io: Io = { out: (t) => process.stdout.write(t), err
   example(
     adminCommand(events, 'list', 'List events, newest first.')
       .option('--device <id>', 'only this device')
+      .option('--user <email>', "only this user's: inference under their keys and their OS users' agent events, on every device")
       .option('--app <app_id>', 'only this app')
       .option('--type <type>', 'only this type (request, block, gap, inference...)')
       .option('--since <time>', 'only events at or after this RFC 3339 time')
       .option('--limit <n>', 'how many', '50')
       .option('--before <id>', 'page: events with an id below this')
-      .action(async (opts: TargetOptions & { device?: string; app?: string; type?: string; since?: string; limit: string; before?: string }) => {
+      .action(async (opts: TargetOptions & { device?: string; user?: string; app?: string; type?: string; since?: string; limit: string; before?: string }) => {
         const q = new URLSearchParams({ limit: opts.limit });
-        for (const k of ['device', 'app', 'type', 'since', 'before'] as const) if (opts[k] !== undefined) q.set(k, opts[k]);
+        for (const k of ['device', 'user', 'app', 'type', 'since', 'before'] as const) if (opts[k] !== undefined) q.set(k, opts[k]);
         const json = await adminRequest<{ events: { id: number; at: string; source: string; type: string; device_id: string | null; app: string | null; os_user: string | null; attrs: Record<string, unknown> }[]; next_before: number | null }>(
           resolveTarget(opts),
           'GET',

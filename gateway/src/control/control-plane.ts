@@ -247,8 +247,13 @@ export class ControlPlane {
 
   // ---- events ----
 
-  queryEvents(query: EventQuery) {
-    return this.store.queryEvents(query);
+  /** Events, newest first; `user` (email or id) narrows them to one user's, across all devices. */
+  async queryEvents(query: Omit<EventQuery, 'userId'> & { user?: string | undefined }) {
+    const { user, ...rest } = query;
+    if (user === undefined) return this.store.queryEvents(rest);
+    const found = await this.store.findUser(user);
+    if (!found) throw new ControlError('not_found', `no user ${JSON.stringify(user)}: users appear when a virtual key is created for them`, 'user');
+    return this.store.queryEvents({ ...rest, userId: found.id });
   }
 
   recordGatewayEvent(event: GatewayEventInput): Promise<void> {

@@ -155,5 +155,16 @@ export const GATEWAY_MIGRATIONS: MigrationSet = {
         ) STRICT`);
       },
     },
+    {
+      version: 2,
+      name: 'events by user',
+      up: (db) => {
+        // Agent events now carry the gateway user of the OS user that signed in on the device.
+        db.exec('CREATE INDEX events_user ON events (user_id, id)');
+        db.exec(`UPDATE events SET user_id = (
+          SELECT t.user_id FROM device_tokens t WHERE t.device_id = events.device_id AND t.os_user = events.os_user ORDER BY t.created_at DESC LIMIT 1
+        ) WHERE source = 'agent' AND user_id IS NULL AND os_user IS NOT NULL`);
+      },
+    },
   ],
 };

@@ -151,9 +151,13 @@ export class SqliteGatewayStore implements GatewayStore {
         `INSERT INTO outbox_streams (device_id, stream, high_seq, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (device_id, stream) DO UPDATE SET high_seq = MAX(high_seq, excluded.high_seq), updated_at = excluded.updated_at`,
       ),
+      // An agent event is the gateway user's whose OS user signed in on that device (its newest
+      // enrollment); an event without an OS user, or from one never enrolled, has no user.
       insertEvent: this.db.prepare(
         `INSERT OR IGNORE INTO events (source, device_id, stream, seq, type, at, app, os_user, user_id, attrs, received_at)
-         VALUES ('agent', ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)`,
+         VALUES ('agent', @device, @stream, @seq, @type, @at, @app, @osUser,
+           (SELECT t.user_id FROM device_tokens t WHERE t.device_id = @device AND t.os_user = @osUser ORDER BY t.created_at DESC LIMIT 1),
+           @attrs, @receivedAt)`,
       ),
       catalogExists: this.db.prepare('SELECT 1 AS one FROM catalog_items WHERE kind = ? AND id = ?'),
       upsertSighting: this.db.prepare(
@@ -444,7 +448,9 @@ export class SqliteGatewayStore implements GatewayStore {
         if (e.seq <= high) continue;
         // Stored in UTC so `since` filters compare like with like whatever offset the agent used.
         const eventAt = new Date(e.at).toISOString();
-        const info = this.#stmts.insertEvent.run(deviceId, stream, e.seq, e.type, eventAt, e.app ?? null, e.os_user ?? null, JSON.stringify(e.attrs ?? {}), receivedAt);
+        const info = this.#stmts.insertEvent.run({
+          device: deviceId, stream, seq: e.seq, type: e.type, at: eventAt, app: e.app ?? null, osUser: e.os_user ?? null, attrs: JSON.stringify(e.attrs ?? {}), receivedAt,
+        });
         stored += info.changes;
         if (e.seq > top) top = e.seq;
       }
@@ -531,6 +537,7 @@ export class SqliteGatewayStore implements GatewayStore {
     const params: (string | number)[] = [];
     const filters: [string, string | number | undefined][] = [
       ['device_id = ?', query.deviceId],
+      ['user_id = ?', query.userId],
       ['app = ?', query.app],
       ['type = ?', query.type],
       ['at >= ?', query.since],

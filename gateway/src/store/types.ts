@@ -115,6 +115,8 @@ export interface StoredEvent {
 
 export interface EventQuery {
   deviceId?: string | undefined;
+  /** The gateway user's events: inference under their keys, and agent events of their OS users. */
+  userId?: string | undefined;
   app?: string | undefined;
   type?: string | undefined;
   since?: string | undefined;
