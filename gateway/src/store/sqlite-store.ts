@@ -135,6 +135,7 @@ export class SqliteGatewayStore implements GatewayStore {
     highSeq: Statement<[string, string], { high_seq: number }>;
     setHighSeq: Statement<[string, string, number, string]>;
     insertEvent: Statement<unknown[]>;
+    userOfOsUser: Statement<[string, string], { user_id: string }>;
     upsertSighting: Statement<unknown[]>;
     insertCatalog: Statement<unknown[]>;
     catalogExists: Statement<[string, string], { one: number }>;
@@ -151,13 +152,14 @@ export class SqliteGatewayStore implements GatewayStore {
         `INSERT INTO outbox_streams (device_id, stream, high_seq, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (device_id, stream) DO UPDATE SET high_seq = MAX(high_seq, excluded.high_seq), updated_at = excluded.updated_at`,
       ),
-      // An agent event is the gateway user's whose OS user signed in on that device (its newest
-      // enrollment); an event without an OS user, or from one never enrolled, has no user.
       insertEvent: this.db.prepare(
         `INSERT OR IGNORE INTO events (source, device_id, stream, seq, type, at, app, os_user, user_id, attrs, received_at)
-         VALUES ('agent', @device, @stream, @seq, @type, @at, @app, @osUser,
-           (SELECT t.user_id FROM device_tokens t WHERE t.device_id = @device AND t.os_user = @osUser ORDER BY t.created_at DESC LIMIT 1),
-           @attrs, @receivedAt)`,
+         VALUES ('agent', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      // An agent event is the gateway user's whose OS user signed in on that device (its newest
+      // enrollment); an event without an OS user, or from one never enrolled, has no user.
+      userOfOsUser: this.db.prepare(
+        'SELECT user_id FROM device_tokens WHERE device_id = ? AND os_user = ? ORDER BY created_at DESC LIMIT 1',
       ),
       catalogExists: this.db.prepare('SELECT 1 AS one FROM catalog_items WHERE kind = ? AND id = ?'),
       upsertSighting: this.db.prepare(
@@ -444,13 +446,24 @@ export class SqliteGatewayStore implements GatewayStore {
       const high = this.#highSeq(deviceId, stream);
       let stored = 0;
       let top = high;
+      // A batch comes from one device and usually one or two OS users: each is looked up once.
+      const users = new Map<string, string | null>();
+      const userOf = (osUser: string | undefined): string | null => {
+        if (osUser === undefined) return null;
+        let user = users.get(osUser);
+        if (user === undefined) {
+          user = this.#stmts.userOfOsUser.get(deviceId, osUser)?.user_id ?? null;
+          users.set(osUser, user);
+        }
+        return user;
+      };
       for (const e of events) {
         if (e.seq <= high) continue;
         // Stored in UTC so `since` filters compare like with like whatever offset the agent used.
         const eventAt = new Date(e.at).toISOString();
-        const info = this.#stmts.insertEvent.run({
-          device: deviceId, stream, seq: e.seq, type: e.type, at: eventAt, app: e.app ?? null, osUser: e.os_user ?? null, attrs: JSON.stringify(e.attrs ?? {}), receivedAt,
-        });
+        const info = this.#stmts.insertEvent.run(
+          deviceId, stream, e.seq, e.type, eventAt, e.app ?? null, e.os_user ?? null, userOf(e.os_user), JSON.stringify(e.attrs ?? {}), receivedAt,
+        );
         stored += info.changes;
         if (e.seq > top) top = e.seq;
       }
