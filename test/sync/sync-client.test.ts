@@ -139,6 +139,23 @@ describe('sync client', () => {
     await waitFor(() => stored.size === 1202 && agent.outbox.depth().rows === 0, 'live event delivered');
   });
 
+  it('sends the events of a burst of requests together, a moment after they were written', async () => {
+    const { server, agent } = await setup();
+    agent.client.start();
+    await connectedOnce(agent);
+    await waitFor(() => server.connections[0]!.messages.some((m) => m.type === 'hello'), 'hello');
+    const before = server.connections[0]!.messages.filter((m) => m.type === 'events').length;
+    // Five requests ending in five separate event-loop turns, as a session's requests do.
+    for (let i = 0; i < 5; i++) {
+      agent.outbox.enqueue(auditEvent(9000 + i));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await waitFor(() => agent.outbox.depth().rows === 0, 'burst delivered');
+    const batches = server.connections[0]!.messages.filter((m) => m.type === 'events').slice(before);
+    expect(batches).toHaveLength(1);
+    expect(batches[0]!.type === 'events' && batches[0]!.events.length).toBe(5);
+  });
+
   it('backs off with full jitter while the gateway is down, then delivers every event exactly once', async () => {
     const { server, agent } = await setup();
     const states: string[] = [];
