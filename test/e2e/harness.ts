@@ -51,6 +51,8 @@ export interface GatewayEvent {
   at: string;
   app: string | null;
   os_user: string | null;
+  /** The gateway user: the virtual key's for inference, the signed-in OS user's for agent events. */
+  user_id: string | null;
   attrs: Record<string, unknown>;
 }
 

@@ -89,7 +89,7 @@ export function postJson(url: URL, payload: unknown, options: PostJsonOptions): 
 const UNTRUSTED_CHAIN = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_UNTRUSTED']);
 
 /** A network error as a person can act on it; TLS verification failures say what to fix. */
-export function describeNetworkError(err: NodeJS.ErrnoException): string {
+function describeNetworkError(err: NodeJS.ErrnoException): string {
   const code = err.code;
   if (code !== undefined && UNTRUSTED_CHAIN.has(code)) {
     return `its TLS certificate is not trusted on this machine (${code}); install the organization's CA in the system certificate store`;

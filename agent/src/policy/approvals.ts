@@ -76,7 +76,7 @@ export class ApprovalTracker {
       && !this.#due({ last_reported_at: seen.lastReportedAt })) {
       return undefined;
     }
-    const now = this.#clock().toISOString();
+    const now = new Date(nowMs).toISOString();
     this.#db
       .prepare(
         `INSERT INTO approval_requests (kind, item_key, display_name, os_user, details_json, first_seen_at, last_seen_at)

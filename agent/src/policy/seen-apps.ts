@@ -53,7 +53,7 @@ export class SeenApps {
   }
 
   record(use: SeenAppUse): void {
-    this.#upsert(use);
+    this.#upsert(use, countsOf(use));
   }
 
   /**
@@ -63,15 +63,14 @@ export class SeenApps {
   recordMany(uses: readonly SeenAppUse[]): void {
     const byApp = new Map<string, SeenAppUse & { allowed: number; blocked: number }>();
     for (const use of uses) {
-      const n = Math.max(1, Math.floor(use.requests ?? 1));
-      const allowed = use.decision.verdict === 'allow' ? n : 0;
+      const { allowed, blocked } = countsOf(use);
       const prior = byApp.get(use.appId);
       byApp.set(use.appId, {
         ...use,
         subject: use.subject ?? prior?.subject,
         osUser: use.osUser ?? prior?.osUser,
         allowed: (prior?.allowed ?? 0) + allowed,
-        blocked: (prior?.blocked ?? 0) + n - allowed,
+        blocked: (prior?.blocked ?? 0) + blocked,
       });
     }
     this.#db.transaction(() => {
@@ -79,10 +78,7 @@ export class SeenApps {
     })();
   }
 
-  #upsert(use: SeenAppUse, counts?: { allowed: number; blocked: number }): void {
-    const n = Math.max(1, Math.floor(use.requests ?? 1));
-    const allowed = counts?.allowed ?? (use.decision.verdict === 'allow' ? n : 0);
-    const blocked = counts?.blocked ?? n - allowed;
+  #upsert(use: SeenAppUse, { allowed, blocked }: { allowed: number; blocked: number }): void {
     const now = this.#clock().toISOString();
     this.#db
       .prepare(
@@ -100,6 +96,12 @@ export class SeenApps {
   list(): SeenAppRow[] {
     return listSeenApps(this.#db);
   }
+}
+
+/** How many requests a use stands for, split by the verdict they got. */
+function countsOf(use: SeenAppUse): { allowed: number; blocked: number } {
+  const n = Math.max(1, Math.floor(use.requests ?? 1));
+  return use.decision.verdict === 'allow' ? { allowed: n, blocked: 0 } : { allowed: 0, blocked: n };
 }
 
 /** Every app seen, most recently used first. */
