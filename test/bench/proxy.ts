@@ -37,6 +37,8 @@ export interface PathNumbers {
   chunkHoldMaxMs: number;
   /** CPU time the proxy process spent per request in the throughput phase (µs; user + system). */
   cpuPerRequestUs?: number;
+  /** Garbage-collection pause time per request in the same phase (µs; Heimdall's proxy only). */
+  gcPerRequestUs?: number;
 }
 
 export interface ProxyBenchResult {
@@ -214,8 +216,8 @@ export class Conn {
 interface PathSpec {
   name: string;
   open(): Promise<Conn>;
-  /** CPU time used so far by the process in the middle (µs), when there is one to ask. */
-  cpu?(): Promise<number>;
+  /** CPU time used so far by the process in the middle (µs), and its GC pauses when it can tell. */
+  cpu?(): Promise<{ micros: number; gcMicros?: number }>;
 }
 
 export function percentile(values: number[], p: number): number {
@@ -278,7 +280,8 @@ async function measurePath(spec: PathSpec, o: Required<ProxyBenchOptions>): Prom
   return {
     p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), sseTtfbP50Ms: percentile(ttfb, 50), reqPerSec,
     chunkHoldP99Ms: percentile(holds, 99), chunkHoldMaxMs: Math.max(...holds),
-    ...(cpuBefore !== undefined && cpuAfter !== undefined ? { cpuPerRequestUs: (cpuAfter - cpuBefore) / done } : {}),
+    ...(cpuBefore !== undefined && cpuAfter !== undefined ? { cpuPerRequestUs: (cpuAfter.micros - cpuBefore.micros) / done } : {}),
+    ...(cpuBefore?.gcMicros !== undefined && cpuAfter?.gcMicros !== undefined ? { gcPerRequestUs: (cpuAfter.gcMicros - cpuBefore.gcMicros) / done } : {}),
   };
 }
 
@@ -300,7 +303,7 @@ async function measureProcessRoundTrip(port: number, samples: number): Promise<{
 
 // ---- the proxies ---------------------------------------------------------------------------
 
-async function startHeimdall(stateDir: string, upstream: Upstream): Promise<{ child: ChildProcess; port: number; caPem: string; rss(): Promise<{ rss: number; active: number }>; cpu(): Promise<number>; stop(): Promise<void> }> {
+async function startHeimdall(stateDir: string, upstream: Upstream): Promise<{ child: ChildProcess; port: number; caPem: string; rss(): Promise<{ rss: number; active: number }>; cpu(): Promise<{ micros: number; gcMicros: number }>; stop(): Promise<void> }> {
   const child = fork(fileURLToPath(new URL('./proxy-child.ts', import.meta.url)), [stateDir, `https://127.0.0.1:${upstream.port}`, upstream.caPath], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--expose-gc', '--no-warnings', ...(process.env.HEIMDALL_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HEIMDALL_BENCH_CPU_PROF}`] : [])],
   });
@@ -315,7 +318,7 @@ async function startHeimdall(stateDir: string, upstream: Upstream): Promise<{ ch
       child.send({ type: 'rss' });
     }),
     cpu: () => new Promise((resolve) => {
-      child.once('message', (m: { micros: number }) => resolve(m.micros));
+      child.once('message', (m: { micros: number; gcMicros: number }) => resolve(m));
       child.send({ type: 'cpu' });
     }),
     stop: () => new Promise((resolve) => { child.once('exit', () => resolve()); child.send({ type: 'stop' }); }),
@@ -399,7 +402,7 @@ export async function benchProxy(options: ProxyBenchOptions = {}): Promise<Proxy
       const mitmIdle = rssOfPid(mitm.pid);
       const n = await measurePath({
         name: 'mitmdump',
-        cpu: () => Promise.resolve(cpuMicrosOfPid(mitm.pid)),
+        cpu: () => Promise.resolve({ micros: cpuMicrosOfPid(mitm.pid) }),
         open: async () => new Conn(await openTls({ port: 443, ca: mitm.caPem, servername: 'localhost', proxyPort: mitm.port, authority: `127.0.0.1:${upstream.port}` }), 'localhost'),
       }, o);
       mitmNumbers = { ...n, rssIdleMb: mitmIdle / 2 ** 20 };
@@ -434,7 +437,8 @@ export function formatProxyBench(r: ProxyBenchResult): string {
   const ms = (v: number): string => `${v.toFixed(3)} ms`;
   const row = (name: string, n: PathNumbers): string =>
     `${name.padEnd(9)} p50 ${ms(n.p50Ms)}  p99 ${ms(n.p99Ms)}  SSE first event ${ms(n.sseTtfbP50Ms)}  ${n.reqPerSec.toFixed(0)} req/s @32  chunk hold p99 ${ms(n.chunkHoldP99Ms)} max ${ms(n.chunkHoldMaxMs)}` +
-    (n.cpuPerRequestUs !== undefined ? `  proxy CPU ${n.cpuPerRequestUs.toFixed(0)} µs/request` : '');
+    (n.cpuPerRequestUs !== undefined ? `  proxy CPU ${n.cpuPerRequestUs.toFixed(0)} µs/request` : '') +
+    (n.gcPerRequestUs !== undefined ? ` (GC ${n.gcPerRequestUs.toFixed(1)})` : '');
   const lines = [
     `machine: one loopback round trip to another process p50 ${ms(r.processRoundTrip.p50Ms)}  p99 ${ms(r.processRoundTrip.p99Ms)} (the proxied path has one more than the direct one)`,
     row('direct', r.direct), row('heimdall', r.heimdall),

@@ -15,7 +15,7 @@ import {
 import { isLocalHost, parseAuthority, type Authority } from './authority.ts';
 import { renderBlockPage } from './block-page.ts';
 import {
-  allowAllGovernor, type Attribution, type ConnectionAdmission, type ConnectionInfo, type ExchangeRecord, type Governor,
+  allowAllGovernor, type Attribution, type ConnectionAdmission, type ConnectionInfo, type ExchangeRecord, type Governor, type RequestInfo,
 } from './governor.ts';
 import { buildPacScript, PAC_CONTENT_TYPE } from './pac.ts';
 
@@ -704,12 +704,7 @@ export class ProxyServer {
 
   async #verdict(req: http.IncomingMessage, route: Route, ex: GovernedExchange, path: string): Promise<{ kind: 'allow' } | { kind: 'block'; message: string }> {
     if (ex.admission.decision === 'refuse') return { kind: 'block', message: ex.admission.reason };
-    // The cleaned headers are built only if the governor reads them (the daemon's does not).
-    let headers: Readonly<Record<string, string>> | undefined;
-    const decision = await this.#governor.admitRequest(ex.admission.attribution, {
-      host: ex.host, method: req.method ?? 'GET', path, route,
-      get headers() { return (headers ??= headersWithoutSecrets(req.headers)); },
-    });
+    const decision = await this.#governor.admitRequest(ex.admission.attribution, new GovernedRequest(req, ex.host, path, route));
     return decision.decision === 'block' ? { kind: 'block', message: decision.message } : { kind: 'allow' };
   }
 
@@ -779,6 +774,33 @@ export class ProxyServer {
   #isSelf(target: Authority): boolean {
     const ports = new Set([this.#address?.port, this.#pacPort]);
     return ports.has(target.port) && isLocalHost(target.host, this.#ownHostnames);
+  }
+}
+
+/**
+ * What the governor sees of one request. The cleaned headers are built only if it reads them (the
+ * daemon's does not). A class rather than an object literal with a getter: V8 gives every such
+ * literal a hidden class of its own, allocated in old space, and those kept each request's objects
+ * alive until the next full collection (3-6 ms scavenges, ~5 KB promoted per request).
+ */
+class GovernedRequest implements RequestInfo {
+  readonly host: string;
+  readonly method: string;
+  readonly path: string;
+  readonly route: Route;
+  readonly #req: http.IncomingMessage;
+  #headers: Readonly<Record<string, string>> | undefined;
+
+  constructor(req: http.IncomingMessage, host: string, path: string, route: Route) {
+    this.#req = req;
+    this.host = host;
+    this.method = req.method ?? 'GET';
+    this.path = path;
+    this.route = route;
+  }
+
+  get headers(): Readonly<Record<string, string>> {
+    return (this.#headers ??= headersWithoutSecrets(this.#req.headers));
   }
 }
 
