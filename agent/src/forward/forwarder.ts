@@ -1,8 +1,9 @@
 // Forwards one intercepted exchange to its next hop: the organization's gateway (governed
 // inference), the real origin (intercepted for policy and audit only), or any host for plain
-// `http://` proxying. Node's own HTTP client over keep-alive agents; websocket upgrades in
-// ./upgrade.ts. Bodies stream both ways with backpressure; nothing here buffers a body. (The brief
-// named http-proxy; its layer cost ~30% of the proxy's CPU per request, see docs/architecture.md.)
+// `http://` proxying. The gateway is reached through ./gateway-client.ts, origins and plain hosts
+// through Node's own HTTP client over keep-alive agents; websocket upgrades in ./upgrade.ts. Bodies
+// stream both ways with backpressure; nothing here buffers a body. (The brief named http-proxy; its
+// layer cost ~30% of the proxy's CPU per request, see docs/architecture.md.)
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -11,8 +12,9 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../lib/logger.ts';
 import { DnsCache, type DnsCacheOptions, type LookupFunction } from './dns-cache.ts';
 import { providerError, type ErrorKind } from './error-shapes.ts';
-import { applyGatewayHeaders, removeHopByHop, stripCredentialQuery } from './headers.ts';
+import { applyGatewayHeaders, endToEndFields, removeHopByHop, stripCredentialQuery } from './headers.ts';
 import { gatewayPath, type ErrorShapeId, type GatewayRouteRow, type OriginRouteRow } from './routes.ts';
+import { ForwardTimeoutError, GatewayClient, type GatewayCall } from './gateway-client.ts';
 import { osTrustContext, trustedRoots } from './trusted-roots.ts';
 import { forwardUpgrade, type UpgradeFailure } from './upgrade.ts';
 
@@ -78,31 +80,28 @@ export interface ForwardResult {
 interface NextHop {
   origin: URL;
   path: string;
-  pool: OriginPool;
+  connection: ConnectionSettings;
+  /** Node's keep-alive agent for the hop (origins and plain hosts; the gateway has its own client). */
+  agent?: http.Agent;
   servername?: string;
 }
 
-/** A keep-alive agent and the connection settings of its sockets (upgrades use them unpooled). */
-interface OriginPool {
-  agent: http.Agent;
+/** How sockets to a next hop are opened (upgrades open theirs unpooled with these). */
+interface ConnectionSettings {
   secureContext?: tls.SecureContext;
   lookup?: LookupFunction;
 }
 
-/** Error used to end an upstream request when one of our timers fires. */
-class ForwardTimeoutError extends Error {
-  readonly phase: 'connect' | 'response-headers';
-  constructor(phase: 'connect' | 'response-headers', ms: number) {
-    super(`${phase} timeout after ${ms} ms`);
-    this.phase = phase;
-  }
+interface OriginPool extends ConnectionSettings {
+  agent: http.Agent;
 }
 
 const KEEP_ALIVE = { keepAlive: true, keepAliveMsecs: 15_000, maxFreeSockets: 64, scheduling: 'lifo' as const };
 
 export class Forwarder {
   readonly #gateway: URL;
-  readonly #gatewayPool: OriginPool;
+  readonly #gatewayConnection: ConnectionSettings;
+  readonly #gatewayClient: GatewayClient;
   readonly #originPools = new Map<string, OriginPool>();
   readonly #plainPool: OriginPool;
   readonly #dns: DnsCache;
@@ -128,10 +127,14 @@ export class Forwarder {
     const lookup = this.#dns.lookup;
     if (this.#gateway.protocol === 'https:') {
       const secureContext = options.gatewayCa ? tls.createSecureContext({ ca: trustedRoots(options.gatewayCa) }) : osTrustContext();
-      this.#gatewayPool = { agent: new https.Agent({ ...KEEP_ALIVE, lookup, secureContext }), secureContext, lookup };
+      this.#gatewayConnection = { secureContext, lookup };
     } else {
-      this.#gatewayPool = { agent: new http.Agent({ ...KEEP_ALIVE, lookup }), lookup };
+      this.#gatewayConnection = { lookup };
     }
+    this.#gatewayClient = new GatewayClient({
+      origin: this.#gateway, lookup, connectTimeoutMs: this.#timeouts.connectMs,
+      ...(this.#gatewayConnection.secureContext ? { secureContext: this.#gatewayConnection.secureContext } : {}),
+    });
     this.#plainPool = { agent: new http.Agent(KEEP_ALIVE) };
   }
 
@@ -153,9 +156,65 @@ export class Forwarder {
 
   /** Forwards a request and resolves when the exchange is over (response finished or broken). */
   forward(req: http.IncomingMessage, res: http.ServerResponse, target: ForwardTarget, requestId: string): Promise<ForwardResult> {
-    const shape = shapeOf(target);
     const hasBody = requestHasBody(req);
     const hop = this.#nextHop(req, target, requestId, false);
+    return target.kind === 'gateway'
+      ? this.#forwardToGateway(req, res, hop, target, hasBody, requestId)
+      : this.#forwardWithNodeClient(req, res, hop, target, hasBody, requestId);
+  }
+
+  #forwardToGateway(req: http.IncomingMessage, res: http.ServerResponse, hop: NextHop, target: ForwardTarget, hasBody: boolean, requestId: string): Promise<ForwardResult> {
+    const { responseHeadersMs, idleStreamMs } = this.#timeouts;
+    return new Promise<ForwardResult>((resolve) => {
+      let bytesIn = 0;
+      let bytesOut = 0;
+      let idleCut = false;
+      let errorKind: ErrorKind | undefined;
+      let idleTimer: NodeJS.Timeout | undefined;
+      const call: GatewayCall = this.#gatewayClient.request({ method: req.method ?? 'GET', path: hop.path, headers: req.headers, body: hasBody ? req : null }, {
+        head: (answer) => {
+          clearTimeout(headersTimer);
+          res.writeHead(answer.status, answer.statusMessage, endToEndFields(answer.rawHeaders));
+          // A stream that goes silent is cut, not ended cleanly: the app must not mistake a
+          // truncated answer for a complete one.
+          idleTimer = setTimeout(() => {
+            idleCut = true;
+            call.abort();
+            res.destroy();
+          }, idleStreamMs);
+        },
+        body: (chunk) => {
+          bytesOut += chunk.length;
+          idleTimer?.refresh();
+          return res.write(chunk);
+        },
+        end: () => {
+          clearTimeout(idleTimer);
+          res.end();
+        },
+        fail: (err) => {
+          clearTimeout(headersTimer);
+          clearTimeout(idleTimer);
+          errorKind = this.#answerFailure(res, target, err, requestId, idleCut) ?? errorKind;
+        },
+      });
+      const headersTimer = setTimeout(() => {
+        call.abort();
+        errorKind = this.#answerFailure(res, target, new ForwardTimeoutError('response-headers', responseHeadersMs), requestId, idleCut);
+      }, responseHeadersMs);
+      res.on('drain', () => call.resume());
+      res.once('close', () => {
+        clearTimeout(headersTimer);
+        clearTimeout(idleTimer);
+        // The app went away before the answer was complete: stop the gateway request too.
+        if (!res.writableFinished) call.abort();
+        resolve(resultOf(res, bytesIn, bytesOut, errorKind, idleCut));
+      });
+      if (hasBody) req.on('data', (chunk: Buffer) => { bytesIn += chunk.length; });
+    });
+  }
+
+  #forwardWithNodeClient(req: http.IncomingMessage, res: http.ServerResponse, hop: NextHop, target: ForwardTarget, hasBody: boolean, requestId: string): Promise<ForwardResult> {
     const { connectMs, responseHeadersMs, idleStreamMs } = this.#timeouts;
     return new Promise<ForwardResult>((resolve) => {
       let bytesIn = 0;
@@ -164,7 +223,7 @@ export class Forwarder {
       let errorKind: ErrorKind | undefined;
       let connectTimer: NodeJS.Timeout | undefined;
       let idleTimer: NodeJS.Timeout | undefined;
-      const upstream = requestModule(hop).request(requestOptions(req, hop, hop.pool.agent));
+      const upstream = requestModule(hop).request(requestOptions(req, hop, hop.agent ?? false));
       const headersTimer = setTimeout(() => upstream.destroy(new ForwardTimeoutError('response-headers', responseHeadersMs)), responseHeadersMs);
       const clearTimers = (): void => {
         clearTimeout(headersTimer);
@@ -176,11 +235,7 @@ export class Forwarder {
         clearTimers();
         // The app went away before the answer was complete: stop the upstream request too.
         if (!res.writableFinished) upstream.destroy();
-        resolve({
-          status: res.statusCode, bytesIn, bytesOut,
-          outcome: errorKind || idleCut || !res.writableFinished ? 'error' : 'forwarded',
-          ...(errorKind ? { errorKind } : {}),
-        });
+        resolve(resultOf(res, bytesIn, bytesOut, errorKind, idleCut));
       });
 
       upstream.once('socket', (socket: net.Socket) => {
@@ -193,8 +248,6 @@ export class Forwarder {
         clearTimeout(headersTimer);
         removeHopByHop(answer.headers, false);
         res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
-        // A stream that goes silent is cut, not ended cleanly: the app must not mistake a
-        // truncated answer for a complete one.
         idleTimer = setTimeout(() => {
           idleCut = true;
           answer.destroy();
@@ -210,11 +263,7 @@ export class Forwarder {
 
       upstream.on('error', (err: NodeJS.ErrnoException) => {
         clearTimers();
-        if (res.destroyed || idleCut) return; // the app left first, or the idle cut is under way
-        errorKind = classify(err, target);
-        this.#logger.warn({ err: err.message, code: err.code, next_hop: describe(target, this.#gateway), request_id: requestId }, 'forwarding failed');
-        if (res.headersSent) res.destroy();
-        else this.sendError(res, shape, errorKind, detailFor(target, this.#gateway, err));
+        errorKind = this.#answerFailure(res, target, err, requestId, idleCut) ?? errorKind;
       });
 
       if (hasBody) {
@@ -224,6 +273,19 @@ export class Forwarder {
         upstream.end();
       }
     });
+  }
+
+  /**
+   * Tells the app a forwarding failure in its provider's error shape (or cuts a response already
+   * under way). Returns the error kind, or undefined when the app had already left.
+   */
+  #answerFailure(res: http.ServerResponse, target: ForwardTarget, err: NodeJS.ErrnoException, requestId: string, idleCut: boolean): ErrorKind | undefined {
+    if (res.destroyed || idleCut) return undefined; // the app left first, or the idle cut is under way
+    const kind = classify(err, target);
+    this.#logger.warn({ err: err.message, code: err.code, next_hop: describe(target, this.#gateway), request_id: requestId }, 'forwarding failed');
+    if (res.headersSent) res.destroy();
+    else this.sendError(res, shapeOf(target), kind, detailFor(target, this.#gateway, err));
+    return kind;
   }
 
   /** Forwards a websocket upgrade (Codex opens `GET /v1/responses` as a websocket). */
@@ -249,7 +311,7 @@ export class Forwarder {
 
   /** Drops pooled connections (shutdown). */
   close(): void {
-    this.#gatewayPool.agent.destroy();
+    this.#gatewayClient.close();
     this.#plainPool.agent.destroy();
     for (const pool of this.#originPools.values()) pool.agent.destroy();
   }
@@ -270,17 +332,18 @@ export class Forwarder {
         req.headers.host = this.#gateway.host;
         const keepNative = target.passthrough || target.route.credentialPolicy === 'native-only';
         const cleaned = keepNative ? pathAndQuery : stripCredentialQuery(pathAndQuery, target.route.credentialQueryParams);
-        return { origin: this.#gateway, path: joinPath(this.#gateway, gatewayPath(target.route, target.passthrough, cleaned)), pool: this.#gatewayPool };
+        return { origin: this.#gateway, path: joinPath(this.#gateway, gatewayPath(target.route, target.passthrough, cleaned)), connection: this.#gatewayConnection };
       }
       case 'origin': {
         // The origin sees the app's own request: its headers, its credential, its Host.
         const origin = this.#resolveOrigin(target.host);
         const url = new URL(origin.url);
         const servername = origin.servername ?? (net.isIP(url.hostname.replace(/^\[|\]$/g, '')) ? undefined : url.hostname);
-        return { origin: url, path: pathAndQuery, pool: this.#originPool(origin.ca), ...(servername ? { servername } : {}) };
+        const pool = this.#originPool(origin.ca);
+        return { origin: url, path: pathAndQuery, connection: pool, agent: pool.agent, ...(servername ? { servername } : {}) };
       }
       case 'plain':
-        return { origin: target.url, path: target.url.pathname + target.url.search, pool: this.#plainPool };
+        return { origin: target.url, path: target.url.pathname + target.url.search, connection: this.#plainPool, agent: this.#plainPool.agent };
     }
   }
 
@@ -308,7 +371,7 @@ function requestModule(hop: NextHop): typeof http | typeof https {
 
 /** Options for the next hop's request; `agent: false` for an upgrade (its socket is never reused). */
 function requestOptions(req: http.IncomingMessage, hop: NextHop, agent: http.Agent | false): https.RequestOptions {
-  const { secureContext, lookup } = hop.pool;
+  const { secureContext, lookup } = hop.connection;
   return {
     host: hop.origin.hostname.replace(/^\[|\]$/g, ''),
     port: hop.origin.port || (hop.origin.protocol === 'https:' ? 443 : 80),
@@ -335,6 +398,14 @@ function unreachable(target: ForwardTarget): ErrorKind {
 
 function shapeOf(target: ForwardTarget): ErrorShapeId {
   return target.kind === 'plain' ? (target.errorShape ?? 'openai') : target.route.errorShape;
+}
+
+function resultOf(res: http.ServerResponse, bytesIn: number, bytesOut: number, errorKind: ErrorKind | undefined, idleCut: boolean): ForwardResult {
+  return {
+    status: res.statusCode, bytesIn, bytesOut,
+    outcome: errorKind || idleCut || !res.writableFinished ? 'error' : 'forwarded',
+    ...(errorKind ? { errorKind } : {}),
+  };
 }
 
 function classify(err: Error, target: ForwardTarget): ErrorKind {

@@ -5,6 +5,7 @@ import type { GatewayRouteRow } from './routes.ts';
 
 /** RFC 9110 7.6.1 hop-by-hop headers, plus the de-facto `proxy-connection`. */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+const HOP_BY_HOP_SET = new Set(HOP_BY_HOP);
 
 /** Headers never shown to policy or audit, whatever the route. */
 const SECRET_HEADERS = new Set(['authorization', 'x-api-key', 'x-goog-api-key', 'api-key', 'cookie', 'proxy-authorization', 'x-bf-vk', 'openai-organization', 'chatgpt-account-id']);
@@ -22,6 +23,20 @@ export function removeHopByHop(headers: IncomingHttpHeaders, keepUpgrade: boolea
   if (keepUpgrade) {
     headers.connection = 'Upgrade';
   }
+}
+
+/** removeHopByHop for a flat name/value list (a response head as received), as a new list. */
+export function endToEndFields(raw: readonly string[]): string[] {
+  let named: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'connection') named = named.concat(raw[i + 1]!.split(',').map((t) => t.trim().toLowerCase()));
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (!HOP_BY_HOP_SET.has(name) && !named.includes(name)) out.push(raw[i]!, raw[i + 1]!);
+  }
+  return out;
 }
 
 /** A copy of the request headers with secrets dropped, for policy decisions and logs. */
