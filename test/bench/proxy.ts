@@ -6,6 +6,8 @@
 // The upstream runs in its own process (test/bench/upstream-child.ts), as a real one always does.
 // Paths compared (each over keep-alive HTTP/1.1 inside TLS, small JSON request and reply):
 //   direct:   client --TLS--> upstream
+//   relay:    client --CONNECT, TLS (Heimdall CA)--> a byte relay --TLS--> upstream (calibration:
+//             the least any TLS-terminating proxy in Node costs here; ./relay-child.ts)
 //   heimdall: client --CONNECT api.openai.com:443, TLS (Heimdall CA)--> proxy --TLS, keep-alive--> upstream
 //   mitmdump: client --CONNECT 127.0.0.1:port, TLS (mitmproxy CA)--> mitmdump --TLS--> upstream
 import fs from 'node:fs';
@@ -23,6 +25,8 @@ export interface ProxyBenchOptions {
   concurrency?: number;
   openStreams?: number;
   sseSamples?: number;
+  /** Paced streams of ten chunks each, for the chunk-hold measurement. */
+  pacedStreams?: number;
   /** Include mitmdump when it is installed (Debian package `mitmproxy`). */
   mitmproxy?: boolean;
 }
@@ -45,9 +49,16 @@ export interface ProxyBenchResult {
   /** One 1-byte TCP round trip to another process on loopback: what any extra hop costs here. */
   processRoundTrip: { p50Ms: number; p99Ms: number };
   direct: PathNumbers;
+  /** Calibration: a TLS byte relay with no HTTP in it (test/bench/relay-child.ts), Node's floor for any proxy here. */
+  relay: PathNumbers;
   heimdall: PathNumbers & { rssIdleMb: number; rssOpenStreamsMb: number; openStreams: number };
   mitmdump?: PathNumbers & { rssIdleMb: number };
-  added: { p50Ms: number; p99Ms: number; sseTtfbMs: number };
+  /**
+   * Heimdall's numbers minus the direct path's, statistic by statistic. Chunk hold compares the
+   * longest hold of each path over the same number of chunks: on this VM a chunk written after 20 ms
+   * of quiet already waits up to about a millisecond for the sleeping reader without any proxy.
+   */
+  added: { p50Ms: number; p99Ms: number; sseTtfbMs: number; chunkHoldMaxMs: number };
   ratios: { throughputVsDirect: number; throughputVsMitmdump?: number; addedP50VsMitmdump?: number };
 }
 
@@ -248,7 +259,7 @@ async function measurePath(spec: PathSpec, o: Required<ProxyBenchOptions>): Prom
 
   // Chunk hold: a paced stream whose chunks carry the upstream's write time (wall clock).
   const holds: number[] = [];
-  for (let s = 0; s < 3; s++) {
+  for (let s = 0; s < o.pacedStreams; s++) {
     const c = await spec.open();
     await new Promise<void>((resolve) => {
       let seen = 0;
@@ -325,6 +336,24 @@ async function startHeimdall(stateDir: string, upstream: Upstream): Promise<{ ch
   };
 }
 
+async function startRelay(stateDir: string, upstream: Upstream): Promise<{ child: ChildProcess; port: number; caPem: string; cpu(): Promise<{ micros: number }>; stop(): Promise<void> }> {
+  const child = fork(fileURLToPath(new URL('./relay-child.ts', import.meta.url)), [stateDir, `https://127.0.0.1:${upstream.port}`, upstream.caPath], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--no-warnings'],
+  });
+  const ready = await new Promise<{ port: number; caPem: string }>((resolve, reject) => {
+    child.once('message', (m: { port: number; caPem: string }) => resolve(m));
+    child.once('exit', (code) => reject(new Error(`relay child exited with ${code}`)));
+  });
+  return {
+    child, port: ready.port, caPem: ready.caPem,
+    cpu: () => new Promise((resolve) => {
+      child.once('message', (m: { micros: number }) => resolve(m));
+      child.send({ type: 'cpu' });
+    }),
+    stop: () => new Promise((resolve) => { child.once('exit', () => resolve()); child.send({ type: 'stop' }); }),
+  };
+}
+
 export function mitmdumpAvailable(): boolean {
   try {
     execFileSync('mitmdump', ['--version'], { stdio: 'pipe' });
@@ -366,11 +395,12 @@ function rssOfPid(pid: number): number {
 
 export async function benchProxy(options: ProxyBenchOptions = {}): Promise<ProxyBenchResult> {
   const o: Required<ProxyBenchOptions> = {
-    latencySamples: 2000, throughputSeconds: 3, concurrency: 32, openStreams: 500, sseSamples: 50, mitmproxy: true, ...options,
+    latencySamples: 2000, throughputSeconds: 3, concurrency: 32, openStreams: 500, sseSamples: 50, pacedStreams: 10, mitmproxy: true, ...options,
   };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdall-bench-proxy-'));
   const upstream = await startUpstreamProcess(dir);
   const heimdall = await startHeimdall(path.join(dir, 'state'), upstream);
+  const relay = await startRelay(path.join(dir, 'relay-state'), upstream);
   const withMitm = o.mitmproxy && mitmdumpAvailable();
   const mitm = withMitm ? await startMitmdump(path.join(dir, 'mitm')) : undefined;
   try {
@@ -379,6 +409,12 @@ export async function benchProxy(options: ProxyBenchOptions = {}): Promise<Proxy
       name: 'direct',
       open: async () => new Conn(await openTls({ port: upstream.port, ca: upstream.caPem, servername: 'localhost' }), 'localhost'),
     }, o);
+    const viaRelay = await measurePath({
+      name: 'relay',
+      cpu: () => relay.cpu(),
+      open: async () => new Conn(await openTls({ port: 443, ca: relay.caPem, servername: 'api.openai.com', proxyPort: relay.port, authority: 'api.openai.com:443' }), 'api.openai.com'),
+    }, o);
+    await relay.stop();
     await new Promise((r) => setTimeout(r, 500));
     const rssIdle = (await heimdall.rss()).rss;
     const viaHeimdall = await measurePath({
@@ -411,11 +447,13 @@ export async function benchProxy(options: ProxyBenchOptions = {}): Promise<Proxy
     const result: ProxyBenchResult = {
       processRoundTrip,
       direct,
+      relay: viaRelay,
       heimdall: { ...viaHeimdall, rssIdleMb: rssIdle / 2 ** 20, rssOpenStreamsMb: withStreams.rss / 2 ** 20, openStreams: withStreams.active },
       added: {
         p50Ms: viaHeimdall.p50Ms - direct.p50Ms,
         p99Ms: viaHeimdall.p99Ms - direct.p99Ms,
         sseTtfbMs: viaHeimdall.sseTtfbP50Ms - direct.sseTtfbP50Ms,
+        chunkHoldMaxMs: viaHeimdall.chunkHoldMaxMs - direct.chunkHoldMaxMs,
       },
       ratios: { throughputVsDirect: viaHeimdall.reqPerSec / direct.reqPerSec },
     };
@@ -427,6 +465,7 @@ export async function benchProxy(options: ProxyBenchOptions = {}): Promise<Proxy
     return result;
   } finally {
     mitm?.stop();
+    if (relay.child.exitCode === null && relay.child.signalCode === null) relay.child.kill();
     await heimdall.stop();
     upstream.close();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -441,10 +480,10 @@ export function formatProxyBench(r: ProxyBenchResult): string {
     (n.gcPerRequestUs !== undefined ? ` (GC ${n.gcPerRequestUs.toFixed(1)})` : '');
   const lines = [
     `machine: one loopback round trip to another process p50 ${ms(r.processRoundTrip.p50Ms)}  p99 ${ms(r.processRoundTrip.p99Ms)} (the proxied path has one more than the direct one)`,
-    row('direct', r.direct), row('heimdall', r.heimdall),
+    row('direct', r.direct), row('relay', r.relay), row('heimdall', r.heimdall),
   ];
   if (r.mitmdump) lines.push(row('mitmdump', r.mitmdump));
-  lines.push(`heimdall added: p50 ${ms(r.added.p50Ms)}  p99 ${ms(r.added.p99Ms)}  SSE first event ${ms(r.added.sseTtfbMs)}`);
+  lines.push(`heimdall added: p50 ${ms(r.added.p50Ms)}  p99 ${ms(r.added.p99Ms)}  SSE first event ${ms(r.added.sseTtfbMs)}  longest chunk hold ${ms(r.added.chunkHoldMaxMs)}`);
   lines.push(`heimdall RSS: idle ${r.heimdall.rssIdleMb.toFixed(1)} MB, with ${r.heimdall.openStreams} open streams ${r.heimdall.rssOpenStreamsMb.toFixed(1)} MB` +
     (r.mitmdump ? `   (mitmdump idle ${r.mitmdump.rssIdleMb.toFixed(1)} MB)` : ''));
   lines.push(`throughput: ${r.ratios.throughputVsDirect.toFixed(2)}x direct` +

@@ -7,14 +7,16 @@ interface Parsed {
   heads: ResponseHead[];
   body: string;
   ended: number;
+  /** Body chunks flagged as the last of a Content-Length body. */
+  lastSeen: number;
   trailingBytes: number;
 }
 
 function parse(wire: string | Buffer, options: { noBody?: boolean; split?: number[]; close?: boolean; maxHeaderBytes?: number } = {}): Parsed {
-  const out: Parsed = { heads: [], body: '', ended: 0, trailingBytes: 0 };
+  const out: Parsed = { heads: [], body: '', ended: 0, lastSeen: 0, trailingBytes: 0 };
   const parser = new ResponseParser({
     onHead: (h) => out.heads.push(h),
-    onBody: (chunk) => { out.body += chunk.toString('latin1'); },
+    onBody: (chunk, last) => { out.body += chunk.toString('latin1'); if (last) out.lastSeen++; },
     onEnd: () => { out.ended++; },
   }, { maxHeaderBytes: options.maxHeaderBytes ?? 16 * 1024, noBody: options.noBody ?? false });
   const bytes = Buffer.isBuffer(wire) ? wire : Buffer.from(wire, 'latin1');
@@ -56,6 +58,7 @@ describe('framing', () => {
     }]);
     expect(r.body).toBe('{"ok":true}');
     expect(r.ended).toBe(1);
+    expect(r.lastSeen).toBe(1);
   });
 
   it('de-chunks a chunked body with extensions and trailers', () => {
@@ -63,6 +66,7 @@ describe('framing', () => {
     expect(r.heads[0]).toMatchObject({ framing: 'chunked', keepAlive: true });
     expect(r.body).toBe('data: first\r\n\r\n');
     expect(r.ended).toBe(1);
+    expect(r.lastSeen).toBe(0); // a chunked body's end is only known at the last chunk
   });
 
   it('ends a chunked body without trailers at the empty line', () => {

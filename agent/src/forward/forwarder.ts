@@ -183,14 +183,20 @@ export class Forwarder {
             res.destroy();
           }, idleStreamMs);
         },
-        body: (chunk) => {
+        body: (chunk, last) => {
           bytesOut += chunk.length;
-          idleTimer?.refresh();
-          return res.write(chunk);
+          if (!last) {
+            idleTimer?.refresh();
+            return res.write(chunk);
+          }
+          // The whole answer in hand: head and body leave in one write, with no empty end write.
+          clearTimeout(idleTimer);
+          res.end(chunk);
+          return true;
         },
         end: () => {
           clearTimeout(idleTimer);
-          res.end();
+          if (!res.writableEnded) res.end();
         },
         fail: (err) => {
           clearTimeout(headersTimer);

@@ -45,8 +45,11 @@ export interface GatewayRequest {
 /** Where the response goes. Exactly one of end() or fail() is called, unless the call is aborted. */
 export interface ResponseSink {
   head(head: ResponseHead): void;
-  /** Returns false to stop reading from the gateway until the call's resume(). */
-  body(chunk: Buffer): boolean;
+  /**
+   * Returns false to stop reading from the gateway until the call's resume(). `last`: nothing
+   * follows this chunk but end().
+   */
+  body(chunk: Buffer, last: boolean): boolean;
   end(): void;
   fail(err: NodeJS.ErrnoException): void;
 }
@@ -197,7 +200,7 @@ class Call implements GatewayCall {
     this.#chunked = request.body !== null && request.headers['content-length'] === undefined;
     this.#parser = new ResponseParser({
       onHead: (h) => { this.#response = h; this.#sink.head(h); },
-      onBody: (chunk) => { if (!this.#over && !this.#sink.body(chunk)) this.#conn?.socket.pause(); },
+      onBody: (chunk, last) => { if (!this.#over && !this.#sink.body(chunk, last)) this.#conn?.socket.pause(); },
       onEnd: () => {},
     }, { maxHeaderBytes, noBody: request.method === 'HEAD' });
   }

@@ -20,7 +20,8 @@ export interface ResponseHead {
 
 export interface ResponseHandlers {
   onHead(head: ResponseHead): void;
-  onBody(chunk: Buffer): void;
+  /** `last`: this chunk completes a Content-Length body (the app's response can end with it). */
+  onBody(chunk: Buffer, last: boolean): void;
   onEnd(): void;
 }
 
@@ -86,9 +87,9 @@ export class ResponseParser {
         case 'length':
         case 'chunk-data': {
           const n = Math.min(this.#remaining, data.length - offset);
-          this.#handlers.onBody(data.subarray(offset, offset + n));
-          offset += n;
           this.#remaining -= n;
+          this.#handlers.onBody(data.subarray(offset, offset + n), this.#remaining === 0 && this.#state === 'length');
+          offset += n;
           if (this.#remaining === 0) {
             if (this.#state === 'length') this.#end();
             else this.#state = 'chunk-end';
@@ -125,7 +126,7 @@ export class ResponseParser {
           break;
         }
         case 'close':
-          this.#handlers.onBody(offset === 0 ? data : data.subarray(offset));
+          this.#handlers.onBody(offset === 0 ? data : data.subarray(offset), false);
           return;
         case 'done':
           this.#trailingBytes += data.length - offset;
