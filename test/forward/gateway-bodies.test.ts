@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHeimdallCa, createTestPki, startProxy, startTestUpstream, tempDir, type RunningProxy, type TestUpstream } from '../intercept/harness.ts';
 
 const SIZE = 16 * 1024 * 1024;
@@ -47,6 +47,17 @@ describe('request bodies', () => {
     const r = await curlTo(out, ['https://api.openai.com/v1/files', '--data-binary', `@${payloadPath}`, '-H', 'content-type: application/octet-stream']);
     expect(r.status, r.stderr).toBe(200);
     expect(JSON.parse(fs.readFileSync(out, 'utf8'))).toEqual({ length: SIZE, sha256: sha256(payload), te: null });
+    await vi.waitFor(() => expect(proxy.records.at(-1)).toMatchObject({ outcome: 'forwarded', bytesIn: SIZE }));
+  });
+
+  it('sends a small body that arrived with its head in the same write, and audits its size', async () => {
+    gateway.handler = (req, res, body) => res.end(JSON.stringify({ body, length: req.headers['content-length'] }));
+    const out = path.join(dir, 'small.json');
+    const r = await curlTo(out, ['https://api.openai.com/v1/chat/completions', '-d', '{"model":"m","messages":[]}']);
+    expect(r.status, r.stderr).toBe(200);
+    const answer = fs.readFileSync(out, 'utf8');
+    expect(JSON.parse(answer)).toEqual({ body: '{"model":"m","messages":[]}', length: '27' });
+    await vi.waitFor(() => expect(proxy.records.at(-1)).toMatchObject({ outcome: 'forwarded', bytesIn: 27, bytesOut: Buffer.byteLength(answer) }));
   });
 
   it('re-frames an upload of unknown length as chunked, and it arrives intact', async () => {

@@ -123,6 +123,20 @@ describe('with a well-behaved gateway', () => {
     }
   });
 
+  it('sends a body already in hand with the head, declaring its length when the app did not', async () => {
+    const gw = await startEcho();
+    const c = client(gw.port);
+    try {
+      const r = await send(c, { headers: { host: 'gateway.test' }, body: Buffer.from('{"in":"hand"}') });
+      expect(JSON.parse(r.body)).toMatchObject({ body: '{"in":"hand"}' });
+      expect(gw.seen[0]!.headers).toMatchObject({ 'content-length': '13' });
+      expect(gw.seen[0]!.headers['transfer-encoding']).toBeUndefined();
+    } finally {
+      c.close();
+      gw.server.close();
+    }
+  });
+
   it('stops using an idle connection a second before the gateway says it would close it', async () => {
     const gw = await startEcho(1500); // Keep-Alive: timeout=1 -> not reused at all
     const c = client(gw.port);

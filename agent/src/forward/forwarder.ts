@@ -171,7 +171,9 @@ export class Forwarder {
       let idleCut = false;
       let errorKind: ErrorKind | undefined;
       let idleTimer: NodeJS.Timeout | undefined;
-      const call: GatewayCall = this.#gatewayClient.request({ method: req.method ?? 'GET', path: hop.path, headers: req.headers, body: hasBody ? req : null }, {
+      const inHand = hasBody ? bodyInHand(req) : undefined;
+      if (inHand) bytesIn = inHand.length;
+      const call: GatewayCall = this.#gatewayClient.request({ method: req.method ?? 'GET', path: hop.path, headers: req.headers, body: inHand ?? (hasBody ? req : null) }, {
         head: (answer) => {
           clearTimeout(headersTimer);
           res.writeHead(answer.status, answer.statusMessage, endToEndFields(answer.rawHeaders));
@@ -216,7 +218,7 @@ export class Forwarder {
         if (!res.writableFinished) call.abort();
         resolve(resultOf(res, bytesIn, bytesOut, errorKind, idleCut));
       });
-      if (hasBody) req.on('data', (chunk: Buffer) => { bytesIn += chunk.length; });
+      if (hasBody && !inHand) req.on('data', (chunk: Buffer) => { bytesIn += chunk.length; });
     });
   }
 
@@ -363,6 +365,23 @@ export class Forwarder {
     }
     return pool;
   }
+}
+
+/** Largest body taken whole from the app's request instead of streamed. */
+const BODY_IN_HAND_LIMIT = 256 * 1024;
+
+/**
+ * The request body as one buffer when all of it has already arrived (the usual JSON call, received
+ * with its head), else undefined and it is streamed. `complete` is not set yet at this point (the
+ * parser's message-complete callback comes later), so the declared length decides: the parser never
+ * hands over more than Content-Length bytes.
+ */
+function bodyInHand(req: http.IncomingMessage): Buffer | undefined {
+  const length = req.headers['content-length'];
+  if (length === undefined || req.readableLength === 0 || req.readableLength > BODY_IN_HAND_LIMIT || req.readableLength !== Number(length)) return undefined;
+  const parts: Buffer[] = [];
+  for (let chunk = req.read() as Buffer | null; chunk !== null; chunk = req.read() as Buffer | null) parts.push(chunk);
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }
 
 /** A request carries a body when it says so (RFC 9112 6.3); read before hop-by-hop removal. */

@@ -7,7 +7,7 @@
 // servers on the internet, keep Node's client; websocket upgrades to the gateway too (./upgrade.ts).
 import net from 'node:net';
 import tls from 'node:tls';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { LookupFunction } from './dns-cache.ts';
 import { ResponseParseError, ResponseParser, type ResponseHead } from './response-parser.ts';
 
@@ -38,8 +38,11 @@ export interface GatewayRequest {
   /** Path and query, already rewritten for the gateway. */
   path: string;
   headers: Readonly<Record<string, string | readonly string[] | undefined>>;
-  /** The app's request body, streamed on with backpressure; null when there is none. */
-  body: Readable | null;
+  /**
+   * The app's request body: a stream sent on with backpressure, or the whole body when the app had
+   * already sent all of it (it then leaves with the head in a single write); null when there is none.
+   */
+  body: Readable | Buffer | null;
 }
 
 /** Where the response goes. Exactly one of end() or fail() is called, unless the call is aborted. */
@@ -186,6 +189,8 @@ class Call implements GatewayCall {
   readonly #parser: ResponseParser;
   readonly #done: ConnectionDone;
   readonly #chunked: boolean;
+  /** The body when it is a stream. */
+  readonly #stream: Readable | null;
   #conn: Connection | undefined;
   #requestSent = false;
   #bodyPaused = false;
@@ -197,7 +202,8 @@ class Call implements GatewayCall {
     this.#head = head;
     this.#sink = sink;
     this.#done = done;
-    this.#chunked = request.body !== null && request.headers['content-length'] === undefined;
+    this.#stream = request.body instanceof Readable ? request.body : null;
+    this.#chunked = this.#stream !== null && request.headers['content-length'] === undefined;
     this.#parser = new ResponseParser({
       onHead: (h) => { this.#response = h; this.#sink.head(h); },
       onBody: (chunk, last) => { if (!this.#over && !this.#sink.body(chunk, last)) this.#conn?.socket.pause(); },
@@ -209,9 +215,10 @@ class Call implements GatewayCall {
     this.#conn = conn;
     conn.call = this;
     const { socket } = conn;
-    const body = this.#request.body;
+    const body = this.#stream;
     if (!body) {
-      socket.write(this.#head, 'latin1');
+      // One buffer, one write: a write of several pieces costs the TLS layer a copy and a second pass.
+      socket.write(joinHead(this.#head, this.#request.body as Buffer | null));
       this.#requestSent = true;
       return;
     }
@@ -238,7 +245,7 @@ class Call implements GatewayCall {
   onDrain(): void {
     if (this.#bodyPaused) {
       this.#bodyPaused = false;
-      this.#request.body?.resume();
+      this.#stream?.resume();
     }
   }
 
@@ -272,7 +279,7 @@ class Call implements GatewayCall {
     if (this.#chunked) ok = socket.write('\r\n', 'latin1');
     if (!ok) {
       this.#bodyPaused = true;
-      this.#request.body!.pause();
+      this.#stream!.pause();
     }
   };
 
@@ -300,7 +307,7 @@ class Call implements GatewayCall {
   }
 
   #detachBody(): void {
-    const body = this.#request.body;
+    const body = this.#stream;
     if (!body) return;
     body.off('data', this.#onBodyData);
     body.off('end', this.#onBodyEnd);
@@ -319,8 +326,17 @@ function serializeHead(request: GatewayRequest): string {
     if (typeof value === 'string') head += fieldLine(name, value);
     else for (const v of value) head += fieldLine(name, v);
   }
-  if (request.body !== null && request.headers['content-length'] === undefined) head += 'transfer-encoding: chunked\r\n';
+  if (Buffer.isBuffer(request.body) && request.headers['content-length'] === undefined) head += `content-length: ${request.body.length}\r\n`;
+  else if (request.body !== null && request.headers['content-length'] === undefined) head += 'transfer-encoding: chunked\r\n';
   return `${head}\r\n`;
+}
+
+function joinHead(head: string, body: Buffer | null): Buffer {
+  const headBytes = head.length; // latin1: one byte per character
+  const out = Buffer.allocUnsafe(headBytes + (body?.length ?? 0));
+  out.write(head, 0, 'latin1');
+  body?.copy(out, headBytes);
+  return out;
 }
 
 function fieldLine(name: string, value: string): string {
