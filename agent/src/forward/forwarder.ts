@@ -2,8 +2,9 @@
 // inference), the real origin (intercepted for policy and audit only), or any host for plain
 // `http://` proxying. The gateway is reached through ./gateway-client.ts, origins and plain hosts
 // through Node's own HTTP client over keep-alive agents; websocket upgrades in ./upgrade.ts. Bodies
-// stream both ways with backpressure; nothing here buffers a body. (The brief named http-proxy; its
-// layer cost ~30% of the proxy's CPU per request, see docs/architecture.md.)
+// stream both ways with backpressure; nothing here waits to buffer one (a small request body that
+// already arrived whole is sent as one piece). (The brief named http-proxy; its layer cost ~30% of
+// the proxy's CPU per request, see docs/architecture.md.)
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';

@@ -217,7 +217,7 @@ class Call implements GatewayCall {
     const { socket } = conn;
     const body = this.#stream;
     if (!body) {
-      // One buffer, one write: a write of several pieces costs the TLS layer a copy and a second pass.
+      // Head and body already in hand: one buffer, one write, nothing to wait for.
       socket.write(joinHead(this.#head, this.#request.body as Buffer | null));
       this.#requestSent = true;
       return;
@@ -235,8 +235,9 @@ class Call implements GatewayCall {
     try {
       this.#parser.execute(data);
     } catch (err) {
-      if (!(err instanceof ResponseParseError)) throw err;
-      this.#fail(err);
+      // A malformed response, or a head the app's response refuses (Node validates it again): the
+      // exchange fails with a reason; the daemon goes on.
+      this.#fail(err instanceof Error ? err : new ResponseParseError(String(err)));
       return;
     }
     if (this.#parser.done) this.#complete();
