@@ -167,6 +167,29 @@ describe('interception', () => {
     await proxyStillServes();
   });
 
+  it('answers 421 to a request whose Host names another host than the CONNECT, on every request of a connection', async () => {
+    const t = await tlsThrough(proxy.port, 'api.openai.com', proxy.caPem);
+    let buf = '';
+    t.on('data', (d: Buffer) => { buf += d.toString('latin1'); });
+    const statusOf = async (host: string): Promise<number> => {
+      buf = '';
+      t.write(`GET /v1/models HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      // The whole answer: a Content-Length body, or a chunked one up to its last chunk.
+      await vi.waitFor(() => {
+        const m = /content-length: (\d+)\r\n[\s\S]*?\r\n\r\n/i.exec(buf);
+        expect((m && buf.length >= m.index + m[0].length + Number(m[1])) || buf.endsWith('\r\n0\r\n\r\n')).toBeTruthy();
+      });
+      return Number(buf.slice(9, 12));
+    };
+    expect(await statusOf('api.openai.com')).toBe(200);
+    expect(await statusOf('claude.ai')).toBe(421);
+    expect(await statusOf('api.openai.com:443')).toBe(200);
+    expect(await statusOf('api.openai.com.evil.example')).toBe(421);
+    expect(await statusOf('api.openai.com')).toBe(200);
+    expect(gateway.requests).toHaveLength(3);
+    t.destroy();
+  });
+
   it('offers only http/1.1 over ALPN', async () => {
     const t = await tlsThrough(proxy.port, 'api.openai.com', proxy.caPem);
     expect(t.alpnProtocol).toBe('http/1.1');

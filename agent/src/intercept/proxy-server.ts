@@ -116,6 +116,8 @@ interface InterceptedContext {
   conn: ClientConnection;
   target: Authority;
   admission: ConnectionAdmission;
+  /** The last Host header found to name `target` (an app sends the same one on every request). */
+  acceptedHost?: string;
 }
 
 interface GovernedExchange {
@@ -587,9 +589,13 @@ export class ProxyServer {
       res.destroy();
       return;
     }
-    if (!this.#checkHost(req, ctx.target.host)) {
-      plainError(res, 421, `Heimdall proxy: this connection is for ${ctx.target.host}; the request names another host.`);
-      return;
+    const given = req.headers.host;
+    if (given !== ctx.acceptedHost) {
+      if (!this.#checkHost(req, ctx.target.host)) {
+        plainError(res, 421, `Heimdall proxy: this connection is for ${ctx.target.host}; the request names another host.`);
+        return;
+      }
+      ctx.acceptedHost = given;
     }
     await this.#governAndForward(req, res, { host: ctx.target.host, transport: 'https', conn: ctx.conn, admission: ctx.admission });
   }
@@ -621,7 +627,8 @@ export class ProxyServer {
 
   async #governAndForward(req: http.IncomingMessage, res: http.ServerResponse, ex: GovernedExchange): Promise<void> {
     const started = performance.now();
-    const startedAt = new Date().toISOString();
+    // The wall clock is read now and formatted when the record is written, after the answer.
+    const startedMs = Date.now();
     this.#trackRequest(ex.conn, res);
     const requestId = requestIdFrom(req.headers, randomUUID);
     const pathOnly = (req.url ?? '/').split('?', 1)[0] ?? '/';
@@ -635,7 +642,7 @@ export class ProxyServer {
       this.#record({
         attribution, host: ex.host, routeId: route.id, provider: route.provider, destination: destinationOf(route, attribution),
         transport: ex.transport, method: req.method ?? 'GET', path: pathOnly, status, bytesIn, bytesOut,
-        latencyMs: Math.round((performance.now() - started) * 1000) / 1000, requestId, outcome, startedAt,
+        latencyMs: Math.round((performance.now() - started) * 1000) / 1000, requestId, outcome, startedAt: new Date(startedMs).toISOString(),
         ...(reason ? { reason } : {}),
       });
     try {
