@@ -2,20 +2,10 @@
 // daemon). Started by test/bench/proxy.ts with fork(); reports its port and answers RSS queries.
 import fs from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { silentLogger } from '../../agent/src/lib/logger.ts';
-import { CertificateManager, loadOrCreateLocalCa } from '../../agent/src/tls/index.ts';
 import { createProxyServer } from '../../agent/src/intercept/index.ts';
-import { interceptedHosts, permittedDomains } from '../../agent/src/forward/index.ts';
+import { setUpChild } from './child-setup.ts';
 
-const [stateDir, gatewayUrl, gatewayCaPath] = process.argv.slice(2);
-if (!stateDir || !gatewayUrl || !gatewayCaPath || !process.send) {
-  console.error('usage: fork(proxy-child.ts, [stateDir, gatewayUrl, gatewayCaPath])');
-  process.exit(2);
-}
-const logger = silentLogger();
-const ca = await loadOrCreateLocalCa({ stateDir, permittedDomains: permittedDomains(), logger });
-const certificates = new CertificateManager({ signer: ca.signer, logger });
-await certificates.prewarm(interceptedHosts());
+const { upstreamUrl: gatewayUrl, upstreamCaPath: gatewayCaPath, caPem, certificates, logger } = await setUpChild('proxy-child.ts');
 const proxy = createProxyServer({
   gatewayUrl,
   gatewayCa: fs.readFileSync(gatewayCaPath, 'utf8'),
@@ -30,7 +20,7 @@ const address = await proxy.listen();
 // objects that outlive a request show up here first (and in the p99 latency).
 let gcMicros = 0;
 new PerformanceObserver((list) => { for (const e of list.getEntries()) gcMicros += e.duration * 1000; }).observe({ entryTypes: ['gc'] });
-process.send({ type: 'ready', port: address.port, caPem: ca.certPem });
+process.send!({ type: 'ready', port: address.port, caPem });
 process.on('message', (msg: { type: string }) => {
   if (msg.type === 'rss') {
     globalThis.gc?.();

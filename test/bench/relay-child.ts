@@ -5,19 +5,9 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
-import { silentLogger } from '../../agent/src/lib/logger.ts';
-import { CertificateManager, loadOrCreateLocalCa } from '../../agent/src/tls/index.ts';
-import { interceptedHosts, permittedDomains } from '../../agent/src/forward/index.ts';
+import { setUpChild } from './child-setup.ts';
 
-const [stateDir, upstreamUrl, upstreamCaPath] = process.argv.slice(2);
-if (!stateDir || !upstreamUrl || !upstreamCaPath || !process.send) {
-  console.error('usage: fork(relay-child.ts, [stateDir, upstreamUrl, upstreamCaPath])');
-  process.exit(2);
-}
-const logger = silentLogger();
-const ca = await loadOrCreateLocalCa({ stateDir, permittedDomains: permittedDomains(), logger });
-const certificates = new CertificateManager({ signer: ca.signer, logger });
-await certificates.prewarm(interceptedHosts());
+const { upstreamUrl, upstreamCaPath, caPem, certificates } = await setUpChild('relay-child.ts');
 const upstreamTrust = tls.createSecureContext({ ca: fs.readFileSync(upstreamCaPath, 'utf8') });
 const upstreamPort = Number(new URL(upstreamUrl).port);
 
@@ -34,7 +24,7 @@ const server = net.createServer({ noDelay: true }, (client) => {
     upstream.on('error', () => inner.destroy()).on('close', () => inner.destroy());
   });
 });
-server.listen(0, '127.0.0.1', () => process.send!({ type: 'ready', port: (server.address() as net.AddressInfo).port, caPem: ca.certPem }));
+server.listen(0, '127.0.0.1', () => process.send!({ type: 'ready', port: (server.address() as net.AddressInfo).port, caPem }));
 process.on('message', (msg: { type: string }) => {
   if (msg.type === 'cpu') {
     const used = process.cpuUsage();

@@ -38,6 +38,17 @@ function client(port: number, options: { connectTimeoutMs?: number } = {}): Gate
   });
 }
 
+/** Runs `fn` with a client for the server on `port`, then closes both. */
+async function withClient(server: { close(): unknown }, port: number, fn: (c: GatewayClient) => Promise<void> | void, options: { connectTimeoutMs?: number } = {}): Promise<void> {
+  const c = client(port, options);
+  try {
+    await fn(c);
+  } finally {
+    c.close();
+    server.close();
+  }
+}
+
 function send(c: GatewayClient, request: Partial<GatewayRequest> = {}): Promise<Outcome> {
   return new Promise((resolve) => {
     const out: Outcome = { body: '' };
@@ -92,8 +103,7 @@ async function startRaw(reply: (n: number) => string | undefined): Promise<{ ser
 describe('with a well-behaved gateway', () => {
   it('sends the head and body, and carries sequential requests on one kept-alive connection', async () => {
     const gw = await startEcho();
-    const c = client(gw.port);
-    try {
+    await withClient(gw.server, gw.port, async (c) => {
       for (let i = 0; i < 5; i++) {
         const r = await send(c, { path: `/v1/chat?i=${i}`, headers: { host: 'gateway.test', 'content-length': '2', 'x-bf-vk': 'sk-bf-1' } });
         expect(r.error).toBeUndefined();
@@ -103,67 +113,48 @@ describe('with a well-behaved gateway', () => {
       expect(gw.connections()).toBe(1);
       expect(gw.seen[0]!.headers).toMatchObject({ host: 'gateway.test', 'x-bf-vk': 'sk-bf-1' });
       expect(c.connections).toEqual({ open: 1, idle: 1 });
-    } finally {
-      c.close();
-      gw.server.close();
-    }
+    });
   });
 
   it('frames a body of unknown length as chunked, and it arrives whole', async () => {
     const gw = await startEcho();
-    const c = client(gw.port);
-    try {
+    await withClient(gw.server, gw.port, async (c) => {
       const parts = ['{"messages":', '[1,2,3]', '}'];
       const r = await send(c, { headers: { host: 'gateway.test' }, body: Readable.from(parts.map((p) => Buffer.from(p))) });
       expect(JSON.parse(r.body)).toMatchObject({ body: parts.join('') });
       expect(gw.seen[0]!.headers['transfer-encoding']).toBe('chunked');
-    } finally {
-      c.close();
-      gw.server.close();
-    }
+    });
   });
 
   it('sends a body already in hand with the head, declaring its length when the app did not', async () => {
     const gw = await startEcho();
-    const c = client(gw.port);
-    try {
+    await withClient(gw.server, gw.port, async (c) => {
       const r = await send(c, { headers: { host: 'gateway.test' }, body: Buffer.from('{"in":"hand"}') });
       expect(JSON.parse(r.body)).toMatchObject({ body: '{"in":"hand"}' });
       expect(gw.seen[0]!.headers).toMatchObject({ 'content-length': '13' });
       expect(gw.seen[0]!.headers['transfer-encoding']).toBeUndefined();
-    } finally {
-      c.close();
-      gw.server.close();
-    }
+    });
   });
 
   it('stops using an idle connection a second before the gateway says it would close it', async () => {
     const gw = await startEcho(1500); // Keep-Alive: timeout=1 -> not reused at all
-    const c = client(gw.port);
-    try {
+    await withClient(gw.server, gw.port, async (c) => {
       await send(c);
       await send(c);
       expect(gw.connections()).toBe(2);
       expect(c.connections.idle).toBe(0);
-    } finally {
-      c.close();
-      gw.server.close();
-    }
+    });
   });
 
   it('refuses a header value with a line break before opening any connection', async () => {
     const gw = await startEcho();
-    const c = client(gw.port);
-    try {
+    await withClient(gw.server, gw.port, (c) => {
       expect(() => c.request({ method: 'GET', path: '/v1/models', headers: { 'x-bf-vk': 'sk\r\nx-evil: 1' }, body: null }, {
         head: () => undefined, body: () => true, end: () => undefined, fail: () => undefined,
       })).toThrow(/cannot send header x-bf-vk/);
       expect(gw.connections()).toBe(0);
       expect(c.connections.open).toBe(0);
-    } finally {
-      c.close();
-      gw.server.close();
-    }
+    });
   });
 });
 
@@ -172,8 +163,7 @@ describe('with a broken gateway', () => {
     const gw = await startRaw((n) => n === 1
       ? 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nok'
       : 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-    const c = client(gw.port);
-    try {
+    await withClient(gw.server, gw.port, async (c) => {
       const bad = await send(c);
       expect(bad.error).toBeInstanceOf(ResponseParseError);
       expect(bad.error!.message).toMatch(/both Content-Length and Transfer-Encoding/);
@@ -181,23 +171,16 @@ describe('with a broken gateway', () => {
       expect(good.error).toBeUndefined();
       expect(good.body).toBe('ok');
       expect(gw.connections()).toBe(2);
-    } finally {
-      c.close();
-      gw.server.close();
-    }
+    });
   });
 
   it('does not reuse a connection that carried bytes after the response', async () => {
     const gw = await startRaw(() => 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbad');
-    const c = client(gw.port);
-    try {
+    await withClient(gw.server, gw.port, async (c) => {
       expect((await send(c)).body).toBe('ok');
       expect((await send(c)).body).toBe('ok');
       expect(gw.connections()).toBe(2);
-    } finally {
-      c.close();
-      gw.server.close();
-    }
+    });
   });
 
   it('reports a gateway that closes mid-response as a reset, after the part that arrived', async () => {
@@ -207,38 +190,29 @@ describe('with a broken gateway', () => {
       socket.on('error', () => undefined);
       socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial'));
     });
-    const c = client(gw.port);
-    try {
+    await withClient(gw.server, gw.port, async (c) => {
       const r = await send(c);
       expect(r.head?.status).toBe(200);
       expect(r.body).toBe('partial');
       expect(r.error?.code).toBe('ECONNRESET');
       expect(r.error?.message).toMatch(/in the middle of a response/);
-    } finally {
-      c.close();
-      gw.server.close();
-    }
+    });
   });
 
   it('times out a gateway that accepts TCP but never completes TLS', async () => {
     const pit = net.createServer((s) => { s.on('error', () => undefined); });
     await new Promise<void>((r) => pit.listen(0, '127.0.0.1', r));
-    const c = client((pit.address() as net.AddressInfo).port, { connectTimeoutMs: 200 });
-    try {
+    await withClient(pit, (pit.address() as net.AddressInfo).port, async (c) => {
       const r = await send(c);
       expect(r.error).toBeInstanceOf(ForwardTimeoutError);
       expect(r.error!.message).toBe('connect timeout after 200 ms');
       expect(c.connections.open).toBe(0);
-    } finally {
-      c.close();
-      pit.close();
-    }
+    }, { connectTimeoutMs: 200 });
   });
 
   it('ends the exchange when the gateway answers before the body is sent, and closes that connection', async () => {
     const gw = await startRaw(() => 'HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!');
-    const c = client(gw.port);
-    try {
+    await withClient(gw.server, gw.port, async (c) => {
       // A body that never finishes: only the early answer can end this exchange.
       const endless = new Readable({ read() { /* nothing more */ } });
       endless.push('{"partial":');
@@ -247,9 +221,6 @@ describe('with a broken gateway', () => {
       expect(r).toMatchObject({ head: { status: 413 }, body: 'big!' });
       await new Promise((r) => setTimeout(r, 50));
       expect(c.connections.open).toBe(0);
-    } finally {
-      c.close();
-      gw.server.close();
-    }
+    });
   });
 });
