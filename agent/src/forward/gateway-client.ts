@@ -98,13 +98,13 @@ export class GatewayClient {
   /** Sends a request. Throws (before any byte is sent) when a header or the path cannot be sent. */
   request(request: GatewayRequest, sink: ResponseSink): GatewayCall {
     const head = serializeHead(request);
-    const call = new Call(this.#options.maxResponseHeaderBytes, request, head, sink, (conn, reusable, keepAliveS) => this.#done(conn, reusable, keepAliveS));
+    const call = new Call(this.#options.maxResponseHeaderBytes, request, head, sink, this.#release);
     const idle = this.#takeIdle();
     call.start(idle ?? this.#connect());
     return call;
   }
 
-  /** Connections open now, idle or in use (status and tests). */
+  /** Connections open now, idle or in use (tests). */
   get connections(): { open: number; idle: number } {
     return { open: this.#all.size, idle: this.#idle.length };
   }
@@ -159,6 +159,8 @@ export class GatewayClient {
     });
     return conn;
   }
+
+  readonly #release: ConnectionDone = (conn, reusable, keepAliveS) => this.#done(conn, reusable, keepAliveS);
 
   #done(conn: Connection, reusable: boolean, keepAliveS: number | undefined): void {
     conn.call = undefined;

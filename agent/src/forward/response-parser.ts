@@ -228,8 +228,9 @@ export class ResponseParser {
 
   #onTrailers(text: string): void {
     // Trailer fields are read (and checked) but not passed on: the app gets the body Node's server
-    // frames for it, and no provider API sends trailers.
-    parseFields(['', ...text.split('\r\n').filter((l, i) => i > 0 || l !== '')]);
+    // frames for it, and no provider API sends trailers. The section starts with the seeded CRLF, so
+    // its first line is empty, where parseFields expects the status line.
+    parseFields(text.split('\r\n'));
     this.#end();
   }
 
