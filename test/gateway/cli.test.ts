@@ -38,9 +38,10 @@ afterAll(() => {
 });
 
 describe('heimdall-gateway CLI', () => {
-  it('prints the admin token once at first start and keeps it 0600', () => {
+  it('prints the admin token once at first start and keeps it 0600', async () => {
     const token = readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
-    expect(stderr).toContain(token);
+    // The runtime file can appear before the child's stderr reaches this process through the pipe.
+    await vi.waitFor(() => expect(stderr).toContain(token), { timeout: 5000, interval: 20 });
   });
 
   it('creates a key, decides an app, lists it, through the admin API', async () => {
