@@ -143,7 +143,7 @@ const mb = (bytes: number): number => bytes / 2 ** 20;
 async function timePath(open: () => Promise<Conn>, samples: number, seconds: number, concurrency: number): Promise<{ p50Ms: number; p99Ms: number; reqPerSec: number }> {
   const conn = await open();
   // As in the proxy module: the steady state of a running daemon, after V8 has optimized it.
-  for (let i = 0; i < 2000; i++) await conn.request('/v1/chat/completions');
+  for (let i = 0; i < 5000; i++) await conn.request('/v1/chat/completions');
   const lat: number[] = [];
   for (let i = 0; i < samples; i++) {
     const t0 = performance.now();

@@ -11,6 +11,7 @@
 //   heimdall: client --CONNECT api.openai.com:443, TLS (Heimdall CA)--> proxy --TLS, keep-alive--> upstream
 //   mitmdump: client --CONNECT 127.0.0.1:port, TLS (mitmproxy CA)--> mitmdump --TLS--> upstream
 import fs from 'node:fs';
+import type http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
@@ -30,7 +31,7 @@ export interface ProxyBenchOptions {
   concurrency?: number;
   openStreams?: number;
   sseSamples?: number;
-  /** Paced streams of ten chunks each, for the chunk-hold measurement. */
+  /** Paced streams of ten chunks each through every proxy, each paired with one on the direct path (chunk hold). */
   pacedStreams?: number;
   /** Include mitmdump when it is installed (Debian package `mitmproxy`). */
   mitmproxy?: boolean;
@@ -41,29 +42,37 @@ export interface PathNumbers {
   p99Ms: number;
   sseTtfbP50Ms: number;
   reqPerSec: number;
-  /** How long chunks of a paced stream were held on the way (arrival - upstream write), p99 and max. */
-  chunkHoldP99Ms: number;
-  chunkHoldMaxMs: number;
   /** CPU time the proxy process spent per request in the throughput phase (µs; user + system). */
   cpuPerRequestUs?: number;
   /** Garbage-collection pause time per request in the same phase (µs; Heimdall's proxy only). */
   gcPerRequestUs?: number;
 }
 
+/**
+ * How long the chunks of paced streams were on the way, from the upstream's write to the client's
+ * read. Every stream through a proxy is paired with one on the direct path that the upstream feeds
+ * the same chunks in the same turn, so `added` is, chunk by chunk, how much later the proxied copy
+ * arrived than its direct twin: what the proxy held it back, with the stalls both copies share
+ * (the upstream, the client, the machine) cancelled out.
+ */
+export interface ChunkHold {
+  p50Ms: number;
+  maxMs: number;
+  added: { p50Ms: number; p99Ms: number; maxMs: number };
+  chunks: number;
+}
+
 export interface ProxyBenchResult {
   /** One 1-byte TCP round trip to another process on loopback: what any extra hop costs here. */
   processRoundTrip: { p50Ms: number; p99Ms: number };
-  direct: PathNumbers;
+  /** The direct path's chunk hold is that of the direct twins of Heimdall's paced streams. */
+  direct: PathNumbers & { chunkHold: Omit<ChunkHold, 'added'> };
   /** Calibration: a TLS byte relay with no HTTP in it (test/bench/relay-child.ts), Node's floor for any proxy here. */
-  relay: PathNumbers;
-  heimdall: PathNumbers & { rssIdleMb: number; rssOpenStreamsMb: number; openStreams: number };
-  mitmdump?: PathNumbers & { rssIdleMb: number };
-  /**
-   * Heimdall's numbers minus the direct path's, statistic by statistic. Chunk hold compares the
-   * longest hold of each path over the same number of chunks: on this VM a chunk written after 20 ms
-   * of quiet already waits up to about a millisecond for the sleeping reader without any proxy.
-   */
-  added: { p50Ms: number; p99Ms: number; sseTtfbMs: number; chunkHoldMaxMs: number };
+  relay: PathNumbers & { chunkHold: ChunkHold };
+  heimdall: PathNumbers & { chunkHold: ChunkHold; rssIdleMb: number; rssOpenStreamsMb: number; openStreams: number };
+  mitmdump?: PathNumbers & { chunkHold: ChunkHold; rssIdleMb: number };
+  /** Heimdall's numbers minus the direct path's, statistic by statistic (chunk hold: ChunkHold.added). */
+  added: { p50Ms: number; p99Ms: number; sseTtfbMs: number };
   ratios: { throughputVsDirect: number; throughputVsMitmdump?: number; addedP50VsMitmdump?: number };
 }
 
@@ -94,6 +103,7 @@ function makePki(dir: string): { caPath: string; caPem: string; cert: string; ke
 
 export async function startUpstream(dir: string): Promise<Upstream> {
   const pki = makePki(dir);
+  const pairedStreams = new Map<string, http.ServerResponse[]>();
   const server = https.createServer({ cert: pki.cert, key: pki.key, keepAliveTimeout: 120_000 }, (req, res) => {
     req.resume();
     req.on('end', () => {
@@ -104,15 +114,40 @@ export async function startUpstream(dir: string): Promise<Upstream> {
         res.write('data: open\n\n');
         return;
       }
-      if (url.includes('/sse-paced')) {
-        // Ten chunks 20 ms apart, each stamped with the upstream's write time (wall clock at
-        // sub-millisecond resolution, comparable across processes).
+      const paired = /\/sse-paired\/([\w-]+)\?parties=(\d)$/.exec(url);
+      if (paired) {
+        // The streams naming the same pair start together once all have arrived: ten chunks 20 ms
+        // apart, each written to every stream in the same turn (the order alternating from chunk to
+        // chunk) with one stamp of the write time (wall clock at sub-millisecond resolution,
+        // comparable across processes), then the end.
         res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const [, id, parties] = paired as unknown as [string, string, string];
+        const streams = [...(pairedStreams.get(id) ?? []), res];
+        if (streams.length < Number(parties)) { pairedStreams.set(id, streams); return; }
+        pairedStreams.delete(id);
         let n = 0;
         const timer = setInterval(() => {
-          res.write(`data: ${wallClockMs()}\n\n`);
-          if (++n === 10) { clearInterval(timer); res.end(); }
+          const stamp = wallClockMs();
+          const last = ++n === 10;
+          // end() flushes at once and write() on the next tick: the last chunk goes out with end().
+          for (const stream of n % 2 === 0 ? streams : [...streams].reverse()) {
+            if (last) stream.end(`data: ${stamp}\n\n`);
+            else stream.write(`data: ${stamp}\n\n`);
+          }
+          if (last) clearInterval(timer);
         }, 20);
+        return;
+      }
+      if (url.includes('/sse-burst')) {
+        // A hundred chunks, each in a turn of its own, then the end: the streaming path's warm-up.
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        let n = 0;
+        const next = (): void => {
+          if (++n === 100) { res.end('data: [DONE]\n\n'); return; }
+          res.write(`data: ${n}\n\n`);
+          setImmediate(next);
+        };
+        next();
         return;
       }
       if (url.includes('/sse')) {
@@ -211,9 +246,13 @@ export class Conn {
     }
   }
 
-  /** Sends a streaming request and resolves with the time the first event's bytes arrived (performance.now()). */
-  async firstEvent(pathName: string, onData?: (chunk: string, at: number) => void): Promise<number> {
-    this.#socket.write(`POST ${pathName} HTTP/1.1\r\nHost: ${this.#host}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`);
+  /**
+   * Sends a streaming request and resolves with the time the first event's bytes arrived
+   * (performance.now()). The request asks for the connection to be closed after the answer unless
+   * `keepAlive` is set.
+   */
+  async firstEvent(pathName: string, onData?: (chunk: string, at: number) => void, keepAlive = false): Promise<number> {
+    this.#socket.write(`POST ${pathName} HTTP/1.1\r\nHost: ${this.#host}\r\ncontent-length: 2\r\n${keepAlive ? '' : 'connection: close\r\n'}\r\n{}`);
     return new Promise((resolve) => {
       let resolved = false;
       this.#waiter = () => {
@@ -262,19 +301,6 @@ async function measurePath(spec: PathSpec, o: Required<ProxyBenchOptions>): Prom
     c.close();
   }
 
-  // Chunk hold: a paced stream whose chunks carry the upstream's write time (wall clock).
-  const holds: number[] = [];
-  for (let s = 0; s < o.pacedStreams; s++) {
-    const c = await spec.open();
-    await new Promise<void>((resolve) => {
-      let seen = 0;
-      void c.firstEvent('/v1/chat/completions/sse-paced', (text, at) => {
-        for (const m of text.matchAll(/data: ([\d.]+)/g)) { holds.push(at - Number(m[1])); seen++; }
-        if (seen >= 10) resolve();
-      });
-    });
-    c.close();
-  }
 
   // Throughput: `concurrency` keep-alive connections in closed loops for a fixed time.
   const conns = await Promise.all(Array.from({ length: o.concurrency }, () => spec.open()));
@@ -295,10 +321,66 @@ async function measurePath(spec: PathSpec, o: Required<ProxyBenchOptions>): Prom
 
   return {
     p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), sseTtfbP50Ms: percentile(ttfb, 50), reqPerSec,
-    chunkHoldP99Ms: percentile(holds, 99), chunkHoldMaxMs: Math.max(...holds),
     ...(cpuBefore !== undefined && cpuAfter !== undefined ? { cpuPerRequestUs: (cpuAfter.micros - cpuBefore.micros) / done } : {}),
     ...(cpuBefore?.gcMicros !== undefined && cpuAfter?.gcMicros !== undefined ? { gcPerRequestUs: (cpuAfter.gcMicros - cpuBefore.gcMicros) / done } : {}),
   };
+}
+
+/** Paced streams through `proxied`, each with a direct twin fed the same chunks (see ChunkHold). */
+async function measureChunkHold(proxied: PathSpec, direct: PathSpec, streams: number): Promise<{ proxied: ChunkHold; direct: Omit<ChunkHold, 'added'> }> {
+  const viaProxy: number[] = [];
+  const viaDirect: number[] = [];
+  const added: number[] = [];
+  await warmUpStreaming(proxied);
+  await warmUpStreaming(direct);
+  for (let s = 0; s < streams; s++) {
+    const [viaConn, directConn] = await Promise.all([proxied.open(), direct.open()]);
+    const pathName = `/v1/chat/completions/sse-paired/${proxied.name}-${s}?parties=2`;
+    const [proxiedArrivals, directArrivals] = await Promise.all([chunkArrivals(viaConn, pathName), chunkArrivals(directConn, pathName)]);
+    viaConn.close();
+    directConn.close();
+    for (const [stamp, at] of proxiedArrivals) {
+      const twin = directArrivals.get(stamp);
+      if (twin === undefined) throw new Error(`chunk ${stamp} reached ${proxied.name} but not the direct path`);
+      viaProxy.push(at - stamp);
+      viaDirect.push(twin - stamp);
+      added.push(at - twin);
+    }
+  }
+  const hold = (v: number[]): Omit<ChunkHold, 'added'> => ({ p50Ms: percentile(v, 50), maxMs: Math.max(...v), chunks: v.length });
+  return {
+    proxied: { ...hold(viaProxy), added: { p50Ms: percentile(added, 50), p99Ms: percentile(added, 99), maxMs: Math.max(...added) } },
+    direct: hold(viaDirect),
+  };
+}
+
+/**
+ * A hundred streams of a hundred chunks through `spec` on one connection, unmeasured. The request
+ * warm-up runs the JSON path only; without this, V8 compiles the streaming code (chunked framing,
+ * per-chunk writes) while the paced streams are timed, and on two cores a compile job of 1-7 ms
+ * on a V8 worker thread is enough to hold a chunk (seen with perf; fewer with more warm-up, never none).
+ */
+async function warmUpStreaming(spec: PathSpec): Promise<void> {
+  const c = await spec.open();
+  for (let i = 0; i < 100; i++) {
+    await new Promise<void>((resolve) => {
+      void c.firstEvent('/v1/chat/completions/sse-burst', (text) => { if (text.includes('data: [DONE]')) resolve(); }, true);
+    });
+  }
+  c.close();
+}
+
+/** Sends a paced-stream request and resolves with when each of its ten chunks arrived (by upstream stamp; wall clock). */
+function chunkArrivals(c: Conn, pathName: string): Promise<Map<number, number>> {
+  return new Promise((resolve) => {
+    const arrivals = new Map<number, number>();
+    // Kept alive: with `connection: close` the client would be tearing down one twin's connection
+    // while the other's last chunk arrives, and time that as the proxy's.
+    void c.firstEvent(pathName, (text, at) => {
+      for (const m of text.matchAll(/data: ([\d.]+)/g)) arrivals.set(Number(m[1]), at);
+      if (arrivals.size >= 10) resolve(arrivals);
+    }, true);
+  });
 }
 
 /** Round trips of one byte to the upstream process's echo port, sequential on one connection. */
@@ -400,7 +482,7 @@ function rssOfPid(pid: number): number {
 
 export async function benchProxy(options: ProxyBenchOptions = {}): Promise<ProxyBenchResult> {
   const o: Required<ProxyBenchOptions> = {
-    latencySamples: 2000, warmupRequests: 2000, throughputSeconds: 3, concurrency: 32, openStreams: 500, sseSamples: 50, pacedStreams: 10, mitmproxy: true, ...options,
+    latencySamples: 2000, warmupRequests: 5000, throughputSeconds: 3, concurrency: 32, openStreams: 500, sseSamples: 50, pacedStreams: 10, mitmproxy: true, ...options,
   };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdall-bench-proxy-'));
   const upstream = await startUpstreamProcess(dir);
@@ -410,23 +492,27 @@ export async function benchProxy(options: ProxyBenchOptions = {}): Promise<Proxy
   const mitm = withMitm ? await startMitmdump(path.join(dir, 'mitm')) : undefined;
   try {
     const processRoundTrip = await measureProcessRoundTrip(upstream.echoPort!, o.latencySamples);
-    const direct = await measurePath({
+    const directSpec: PathSpec = {
       name: 'direct',
       open: async () => new Conn(await openTls({ port: upstream.port, ca: upstream.caPem, servername: 'localhost' }), 'localhost'),
-    }, o);
-    const viaRelay = await measurePath({
+    };
+    const direct = await measurePath(directSpec, o);
+    const relaySpec: PathSpec = {
       name: 'relay',
       cpu: () => relay.cpu(),
       open: async () => new Conn(await openTls({ port: 443, ca: relay.caPem, servername: 'api.openai.com', proxyPort: relay.port, authority: 'api.openai.com:443' }), 'api.openai.com'),
-    }, o);
+    };
+    const viaRelay = { ...await measurePath(relaySpec, o), chunkHold: (await measureChunkHold(relaySpec, directSpec, o.pacedStreams)).proxied };
     await relay.stop();
     await new Promise((r) => setTimeout(r, 500));
     const rssIdle = (await heimdall.rss()).rss;
-    const viaHeimdall = await measurePath({
+    const heimdallSpec: PathSpec = {
       name: 'heimdall',
       cpu: () => heimdall.cpu(),
       open: async () => new Conn(await openTls({ port: 443, ca: heimdall.caPem, servername: 'api.openai.com', proxyPort: heimdall.port, authority: 'api.openai.com:443' }), 'api.openai.com'),
-    }, o);
+    };
+    const viaHeimdall = await measurePath(heimdallSpec, o);
+    const heimdallHold = await measureChunkHold(heimdallSpec, directSpec, o.pacedStreams);
 
     // 500 open streams held through the proxy, then its RSS.
     const held: Conn[] = [];
@@ -438,27 +524,27 @@ export async function benchProxy(options: ProxyBenchOptions = {}): Promise<Proxy
     const withStreams = await heimdall.rss();
     for (const c of held) c.close();
 
-    let mitmNumbers: (PathNumbers & { rssIdleMb: number }) | undefined;
+    let mitmNumbers: ProxyBenchResult['mitmdump'];
     if (mitm) {
       const mitmIdle = rssOfPid(mitm.pid);
-      const n = await measurePath({
+      const mitmSpec: PathSpec = {
         name: 'mitmdump',
         cpu: () => Promise.resolve({ micros: cpuMicrosOfPid(mitm.pid) }),
         open: async () => new Conn(await openTls({ port: 443, ca: mitm.caPem, servername: 'localhost', proxyPort: mitm.port, authority: `127.0.0.1:${upstream.port}` }), 'localhost'),
-      }, o);
-      mitmNumbers = { ...n, rssIdleMb: mitmIdle / 2 ** 20 };
+      };
+      const n = await measurePath(mitmSpec, o);
+      mitmNumbers = { ...n, chunkHold: (await measureChunkHold(mitmSpec, directSpec, o.pacedStreams)).proxied, rssIdleMb: mitmIdle / 2 ** 20 };
     }
 
     const result: ProxyBenchResult = {
       processRoundTrip,
-      direct,
+      direct: { ...direct, chunkHold: heimdallHold.direct },
       relay: viaRelay,
-      heimdall: { ...viaHeimdall, rssIdleMb: rssIdle / 2 ** 20, rssOpenStreamsMb: withStreams.rss / 2 ** 20, openStreams: withStreams.active },
+      heimdall: { ...viaHeimdall, chunkHold: heimdallHold.proxied, rssIdleMb: rssIdle / 2 ** 20, rssOpenStreamsMb: withStreams.rss / 2 ** 20, openStreams: withStreams.active },
       added: {
         p50Ms: viaHeimdall.p50Ms - direct.p50Ms,
         p99Ms: viaHeimdall.p99Ms - direct.p99Ms,
         sseTtfbMs: viaHeimdall.sseTtfbP50Ms - direct.sseTtfbP50Ms,
-        chunkHoldMaxMs: viaHeimdall.chunkHoldMaxMs - direct.chunkHoldMaxMs,
       },
       ratios: { throughputVsDirect: viaHeimdall.reqPerSec / direct.reqPerSec },
     };
@@ -479,8 +565,8 @@ export async function benchProxy(options: ProxyBenchOptions = {}): Promise<Proxy
 
 export function formatProxyBench(r: ProxyBenchResult): string {
   const ms = (v: number): string => `${v.toFixed(3)} ms`;
-  const row = (name: string, n: PathNumbers): string =>
-    `${name.padEnd(9)} p50 ${ms(n.p50Ms)}  p99 ${ms(n.p99Ms)}  SSE first event ${ms(n.sseTtfbP50Ms)}  ${n.reqPerSec.toFixed(0)} req/s @32  chunk hold p99 ${ms(n.chunkHoldP99Ms)} max ${ms(n.chunkHoldMaxMs)}` +
+  const row = (name: string, n: PathNumbers & { chunkHold: Omit<ChunkHold, 'added'> }): string =>
+    `${name.padEnd(9)} p50 ${ms(n.p50Ms)}  p99 ${ms(n.p99Ms)}  SSE first event ${ms(n.sseTtfbP50Ms)}  ${n.reqPerSec.toFixed(0)} req/s @32  chunk hold p50 ${ms(n.chunkHold.p50Ms)} max ${ms(n.chunkHold.maxMs)}` +
     (n.cpuPerRequestUs !== undefined ? `  proxy CPU ${n.cpuPerRequestUs.toFixed(0)} µs/request` : '') +
     (n.gcPerRequestUs !== undefined ? ` (GC ${n.gcPerRequestUs.toFixed(1)})` : '');
   const lines = [
@@ -488,7 +574,11 @@ export function formatProxyBench(r: ProxyBenchResult): string {
     row('direct', r.direct), row('relay', r.relay), row('heimdall', r.heimdall),
   ];
   if (r.mitmdump) lines.push(row('mitmdump', r.mitmdump));
-  lines.push(`heimdall added: p50 ${ms(r.added.p50Ms)}  p99 ${ms(r.added.p99Ms)}  SSE first event ${ms(r.added.sseTtfbMs)}  longest chunk hold ${ms(r.added.chunkHoldMaxMs)}`);
+  lines.push(`heimdall added: p50 ${ms(r.added.p50Ms)}  p99 ${ms(r.added.p99Ms)}  SSE first event ${ms(r.added.sseTtfbMs)}`);
+  const added = (name: string, h: ChunkHold): string =>
+    `${name} p50 ${ms(h.added.p50Ms)} p99 ${ms(h.added.p99Ms)} max ${ms(h.added.maxMs)}`;
+  lines.push(`chunk hold added (each chunk against its direct twin, ${r.heimdall.chunkHold.chunks} chunks per proxy): ` +
+    [added('relay', r.relay.chunkHold), added('heimdall', r.heimdall.chunkHold), ...(r.mitmdump ? [added('mitmdump', r.mitmdump.chunkHold)] : [])].join(';  '));
   lines.push(`heimdall RSS: idle ${r.heimdall.rssIdleMb.toFixed(1)} MB, with ${r.heimdall.openStreams} open streams ${r.heimdall.rssOpenStreamsMb.toFixed(1)} MB` +
     (r.mitmdump ? `   (mitmdump idle ${r.mitmdump.rssIdleMb.toFixed(1)} MB)` : ''));
   lines.push(`throughput: ${r.ratios.throughputVsDirect.toFixed(2)}x direct` +
