@@ -1,5 +1,6 @@
 // The gateway leg's own HTTP/1.1 client against real TLS servers: a Node https server for the
 // well-behaved cases, raw TLS servers that write exact bytes for the broken ones.
+import crypto from 'node:crypto';
 import dns from 'node:dns';
 import fs from 'node:fs';
 import https from 'node:https';
@@ -143,6 +144,29 @@ describe('with a well-behaved gateway', () => {
       await send(c);
       expect(gw.connections()).toBe(2);
       expect(c.connections.idle).toBe(0);
+    });
+  });
+
+  it('resumes the TLS session on a new connection instead of repeating the full handshake', async () => {
+    const gw = await startEcho(1500); // Keep-Alive: timeout=1 -> a connection per request
+    const resumed: boolean[] = [];
+    gw.server.on('secureConnection', (socket: tls.TLSSocket) => resumed.push(socket.isSessionReused()));
+    await withClient(gw.server, gw.port, async (c) => {
+      for (let i = 0; i < 3; i++) expect((await send(c)).head?.status).toBe(200);
+      expect(resumed).toEqual([false, true, true]);
+    });
+  });
+
+  it('falls back to a full handshake when the gateway no longer accepts its ticket, and resumes the new session', async () => {
+    const gw = await startEcho(1500);
+    const resumed: boolean[] = [];
+    gw.server.on('secureConnection', (socket: tls.TLSSocket) => resumed.push(socket.isSessionReused()));
+    await withClient(gw.server, gw.port, async (c) => {
+      expect((await send(c)).head?.status).toBe(200);
+      gw.server.setTicketKeys(crypto.randomBytes(48)); // as a restarted gateway would have
+      expect((await send(c)).head?.status).toBe(200);
+      expect((await send(c)).head?.status).toBe(200);
+      expect(resumed).toEqual([false, false, true]);
     });
   });
 

@@ -87,6 +87,13 @@ export class GatewayClient {
   readonly #idle: Connection[] = [];
   readonly #all = new Set<Connection>();
   #closed = false;
+  /**
+   * The gateway's latest TLS session ticket, offered on the next new connection so it resumes
+   * instead of repeating the full handshake (certificate chain check, signature), as Node's
+   * https.Agent does. It is kept only for the life of this client, which is built for one gateway
+   * origin and one trust store, and only in memory.
+   */
+  #session: Buffer | undefined;
 
   constructor(options: GatewayClientOptions) {
     this.#options = { maxIdleConnections: 64, idleConnectionMs: 15_000, maxResponseHeaderBytes: 64 * 1024, ...options };
@@ -112,6 +119,7 @@ export class GatewayClient {
   /** Closes every connection, in use or not (shutdown, after the proxy drained). */
   close(): void {
     this.#closed = true;
+    this.#session = undefined;
     for (const conn of this.#all) conn.socket.destroy();
     this.#idle.length = 0;
   }
@@ -130,25 +138,34 @@ export class GatewayClient {
 
   #connect(): Connection {
     const { connectTimeoutMs, lookup, secureContext } = this.#options;
+    const offered = this.#tls ? this.#session : undefined;
     const socket: net.Socket = this.#tls
       ? tls.connect({
         host: this.#host, port: this.#port, lookup, ALPNProtocols: ['http/1.1'],
         ...(secureContext ? { secureContext } : {}),
         ...(net.isIP(this.#host) ? {} : { servername: this.#host }),
+        ...(offered ? { session: offered } : {}),
       })
       : net.connect({ host: this.#host, port: this.#port, lookup });
     socket.setNoDelay(true);
     const conn: Connection = { socket, call: undefined, error: undefined, idleTimer: undefined, idleMs: 0 };
     this.#all.add(conn);
     const connectTimer = setTimeout(() => socket.destroy(new ForwardTimeoutError('connect', connectTimeoutMs)), connectTimeoutMs);
-    socket.once(this.#tls ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
+    let connected = false;
+    socket.once(this.#tls ? 'secureConnect' : 'connect', () => { connected = true; clearTimeout(connectTimer); });
+    if (this.#tls) socket.on('session', (session: Buffer) => { if (!this.#closed) this.#session = session; });
     // One set of listeners per connection, not per request: they hand events to the current call.
     socket.on('data', (data: Buffer) => {
       if (conn.call) conn.call.onData(data);
       else socket.destroy(); // bytes nobody asked for: the connection is out of step
     });
     socket.on('drain', () => conn.call?.onDrain());
-    socket.on('error', (err: NodeJS.ErrnoException) => { conn.error ??= err; });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      conn.error ??= err;
+      // A handshake that failed with a ticket offered may have failed because of it: the next
+      // connection starts afresh.
+      if (!connected && offered && this.#session === offered) this.#session = undefined;
+    });
     socket.once('close', () => {
       clearTimeout(connectTimer);
       clearTimeout(conn.idleTimer);
