@@ -55,10 +55,14 @@ export interface PathNumbers {
  * arrived than its direct twin: what the proxy held it back, with the stalls both copies share
  * (the upstream, the client, the machine) cancelled out.
  */
-export interface ChunkHold {
+export interface ChunkHold extends HoldOnTheWay {
+  added: { p50Ms: number; p99Ms: number; maxMs: number };
+}
+
+/** From the upstream's write to the client's read, on one path alone. */
+export interface HoldOnTheWay {
   p50Ms: number;
   maxMs: number;
-  added: { p50Ms: number; p99Ms: number; maxMs: number };
   chunks: number;
 }
 
@@ -66,7 +70,7 @@ export interface ProxyBenchResult {
   /** One 1-byte TCP round trip to another process on loopback: what any extra hop costs here. */
   processRoundTrip: { p50Ms: number; p99Ms: number };
   /** The direct path's chunk hold is that of the direct twins of Heimdall's paced streams. */
-  direct: PathNumbers & { chunkHold: Omit<ChunkHold, 'added'> };
+  direct: PathNumbers & { chunkHold: HoldOnTheWay };
   /** Calibration: a TLS byte relay with no HTTP in it (test/bench/relay-child.ts), Node's floor for any proxy here. */
   relay: PathNumbers & { chunkHold: ChunkHold };
   heimdall: PathNumbers & { chunkHold: ChunkHold; rssIdleMb: number; rssOpenStreamsMb: number; openStreams: number };
@@ -121,9 +125,9 @@ export async function startUpstream(dir: string): Promise<Upstream> {
         // chunk) with one stamp of the write time (wall clock at sub-millisecond resolution,
         // comparable across processes), then the end.
         res.writeHead(200, { 'content-type': 'text/event-stream' });
-        const [, id, parties] = paired as unknown as [string, string, string];
+        const id = paired[1]!;
         const streams = [...(pairedStreams.get(id) ?? []), res];
-        if (streams.length < Number(parties)) { pairedStreams.set(id, streams); return; }
+        if (streams.length < Number(paired[2])) { pairedStreams.set(id, streams); return; }
         pairedStreams.delete(id);
         let n = 0;
         const timer = setInterval(() => {
@@ -327,7 +331,7 @@ async function measurePath(spec: PathSpec, o: Required<ProxyBenchOptions>): Prom
 }
 
 /** Paced streams through `proxied`, each with a direct twin fed the same chunks (see ChunkHold). */
-async function measureChunkHold(proxied: PathSpec, direct: PathSpec, streams: number): Promise<{ proxied: ChunkHold; direct: Omit<ChunkHold, 'added'> }> {
+async function measureChunkHold(proxied: PathSpec, direct: PathSpec, streams: number): Promise<{ proxied: ChunkHold; direct: HoldOnTheWay }> {
   const viaProxy: number[] = [];
   const viaDirect: number[] = [];
   const added: number[] = [];
@@ -347,7 +351,7 @@ async function measureChunkHold(proxied: PathSpec, direct: PathSpec, streams: nu
       added.push(at - twin);
     }
   }
-  const hold = (v: number[]): Omit<ChunkHold, 'added'> => ({ p50Ms: percentile(v, 50), maxMs: Math.max(...v), chunks: v.length });
+  const hold = (v: number[]): HoldOnTheWay => ({ p50Ms: percentile(v, 50), maxMs: Math.max(...v), chunks: v.length });
   return {
     proxied: { ...hold(viaProxy), added: { p50Ms: percentile(added, 50), p99Ms: percentile(added, 99), maxMs: Math.max(...added) } },
     direct: hold(viaDirect),
@@ -565,7 +569,7 @@ export async function benchProxy(options: ProxyBenchOptions = {}): Promise<Proxy
 
 export function formatProxyBench(r: ProxyBenchResult): string {
   const ms = (v: number): string => `${v.toFixed(3)} ms`;
-  const row = (name: string, n: PathNumbers & { chunkHold: Omit<ChunkHold, 'added'> }): string =>
+  const row = (name: string, n: PathNumbers & { chunkHold: HoldOnTheWay }): string =>
     `${name.padEnd(9)} p50 ${ms(n.p50Ms)}  p99 ${ms(n.p99Ms)}  SSE first event ${ms(n.sseTtfbP50Ms)}  ${n.reqPerSec.toFixed(0)} req/s @32  chunk hold p50 ${ms(n.chunkHold.p50Ms)} max ${ms(n.chunkHold.maxMs)}` +
     (n.cpuPerRequestUs !== undefined ? `  proxy CPU ${n.cpuPerRequestUs.toFixed(0)} µs/request` : '') +
     (n.gcPerRequestUs !== undefined ? ` (GC ${n.gcPerRequestUs.toFixed(1)})` : '');
