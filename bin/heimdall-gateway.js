@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-// The `heimdall-gateway` command: the reference central gateway. Node runs the TypeScript sources directly
-// (type stripping is on by default from 22.18; on 22.12-22.17 pass --experimental-strip-types).
-if (!process.features.typescript) {
-  console.error(`heimdall-gateway: Node ${process.version} does not strip TypeScript types by default; run it as \`node --experimental-strip-types ${process.argv[1]}\` or use Node 22.18 or newer.`);
-  process.exit(1);
-}
+// The `heimdall-gateway` command: the reference central gateway. Node runs the TypeScript sources
+// directly (type stripping is on by default from 22.18); an older Node is told what to do instead.
+import { requireSourceNode } from './node-check.js';
+
+requireSourceNode('heimdall-gateway', import.meta.filename ?? new URL(import.meta.url).pathname);
 await import('../gateway/src/cli/main.ts');
