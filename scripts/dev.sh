@@ -99,9 +99,13 @@ check_test_packages() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
     return
   fi
+  local commands=()
+  for entry in "${TEST_PACKAGES[@]}"; do
+    case " ${missing[*]} " in *" ${entry%%:*} "*) commands+=("${entry#*:}") ;; esac
+  done
   fail "the tests need these Debian packages, which are missing: ${missing[*]}
   Fix: sudo apt-get install -y ${missing[*]}
-  (on another distribution, install the packages that provide: $(for e in "${TEST_PACKAGES[@]}"; do case " ${missing[*]} " in *" ${e%%:*} "*) printf '%s ' "${e#*:}";; esac; done))"
+  (on another distribution, install the packages that provide: ${commands[*]})"
 }
 
 task="${1:-setup}"
