@@ -2,14 +2,14 @@
 // daemon). Started by test/bench/proxy.ts with fork(); reports its port and answers RSS queries.
 import fs from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
+import { Forwarder } from '../../agent/src/forward/index.ts';
 import { createProxyServer } from '../../agent/src/intercept/index.ts';
 import { setUpChild } from './child-setup.ts';
 
 const { upstreamUrl: gatewayUrl, upstreamCaPath: gatewayCaPath, caPem, certificates, logger } = await setUpChild('proxy-child.ts');
+const forwarder = new Forwarder({ gatewayUrl, gatewayCa: fs.readFileSync(gatewayCaPath, 'utf8'), deviceId: 'bench-device', logger });
 const proxy = createProxyServer({
-  gatewayUrl,
-  gatewayCa: fs.readFileSync(gatewayCaPath, 'utf8'),
-  deviceId: 'bench-device',
+  forwarder,
   port: 0,
   certificates,
   getVirtualKey: () => 'sk-bf-bench',

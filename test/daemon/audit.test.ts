@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createExchangeAuditor } from '../../agent/src/daemon/audit.ts';
 import type { ExchangeRecord } from '../../agent/src/intercept/index.ts';
 import { silentLogger } from '../../agent/src/lib/logger.ts';
-import { POLICY_MIGRATIONS, PolicyEngine, SeenApps } from '../../agent/src/policy/index.ts';
+import { POLICY_MIGRATIONS, SeenApps, type PolicyDecision } from '../../agent/src/policy/index.ts';
 import { Store } from '../../agent/src/store/index.ts';
 import { Outbox, SYNC_MIGRATIONS } from '../../agent/src/sync/index.ts';
 
@@ -20,17 +20,19 @@ function setup() {
   const dir = mkdtempSync(path.join(tmpdir(), 'heimdall-audit-'));
   const store = new Store({ stateDir: dir, logger: silentLogger(), migrations: [POLICY_MIGRATIONS, SYNC_MIGRATIONS] });
   cleanup.push(() => { store.close(); rmSync(dir, { recursive: true, force: true }); });
-  const policy = new PolicyEngine({ db: store.db });
-  policy.loadCachedPolicy();
   const outbox = new Outbox({ db: store.db, logger: silentLogger() });
   const seen = new SeenApps({ db: store.db });
-  const audit = createExchangeAuditor({ policy, outbox, seen, userIdFor: () => undefined, logger: silentLogger() });
+  const audit = createExchangeAuditor({ outbox, seen, logger: silentLogger() });
   const events = () => store.db.prepare<[], { type: string; payload: string }>("SELECT type, payload FROM sync_outbox WHERE kind = 'event' ORDER BY seq").all();
   return { audit, seen, events };
 }
 
-function exchange(appId: string, outcome: ExchangeRecord['outcome'], status: number): ExchangeRecord {
+const APPROVED: PolicyDecision = { verdict: 'allow', status: 'approved', scope: 'global', reason: 'approved', policyVersion: 7 };
+const DENIED: PolicyDecision = { verdict: 'block', status: 'denied', scope: 'user', reason: 'denied for alice', policyVersion: 8 };
+
+function exchange(appId: string, outcome: ExchangeRecord['outcome'], status: number, decision: PolicyDecision = outcome === 'blocked' ? DENIED : APPROVED): ExchangeRecord {
   return {
+    decision,
     attribution: { appId, appName: appId, appKind: 'cli', osUser: 'alice', routingMode: 'gateway' },
     host: 'api.openai.com', routeId: 'openai-api', provider: 'openai', destination: 'gateway', transport: 'https',
     method: 'POST', path: '/v1/chat/completions', status, bytesIn: 10, bytesOut: 20, latencyMs: 1.5,
@@ -57,5 +59,23 @@ describe('exchange auditor', () => {
     audit.flush();
     expect(events()).toHaveLength(1);
     expect(JSON.parse(events()[0]!.payload)).toMatchObject({ app: 'codex', os_user: 'alice', attrs: { status_code: 200, bytes_in: 10, bytes_out: 20 } });
+  });
+
+  it('writes the decision the proxy enforced, as it was when it decided', () => {
+    const { audit, events } = setup();
+    audit(exchange('codex', 'blocked', 403, DENIED));
+    audit(exchange('claude-code', 'forwarded', 200, APPROVED));
+    audit.flush();
+    const attrs = events().map((e) => (JSON.parse(e.payload) as { attrs: Record<string, unknown> }).attrs);
+    expect(attrs[0]).toMatchObject({ decision: 'block', status: 'denied', scope: 'user', policy_version: 8 });
+    expect(attrs[1]).toMatchObject({ decision: 'allow', status: 'approved', scope: 'global', policy_version: 7 });
+  });
+
+  it('records as a block an exchange Heimdall refused after policy allowed it (nobody signed in)', () => {
+    const { audit, events } = setup();
+    audit(exchange('codex', 'blocked', 401, APPROVED));
+    audit.flush();
+    expect(events()[0]!.type).toBe('block');
+    expect(JSON.parse(events()[0]!.payload).attrs).toMatchObject({ decision: 'block', status: 'approved', policy_version: 7 });
   });
 });

@@ -67,9 +67,14 @@ describe('governance', () => {
     expect(admission).toMatchObject({ decision: 'admit', attribution: { appId: 'curl', osUser: 'alice', uid: 1000 } });
     const request = { host: 'api.openai.com', method: 'POST', path: '/v1/chat/completions', route: {} as never, headers: {} };
     const blocked = governance.admitRequest(admission.attribution, request);
-    expect(blocked).toEqual({ decision: 'block', message: 'curl is not approved for use at Acme (denied by your administrator). Contact https://help.acme.example/ to request access.' });
+    expect(blocked).toMatchObject({
+      decision: 'block',
+      message: 'curl is not approved for use at Acme (denied by your administrator). Contact https://help.acme.example/ to request access.',
+      policy: { verdict: 'block', status: 'denied', policyVersion: 1 },
+    });
     policy.applyPolicySnapshot(snapshot(2, [{ id: 'curl', status: 'approved' }]));
-    expect(governance.admitRequest(admission.attribution, request)).toEqual({ decision: 'allow' });
+    // The decision that was enforced travels with the answer: version 2 allowed it.
+    expect(governance.admitRequest(admission.attribution, request)).toMatchObject({ decision: 'allow', policy: { verdict: 'allow', status: 'approved', policyVersion: 2 } });
   });
 
   it('reports a pending app for approval once, not on every request', async () => {

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createHeimdallCa, createTestPki, curl, startProxy, startTestUpstream, tempDir, type RunningProxy, type TestUpstream,
+  TEST_ALLOWED,
 } from '../intercept/harness.ts';
 import type { Attribution } from '../../agent/src/intercept/index.ts';
 
@@ -29,14 +30,14 @@ beforeAll(async () => {
     ...common,
     governor: {
       admitConnection: () => Promise.resolve({ decision: 'admit', attribution: { appId: 'claude-code', routingMode: 'gateway' } satisfies Attribution }),
-      admitRequest: () => ({ decision: 'allow' }),
+      admitRequest: () => ({ decision: 'allow', policy: TEST_ALLOWED }),
     },
   });
   passthroughProxy = await startProxy(heimdallCa, {
     ...common,
     governor: {
       admitConnection: () => Promise.resolve({ decision: 'admit', attribution: { appId: 'codex', routingMode: 'passthrough' } }),
-      admitRequest: () => ({ decision: 'allow' }),
+      admitRequest: () => ({ decision: 'allow', policy: TEST_ALLOWED }),
     },
   });
   anonymousProxy = await startProxy(heimdallCa, { ...common, getVirtualKey: () => undefined });

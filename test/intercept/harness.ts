@@ -12,8 +12,13 @@ import { execFile, execFileSync } from 'node:child_process';
 import { WebSocketServer } from 'ws';
 import { silentLogger } from '../../agent/src/lib/logger.ts';
 import { CertificateManager, loadOrCreateLocalCa } from '../../agent/src/tls/index.ts';
-import { createProxyServer, type ProxyServer, type ProxyServerOptions, type ExchangeRecord } from '../../agent/src/intercept/index.ts';
-import { permittedDomains } from '../../agent/src/forward/index.ts';
+import { createProxyServer, UNGOVERNED, type ProxyServer, type ProxyServerOptions, type ExchangeRecord } from '../../agent/src/intercept/index.ts';
+import type { PolicyDecision } from '../../agent/src/policy/index.ts';
+import { Forwarder, permittedDomains, type ForwarderOptions } from '../../agent/src/forward/index.ts';
+
+/** Decisions a test's governor enforces; the proxy must carry them into its records unchanged. */
+export const TEST_ALLOWED: PolicyDecision = UNGOVERNED;
+export const TEST_DENIED: PolicyDecision = { verdict: 'block', status: 'denied', scope: 'global', reason: 'denied in this test', policyVersion: 1 };
 
 export interface TestPki {
   dir: string;
@@ -121,7 +126,9 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-export type ProxyOverrides = Partial<Omit<ProxyServerOptions, 'certificates' | 'logger'>>;
+/** The proxy's own options, and the forwarder's the harness wires in as the daemon does. */
+export type ProxyOverrides = Partial<Omit<ProxyServerOptions, 'certificates' | 'logger' | 'forwarder'>>
+  & Partial<Pick<ForwarderOptions, 'gatewayCa' | 'resolveOrigin' | 'dns'>> & { forwardTimeouts?: ForwarderOptions['timeouts'] };
 
 /** Heimdall's CA and certificate manager, built once per suite (RSA key generation is slow). */
 export async function createHeimdallCa(stateDir: string): Promise<{ certificates: CertificateManager; caPath: string; caPem: string }> {
@@ -137,14 +144,23 @@ export async function startProxy(
 ): Promise<RunningProxy> {
   const records: ExchangeRecord[] = [];
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdall-proxy-'));
+  const { gatewayUrl, gatewayCa, resolveOrigin, dns, forwardTimeouts, ...proxyOverrides } = overrides;
+  const supportUrl = proxyOverrides.supportUrl ?? 'https://help.example.com/ai';
+  const forwarder = new Forwarder({
+    gatewayUrl, deviceId: 'dev-test-1', supportUrl, logger: silentLogger(),
+    ...(gatewayCa !== undefined ? { gatewayCa } : {}),
+    ...(resolveOrigin !== undefined ? { resolveOrigin } : {}),
+    ...(dns !== undefined ? { dns } : {}),
+    ...(forwardTimeouts !== undefined ? { timeouts: forwardTimeouts } : {}),
+  });
   const proxy = createProxyServer({
-    deviceId: 'dev-test-1',
+    forwarder,
     port: 0,
-    supportUrl: 'https://help.example.com/ai',
+    supportUrl,
     organization: 'Example Corp',
     getVirtualKey: () => 'sk-bf-test-virtual-key',
     onExchangeComplete: (r) => records.push(r),
-    ...overrides,
+    ...proxyOverrides,
     certificates: heimdallCa.certificates,
     logger: silentLogger(),
   });
@@ -153,6 +169,7 @@ export async function startProxy(
     proxy, port: address.port, proxyUrl: address.proxyUrl, caPath: heimdallCa.caPath, caPem: heimdallCa.caPem, records, stateDir,
     close: async () => {
       await proxy.close();
+      forwarder.close();
       fs.rmSync(stateDir, { recursive: true, force: true });
     },
   };

@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import {
   connectThrough, createHeimdallCa, createTestPki, curl, rawExchange, startProxy, startTestUpstream, tempDir, tlsThrough,
   type RunningProxy, type TestPki, type TestUpstream,
+  TEST_ALLOWED, TEST_DENIED,
 } from './harness.ts';
 import { interceptedHosts } from '../../agent/src/forward/index.ts';
 
@@ -126,8 +127,8 @@ describe('tunnels for hosts outside the routing table', () => {
       governor: {
         admitConnection: (info) => Promise.resolve(info.intercepted
           ? { decision: 'admit', attribution: { routingMode: 'gateway' } }
-          : { decision: 'refuse', reason: 'Cursor is not approved\r\nby IT', attribution: { appId: 'cursor', routingMode: 'gateway' } }),
-        admitRequest: () => ({ decision: 'allow' }),
+          : { decision: 'refuse', reason: 'Cursor is not approved\r\nby IT', attribution: { appId: 'cursor', routingMode: 'gateway' }, policy: TEST_DENIED }),
+        admitRequest: () => ({ decision: 'allow', policy: TEST_ALLOWED }),
       },
     });
     try {
@@ -146,8 +147,8 @@ describe('apps that pin their certificates', () => {
       gatewayUrl: gateway.url,
       governor: {
         admitConnection: () =>
-          Promise.resolve({ decision: 'refuse', reason: 'ChatGPT desktop is denied.', atConnect: true, attribution: { appId: 'chatgpt-desktop', routingMode: 'gateway' } }),
-        admitRequest: () => ({ decision: 'allow' }),
+          Promise.resolve({ decision: 'refuse', reason: 'ChatGPT desktop is denied.', atConnect: true, attribution: { appId: 'chatgpt-desktop', routingMode: 'gateway' }, policy: TEST_DENIED }),
+        admitRequest: () => ({ decision: 'allow', policy: TEST_ALLOWED }),
       },
     });
     try {
@@ -202,8 +203,8 @@ describe('interception', () => {
       gatewayUrl: gateway.url,
       supportUrl: 'https://help.example.com/ai',
       governor: {
-        admitConnection: () => Promise.resolve({ decision: 'refuse', reason: 'Gemini CLI is denied.', attribution: { appId: 'gemini-cli', routingMode: 'gateway' } }),
-        admitRequest: () => ({ decision: 'allow' }),
+        admitConnection: () => Promise.resolve({ decision: 'refuse', reason: 'Gemini CLI is denied.', attribution: { appId: 'gemini-cli', routingMode: 'gateway' }, policy: TEST_DENIED }),
+        admitRequest: () => ({ decision: 'allow', policy: TEST_ALLOWED }),
       },
     });
     try {
@@ -225,7 +226,7 @@ describe('interception', () => {
       gatewayUrl: gateway.url,
       governor: {
         admitConnection: () => Promise.resolve({ decision: 'admit', attribution: { appId: 'chrome', routingMode: 'gateway' } }),
-        admitRequest: (_a, reqInfo) => (reqInfo.route.id === 'claude-web' ? { decision: 'block', message: 'Use <Claude for Work> instead.' } : { decision: 'allow' }),
+        admitRequest: (_a, reqInfo) => (reqInfo.route.id === 'claude-web' ? { decision: 'block', message: 'Use <Claude for Work> instead.', policy: TEST_DENIED } : { decision: 'allow', policy: TEST_ALLOWED }),
       },
     });
     try {
@@ -237,6 +238,8 @@ describe('interception', () => {
       const api = await curl(['--proxy', blocking.proxyUrl, '--cacert', blocking.caPath, 'https://claude.ai/api/organizations', '-H', 'accept: application/json']);
       expect(api.status).toBe(403);
       expect(JSON.parse(api.body).error.type).toBe('permission_error');
+      // Each record carries the very decision the governor enforced, for audit to write as is.
+      expect(blocking.records.map((r) => [r.outcome, r.decision])).toEqual([['blocked', TEST_DENIED], ['blocked', TEST_DENIED]]);
     } finally {
       await blocking.close();
     }
@@ -249,7 +252,7 @@ describe('interception', () => {
       gatewayCa: pki.caPem,
       governor: {
         admitConnection: () => Promise.resolve({ decision: 'admit', attribution: { routingMode: 'gateway' } }),
-        admitRequest: (_a, info) => { seen.push(info.headers); return { decision: 'allow' }; },
+        admitRequest: (_a, info) => { seen.push(info.headers); return { decision: 'allow', policy: TEST_ALLOWED }; },
       },
     });
     try {
@@ -533,10 +536,28 @@ describe('draining', () => {
     await p.close();
   });
 
-  it('reports stats per route and decision', () => {
-    const stats = proxy.proxy.stats();
-    const forwarded = stats.exchanges.find((e) => e.route === 'openai-api' && e.decision === 'forwarded');
-    expect(forwarded?.count).toBeGreaterThan(0);
-    expect(typeof stats.activeConnections).toBe('number');
+  it('reports stats per route and decision', async () => {
+    // Its own proxy: the counts are this test's requests, whatever ran before it.
+    const p = await startProxy(heimdallCa, {
+      gatewayUrl: gateway.url,
+      gatewayCa: pki.caPem,
+      governor: {
+        admitConnection: () => Promise.resolve({ decision: 'admit', attribution: { appId: 'curl', routingMode: 'gateway' } }),
+        admitRequest: (_a, info) => (info.path === '/v1/models' ? { decision: 'block', message: 'no listing', policy: TEST_DENIED } : { decision: 'allow', policy: TEST_ALLOWED }),
+      },
+    });
+    try {
+      for (const path of ['/v1/chat/completions', '/v1/chat/completions', '/v1/models']) {
+        await curl(['--proxy', p.proxyUrl, '--cacert', p.caPath, `https://api.openai.com${path}`, '-d', '{}']);
+      }
+      const exchanges = p.proxy.stats().exchanges.sort((a, b) => a.decision.localeCompare(b.decision));
+      expect(exchanges).toEqual([
+        { route: 'openai-api', decision: 'blocked', count: 1 },
+        { route: 'openai-api', decision: 'forwarded', count: 2 },
+      ]);
+      expect(p.proxy.stats()).toMatchObject({ tunnelsOpened: 0, connectionsRefused: 0, clientErrors: 0 });
+    } finally {
+      await p.close();
+    }
   });
 });

@@ -16,6 +16,7 @@ import {
   PolicyEngine,
   SeenApps,
   toEdgeEvent,
+  type ApprovalSubject,
   type PolicySnapshot,
 } from '../../agent/src/policy/index.ts';
 import { approvalRequestSchema, eventSchema } from '../../protocol/index.ts';
@@ -47,6 +48,12 @@ function snapshot(version: number, apps: PolicySnapshot['apps'], pending_action:
 
 const HOUR = 60 * 60 * 1000;
 
+/** A use, reported from the decision policy makes for it now (as the governor enforces it). */
+function observe(at: { policy: PolicyEngine; tracker: ApprovalTracker }, subject: ApprovalSubject): ReturnType<ApprovalTracker['observe']> {
+  const decision = subject.kind === 'app' ? at.policy.decideApp({ appId: subject.appId, osUser: subject.osUser }) : at.policy.decideMcpServer(subject.fingerprint, subject.osUser);
+  return at.tracker.observe(subject, decision);
+}
+
 function setup(dir?: string) {
   const { store, dir: d } = openStore(dir);
   let now = new Date('2026-11-22T10:00:00.000Z');
@@ -64,23 +71,23 @@ describe('approval requests', () => {
     const { store, policy, tracker, clock } = setup();
     policy.applyPolicySnapshot(snapshot(1, []));
     const lastSeen = (): string | undefined => store.db.prepare<[], { last_seen_at: string }>('SELECT last_seen_at FROM approval_requests').get()?.last_seen_at;
-    expect(tracker.observe(tool)).toBeDefined();
+    expect(observe({ policy, tracker }, tool)).toBeDefined();
     const first = lastSeen();
     clock.advance(30_000);
-    expect(tracker.observe(tool)).toBeUndefined();
+    expect(observe({ policy, tracker }, tool)).toBeUndefined();
     expect(lastSeen()).toBe(first);
     // Another user is a change worth writing at once.
-    expect(tracker.observe({ ...tool, osUser: 'bob' })).toBeUndefined();
+    expect(observe({ policy, tracker }, { ...tool, osUser: 'bob' })).toBeUndefined();
     expect(store.db.prepare<[], { os_user: string }>('SELECT os_user FROM approval_requests').get()?.os_user).toBe('bob');
     clock.advance(61_000);
-    expect(tracker.observe({ ...tool, osUser: 'bob' })).toBeUndefined();
+    expect(observe({ policy, tracker }, { ...tool, osUser: 'bob' })).toBeUndefined();
     expect(lastSeen()).toBe(clock.now().toISOString());
   });
 
   it('reports an unknown app once, then again only if it is still pending a day later', () => {
     const { policy, tracker, clock } = setup();
     policy.applyPolicySnapshot(snapshot(1, []));
-    const first = tracker.observe(tool);
+    const first = observe({ policy, tracker }, tool);
     expect(first).toEqual({
       type: 'approval.request',
       kind: 'app',
@@ -90,13 +97,13 @@ describe('approval requests', () => {
       details: { subject: '~/tools/ask.py', matched_by: 'interpreter' },
     });
     expect(approvalRequestSchema.safeParse(first).success).toBe(true);
-    expect(tracker.observe(tool)).toBeUndefined();
+    expect(observe({ policy, tracker }, tool)).toBeUndefined();
     expect(tracker.takeDue()).toEqual([]);
     clock.advance(23 * HOUR);
-    expect(tracker.observe(tool)).toBeUndefined();
+    expect(observe({ policy, tracker }, tool)).toBeUndefined();
     clock.advance(1 * HOUR);
-    expect(tracker.observe(tool)).toMatchObject({ app_id: tool.appId });
-    expect(tracker.observe(tool)).toBeUndefined();
+    expect(observe({ policy, tracker }, tool)).toMatchObject({ app_id: tool.appId });
+    expect(observe({ policy, tracker }, tool)).toBeUndefined();
     clock.advance(24 * HOUR);
     expect(tracker.takeDue().map((r) => r.kind === 'app' && r.app_id)).toEqual([tool.appId]);
     expect(tracker.takeDue()).toEqual([]);
@@ -105,27 +112,27 @@ describe('approval requests', () => {
   it('does not report an app the organization decided on, and forgets one once it is decided', () => {
     const { policy, tracker, clock } = setup();
     policy.applyPolicySnapshot(snapshot(1, [{ id: 'cursor', status: 'denied' }]));
-    expect(tracker.observe({ kind: 'app', appId: 'cursor', displayName: 'Cursor', osUser: 'alice' })).toBeUndefined();
-    expect(tracker.observe(tool)).toBeDefined();
+    expect(observe({ policy, tracker }, { kind: 'app', appId: 'cursor', displayName: 'Cursor', osUser: 'alice' })).toBeUndefined();
+    expect(observe({ policy, tracker }, tool)).toBeDefined();
     policy.applyPolicySnapshot(snapshot(2, [{ id: tool.appId, status: 'approved' }]));
     clock.advance(48 * HOUR);
     expect(tracker.takeDue()).toEqual([]);
     // Pending again later (the admin reset it): it is a new request.
     policy.applyPolicySnapshot(snapshot(3, [{ id: tool.appId, status: 'pending' }]));
-    expect(tracker.observe(tool)).toBeDefined();
+    expect(observe({ policy, tracker }, tool)).toBeDefined();
   });
 
   it('reports for the user when only that user has it pending', () => {
     const { policy, tracker } = setup();
     policy.applyPolicySnapshot(snapshot(1, [{ id: 'codex-cli', status: 'approved', users: { bob: 'pending' } }]));
-    expect(tracker.observe({ kind: 'app', appId: 'codex-cli', displayName: 'Codex CLI', osUser: 'alice' })).toBeUndefined();
-    expect(tracker.observe({ kind: 'app', appId: 'codex-cli', displayName: 'Codex CLI', osUser: 'bob' })).toMatchObject({ os_user: 'bob' });
+    expect(observe({ policy, tracker }, { kind: 'app', appId: 'codex-cli', displayName: 'Codex CLI', osUser: 'alice' })).toBeUndefined();
+    expect(observe({ policy, tracker }, { kind: 'app', appId: 'codex-cli', displayName: 'Codex CLI', osUser: 'bob' })).toMatchObject({ os_user: 'bob' });
   });
 
   it('reports MCP servers by fingerprint', () => {
     const { policy, tracker } = setup();
     policy.applyPolicySnapshot(snapshot(1, []));
-    const req = tracker.observe({ kind: 'mcp', fingerprint: 'mcp:0123456789abcdef', displayName: 'github (claude-code)' });
+    const req = observe({ policy, tracker }, { kind: 'mcp', fingerprint: 'mcp:0123456789abcdef', displayName: 'github (claude-code)' });
     expect(req).toEqual({ type: 'approval.request', kind: 'mcp', fingerprint: 'mcp:0123456789abcdef', display_name: 'github (claude-code)' });
     expect(approvalRequestSchema.safeParse(req).success).toBe(true);
   });
@@ -133,16 +140,16 @@ describe('approval requests', () => {
   it('remembers what it reported across a restart', () => {
     const first = setup();
     first.policy.applyPolicySnapshot(snapshot(1, []));
-    expect(first.tracker.observe(tool)).toBeDefined();
+    expect(observe(first, tool)).toBeDefined();
     stores.pop()!.close();
     const again = setup(first.dir);
     expect(again.policy.version()).toBe(1);
-    expect(again.tracker.observe(tool)).toBeUndefined();
+    expect(observe(again, tool)).toBeUndefined();
   });
 
   it('reports unknown apps even when no policy was ever received', () => {
-    const { tracker } = setup();
-    expect(tracker.observe(tool)).toBeDefined();
+    const { policy, tracker } = setup();
+    expect(observe({ policy, tracker }, tool)).toBeDefined();
   });
 });
 

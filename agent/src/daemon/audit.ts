@@ -1,19 +1,18 @@
 // Every governed exchange becomes an audit event in the outbox (app, OS user, host, route, decision,
-// status, bytes, latency; never a body or a credential) and a use in the seen-apps table.
+// status, bytes, latency; never a body or a credential) and a use in the seen-apps table. The decision
+// written is the one the proxy enforced, carried in the record: nothing here asks policy again.
 // Exchanges that end in the same event-loop turn are written together, in one transaction each for
 // the outbox and the seen apps, at the end of that turn: one commit per turn instead of two per
 // request. A crash can lose at most the exchanges of the turn it interrupts.
 import type { ExchangeRecord } from '../intercept/index.ts';
 import type { Logger } from '../lib/logger.ts';
-import { buildAppDecisionEvent, toEdgeEvent, type PolicyEngine, type SeenApps, type SeenAppUse } from '../policy/index.ts';
+import { buildAppDecisionEvent, toEdgeEvent, type PolicyDecision, type SeenApps, type SeenAppUse } from '../policy/index.ts';
 import type { Outbox } from '../sync/index.ts';
 import { UNKNOWN_APP_ID } from '../identify/index.ts';
 
 export interface ExchangeAuditOptions {
-  policy: PolicyEngine;
   outbox: Outbox;
   seen: SeenApps;
-  userIdFor: (osUser: string) => string | undefined;
   logger: Logger;
 }
 
@@ -26,7 +25,7 @@ export interface ExchangeAuditor {
 type Audited = { event: ReturnType<typeof toEdgeEvent>; use: SeenAppUse; record: ExchangeRecord };
 
 export function createExchangeAuditor(options: ExchangeAuditOptions): ExchangeAuditor {
-  const { policy, outbox, seen, userIdFor, logger } = options;
+  const { outbox, seen, logger } = options;
   let pending: Audited[] = [];
   let scheduled: NodeJS.Immediate | undefined;
 
@@ -52,10 +51,8 @@ export function createExchangeAuditor(options: ExchangeAuditOptions): ExchangeAu
   const audit = (record: ExchangeRecord): void => {
     const a = record.attribution;
     const appId = a.appId ?? UNKNOWN_APP_ID;
-    const decision = policy.decideApp({ appId, osUser: a.osUser, userId: a.osUser !== undefined ? userIdFor(a.osUser) : undefined });
-    // What happened wins over what policy says now: a request blocked a moment before an approval
-    // is still a block.
-    const effective = record.outcome === 'blocked' ? { ...decision, verdict: 'block' as const } : decision.verdict === 'block' ? { ...decision, verdict: 'allow' as const } : decision;
+    // An exchange Heimdall itself refused after policy allowed it (nobody signed in) is a block too.
+    const effective: PolicyDecision = record.outcome === 'blocked' && record.decision.verdict === 'allow' ? { ...record.decision, verdict: 'block' } : record.decision;
     const event = buildAppDecisionEvent({
       appId,
       osUser: a.osUser,

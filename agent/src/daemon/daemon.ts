@@ -128,7 +128,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     messageContext: () => ({ organization: config.current.organization, supportUrl: config.current.support_url }),
     logger: logger.child({ room: 'governance' }),
   });
-  const audit = createExchangeAuditor({ policy, outbox, seen: seenApps, userIdFor, logger });
+  const audit = createExchangeAuditor({ outbox, seen: seenApps, logger });
   // Closed after interception (reverse order): the last exchanges' events reach the store before it closes.
   lifecycle.add({ name: 'audit', close: () => audit.flush() });
   const metrics = new Metrics({

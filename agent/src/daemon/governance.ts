@@ -56,36 +56,39 @@ export class Governance implements Governor {
     if (info.intercepted && PINNING_APPS.has(app.appId)) {
       // Governed at the CONNECT: blocked apps are refused there, allowed ones pass through untouched.
       const decision = this.#decide(attribution);
-      if (decision.verdict === 'block') return { decision: 'refuse', reason: this.#message(attribution, decision), attribution, atConnect: true };
+      if (decision.verdict === 'block') return { decision: 'refuse', reason: this.#message(attribution, decision), attribution, atConnect: true, policy: decision };
       return { decision: 'admit', attribution, tunnel: true };
     }
     if (!info.intercepted && UNINTERCEPTED_AI_HOSTS.has(info.targetHost.toLowerCase())) {
       const decision = this.#decide(attribution);
-      if (decision.verdict === 'block') return { decision: 'refuse', reason: this.#message(attribution, decision), attribution };
+      if (decision.verdict === 'block') return { decision: 'refuse', reason: this.#message(attribution, decision), attribution, policy: decision };
     }
     return { decision: 'admit', attribution };
   }
 
   admitRequest(attribution: Attribution, _request: RequestInfo): RequestDecision {
     const decision = this.#decide(attribution);
-    return decision.verdict === 'block' ? { decision: 'block', message: this.#message(attribution, decision) } : { decision: 'allow' };
+    return decision.verdict === 'block'
+      ? { decision: 'block', message: this.#message(attribution, decision), policy: decision }
+      : { decision: 'allow', policy: decision };
   }
 
-  /** The decision for an attribution, reporting pending apps for approval as a side effect. */
+  /** Policy's decision for an attribution; the use is reported for approval from that same decision. */
   #decide(attribution: Attribution): PolicyDecision {
     const appId = attribution.appId ?? UNKNOWN_APP_ID;
     const osUser = attribution.osUser;
     const decision = this.#o.policy.decideApp({ appId, osUser, userId: osUser !== undefined ? this.#o.userIdFor(osUser) : undefined });
-    if (decision.status === 'pending' || decision.status === 'no_policy') {
-      const request = this.#o.approvals.observe({
+    this.#o.approvals.reportUse(
+      {
         kind: 'app',
         appId,
         displayName: attribution.appName ?? appId,
         osUser,
         ...(attribution.appSubject !== undefined ? { details: { subject: attribution.appSubject } } : {}),
-      });
-      if (request && !this.#o.sendApprovalRequest(request)) this.#o.approvals.deferReport(request);
-    }
+      },
+      decision,
+      this.#o.sendApprovalRequest,
+    );
     return decision;
   }
 

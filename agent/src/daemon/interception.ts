@@ -5,7 +5,7 @@ import { X509Certificate } from 'node:crypto';
 import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { ConfigKey, HeimdallConfig } from '../config/index.ts';
-import { interceptedHosts, permittedDomains } from '../forward/index.ts';
+import { Forwarder, interceptedHosts, permittedDomains } from '../forward/index.ts';
 import {
   createProxyServer,
   writeCaBundle,
@@ -33,7 +33,13 @@ export interface InterceptionOptions {
   logger: Logger;
 }
 
-/** Settings the proxy is built from: a change to any of them rebuilds it. */
+/** A proxy and the forwarder it hands exchanges to: built, drained and closed together. */
+interface Front {
+  proxy: ProxyServer;
+  forwarder: Forwarder;
+}
+
+/** Settings the proxy and forwarder are built from: a change to any of them rebuilds both. */
 const PROXY_KEYS: readonly ConfigKey[] = ['gateway_url', 'support_url', 'organization', 'proxy_port', 'pac_port', 'intercept', 'ca_mode'];
 
 export interface InterceptionStatus {
@@ -58,13 +64,13 @@ export class Interception implements Service {
   readonly name = 'interception';
   readonly #o: InterceptionOptions;
   #config: HeimdallConfig | undefined;
-  #proxy: ProxyServer | undefined;
+  #front: Front | undefined;
   #address: ProxyAddress | undefined;
   #certificates: CertificateManager | undefined;
   #signerMode: HeimdallConfig['ca_mode'] | undefined;
   #ca: { certPath: string; bundlePath: string; fingerprint: string } | undefined;
   #lastError: string | undefined;
-  #retiring = new Set<ProxyServer>();
+  #retiring = new Set<Front>();
   #applying: Promise<void> = Promise.resolve();
 
   constructor(options: InterceptionOptions) {
@@ -87,21 +93,32 @@ export class Interception implements Service {
     this.#retire();
     if (!config.intercept || !config.gateway_url) return;
     const certificates = await this.#certificatesFor(config);
-    const proxy = createProxyServer({
+    const logger = this.#o.logger.child({ room: 'intercept' });
+    const forwarder = new Forwarder({
       gatewayUrl: config.gateway_url,
+      deviceId: this.#o.deviceId,
+      ...(config.support_url ? { supportUrl: config.support_url } : {}),
+      logger,
+    });
+    const proxy = createProxyServer({
+      forwarder,
       ...(config.support_url ? { supportUrl: config.support_url } : {}),
       ...(config.organization ? { organization: config.organization } : {}),
-      deviceId: this.#o.deviceId,
       port: config.proxy_port,
       ...(config.pac_port !== undefined && config.pac_port !== config.proxy_port ? { pacPort: config.pac_port } : {}),
       certificates,
       governor: this.#o.governor,
       getVirtualKey: this.#o.getVirtualKey,
       onExchangeComplete: this.#o.onExchangeComplete,
-      logger: this.#o.logger.child({ room: 'intercept' }),
+      logger,
     });
-    this.#address = await proxy.listen();
-    this.#proxy = proxy;
+    try {
+      this.#address = await proxy.listen();
+    } catch (err) {
+      forwarder.close();
+      throw err;
+    }
+    this.#front = { proxy, forwarder };
     this.#o.logger.info({ proxy: this.#address.proxyUrl, pac: this.#address.pacUrl, ca_mode: config.ca_mode }, 'interception proxy listening');
   }
 
@@ -155,16 +172,16 @@ export class Interception implements Service {
   }
 
   #retire(): void {
-    const old = this.#proxy;
-    this.#proxy = undefined;
+    const old = this.#front;
+    this.#front = undefined;
     this.#address = undefined;
     if (!old) return;
     // The new proxy may need the same port: stop listening now, let open connections finish.
-    old.stopAccepting();
+    old.proxy.stopAccepting();
     this.#retiring.add(old);
-    void old.drain(Date.now() + 60_000).finally(() => {
+    void old.proxy.drain(Date.now() + 60_000).finally(() => {
       this.#retiring.delete(old);
-      return old.close();
+      return closeFront(old);
     });
   }
 
@@ -175,8 +192,8 @@ export class Interception implements Service {
 
   status(): InterceptionStatus {
     const config = this.#config;
-    const stats = this.#proxy?.stats();
-    const state: InterceptionStatus['state'] = this.#proxy ? 'running' : this.#lastError ? 'failed' : !config?.intercept ? 'off' : 'not_configured';
+    const stats = this.#front?.proxy.stats();
+    const state: InterceptionStatus['state'] = this.#front ? 'running' : this.#lastError ? 'failed' : !config?.intercept ? 'off' : 'not_configured';
     const summary = {
       running: `proxy on ${this.#address?.proxyUrl ?? '?'} (PAC ${this.#address?.pacUrl ?? '?'}), ${stats?.activeConnections ?? 0} open connection(s)`,
       off: 'off (intercept = false)',
@@ -201,19 +218,28 @@ export class Interception implements Service {
   }
 
   stopAccepting(): void {
-    this.#proxy?.stopAccepting();
+    this.#front?.proxy.stopAccepting();
   }
 
   inFlight(): number {
-    return [this.#proxy, ...this.#retiring].reduce((n, p) => n + (p?.activeConnections() ?? 0), 0);
+    return this.#fronts().reduce((n, f) => n + f.proxy.activeConnections(), 0);
   }
 
   async drain(deadline: number): Promise<void> {
-    await Promise.all([this.#proxy, ...this.#retiring].filter((p): p is ProxyServer => p !== undefined).map((p) => p.drain(deadline)));
+    await Promise.all(this.#fronts().map((f) => f.proxy.drain(deadline)));
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.#proxy, ...this.#retiring].filter((p): p is ProxyServer => p !== undefined).map((p) => p.close()));
-    this.#proxy = undefined;
+    await Promise.all(this.#fronts().map(closeFront));
+    this.#front = undefined;
   }
+
+  #fronts(): Front[] {
+    return [...(this.#front ? [this.#front] : []), ...this.#retiring];
+  }
+}
+
+async function closeFront(front: Front): Promise<void> {
+  await front.proxy.close();
+  front.forwarder.close();
 }

@@ -1,6 +1,7 @@
 // The governance seam: who is calling (identify) and may they (policy). The proxy asks once per
 // client connection and once per request; the lead wires identify + policy behind this interface.
 import type { Route, RouteId } from '../forward/index.ts';
+import type { PolicyDecision } from '../policy/index.ts';
 
 /** How this app's inference reaches the gateway, as the organization set it per app. */
 export type RoutingMode = 'gateway' | 'passthrough';
@@ -48,7 +49,7 @@ export type ConnectionAdmission =
    * `atConnect`: refuse the CONNECT itself even on an intercepted host, for apps that pin their
    * certificates and would never read an error inside a terminated TLS connection.
    */
-  | { decision: 'refuse'; reason: string; attribution: Attribution; atConnect?: boolean };
+  | { decision: 'refuse'; reason: string; attribution: Attribution; atConnect?: boolean; policy: PolicyDecision };
 
 export interface RequestInfo {
   host: string;
@@ -60,17 +61,24 @@ export interface RequestInfo {
   headers: Readonly<Record<string, string>>;
 }
 
-export type RequestDecision = { decision: 'allow' } | { decision: 'block'; message: string };
+/** The governor's answer for one request, with the policy decision it enforced (audit writes that one). */
+export type RequestDecision = { decision: 'allow'; policy: PolicyDecision } | { decision: 'block'; message: string; policy: PolicyDecision };
 
 export interface Governor {
   admitConnection(info: ConnectionInfo): Promise<ConnectionAdmission>;
   admitRequest(attribution: Attribution, request: RequestInfo): RequestDecision | Promise<RequestDecision>;
 }
 
+/** What a proxy without a governor (development, tests) enforces: everything allowed, by no policy. */
+export const UNGOVERNED: PolicyDecision = { verdict: 'allow', status: 'approved', scope: 'default', reason: 'no governor: every request is allowed', policyVersion: null };
+
+/** What an exchange that failed before the governor answered carries: it was not let through. */
+export const UNDECIDED: PolicyDecision = { verdict: 'block', status: 'no_policy', scope: 'fail_mode', reason: 'Heimdall failed before policy decided', policyVersion: null };
+
 /** The default until identify and policy are wired: everyone admitted, in gateway mode. */
 export const allowAllGovernor: Governor = {
   admitConnection: () => Promise.resolve({ decision: 'admit', attribution: { routingMode: 'gateway' } }),
-  admitRequest: () => ({ decision: 'allow' }),
+  admitRequest: () => ({ decision: 'allow', policy: UNGOVERNED }),
 };
 
 /** One governed exchange, for audit and metrics: no bodies, no credentials, no query string. */
@@ -90,6 +98,8 @@ export interface ExchangeRecord {
   latencyMs: number;
   requestId: string;
   outcome: 'forwarded' | 'blocked' | 'error';
+  /** The policy decision this exchange was governed by: the one enforced, never recomputed. */
+  decision: PolicyDecision;
   /** Why it was blocked or failed (a policy message or an error kind), if it was. */
   reason?: string;
   startedAt: string;

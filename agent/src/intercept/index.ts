@@ -6,7 +6,7 @@ export { ProxyServer, DEFAULT_CLIENT_TIMEOUTS } from './proxy-server.ts';
 export type {
   ProxyServerOptions, ProxyAddress, ProxyStats, ListeningAddress, CertificateSource, ClientTimeouts, ExchangeDecision,
 } from './proxy-server.ts';
-export { allowAllGovernor } from './governor.ts';
+export { allowAllGovernor, UNGOVERNED, UNDECIDED } from './governor.ts';
 export type {
   Governor, Attribution, RoutingMode, ConnectionInfo, ConnectionAdmission, RequestInfo, RequestDecision, ExchangeRecord,
 } from './governor.ts';

@@ -1,5 +1,7 @@
-// The local proxy: CONNECT and plain-HTTP proxying on loopback only, PAC serving, TLS termination
-// for routing-table hosts (then governance and forwarding), raw tunnels for everything else.
+// The local proxy, the governed path's front door: CONNECT and plain-HTTP proxying on loopback only,
+// PAC serving, TLS termination for routing-table hosts, raw tunnels for everything else. Each AI
+// exchange (a request or a websocket upgrade) is governed in one step and handed to the forwarder
+// the daemon wired in; every answer the proxy gives itself goes through replies.ts.
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -9,15 +11,16 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../lib/logger.ts';
 import {
-  Forwarder, headersWithoutSecrets, interceptedHosts, isInterceptedHost, providerError, requestIdFrom, resolveRoute, writeRawError,
-  type ErrorKind, type ForwardResult, type ForwardTarget, type ForwardTimeouts, type OriginResolver, type Route, type DnsCacheOptions,
+  DEFAULT_FORWARD_TIMEOUTS, headersWithoutSecrets, interceptedHosts, isInterceptedHost, requestIdFrom, resolveRoute,
+  type ErrorKind, type Forwarder, type ForwardResult, type ForwardTarget, type Route,
 } from '../forward/index.ts';
+import type { PolicyDecision } from '../policy/index.ts';
 import { isLocalHost, parseAuthority, type Authority } from './authority.ts';
-import { renderBlockPage } from './block-page.ts';
 import {
-  allowAllGovernor, type Attribution, type ConnectionAdmission, type ConnectionInfo, type ExchangeRecord, type Governor, type RequestInfo,
+  allowAllGovernor, UNDECIDED, type Attribution, type ConnectionAdmission, type ConnectionInfo, type ExchangeRecord, type Governor, type RequestInfo,
 } from './governor.ts';
 import { buildPacScript, PAC_CONTENT_TYPE } from './pac.ts';
+import { answer, blockPageReply, providerReply, textReply, type Reply } from './replies.ts';
 
 /** What the proxy needs from the tls room (CertificateManager satisfies it). */
 export interface CertificateSource {
@@ -44,20 +47,19 @@ export const DEFAULT_CLIENT_TIMEOUTS: ClientTimeouts = {
 };
 
 export interface ProxyServerOptions {
-  gatewayUrl: string;
-  /** Extra CA PEM trusted for an https gateway (private PKI, tests). */
-  gatewayCa?: string;
+  /** Takes governed exchanges to the gateway or their origin (and plain-HTTP requests onward). */
+  forwarder: Forwarder;
+  /** For the sentences and the block page the proxy writes itself. */
   supportUrl?: string;
   organization?: string;
-  /** Bounded device identifier sent as `x-bf-dim-device`. */
-  deviceId: string;
   /** Proxy port on 127.0.0.1 and ::1 (0 = any free port, for tests). */
   port: number;
   /** Optional separate port serving only the PAC. */
   pacPort?: number;
   /** Also listen on ::1 (default true; skipped with a log line when the machine has no IPv6 loopback). */
   listenIpv6?: boolean;
-  forwardTimeouts?: Partial<ForwardTimeouts>;
+  /** A raw tunnel's target must accept the TCP connection this soon. */
+  tunnelConnectMs?: number;
   clientTimeouts?: Partial<ClientTimeouts>;
   /** Request header limit in bytes (default 32 KiB); larger gets 431. */
   maxHeaderBytes?: number;
@@ -66,9 +68,6 @@ export interface ProxyServerOptions {
   /** The user's gateway credential for this attribution; undefined when nobody signed in. */
   getVirtualKey(attribution: Attribution): string | undefined | Promise<string | undefined>;
   onExchangeComplete?(record: ExchangeRecord): void;
-  /** Tests only: where origin-mode hosts really are. Production: the real host on 443. */
-  resolveOrigin?: OriginResolver;
-  dns?: Omit<DnsCacheOptions, 'logger'>;
   logger: Logger;
 }
 
@@ -127,6 +126,11 @@ interface GovernedExchange {
   admission: ConnectionAdmission;
 }
 
+/** Where a governed exchange's answer goes: an HTTP response, or the raw socket of an upgrade. */
+type ExchangeIo = { kind: 'request'; res: http.ServerResponse } | { kind: 'upgrade'; socket: Duplex; head: Buffer };
+
+type Verdict = { kind: 'allow'; policy: PolicyDecision } | { kind: 'block'; message: string; policy: PolicyDecision };
+
 const DEFAULT_MAX_HEADER_BYTES = 32 * 1024;
 
 export class ProxyServer {
@@ -157,16 +161,7 @@ export class ProxyServer {
     this.#logger = options.logger;
     this.#governor = options.governor ?? allowAllGovernor;
     this.#clientTimeouts = { ...DEFAULT_CLIENT_TIMEOUTS, ...options.clientTimeouts };
-    this.#forwarder = new Forwarder({
-      gatewayUrl: options.gatewayUrl,
-      deviceId: options.deviceId,
-      logger: options.logger,
-      ...(options.gatewayCa ? { gatewayCa: options.gatewayCa } : {}),
-      ...(options.supportUrl ? { supportUrl: options.supportUrl } : {}),
-      ...(options.forwardTimeouts ? { timeouts: options.forwardTimeouts } : {}),
-      ...(options.resolveOrigin ? { resolveOrigin: options.resolveOrigin } : {}),
-      ...(options.dns ? { dns: options.dns } : {}),
-    });
+    this.#forwarder = options.forwarder;
     const httpOptions: http.ServerOptions = {
       maxHeaderSize: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
       headersTimeout: this.#clientTimeouts.headersMs,
@@ -294,7 +289,6 @@ export class ProxyServer {
     this.#draining = true;
     this.stopAccepting();
     this.destroyAll();
-    this.#forwarder.close();
     await Promise.all([closeServer(this.#front), closeServer(this.#inner)]);
   }
 
@@ -362,27 +356,27 @@ export class ProxyServer {
     try {
       target = new URL(url);
     } catch {
-      plainError(res, 400, 'Heimdall proxy: the request target is not an absolute http:// URL.');
+      answer(res, textReply(400, 'Heimdall proxy: the request target is not an absolute http:// URL.'));
       return;
     }
     if (target.protocol !== 'http:' || !conn || !req.socket.localPort) {
-      plainError(res, 400, 'Heimdall proxy: only http:// URLs can be proxied this way; use CONNECT for https.');
+      answer(res, textReply(400, 'Heimdall proxy: only http:// URLs can be proxied this way; use CONNECT for https.'));
       return;
     }
     const authority = { host: stripBrackets(target.hostname), port: Number(target.port || 80) };
     if (this.#isSelf(authority)) {
-      plainError(res, 508, 'Heimdall proxy: refusing a request to the proxy itself (proxy loop).');
+      answer(res, textReply(508, 'Heimdall proxy: refusing a request to the proxy itself (proxy loop).'));
       return;
     }
     const admission = await this.#plainAdmission(conn, req.socket, authority);
     if (isInterceptedHost(authority.host)) {
       req.url = target.pathname + target.search;
-      await this.#governAndForward(req, res, { host: authority.host, transport: 'http', conn, admission });
+      await this.#exchange(req, { kind: 'request', res }, { host: authority.host, transport: 'http', conn, admission });
       return;
     }
     if (admission.decision === 'refuse') {
       this.#connectionsRefused++;
-      plainError(res, 403, `Heimdall: ${oneLine(admission.reason)}`);
+      answer(res, textReply(403, `Heimdall: ${admission.reason}`));
       return;
     }
     this.#trackRequest(conn, res);
@@ -399,23 +393,23 @@ export class ProxyServer {
       target = undefined;
     }
     if (!conn || !target || target.protocol !== 'http:') {
-      writeRawError(socket, 400, 'Heimdall proxy: websocket upgrades need an absolute http:// URL (or CONNECT).\n', 'text/plain');
+      answer(socket, textReply(400, 'Heimdall proxy: websocket upgrades need an absolute http:// URL (or CONNECT).'));
       return;
     }
     const authority = { host: stripBrackets(target.hostname), port: Number(target.port || 80) };
     if (this.#isSelf(authority)) {
-      writeRawError(socket, 508, 'Heimdall proxy: proxy loop.\n', 'text/plain');
+      answer(socket, textReply(508, 'Heimdall proxy: refusing an upgrade to the proxy itself (proxy loop).'));
       return;
     }
     conn.kind = 'upgraded';
     const admission = await this.#plainAdmission(conn, socket as net.Socket, authority);
     if (isInterceptedHost(authority.host)) {
       req.url = target.pathname + target.search;
-      await this.#governAndUpgrade(req, socket, head, { host: authority.host, transport: 'websocket', conn, admission });
+      await this.#exchange(req, { kind: 'upgrade', socket, head }, { host: authority.host, transport: 'websocket', conn, admission });
       return;
     }
     if (admission.decision === 'refuse') {
-      writeRawError(socket, 403, `Heimdall: ${oneLine(admission.reason)}\n`, 'text/plain');
+      answer(socket, textReply(403, `Heimdall: ${admission.reason}`));
       return;
     }
     await this.#forwarder.upgrade(req, socket, head, { kind: 'plain', url: target }, requestIdFrom(req.headers, randomUUID));
@@ -429,7 +423,7 @@ export class ProxyServer {
       res.end(req.method === 'HEAD' ? undefined : body);
       return;
     }
-    plainError(res, 404, 'This is the Heimdall local proxy. Configure it as your HTTP(S) proxy, or load /proxy.pac.');
+    answer(res, textReply(404, 'This is the Heimdall local proxy. Configure it as your HTTP(S) proxy, or load /proxy.pac.'));
   }
 
   #plainAdmission(conn: ClientConnection, socket: net.Socket, target: Authority): Promise<ConnectionAdmission> {
@@ -455,11 +449,11 @@ export class ProxyServer {
     const target = parseAuthority(req.url);
     if (!conn || !target) {
       this.#clientErrors++;
-      rawReply(socket, 400, 'Heimdall proxy: CONNECT needs a host:port target.');
+      answer(socket, textReply(400, 'Heimdall proxy: CONNECT needs a host:port target.'));
       return;
     }
     if (this.#isSelf(target)) {
-      rawReply(socket, 508, 'Heimdall proxy: refusing a CONNECT to the proxy itself (proxy loop).');
+      answer(socket, textReply(508, 'Heimdall proxy: refusing a CONNECT to the proxy itself (proxy loop).'));
       return;
     }
     let intercepted = target.port === 443 && isInterceptedHost(target.host);
@@ -479,7 +473,7 @@ export class ProxyServer {
     if (admission.decision === 'refuse') {
       this.#connectionsRefused++;
       this.#logger.info({ host: target.host, port: target.port, app: admission.attribution.appId, reason: admission.reason }, 'CONNECT refused');
-      rawReply(socket, 403, `Heimdall: ${oneLine(admission.reason)}`);
+      answer(socket, textReply(403, `Heimdall: ${admission.reason}`));
       return;
     }
     this.#tunnel(socket, target, head);
@@ -501,13 +495,13 @@ export class ProxyServer {
     } catch (err) {
       // The governor applies fail_mode itself; an exception here is a bug, and failing closed is safe.
       this.#logger.error({ err: (err as Error).message, host: target.host }, 'governor failed to admit a connection; refusing it');
-      return { decision: 'refuse', reason: 'Heimdall could not check this connection against policy.', attribution: { routingMode: 'gateway' } };
+      return { decision: 'refuse', reason: 'Heimdall could not check this connection against policy.', attribution: { routingMode: 'gateway' }, policy: UNDECIDED };
     }
   }
 
   /** A raw byte tunnel: nothing in it is parsed, logged or changed. */
   #tunnel(client: net.Socket, target: Authority, head: Buffer): void {
-    const { connectMs } = { connectMs: 10_000, ...this.#options.forwardTimeouts };
+    const connectMs = this.#options.tunnelConnectMs ?? DEFAULT_FORWARD_TIMEOUTS.connectMs;
     const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
     let established = false;
     const connectTimer = setTimeout(() => upstream.destroy(new Error(`connect timeout after ${connectMs} ms`)), connectMs);
@@ -524,7 +518,7 @@ export class ProxyServer {
       clearTimeout(connectTimer);
       if (!established) {
         this.#logger.info({ host: target.host, port: target.port, err: err.code ?? err.message }, 'tunnel target unreachable');
-        rawReply(client, 502, `Heimdall proxy: cannot reach ${target.host}:${target.port} (${err.code ?? err.message}).`);
+        answer(client, textReply(502, `Heimdall proxy: cannot reach ${target.host}:${target.port} (${err.code ?? err.message}).`));
       } else {
         client.destroy();
       }
@@ -542,7 +536,7 @@ export class ProxyServer {
       context = await this.#options.certificates.secureContextFor(target.host);
     } catch (err) {
       this.#logger.error({ host: target.host, err: (err as Error).message }, 'no certificate for an intercepted host');
-      rawReply(socket, 502, `Heimdall proxy: no certificate available for ${target.host}.`);
+      answer(socket, textReply(502, `Heimdall proxy: no certificate available for ${target.host}.`));
       return;
     }
     if (socket.destroyed) return;
@@ -592,12 +586,12 @@ export class ProxyServer {
     const given = req.headers.host;
     if (given !== ctx.acceptedHost) {
       if (!this.#checkHost(req, ctx.target.host)) {
-        plainError(res, 421, `Heimdall proxy: this connection is for ${ctx.target.host}; the request names another host.`);
+        answer(res, textReply(421, `Heimdall proxy: this connection is for ${ctx.target.host}; the request names another host.`));
         return;
       }
       ctx.acceptedHost = given;
     }
-    await this.#governAndForward(req, res, { host: ctx.target.host, transport: 'https', conn: ctx.conn, admission: ctx.admission });
+    await this.#exchange(req, { kind: 'request', res }, { host: ctx.target.host, transport: 'https', conn: ctx.conn, admission: ctx.admission });
   }
 
   async #onInterceptedUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -608,11 +602,11 @@ export class ProxyServer {
       return;
     }
     if (!this.#checkHost(req, ctx.target.host)) {
-      writeRawError(socket, 421, 'Heimdall proxy: misdirected request.\n', 'text/plain');
+      answer(socket, textReply(421, `Heimdall proxy: this connection is for ${ctx.target.host}; the request names another host.`));
       return;
     }
     ctx.conn.kind = 'upgraded';
-    await this.#governAndUpgrade(req, socket, head, { host: ctx.target.host, transport: 'websocket', conn: ctx.conn, admission: ctx.admission });
+    await this.#exchange(req, { kind: 'upgrade', socket, head }, { host: ctx.target.host, transport: 'websocket', conn: ctx.conn, admission: ctx.admission });
   }
 
   /** A Host header, when present, must name the host the connection was opened to. */
@@ -625,94 +619,66 @@ export class ProxyServer {
 
   // ---- governance + forwarding -------------------------------------------------------------
 
-  async #governAndForward(req: http.IncomingMessage, res: http.ServerResponse, ex: GovernedExchange): Promise<void> {
+  /**
+   * One governed exchange, a request or a websocket upgrade: decide, then forward or answer, then
+   * record it with the decision that was enforced.
+   */
+  async #exchange(req: http.IncomingMessage, io: ExchangeIo, ex: GovernedExchange): Promise<void> {
     const started = performance.now();
     // The wall clock is read now and formatted when the record is written, after the answer.
     const startedMs = Date.now();
-    this.#trackRequest(ex.conn, res);
+    if (io.kind === 'request') this.#trackRequest(ex.conn, io.res);
+    const to = io.kind === 'request' ? io.res : io.socket;
     const requestId = requestIdFrom(req.headers, randomUUID);
     const pathOnly = (req.url ?? '/').split('?', 1)[0] ?? '/';
     const route = resolveRoute(ex.host, pathOnly);
     if (!route || !pathOnly.startsWith('/')) {
-      plainError(res, 400, 'Heimdall proxy: malformed request path.');
+      answer(to, textReply(400, 'Heimdall proxy: malformed request path.'));
       return;
     }
     const attribution = ex.admission.attribution;
+    let decision = UNDECIDED;
     const record = (status: number, outcome: ExchangeDecision, bytesIn: number, bytesOut: number, reason?: string): void =>
       this.#record({
         attribution, host: ex.host, routeId: route.id, provider: route.provider, destination: destinationOf(route, attribution),
         transport: ex.transport, method: req.method ?? 'GET', path: pathOnly, status, bytesIn, bytesOut,
-        latencyMs: Math.round((performance.now() - started) * 1000) / 1000, requestId, outcome, startedAt: new Date(startedMs).toISOString(),
+        latencyMs: Math.round((performance.now() - started) * 1000) / 1000, requestId, outcome, decision, startedAt: new Date(startedMs).toISOString(),
         ...(reason ? { reason } : {}),
       });
     try {
       const verdict = await this.#verdict(req, route, ex, pathOnly);
+      decision = verdict.policy;
       if (verdict.kind === 'block') {
-        this.#respondBlocked(req, res, route, ex.host, verdict.message);
-        record(res.statusCode, 'blocked', 0, 0, verdict.message);
+        const reply = this.#blockReply(req, route, ex.host, verdict.message);
+        answer(to, reply);
+        record(reply.status, 'blocked', 0, 0, verdict.message);
         return;
       }
       const target = await this.#forwardTarget(route, attribution, ex.host);
       if ('error' in target) {
-        this.#forwarder.sendError(res, route.errorShape, target.error, '');
-        record(res.statusCode, 'blocked', 0, 0, target.error);
+        const reply = providerReply(route.errorShape, target.error, '', this.#options.supportUrl);
+        answer(to, reply);
+        record(reply.status, 'blocked', 0, 0, target.error);
         return;
       }
-      const result: ForwardResult = await this.#forwarder.forward(req, res, target, requestId);
+      const result: ForwardResult = io.kind === 'request'
+        ? await this.#forwarder.forward(req, io.res, target, requestId)
+        : await this.#forwarder.upgrade(req, io.socket, io.head, target, requestId);
       record(result.status, result.outcome, result.bytesIn, result.bytesOut, result.errorKind);
     } catch (err) {
-      this.#logger.error({ err: (err as Error).message, host: ex.host, route: route.id, request_id: requestId }, 'exchange failed inside Heimdall');
-      this.#forwarder.sendError(res, route.errorShape, 'internal', (err as Error).message);
-      record(res.statusCode, 'error', 0, 0, 'internal');
+      this.#logger.error({ err: (err as Error).message, host: ex.host, route: route.id, request_id: requestId, transport: ex.transport }, 'exchange failed inside Heimdall');
+      // A websocket half-way through its upgrade has no error shape a client would read: cut it.
+      const reply = providerReply(route.errorShape, 'internal', (err as Error).message, this.#options.supportUrl);
+      if (io.kind === 'request') answer(io.res, reply);
+      else io.socket.destroy();
+      record(io.kind === 'request' ? reply.status : 500, 'error', 0, 0, 'internal');
     }
   }
 
-  async #governAndUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, ex: GovernedExchange): Promise<void> {
-    const started = performance.now();
-    const startedAt = new Date().toISOString();
-    const requestId = requestIdFrom(req.headers, randomUUID);
-    const pathOnly = (req.url ?? '/').split('?', 1)[0] ?? '/';
-    const route = resolveRoute(ex.host, pathOnly);
-    if (!route) {
-      writeRawError(socket, 400, 'Heimdall proxy: malformed request path.\n', 'text/plain');
-      return;
-    }
-    const attribution = ex.admission.attribution;
-    const record = (status: number, outcome: ExchangeDecision, reason?: string): void =>
-      this.#record({
-        attribution, host: ex.host, routeId: route.id, provider: route.provider, destination: destinationOf(route, attribution),
-        transport: 'websocket', method: req.method ?? 'GET', path: pathOnly, status, bytesIn: 0, bytesOut: 0,
-        latencyMs: Math.round((performance.now() - started) * 1000) / 1000, requestId, outcome, startedAt,
-        ...(reason ? { reason } : {}),
-      });
-    try {
-      const verdict = await this.#verdict(req, route, ex, pathOnly);
-      if (verdict.kind === 'block') {
-        const e = providerError(route.errorShape, 'blocked', verdict.message, this.#options.supportUrl);
-        writeRawError(socket, e.status, e.body);
-        record(e.status, 'blocked', verdict.message);
-        return;
-      }
-      const target = await this.#forwardTarget(route, attribution, ex.host);
-      if ('error' in target) {
-        const e = providerError(route.errorShape, target.error, '', this.#options.supportUrl);
-        writeRawError(socket, e.status, e.body);
-        record(e.status, 'blocked', target.error);
-        return;
-      }
-      const result = await this.#forwarder.upgrade(req, socket, head, target, requestId);
-      record(result.status, result.outcome, result.errorKind);
-    } catch (err) {
-      this.#logger.error({ err: (err as Error).message, host: ex.host, route: route.id }, 'websocket exchange failed inside Heimdall');
-      socket.destroy();
-      record(500, 'error', 'internal');
-    }
-  }
-
-  async #verdict(req: http.IncomingMessage, route: Route, ex: GovernedExchange, path: string): Promise<{ kind: 'allow' } | { kind: 'block'; message: string }> {
-    if (ex.admission.decision === 'refuse') return { kind: 'block', message: ex.admission.reason };
+  async #verdict(req: http.IncomingMessage, route: Route, ex: GovernedExchange, path: string): Promise<Verdict> {
+    if (ex.admission.decision === 'refuse') return { kind: 'block', message: ex.admission.reason, policy: ex.admission.policy };
     const decision = await this.#governor.admitRequest(ex.admission.attribution, new GovernedRequest(req, ex.host, path, route));
-    return decision.decision === 'block' ? { kind: 'block', message: decision.message } : { kind: 'allow' };
+    return decision.decision === 'block' ? { kind: 'block', message: decision.message, policy: decision.policy } : { kind: 'allow', policy: decision.policy };
   }
 
   async #forwardTarget(route: Route, attribution: Attribution, host: string): Promise<ForwardTarget | { error: ErrorKind }> {
@@ -722,19 +688,13 @@ export class ProxyServer {
     return { kind: 'gateway', route, passthrough: attribution.routingMode === 'passthrough', virtualKey, appId: attribution.appId };
   }
 
-  #respondBlocked(req: http.IncomingMessage, res: http.ServerResponse, route: Route, host: string, message: string): void {
+  /** A browser navigating to a blocked consumer surface gets a page; an app gets its provider's error. */
+  #blockReply(req: http.IncomingMessage, route: Route, host: string, message: string): Reply {
     const wantsHtml = req.method === 'GET' && /\btext\/html\b/.test(String(req.headers.accept ?? ''));
     if (route.mode === 'origin' && route.surface === 'consumer' && wantsHtml) {
-      const body = renderBlockPage({
-        host, message,
-        ...(this.#options.supportUrl ? { supportUrl: this.#options.supportUrl } : {}),
-        ...(this.#options.organization ? { organization: this.#options.organization } : {}),
-      });
-      res.writeHead(403, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-      res.end(body);
-      return;
+      return blockPageReply({ host, message, supportUrl: this.#options.supportUrl, organization: this.#options.organization });
     }
-    this.#forwarder.sendError(res, route.errorShape, 'blocked', message);
+    return providerReply(route.errorShape, 'blocked', message, this.#options.supportUrl);
   }
 
   #record(record: ExchangeRecord): void {
@@ -775,7 +735,7 @@ export class ProxyServer {
       ? `Heimdall proxy: request headers exceed ${this.#options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES} bytes.`
       : status === 408 ? 'Heimdall proxy: the request was not received in time.' : 'Heimdall proxy: malformed HTTP request.';
     this.#logger.debug({ code: err.code, status }, 'client error');
-    rawReply(socket, status, message);
+    answer(socket, textReply(status, message));
   }
 
   #isSelf(target: Authority): boolean {
@@ -814,26 +774,6 @@ class GovernedRequest implements RequestInfo {
 function destinationOf(route: Route, attribution: Attribution): ExchangeRecord['destination'] {
   if (route.mode === 'origin') return 'origin';
   return attribution.routingMode === 'passthrough' || route.credentialPolicy === 'native-only' ? 'passthrough' : 'gateway';
-}
-
-function rawReply(socket: Duplex, status: number, message: string): void {
-  writeRawError(socket, status, `${message}\n`, 'text/plain; charset=utf-8');
-  // A client that never reads its error must not keep the socket.
-  setTimeout(() => socket.destroy(), 2000).unref();
-}
-
-function plainError(res: http.ServerResponse, status: number, message: string): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = `${message}\n`;
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-function oneLine(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ').slice(0, 300);
 }
 
 function stripBrackets(host: string): string {

@@ -3,6 +3,7 @@
 import type { Database } from 'better-sqlite3';
 import type { ApprovalRequestMessage } from '../../../protocol/index.ts';
 import type { PolicyEngine } from './engine.ts';
+import type { PolicyDecision } from './schema.ts';
 
 export const REREPORT_AFTER_MS = 24 * 60 * 60 * 1000;
 
@@ -59,14 +60,24 @@ export class ApprovalTracker {
   }
 
   /**
-   * Records that a pending or unknown item was used. Returns the `approval.request` to send now when
-   * it was never reported, or was reported a day ago and is still pending; otherwise undefined.
-   * Items the organization has decided on are forgotten.
+   * Reports a use from the decision that was enforced on it: an undecided item's `approval.request`
+   * goes out through `send` when due, and is kept for the next `takeDue()` when `send` cannot deliver
+   * it (channel down). Decided items are forgotten.
    */
-  observe(subject: ApprovalSubject): ApprovalRequestMessage | undefined {
+  reportUse(subject: ApprovalSubject, decision: PolicyDecision, send: (message: ApprovalRequestMessage) => boolean): void {
+    const request = this.observe(subject, decision);
+    if (request && !send(request)) this.deferReport(request);
+  }
+
+  /**
+   * Records that an item was used under `decision`. Returns the `approval.request` to send now when
+   * the item is undecided (pending, or no policy held) and was never reported, or was reported a day
+   * ago; otherwise undefined. Items the organization has decided on are forgotten.
+   */
+  observe(subject: ApprovalSubject, decision: PolicyDecision): ApprovalRequestMessage | undefined {
     const key = subject.kind === 'app' ? subject.appId : subject.fingerprint;
     const memoKey = `${subject.kind}\0${key}`;
-    if (!this.#stillPending(subject.kind, key, subject.osUser)) {
+    if (!undecided(decision)) {
       if (!this.#absent.has(memoKey)) this.#forget(subject.kind, key);
       return undefined;
     }
@@ -116,10 +127,9 @@ export class ApprovalTracker {
     this.#db.prepare('UPDATE approval_requests SET last_reported_at = NULL WHERE kind = ? AND item_key = ?').run(message.kind, key);
   }
 
+  /** For stored requests re-checked later (takeDue), against the policy held now. */
   #stillPending(kind: 'app' | 'mcp', key: string, osUser: string | undefined): boolean {
-    const decision = kind === 'app' ? this.#policy.decideApp({ appId: key, osUser }) : this.#policy.decideMcpServer(key, osUser);
-    // Without a policy nothing is known to be decided: report it.
-    return decision.status === 'pending' || decision.status === 'no_policy';
+    return undecided(kind === 'app' ? this.#policy.decideApp({ appId: key, osUser }) : this.#policy.decideMcpServer(key, osUser));
   }
 
   #due(row: Pick<RequestRow, 'last_reported_at'>): boolean {
@@ -149,4 +159,9 @@ export class ApprovalTracker {
     const common = { type: 'approval.request' as const, display_name: row.display_name, ...(row.os_user !== null ? { os_user: row.os_user } : {}), ...(details ? { details } : {}) };
     return row.kind === 'app' ? { ...common, kind: 'app', app_id: row.item_key } : { ...common, kind: 'mcp', fingerprint: row.item_key };
   }
+}
+
+/** Without a policy nothing is known to be decided: such items are reported too. */
+function undecided(decision: PolicyDecision): boolean {
+  return decision.status === 'pending' || decision.status === 'no_policy';
 }
