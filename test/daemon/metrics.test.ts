@@ -43,4 +43,19 @@ describe('metrics', () => {
     const line = (await scrape()).split('\n').find((l) => l.startsWith('heimdall_requests_total{'));
     expect(line).toBe('heimdall_requests_total{app="curl",provider="openai",route="openai-api",decision="blocked"} 1');
   });
+
+  it('refuses a page that re-points its own name at loopback (DNS rebinding): only loopback Host names are served', async () => {
+    const asked = async (host: string): Promise<{ status: number; body: string }> => {
+      const r = await runToEnd('curl', ['-s', '-H', `Host: ${host}`, '-w', '\n%{http_code}', `http://127.0.0.1:${metricsPort}/metrics`]);
+      const cut = r.stdout.lastIndexOf('\n');
+      return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut) };
+    };
+    const rebound = await asked(`rebind.attacker.example:${metricsPort}`);
+    expect(rebound.status).toBe(403);
+    expect(rebound.body).not.toContain('heimdall_');
+    expect(rebound.body).toContain('Host: "rebind.attacker.example:');
+    expect((await asked(`localhost:${metricsPort}`)).status).toBe(200);
+    expect((await asked(`[::1]:${metricsPort}`)).status).toBe(200);
+    expect((await asked(`127.0.0.1:${metricsPort + 1}`)).status).toBe(403);
+  });
 });

@@ -86,6 +86,18 @@ describe('listening', () => {
   });
 });
 
+describe('loopback services and web pages', () => {
+  it('refuses the PAC to a page that re-points its own name at loopback (DNS rebinding)', async () => {
+    const rebound = await curl([`http://127.0.0.1:${proxy.port}/proxy.pac`, '-H', `Host: rebind.attacker.example:${proxy.port}`]);
+    expect(rebound.status).toBe(403);
+    expect(rebound.body).not.toContain('FindProxyForURL');
+    expect(rebound.body).toContain('only to loopback names');
+    for (const host of [`localhost:${proxy.port}`, `127.0.0.1:${proxy.port}`, `[::1]:${proxy.port}`]) {
+      expect((await curl([`http://127.0.0.1:${proxy.port}/proxy.pac`, '-H', `Host: ${host}`])).status).toBe(200);
+    }
+  });
+});
+
 describe('tunnels for hosts outside the routing table', () => {
   it('shows the non-AI server its own certificate, not a Heimdall one', async () => {
     const other = await startTestUpstream(pki, 'bank', ['bank.test']);

@@ -3,6 +3,7 @@
 // prom-client is loaded only when metrics are switched on (about 1 MB of heap a daemon without a
 // metrics port never needs), so counting starts then.
 import { createServer, type Server } from 'node:http';
+import { isLoopbackHostHeader, loopbackHostRefusal } from '../lib/loopback-host.ts';
 import type { Counter, Histogram, Registry } from 'prom-client';
 import { boundedAppId } from '../forward/index.ts';
 import type { ExchangeRecord } from '../intercept/index.ts';
@@ -68,6 +69,10 @@ export class Metrics {
   async listen(port: number, logger: Logger): Promise<void> {
     const { registry } = (this.#instruments ??= await createInstruments(this.#sources));
     const server = createServer((req, res) => {
+      if (!isLoopbackHostHeader(req.headers.host, port)) {
+        res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' }).end(`${loopbackHostRefusal('metrics', req.headers.host, port)}\n`);
+        return;
+      }
       if (req.method !== 'GET' || req.url !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('Heimdall metrics are at /metrics\n');
         return;

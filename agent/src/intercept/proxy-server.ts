@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../lib/logger.ts';
+import { isLoopbackHostHeader, loopbackHostRefusal } from '../lib/loopback-host.ts';
 import {
   DEFAULT_FORWARD_TIMEOUTS, headersWithoutSecrets, interceptedHosts, isInterceptedHost, requestIdFrom, resolveRoute,
   type ErrorKind, type Forwarder, type ForwardResult, type ForwardTarget, type Route,
@@ -416,6 +417,11 @@ export class ProxyServer {
   }
 
   #serveLocal(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const port = req.socket.localPort ?? 0;
+    if (!isLoopbackHostHeader(req.headers.host, port)) {
+      answer(res, textReply(403, loopbackHostRefusal('the PAC file', req.headers.host, port)));
+      return;
+    }
     const path = (req.url ?? '/').split('?', 1)[0];
     if ((req.method === 'GET' || req.method === 'HEAD') && path === '/proxy.pac') {
       const body = buildPacScript(interceptedHosts(), `127.0.0.1:${this.address().port}`);
