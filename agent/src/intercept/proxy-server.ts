@@ -21,6 +21,7 @@ import {
   allowAllGovernor, UNDECIDED, type Attribution, type ConnectionAdmission, type ConnectionInfo, type ExchangeRecord, type Governor, type RequestInfo,
 } from './governor.ts';
 import { buildPacScript, PAC_CONTENT_TYPE } from './pac.ts';
+import { foreignPageOrigin } from './page-origin.ts';
 import { answer, blockPageReply, providerReply, textReply, type Reply } from './replies.ts';
 
 /** What the proxy needs from the tls room (CertificateManager satisfies it). */
@@ -658,6 +659,15 @@ export class ProxyServer {
         const reply = this.#blockReply(req, route, ex.host, verdict.message);
         answer(to, reply);
         record(reply.status, 'blocked', 0, 0, verdict.message);
+        return;
+      }
+      // The user's identity goes to the gateway with this exchange: never for a page of another site.
+      const page = route.mode === 'origin' ? undefined : foreignPageOrigin(req.headers, ex.host);
+      if (page !== undefined) {
+        const message = `Heimdall does not lend your organization's AI access to a web page of another site (${page}). Use an approved app, or the provider's own site.`;
+        const reply = providerReply(route.errorShape, 'blocked', message, this.#options.supportUrl);
+        answer(to, reply);
+        record(reply.status, 'blocked', 0, 0, `page of another site: ${page}`);
         return;
       }
       const target = await this.#forwardTarget(route, attribution, ex.host);
