@@ -112,4 +112,12 @@ describe('governance', () => {
     const decision = governance.admitRequest(admission.attribution, { host: 'api.anthropic.com', method: 'POST', path: '/v1/messages', route: {} as never, headers: {} });
     expect(decision.decision).toBe('block');
   });
+
+  it('never attributes a connection to the daemon itself (a proxy loop)', async () => {
+    const { governance, policy } = build({ ...identity('/usr/bin/node'), pid: process.pid, uid: 0, user: 'root' });
+    policy.applyPolicySnapshot(snapshot(1, [{ id: 'node', status: 'approved' }]));
+    const admission = await governance.admitConnection(connectTo('api.openai.com', true));
+    expect(admission).toMatchObject({ decision: 'refuse', atConnect: true, attribution: { routingMode: 'gateway' } });
+    expect(admission.attribution.osUser).toBeUndefined();
+  });
 });

@@ -3,7 +3,7 @@
 // what a hostile page would: a no-cors POST (no preflight, the request is sent even though the page
 // cannot read the answer), a CORS fetch, and a websocket to the provider's API. None may reach the
 // gateway under the user's key. A request from the provider's own origin, and curl, still do.
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -27,9 +27,10 @@ let proxy: RunningProxy;
 let pages: http.Server;
 let pagesUrl: string;
 let leafSpki: string;
+let onReport: (report: string) => void = () => undefined;
 
-// What a hostile page tries; it prints what it saw into the DOM, which Chromium dumps.
-const ATTACK_PAGE = `<!doctype html><pre id="out">pending</pre><script>
+// What a hostile page tries; it reports what it saw to its own server.
+const ATTACK_PAGE = `<!doctype html><script>
 (async () => {
   const out = [];
   const body = JSON.stringify({ model: 'gpt-demo', messages: [{ role: 'user', content: 'spent by a web page' }] });
@@ -40,12 +41,17 @@ const ATTACK_PAGE = `<!doctype html><pre id="out">pending</pre><script>
     ws.onopen = () => { out.push('ws:open'); ws.close(); resolve(); };
     ws.onerror = () => { out.push('ws:failed'); resolve(); };
   });
-  document.getElementById('out').textContent = 'done:' + out.join('|');
+  // Same-origin report to the page's own server (loopback: Chromium never sends it to the proxy).
+  await fetch('/report?' + encodeURIComponent(out.join('|')));
 })();
 </script>`;
 
-/** Loads a URL in headless Chromium through the proxy and returns the DOM after its scripts ran. */
-function chromiumDumpDom(url: string): Promise<string> {
+/**
+ * Opens a URL in headless Chromium through the proxy and waits for the page's report of what it saw.
+ * The page reports over a request of its own rather than Chromium dumping the DOM after a time budget:
+ * on a loaded machine the page's work takes as long as it takes.
+ */
+async function runInChromium(url: string): Promise<string> {
   const profile = fs.mkdtempSync(path.join(dir, 'chromium-'));
   const args = [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -53,14 +59,21 @@ function chromiumDumpDom(url: string): Promise<string> {
     `--proxy-server=http://127.0.0.1:${proxy.port}`,
     // Trust Heimdall's leaves (one shared key) the way an installed CA would, without touching the machine's store.
     `--ignore-certificate-errors-spki-list=${leafSpki}`,
-    '--virtual-time-budget=15000', '--dump-dom', url,
+    url,
   ];
-  return new Promise((resolve, reject) => {
-    execFile(CHROMIUM, args, { timeout: 60_000, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`chromium failed: ${err.message}\n${stderr.slice(-2000)}`));
-      else resolve(stdout);
-    });
-  });
+  const report = new Promise<string>((resolve) => (onReport = resolve));
+  // Its own process group, so the browser's helper processes end with it.
+  const browser = spawn(CHROMIUM, args, { stdio: 'ignore', detached: true });
+  const exited = new Promise<string>((_resolve, reject) => browser.once('exit', (code) => reject(new Error(`chromium exited (${code}) before the page reported`))));
+  try {
+    return await Promise.race([report, exited]);
+  } finally {
+    try {
+      process.kill(-browser.pid!, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
 }
 
 function keyedRequests(): string[] {
@@ -79,7 +92,12 @@ beforeAll(async () => {
   const der = new X509Certificate(leaf.getPeerCertificate(false).raw).publicKey.export({ type: 'spki', format: 'der' });
   leafSpki = createHash('sha256').update(der).digest('base64');
   leaf.destroy();
-  pages = http.createServer((_req, res) => {
+  pages = http.createServer((req, res) => {
+    if (req.url?.startsWith('/report?')) {
+      onReport(decodeURIComponent(req.url.slice('/report?'.length)));
+      res.end();
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end(ATTACK_PAGE);
   });
@@ -99,12 +117,12 @@ beforeEach(() => {
 
 describe('web pages in a real browser', () => {
   it('lends the user\'s virtual key to no page of another site: no-cors POST, CORS fetch, websocket', async () => {
-    const dom = await chromiumDumpDom(pagesUrl);
+    const seen = await runInChromium(pagesUrl);
     // The gateway saw nothing under the user's key, and the page read nothing: its CORS fetch failed
     // (the refusal carries no CORS grant), its websocket never opened; a no-cors POST always "succeeds"
     // opaquely, which is why it must be refused at the proxy, not left to CORS.
     expect(keyedRequests()).toEqual([]);
-    expect(/<pre id="out">([^<]*)<\/pre>/.exec(dom)?.[1]).toBe('done:nocors:sent|cors:failed|ws:failed');
+    expect(seen).toBe('nocors:sent|cors:failed|ws:failed');
     // Each attempt was refused and audited, with the other site named.
     const refused = proxy.records.filter((r) => r.outcome === 'blocked');
     expect(refused.length).toBeGreaterThanOrEqual(3);

@@ -13,6 +13,7 @@ import {
   TEST_ALLOWED, TEST_DENIED,
 } from './harness.ts';
 import { interceptedHosts } from '../../agent/src/forward/index.ts';
+import { TargetGuard } from '../../agent/src/intercept/index.ts';
 
 let dir: string;
 let pki: TestPki;
@@ -32,6 +33,9 @@ beforeAll(async () => {
     gatewayCa: pki.caPem,
     resolveOrigin: (host) => ({ url: origin.url, ca: pki.caPem, servername: host }),
     clientTimeouts: { headersMs: 1500, requestMs: 3000 },
+    // The loopback servers below stand in for hosts on the internet: allowed here as an administrator
+    // would allow a local service (test/intercept/local-targets.test.ts shows the default refuses them).
+    targetGuard: new TargetGuard({ allowed: ['127.0.0.1'] }),
   });
 });
 

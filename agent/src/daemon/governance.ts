@@ -27,6 +27,8 @@ const UNINTERCEPTED_AI_HOSTS: ReadonlySet<string> = new Set(CONSUMER_SURFACES);
 // Apps that pin their certificates cannot be served through a terminated TLS connection.
 const PINNING_APPS: ReadonlySet<string> = new Set((APP_CATALOG as readonly CatalogApp[]).filter((a) => a.pinsCertificates === true).map((a) => a.id));
 
+const SELF_CONNECTION: PolicyDecision = { verdict: 'block', status: 'denied', scope: 'fail_mode', reason: 'a connection from the daemon itself', policyVersion: null };
+
 export class Governance implements Governor {
   readonly #o: GovernanceOptions;
 
@@ -42,6 +44,11 @@ export class Governance implements Governor {
       proxyPort: info.proxyPort,
       family: info.family,
     });
+    if (identity?.pid === process.pid) {
+      // The proxy reached itself (a loop an allow-list let through): nothing is attributed to root's daemon.
+      this.#o.logger.warn({ host: info.targetHost }, 'refusing a connection that comes from the daemon itself');
+      return { decision: 'refuse', reason: 'Heimdall does not carry its own connections.', attribution: { routingMode: 'gateway' }, atConnect: true, policy: SELF_CONNECTION };
+    }
     const app = await this.#o.apps.resolveApp(identity, { host: info.targetHost });
     const attribution: Attribution = {
       appId: app.appId,

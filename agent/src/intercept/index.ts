@@ -11,6 +11,7 @@ export type {
   Governor, Attribution, RoutingMode, ConnectionInfo, ConnectionAdmission, RequestInfo, RequestDecision, ExchangeRecord,
 } from './governor.ts';
 export { buildPacScript, PAC_CONTENT_TYPE } from './pac.ts';
+export { TargetGuard, type TargetGuardOptions } from './target-guard.ts';
 export { renderBlockPage } from './block-page.ts';
 export {
   buildProxyEnvironment, formatShellExports, writeCaBundle, findSystemCaBundle, SYSTEM_CA_BUNDLES,

@@ -22,6 +22,7 @@ import {
 } from './governor.ts';
 import { buildPacScript, PAC_CONTENT_TYPE } from './pac.ts';
 import { foreignPageOrigin } from './page-origin.ts';
+import { canonicalHost, TargetGuard } from './target-guard.ts';
 import { answer, blockPageReply, providerReply, textReply, type Reply } from './replies.ts';
 
 /** What the proxy needs from the tls room (CertificateManager satisfies it). */
@@ -62,6 +63,8 @@ export interface ProxyServerOptions {
   listenIpv6?: boolean;
   /** A raw tunnel's target must accept the TCP connection this soon. */
   tunnelConnectMs?: number;
+  /** Where tunnels and plain-http requests may go (default: anywhere but this machine's own addresses). */
+  targetGuard?: TargetGuard;
   clientTimeouts?: Partial<ClientTimeouts>;
   /** Request header limit in bytes (default 32 KiB); larger gets 431. */
   maxHeaderBytes?: number;
@@ -140,6 +143,7 @@ export class ProxyServer {
   readonly #logger: Logger;
   readonly #governor: Governor;
   readonly #forwarder: Forwarder;
+  readonly #guard: TargetGuard;
   readonly #clientTimeouts: ClientTimeouts;
   /** Parses requests arriving on the proxy port (CONNECT, absolute-URI, PAC). */
   readonly #front: http.Server;
@@ -164,6 +168,7 @@ export class ProxyServer {
     this.#governor = options.governor ?? allowAllGovernor;
     this.#clientTimeouts = { ...DEFAULT_CLIENT_TIMEOUTS, ...options.clientTimeouts };
     this.#forwarder = options.forwarder;
+    this.#guard = options.targetGuard ?? new TargetGuard();
     const httpOptions: http.ServerOptions = {
       maxHeaderSize: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
       headersTimeout: this.#clientTimeouts.headersMs,
@@ -381,8 +386,14 @@ export class ProxyServer {
       answer(res, textReply(403, `Heimdall: ${admission.reason}`));
       return;
     }
+    const vetted = await this.#guard.vet(authority.host, authority.port);
+    if (!vetted.ok) {
+      this.#connectionsRefused++;
+      answer(res, textReply(403, `Heimdall proxy: ${vetted.reason}.`));
+      return;
+    }
     this.#trackRequest(conn, res);
-    await this.#forwarder.forward(req, res, { kind: 'plain', url: target }, requestIdFrom(req.headers, randomUUID));
+    await this.#forwarder.forward(req, res, { kind: 'plain', url: atAddress(target, vetted.address) }, requestIdFrom(req.headers, randomUUID));
   }
 
   async #onFrontUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -414,7 +425,13 @@ export class ProxyServer {
       answer(socket, textReply(403, `Heimdall: ${admission.reason}`));
       return;
     }
-    await this.#forwarder.upgrade(req, socket, head, { kind: 'plain', url: target }, requestIdFrom(req.headers, randomUUID));
+    const vetted = await this.#guard.vet(authority.host, authority.port);
+    if (!vetted.ok) {
+      this.#connectionsRefused++;
+      answer(socket, textReply(403, `Heimdall proxy: ${vetted.reason}.`));
+      return;
+    }
+    await this.#forwarder.upgrade(req, socket, head, { kind: 'plain', url: atAddress(target, vetted.address) }, requestIdFrom(req.headers, randomUUID));
   }
 
   #serveLocal(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -483,7 +500,15 @@ export class ProxyServer {
       answer(socket, textReply(403, `Heimdall: ${admission.reason}`));
       return;
     }
-    this.#tunnel(socket, target, head);
+    const vetted = await this.#guard.vet(target.host, target.port);
+    if (socket.destroyed) return;
+    if (!vetted.ok) {
+      this.#connectionsRefused++;
+      this.#logger.info({ host: target.host, port: target.port, app: admission.attribution.appId, reason: vetted.reason }, 'CONNECT to a local address refused');
+      answer(socket, textReply(403, `Heimdall proxy: ${vetted.reason}.`));
+      return;
+    }
+    this.#tunnel(socket, { host: vetted.address, port: target.port }, head);
   }
 
   async #admit(socket: net.Socket, target: Authority, intercepted: boolean): Promise<ConnectionAdmission> {
@@ -756,7 +781,8 @@ export class ProxyServer {
 
   #isSelf(target: Authority): boolean {
     const ports = new Set([this.#address?.port, this.#pacPort]);
-    return ports.has(target.port) && isLocalHost(target.host, this.#ownHostnames);
+    // Canonical first: `127.1` and `0x7f000001` name the loopback as surely as `127.0.0.1` does.
+    return ports.has(target.port) && isLocalHost(canonicalHost(target.host) ?? target.host, this.#ownHostnames);
   }
 }
 
@@ -790,6 +816,13 @@ class GovernedRequest implements RequestInfo {
 function destinationOf(route: Route, attribution: Attribution): ExchangeRecord['destination'] {
   if (route.mode === 'origin') return 'origin';
   return attribution.routingMode === 'passthrough' || route.credentialPolicy === 'native-only' ? 'passthrough' : 'gateway';
+}
+
+/** The URL with its host replaced by the address the guard checked (its Host header is the app's own). */
+function atAddress(url: URL, address: string): URL {
+  const at = new URL(url);
+  at.hostname = address.includes(':') ? `[${address}]` : address;
+  return at;
 }
 
 function stripBrackets(host: string): string {
