@@ -25,6 +25,7 @@ import type {
   InventoryResult,
   VirtualKeyRecord,
 } from '../store/index.ts';
+import { BUILT_IN_APP_IDS, unknownIdMessage } from './catalog-ids.ts';
 import { checkUploadedCa, describeCaRecord, generateCa, signLeaf, type CaInfo, type LeafResult } from './ca.ts';
 import { ControlError } from './errors.ts';
 import { buildSnapshot, hasExceptions, indexUserDecisions, policyMessageText, type PolicyBase } from './policy.ts';
@@ -151,6 +152,10 @@ export class ControlPlane {
     if (patch.full_resync_s !== undefined) next.full_resync_s = patch.full_resync_s;
     if (patch.allow_direct_keys !== undefined) next.allow_direct_keys = patch.allow_direct_keys;
     for (const [app, mode] of Object.entries(patch.routing ?? {})) {
+      // Removing a mode set earlier is always allowed, whatever its app id.
+      if (!(mode === null && app in current.routing)) await this.#requireKnown('app', app, `routing.${app}`, 'invalid');
+    }
+    for (const [app, mode] of Object.entries(patch.routing ?? {})) {
       if (mode === null) delete next.routing[app];
       else next.routing[app] = mode;
     }
@@ -169,6 +174,7 @@ export class ControlPlane {
 
   /** Sets an item's global status, or one user's status when `user` (email or id) is given; `pending` for a user removes the exception. */
   async decide(kind: CatalogKind, id: string, status: CatalogStatus, user?: string): Promise<CatalogItemRecord> {
+    await this.#requireKnown(kind, id, kind === 'app' ? 'id' : 'fingerprint');
     const at = new Date().toISOString();
     if (user === undefined) {
       await this.store.setGlobalDecision(kind, id, status, at);
@@ -181,6 +187,14 @@ export class ControlPlane {
     }
     this.#logger.info({ kind, id, status, user }, 'catalog decision');
     return (await this.store.getCatalogItem(kind, id))!;
+  }
+
+  /** Refuses an id that is neither a built-in app nor in the catalog (a typo would create an entry no agent matches). */
+  async #requireKnown(kind: CatalogKind, id: string, field: string, code: 'not_found' | 'invalid' = 'not_found'): Promise<void> {
+    if (kind === 'app' && BUILT_IN_APP_IDS.includes(id)) return;
+    if (await this.store.getCatalogItem(kind, id)) return;
+    const reported = (await this.store.listCatalog(kind)).map((item) => item.id);
+    throw new ControlError(code, unknownIdMessage(kind, id, reported), field);
   }
 
   // ---- devices ----
