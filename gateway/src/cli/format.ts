@@ -1,10 +1,108 @@
-// Plain-text tables for the CLI's list commands.
+// Plain-text tables for the CLI's list commands. A table fits the width it is given: short columns
+// keep their width, long ones share the rest; a cell too long for its column is cut at a word
+// boundary and ends with an ellipsis, or, in a wrapping column, continues on the next lines. `--json`
+// is where a whole value is read.
 
-export function table(headers: readonly string[], rows: readonly (readonly (string | number | boolean | null | undefined)[])[]): string {
-  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c))));
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]?.length ?? 0)));
-  const line = (r: readonly string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
-  return [line(headers.map((h) => h.toUpperCase())), ...cells.map(line)].join('\n') + '\n';
+export interface Column {
+  header: string;
+  /** Wrap long text onto more lines (free text) instead of cutting it (ids, names, emails). */
+  wrap?: boolean;
+  /** Bounded values (times, statuses, counts) keep their width; the other columns share the rest. */
+  fixed?: boolean;
+}
+
+export const fixed = (header: string): Column => ({ header, fixed: true });
+export const wrapped = (header: string): Column => ({ header, wrap: true });
+
+export type Cell = string | number | boolean | null | undefined;
+
+const GAP = '  ';
+const ELLIPSIS = '…';
+/** Where a cut or a wrap may fall: after spaces and the separators inside ids, paths and emails. */
+const BOUNDARY = /[\s/:@._,=-]/;
+/** A cut or wrap looks this far back (as a share of the width) for a boundary before cutting mid-word. */
+const LOOK_BACK = 0.5;
+
+function clean(cell: Cell): string {
+  if (cell === null || cell === undefined || cell === '') return '-';
+  // One line per cell: a newline or tab inside a value would break the table.
+  return String(cell).replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * The end of the longest prefix of `text` no longer than `room` that ends after a boundary or before
+ * one matching `before`, or `room` when none is near.
+ */
+function breakAt(text: string, room: number, before: RegExp): number {
+  for (let end = room; end > room * LOOK_BACK; end--) {
+    if (before.test(text[end] ?? '') || BOUNDARY.test(text[end - 1]!)) return end;
+  }
+  return room;
+}
+
+export function truncate(text: string, width: number): string {
+  if (text.length <= width) return text;
+  if (width <= 1) return ELLIPSIS.slice(0, width);
+  return `${text.slice(0, breakAt(text, width - 1, BOUNDARY)).trimEnd()}${ELLIPSIS}`;
+}
+
+export function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let rest = text;
+  while (rest.length > width && width > 0) {
+    // Words stay whole where a space allows it; a word longer than the line breaks after a separator.
+    const space = rest.lastIndexOf(' ', width);
+    const end = space > 0 ? space : breakAt(rest, width, /\s/);
+    lines.push(rest.slice(0, end).trimEnd());
+    rest = rest.slice(end).trimStart();
+  }
+  lines.push(rest);
+  return lines;
+}
+
+/**
+ * Column widths within `available`: fixed columns keep their natural width; the others, narrowest
+ * first, take their natural width or a fair share of what is left, whichever is smaller.
+ */
+export function fitWidths(natural: readonly number[], minimum: readonly number[], available: number, isFixed: readonly boolean[] = []): number[] {
+  if (natural.reduce((a, b) => a + b, 0) <= available) return [...natural];
+  const widths = [...natural];
+  const order = natural.map((_, i) => i).filter((i) => !isFixed[i]).sort((a, b) => natural[a]! - natural[b]!);
+  let left = available - natural.reduce((sum, n, i) => sum + (isFixed[i] ? n : 0), 0);
+  order.forEach((column, k) => {
+    const share = Math.floor(left / (order.length - k));
+    widths[column] = Math.max(minimum[column]!, Math.min(natural[column]!, share));
+    left -= widths[column];
+  });
+  return widths;
+}
+
+/** A table of `rows` under `columns`, at most `width` characters wide when the headers allow it (no limit by default). */
+export function table(columns: readonly Column[], rows: readonly (readonly Cell[])[], width = Infinity): string {
+  const cells = rows.map((row) => columns.map((_, i) => clean(row[i])));
+  const headers = columns.map((c) => c.header.toUpperCase());
+  const natural = columns.map((_, i) => Math.max(headers[i]!.length, ...cells.map((row) => row[i]!.length)));
+  // A header is never cut; a column narrower than a few characters shows nothing useful.
+  const minimum = natural.map((n, i) => Math.min(n, Math.max(headers[i]!.length, 5)));
+  const widths = fitWidths(natural, minimum, width - GAP.length * (columns.length - 1), columns.map((c) => c.fixed === true));
+  const render = (row: readonly string[]): string[] => {
+    const parts = row.map((cell, i) => (columns[i]!.wrap ? wrap(cell, widths[i]!) : [truncate(cell, widths[i]!)]));
+    const height = Math.max(...parts.map((p) => p.length));
+    return Array.from({ length: height }, (_, line) =>
+      parts
+        .map((p, i) => (i === parts.length - 1 ? (p[line] ?? '') : (p[line] ?? '').padEnd(widths[i]!)))
+        .join(GAP)
+        .trimEnd(),
+    );
+  };
+  return [...render(headers), ...cells.flatMap(render)].join('\n') + '\n';
+}
+
+/** The width tables get: the terminal's, or `COLUMNS` when the output is not a terminal, else no limit. */
+export function outputWidth(stream: { isTTY?: boolean; columns?: number } = process.stdout, env: NodeJS.ProcessEnv = process.env): number {
+  if (stream.isTTY && stream.columns) return stream.columns;
+  const columns = Number(env['COLUMNS']);
+  return Number.isInteger(columns) && columns > 0 ? columns : Infinity;
 }
 
 /** `2025-01-31T12:00:00.000Z` -> `2025-01-31 12:00:00`. */
