@@ -214,7 +214,7 @@ export function buildProgram(io: Io = STDIO): Command {
       print(opts, json, () => `${key} = ${value}\n`);
     }),
     'heimdall-gateway settings set pending_action block',
-    'heimdall-gateway settings set routing.codex passthrough',
+    'heimdall-gateway settings set routing.codex-cli passthrough',
   );
 
   // ---- keys ----
