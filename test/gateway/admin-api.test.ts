@@ -171,6 +171,9 @@ describe('routing of unknown paths and methods', () => {
     const r = await gw.admin('GET', 'events?since=yesterday');
     expect(r.status).toBe(400);
     expect(r.body.error.field).toBe('since');
+    expect(r.body.error.message).toBe('since: "yesterday" is not accepted; accepted: an RFC 3339 time, e.g. 2025-01-31T00:00:00Z');
+    const limit = await gw.admin('GET', 'events?limit=lots');
+    expect(limit.body.error.message).toBe('limit: "lots" is not accepted; accepted: a whole number from 1 to 1000');
     const ok = await gw.admin('GET', 'events?limit=5');
     expect(ok.body).toEqual({ events: [], next_before: null });
   });

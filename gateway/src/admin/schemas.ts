@@ -38,15 +38,18 @@ export const createKeySchema = z.strictObject({
   name: z.string().min(1).max(128).optional(),
 });
 
+const limitError = { error: 'accepted: a whole number from 1 to 1000' };
+const beforeError = { error: 'accepted: an event id (a whole number from 1), as next_before gives it' };
+
 export const eventsQuerySchema = z.strictObject({
   device: z.string().min(1).max(128).optional(),
   /** A user's email or id. */
   user: z.string().min(1).max(320).optional(),
   app: z.string().min(1).max(64).optional(),
   type: z.string().min(1).max(64).optional(),
-  since: z.iso.datetime({ offset: true }).optional(),
-  before: z.coerce.number().int().min(1).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  since: z.iso.datetime({ offset: true, error: 'accepted: an RFC 3339 time, e.g. 2025-01-31T00:00:00Z' }).optional(),
+  before: z.coerce.number(beforeError).int(beforeError).min(1, beforeError).optional(),
+  limit: z.coerce.number(limitError).int(limitError).min(1, limitError).max(1000, limitError).default(100),
 });
 
 export const generateCaSchema = z.strictObject({
