@@ -118,6 +118,12 @@ describe('heimdall-gateway CLI', () => {
     expect(ok).toMatchObject({ code: 0, stdout: 'MCP server fp-github-0001: approved\n' });
   });
 
+  it('refuses to revoke a device or key that does not exist, saying where the ids are', async () => {
+    const [device, key] = await Promise.all([cli('devices', 'revoke', 'dev-nope'), cli('keys', 'revoke', 'vk_nope')]);
+    expectRefused(device, '404: no device "dev-nope"; devices list (GET /admin/v1/devices) shows the enrolled ones');
+    expectRefused(key, '404: no virtual key "vk_nope"; keys list (GET /admin/v1/keys) shows their ids');
+  });
+
   it('refuses an unknown --status with the accepted values, from the admin API', async () => {
     const [apps, mcp, good] = await Promise.all([cli('apps', 'list', '--status', 'denyed'), cli('mcp', 'list', '--status', 'blocked'), cli('apps', 'list', '--status', 'denied', '--json')]);
     expectRefused(apps, '400: status: "denyed" is not accepted; accepted: pending, approved, denied');

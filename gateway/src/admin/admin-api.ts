@@ -156,7 +156,7 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
       handle: async (ctx) => {
         const id = ctx.params['id']!;
         const device = await control.store.getDevice(id);
-        if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}`, 'id');
+        if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}; devices list (GET /admin/v1/devices) shows the enrolled ones`, 'id');
         const inventory = await control.store.deviceInventory(id);
         return {
           body: {

@@ -5,8 +5,6 @@ import { Command, Option } from 'commander';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../../agent/src/lib/logger.ts';
 // One version for the whole repository, package.json's, read the way `heimdall --version` reads it.
 import { AGENT_VERSION as VERSION } from '../../../agent/src/lib/version.ts';
-import { loadGatewayConfig } from '../config.ts';
-import { startGateway } from '../server.ts';
 import { adminRequest, CliError, resolveTarget, type TargetFlags } from './admin-client.ts';
 import { fixed, outputWidth, table, when, wrapped, type Cell, type Column } from './format.ts';
 
@@ -89,6 +87,8 @@ export function buildProgram(io: Io = STDIO): Command {
       .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
       .action(async (opts: { dataDir: string; listen: string; config?: string; logLevel: LogLevel }) => {
         const { host, port } = parseListen(opts.listen);
+        // Loaded here, not at the top: the admin commands never need the gateway itself, and start faster without it.
+        const [{ loadGatewayConfig }, { startGateway }] = await Promise.all([import('../config.ts'), import('../server.ts')]);
         const config = opts.config ? loadGatewayConfig(opts.config) : undefined;
         const logger = createLogger({ level: opts.logLevel, name: 'heimdall-gateway' });
         const gateway = await startGateway({ dataDir: opts.dataDir, host, port, logger, ...(config ? { config } : {}) });

@@ -205,7 +205,7 @@ export class ControlPlane {
 
   async revokeDevice(id: string): Promise<DeviceRecord> {
     const device = await this.store.revokeDevice(id);
-    if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}`, 'device_id');
+    if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}; devices list (GET /admin/v1/devices) shows the enrolled ones`, 'device_id');
     this.#emit({ type: 'revoked', deviceId: id });
     this.#logger.warn({ device_id: id }, 'device revoked');
     return device;
@@ -233,7 +233,7 @@ export class ControlPlane {
 
   async revokeVirtualKey(id: string): Promise<VirtualKeyRecord> {
     const record = await this.store.revokeVirtualKey(id);
-    if (!record) throw new ControlError('not_found', `no virtual key ${JSON.stringify(id)}`, 'key_id');
+    if (!record) throw new ControlError('not_found', `no virtual key ${JSON.stringify(id)}; keys list (GET /admin/v1/keys) shows their ids`, 'key_id');
     this.#emit({ type: 'revoked', keyId: id });
     this.#logger.warn({ key_id: id }, 'virtual key revoked');
     return record;
