@@ -69,6 +69,12 @@ describe('settings naming apps', () => {
     expect(typo.body.error.message).toMatch(/^no app "cursr" in the catalog; accepted: the apps agents know by name \(claude-code, [^)]*cursor[^)]*\) and the apps agents reported \(/);
     // The refused change changed nothing.
     expect((await gw.admin('GET', 'settings')).body.routing).not.toHaveProperty('cursr');
+    // A mode stored before ids were checked can still be removed.
+    const settings = await gw.control.store.getSettings();
+    await gw.control.store.saveSettings({ ...settings, routing: { ...settings.routing, zed: 'passthrough' } });
+    const removed = await gw.admin('PATCH', 'settings', { routing: { zed: null } });
+    expect(removed.status).toBe(200);
+    expect(removed.body.routing).not.toHaveProperty('zed');
   });
 });
 
