@@ -1,7 +1,7 @@
 // The CLI's tables: they fit the width they are given, cut ids and names at a word with an
 // ellipsis, wrap free text at spaces, and never let one long value push the other columns around.
 import { describe, expect, it } from 'vitest';
-import { fitWidths, fixed, outputWidth, table, truncate, wrap, wrapped } from '../../gateway/src/cli/format.ts';
+import { day, fitWidths, fixed, outputWidth, table, truncate, when, wrap, wrapped } from '../../gateway/src/cli/format.ts';
 
 describe('truncate', () => {
   it('keeps a value that fits, untouched', () => {
@@ -34,7 +34,18 @@ describe('fitWidths', () => {
 
   it('keeps fixed columns whole and shares the rest, narrowest first', () => {
     // 40 available: the fixed 19 stays; 21 left for 4, 30 and 30 -> 4, then 8 and 9.
-    expect(fitWidths([19, 4, 30, 30], [5, 4, 5, 5], 40, [true, false, false, false])).toEqual([19, 4, 8, 9]);
+    expect(fitWidths([19, 4, 30, 30], [5, 4, 5, 5], 40, ['fixed', 'cut', 'cut', 'cut'])).toEqual([19, 4, 8, 9]);
+  });
+
+  it('gives a wrapping column a good share once the cut columns have their floor, and what they leave', () => {
+    // 60 available: the wrapping column takes max(20, 40% of 60) = 24; 36 left for 10 and 50 -> 10 and 26.
+    expect(fitWidths([10, 50, 200], [4, 4, 4], 60, ['cut', 'cut', 'wrap'])).toEqual([10, 26, 24]);
+    // The cut columns need little: the wrapping column gets the rest.
+    expect(fitWidths([3, 5, 200], [3, 4, 4], 60, ['cut', 'cut', 'wrap'])).toEqual([3, 5, 52]);
+    // Little room (40): the cut columns are sure of 6 and 12; the wrapping column takes its 20; the cut ones share the other 20.
+    expect(fitWidths([6, 40, 200], [4, 4, 15], 40, ['cut', 'cut', 'wrap'])).toEqual([6, 14, 20]);
+    // Less room (30): the wrapping column gets what the cut columns' floor leaves (12), above its header's 10.
+    expect(fitWidths([6, 40, 200], [4, 4, 10], 30, ['cut', 'cut', 'wrap'])).toEqual([6, 12, 12]);
   });
 });
 
@@ -71,6 +82,14 @@ describe('table', () => {
   it('keeps a newline inside a value from breaking its row', () => {
     const out = table([{ header: 'name' }, { header: 'x' }], [['two\nlines', 'y']]);
     expect(out).toBe('NAME       X\ntwo lines  y\n');
+  });
+});
+
+describe('times', () => {
+  it('shows a date and time to the second, or the day alone', () => {
+    expect(when('2025-01-31T12:00:09.123Z')).toBe('2025-01-31 12:00:09');
+    expect(day('2025-01-31T12:00:09.123Z')).toBe('2025-01-31');
+    expect(day(null)).toBeNull();
   });
 });
 

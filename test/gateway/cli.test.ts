@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { settingsPatchSchema } from '../../gateway/src/admin/schemas.ts';
-import { buildProgram, settingsPatch } from '../../gateway/src/cli/program.ts';
+import { buildProgram, eventDetails, eventUser, settingsPatch } from '../../gateway/src/cli/program.ts';
 import pkg from '../../package.json' with { type: 'json' };
 import { enroll, Peer, type TestGateway } from './helpers.ts';
 
@@ -268,6 +268,13 @@ describe('help', () => {
       expect(setHelp, setting).toContain(setting);
       expect(docs.slice(docs.indexOf('- `settings set` takes')), setting).toContain(setting);
     }
+  });
+
+  it("names an event's person and OS user, and leaves empty attributes out of its details", () => {
+    expect(eventUser({ user_email: 'carol@example.com', os_user: 'carol' })).toBe('carol@example.com (carol)');
+    expect(eventUser({ user_email: 'infer@example.com', os_user: null })).toBe('infer@example.com');
+    expect(eventUser({ user_email: null, os_user: 'root' })).toBe('root');
+    expect(eventDetails({ route: 'openai', model: null, status: 200, user_email: 'infer@example.com', direct_key: false })).toBe('route=openai status=200 direct_key=false');
   });
 
   it('turns `settings set KEY VALUE` into the admin API body', () => {

@@ -60,20 +60,45 @@ export function wrap(text: string, width: number): string[] {
   return lines;
 }
 
+export type ColumnKind = 'fixed' | 'wrap' | 'cut';
+
+/** What a cut column keeps before a wrapping column takes its share: enough to tell most ids apart. */
+const CUT_FLOOR = 12;
+/** A wrapping column's share of the room left, and the width it gets when that is smaller. */
+const WRAP_SHARE = 0.4;
+const WRAP_MIN = 20;
+
 /**
- * Column widths within `available`: fixed columns keep their natural width; the others, narrowest
- * first, take their natural width or a fair share of what is left, whichever is smaller.
+ * Column widths within `available`. Fixed columns keep their natural width; cut columns are kept
+ * CUT_FLOOR wide (or narrower when that is all they need); wrapping columns then get a good share
+ * (narrow wrapped text is unreadable); the cut columns, narrowest first, take their natural width
+ * or a fair share of what is left; what they leave goes to the wrapping ones.
  */
-export function fitWidths(natural: readonly number[], minimum: readonly number[], available: number, isFixed: readonly boolean[] = []): number[] {
+export function fitWidths(natural: readonly number[], minimum: readonly number[], available: number, kinds: readonly ColumnKind[] = []): number[] {
   if (natural.reduce((a, b) => a + b, 0) <= available) return [...natural];
+  const kind = (i: number) => kinds[i] ?? 'cut';
+  const of = (k: ColumnKind) => natural.map((_, i) => i).filter((i) => kind(i) === k);
   const widths = [...natural];
-  const order = natural.map((_, i) => i).filter((i) => !isFixed[i]).sort((a, b) => natural[a]! - natural[b]!);
-  let left = available - natural.reduce((sum, n, i) => sum + (isFixed[i] ? n : 0), 0);
-  order.forEach((column, k) => {
-    const share = Math.floor(left / (order.length - k));
+  const wraps = of('wrap');
+  const cuts = of('cut').sort((a, b) => natural[a]! - natural[b]!);
+  const floor = (i: number) => Math.max(minimum[i]!, Math.min(natural[i]!, CUT_FLOOR));
+  let left = available - of('fixed').reduce((sum, i) => sum + natural[i]!, 0);
+  const forWraps = left - cuts.reduce((sum, i) => sum + floor(i), 0);
+  for (const column of wraps) {
+    const share = Math.min(Math.max(WRAP_MIN, Math.floor((left * WRAP_SHARE) / wraps.length)), Math.floor(forWraps / wraps.length));
+    widths[column] = Math.max(minimum[column]!, Math.min(natural[column]!, share));
+  }
+  left -= wraps.reduce((sum, i) => sum + widths[i]!, 0);
+  cuts.forEach((column, k) => {
+    const share = Math.floor(left / (cuts.length - k));
     widths[column] = Math.max(minimum[column]!, Math.min(natural[column]!, share));
     left -= widths[column];
   });
+  for (const column of wraps) {
+    const more = Math.max(0, Math.min(left, natural[column]! - widths[column]!));
+    widths[column] = widths[column]! + more;
+    left -= more;
+  }
   return widths;
 }
 
@@ -83,8 +108,9 @@ export function table(columns: readonly Column[], rows: readonly (readonly Cell[
   const headers = columns.map((c) => c.header.toUpperCase());
   const natural = columns.map((_, i) => Math.max(headers[i]!.length, ...cells.map((row) => row[i]!.length)));
   // A header is never cut; a column narrower than a few characters shows nothing useful.
-  const minimum = natural.map((n, i) => Math.min(n, Math.max(headers[i]!.length, 5)));
-  const widths = fitWidths(natural, minimum, width - GAP.length * (columns.length - 1), columns.map((c) => c.fixed === true));
+  const minimum = natural.map((n, i) => Math.min(n, Math.max(headers[i]!.length, 4)));
+  const kinds = columns.map((c): ColumnKind => (c.fixed ? 'fixed' : c.wrap ? 'wrap' : 'cut'));
+  const widths = fitWidths(natural, minimum, width - GAP.length * (columns.length - 1), kinds);
   const render = (row: readonly string[]): string[] => {
     const parts = row.map((cell, i) => (columns[i]!.wrap ? wrap(cell, widths[i]!) : [truncate(cell, widths[i]!)]));
     const height = Math.max(...parts.map((p) => p.length));
@@ -103,6 +129,11 @@ export function outputWidth(stream: { isTTY?: boolean; columns?: number } = proc
   if (stream.isTTY && stream.columns) return stream.columns;
   const columns = Number(env['COLUMNS']);
   return Number.isInteger(columns) && columns > 0 ? columns : Infinity;
+}
+
+/** `2025-01-31T12:00:00.000Z` -> `2025-01-31`: for dates a table can show without the time (`--json` has it). */
+export function day(iso: string | null | undefined): string | null {
+  return iso ? iso.slice(0, 10) : null;
 }
 
 /** `2025-01-31T12:00:00.000Z` -> `2025-01-31 12:00:00`. */

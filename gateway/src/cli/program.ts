@@ -6,7 +6,7 @@ import { createLogger, LOG_LEVELS, type LogLevel } from '../../../agent/src/lib/
 // One version for the whole repository, package.json's, read the way `heimdall --version` reads it.
 import { AGENT_VERSION as VERSION } from '../../../agent/src/lib/version.ts';
 import { adminRequest, CliError, resolveTarget, type TargetFlags } from './admin-client.ts';
-import { fixed, outputWidth, table, when, wrapped, type Cell, type Column } from './format.ts';
+import { day, fixed, outputWidth, table, when, wrapped, type Cell, type Column } from './format.ts';
 
 interface Io {
   out: (text: string) => void;
@@ -51,6 +51,23 @@ function parseListen(value: string): { host: string; port: number } {
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) throw new CliError(`--listen ${JSON.stringify(value)}: expected HOST:PORT, e.g. 127.0.0.1:8787`);
   return { host: m[1] ?? m[2]!, port };
+}
+
+/**
+ * Who an event belongs to: the person (their email) and, for agent events, the OS account on the
+ * device (`carol@example.com (carol)`); an OS user who never signed in is shown alone.
+ */
+export function eventUser(e: { user_email: string | null; os_user: string | null }): string | null {
+  if (e.user_email && e.os_user) return `${e.user_email} (${e.os_user})`;
+  return e.user_email ?? e.os_user;
+}
+
+/** An event's attributes as `key=value` words, without empty ones and the user the table shows already. */
+export function eventDetails(attrs: Record<string, unknown>): string {
+  return Object.entries(attrs)
+    .filter(([k, v]) => v !== null && v !== undefined && k !== 'user_email')
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
 }
 
 /** `settings set KEY VALUE` -> the PATCH body; the gateway validates and names a bad field. */
@@ -134,7 +151,7 @@ export function buildProgram(io: Io = STDIO): Command {
                 ...(kind === 'apps' ? [i.id, i.display_name] : [i.fingerprint, i.display_name, i.app]),
                 i.status,
                 i.fleet_count,
-                when(i.first_seen_at),
+                day(i.first_seen_at),
                 when(i.last_seen_at),
                 i.user_decisions.map((d) => `${d.user_email}:${d.status}`).join(', '),
               ]),
@@ -241,7 +258,7 @@ export function buildProgram(io: Io = STDIO): Command {
         'keys',
       );
       print(opts, json, () =>
-        grid(['id', fixed('key'), 'user', 'name', fixed('created'), fixed('last used'), fixed('revoked')], json.keys.map((k) => [k.id, `${k.prefix}…`, k.user.email, k.name, when(k.created_at), when(k.last_used_at), when(k.revoked_at)])),
+        grid(['id', fixed('key'), 'user', 'name', fixed('created'), fixed('last used'), fixed('revoked')], json.keys.map((k) => [k.id, `${k.prefix}…`, k.user.email, k.name, day(k.created_at), when(k.last_used_at), when(k.revoked_at)])),
       );
     }),
     'heimdall-gateway keys list',
@@ -346,8 +363,8 @@ export function buildProgram(io: Io = STDIO): Command {
         );
         print(opts, json, () =>
           grid(
-            [fixed('id'), fixed('at'), fixed('source'), 'type', 'device', 'app', 'user', 'os user', wrapped('details')],
-            json.events.map((e) => [e.id, when(e.at), e.source, e.type, e.device_id, e.app, e.user_email, e.os_user, Object.entries(e.attrs).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')]),
+            [fixed('id'), fixed('at'), 'type', 'app', 'device', 'user', wrapped('details')],
+            json.events.map((e) => [e.id, when(e.at), e.type, e.app, e.device_id, eventUser(e), eventDetails(e.attrs)]),
           ) + (json.next_before ? `more: --before ${json.next_before}\n` : ''),
         );
       }),
