@@ -18,9 +18,9 @@ import { EdgeHub } from './hub/index.ts';
 import { createInferenceHandler, loadProviderConfig, type InferenceAuditEvent, type InferenceHandler } from './inference/index.ts';
 import { SqliteGatewayStore, type GatewayStore } from './store/index.ts';
 
-export const ADMIN_TOKEN_FILE = 'admin-token';
-/** Written at start so the CLI on the same machine finds the running gateway from the data dir. */
-export const RUNTIME_FILE = 'gateway-runtime.json';
+import { ADMIN_TOKEN_FILE, RUNTIME_FILE } from './data-dir-files.ts';
+
+export { ADMIN_TOKEN_FILE, RUNTIME_FILE };
 
 export interface GatewayOptions {
   dataDir: string;

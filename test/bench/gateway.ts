@@ -216,7 +216,7 @@ export async function benchPolicyPropagation(options: { agents?: number; changes
         }
       });
       t0 = performance.now();
-      await admin(gw, 'POST', 'apps/bench-app/decision', { status });
+      await admin(gw, 'POST', 'apps/opencode/decision', { status });
       await all;
       await sleep(50);
     }

@@ -93,7 +93,7 @@ describe('an unknown tool under pending_action block', () => {
     // The agent reported it once as a pending catalog item, named after the executable.
     const { value: item } = await pollUntil(
       'shadow-ai in the gateway app catalog',
-      async () => ((await sut.gateway.json(['apps', 'list'])) as { id: string; display_name: string; status: string; fleet_count: number }[]).find((a) => a.display_name === 'shadow-ai'),
+      async () => ((await sut.gateway.json(['apps', 'list'])) as { apps: { id: string; display_name: string; status: string; fleet_count: number }[] }).apps.find((a) => a.display_name === 'shadow-ai'),
       { deadlineMs: 5_000, intervalMs: 100 },
     );
     expect(item).toMatchObject({ status: 'pending', fleet_count: 1, id: expect.stringMatching(/^exe:[0-9a-f]{16}$/) });

@@ -56,26 +56,26 @@ describe('policy push', () => {
     const pb = new Peer(gw.wsUrl, bob.token);
     await pa.handshake('dev-alice');
     await pb.handshake('dev-bob');
-    await gw.admin('POST', 'apps/zed/decision', { status: 'approved' });
-    await pa.next('policy', (m) => m.snapshot.apps.some((x) => x.id === 'zed'), { includeSeen: true });
-    const aliceGetsException = pa.next('policy', (m) => m.snapshot.apps.find((x) => x.id === 'zed')?.users?.['alice'] === 'denied');
-    await gw.admin('POST', 'apps/zed/decision', { status: 'denied', user: 'alice@corp.example' });
+    await gw.admin('POST', 'apps/opencode/decision', { status: 'approved' });
+    await pa.next('policy', (m) => m.snapshot.apps.some((x) => x.id === 'opencode'), { includeSeen: true });
+    const aliceGetsException = pa.next('policy', (m) => m.snapshot.apps.find((x) => x.id === 'opencode')?.users?.['alice'] === 'denied');
+    await gw.admin('POST', 'apps/opencode/decision', { status: 'denied', user: 'alice@corp.example' });
     const pushed = await aliceGetsException;
-    expect(pushed.snapshot.apps.find((x) => x.id === 'zed')).toEqual({ id: 'zed', status: 'approved', users: { alice: 'denied' } });
+    expect(pushed.snapshot.apps.find((x) => x.id === 'opencode')).toEqual({ id: 'opencode', status: 'approved', users: { alice: 'denied' } });
     // Bob's device gets the exception-free snapshot on resync, and never saw alice's exception.
     const resync = pb.next('policy');
     pb.send({ type: 'resync', policy_version: null });
     const bobs = await resync;
-    expect(bobs.snapshot.apps.find((x) => x.id === 'zed')).toEqual({ id: 'zed', status: 'approved' });
+    expect(bobs.snapshot.apps.find((x) => x.id === 'opencode')).toEqual({ id: 'opencode', status: 'approved' });
     expect(JSON.stringify(pb.messages)).not.toContain('"alice"');
     // A user approval cannot lift a global deny.
-    await gw.admin('POST', 'apps/zed/decision', { status: 'denied' });
-    const deniedForAll = pb.next('policy', (m) => m.snapshot.apps.find((x) => x.id === 'zed')?.status === 'denied', { includeSeen: true });
+    await gw.admin('POST', 'apps/opencode/decision', { status: 'denied' });
+    const deniedForAll = pb.next('policy', (m) => m.snapshot.apps.find((x) => x.id === 'opencode')?.status === 'denied', { includeSeen: true });
     await deniedForAll;
-    const afterApprove = pb.next('policy', (m) => m.snapshot.apps.some((x) => x.id === 'zed'));
-    await gw.admin('POST', 'apps/zed/decision', { status: 'approved', user: 'bob@corp.example' });
+    const afterApprove = pb.next('policy', (m) => m.snapshot.apps.some((x) => x.id === 'opencode'));
+    await gw.admin('POST', 'apps/opencode/decision', { status: 'approved', user: 'bob@corp.example' });
     const bobAfter = await afterApprove;
-    expect(bobAfter.snapshot.apps.find((x) => x.id === 'zed')).toEqual({ id: 'zed', status: 'denied' });
+    expect(bobAfter.snapshot.apps.find((x) => x.id === 'opencode')).toEqual({ id: 'opencode', status: 'denied' });
     pa.close();
     pb.close();
   });
@@ -203,6 +203,8 @@ describe('events by user', () => {
     const carolId = (await gw.control.listVirtualKeys()).find((k) => k.userEmail === 'carol@example.com')!.userId;
     expect(Object.fromEntries(all.map((e) => [e.os_user, e.user_id]))).toMatchObject({ carol: carolId, root: null });
     expect(all.find((e) => e.os_user === 'dave')!.user_id).not.toBe(carolId);
+    // The user is named, not only referenced by id.
+    expect(Object.fromEntries(all.map((e) => [e.os_user, (e as { user_email?: string | null }).user_email]))).toEqual({ carol: 'carol@example.com', dave: 'dave@example.com', root: null });
     const carols = (await gw.admin('GET', 'events?user=carol%40example.com')).body.events as { seq: number; device_id: string }[];
     expect(carols.map((e) => [e.device_id, e.seq])).toEqual([['dev-users-1', 1]]);
     const unknown = await gw.admin('GET', 'events?user=nobody%40example.com');

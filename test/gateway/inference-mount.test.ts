@@ -42,7 +42,7 @@ describe('inference routes on the gateway listener', () => {
       expect(list).toHaveLength(1);
       return list;
     });
-    expect(events[0]).toMatchObject({ source: 'gateway', type: 'inference', app: 'curl', attrs: { key_id: key.id, status: 200, provider: 'openai' } });
+    expect(events[0]).toMatchObject({ source: 'gateway', type: 'inference', app: 'curl', user_email: 'infer@example.com', attrs: { key_id: key.id, status: 200, provider: 'openai' } });
     expect(JSON.stringify(events)).not.toContain(key.key);
 
     await gw.admin('POST', `keys/${key.id}/revoke`);

@@ -85,9 +85,9 @@ describe('agent sync with the reference gateway', () => {
 
   it('receives an admin decision as a new policy', async () => {
     const before = engine.version()!;
-    await gw.admin('POST', 'apps/codex/decision', { status: 'denied' });
+    await gw.admin('POST', 'apps/codex-cli/decision', { status: 'denied' });
     await waitFor(() => (engine.version() ?? 0) > before, 'pushed policy');
-    expect(engine.current()?.apps.find((a) => a.id === 'codex')?.status).toBe('denied');
+    expect(engine.current()?.apps.find((a) => a.id === 'codex-cli')?.status).toBe('denied');
     expect(client.status().policy_version).toBe(engine.version());
   });
 

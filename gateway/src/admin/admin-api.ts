@@ -8,6 +8,7 @@ import type { CatalogItemRecord, DeviceRecord, StoredEvent, VirtualKeyRecord } f
 import { HttpError, parseInput, readJsonBody, sendError, sendJson } from '../http/json.ts';
 import {
   appIdParam,
+  catalogQuerySchema,
   createKeySchema,
   decisionSchema,
   eventsQuerySchema,
@@ -83,7 +84,18 @@ function keyJson(k: VirtualKeyRecord) {
   };
 }
 
-function eventJson(e: StoredEvent) {
+/** The email of every user the events belong to, so an inference event names its person like an agent event names its OS user. */
+async function userEmails(control: ControlPlane, events: readonly StoredEvent[]): Promise<Map<string, string>> {
+  const emails = new Map<string, string>();
+  for (const id of new Set(events.map((e) => e.userId))) {
+    if (id === null) continue;
+    const user = await control.store.findUser(id);
+    if (user) emails.set(id, user.email);
+  }
+  return emails;
+}
+
+function eventJson(e: StoredEvent, emails: ReadonlyMap<string, string>) {
   return {
     id: e.id,
     source: e.source,
@@ -94,6 +106,7 @@ function eventJson(e: StoredEvent) {
     app: e.app,
     os_user: e.osUser,
     user_id: e.userId,
+    user_email: e.userId === null ? null : (emails.get(e.userId) ?? null),
     attrs: e.attrs,
     received_at: e.receivedAt,
   };
@@ -110,9 +123,15 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
   const { control } = options;
 
   const decide = (kind: 'app' | 'mcp') => async (ctx: Context) => {
-    const id = kind === 'app' ? parseInput(appIdParam, ctx.params['id'], 'id') : parseInput(fingerprintParam, ctx.params['id'], 'fingerprint');
-    const body = parseInput(decisionSchema, await readJsonBody(ctx.req));
+    const id = kind === 'app' ? parseInput(appIdParam, ctx.params['id'], { prefix: 'id', echo: true }) : parseInput(fingerprintParam, ctx.params['id'], { prefix: 'fingerprint', echo: true });
+    const body = parseInput(decisionSchema, await readJsonBody(ctx.req), { echo: true });
     return { body: catalogItemJson(await control.decide(kind, id, body.status, body.user)) };
+  };
+
+  const listCatalog = async (kind: 'app' | 'mcp', ctx: Context) => {
+    const { status } = parseInput(catalogQuerySchema, Object.fromEntries(ctx.url.searchParams), { echo: true });
+    const items = await control.listCatalog(kind);
+    return status === undefined ? items : items.filter((item) => item.status === status);
   };
 
   const routes: Route[] = [
@@ -120,11 +139,11 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
     {
       method: 'PATCH',
       pattern: /^settings$/,
-      handle: async (ctx) => ({ body: await control.updateSettings(parseInput(settingsPatchSchema, await readJsonBody(ctx.req))) }),
+      handle: async (ctx) => ({ body: await control.updateSettings(parseInput(settingsPatchSchema, await readJsonBody(ctx.req), { echo: true })) }),
     },
-    { method: 'GET', pattern: /^apps$/, handle: async () => ({ body: { apps: (await control.listCatalog('app')).map(catalogItemJson) } }) },
+    { method: 'GET', pattern: /^apps$/, handle: async (ctx) => ({ body: { apps: (await listCatalog('app', ctx)).map(catalogItemJson) } }) },
     { method: 'POST', pattern: /^apps\/(?<id>[^/]+)\/decision$/, handle: decide('app') },
-    { method: 'GET', pattern: /^mcp-servers$/, handle: async () => ({ body: { mcp_servers: (await control.listCatalog('mcp')).map(catalogItemJson) } }) },
+    { method: 'GET', pattern: /^mcp-servers$/, handle: async (ctx) => ({ body: { mcp_servers: (await listCatalog('mcp', ctx)).map(catalogItemJson) } }) },
     { method: 'POST', pattern: /^mcp-servers\/(?<id>[^/]+)\/decision$/, handle: decide('mcp') },
     {
       method: 'GET',
@@ -137,7 +156,7 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
       handle: async (ctx) => {
         const id = ctx.params['id']!;
         const device = await control.store.getDevice(id);
-        if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}`, 'id');
+        if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}; devices list (GET /admin/v1/devices) shows the enrolled ones`, 'id');
         const inventory = await control.store.deviceInventory(id);
         return {
           body: {
@@ -157,7 +176,7 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
       method: 'POST',
       pattern: /^keys$/,
       handle: async (ctx) => {
-        const body = parseInput(createKeySchema, await readJsonBody(ctx.req));
+        const body = parseInput(createKeySchema, await readJsonBody(ctx.req), { echo: true });
         const { key, record } = await control.createVirtualKey({ email: body.user_email, name: body.name });
         // The only time the key exists outside its holder: it is not stored, only its hash.
         return { status: 201, body: { ...keyJson(record), key } };
@@ -172,11 +191,12 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
       method: 'GET',
       pattern: /^events$/,
       handle: async (ctx) => {
-        const q = parseInput(eventsQuerySchema, Object.fromEntries(ctx.url.searchParams));
+        const q = parseInput(eventsQuerySchema, Object.fromEntries(ctx.url.searchParams), { echo: true });
         const since = q.since === undefined ? undefined : new Date(q.since).toISOString();
         const events = await control.queryEvents({ deviceId: q.device, user: q.user, app: q.app, type: q.type, since, beforeId: q.before, limit: q.limit });
         const last = events[events.length - 1];
-        return { body: { events: events.map(eventJson), next_before: events.length === q.limit && last ? last.id : null } };
+        const emails = await userEmails(control, events);
+        return { body: { events: events.map((e) => eventJson(e, emails)), next_before: events.length === q.limit && last ? last.id : null } };
       },
     },
     {
@@ -192,7 +212,7 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
       method: 'POST',
       pattern: /^ca\/generate$/,
       handle: async (ctx) => {
-        const body = parseInput(generateCaSchema, await readJsonBody(ctx.req));
+        const body = parseInput(generateCaSchema, await readJsonBody(ctx.req), { echo: true });
         return {
           status: 201,
           body: caJson(await control.generateCa({ domains: body.domains, commonName: body.common_name, organization: body.organization })),

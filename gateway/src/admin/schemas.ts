@@ -2,19 +2,32 @@
 import { z } from 'zod';
 import { appIdSchema, fingerprintSchema, routingModeSchema, statusSchema } from '../../../protocol/index.ts';
 
+// `accepted: ...` messages say what a person may send where zod's own words would not.
+const booleanSetting = z.boolean({ error: 'accepted: true, false' }).optional();
+const resyncError = { error: 'accepted: a whole number of seconds from 30 to 86400' };
+
 export const settingsPatchSchema = z.strictObject({
   pending_action: z.enum(['allow', 'block']).optional(),
   fail_mode: z.enum(['open', 'closed']).optional(),
-  intercept: z.boolean().optional(),
-  routing: z.record(appIdSchema, routingModeSchema.nullable()).optional(),
-  full_resync_s: z.int().min(30).max(86_400).optional(),
-  allow_direct_keys: z.boolean().optional(),
+  intercept: booleanSetting,
+  routing: z
+    .record(appIdSchema, z.enum(routingModeSchema.options, { error: 'accepted: gateway, passthrough, or null to remove it (back to gateway)' }).nullable(), {
+      error: (issue) => (issue.code === 'invalid_type' ? 'accepted: an object of app ids to "gateway", "passthrough" or null' : undefined),
+    })
+    .optional(),
+  full_resync_s: z.int(resyncError).min(30, resyncError).max(86_400, resyncError).optional(),
+  allow_direct_keys: booleanSetting,
 });
 
 export const decisionSchema = z.strictObject({
   status: statusSchema,
   /** A user (email or id): the decision applies to that user only; `pending` removes it. */
   user: z.string().min(1).max(256).optional(),
+});
+
+/** `GET apps?status=` and `GET mcp-servers?status=`: only the items with this global status. */
+export const catalogQuerySchema = z.strictObject({
+  status: statusSchema.optional(),
 });
 
 export const appIdParam = appIdSchema;
@@ -25,15 +38,18 @@ export const createKeySchema = z.strictObject({
   name: z.string().min(1).max(128).optional(),
 });
 
+const limitError = { error: 'accepted: a whole number from 1 to 1000' };
+const beforeError = { error: 'accepted: an event id (a whole number from 1), as next_before gives it' };
+
 export const eventsQuerySchema = z.strictObject({
   device: z.string().min(1).max(128).optional(),
   /** A user's email or id. */
   user: z.string().min(1).max(320).optional(),
   app: z.string().min(1).max(64).optional(),
   type: z.string().min(1).max(64).optional(),
-  since: z.iso.datetime({ offset: true }).optional(),
-  before: z.coerce.number().int().min(1).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  since: z.iso.datetime({ offset: true, error: 'accepted: an RFC 3339 time, e.g. 2025-01-31T00:00:00Z' }).optional(),
+  before: z.coerce.number(beforeError).int(beforeError).min(1, beforeError).optional(),
+  limit: z.coerce.number(limitError).int(limitError).min(1, limitError).max(1000, limitError).default(100),
 });
 
 export const generateCaSchema = z.strictObject({

@@ -2,7 +2,7 @@
 // the environment, or the data dir of a gateway on this machine.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ADMIN_TOKEN_FILE, RUNTIME_FILE } from '../server.ts';
+import { ADMIN_TOKEN_FILE, RUNTIME_FILE } from '../data-dir-files.ts';
 
 export interface AdminTarget {
   url: string;

@@ -3,14 +3,16 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../../agent/src/lib/logger.ts';
-import { loadGatewayConfig } from '../config.ts';
-import { startGateway } from '../server.ts';
+// One version for the whole repository, package.json's, read the way `heimdall --version` reads it.
+import { AGENT_VERSION as VERSION } from '../../../agent/src/lib/version.ts';
 import { adminRequest, CliError, resolveTarget, type TargetFlags } from './admin-client.ts';
-import { table, when } from './format.ts';
+import { day, fixed, outputWidth, table, when, wrapped, type Cell, type Column } from './format.ts';
 
 interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** How wide tables may be (no limit when unknown). */
+  width?: number;
 }
 
 interface TargetOptions extends TargetFlags {
@@ -29,7 +31,7 @@ function adminCommand(parent: Command, name: string, description: string): Comma
     .option('--url <url>', 'admin URL of the gateway (env HEIMDALL_GATEWAY_URL)')
     .option('--token <token>', 'admin token (env HEIMDALL_ADMIN_TOKEN)')
     .option('--data-dir <dir>', "a local gateway's data dir: read its URL and admin token from there (env HEIMDALL_GATEWAY_DATA_DIR)")
-    .option('--json', 'print the raw JSON answer');
+    .option('--json', "print the admin API's JSON answer as it is (every value whole)");
 }
 
 interface CatalogItemJson {
@@ -51,6 +53,23 @@ function parseListen(value: string): { host: string; port: number } {
   return { host: m[1] ?? m[2]!, port };
 }
 
+/**
+ * Who an event belongs to: the person (their email) and, for agent events, the OS account on the
+ * device (`carol@example.com (carol)`); an OS user who never signed in is shown alone.
+ */
+export function eventUser(e: { user_email: string | null; os_user: string | null }): string | null {
+  if (e.user_email && e.os_user) return `${e.user_email} (${e.os_user})`;
+  return e.user_email ?? e.os_user;
+}
+
+/** An event's attributes as `key=value` words, without empty ones and the user the table shows already. */
+export function eventDetails(attrs: Record<string, unknown>): string {
+  return Object.entries(attrs)
+    .filter(([k, v]) => v !== null && v !== undefined && k !== 'user_email')
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+}
+
 /** `settings set KEY VALUE` -> the PATCH body; the gateway validates and names a bad field. */
 export function settingsPatch(key: string, value: string): Record<string, unknown> {
   const routing = /^routing\.(.+)$/.exec(key);
@@ -59,14 +78,20 @@ export function settingsPatch(key: string, value: string): Record<string, unknow
   return { [key]: scalar };
 }
 
-export function buildProgram(io: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }): Command {
+const STDIO: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), width: outputWidth() };
+
+export function buildProgram(io: Io = STDIO): Command {
   const program = new Command('heimdall-gateway')
     .description("Heimdall's reference central gateway: control plane for agents (policy, inventory, events, CA) and Bifrost-compatible inference routes.")
+    .version(VERSION, '-V, --version', 'print the version')
     .showHelpAfterError()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
+  program.addHelpText('after', "\nTables fit the terminal (COLUMNS when the output is not one): long values are cut with … or wrapped; --json prints the admin API's answer as it is.\n");
   example(program, 'heimdall-gateway run --data-dir /var/lib/heimdall-gateway --listen 127.0.0.1:8787', 'heimdall-gateway apps list --data-dir /var/lib/heimdall-gateway');
 
   const print = (opts: TargetOptions, json: unknown, text: () => string) => io.out(opts.json ? `${JSON.stringify(json, null, 2)}\n` : text());
+  const grid = (columns: readonly (string | Column)[], rows: readonly (readonly Cell[])[]) =>
+    table(columns.map((c) => (typeof c === 'string' ? { header: c } : c)), rows, io.width);
 
   // ---- run ----
   example(
@@ -79,6 +104,8 @@ export function buildProgram(io: Io = { out: (t) => process.stdout.write(t), err
       .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
       .action(async (opts: { dataDir: string; listen: string; config?: string; logLevel: LogLevel }) => {
         const { host, port } = parseListen(opts.listen);
+        // Loaded here, not at the top: the admin commands never need the gateway itself, and start faster without it.
+        const [{ loadGatewayConfig }, { startGateway }] = await Promise.all([import('../config.ts'), import('../server.ts')]);
         const config = opts.config ? loadGatewayConfig(opts.config) : undefined;
         const logger = createLogger({ level: opts.logLevel, name: 'heimdall-gateway' });
         const gateway = await startGateway({ dataDir: opts.dataDir, host, port, logger, ...(config ? { config } : {}) });
@@ -112,30 +139,33 @@ export function buildProgram(io: Io = { out: (t) => process.stdout.write(t), err
     const group = program.command(kind).description(kind === 'apps' ? 'The app catalog: list and decide.' : 'The MCP server catalog: list and decide.');
     example(
       adminCommand(group, 'list', `List ${noun}s with status, fleet count, first and last seen, user exceptions.`)
-        .option('--status <status>', 'only pending, approved or denied')
+        .option('--status <status>', 'only pending, approved or denied (the gateway checks it)')
         .action(async (opts: TargetOptions & { status?: string }) => {
-          const json = await adminRequest<Record<string, CatalogItemJson[]>>(resolveTarget(opts), 'GET', resource);
-          const items = (json[kind === 'apps' ? 'apps' : 'mcp_servers'] ?? []).filter((i) => !opts.status || i.status === opts.status);
-          print(opts, items, () =>
-            table(
-              kind === 'apps' ? ['id', 'name', 'status', 'devices', 'first seen', 'last seen', 'user exceptions'] : ['fingerprint', 'name', 'app', 'status', 'devices', 'first seen', 'last seen', 'user exceptions'],
+          const query = opts.status === undefined ? '' : `?${new URLSearchParams({ status: opts.status }).toString()}`;
+          const json = await adminRequest<Record<string, CatalogItemJson[]>>(resolveTarget(opts), 'GET', `${resource}${query}`);
+          const items = json[kind === 'apps' ? 'apps' : 'mcp_servers'] ?? [];
+          print(opts, json, () =>
+            grid(
+              [...(kind === 'apps' ? ['id', 'name'] : ['fingerprint', 'name', 'app']), fixed('status'), fixed('devices'), fixed('first seen'), fixed('last seen'), wrapped('user exceptions')],
               items.map((i) => [
                 ...(kind === 'apps' ? [i.id, i.display_name] : [i.fingerprint, i.display_name, i.app]),
                 i.status,
                 i.fleet_count,
-                when(i.first_seen_at),
+                day(i.first_seen_at),
                 when(i.last_seen_at),
-                i.user_decisions.map((d) => `${d.user_email}:${d.status}`).join(','),
+                i.user_decisions.map((d) => `${d.user_email}:${d.status}`).join(', '),
               ]),
             ),
           );
         }),
       `heimdall-gateway ${kind} list --status pending --data-dir ./gw-data`,
     );
+    // Which ids are accepted: the gateway refuses any other, naming the accepted ones.
+    const accepted = kind === 'apps' ? ' APP_ID: an app agents know by name (claude-code, codex-cli, cursor, ...) or one in `apps list`.' : ' FINGERPRINT: one in `mcp list`.';
     for (const [verb, status, description] of [
-      ['approve', 'approved', `Approve an ${noun} for everyone, or for one user with --user.`],
-      ['deny', 'denied', `Deny an ${noun} for everyone, or for one user with --user.`],
-      ['reset', 'pending', `Set an ${noun} back to pending for everyone, or remove one user's exception with --user.`],
+      ['approve', 'approved', `Approve an ${noun} for everyone, or for one user with --user.${accepted}`],
+      ['deny', 'denied', `Deny an ${noun} for everyone, or for one user with --user.${accepted}`],
+      ['reset', 'pending', `Set an ${noun} back to pending for everyone, or remove one user's exception with --user.${accepted}`],
     ] as const) {
       example(
         adminCommand(group, `${verb} <${idName.toLowerCase()}>`, description)
@@ -161,9 +191,9 @@ export function buildProgram(io: Io = { out: (t) => process.stdout.write(t), err
         'GET',
         'devices',
       );
-      print(opts, json.devices, () =>
-        table(
-          ['id', 'hostname', 'owner', 'os', 'arch', 'agent', 'last seen', 'connected', 'revoked'],
+      print(opts, json, () =>
+        grid(
+          ['id', 'hostname', 'owner', 'os', fixed('arch'), 'agent', fixed('last seen'), fixed('connected'), fixed('revoked')],
           json.devices.map((d) => [d.id, d.hostname, d.owner.email, [d.os, d.os_version].filter(Boolean).join(' '), d.arch, d.agent_version, when(d.last_seen_at), d.connected ? 'yes' : 'no', when(d.revoked_at)]),
         ),
       );
@@ -181,15 +211,13 @@ export function buildProgram(io: Io = { out: (t) => process.stdout.write(t), err
   // ---- settings ----
   const settings = program.command('settings').description('Organization settings sent to every agent with the policy.');
   example(
-    adminCommand(settings, 'get [key]', 'Show all settings, or one.').action(async (key: string | undefined, opts: TargetOptions) => {
+    adminCommand(settings, 'get [key]', 'Show all settings, or one (with --json: the whole answer).').action(async (key: string | undefined, opts: TargetOptions) => {
       const json = await adminRequest<Record<string, unknown>>(resolveTarget(opts), 'GET', 'settings');
-      if (key !== undefined) {
-        const value = key.startsWith('routing.') ? (json['routing'] as Record<string, unknown>)[key.slice(8)] ?? 'gateway (default)' : json[key];
-        if (value === undefined) throw new CliError(`no setting ${key}; known: ${Object.keys(json).join(', ')}, routing.<app_id>`);
-        io.out(`${typeof value === 'string' ? value : JSON.stringify(value)}\n`);
-        return;
-      }
-      print(opts, json, () => Object.entries(json).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join('\n') + '\n');
+      const value = key === undefined ? undefined : key.startsWith('routing.') ? ((json['routing'] as Record<string, unknown>)[key.slice(8)] ?? 'gateway (default)') : json[key];
+      if (key !== undefined && value === undefined) throw new CliError(`no setting ${JSON.stringify(key)}; accepted: ${Object.keys(json).join(', ')}, routing.<app_id>`);
+      print(opts, json, () =>
+        key === undefined ? Object.entries(json).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join('\n') + '\n' : `${typeof value === 'string' ? value : JSON.stringify(value)}\n`,
+      );
     }),
     'heimdall-gateway settings get pending_action',
   );
@@ -203,7 +231,7 @@ export function buildProgram(io: Io = { out: (t) => process.stdout.write(t), err
       print(opts, json, () => `${key} = ${value}\n`);
     }),
     'heimdall-gateway settings set pending_action block',
-    'heimdall-gateway settings set routing.codex passthrough',
+    'heimdall-gateway settings set routing.codex-cli passthrough',
   );
 
   // ---- keys ----
@@ -229,8 +257,8 @@ export function buildProgram(io: Io = { out: (t) => process.stdout.write(t), err
         'GET',
         'keys',
       );
-      print(opts, json.keys, () =>
-        table(['id', 'key', 'user', 'name', 'created', 'last used', 'revoked'], json.keys.map((k) => [k.id, `${k.prefix}...`, k.user.email, k.name, when(k.created_at), when(k.last_used_at), when(k.revoked_at)])),
+      print(opts, json, () =>
+        grid(['id', fixed('key'), 'user', 'name', fixed('created'), fixed('last used'), fixed('revoked')], json.keys.map((k) => [k.id, `${k.prefix}…`, k.user.email, k.name, day(k.created_at), when(k.last_used_at), when(k.revoked_at)])),
       );
     }),
     'heimdall-gateway keys list',
@@ -297,7 +325,12 @@ export function buildProgram(io: Io = { out: (t) => process.stdout.write(t), err
     adminCommand(ca, 'export', 'Print the CA certificate (PEM) and its SHA-256 fingerprint, as an MDM trust profile needs them.')
       .option('--out <file>', 'write the PEM to this file and print only the fingerprint')
       .action(async (opts: TargetOptions & { out?: string }) => {
-        const json = await adminRequest<CaJson>(resolveTarget(opts), 'GET', 'ca');
+        const json = await adminRequest<CaJson>(resolveTarget(opts), 'GET', 'ca').catch((err: unknown) => {
+          if (err instanceof CliError && err.message.startsWith('404')) {
+            throw new CliError('the gateway holds no CA yet: create one with `heimdall-gateway ca generate` (or bring your own with `heimdall-gateway ca upload --cert FILE --key FILE`)');
+          }
+          throw err;
+        });
         if (opts.json) return print(opts, json, () => '');
         if (opts.out) {
           writeFileSync(opts.out, json.cert_pem, { mode: 0o644 });
@@ -323,19 +356,32 @@ export function buildProgram(io: Io = { out: (t) => process.stdout.write(t), err
       .action(async (opts: TargetOptions & { device?: string; user?: string; app?: string; type?: string; since?: string; limit: string; before?: string }) => {
         const q = new URLSearchParams({ limit: opts.limit });
         for (const k of ['device', 'user', 'app', 'type', 'since', 'before'] as const) if (opts[k] !== undefined) q.set(k, opts[k]);
-        const json = await adminRequest<{ events: { id: number; at: string; source: string; type: string; device_id: string | null; app: string | null; os_user: string | null; attrs: Record<string, unknown> }[]; next_before: number | null }>(
+        const json = await adminRequest<{ events: { id: number; at: string; source: string; type: string; device_id: string | null; app: string | null; os_user: string | null; user_email: string | null; attrs: Record<string, unknown> }[]; next_before: number | null }>(
           resolveTarget(opts),
           'GET',
           `events?${q.toString()}`,
         );
         print(opts, json, () =>
-          table(
-            ['id', 'at', 'source', 'type', 'device', 'app', 'user', 'details'],
-            json.events.map((e) => [e.id, when(e.at), e.source, e.type, e.device_id, e.app, e.os_user, Object.entries(e.attrs).map(([k, v]) => `${k}=${String(v)}`).join(' ').slice(0, 120)]),
+          grid(
+            [fixed('id'), fixed('at'), 'type', 'app', 'device', 'user', wrapped('details')],
+            json.events.map((e) => [e.id, when(e.at), e.type, e.app, e.device_id, eventUser(e), eventDetails(e.attrs)]),
           ) + (json.next_before ? `more: --before ${json.next_before}\n` : ''),
         );
       }),
     'heimdall-gateway events list --app claude-code --since 2025-01-31T00:00:00Z',
+  );
+
+  // ---- version ----
+  example(
+    program
+      .command('version')
+      .description('Print the version of this heimdall-gateway command.')
+      .option('--json', 'print as JSON')
+      .action((opts: { json?: boolean }) => {
+        const facts = { version: VERSION, node: process.version, platform: `${process.platform}-${process.arch}` };
+        io.out(opts.json ? `${JSON.stringify(facts)}\n` : `heimdall-gateway ${facts.version} (node ${facts.node}, ${facts.platform})\n`);
+      }),
+    'heimdall-gateway version --json',
   );
 
   return program;

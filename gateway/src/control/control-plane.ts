@@ -25,6 +25,7 @@ import type {
   InventoryResult,
   VirtualKeyRecord,
 } from '../store/index.ts';
+import { BUILT_IN_APP_IDS, unknownIdMessage } from './catalog-ids.ts';
 import { checkUploadedCa, describeCaRecord, generateCa, signLeaf, type CaInfo, type LeafResult } from './ca.ts';
 import { ControlError } from './errors.ts';
 import { buildSnapshot, hasExceptions, indexUserDecisions, policyMessageText, type PolicyBase } from './policy.ts';
@@ -151,6 +152,10 @@ export class ControlPlane {
     if (patch.full_resync_s !== undefined) next.full_resync_s = patch.full_resync_s;
     if (patch.allow_direct_keys !== undefined) next.allow_direct_keys = patch.allow_direct_keys;
     for (const [app, mode] of Object.entries(patch.routing ?? {})) {
+      // Removing a mode set earlier is always allowed, whatever its app id.
+      if (!(mode === null && app in current.routing)) await this.#requireKnown('app', app, `routing.${app}`, 'invalid');
+    }
+    for (const [app, mode] of Object.entries(patch.routing ?? {})) {
       if (mode === null) delete next.routing[app];
       else next.routing[app] = mode;
     }
@@ -169,6 +174,7 @@ export class ControlPlane {
 
   /** Sets an item's global status, or one user's status when `user` (email or id) is given; `pending` for a user removes the exception. */
   async decide(kind: CatalogKind, id: string, status: CatalogStatus, user?: string): Promise<CatalogItemRecord> {
+    await this.#requireKnown(kind, id, kind === 'app' ? 'id' : 'fingerprint');
     const at = new Date().toISOString();
     if (user === undefined) {
       await this.store.setGlobalDecision(kind, id, status, at);
@@ -183,6 +189,14 @@ export class ControlPlane {
     return (await this.store.getCatalogItem(kind, id))!;
   }
 
+  /** Refuses an id that is neither a built-in app nor in the catalog (a typo would create an entry no agent matches). */
+  async #requireKnown(kind: CatalogKind, id: string, field: string, code: 'not_found' | 'invalid' = 'not_found'): Promise<void> {
+    if (kind === 'app' && BUILT_IN_APP_IDS.includes(id)) return;
+    if (await this.store.getCatalogItem(kind, id)) return;
+    const reported = (await this.store.listCatalog(kind)).map((item) => item.id);
+    throw new ControlError(code, unknownIdMessage(kind, id, reported), field);
+  }
+
   // ---- devices ----
 
   listDevices(): Promise<DeviceRecord[]> {
@@ -191,7 +205,7 @@ export class ControlPlane {
 
   async revokeDevice(id: string): Promise<DeviceRecord> {
     const device = await this.store.revokeDevice(id);
-    if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}`, 'device_id');
+    if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}; devices list (GET /admin/v1/devices) shows the enrolled ones`, 'device_id');
     this.#emit({ type: 'revoked', deviceId: id });
     this.#logger.warn({ device_id: id }, 'device revoked');
     return device;
@@ -219,7 +233,7 @@ export class ControlPlane {
 
   async revokeVirtualKey(id: string): Promise<VirtualKeyRecord> {
     const record = await this.store.revokeVirtualKey(id);
-    if (!record) throw new ControlError('not_found', `no virtual key ${JSON.stringify(id)}`, 'key_id');
+    if (!record) throw new ControlError('not_found', `no virtual key ${JSON.stringify(id)}; keys list (GET /admin/v1/keys) shows their ids`, 'key_id');
     this.#emit({ type: 'revoked', keyId: id });
     this.#logger.warn({ key_id: id }, 'virtual key revoked');
     return record;

@@ -1,7 +1,7 @@
 // JSON over HTTP for the admin API and enrollment: bounded bodies, one error shape
 // `{ error: { code, message, field? } }`, and zod issues turned into the field that was wrong.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { z } from 'zod';
+import { z } from 'zod';
 
 export class HttpError extends Error {
   readonly status: number;
@@ -53,13 +53,70 @@ function issueField(issue: z.core.$ZodIssue): string {
   return path;
 }
 
-/** Parses `value` with `schema` or throws a 400 naming the first field at fault. */
-export function parseInput<S extends z.ZodType>(schema: S, value: unknown, prefix = ''): z.infer<S> {
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key] : undefined;
+  return value;
+}
+
+/** The field names an object schema at `path` accepts (through optional/nullable wrappers), if it is one. */
+function acceptedKeys(schema: z.ZodType, path: readonly PropertyKey[]): string[] | undefined {
+  let current: unknown = schema;
+  for (const key of [...path, undefined]) {
+    while (current instanceof z.ZodOptional || current instanceof z.ZodNullable) current = current.unwrap();
+    if (!(current instanceof z.ZodObject)) return undefined;
+    if (key === undefined) return Object.keys(current.shape);
+    current = (current.shape as Record<PropertyKey, unknown>)[key];
+  }
+  return undefined;
+}
+
+/** What would have been accepted: a schema's own `accepted: ...` message, an enum's values, or zod's words. */
+function expectation(issue: z.core.$ZodIssue, schema: z.ZodType): string {
+  if (issue.message.startsWith('accepted: ')) return issue.message;
+  if (issue.code === 'invalid_value') return `accepted: ${issue.values.map((v) => String(v)).join(', ')}`;
+  if (issue.code === 'unrecognized_keys') {
+    const keys = acceptedKeys(schema, issue.path);
+    return keys ? `accepted: ${keys.join(', ')}` : 'remove it';
+  }
+  return issue.message.charAt(0).toLowerCase() + issue.message.slice(1);
+}
+
+/** The value sent, quoted for a message: short scalars only (a long string is not worth repeating). */
+function quoted(sent: unknown): string | undefined {
+  if (typeof sent === 'boolean' || typeof sent === 'number' || sent === null) return JSON.stringify(sent);
+  if (typeof sent === 'string' && sent.length <= 100) return JSON.stringify(sent);
+  return undefined;
+}
+
+export interface ParseOptions {
+  /** Prefix of the field names (`id` for a path parameter). */
+  prefix?: string;
+  /** Repeat the value sent in the message; never for input that may hold a secret. */
+  echo?: boolean;
+}
+
+/**
+ * Parses `value` with `schema` or throws a 400 naming the first field at fault, what is accepted and,
+ * with `echo`, the value sent (`fail_mode: "sideways" is not accepted; accepted: open, closed`).
+ */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, options: ParseOptions = {}): z.infer<S> {
+  const prefix = options.prefix ?? '';
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const local = issueField(issue);
   const field = [prefix, local].filter((p) => p !== '').join('.') || '(body)';
-  const message = issue.code === 'unrecognized_keys' ? `unknown field ${field}` : `${field}: ${issue.message}`;
+  const expected = expectation(issue, schema);
+  const sent = valueAt(value, issue.path);
+  const shown = options.echo ? quoted(sent) : undefined;
+  const message =
+    issue.code === 'unrecognized_keys'
+      ? `unknown field ${field}; ${expected}`
+      : issue.code === 'invalid_key'
+        ? `${field}: the name ${JSON.stringify(String(issue.path[issue.path.length - 1]))} is not accepted; ${expectation(issue.issues[0] ?? issue, schema)}`
+      : sent === undefined
+        ? `${field} is missing; ${expected}`
+        : `${field}: ${shown === undefined ? 'not accepted' : `${shown} is not accepted`}; ${expected}`;
   throw new HttpError(400, 'invalid', message, field);
 }
