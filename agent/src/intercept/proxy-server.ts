@@ -353,85 +353,68 @@ export class ProxyServer {
   // ---- plain HTTP on the proxy port --------------------------------------------------------
 
   async #onFrontRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const conn = this.#bySocket.get(req.socket);
-    const url = req.url ?? '';
-    if (url.startsWith('/')) {
+    if ((req.url ?? '').startsWith('/')) {
       this.#serveLocal(req, res);
       return;
     }
-    let target: URL;
-    try {
-      target = new URL(url);
-    } catch {
-      answer(res, textReply(400, 'Heimdall proxy: the request target is not an absolute http:// URL.'));
-      return;
-    }
-    if (target.protocol !== 'http:' || !conn || !req.socket.localPort) {
-      answer(res, textReply(400, 'Heimdall proxy: only http:// URLs can be proxied this way; use CONNECT for https.'));
-      return;
-    }
-    const authority = { host: stripBrackets(target.hostname), port: Number(target.port || 80) };
-    if (this.#isSelf(authority)) {
-      answer(res, textReply(508, 'Heimdall proxy: refusing a request to the proxy itself (proxy loop).'));
-      return;
-    }
-    const admission = await this.#plainAdmission(conn, req.socket, authority);
-    if (isInterceptedHost(authority.host)) {
-      req.url = target.pathname + target.search;
-      await this.#exchange(req, { kind: 'request', res }, { host: authority.host, transport: 'http', conn, admission });
-      return;
-    }
-    if (admission.decision === 'refuse') {
-      this.#connectionsRefused++;
-      answer(res, textReply(403, `Heimdall: ${admission.reason}`));
-      return;
-    }
-    const vetted = await this.#guard.vet(authority.host, authority.port);
-    if (!vetted.ok) {
-      this.#connectionsRefused++;
-      answer(res, textReply(403, `Heimdall proxy: ${vetted.reason}.`));
-      return;
-    }
-    this.#trackRequest(conn, res);
-    await this.#forwarder.forward(req, res, { kind: 'plain', url: atAddress(target, vetted.address) }, requestIdFrom(req.headers, randomUUID));
+    await this.#proxyAbsolute(req, { kind: 'request', res });
   }
 
   async #onFrontUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
-    const conn = this.#bySocket.get(socket as net.Socket);
+    await this.#proxyAbsolute(req, { kind: 'upgrade', socket, head });
+  }
+
+  /**
+   * An absolute-URI request on the proxy port (plain `http://` proxying), a request or a websocket
+   * upgrade: a routing-table host is governed like an intercepted one; any other goes on, to an address
+   * the target guard checked.
+   */
+  async #proxyAbsolute(req: http.IncomingMessage, io: ExchangeIo): Promise<void> {
+    const to = io.kind === 'request' ? io.res : io.socket;
+    const socket = (io.kind === 'request' ? req.socket : io.socket) as net.Socket;
+    const conn = this.#bySocket.get(socket);
     let target: URL | undefined;
     try {
       target = new URL(req.url ?? '');
     } catch {
       target = undefined;
     }
-    if (!conn || !target || target.protocol !== 'http:') {
-      answer(socket, textReply(400, 'Heimdall proxy: websocket upgrades need an absolute http:// URL (or CONNECT).'));
+    if (!conn || !socket.localPort || !target || target.protocol !== 'http:') {
+      answer(to, textReply(400, 'Heimdall proxy: only absolute http:// URLs can be proxied this way; use CONNECT for https.'));
       return;
     }
     const authority = { host: stripBrackets(target.hostname), port: Number(target.port || 80) };
     if (this.#isSelf(authority)) {
-      answer(socket, textReply(508, 'Heimdall proxy: refusing an upgrade to the proxy itself (proxy loop).'));
+      answer(to, textReply(508, 'Heimdall proxy: refusing a request to the proxy itself (proxy loop).'));
       return;
     }
-    conn.kind = 'upgraded';
-    const admission = await this.#plainAdmission(conn, socket as net.Socket, authority);
+    if (io.kind === 'upgrade') conn.kind = 'upgraded';
+    const admission = await this.#plainAdmission(conn, socket, authority);
     if (isInterceptedHost(authority.host)) {
       req.url = target.pathname + target.search;
-      await this.#exchange(req, { kind: 'upgrade', socket, head }, { host: authority.host, transport: 'websocket', conn, admission });
+      await this.#exchange(req, io, { host: authority.host, transport: io.kind === 'request' ? 'http' : 'websocket', conn, admission });
       return;
     }
     if (admission.decision === 'refuse') {
-      answer(socket, textReply(403, `Heimdall: ${admission.reason}`));
+      this.#connectionsRefused++;
+      answer(to, textReply(403, `Heimdall: ${admission.reason}`));
       return;
     }
     const vetted = await this.#guard.vet(authority.host, authority.port);
     if (!vetted.ok) {
       this.#connectionsRefused++;
-      answer(socket, textReply(403, `Heimdall proxy: ${vetted.reason}.`));
+      answer(to, textReply(403, `Heimdall proxy: ${vetted.reason}.`));
       return;
     }
-    await this.#forwarder.upgrade(req, socket, head, { kind: 'plain', url: atAddress(target, vetted.address) }, requestIdFrom(req.headers, randomUUID));
+    const plain: ForwardTarget = { kind: 'plain', url: atAddress(target, vetted.address) };
+    const requestId = requestIdFrom(req.headers, randomUUID);
+    if (io.kind === 'request') {
+      this.#trackRequest(conn, io.res);
+      await this.#forwarder.forward(req, io.res, plain, requestId);
+    } else {
+      await this.#forwarder.upgrade(req, io.socket, io.head, plain, requestId);
+    }
   }
 
   #serveLocal(req: http.IncomingMessage, res: http.ServerResponse): void {
