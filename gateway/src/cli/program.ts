@@ -2,7 +2,7 @@
 // running gateway's admin API (so the CLI works the same on the gateway host and from elsewhere).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { createLogger, LOG_LEVELS, type LogLevel } from '../../../agent/src/lib/logger.ts';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../../../lib/index.ts';
 import { loadGatewayConfig } from '../config.ts';
 import { startGateway } from '../server.ts';
 import { adminRequest, CliError, resolveTarget, type TargetFlags } from './admin-client.ts';

@@ -1,6 +1,6 @@
 // The control plane's verbs, shared by the admin API, enrollment and the websocket hub: every change
 // to catalogs or settings bumps the policy version and tells listeners (the hub) whom it affects.
-import type { Logger } from '../../../agent/src/lib/logger.ts';
+import type { Logger } from '../../../lib/index.ts';
 import type {
   ApprovalRequestMessage,
   CatalogStatus,

@@ -2,7 +2,7 @@
 // increasing on the connection), serialises message handling so acks leave in order, and closes
 // only this connection, with a protocol close code, when the peer breaks a rule.
 import type { WebSocket } from 'ws';
-import type { Logger } from '../../../agent/src/lib/logger.ts';
+import type { Logger } from '../../../lib/index.ts';
 import {
   CLOSE_CODES,
   LIMITS,

@@ -3,7 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Logger } from '../../../agent/src/lib/logger.ts';
+import type { Logger } from '../../../lib/index.ts';
 import { CLOSE_CODES, CONNECT_PATH, LIMITS, SUBPROTOCOL, TIMING } from '../../../protocol/index.ts';
 import { bearerToken, type ControlEvent, type ControlPlane } from '../control/index.ts';
 import type { DeviceTokenIdentity } from '../store/index.ts';

@@ -1,6 +1,6 @@
 // The gateway's tables (component `gateway`), in the agent's migration mechanism: numbered steps,
 // STRICT tables, applied in one transaction at start.
-import type { MigrationSet } from '../../../agent/src/store/index.ts';
+import type { MigrationSet } from '../../../lib/index.ts';
 
 export const GATEWAY_MIGRATIONS: MigrationSet = {
   component: 'gateway',

@@ -1,8 +1,7 @@
 // The embedded GatewayStore: one SQLite file in the data dir (WAL, 0600, migrations), through the
 // agent's openDatabase. Every multi-row change runs in one transaction.
 import type { Database, Statement } from 'better-sqlite3';
-import { openDatabase } from '../../../agent/src/store/index.ts';
-import type { Logger } from '../../../agent/src/lib/logger.ts';
+import { openDatabase, type Logger } from '../../../lib/index.ts';
 import type { CatalogStatus, EdgeEvent, InventoryApp, InventoryMcpError, InventoryMcpServer, PolicySettings } from '../../../protocol/index.ts';
 import { TIMING } from '../../../protocol/index.ts';
 import { GATEWAY_MIGRATIONS } from './schema.ts';
