@@ -11,7 +11,7 @@ import {
   describeCa,
   signLeafFromCsr,
 } from '../../../agent/src/tls/index.ts';
-import { permittedDomains } from '../../../agent/src/forward/index.ts';
+import { permittedDomains } from '../../../protocol/index.ts';
 import type { CaRecord } from '../store/index.ts';
 import { ControlError } from './errors.ts';
 

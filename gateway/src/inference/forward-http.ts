@@ -7,7 +7,7 @@ import type { InferenceTimeouts } from './config.ts';
 import { downstreamHeaders } from './credentials.ts';
 import { Deadline } from './deadline.ts';
 import { openUpstreamRequest } from './upstream-request.ts';
-import type { ErrorKind } from './error-shapes.ts';
+import type { ErrorKind } from '../../../protocol/index.ts';
 import type { OutgoingHeaders } from './providers.ts';
 
 export interface Agents {

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { dimension, type InferenceAuditEvent, type InferenceOutcome, ModelSniffer } from './audit.ts';
 import type { ProviderConfig, ProviderUpstream } from './config.ts';
 import { readCredentials, upstreamHeaders, upstreamQuery } from './credentials.ts';
-import { type ErrorKind, providerError } from './error-shapes.ts';
+import { errorFormatOf, type ErrorKind, providerError } from '../../../protocol/index.ts';
 import { forwardHttp } from './forward-http.ts';
 import { forwardWebsocket, responseHead } from './forward-websocket.ts';
 import { PROVIDERS } from './providers.ts';
@@ -188,7 +188,7 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
   async function serveHttp(req: IncomingMessage, res: ServerResponse, match: RouteMatch, path: string, query: string): Promise<void> {
     const started = performance.now();
     const event = newEvent(req, match, 'http');
-    const format = PROVIDERS[match.route.provider].errorFormat;
+    const format = errorFormatOf(match.route.provider);
     const sendError = (kind: ErrorKind, text: string) => {
       const e = providerError(format, kind, message(text));
       res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(e.body), 'x-heimdall-request-id': event.requestId });
@@ -253,7 +253,7 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
   async function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, match: RouteMatch, path: string, query: string): Promise<void> {
     const started = performance.now();
     const event = newEvent(req, match, 'websocket');
-    const format = PROVIDERS[match.route.provider].errorFormat;
+    const format = errorFormatOf(match.route.provider);
     socket.on('error', () => {
       /* a client that vanishes mid-handshake is not an error here */
     });
