@@ -20,6 +20,9 @@ export const systemClock: Clock = {
   clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout | undefined),
 };
 
+/** Where a ManualClock timer keeps its entry, so clearTimeout finds it. */
+const PENDING = Symbol('pending');
+
 interface Pending {
   due: number;
   order: number;
@@ -73,4 +76,3 @@ export class ManualClock implements Clock {
   }
 }
 
-const PENDING = Symbol('pending');

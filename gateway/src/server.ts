@@ -6,7 +6,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { ensurePrivateDirSync, writeFileAtomic, type Logger } from '../../lib/index.ts';
+import { ensurePrivateDirSync, writeFileAtomic, type Clock, type Logger } from '../../lib/index.ts';
 import { CONNECT_PATH, ENROLL_PATH } from '../../protocol/index.ts';
 import { ADMIN_PREFIX, createAdminApi } from './admin/index.ts';
 import { EMPTY_CONFIG, type GatewayConfig } from './config.ts';
@@ -30,6 +30,8 @@ export interface GatewayOptions {
   /** Websocket heartbeat period (tests shorten it). */
   heartbeatMs?: number;
   helloTimeoutMs?: number;
+  /** The hub's timers and the control plane's timestamps; tests pass a ManualClock and advance it. */
+  clock?: Clock;
 }
 
 export interface RunningGateway {
@@ -95,13 +97,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const admin = await loadOrCreateAdminToken(options.dataDir);
   const providers = loadProviderConfig(config.inference, config.source ? { source: config.source } : {});
   const store = new SqliteGatewayStore({ dataDir: options.dataDir, logger });
-  const control = new ControlPlane({ store, logger: logger.child({ component: 'control' }) });
+  const control = new ControlPlane({ store, logger: logger.child({ component: 'control' }), ...(options.clock ? { clock: options.clock } : {}) });
   await control.start();
   const hub = new EdgeHub({
     control,
     logger: logger.child({ component: 'hub' }),
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.helloTimeoutMs ? { helloTimeoutMs: options.helloTimeoutMs } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   const adminApi = createAdminApi({
     control,

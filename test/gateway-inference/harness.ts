@@ -49,6 +49,8 @@ export function closeServer(server: http.Server): Promise<void> {
 /** Starts the gateway's inference handler in a real server with the given `inference` config section. */
 export async function startGateway(section: InferenceSection, env: NodeJS.ProcessEnv = ENV, options: { verifyDelayMs?: number } = {}): Promise<Gateway> {
   const events: InferenceAuditEvent[] = [];
+  // Waiters for "n events recorded", woken by each record instead of polling on a timer.
+  let waiters: { n: number; resolve: () => void }[] = [];
   const keys = new Map<string, KeyRow>([
     [VK, { keyId: 'vk-alice', userId: 'user-alice', userEmail: 'alice@example.com', revoked: false }],
     [VK_BOB, { keyId: 'vk-bob', userId: 'user-bob', revoked: false }],
@@ -62,7 +64,10 @@ export async function startGateway(section: InferenceSection, env: NodeJS.Proces
       return row && !row.revoked ? { keyId: row.keyId, userId: row.userId, ...(row.userEmail ? { userEmail: row.userEmail } : {}) } : undefined;
     },
     allowDirectKeys: () => directKeys.allowed,
-    recordInference: (e) => events.push(e),
+    recordInference: (e) => {
+      events.push(e);
+      waiters = waiters.filter((w) => (events.length >= w.n ? (w.resolve(), false) : true));
+    },
     providers: loadProviderConfig(section, { env, source: 'test config' }),
     logger: pino({ level: 'silent' }),
     supportUrl: 'https://help.example.com/ai',
@@ -84,7 +89,7 @@ export async function startGateway(section: InferenceSection, env: NodeJS.Proces
     keys,
     directKeys,
     async waitForEvents(n) {
-      for (let i = 0; i < 200 && events.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+      if (events.length < n) await new Promise<void>((resolve) => waiters.push({ n, resolve }));
       return events;
     },
     async close() {

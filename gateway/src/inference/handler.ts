@@ -40,6 +40,11 @@ export interface InferenceHandler {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   /** Drops pooled upstream connections. In-flight exchanges end when their sockets do. */
   close(): void;
+  /**
+   * Resolves once every exchange started so far has ended and been recorded (one audit event each):
+   * after it, nothing more is recorded for them.
+   */
+  idle(): Promise<void>;
 }
 
 /** An answer the gateway gives itself, before or instead of forwarding. */
@@ -76,6 +81,13 @@ function joinTarget(base: URL, path: string, query: string): URL {
 
 export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHandler {
   const log = deps.logger.child({ component: 'inference' });
+  /** Exchanges being served; each settles after its audit event is recorded. */
+  const inFlight = new Set<Promise<void>>();
+  function track(exchange: Promise<void>): void {
+    inFlight.add(exchange);
+    void exchange.finally(() => inFlight.delete(exchange));
+  }
+
   const agents = {
     http: new http.Agent({ keepAlive: true, scheduling: 'lifo' }),
     https: new https.Agent({ keepAlive: true, scheduling: 'lifo' }),
@@ -308,19 +320,22 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
       const { path, query } = splitUrl(req.url);
       const match = matchRoute(path);
       if (!match) return false;
-      void serveHttp(req, res, match, path, query);
+      track(serveHttp(req, res, match, path, query));
       return true;
     },
     handleUpgrade(req, socket, head) {
       const { path, query } = splitUrl(req.url);
       const match = matchRoute(path);
       if (!match) return false;
-      void serveUpgrade(req, socket, head, match, path, query);
+      track(serveUpgrade(req, socket, head, match, path, query));
       return true;
     },
     close() {
       agents.http.destroy();
       agents.https.destroy();
+    },
+    async idle() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
   };
 }
