@@ -62,6 +62,13 @@ export class ManualClock implements Clock {
     return this.#pending.size;
   }
 
+  /** How far ahead the earliest pending timer falls due, or undefined when none is pending. */
+  get nextDueInMs(): number | undefined {
+    let next: number | undefined;
+    for (const p of this.#pending) next = next === undefined ? p.due : Math.min(next, p.due);
+    return next === undefined ? undefined : next - this.#now;
+  }
+
   /** Moves time forward by `ms`, running each timer that falls due at its own instant. */
   advance(ms: number): void {
     const end = this.#now + ms;

@@ -30,7 +30,7 @@ export interface GatewayOptions {
   /** Websocket heartbeat period (tests shorten it). */
   heartbeatMs?: number;
   helloTimeoutMs?: number;
-  /** The hub's timers and the control plane's timestamps; tests pass a ManualClock and advance it. */
+  /** The hub's and the inference limits' timers and the control plane's timestamps; tests pass a ManualClock. */
   clock?: Clock;
 }
 
@@ -123,6 +123,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     providers,
     logger,
     ...(config.supportUrl ? { supportUrl: config.supportUrl } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {

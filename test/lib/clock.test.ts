@@ -14,6 +14,7 @@ describe('ManualClock', () => {
     expect(ran).toEqual([['a', 1_100], ['b', 1_200]]);
     expect(clock.now()).toBe(1_300);
     expect(clock.pendingTimers).toBe(1);
+    expect(clock.nextDueInMs).toBe(200);
   });
 
   it('runs a timer re-armed inside the window (a heartbeat) once per period', () => {

@@ -5,6 +5,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../../../lib/index.ts';
 import { dimension, type InferenceAuditEvent, type InferenceOutcome, ModelSniffer } from './audit.ts';
 import type { ProviderConfig, ProviderUpstream } from './config.ts';
 import { readCredentials, upstreamHeaders, upstreamQuery } from './credentials.ts';
@@ -31,6 +32,8 @@ export interface InferenceHandlerDeps {
   logger: Logger;
   /** Shown in error messages so a person knows where to get help. */
   supportUrl?: string;
+  /** Runs the upstream connect, headers and idle limits; tests pass a ManualClock. */
+  clock?: Clock;
 }
 
 export interface InferenceHandler {
@@ -81,6 +84,7 @@ function joinTarget(base: URL, path: string, query: string): URL {
 
 export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHandler {
   const log = deps.logger.child({ component: 'inference' });
+  const clock = deps.clock ?? systemClock;
   /** Exchanges being served; each settles after its audit event is recorded. */
   const inFlight = new Set<Promise<void>>();
   function track(exchange: Promise<void>): void {
@@ -232,6 +236,7 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
         target,
         headers,
         timeouts: deps.providers.timeouts,
+        clock,
         agents,
         direct,
         requestId: event.requestId,
@@ -296,7 +301,7 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
       const headers = upstreamHeaders(req.headers, { provider: match.route.provider, upstream, direct, virtualKey, websocket: true });
       const q = upstreamQuery(query, { provider: match.route.provider, direct, virtualKey });
       const target = upstream.kind === 'bifrost' ? joinTarget(upstream.bifrostUrl, path, q) : joinTarget(upstream.baseUrl, match.rest, q);
-      const result = await forwardWebsocket({ req, socket, head, target, headers, timeouts: deps.providers.timeouts, direct, requestId: event.requestId, sendError });
+      const result = await forwardWebsocket({ req, socket, head, target, headers, timeouts: deps.providers.timeouts, clock, direct, requestId: event.requestId, sendError });
       event.status = result.status;
       event.outcome = result.outcome;
       event.error = result.error;
