@@ -30,7 +30,7 @@ export interface GatewayOptions {
   /** Websocket heartbeat period (tests shorten it). */
   heartbeatMs?: number;
   helloTimeoutMs?: number;
-  /** The hub's and the inference limits' timers and the control plane's timestamps; tests pass a ManualClock. */
+  /** The hub's and the inference limits' timers, the control plane's and the store's timestamps; tests pass a ManualClock. */
   clock?: Clock;
 }
 
@@ -96,7 +96,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   ensurePrivateDirSync(options.dataDir);
   const admin = await loadOrCreateAdminToken(options.dataDir);
   const providers = loadProviderConfig(config.inference, config.source ? { source: config.source } : {});
-  const store = new SqliteGatewayStore({ dataDir: options.dataDir, logger });
+  const store = new SqliteGatewayStore({ dataDir: options.dataDir, logger, ...(options.clock ? { clock: options.clock } : {}) });
   const control = new ControlPlane({ store, logger: logger.child({ component: 'control' }), ...(options.clock ? { clock: options.clock } : {}) });
   await control.start();
   const hub = new EdgeHub({

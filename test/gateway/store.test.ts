@@ -4,16 +4,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../lib/index.ts';
+import { ManualClock, silentLogger } from '../../lib/index.ts';
 import { DEFAULT_SETTINGS, SqliteGatewayStore, type GatewayStore } from '../../gateway/src/store/index.ts';
 import { at } from './helpers.ts';
 
 let dir: string;
 let store: SqliteGatewayStore;
+let clock: ManualClock;
+const iso = () => new Date(clock.now()).toISOString();
 
 beforeEach(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-gw-store-'));
-  store = new SqliteGatewayStore({ dataDir: dir, logger: silentLogger() });
+  clock = new ManualClock();
+  store = new SqliteGatewayStore({ dataDir: dir, logger: silentLogger(), clock });
 });
 
 afterEach(async () => {
@@ -36,11 +39,11 @@ describe('users and keys', () => {
     expect(await store.keys.ensureUser('alice@example.com')).toEqual(user);
     expect(await store.keys.findUser(user.id)).toEqual(user);
     await store.keys.createVirtualKey({ id: 'key-1', userId: user.id, keyHash: 'kh', prefix: 'sk-bf-1', name: 'laptop' });
-    const first = await store.keys.revokeVirtualKey('key-1');
-    store.db.prepare("UPDATE virtual_keys SET revoked_at = '2020-01-01T00:00:00.000Z' WHERE id = 'key-1'").run();
-    const second = await store.keys.revokeVirtualKey('key-1');
-    expect(first?.revokedAt).toBeTruthy();
-    expect(second?.revokedAt).toBe('2020-01-01T00:00:00.000Z');
+    clock.advance(60_000);
+    const revokedAt = iso();
+    expect((await store.keys.revokeVirtualKey('key-1'))?.revokedAt).toBe(revokedAt);
+    clock.advance(60_000);
+    expect((await store.keys.revokeVirtualKey('key-1'))?.revokedAt).toBe(revokedAt);
     expect(await store.keys.revokeVirtualKey('nope')).toBeUndefined();
   });
 });
@@ -48,6 +51,7 @@ describe('users and keys', () => {
 describe('devices', () => {
   it('replaces an OS user’s token on a new login and refuses the old one', async () => {
     await enrolled(store, 'alice', 'tok-1');
+    expect((await store.devices.getDevice('dev-1'))?.enrolledAt).toBe(iso());
     await enrolled(store, 'alice', 'tok-2');
     expect((await store.devices.findDeviceToken('tok-1-hash'))?.refused).toBe('token_revoked');
     expect((await store.devices.findDeviceToken('tok-2-hash'))?.refused).toBeUndefined();
@@ -98,7 +102,7 @@ describe('the composed door', () => {
     await store.saveCa({ certPem: 'CERT', keyPem: 'KEY', source: 'uploaded', createdAt: at(0) });
     await store.setGlobalDecision('mcp', 'fp-1', 'denied', at(1));
     await store.close();
-    store = new SqliteGatewayStore({ dataDir: dir, logger: silentLogger() });
+    store = new SqliteGatewayStore({ dataDir: dir, logger: silentLogger(), clock });
     expect(await store.getCa()).toEqual({ certPem: 'CERT', keyPem: 'KEY', source: 'uploaded', createdAt: at(0) });
     expect(await store.policyItems()).toEqual([{ kind: 'mcp', id: 'fp-1', displayName: null, status: 'denied' }]);
   });

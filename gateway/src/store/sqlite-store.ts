@@ -2,7 +2,7 @@
 // shared openDatabase, composed of one module per aggregate (sqlite/*.ts), each owning its tables
 // and queries. Every multi-row change runs in one transaction inside its module.
 import type { Database } from 'better-sqlite3';
-import { openDatabase, type Logger } from '../../../lib/index.ts';
+import { openDatabase, systemClock, type Clock, type Logger } from '../../../lib/index.ts';
 import type { CatalogStatus, EdgeEvent, InventoryApp, InventoryMcpError, InventoryMcpServer, PolicySettings } from '../../../protocol/index.ts';
 import { GATEWAY_MIGRATIONS } from './schema.ts';
 import { SqliteCaStore } from './sqlite/ca.ts';
@@ -40,6 +40,8 @@ export const GATEWAY_DB_FILE = 'gateway.db';
 export interface SqliteGatewayStoreOptions {
   dataDir: string;
   logger: Logger;
+  /** Time of the rows the store stamps itself (created, enrolled, revoked, received); tests pass a ManualClock. */
+  clock?: Clock;
 }
 
 export class SqliteGatewayStore implements GatewayStore {
@@ -59,12 +61,13 @@ export class SqliteGatewayStore implements GatewayStore {
     this.db = opened.db;
     this.file = opened.file;
     if (opened.applied.length > 0) options.logger.info({ applied: opened.applied.map((m) => `${m.component}#${m.version}`) }, 'gateway database migrated');
+    const clock = options.clock ?? systemClock;
     const streams = new SqliteOutboxStreams(this.db);
-    this.keys = new SqliteUserKeyStore(this.db);
-    this.devices = new SqliteDeviceStore(this.db);
+    this.keys = new SqliteUserKeyStore(this.db, clock);
+    this.devices = new SqliteDeviceStore(this.db, clock);
     this.catalog = new SqliteCatalogStore(this.db);
-    this.settings = new SqliteSettingsStore(this.db);
-    this.events = new SqliteEventStore(this.db, streams, this.devices);
+    this.settings = new SqliteSettingsStore(this.db, clock);
+    this.events = new SqliteEventStore(this.db, streams, this.devices, clock);
     this.inventory = new SqliteInventoryStore(this.db, streams, this.catalog);
     this.ca = new SqliteCaStore(this.db);
   }

@@ -1,6 +1,7 @@
 // Devices and their device tokens: tables `devices` and `device_tokens` (one token per enrollment,
 // device + OS user; only its hash is kept).
 import type { Database, Statement } from 'better-sqlite3';
+import { systemClock, type Clock } from '../../../../lib/index.ts';
 import type { DeviceFacts, DeviceRecord, DeviceStore, DeviceTokenIdentity } from '../types.ts';
 
 export function createDeviceTables(db: Database): void {
@@ -64,12 +65,18 @@ const toDevice = (r: DeviceRow): DeviceRecord => ({
 const DEVICE_SELECT = 'SELECT d.*, u.email FROM devices d JOIN users u ON u.id = d.owner_user_id';
 
 export class SqliteDeviceStore implements DeviceStore {
+  readonly #clock: Clock;
   readonly #db: Database;
   readonly #userOfOsUser: Statement<[string, string], { user_id: string }>;
 
-  constructor(db: Database) {
+  constructor(db: Database, clock: Clock = systemClock) {
+    this.#clock = clock;
     this.#db = db;
     this.#userOfOsUser = db.prepare('SELECT user_id FROM device_tokens WHERE device_id = ? AND os_user = ? ORDER BY created_at DESC LIMIT 1');
+  }
+
+  #nowIso(): string {
+    return new Date(this.#clock.now()).toISOString();
   }
 
   /**
@@ -81,7 +88,7 @@ export class SqliteDeviceStore implements DeviceStore {
   }
 
   enrollDevice(input: { deviceId: string; facts: DeviceFacts; osUser: string; userId: string; keyId: string; tokenId: string; tokenHash: string }): Promise<DeviceRecord> {
-    const now = new Date().toISOString();
+    const now = this.#nowIso();
     const { facts } = input;
     this.#db.transaction(() => {
       this.#db
@@ -143,7 +150,7 @@ export class SqliteDeviceStore implements DeviceStore {
   }
 
   revokeDevice(id: string): Promise<DeviceRecord | undefined> {
-    this.#db.prepare('UPDATE devices SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(new Date().toISOString(), id);
+    this.#db.prepare('UPDATE devices SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(this.#nowIso(), id);
     return Promise.resolve(this.#device(id));
   }
 

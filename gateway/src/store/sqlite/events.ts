@@ -1,6 +1,7 @@
 // The audit events: table `events`, agent events (unique by device, stream and seq, ingested from
 // the outbox) and the gateway's own (inference requests, no seq), queried newest first.
 import type { Database, Statement } from 'better-sqlite3';
+import { systemClock, type Clock } from '../../../../lib/index.ts';
 import type { EdgeEvent } from '../../../../protocol/index.ts';
 import type { EventQuery, EventStore, GatewayEventInput, IngestResult, StoredEvent } from '../types.ts';
 import type { SqliteDeviceStore } from './devices.ts';
@@ -50,12 +51,14 @@ interface EventRow {
 }
 
 export class SqliteEventStore implements EventStore {
+  readonly #clock: Clock;
   readonly #db: Database;
   readonly #streams: SqliteOutboxStreams;
   readonly #devices: SqliteDeviceStore;
   readonly #insertEvent: Statement<unknown[]>;
 
-  constructor(db: Database, streams: SqliteOutboxStreams, devices: SqliteDeviceStore) {
+  constructor(db: Database, streams: SqliteOutboxStreams, devices: SqliteDeviceStore, clock: Clock = systemClock) {
+    this.#clock = clock;
     this.#db = db;
     this.#streams = streams;
     this.#devices = devices;
@@ -63,6 +66,10 @@ export class SqliteEventStore implements EventStore {
       `INSERT OR IGNORE INTO events (source, device_id, stream, seq, type, at, app, os_user, user_id, attrs, received_at)
        VALUES ('agent', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+  }
+
+  #nowIso(): string {
+    return new Date(this.#clock.now()).toISOString();
   }
 
   highSeq(deviceId: string, stream: string): Promise<number> {
@@ -109,7 +116,7 @@ export class SqliteEventStore implements EventStore {
         `INSERT INTO events (source, device_id, stream, seq, type, at, app, os_user, user_id, attrs, received_at)
          VALUES ('gateway', ?, NULL, NULL, ?, ?, ?, NULL, ?, ?, ?)`,
       )
-      .run(event.deviceId ?? null, event.type, event.at, event.app ?? null, event.userId ?? null, JSON.stringify(event.attrs), new Date().toISOString());
+      .run(event.deviceId ?? null, event.type, event.at, event.app ?? null, event.userId ?? null, JSON.stringify(event.attrs), this.#nowIso());
     return Promise.resolve();
   }
 

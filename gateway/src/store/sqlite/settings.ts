@@ -1,6 +1,7 @@
 // Policy settings and the policy version: tables `settings` (one JSON value per key, defaults for
 // the rest) and `gw_meta` (the version every catalog or settings change bumps).
 import type { Database } from 'better-sqlite3';
+import { systemClock, type Clock } from '../../../../lib/index.ts';
 import { TIMING, type PolicySettings } from '../../../../protocol/index.ts';
 import type { SettingsStore } from '../types.ts';
 
@@ -22,10 +23,16 @@ export function createSettingsTable(db: Database): void {
 }
 
 export class SqliteSettingsStore implements SettingsStore {
+  readonly #clock: Clock;
   readonly #db: Database;
 
-  constructor(db: Database) {
+  constructor(db: Database, clock: Clock = systemClock) {
+    this.#clock = clock;
     this.#db = db;
+  }
+
+  #nowIso(): string {
+    return new Date(this.#clock.now()).toISOString();
   }
 
   getSettings(): Promise<PolicySettings> {
@@ -35,7 +42,7 @@ export class SqliteSettingsStore implements SettingsStore {
   }
 
   saveSettings(settings: PolicySettings): Promise<void> {
-    const now = new Date().toISOString();
+    const now = this.#nowIso();
     const upsert = this.#db.prepare('INSERT INTO settings (key, value_json, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at');
     this.#db.transaction(() => {
       for (const [key, value] of Object.entries(settings)) upsert.run(key, JSON.stringify(value), now);

@@ -2,6 +2,7 @@
 // the key itself is shown once, at creation).
 import { randomUUID } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
+import { systemClock, type Clock } from '../../../../lib/index.ts';
 import type { UserKeyStore, UserRecord, VirtualKeyRecord } from '../types.ts';
 
 export function createUserKeyTables(db: Database): void {
@@ -47,16 +48,22 @@ const toKey = (r: KeyRow): VirtualKeyRecord => ({
 const KEY_SELECT = 'SELECT k.id, k.user_id, u.email, k.name, k.prefix, k.created_at, k.revoked_at, k.last_used_at FROM virtual_keys k JOIN users u ON u.id = k.user_id';
 
 export class SqliteUserKeyStore implements UserKeyStore {
+  readonly #clock: Clock;
   readonly #db: Database;
 
-  constructor(db: Database) {
+  constructor(db: Database, clock: Clock = systemClock) {
+    this.#clock = clock;
     this.#db = db;
+  }
+
+  #nowIso(): string {
+    return new Date(this.#clock.now()).toISOString();
   }
 
   ensureUser(email: string): Promise<UserRecord> {
     const existing = this.#db.prepare<[string], { id: string; email: string; created_at: string }>('SELECT * FROM users WHERE email = ?').get(email);
     if (existing) return Promise.resolve({ id: existing.id, email: existing.email, createdAt: existing.created_at });
-    const user = { id: `usr_${randomUUID()}`, email, createdAt: new Date().toISOString() };
+    const user = { id: `usr_${randomUUID()}`, email, createdAt: this.#nowIso() };
     this.#db.prepare('INSERT INTO users (id, email, created_at) VALUES (?, ?, ?)').run(user.id, user.email, user.createdAt);
     return Promise.resolve(user);
   }
@@ -69,7 +76,7 @@ export class SqliteUserKeyStore implements UserKeyStore {
   createVirtualKey(input: { id: string; userId: string; keyHash: string; prefix: string; name: string | null }): Promise<VirtualKeyRecord> {
     this.#db
       .prepare('INSERT INTO virtual_keys (id, user_id, key_hash, prefix, name, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(input.id, input.userId, input.keyHash, input.prefix, input.name, new Date().toISOString());
+      .run(input.id, input.userId, input.keyHash, input.prefix, input.name, this.#nowIso());
     return Promise.resolve(this.#key(input.id)!);
   }
 
@@ -93,7 +100,7 @@ export class SqliteUserKeyStore implements UserKeyStore {
   }
 
   revokeVirtualKey(id: string): Promise<VirtualKeyRecord | undefined> {
-    this.#db.prepare('UPDATE virtual_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(new Date().toISOString(), id);
+    this.#db.prepare('UPDATE virtual_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(this.#nowIso(), id);
     return Promise.resolve(this.#key(id));
   }
 }
