@@ -1,6 +1,17 @@
-// The edge protocol between the agent and the control plane (docs/protocol.md is the prose; this is
-// the code both sides import): message schemas and types, limits, close codes, parsing.
+// The contracts between the agent and the gateway, the code both sides import: the edge protocol
+// with the control plane (docs/protocol.md is the prose: message schemas and types, limits, close
+// codes, parsing) and the inference contract (routes and provider error shapes).
 export * from './messages.ts';
 export { CONNECT_PATH, ENROLL_PATH, SUBPROTOCOL, LIMITS, TIMING, CLOSE_CODES, reconnectDelayMs, type CloseCodeName } from './limits.ts';
 export { parseMessage, encodeMessage, closeReason, type Direction, type ParseResult, type ProtocolError, type ProtocolErrorKind } from './parse.ts';
 export { protocolSchemaDocs, renderSchemaBlocks, type SchemaDoc, type RenderResult } from './json-schema.ts';
+// The inference contract: the routes the agent rewrites onto and the gateway serves, and the
+// provider-shaped error bodies both sides answer with.
+export {
+  INTERCEPTED_HOSTS, permittedDomains, INFERENCE_PROVIDERS, INFERENCE_PROVIDER_IDS, errorFormatOf, GATEWAY_ROUTES, GATEWAY_ROUTE_NAMES, gatewayRouteByPrefix,
+  type InterceptedHost, type InferenceProvider, type RoutePrefix, type GatewayRouteContract, type GatewayRouteName, type GatewayRoutePrefix,
+} from './inference-routes.ts';
+export {
+  ERROR_FORMATS, ERROR_KINDS, ERROR_KIND_STATUS, ERROR_NAMES, DEFAULT_OPENAI_CODES, providerError,
+  type ErrorFormat, type ErrorKind, type ProviderError, type ProviderErrorOptions,
+} from './provider-errors.ts';

@@ -6,8 +6,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../../agent/src/lib/logger.ts';
-import { ensurePrivateDirSync, writeFileAtomic } from '../../agent/src/lib/private-fs.ts';
+import { ensurePrivateDirSync, writeFileAtomic, type Clock, type Logger } from '../../lib/index.ts';
 import { CONNECT_PATH, ENROLL_PATH } from '../../protocol/index.ts';
 import { ADMIN_PREFIX, createAdminApi } from './admin/index.ts';
 import { EMPTY_CONFIG, type GatewayConfig } from './config.ts';
@@ -31,6 +30,8 @@ export interface GatewayOptions {
   /** Websocket heartbeat period (tests shorten it). */
   heartbeatMs?: number;
   helloTimeoutMs?: number;
+  /** The hub's and the inference limits' timers, the control plane's and the store's timestamps; tests pass a ManualClock. */
+  clock?: Clock;
 }
 
 export interface RunningGateway {
@@ -95,14 +96,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   ensurePrivateDirSync(options.dataDir);
   const admin = await loadOrCreateAdminToken(options.dataDir);
   const providers = loadProviderConfig(config.inference, config.source ? { source: config.source } : {});
-  const store = new SqliteGatewayStore({ dataDir: options.dataDir, logger });
-  const control = new ControlPlane({ store, logger: logger.child({ component: 'control' }) });
+  const store = new SqliteGatewayStore({ dataDir: options.dataDir, logger, ...(options.clock ? { clock: options.clock } : {}) });
+  const control = new ControlPlane({ store, logger: logger.child({ component: 'control' }), ...(options.clock ? { clock: options.clock } : {}) });
   await control.start();
   const hub = new EdgeHub({
     control,
     logger: logger.child({ component: 'hub' }),
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.helloTimeoutMs ? { helloTimeoutMs: options.helloTimeoutMs } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   const adminApi = createAdminApi({
     control,
@@ -121,6 +123,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     providers,
     logger,
     ...(config.supportUrl ? { supportUrl: config.supportUrl } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {

@@ -1,8 +1,9 @@
 // Test harness: the inference handler mounted in a real HTTP server on loopback, in front of the
 // DEMO upstream (or any other upstream a test starts), with an in-test virtual key table.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { pino } from 'pino';
+import type { Clock } from '../../lib/index.ts';
 import { startDemoUpstream, type DemoUpstream } from '../../gateway/src/demo-upstream/index.ts';
 import {
   createInferenceHandler,
@@ -33,6 +34,8 @@ export interface Gateway {
   directKeys: { allowed: boolean };
   /** Waits until at least `n` audit events were recorded (they land when a response has ended). */
   waitForEvents(n: number): Promise<InferenceAuditEvent[]>;
+  /** Client connections the gateway's server still holds open. */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
@@ -47,8 +50,10 @@ export function closeServer(server: http.Server): Promise<void> {
 }
 
 /** Starts the gateway's inference handler in a real server with the given `inference` config section. */
-export async function startGateway(section: InferenceSection, env: NodeJS.ProcessEnv = ENV, options: { verifyDelayMs?: number } = {}): Promise<Gateway> {
+export async function startGateway(section: InferenceSection, env: NodeJS.ProcessEnv = ENV, options: { beforeVerify?: () => Promise<void>; clock?: Clock } = {}): Promise<Gateway> {
   const events: InferenceAuditEvent[] = [];
+  // Waiters for "n events recorded", woken by each record instead of polling on a timer.
+  let waiters: { n: number; resolve: () => void }[] = [];
   const keys = new Map<string, KeyRow>([
     [VK, { keyId: 'vk-alice', userId: 'user-alice', userEmail: 'alice@example.com', revoked: false }],
     [VK_BOB, { keyId: 'vk-bob', userId: 'user-bob', revoked: false }],
@@ -56,16 +61,20 @@ export async function startGateway(section: InferenceSection, env: NodeJS.Proces
   const directKeys = { allowed: false };
   const handler = createInferenceHandler({
     verifyVirtualKey: async (key) => {
-      // A store lookup takes time; tests that need a client to leave meanwhile make it longer.
-      if (options.verifyDelayMs) await new Promise((r) => setTimeout(r, options.verifyDelayMs));
+      // A store lookup takes time; a test that needs a client to leave meanwhile holds it open here.
+      if (options.beforeVerify) await options.beforeVerify();
       const row = keys.get(key);
       return row && !row.revoked ? { keyId: row.keyId, userId: row.userId, ...(row.userEmail ? { userEmail: row.userEmail } : {}) } : undefined;
     },
     allowDirectKeys: () => directKeys.allowed,
-    recordInference: (e) => events.push(e),
+    recordInference: (e) => {
+      events.push(e);
+      waiters = waiters.filter((w) => (events.length >= w.n ? (w.resolve(), false) : true));
+    },
     providers: loadProviderConfig(section, { env, source: 'test config' }),
     logger: pino({ level: 'silent' }),
     supportUrl: 'https://help.example.com/ai',
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   const server = http.createServer((req, res) => {
     if (!handler.handleRequest(req, res)) {
@@ -76,15 +85,21 @@ export async function startGateway(section: InferenceSection, env: NodeJS.Proces
   server.on('upgrade', (req, socket, head) => {
     if (!handler.handleUpgrade(req, socket, head)) socket.destroy();
   });
+  const connections = new Set<Socket>();
+  server.on('connection', (socket) => {
+    connections.add(socket);
+    socket.on('close', () => connections.delete(socket));
+  });
   const url = await listen(server);
   return {
     url,
     handler,
+    openConnections: () => connections.size,
     events,
     keys,
     directKeys,
     async waitForEvents(n) {
-      for (let i = 0; i < 200 && events.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+      if (events.length < n) await new Promise<void>((resolve) => waiters.push({ n, resolve }));
       return events;
     },
     async close() {

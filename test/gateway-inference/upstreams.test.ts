@@ -7,7 +7,8 @@ import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ManualClock } from '../../lib/index.ts';
 import { startDemoUpstream } from '../../gateway/src/demo-upstream/index.ts';
 import { closeServer, listen, postJson, PROVIDER_KEYS, startGateway, startGatewayWithDemo, VK, type Gateway } from './harness.ts';
 
@@ -16,8 +17,8 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function gateway(section: Parameters<typeof startGateway>[0]): Promise<Gateway> {
-  const gw = await startGateway(section);
+async function gateway(section: Parameters<typeof startGateway>[0], clock?: ManualClock): Promise<Gateway> {
+  const gw = await startGateway(section, undefined, clock ? { clock } : {});
   cleanups.push(() => gw.close());
   return gw;
 }
@@ -70,8 +71,13 @@ describe('upstream failures', () => {
 
   it('answers 504 when the upstream accepts but never answers', async () => {
     const base = await tarPit();
-    const gw = await gateway({ providers: { anthropic: { base_url: base, api_key: 'env.T_ANTHROPIC_KEY' } }, timeouts: { headers_ms: 300 } });
-    const a = await postJson(`${gw.url}/anthropic/v1/messages`, { model: 'x' }, { 'x-api-key': VK });
+    const clock = new ManualClock();
+    const gw = await gateway({ providers: { anthropic: { base_url: base, api_key: 'env.T_ANTHROPIC_KEY' } }, timeouts: { headers_ms: 300 } }, clock);
+    const answer = postJson(`${gw.url}/anthropic/v1/messages`, { model: 'x' }, { 'x-api-key': VK });
+    // Sent in full: the headers limit is the one running (connect 10 s and upload 300 s are not 300 ms).
+    await vi.waitFor(() => expect(clock.nextDueInMs).toBe(300));
+    clock.advance(300);
+    const a = await answer;
     expect(a.status).toBe(504);
     expect(a.json).toMatchObject({ type: 'error', error: { type: 'timeout_error' } });
     expect(a.json.error.message).toMatch(/did not answer within 300 ms/);
@@ -88,10 +94,16 @@ describe('upstream failures', () => {
     stall.on('connection', (s) => sockets.add(s));
     const base = await listen(stall);
     cleanups.push(() => closeServer(stall));
-    const gw = await gateway({ providers: { openai: { base_url: base, api_key: 'env.T_OPENAI_KEY' } }, timeouts: { idle_ms: 300 } });
+    const clock = new ManualClock();
+    const gw = await gateway({ providers: { openai: { base_url: base, api_key: 'env.T_OPENAI_KEY' } }, timeouts: { idle_ms: 300 } }, clock);
     const res = await fetch(`${gw.url}/openai/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${VK}` }, body: '{"stream":true}' });
     expect(res.status).toBe(200);
-    await expect(res.text()).rejects.toThrow();
+    const reader = res.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain('"first":true');
+    // The request body is done (its own idle limit cleared): the one timer left is the response's idle limit.
+    await vi.waitFor(() => expect([clock.pendingTimers, clock.nextDueInMs]).toEqual([1, 300]));
+    clock.advance(300);
+    await expect(reader.read()).rejects.toThrow();
     const [e] = await gw.waitForEvents(1);
     expect(e).toMatchObject({ status: 200, outcome: 'stream_interrupted', error: 'idle_timeout' });
   });
@@ -123,12 +135,26 @@ describe('clients that leave', () => {
   it('records a client that leaves while its key is being checked, and forwards nothing', async () => {
     const demo = await startDemoUpstream({ keys: { openai: PROVIDER_KEYS.openai } });
     cleanups.push(() => demo.close());
-    const gw = await startGateway({ providers: { openai: { base_url: demo.url, api_key: 'env.T_OPENAI_KEY' } } }, undefined, { verifyDelayMs: 200 });
+    let checking!: () => void;
+    const checkStarted = new Promise<void>((resolve) => (checking = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const beforeVerify = () => {
+      checking();
+      return released;
+    };
+    const gw = await startGateway({ providers: { openai: { base_url: demo.url, api_key: 'env.T_OPENAI_KEY' } } }, undefined, { beforeVerify });
     cleanups.push(() => gw.close());
-    const abort = new AbortController();
-    const pending = fetch(`${gw.url}/openai/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${VK}` }, body: '{}', signal: abort.signal });
-    setTimeout(() => abort.abort(), 30);
-    await expect(pending).rejects.toThrow();
+    const client = http.request(`${gw.url}/openai/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${VK}` }, agent: false });
+    const clientGone = new Promise<void>((resolve) => client.on('close', resolve));
+    client.on('error', () => {});
+    client.end('{}');
+    await checkStarted;
+    client.destroy();
+    await clientGone;
+    // The gateway has seen the connection close while the key check is still held open; then it answers.
+    await vi.waitFor(() => expect(gw.openConnections()).toBe(0));
+    release();
     const [e] = await gw.waitForEvents(1);
     expect(e).toMatchObject({ status: 0, outcome: 'client_aborted', userId: 'user-alice' });
     expect(demo.received).toEqual([]);

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLeafCsr, createNameConstrainedCa, generateRsaKeyPair } from '../../agent/src/tls/index.ts';
+import { createLeafCsr, createNameConstrainedCa, generateRsaKeyPair } from '../../lib/index.ts';
 import { enrolledDevice, Peer, startTestGateway, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { silentLogger } from '../../agent/src/lib/logger.ts';
+import { silentLogger } from '../../lib/index.ts';
 import { CONNECT_PATH, ENROLL_PATH, SUBPROTOCOL, type GatewayMessage } from '../../protocol/index.ts';
 import { startGateway, type GatewayOptions, type RunningGateway } from '../../gateway/src/server.ts';
 

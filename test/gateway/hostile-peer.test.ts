@@ -1,16 +1,20 @@
 // A hostile or broken peer: every bad message closes that connection, with the protocol's close code
-// and a reason naming the problem, while another device's connection carries on untouched.
+// and a reason naming the problem, while another device's connection carries on untouched. The
+// hub's deadlines (hello, heartbeat) run on a ManualClock that the tests move.
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ManualClock } from '../../lib/index.ts';
 import { CLOSE_CODES, LIMITS } from '../../protocol/index.ts';
 import { at, enrolledDevice, Peer, startTestGateway, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
 let bystander: Peer;
 let tokens: Record<string, string>;
+const HELLO_TIMEOUT_MS = 300;
+const clock = new ManualClock();
 
 beforeAll(async () => {
-  gw = await startTestGateway({ helloTimeoutMs: 300 });
+  gw = await startTestGateway({ helloTimeoutMs: HELLO_TIMEOUT_MS, clock });
   tokens = {};
   for (const id of ['bystander', 'hostile']) tokens[id] = (await enrolledDevice(gw, id)).token;
   bystander = new Peer(gw.wsUrl, tokens['bystander']);
@@ -109,7 +113,8 @@ describe('hostile peer', () => {
   });
 
   it('closes with 4408 when no hello arrives in time', async () => {
-    const r = await closedBy(() => {}, { hello: false });
+    // Accepted (the peer saw the upgrade) and silent: nothing happens until the deadline passes.
+    const r = await closedBy(() => clock.advance(HELLO_TIMEOUT_MS), { hello: false });
     expect(r.code).toBe(CLOSE_CODES.tooSlow.code);
     await expectBystanderAlive();
   });
@@ -123,7 +128,8 @@ describe('hostile peer', () => {
   });
 
   it('drops a peer that stops answering heartbeats', async () => {
-    const quick = await startTestGateway({ heartbeatMs: 100 });
+    const quickClock = new ManualClock();
+    const quick = await startTestGateway({ heartbeatMs: 100, clock: quickClock });
     try {
       const { token } = await enrolledDevice(quick, 'silent');
       const peer = new Peer(quick.wsUrl, token);
@@ -132,6 +138,10 @@ describe('hostile peer', () => {
       const socket = (peer.ws as unknown as { _socket: Socket })._socket;
       peer.ws.pong = () => {};
       (peer.ws as unknown as { _receiver: { removeAllListeners(e: string): void } })._receiver.removeAllListeners('ping');
+      // First beat: pinged and marked unanswered; second beat: still unanswered, so cut.
+      quickClock.advance(100);
+      expect(quick.hub.isConnected('silent')).toBe(true);
+      quickClock.advance(100);
       const closed = await peer.closed;
       expect(closed.code).toBe(1006);
       expect(socket.destroyed).toBe(true);

@@ -1,11 +1,18 @@
 // The websocket hub with real ws peers: hello -> settings, ack, policy; pushes after admin changes;
 // idempotent events and inventory; per-user exceptions reaching only the devices of that user.
+// The hub's timers and the control plane's timestamps run on a ManualClock: a policy push leaves
+// when the test moves time past the push window, and "last seen" is an exact instant.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ManualClock } from '../../lib/index.ts';
 import { at, createKey, enroll, enrolledDevice, Peer, startTestGateway, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
+const clock = new ManualClock();
+/** Moves time past the hub's push window (20 ms), so coalesced policy changes go out. */
+const passPushWindow = () => clock.advance(100);
 beforeAll(async () => {
-  gw = await startTestGateway();
+  // Heartbeats are hostile-peer.test.ts's subject; here they never fall due.
+  gw = await startTestGateway({ clock, heartbeatMs: 24 * 3_600_000 });
 });
 afterAll(async () => {
   await gw.stop();
@@ -42,6 +49,7 @@ describe('policy push', () => {
     const pushedA = pa.next('policy', (m) => m.snapshot.apps.some((x) => x.id === 'windsurf' && x.status === 'denied'));
     const pushedB = pb.next('policy', (m) => m.snapshot.apps.some((x) => x.id === 'windsurf' && x.status === 'denied'));
     await gw.admin('POST', 'apps/windsurf/decision', { status: 'denied' });
+    passPushWindow();
     const [ma, mb] = await Promise.all([pushedA, pushedB]);
     expect(ma.snapshot.version).toBeGreaterThan(first);
     expect(mb.snapshot.version).toBe(ma.snapshot.version);
@@ -57,9 +65,11 @@ describe('policy push', () => {
     await pa.handshake('dev-alice');
     await pb.handshake('dev-bob');
     await gw.admin('POST', 'apps/opencode/decision', { status: 'approved' });
+    passPushWindow();
     await pa.next('policy', (m) => m.snapshot.apps.some((x) => x.id === 'opencode'), { includeSeen: true });
     const aliceGetsException = pa.next('policy', (m) => m.snapshot.apps.find((x) => x.id === 'opencode')?.users?.['alice'] === 'denied');
     await gw.admin('POST', 'apps/opencode/decision', { status: 'denied', user: 'alice@corp.example' });
+    passPushWindow();
     const pushed = await aliceGetsException;
     expect(pushed.snapshot.apps.find((x) => x.id === 'opencode')).toEqual({ id: 'opencode', status: 'approved', users: { alice: 'denied' } });
     // Bob's device gets the exception-free snapshot on resync, and never saw alice's exception.
@@ -70,10 +80,12 @@ describe('policy push', () => {
     expect(JSON.stringify(pb.messages)).not.toContain('"alice"');
     // A user approval cannot lift a global deny.
     await gw.admin('POST', 'apps/opencode/decision', { status: 'denied' });
+    passPushWindow();
     const deniedForAll = pb.next('policy', (m) => m.snapshot.apps.find((x) => x.id === 'opencode')?.status === 'denied', { includeSeen: true });
     await deniedForAll;
     const afterApprove = pb.next('policy', (m) => m.snapshot.apps.some((x) => x.id === 'opencode'));
     await gw.admin('POST', 'apps/opencode/decision', { status: 'approved', user: 'bob@corp.example' });
+    passPushWindow();
     const bobAfter = await afterApprove;
     expect(bobAfter.snapshot.apps.find((x) => x.id === 'opencode')).toEqual({ id: 'opencode', status: 'denied' });
     pa.close();
@@ -139,6 +151,7 @@ describe('outbox ingestion', () => {
     const pushed = pb.next('policy', (m) => m.snapshot.apps.some((x) => x.id === 'aider' && x.status === 'pending'));
     pa.send({ type: 'inventory.apps', seq: 5, apps: [{ app_id: 'aider', display_name: 'Aider', os_user: 'alice' }, { app_id: 'goose' }] });
     await pa.next('ack', (m) => m.seq === 5);
+    passPushWindow();
     await pushed;
     pb.send({ type: 'inventory.apps', seq: 1, apps: [{ app_id: 'aider' }] });
     await pb.next('ack', (m) => m.seq === 1);
@@ -171,6 +184,10 @@ describe('outbox ingestion', () => {
     await p.handshake('dev-approval');
     const pushed = p.next('policy', (m) => m.snapshot.mcp_servers.some((s) => s.fingerprint === 'fp-request-1'));
     p.send({ type: 'approval.request', kind: 'mcp', fingerprint: 'fp-request-1', display_name: 'linear', os_user: 'alice' });
+    // The connection handles messages in order: the pong means the request was handled.
+    p.send({ type: 'ping', id: 'after-approval' });
+    await p.next('pong', (m) => m.id === 'after-approval');
+    passPushWindow();
     expect((await pushed).snapshot.mcp_servers.find((s) => s.fingerprint === 'fp-request-1')).toEqual({ fingerprint: 'fp-request-1', name: 'linear', status: 'pending' });
     p.close();
   });
@@ -227,9 +244,11 @@ describe('last seen and time filters', () => {
     const since = await gw.admin('GET', `events?device=dev-times&since=${encodeURIComponent('2025-01-02T00:00:00Z')}`);
     expect(since.body.events.map((e: { seq: number }) => e.seq)).toEqual([2]);
     const before = (await gw.admin('GET', 'devices/dev-times')).body.last_seen_at as string;
+    clock.advance(10_000);
+    const disconnectedAt = new Date(clock.now()).toISOString();
     p.close();
     await p.closed;
-    await new Promise((r) => setTimeout(r, 5));
-    await vi.waitFor(async () => expect(((await gw.admin('GET', 'devices/dev-times')).body.last_seen_at as string) > before).toBe(true));
+    await vi.waitFor(async () => expect((await gw.admin('GET', 'devices/dev-times')).body.last_seen_at).toBe(disconnectedAt));
+    expect(Date.parse(disconnectedAt) - Date.parse(before)).toBe(10_000);
   });
 });

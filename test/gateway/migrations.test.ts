@@ -4,8 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../agent/src/store/index.ts';
-import { silentLogger } from '../../agent/src/lib/logger.ts';
+import { openDatabase, silentLogger } from '../../lib/index.ts';
 import { GATEWAY_MIGRATIONS } from '../../gateway/src/store/schema.ts';
 
 const dirs: string[] = [];

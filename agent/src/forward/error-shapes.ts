@@ -1,6 +1,9 @@
 // Errors Heimdall itself answers to an app, in the app's provider's own JSON shape, so the app
 // shows the person a sentence they understand (with the organization's support URL) instead of
-// a parse error. One row per error kind, one column per provider shape.
+// a parse error. One row per situation: its sentence, its error kind in the inference contract
+// (protocol/provider-errors.ts owns the status and each provider's envelope, shared with the
+// gateway), and the OpenAI `code` that tells Heimdall's answers from the gateway's.
+import { ERROR_KIND_STATUS, providerError as contractProviderError, type ErrorKind as ContractErrorKind } from '../../../protocol/index.ts';
 import type { ErrorShapeId } from './routes.ts';
 
 export type ErrorKind =
@@ -13,63 +16,47 @@ export type ErrorKind =
   | 'internal';
 
 interface ErrorKindRow {
-  status: number;
   /** The sentence a person reads; `{detail}` is the situation-specific part. */
   sentence: string;
-  openai: { type: string; code: string };
-  anthropic: { type: string };
-  google: { status: string };
+  kind: ContractErrorKind;
+  openaiCode: string;
 }
 
 const ERROR_KINDS: Record<ErrorKind, ErrorKindRow> = {
   blocked: {
-    status: 403,
     sentence: 'Your organization blocks this request: {detail}',
-    openai: { type: 'permission_error', code: 'heimdall_blocked' },
-    anthropic: { type: 'permission_error' },
-    google: { status: 'PERMISSION_DENIED' },
+    kind: 'permission',
+    openaiCode: 'heimdall_blocked',
   },
   not_signed_in: {
-    status: 401,
     sentence: 'This machine has no AI gateway credential for you yet. Run `heimdall login` in a terminal, then try again.',
-    openai: { type: 'authentication_error', code: 'heimdall_not_signed_in' },
-    anthropic: { type: 'authentication_error' },
-    google: { status: 'UNAUTHENTICATED' },
+    kind: 'authentication',
+    openaiCode: 'heimdall_not_signed_in',
   },
   gateway_unreachable: {
-    status: 502,
     sentence: "Heimdall could not reach your organization's AI gateway ({detail}). Try again in a minute.",
-    openai: { type: 'server_error', code: 'heimdall_gateway_unreachable' },
-    anthropic: { type: 'api_error' },
-    google: { status: 'UNAVAILABLE' },
+    kind: 'bad_gateway',
+    openaiCode: 'heimdall_gateway_unreachable',
   },
   gateway_timeout: {
-    status: 504,
     sentence: "Your organization's AI gateway did not answer in time ({detail}). Try again in a minute.",
-    openai: { type: 'server_error', code: 'heimdall_gateway_timeout' },
-    anthropic: { type: 'timeout_error' },
-    google: { status: 'DEADLINE_EXCEEDED' },
+    kind: 'timeout',
+    openaiCode: 'heimdall_gateway_timeout',
   },
   origin_unreachable: {
-    status: 502,
     sentence: 'Heimdall could not reach {detail}. Try again in a minute.',
-    openai: { type: 'server_error', code: 'heimdall_origin_unreachable' },
-    anthropic: { type: 'api_error' },
-    google: { status: 'UNAVAILABLE' },
+    kind: 'bad_gateway',
+    openaiCode: 'heimdall_origin_unreachable',
   },
   bad_request: {
-    status: 400,
     sentence: 'Heimdall could not forward this request: {detail}',
-    openai: { type: 'invalid_request_error', code: 'heimdall_bad_request' },
-    anthropic: { type: 'invalid_request_error' },
-    google: { status: 'INVALID_ARGUMENT' },
+    kind: 'invalid_request',
+    openaiCode: 'heimdall_bad_request',
   },
   internal: {
-    status: 500,
     sentence: 'Heimdall failed while handling this request ({detail}).',
-    openai: { type: 'server_error', code: 'heimdall_internal_error' },
-    anthropic: { type: 'api_error' },
-    google: { status: 'INTERNAL' },
+    kind: 'internal',
+    openaiCode: 'heimdall_internal_error',
   },
 };
 
@@ -88,21 +75,15 @@ export function providerError(shape: ErrorShapeId, kind: ErrorKind, detail: stri
   // A policy message already ends with where to ask for access; saying it twice reads as a glitch.
   const mentionsSupport = supportUrl !== undefined && sentence.includes(supportUrl.replace(/\/+$/, ''));
   const message = supportUrl && !mentionsSupport ? `${sentence} Help: ${supportUrl}` : sentence;
-  let body: unknown;
-  switch (shape) {
-    case 'openai':
-      body = { error: { message, type: row.openai.type, code: row.openai.code, param: null } };
-      break;
-    case 'anthropic':
-      body = { type: 'error', error: { type: row.anthropic.type, message } };
-      break;
-    case 'google':
-      body = { error: { code: row.status, message, status: row.google.status } };
-      break;
-  }
-  return { status: row.status, message, body: JSON.stringify(body) };
+  const error = contractProviderError(shape, row.kind, message, { openaiCode: row.openaiCode });
+  return { status: error.status, message, body: error.body };
 }
 
 export function errorStatus(kind: ErrorKind): number {
-  return ERROR_KINDS[kind].status;
+  return ERROR_KIND_STATUS[ERROR_KINDS[kind].kind];
+}
+
+/** The contract's error kind each of Heimdall's situations is answered as (for the drift test). */
+export function contractKindOf(kind: ErrorKind): ContractErrorKind {
+  return ERROR_KINDS[kind].kind;
 }

@@ -6,7 +6,7 @@ export {
 export type {
   Route, RouteId, RouteRow, RouteMode, GatewayRouteRow, OriginRouteRow, Provider, ErrorShapeId, CredentialHeader, PathPrefix,
 } from './routes.ts';
-export { providerError, errorStatus } from './error-shapes.ts';
+export { providerError, errorStatus, contractKindOf } from './error-shapes.ts';
 export type { ErrorKind, ProviderError } from './error-shapes.ts';
 export { Forwarder, DEFAULT_FORWARD_TIMEOUTS, productionOriginResolver, writeRawError } from './forwarder.ts';
 export type { ForwarderOptions, ForwardTarget, ForwardResult, ForwardTimeouts, OriginResolver, OriginTarget } from './forwarder.ts';

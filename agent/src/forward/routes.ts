@@ -1,11 +1,17 @@
 // The routing table: which hosts Heimdall intercepts and, per path, where each request goes.
 // Data, not branches: supporting a new provider or surface means adding a row (and its test).
+// The hosts, the gateway route prefixes and the error formats are the inference contract's
+// (protocol/inference-routes.ts): a row naming a prefix the gateway does not serve does not compile.
+import {
+  INTERCEPTED_HOSTS, permittedDomains as contractPermittedDomains,
+  type ErrorFormat, type GatewayRoutePrefix, type InferenceProvider, type InterceptedHost,
+} from '../../../protocol/index.ts';
 
-/** Providers whose traffic the table knows. Bounded: used as a metrics label. */
-export type Provider = 'openai' | 'anthropic' | 'genai' | 'chatgpt' | 'claude';
+/** Providers whose traffic the table knows (the inference providers, and claude.ai). Bounded: used as a metrics label. */
+export type Provider = InferenceProvider | 'claude';
 
-/** Which provider's JSON error body an app on this route understands (see error-shapes.ts). */
-export type ErrorShapeId = 'openai' | 'anthropic' | 'google';
+/** Which provider's JSON error body an app on this route understands (protocol/provider-errors.ts). */
+export type ErrorShapeId = ErrorFormat;
 
 /** A path prefix always starts with a slash; matching is on segment boundaries. */
 export type PathPrefix = `/${string}`;
@@ -16,8 +22,8 @@ export type CredentialHeader = 'authorization' | 'x-api-key' | 'x-goog-api-key' 
 interface RouteBase {
   /** Stable, bounded identifier: metrics label, audit field, log key. */
   id: string;
-  /** Exact host name, lower case, no port. */
-  host: string;
+  /** Exact host name, lower case, no port: one of the contract's intercepted hosts. */
+  host: InterceptedHost;
   /** Longest matching prefix wins within a host; `/` is the host's catch-all. */
   pathPrefix: PathPrefix;
   provider: Provider;
@@ -31,8 +37,8 @@ interface RouteBase {
  */
 export interface GatewayRouteRow extends RouteBase {
   mode: 'gateway';
-  gatewayRoute: PathPrefix;
-  passthroughRoute: PathPrefix;
+  gatewayRoute: GatewayRoutePrefix;
+  passthroughRoute: GatewayRoutePrefix;
   credentialHeaders: readonly CredentialHeader[];
   /** Query parameters that carry a credential (Google accepts `?key=`). */
   credentialQueryParams: readonly string[];
@@ -60,9 +66,8 @@ const OPENAI_CREDENTIALS = ['authorization', 'api-key'] as const satisfies reado
 const ANTHROPIC_CREDENTIALS = ['x-api-key', 'authorization'] as const satisfies readonly CredentialHeader[];
 const GOOGLE_CREDENTIALS = ['x-goog-api-key', 'authorization'] as const satisfies readonly CredentialHeader[];
 
-// Gateway route names follow Bifrost's drop-in integrations (transports/bifrost-http/integrations):
-// `/openai`, `/anthropic`, `/genai`, and the `*_passthrough` routers that strip their prefix and
-// forward the rest to the provider; `/chatgpt_passthrough` serves only the Codex responses path.
+// Gateway route prefixes are the contract's GATEWAY_ROUTES (Bifrost's drop-in integrations and
+// `*_passthrough` routers); `/chatgpt_passthrough` serves only the Codex responses path.
 export const ROUTES = [
   {
     id: 'openai-api', host: 'api.openai.com', pathPrefix: '/v1', provider: 'openai', errorShape: 'openai',
@@ -121,6 +126,10 @@ function indexRoutes(rows: readonly Route[]): Map<string, Route[]> {
     list.sort((a, b) => b.pathPrefix.length - a.pathPrefix.length);
     if (list.at(-1)?.pathPrefix !== '/') throw new Error(`routing table host ${host}: needs a catch-all row for "/"`);
   }
+  // The CA is constrained to the contract's hosts: one without rows would get leaves and no routing.
+  for (const host of INTERCEPTED_HOSTS) {
+    if (!byHost.has(host)) throw new Error(`routing table: intercepted host ${host} (protocol/inference-routes.ts) has no row`);
+  }
   return byHost;
 }
 
@@ -159,12 +168,9 @@ export function interceptedHosts(): string[] {
   return [...ROUTES_BY_HOST.keys()];
 }
 
-/**
- * DNS names for the CA's critical nameConstraints. Exactly the intercepted hosts (a dNSName
- * constraint also permits subdomains, which the table never intercepts but cannot forbid).
- */
+/** DNS names for the CA's critical nameConstraints: the contract's intercepted hosts. */
 export function permittedDomains(): string[] {
-  return interceptedHosts();
+  return contractPermittedDomains();
 }
 
 /** The gateway path for a request on a gateway route, in the given mode. */

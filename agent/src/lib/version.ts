@@ -1,4 +1,4 @@
-// The agent's version, from package.json (bundled into the executables at build time).
-import pkg from '../../../package.json' with { type: 'json' };
+// The agent's version: the repository's one version (lib/version.ts).
+import { VERSION } from '../../../lib/index.ts';
 
-export const AGENT_VERSION: string = pkg.version;
+export const AGENT_VERSION: string = VERSION;

@@ -1,6 +1,6 @@
 // The store's own tables: facts about this installation (meta) and the last good value of every
 // configuration source, so a broken managed file at boot still runs on what last worked.
-import type { MigrationSet } from './migrations.ts';
+import type { MigrationSet } from '../../../lib/index.ts';
 
 export const CORE_MIGRATIONS: MigrationSet = {
   component: 'store',

@@ -3,9 +3,9 @@
 import type { Database } from 'better-sqlite3';
 import type { Logger } from '../lib/logger.ts';
 import { CORE_MIGRATIONS } from './core-schema.ts';
-import type { MigrationSet } from './migrations.ts';
-import { schemaVersions } from './migrations.ts';
-import { openDatabase } from './open-database.ts';
+import type { MigrationSet } from '../../../lib/index.ts';
+import { schemaVersions } from '../../../lib/index.ts';
+import { openDatabase } from '../../../lib/index.ts';
 
 export const STORE_FILE_NAME = 'heimdall.db';
 

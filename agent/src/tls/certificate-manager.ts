@@ -3,9 +3,7 @@
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Logger } from '../lib/logger.ts';
-import { createLeafCsr, DEFAULT_RSA_BITS, generateRsaKeyPair, type PemKeyPair } from './certificates.ts';
-import { HostNotPermittedError } from './errors.ts';
-import { normaliseHost } from './names.ts';
+import { createLeafCsr, DEFAULT_RSA_BITS, generateRsaKeyPair, HostNotPermittedError, normaliseHost, type PemKeyPair } from '../../../lib/index.ts';
 import type { LeafSigner } from './signer.ts';
 
 export const DEFAULT_MAX_CACHED_HOSTS = 1024;

@@ -5,26 +5,30 @@ export { LocalCaSigner, type LeafSigner, type LeafSignRequest, type LocalCaSigne
 export {
   loadOrCreateLocalCa,
   readCaDescription,
-  describeCa,
   formatCaField,
   CA_CLI_FIELDS,
   CA_CERT_FILE_NAME,
   CA_KEY_FILE_NAME,
   type CaCliField,
-  type CaDescription,
   type LocalCa,
   type LoadOrCreateLocalCaOptions,
 } from './local-ca.ts';
+// The X.509 building blocks are shared with the gateway's CA and live in lib/x509/.
 export {
+  describeCa,
   createNameConstrainedCa,
   createLeafCsr,
   signLeafFromCsr,
   generateRsaKeyPair,
   certificateFingerprintSha256,
   MAX_LEAF_VALIDITY_DAYS,
+  normaliseHost,
+  CsrRejectedError,
+  HostNotPermittedError,
+  InvalidHostError,
+  UnusableCaError,
+  type CaDescription,
   type CreateCaOptions,
   type PemKeyPair,
   type SignLeafFromCsrOptions,
-} from './certificates.ts';
-export { normaliseHost } from './names.ts';
-export { CsrRejectedError, HostNotPermittedError, InvalidHostError, UnusableCaError } from './errors.ts';
+} from '../../../lib/index.ts';

@@ -1,10 +1,8 @@
 // The device-held CA of local mode: kept in the state directory, loaded at start, regenerated (with a
 // warning, since every trust store holding the old one must be updated) only when it cannot serve.
-import { X509Certificate } from 'node:crypto';
 import { chmod, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import forge from 'node-forge';
 import type { Logger } from '../lib/logger.ts';
 import { ensurePrivateDir, writeFileAtomic } from '../lib/private-fs.ts';
 import {
@@ -12,11 +10,13 @@ import {
   certificateFingerprintSha256,
   createNameConstrainedCa,
   DEFAULT_CA_VALIDITY_DAYS,
+  describeCa,
+  normaliseHost,
   prepareCaAuthority,
+  UnusableCaError,
   type CaAuthority,
-} from './certificates.ts';
-import { UnusableCaError } from './errors.ts';
-import { describeSubtree, normaliseHost, readNameConstraints } from './names.ts';
+  type CaDescription,
+} from '../../../lib/index.ts';
 import { LocalCaSigner } from './signer.ts';
 
 export const CA_CERT_FILE_NAME = 'ca.pem';
@@ -183,32 +183,6 @@ export async function loadOrCreateLocalCa(options: LoadOrCreateLocalCaOptions): 
     permittedNames: authority.permitted,
     created,
     signer: new LocalCaSigner({ caCertPem: authority.certPem, caKeyPem: keyPem, leafValidityDays: options.leafValidityDays }),
-  };
-}
-
-/** What `heimdall ca` shows an admin about the CA to trust. */
-export interface CaDescription {
-  certPath: string;
-  certPem: string;
-  fingerprintSha256: string;
-  subject: string;
-  notBefore: Date;
-  notAfter: Date;
-  permittedNames: readonly string[];
-}
-
-export function describeCa(certPem: string, certPath: string): CaDescription {
-  const x509 = new X509Certificate(certPem);
-  const cert = forge.pki.certificateFromPem(certPem);
-  const constraints = readNameConstraints(cert);
-  return {
-    certPath,
-    certPem: certPem.endsWith('\n') ? certPem : `${certPem}\n`,
-    fingerprintSha256: x509.fingerprint256,
-    subject: x509.subject.replaceAll('\n', ', '),
-    notBefore: cert.validity.notBefore,
-    notAfter: cert.validity.notAfter,
-    permittedNames: constraints?.permitted.map(describeSubtree) ?? [],
   };
 }
 

@@ -1,10 +1,10 @@
 // The seam between the certificate cache and whoever holds the CA key: the device (local mode) or
 // the organization's gateway (gateway mode, CSRs over the sync channel, implemented in sync/).
-import { CsrRejectedError, HostNotPermittedError } from './errors.ts';
-import { caPermits, issueLeaf, prepareCaAuthority, samePublicKey, verifyCsr, type CaAuthority, type SignedLeaf } from './certificates.ts';
-import { normaliseHost } from './names.ts';
+import {
+  caPermits, CsrRejectedError, HostNotPermittedError, issueLeaf, normaliseHost, prepareCaAuthority, samePublicKey, verifyCsr, type CaAuthority, type SignedLeaf,
+} from '../../../lib/index.ts';
 
-export type { SignedLeaf } from './certificates.ts';
+export type { SignedLeaf } from '../../../lib/index.ts';
 
 export interface LeafSignRequest {
   /** Hosts the leaf must cover, already normalised (lowercase, no brackets); the first becomes the CN. */

@@ -2,7 +2,7 @@
 // callers only unless configured otherwise. Routes are a table; handlers call the control plane.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import type { Logger } from '../../../agent/src/lib/logger.ts';
+import type { Logger } from '../../../lib/index.ts';
 import { ControlError, bearerToken, secretsEqual, type ControlPlane } from '../control/index.ts';
 import type { CatalogItemRecord, DeviceRecord, StoredEvent, VirtualKeyRecord } from '../store/index.ts';
 import { HttpError, parseInput, readJsonBody, sendError, sendJson } from '../http/json.ts';

@@ -2,9 +2,7 @@
 // running gateway's admin API (so the CLI works the same on the gateway host and from elsewhere).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { createLogger, LOG_LEVELS, type LogLevel } from '../../../agent/src/lib/logger.ts';
-// One version for the whole repository, package.json's, read the way `heimdall --version` reads it.
-import { AGENT_VERSION as VERSION } from '../../../agent/src/lib/version.ts';
+import { createLogger, LOG_LEVELS, VERSION, type LogLevel } from '../../../lib/index.ts';
 import { adminRequest, CliError, resolveTarget, type TargetFlags } from './admin-client.ts';
 import { day, fixed, outputWidth, table, when, wrapped, type Cell, type Column } from './format.ts';
 

@@ -1,4 +1,4 @@
-// The gateway-held interception CA: generated here (name-constrained, via the TLS room) or uploaded,
+// The gateway-held interception CA: generated here (name-constrained, via lib/x509) or uploaded,
 // kept in the store, and used to sign short-lived leaves for agents in ca_mode gateway.
 import { X509Certificate } from 'node:crypto';
 import {
@@ -10,8 +10,8 @@ import {
   createNameConstrainedCa,
   describeCa,
   signLeafFromCsr,
-} from '../../../agent/src/tls/index.ts';
-import { permittedDomains } from '../../../agent/src/forward/index.ts';
+} from '../../../lib/index.ts';
+import { permittedDomains } from '../../../protocol/index.ts';
 import type { CaRecord } from '../store/index.ts';
 import { ControlError } from './errors.ts';
 

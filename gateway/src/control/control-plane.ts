@@ -1,6 +1,6 @@
 // The control plane's verbs, shared by the admin API, enrollment and the websocket hub: every change
 // to catalogs or settings bumps the policy version and tells listeners (the hub) whom it affects.
-import type { Logger } from '../../../agent/src/lib/logger.ts';
+import { systemClock, type Clock, type Logger } from '../../../lib/index.ts';
 import type {
   ApprovalRequestMessage,
   CatalogStatus,
@@ -58,11 +58,14 @@ export interface VirtualKeyIdentity {
 export interface ControlPlaneOptions {
   store: GatewayStore;
   logger: Logger;
+  /** Time of every record the control plane stamps (last seen, decisions, events); tests pass a ManualClock. */
+  clock?: Clock;
 }
 
 export class ControlPlane {
   readonly store: GatewayStore;
   readonly #logger: Logger;
+  readonly #clock: Clock;
   readonly #listeners = new Set<(event: ControlEvent) => void>();
   #base: Promise<PolicyBase> | undefined;
   #baseText: { version: number; text: string } | undefined;
@@ -72,6 +75,11 @@ export class ControlPlane {
   constructor(options: ControlPlaneOptions) {
     this.store = options.store;
     this.#logger = options.logger;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  #nowIso(): string {
+    return new Date(this.#clock.now()).toISOString();
   }
 
   /** Loads what the synchronous getters need; call once before serving. */
@@ -112,7 +120,7 @@ export class ControlPlane {
         this.store.getSettings(),
         this.store.userDecisions(),
       ]);
-      return { version, issuedAt: new Date().toISOString(), items, settings, decisionsByUser: indexUserDecisions(decisions) };
+      return { version, issuedAt: this.#nowIso(), items, settings, decisionsByUser: indexUserDecisions(decisions) };
     })();
     const pending = this.#base;
     // A failed read must not stay cached.
@@ -175,7 +183,7 @@ export class ControlPlane {
   /** Sets an item's global status, or one user's status when `user` (email or id) is given; `pending` for a user removes the exception. */
   async decide(kind: CatalogKind, id: string, status: CatalogStatus, user?: string): Promise<CatalogItemRecord> {
     await this.#requireKnown(kind, id, kind === 'app' ? 'id' : 'fingerprint');
-    const at = new Date().toISOString();
+    const at = this.#nowIso();
     if (user === undefined) {
       await this.store.setGlobalDecision(kind, id, status, at);
       await this.#policyChanged();
@@ -245,7 +253,7 @@ export class ControlPlane {
     const record = await this.store.findVirtualKeyByHash(hashSecret(key));
     if (!record || record.revokedAt) return undefined;
     // last_used_at at minute resolution: one write per key per minute, not one per request.
-    const now = Date.now();
+    const now = this.#clock.now();
     if ((this.#keyTouches.get(record.id) ?? 0) < now - 60_000) {
       this.#keyTouches.set(record.id, now);
       await this.store.touchVirtualKey(record.id, new Date(now).toISOString());
@@ -344,12 +352,12 @@ export class ControlPlane {
       deviceId,
       { hostname: hello.hostname, os: hello.os, osVersion: hello.os_version, arch: hello.arch, agentVersion: hello.agent_version },
       hello.users,
-      new Date().toISOString(),
+      this.#nowIso(),
     );
   }
 
   touchDevice(deviceId: string): Promise<void> {
-    return this.store.touchDevice(deviceId, new Date().toISOString());
+    return this.store.touchDevice(deviceId, this.#nowIso());
   }
 
   highSeq(deviceId: string, stream: string): Promise<number> {
@@ -357,11 +365,11 @@ export class ControlPlane {
   }
 
   ingestEvents(deviceId: string, stream: string, events: readonly EdgeEvent[]): Promise<IngestResult> {
-    return this.store.ingestEvents(deviceId, stream, events, new Date().toISOString());
+    return this.store.ingestEvents(deviceId, stream, events, this.#nowIso());
   }
 
   async ingestInventory(deviceId: string, stream: string, message: InventoryAppsMessage | InventoryMcpMessage): Promise<InventoryResult> {
-    const at = new Date().toISOString();
+    const at = this.#nowIso();
     const result =
       message.type === 'inventory.apps'
         ? await this.store.replaceAppInventory(deviceId, stream, message.seq, message.apps, at)
@@ -376,7 +384,7 @@ export class ControlPlane {
       message.kind === 'app'
         ? { kind: 'app' as const, id: message.app_id, displayName: message.display_name }
         : { kind: 'mcp' as const, id: message.fingerprint, displayName: message.display_name };
-    const created = await this.store.recordSightings(deviceId, [sighting], new Date().toISOString(), 'request');
+    const created = await this.store.recordSightings(deviceId, [sighting], this.#nowIso(), 'request');
     this.#logger.info({ device_id: deviceId, kind: message.kind, id: sighting.id, os_user: message.os_user, created: created > 0 }, 'approval requested');
     if (created > 0) await this.#policyChanged();
   }

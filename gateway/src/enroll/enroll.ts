@@ -1,6 +1,6 @@
 // POST /edge/v1/enroll: a user's virtual key, sent once, enrolls a device and gets it a device token.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../../../agent/src/lib/logger.ts';
+import type { Logger } from '../../../lib/index.ts';
 import { CONNECT_PATH, enrollRequestSchema } from '../../../protocol/index.ts';
 import { ControlError, type ControlPlane } from '../control/index.ts';
 import { HttpError, parseInput, readJsonBody, sendError, sendJson } from '../http/json.ts';

@@ -2,7 +2,7 @@
 // increasing on the connection), serialises message handling so acks leave in order, and closes
 // only this connection, with a protocol close code, when the peer breaks a rule.
 import type { WebSocket } from 'ws';
-import type { Logger } from '../../../agent/src/lib/logger.ts';
+import type { Clock, ClockTimer, Logger } from '../../../lib/index.ts';
 import {
   CLOSE_CODES,
   LIMITS,
@@ -46,6 +46,7 @@ export interface ConnectionOptions {
   logger: Logger;
   helloTimeoutMs: number;
   heartbeatS: number;
+  clock: Clock;
   onClosed: (connection: Connection) => void;
 }
 
@@ -55,6 +56,7 @@ export class Connection {
   readonly #control: ControlPlane;
   readonly #logger: Logger;
   readonly #heartbeatS: number;
+  readonly #clock: Clock;
   #hello: HelloMessage | undefined;
   /** True once `settings` and `ack` went out: policy pushes may follow. */
   ready = false;
@@ -65,7 +67,7 @@ export class Connection {
   #lastSeq = 0;
   #chain: Promise<void> = Promise.resolve();
   #closing = false;
-  #helloTimer: NodeJS.Timeout | undefined;
+  #helloTimer: ClockTimer | undefined;
   #lastTouch = 0;
 
   constructor(options: ConnectionOptions) {
@@ -74,7 +76,8 @@ export class Connection {
     this.#control = options.control;
     this.#logger = options.logger;
     this.#heartbeatS = options.heartbeatS;
-    this.#helloTimer = setTimeout(() => {
+    this.#clock = options.clock;
+    this.#helloTimer = this.#clock.setTimeout(() => {
       this.closeWith(CLOSE_CODES.tooSlow.code, `no hello within ${Math.round(options.helloTimeoutMs / 1000)} s`);
     }, options.helloTimeoutMs);
     this.#helloTimer.unref();
@@ -84,7 +87,7 @@ export class Connection {
     });
     this.ws.on('error', (err) => this.#logger.debug({ err: err.message }, 'websocket error'));
     this.ws.on('close', (code, reason) => {
-      clearTimeout(this.#helloTimer);
+      this.#clock.clearTimeout(this.#helloTimer);
       this.#closing = true;
       this.#logger.debug({ code, reason: reason.toString() }, 'agent disconnected');
       options.onClosed(this);
@@ -115,10 +118,10 @@ export class Connection {
     const errorCode = ERROR_CODE_BY_CLOSE[code];
     if (errorCode) this.send({ type: 'error', code: errorCode, message: short });
     this.#closing = true;
-    clearTimeout(this.#helloTimer);
+    this.#clock.clearTimeout(this.#helloTimer);
     if (code >= 4000) this.#logger.warn({ close_code: code, reason: short }, 'closing agent connection');
     this.ws.close(code, short);
-    setTimeout(() => this.ws.terminate(), 5_000).unref();
+    this.#clock.setTimeout(() => this.ws.terminate(), 5_000).unref();
   }
 
   /** Sends the current policy if it is newer than the last one sent, or always when `force`. */
@@ -173,7 +176,7 @@ export class Connection {
   }
 
   async #touch(): Promise<void> {
-    const now = Date.now();
+    const now = this.#clock.now();
     if (now - this.#lastTouch < TOUCH_EVERY_MS) return;
     this.#lastTouch = now;
     await this.#control.touchDevice(this.deviceId);
@@ -219,7 +222,7 @@ export class Connection {
         await this.sendPolicy(true);
         return;
       case 'ping':
-        this.send({ type: 'pong', ...(message.id ? { id: message.id } : {}), at: new Date().toISOString() });
+        this.send({ type: 'pong', ...(message.id ? { id: message.id } : {}), at: new Date(this.#clock.now()).toISOString() });
         return;
       case 'pong':
         return;
@@ -231,13 +234,13 @@ export class Connection {
     if (hello.device_id !== this.identity.deviceId) {
       throw new SessionClose(CLOSE_CODES.unauthorized.code, 'unauthorized', 'hello.device_id is not the device this token was issued to');
     }
-    clearTimeout(this.#helloTimer);
+    this.#clock.clearTimeout(this.#helloTimer);
     this.#hello = hello;
     await this.#control.recordHello(this.deviceId, hello);
-    this.#lastTouch = Date.now();
+    this.#lastTouch = this.#clock.now();
     this.send({
       type: 'settings',
-      server_time: new Date().toISOString(),
+      server_time: new Date(this.#clock.now()).toISOString(),
       heartbeat_s: this.#heartbeatS,
       hello_timeout_s: TIMING.helloTimeoutS,
       max_message_bytes: LIMITS.maxAgentMessageBytes,

@@ -3,7 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Logger } from '../../../agent/src/lib/logger.ts';
+import { systemClock, type Clock, type ClockTimer, type Logger } from '../../../lib/index.ts';
 import { CLOSE_CODES, CONNECT_PATH, LIMITS, SUBPROTOCOL, TIMING } from '../../../protocol/index.ts';
 import { bearerToken, type ControlEvent, type ControlPlane } from '../control/index.ts';
 import type { DeviceTokenIdentity } from '../store/index.ts';
@@ -17,6 +17,8 @@ export interface EdgeHubOptions {
   helloTimeoutMs?: number;
   /** Changes within this window are pushed together (bursts of admin changes cost one push). */
   pushCoalesceMs?: number;
+  /** Schedules the heartbeat, the push window, the hello deadline and the close grace; tests pass a ManualClock. */
+  clock?: Clock;
 }
 
 /** A second connection of the same device replaces the first (the old one is usually a dead socket). */
@@ -41,13 +43,15 @@ export class EdgeHub {
   readonly #logger: Logger;
   readonly #wss: WebSocketServer;
   readonly #byDevice = new Map<string, Connection>();
-  readonly #heartbeat: NodeJS.Timeout;
+  readonly #clock: Clock;
+  readonly #heartbeatMs: number;
+  #heartbeat: ClockTimer | undefined;
   readonly #helloTimeoutMs: number;
   readonly #heartbeatS: number;
   readonly #coalesceMs: number;
   readonly #unsubscribe: () => void;
   #pending: { all: boolean; userIds: Set<string> } | undefined;
-  #pushTimer: NodeJS.Timeout | undefined;
+  #pushTimer: ClockTimer | undefined;
   #closed = false;
   /** "Last seen" writes still in flight, awaited by close() before the store goes away. */
   readonly #touches = new Set<Promise<void>>();
@@ -55,9 +59,10 @@ export class EdgeHub {
   constructor(options: EdgeHubOptions) {
     this.#control = options.control;
     this.#logger = options.logger;
+    this.#clock = options.clock ?? systemClock;
     this.#helloTimeoutMs = options.helloTimeoutMs ?? TIMING.helloTimeoutS * 1000;
-    const heartbeatMs = options.heartbeatMs ?? TIMING.heartbeatS * 1000;
-    this.#heartbeatS = Math.max(1, Math.round(heartbeatMs / 1000));
+    this.#heartbeatMs = options.heartbeatMs ?? TIMING.heartbeatS * 1000;
+    this.#heartbeatS = Math.max(1, Math.round(this.#heartbeatMs / 1000));
     this.#coalesceMs = options.pushCoalesceMs ?? 20;
     // Frames up to twice the message limit reach parseMessage, which answers 4413 with a reason;
     // beyond that the websocket layer cuts the connection (1009) before buffering more.
@@ -68,8 +73,7 @@ export class EdgeHub {
       clientTracking: false,
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
-    this.#heartbeat = setInterval(() => this.#beat(), heartbeatMs);
-    this.#heartbeat.unref();
+    this.#scheduleBeat();
     this.#unsubscribe = this.#control.onEvent((event) => this.#onControlEvent(event));
   }
 
@@ -124,6 +128,7 @@ export class EdgeHub {
       logger,
       helloTimeoutMs: this.#helloTimeoutMs,
       heartbeatS: this.#heartbeatS,
+      clock: this.#clock,
       onClosed: (c) => {
         if (this.#byDevice.get(c.deviceId) !== c) return;
         this.#byDevice.delete(c.deviceId);
@@ -136,6 +141,16 @@ export class EdgeHub {
     const previous = this.#byDevice.get(identity.deviceId);
     this.#byDevice.set(identity.deviceId, connection);
     previous?.closeWith(SUPERSEDED_CLOSE_CODE, 'superseded by a newer connection of this device');
+  }
+
+  /** One heartbeat per period, re-armed after each (a timer, not an interval, so any Clock can run it). */
+  #scheduleBeat(): void {
+    this.#heartbeat = this.#clock.setTimeout(() => {
+      this.#beat();
+      if (!this.#closed) this.#scheduleBeat();
+    }, this.#heartbeatMs);
+    // A pending heartbeat must not keep a shutting-down process alive.
+    this.#heartbeat.unref();
   }
 
   #beat(): void {
@@ -162,7 +177,7 @@ export class EdgeHub {
     this.#pending ??= { all: false, userIds: new Set() };
     if (event.userIds) for (const u of event.userIds) this.#pending.userIds.add(u);
     else this.#pending.all = true;
-    this.#pushTimer ??= setTimeout(() => void this.#flush(), this.#coalesceMs);
+    this.#pushTimer ??= this.#clock.setTimeout(() => void this.#flush(), this.#coalesceMs);
   }
 
   async #flush(): Promise<void> {
@@ -191,20 +206,20 @@ export class EdgeHub {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe();
-    clearInterval(this.#heartbeat);
-    clearTimeout(this.#pushTimer);
+    this.#clock.clearTimeout(this.#heartbeat);
+    this.#clock.clearTimeout(this.#pushTimer);
     const connections = [...this.#byDevice.values()];
     await Promise.all(
       connections.map(
         (c) =>
           new Promise<void>((resolve) => {
             if (c.ws.readyState === c.ws.CLOSED) return resolve();
-            const timer = setTimeout(() => {
+            const timer = this.#clock.setTimeout(() => {
               c.ws.terminate();
               resolve();
             }, graceMs);
             c.ws.once('close', () => {
-              clearTimeout(timer);
+              this.#clock.clearTimeout(timer);
               resolve();
             });
             c.ws.close(CLOSE_CODES.goingAway.code, 'gateway shutting down');

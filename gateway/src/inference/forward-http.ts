@@ -5,9 +5,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type https from 'node:https';
 import type { InferenceTimeouts } from './config.ts';
 import { downstreamHeaders } from './credentials.ts';
+import type { Clock } from '../../../lib/index.ts';
 import { Deadline } from './deadline.ts';
 import { openUpstreamRequest } from './upstream-request.ts';
-import type { ErrorKind } from './error-shapes.ts';
+import type { ErrorKind } from '../../../protocol/index.ts';
 import type { OutgoingHeaders } from './providers.ts';
 
 export interface Agents {
@@ -27,6 +28,8 @@ export interface HttpForwardOptions {
   target: URL;
   headers: OutgoingHeaders;
   timeouts: InferenceTimeouts;
+  /** Runs the connect, headers and idle limits. */
+  clock: Clock;
   agents: Agents;
   /** The app's own credential is in use: provider cookies may flow back. */
   direct: boolean;
@@ -80,17 +83,25 @@ export function forwardHttp(o: HttpForwardOptions): Promise<HttpForwardResult> {
     };
 
     const upstreamName = target.host;
-    const connect = new Deadline(timeouts.connectMs, () =>
-      fail('upstream_timeout', 'connect_timeout', 'timeout', `the upstream ${upstreamName} did not accept a connection within ${timeouts.connectMs} ms`),
+    const connect = new Deadline(
+      timeouts.connectMs,
+      () => fail('upstream_timeout', 'connect_timeout', 'timeout', `the upstream ${upstreamName} did not accept a connection within ${timeouts.connectMs} ms`),
+      o.clock,
     );
-    const headers = new Deadline(timeouts.headersMs, () =>
-      fail('upstream_timeout', 'headers_timeout', 'timeout', `the upstream ${upstreamName} did not answer within ${timeouts.headersMs} ms`),
+    const headers = new Deadline(
+      timeouts.headersMs,
+      () => fail('upstream_timeout', 'headers_timeout', 'timeout', `the upstream ${upstreamName} did not answer within ${timeouts.headersMs} ms`),
+      o.clock,
     );
-    const idle = new Deadline(timeouts.idleMs, () =>
-      fail('stream_interrupted', 'idle_timeout', 'timeout', `the upstream ${upstreamName} went silent for ${timeouts.idleMs} ms`),
+    const idle = new Deadline(
+      timeouts.idleMs,
+      () => fail('stream_interrupted', 'idle_timeout', 'timeout', `the upstream ${upstreamName} went silent for ${timeouts.idleMs} ms`),
+      o.clock,
     );
-    const upload = new Deadline(timeouts.idleMs, () =>
-      fail('client_aborted', 'client_idle_timeout', 'request_timeout', `the request body stalled for ${timeouts.idleMs} ms`),
+    const upload = new Deadline(
+      timeouts.idleMs,
+      () => fail('client_aborted', 'client_idle_timeout', 'request_timeout', `the request body stalled for ${timeouts.idleMs} ms`),
+      o.clock,
     );
 
     const upReq = openUpstreamRequest({

@@ -3,6 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { InferenceTimeouts } from './config.ts';
+import type { Clock } from '../../../lib/index.ts';
 import { Deadline } from './deadline.ts';
 import { openUpstreamRequest } from './upstream-request.ts';
 import type { OutgoingHeaders } from './providers.ts';
@@ -26,6 +27,8 @@ export interface WebsocketForwardOptions {
   target: URL;
   headers: OutgoingHeaders;
   timeouts: InferenceTimeouts;
+  /** Runs the connect, headers and idle limits. */
+  clock: Clock;
   direct: boolean;
   requestId: string;
   /** Answers on the raw socket with a gateway error (used before anything else was written). */
@@ -85,13 +88,17 @@ export function forwardWebsocket(o: WebsocketForwardOptions): Promise<WebsocketF
     };
 
     const upstreamName = target.host;
-    const connect = new Deadline(timeouts.connectMs, () =>
-      failBeforeAnswer('upstream_timeout', 'connect_timeout', 'timeout', `the upstream ${upstreamName} did not accept a connection within ${timeouts.connectMs} ms`),
+    const connect = new Deadline(
+      timeouts.connectMs,
+      () => failBeforeAnswer('upstream_timeout', 'connect_timeout', 'timeout', `the upstream ${upstreamName} did not accept a connection within ${timeouts.connectMs} ms`),
+      o.clock,
     );
-    const headers = new Deadline(timeouts.headersMs, () =>
-      failBeforeAnswer('upstream_timeout', 'headers_timeout', 'timeout', `the upstream ${upstreamName} did not answer the websocket upgrade within ${timeouts.headersMs} ms`),
+    const headers = new Deadline(
+      timeouts.headersMs,
+      () => failBeforeAnswer('upstream_timeout', 'headers_timeout', 'timeout', `the upstream ${upstreamName} did not answer the websocket upgrade within ${timeouts.headersMs} ms`),
+      o.clock,
     );
-    const idle = new Deadline(timeouts.idleMs, () => finish('stream_interrupted', 'idle_timeout'));
+    const idle = new Deadline(timeouts.idleMs, () => finish('stream_interrupted', 'idle_timeout'), o.clock);
 
     socket.on('error', () => {
       /* 'close' follows */

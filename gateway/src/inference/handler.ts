@@ -5,10 +5,11 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../../../lib/index.ts';
 import { dimension, type InferenceAuditEvent, type InferenceOutcome, ModelSniffer } from './audit.ts';
 import type { ProviderConfig, ProviderUpstream } from './config.ts';
 import { readCredentials, upstreamHeaders, upstreamQuery } from './credentials.ts';
-import { type ErrorKind, providerError } from './error-shapes.ts';
+import { errorFormatOf, type ErrorKind, providerError } from '../../../protocol/index.ts';
 import { forwardHttp } from './forward-http.ts';
 import { forwardWebsocket, responseHead } from './forward-websocket.ts';
 import { PROVIDERS } from './providers.ts';
@@ -31,6 +32,8 @@ export interface InferenceHandlerDeps {
   logger: Logger;
   /** Shown in error messages so a person knows where to get help. */
   supportUrl?: string;
+  /** Runs the upstream connect, headers and idle limits; tests pass a ManualClock. */
+  clock?: Clock;
 }
 
 export interface InferenceHandler {
@@ -40,6 +43,11 @@ export interface InferenceHandler {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   /** Drops pooled upstream connections. In-flight exchanges end when their sockets do. */
   close(): void;
+  /**
+   * Resolves once every exchange started so far has ended and been recorded (one audit event each):
+   * after it, nothing more is recorded for them.
+   */
+  idle(): Promise<void>;
 }
 
 /** An answer the gateway gives itself, before or instead of forwarding. */
@@ -76,6 +84,14 @@ function joinTarget(base: URL, path: string, query: string): URL {
 
 export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHandler {
   const log = deps.logger.child({ component: 'inference' });
+  const clock = deps.clock ?? systemClock;
+  /** Exchanges being served; each settles after its audit event is recorded. */
+  const inFlight = new Set<Promise<void>>();
+  function track(exchange: Promise<void>): void {
+    inFlight.add(exchange);
+    void exchange.finally(() => inFlight.delete(exchange));
+  }
+
   const agents = {
     http: new http.Agent({ keepAlive: true, scheduling: 'lifo' }),
     https: new https.Agent({ keepAlive: true, scheduling: 'lifo' }),
@@ -188,7 +204,7 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
   async function serveHttp(req: IncomingMessage, res: ServerResponse, match: RouteMatch, path: string, query: string): Promise<void> {
     const started = performance.now();
     const event = newEvent(req, match, 'http');
-    const format = PROVIDERS[match.route.provider].errorFormat;
+    const format = errorFormatOf(match.route.provider);
     const sendError = (kind: ErrorKind, text: string) => {
       const e = providerError(format, kind, message(text));
       res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(e.body), 'x-heimdall-request-id': event.requestId });
@@ -220,6 +236,7 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
         target,
         headers,
         timeouts: deps.providers.timeouts,
+        clock,
         agents,
         direct,
         requestId: event.requestId,
@@ -253,7 +270,7 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
   async function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, match: RouteMatch, path: string, query: string): Promise<void> {
     const started = performance.now();
     const event = newEvent(req, match, 'websocket');
-    const format = PROVIDERS[match.route.provider].errorFormat;
+    const format = errorFormatOf(match.route.provider);
     socket.on('error', () => {
       /* a client that vanishes mid-handshake is not an error here */
     });
@@ -284,7 +301,7 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
       const headers = upstreamHeaders(req.headers, { provider: match.route.provider, upstream, direct, virtualKey, websocket: true });
       const q = upstreamQuery(query, { provider: match.route.provider, direct, virtualKey });
       const target = upstream.kind === 'bifrost' ? joinTarget(upstream.bifrostUrl, path, q) : joinTarget(upstream.baseUrl, match.rest, q);
-      const result = await forwardWebsocket({ req, socket, head, target, headers, timeouts: deps.providers.timeouts, direct, requestId: event.requestId, sendError });
+      const result = await forwardWebsocket({ req, socket, head, target, headers, timeouts: deps.providers.timeouts, clock, direct, requestId: event.requestId, sendError });
       event.status = result.status;
       event.outcome = result.outcome;
       event.error = result.error;
@@ -308,19 +325,22 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
       const { path, query } = splitUrl(req.url);
       const match = matchRoute(path);
       if (!match) return false;
-      void serveHttp(req, res, match, path, query);
+      track(serveHttp(req, res, match, path, query));
       return true;
     },
     handleUpgrade(req, socket, head) {
       const { path, query } = splitUrl(req.url);
       const match = matchRoute(path);
       if (!match) return false;
-      void serveUpgrade(req, socket, head, match, path, query);
+      track(serveUpgrade(req, socket, head, match, path, query));
       return true;
     },
     close() {
       agents.http.destroy();
       agents.https.destroy();
+    },
+    async idle() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
   };
 }

@@ -12,7 +12,8 @@ export {
   type InferenceTimeouts,
   type InferenceSection,
 } from './config.ts';
-export { ERROR_SHAPES, ERROR_KIND_STATUS, providerError, type ErrorFormat, type ErrorKind, type ProviderError } from './error-shapes.ts';
+// The error shapes are the inference contract's (protocol/provider-errors.ts); re-exported for the demo upstream.
+export { ERROR_KIND_STATUS, providerError, type ErrorFormat, type ErrorKind, type ProviderError } from '../../../protocol/index.ts';
 export { PROVIDERS, PROVIDER_IDS, type ProviderId } from './providers.ts';
-export { INFERENCE_ROUTES, type InferenceRoute, type Endpoint } from './routes.ts';
+export { INFERENCE_ROUTES, matchRoute, matchEndpoint, type InferenceRoute, type Endpoint, type RouteMatch, type EndpointMatch } from './routes.ts';
 export { VIRTUAL_KEY_PREFIX } from './credentials.ts';

@@ -1,15 +1,15 @@
-// Per-provider facts as one table: the public API root, how a credential is presented, which
-// headers carry credentials (to strip or keep), and the error format its clients read.
-import type { ErrorFormat } from './error-shapes.ts';
+// Per-provider facts as one table: the public API root, how a credential is presented, and which
+// headers carry credentials (to strip or keep). Which providers exist and the error format their
+// clients read are the inference contract's (protocol/inference-routes.ts).
+import { INFERENCE_PROVIDER_IDS, type InferenceProvider } from '../../../protocol/index.ts';
 
-export const PROVIDER_IDS = ['openai', 'anthropic', 'genai', 'chatgpt'] as const;
-export type ProviderId = (typeof PROVIDER_IDS)[number];
+export const PROVIDER_IDS: readonly InferenceProvider[] = INFERENCE_PROVIDER_IDS;
+export type ProviderId = InferenceProvider;
 
 export type OutgoingHeaders = Record<string, string | string[]>;
 
 export interface ProviderSpec {
   defaultBaseUrl: string;
-  errorFormat: ErrorFormat;
   /**
    * Sets the gateway-held key on a request to the provider, or null when the provider has no
    * organisation-wide key (ChatGPT accounts are personal: only the user's own token works there).
@@ -25,7 +25,6 @@ export const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key
 export const PROVIDERS = {
   openai: {
     defaultBaseUrl: 'https://api.openai.com',
-    errorFormat: 'openai',
     applyKey: (headers, key) => {
       headers['authorization'] = `Bearer ${key}`;
     },
@@ -33,7 +32,6 @@ export const PROVIDERS = {
   },
   anthropic: {
     defaultBaseUrl: 'https://api.anthropic.com',
-    errorFormat: 'anthropic',
     applyKey: (headers, key) => {
       headers['x-api-key'] = key;
       // The API refuses requests without a version; SDKs always send one, curl users often do not.
@@ -43,7 +41,6 @@ export const PROVIDERS = {
   },
   genai: {
     defaultBaseUrl: 'https://generativelanguage.googleapis.com',
-    errorFormat: 'google',
     applyKey: (headers, key) => {
       headers['x-goog-api-key'] = key;
     },
@@ -51,7 +48,6 @@ export const PROVIDERS = {
   },
   chatgpt: {
     defaultBaseUrl: 'https://chatgpt.com',
-    errorFormat: 'openai',
     applyKey: null,
     conventionalKeyVariable: null,
   },

@@ -1,7 +1,9 @@
-// Bifrost's drop-in and passthrough inference routes as one table (the client-facing paths match
-// maximhq/bifrost transports/bifrost-http/integrations/*.go). A drop-in route serves the listed
-// endpoints only; a passthrough route forwards any safe path under its prefix, unless it lists some.
-import type { ProviderId } from './providers.ts';
+// The gateway's inference router: for each route of the inference contract (protocol/
+// inference-routes.ts: name, prefix, provider, drop-in or passthrough) the endpoints it serves. The
+// client-facing paths match maximhq/bifrost transports/bifrost-http/integrations/*.go. A drop-in
+// route serves the listed endpoints only; a passthrough route forwards any safe path under its
+// prefix, unless it lists some.
+import { GATEWAY_ROUTES, GATEWAY_ROUTE_NAMES, type GatewayRouteContract, type GatewayRouteName } from '../../../protocol/index.ts';
 
 export type Transport = 'http' | 'websocket';
 
@@ -14,14 +16,14 @@ export interface Endpoint {
   transport: Transport;
 }
 
-export interface InferenceRoute {
-  name: string;
-  prefix: string;
-  provider: ProviderId;
-  kind: 'drop-in' | 'passthrough';
+interface RouteEndpoints {
   endpoints: readonly Endpoint[] | 'any';
   /** Where the model name sits in the path, when it does (Google puts it there). */
   modelInPath?: RegExp;
+}
+
+export interface InferenceRoute extends GatewayRouteContract, RouteEndpoints {
+  name: GatewayRouteName;
 }
 
 const GENAI_MODEL = /^\/v1(?:beta|alpha)?\d*\/models\/([^/:]+)/;
@@ -31,12 +33,9 @@ function http(id: string, methods: readonly string[], path: RegExp): Endpoint {
   return { id, methods, path, transport: 'http' };
 }
 
-export const INFERENCE_ROUTES: readonly InferenceRoute[] = [
-  {
-    name: 'openai',
-    prefix: '/openai',
-    provider: 'openai',
-    kind: 'drop-in',
+// Keyed by the contract's route names: a contract route without endpoints here is a compile error.
+const ROUTE_ENDPOINTS = {
+  openai: {
     endpoints: [
       http('openai.chat.completions', ['POST'], /^\/v1\/chat\/completions$/),
       http('openai.completions', ['POST'], /^\/v1\/completions$/),
@@ -52,11 +51,7 @@ export const INFERENCE_ROUTES: readonly InferenceRoute[] = [
       http('openai.models', ['GET'], /^\/v1\/models(?:\/[^/]+)?$/),
     ],
   },
-  {
-    name: 'anthropic',
-    prefix: '/anthropic',
-    provider: 'anthropic',
-    kind: 'drop-in',
+  anthropic: {
     endpoints: [
       http('anthropic.messages', ['POST'], /^\/v1\/messages$/),
       http('anthropic.count_tokens', ['POST'], /^\/v1\/messages\/count_tokens$/),
@@ -64,11 +59,7 @@ export const INFERENCE_ROUTES: readonly InferenceRoute[] = [
       http('anthropic.models', ['GET'], /^\/v1\/models(?:\/[^/]+)?$/),
     ],
   },
-  {
-    name: 'genai',
-    prefix: '/genai',
-    provider: 'genai',
-    kind: 'drop-in',
+  genai: {
     modelInPath: GENAI_MODEL,
     endpoints: [
       http('genai.generate_content', ['POST'], new RegExp(`^${GENAI_VERSION}\\/models\\/[^/:]+:generateContent$`)),
@@ -78,22 +69,24 @@ export const INFERENCE_ROUTES: readonly InferenceRoute[] = [
       http('genai.models', ['GET'], new RegExp(`^${GENAI_VERSION}\\/models(?:\\/[^/:]+)?$`)),
     ],
   },
-  { name: 'openai_passthrough', prefix: '/openai_passthrough', provider: 'openai', kind: 'passthrough', endpoints: 'any' },
-  { name: 'anthropic_passthrough', prefix: '/anthropic_passthrough', provider: 'anthropic', kind: 'passthrough', endpoints: 'any' },
-  { name: 'genai_passthrough', prefix: '/genai_passthrough', provider: 'genai', kind: 'passthrough', endpoints: 'any', modelInPath: GENAI_MODEL },
-  {
+  openai_passthrough: { endpoints: 'any' },
+  anthropic_passthrough: { endpoints: 'any' },
+  genai_passthrough: { endpoints: 'any', modelInPath: GENAI_MODEL },
+  chatgpt_passthrough: {
     // Bifrost restricts this route to the Codex responses endpoint; it is not a ChatGPT backend proxy.
-    name: 'chatgpt_passthrough',
-    prefix: '/chatgpt_passthrough',
-    provider: 'chatgpt',
-    kind: 'passthrough',
     endpoints: [
       http('chatgpt_passthrough.codex.responses', ['POST'], /^\/backend-api\/codex\/responses$/),
       // Not in Bifrost (POST only): Codex signed in with ChatGPT opens this path as a websocket first.
       { id: 'chatgpt_passthrough.codex.responses.websocket', methods: ['GET'], path: /^\/backend-api\/codex\/responses$/, transport: 'websocket' },
     ],
   },
-];
+} as const satisfies Record<GatewayRouteName, RouteEndpoints>;
+
+export const INFERENCE_ROUTES: readonly InferenceRoute[] = GATEWAY_ROUTE_NAMES.map((name) => ({
+  name,
+  ...GATEWAY_ROUTES[name],
+  ...(ROUTE_ENDPOINTS[name] as RouteEndpoints),
+}));
 
 export interface RouteMatch {
   route: InferenceRoute;

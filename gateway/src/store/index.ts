@@ -1,4 +1,5 @@
-// The gateway's storage room: the GatewayStore interface and its embedded SQLite implementation.
+// The gateway's storage room: the GatewayStore interface (one interface per aggregate, composed) and
+// its embedded SQLite implementation (one module per aggregate, composed by SqliteGatewayStore).
 export type * from './types.ts';
 export { SqliteGatewayStore, DEFAULT_SETTINGS, GATEWAY_DB_FILE, type SqliteGatewayStoreOptions } from './sqlite-store.ts';
 export { GATEWAY_MIGRATIONS } from './schema.ts';

@@ -1,5 +1,6 @@
-// What the gateway keeps, as a small interface: the embedded SQLite store implements it today; a
-// Postgres store for several replicas can implement it later (docs/gateway.md has the plan).
+// What the gateway keeps: the records, and one interface per aggregate. The embedded SQLite store
+// implements them today; a Postgres store for several replicas can implement them one by one later
+// (docs/gateway.md has the plan).
 import type {
   CatalogStatus,
   EdgeEvent,
@@ -157,12 +158,12 @@ export interface InventoryResult {
   newItems: number;
 }
 
-/**
- * Everything the control plane stores. Methods are async so a networked database can implement them;
- * the SQLite store answers synchronously inside.
- */
-export interface GatewayStore {
-  // users and virtual keys
+// What the control plane stores, one interface per aggregate. Methods are async so a networked
+// database can implement them; the SQLite modules (sqlite/*.ts) answer synchronously inside. A store
+// for another database implements each aggregate and composes them like sqlite-store.ts.
+
+/** Users and their virtual keys. */
+export interface UserKeyStore {
   ensureUser(email: string): Promise<UserRecord>;
   findUser(idOrEmail: string): Promise<UserRecord | undefined>;
   createVirtualKey(input: { id: string; userId: string; keyHash: string; prefix: string; name: string | null }): Promise<VirtualKeyRecord>;
@@ -171,8 +172,10 @@ export interface GatewayStore {
   listVirtualKeys(): Promise<VirtualKeyRecord[]>;
   /** Returns the key, or undefined when it does not exist. Revoking twice keeps the first time. */
   revokeVirtualKey(id: string): Promise<VirtualKeyRecord | undefined>;
+}
 
-  // devices and device tokens
+/** Devices and their device tokens. */
+export interface DeviceStore {
   enrollDevice(input: { deviceId: string; facts: DeviceFacts; osUser: string; userId: string; keyId: string; tokenId: string; tokenHash: string }): Promise<DeviceRecord>;
   findDeviceToken(tokenHash: string): Promise<DeviceTokenIdentity | undefined>;
   getDevice(id: string): Promise<DeviceRecord | undefined>;
@@ -184,8 +187,10 @@ export interface GatewayStore {
   devicesEnrolledWithKey(keyId: string): Promise<string[]>;
   /** OS user -> gateway user id for the device's live enrollments. */
   deviceUserMap(deviceId: string): Promise<Map<string, string>>;
+}
 
-  // catalogs, decisions, settings, policy version
+/** The app and MCP catalogs, their sightings and the global and per-user decisions. */
+export interface CatalogStore {
   /** Records sightings; unknown items become pending. Returns how many items are new. */
   recordSightings(deviceId: string, items: readonly CatalogSighting[], at: string, source: 'inventory' | 'request'): Promise<number>;
   listCatalog(kind: CatalogKind): Promise<CatalogItemRecord[]>;
@@ -195,15 +200,27 @@ export interface GatewayStore {
   setUserDecision(kind: CatalogKind, id: string, userId: string, status: CatalogStatus | undefined, at: string): Promise<void>;
   policyItems(): Promise<PolicyItem[]>;
   userDecisions(): Promise<UserDecision[]>;
+}
+
+/** Policy settings and the policy version. */
+export interface SettingsStore {
   getSettings(): Promise<PolicySettings>;
   saveSettings(settings: PolicySettings): Promise<void>;
   /** Increments and returns the policy version (every change to catalogs or settings). */
   bumpPolicyVersion(): Promise<number>;
   policyVersion(): Promise<number>;
+}
 
-  // outbox ingestion
+/** Audit events: ingested from the agents' outboxes (exactly once per seq) and the gateway's own. */
+export interface EventStore {
   highSeq(deviceId: string, stream: string): Promise<number>;
   ingestEvents(deviceId: string, stream: string, events: readonly EdgeEvent[], receivedAt: string): Promise<IngestResult>;
+  recordGatewayEvent(event: GatewayEventInput): Promise<void>;
+  queryEvents(query: EventQuery): Promise<StoredEvent[]>;
+}
+
+/** Each device's last app and MCP inventory; a report also refreshes the catalog's sightings. */
+export interface InventoryStore {
   replaceAppInventory(deviceId: string, stream: string, seq: number, apps: readonly InventoryApp[], at: string): Promise<InventoryResult>;
   replaceMcpInventory(
     deviceId: string,
@@ -213,13 +230,16 @@ export interface GatewayStore {
     errors: readonly InventoryMcpError[],
     at: string,
   ): Promise<InventoryResult>;
-  recordGatewayEvent(event: GatewayEventInput): Promise<void>;
-  queryEvents(query: EventQuery): Promise<StoredEvent[]>;
   deviceInventory(deviceId: string): Promise<{ apps: InventoryApp[]; mcpServers: InventoryMcpServer[]; mcpErrors: InventoryMcpError[] }>;
+}
 
-  // CA
+/** The gateway-held interception CA. */
+export interface CaStore {
   getCa(): Promise<CaRecord | undefined>;
   saveCa(ca: CaRecord): Promise<void>;
+}
 
+/** Everything the control plane stores: the aggregates, composed. */
+export interface GatewayStore extends UserKeyStore, DeviceStore, CatalogStore, SettingsStore, EventStore, InventoryStore, CaStore {
   close(): Promise<void>;
 }

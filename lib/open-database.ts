@@ -4,8 +4,8 @@ import BetterSqlite3 from 'better-sqlite3';
 import type { Database, Statement } from 'better-sqlite3';
 import { chmodSync, existsSync, renameSync } from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '../lib/logger.ts';
-import { ensurePrivateDirSync, PRIVATE_FILE_MODE } from '../lib/private-fs.ts';
+import type { Logger } from './logger.ts';
+import { ensurePrivateDirSync, PRIVATE_FILE_MODE } from './private-fs.ts';
 import { applyMigrations, SchemaTooNewError, type AppliedMigration, type MigrationSet } from './migrations.ts';
 
 export interface OpenDatabaseOptions {

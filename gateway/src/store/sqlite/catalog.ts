@@ -1,0 +1,182 @@
+// The app and MCP catalogs: tables `catalog_items` (global status), `user_decisions` (per-user
+// overrides) and `catalog_sightings` (which devices report or asked for an item: the fleet count).
+import type { Database, Statement } from 'better-sqlite3';
+import type { CatalogStatus } from '../../../../protocol/index.ts';
+import type { CatalogItemRecord, CatalogKind, CatalogSighting, CatalogStore, PolicyItem, UserDecision } from '../types.ts';
+
+export function createCatalogTables(db: Database): void {
+  db.exec(`CREATE TABLE catalog_items (
+    kind TEXT NOT NULL CHECK (kind IN ('app', 'mcp')),
+    id TEXT NOT NULL,
+    display_name TEXT,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),
+    app TEXT,
+    transport TEXT,
+    first_seen_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    decided_at TEXT,
+    PRIMARY KEY (kind, id)
+  ) STRICT`);
+  db.exec(`CREATE TABLE user_decisions (
+    kind TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),
+    decided_at TEXT NOT NULL,
+    PRIMARY KEY (kind, item_id, user_id),
+    FOREIGN KEY (kind, item_id) REFERENCES catalog_items(kind, id)
+  ) STRICT`);
+  db.exec(`CREATE TABLE catalog_sightings (
+    kind TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    device_id TEXT NOT NULL REFERENCES devices(id),
+    source TEXT NOT NULL CHECK (source IN ('inventory', 'request')),
+    last_seen_at TEXT NOT NULL,
+    PRIMARY KEY (kind, item_id, device_id, source)
+  ) STRICT`);
+  db.exec('CREATE INDEX catalog_sightings_device ON catalog_sightings (device_id, kind, source)');
+}
+
+interface CatalogRow {
+  kind: CatalogKind;
+  id: string;
+  display_name: string | null;
+  status: CatalogStatus;
+  app: string | null;
+  transport: string | null;
+  first_seen_at: string;
+  last_seen_at: string;
+  decided_at: string | null;
+  fleet_count: number;
+}
+
+const CATALOG_SELECT = `SELECT c.*, (SELECT COUNT(DISTINCT s.device_id) FROM catalog_sightings s WHERE s.kind = c.kind AND s.item_id = c.id) AS fleet_count
+  FROM catalog_items c`;
+
+export class SqliteCatalogStore implements CatalogStore {
+  readonly #db: Database;
+  readonly #stmts: {
+    upsertSighting: Statement<unknown[]>;
+    insertCatalog: Statement<unknown[]>;
+    catalogExists: Statement<[string, string], { one: number }>;
+    clearInventorySightings: Statement<[string, string]>;
+  };
+
+  constructor(db: Database) {
+    this.#db = db;
+    this.#stmts = {
+      catalogExists: db.prepare('SELECT 1 AS one FROM catalog_items WHERE kind = ? AND id = ?'),
+      upsertSighting: db.prepare(
+        `INSERT INTO catalog_sightings (kind, item_id, device_id, source, last_seen_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET last_seen_at = excluded.last_seen_at`,
+      ),
+      insertCatalog: db.prepare(
+        `INSERT INTO catalog_items (kind, id, display_name, status, app, transport, first_seen_at, last_seen_at)
+         VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)
+         ON CONFLICT (kind, id) DO UPDATE SET last_seen_at = excluded.last_seen_at,
+           display_name = COALESCE(catalog_items.display_name, excluded.display_name),
+           app = COALESCE(excluded.app, catalog_items.app), transport = COALESCE(excluded.transport, catalog_items.transport)`,
+      ),
+      clearInventorySightings: db.prepare(`DELETE FROM catalog_sightings WHERE device_id = ? AND kind = ? AND source = 'inventory'`),
+    };
+  }
+
+  /** Records sightings inside the caller's transaction (an inventory replacement runs in one). */
+  recordSightingsNow(deviceId: string, items: readonly CatalogSighting[], at: string, source: 'inventory' | 'request'): number {
+    let created = 0;
+    for (const item of items) {
+      if (!this.#stmts.catalogExists.get(item.kind, item.id)) created++;
+      this.#stmts.insertCatalog.run(item.kind, item.id, item.displayName ?? null, item.app ?? null, item.transport ?? null, at, at);
+      this.#stmts.upsertSighting.run(item.kind, item.id, deviceId, source, at);
+    }
+    return created;
+  }
+
+  /** Forgets what the device's last inventory of `kind` reported, inside the caller's transaction. */
+  clearInventorySightingsNow(deviceId: string, kind: CatalogKind): void {
+    this.#stmts.clearInventorySightings.run(deviceId, kind);
+  }
+
+  recordSightings(deviceId: string, items: readonly CatalogSighting[], at: string, source: 'inventory' | 'request'): Promise<number> {
+    return Promise.resolve(this.#db.transaction(() => this.recordSightingsNow(deviceId, items, at, source))());
+  }
+
+  #userDecisionsFor(kind: CatalogKind, id: string): CatalogItemRecord['userDecisions'] {
+    return this.#db
+      .prepare<[string, string], { user_id: string; email: string; status: CatalogStatus; decided_at: string }>(
+        'SELECT d.user_id, u.email, d.status, d.decided_at FROM user_decisions d JOIN users u ON u.id = d.user_id WHERE d.kind = ? AND d.item_id = ? ORDER BY u.email',
+      )
+      .all(kind, id)
+      .map((r) => ({ userId: r.user_id, userEmail: r.email, status: r.status, decidedAt: r.decided_at }));
+  }
+
+  #toCatalog(r: CatalogRow): CatalogItemRecord {
+    return {
+      kind: r.kind,
+      id: r.id,
+      displayName: r.display_name,
+      status: r.status,
+      firstSeenAt: r.first_seen_at,
+      lastSeenAt: r.last_seen_at,
+      decidedAt: r.decided_at,
+      fleetCount: r.fleet_count,
+      app: r.app,
+      transport: r.transport,
+      userDecisions: this.#userDecisionsFor(r.kind, r.id),
+    };
+  }
+
+  listCatalog(kind: CatalogKind): Promise<CatalogItemRecord[]> {
+    const rows = this.#db.prepare<[string], CatalogRow>(`${CATALOG_SELECT} WHERE c.kind = ? ORDER BY c.id`).all(kind);
+    return Promise.resolve(rows.map((r) => this.#toCatalog(r)));
+  }
+
+  getCatalogItem(kind: CatalogKind, id: string): Promise<CatalogItemRecord | undefined> {
+    const row = this.#db.prepare<[string, string], CatalogRow>(`${CATALOG_SELECT} WHERE c.kind = ? AND c.id = ?`).get(kind, id);
+    return Promise.resolve(row ? this.#toCatalog(row) : undefined);
+  }
+
+  setGlobalDecision(kind: CatalogKind, id: string, status: CatalogStatus, at: string): Promise<void> {
+    // An administrator may decide on an item before any device reported it.
+    this.#db
+      .prepare(
+        `INSERT INTO catalog_items (kind, id, status, first_seen_at, last_seen_at, decided_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (kind, id) DO UPDATE SET status = excluded.status, decided_at = excluded.decided_at`,
+      )
+      .run(kind, id, status, at, at, at);
+    return Promise.resolve();
+  }
+
+  setUserDecision(kind: CatalogKind, id: string, userId: string, status: CatalogStatus | undefined, at: string): Promise<void> {
+    this.#db.transaction(() => {
+      this.#db
+        .prepare(`INSERT INTO catalog_items (kind, id, status, first_seen_at, last_seen_at) VALUES (?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING`)
+        .run(kind, id, at, at);
+      if (status === undefined) {
+        this.#db.prepare('DELETE FROM user_decisions WHERE kind = ? AND item_id = ? AND user_id = ?').run(kind, id, userId);
+      } else {
+        this.#db
+          .prepare(
+            `INSERT INTO user_decisions (kind, item_id, user_id, status, decided_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT DO UPDATE SET status = excluded.status, decided_at = excluded.decided_at`,
+          )
+          .run(kind, id, userId, status, at);
+      }
+    })();
+    return Promise.resolve();
+  }
+
+  policyItems(): Promise<PolicyItem[]> {
+    const rows = this.#db
+      .prepare<[], { kind: CatalogKind; id: string; display_name: string | null; status: CatalogStatus }>('SELECT kind, id, display_name, status FROM catalog_items ORDER BY kind, id')
+      .all();
+    return Promise.resolve(rows.map((r) => ({ kind: r.kind, id: r.id, displayName: r.display_name, status: r.status })));
+  }
+
+  userDecisions(): Promise<UserDecision[]> {
+    const rows = this.#db
+      .prepare<[], { kind: CatalogKind; item_id: string; user_id: string; status: CatalogStatus }>('SELECT kind, item_id, user_id, status FROM user_decisions')
+      .all();
+    return Promise.resolve(rows.map((r) => ({ kind: r.kind, itemId: r.item_id, userId: r.user_id, status: r.status })));
+  }
+}

@@ -1,0 +1,158 @@
+// The audit events: table `events`, agent events (unique by device, stream and seq, ingested from
+// the outbox) and the gateway's own (inference requests, no seq), queried newest first.
+import type { Database, Statement } from 'better-sqlite3';
+import { systemClock, type Clock } from '../../../../lib/index.ts';
+import type { EdgeEvent } from '../../../../protocol/index.ts';
+import type { EventQuery, EventStore, GatewayEventInput, IngestResult, StoredEvent } from '../types.ts';
+import type { SqliteDeviceStore } from './devices.ts';
+import type { SqliteOutboxStreams } from './outbox-streams.ts';
+
+export function createEventTable(db: Database): void {
+  db.exec(`CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL CHECK (source IN ('agent', 'gateway')),
+    device_id TEXT,
+    stream TEXT,
+    seq INTEGER,
+    type TEXT NOT NULL,
+    at TEXT NOT NULL,
+    app TEXT,
+    os_user TEXT,
+    user_id TEXT,
+    attrs TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    UNIQUE (device_id, stream, seq)
+  ) STRICT`);
+  db.exec('CREATE INDEX events_device ON events (device_id, id)');
+  db.exec('CREATE INDEX events_app ON events (app, id)');
+  db.exec('CREATE INDEX events_type ON events (type, id)');
+}
+
+/** Migration 2: agent events carry the gateway user of the OS user that signed in on the device. */
+export function indexEventsByUser(db: Database): void {
+  db.exec('CREATE INDEX events_user ON events (user_id, id)');
+  db.exec(`UPDATE events SET user_id = (
+    SELECT t.user_id FROM device_tokens t WHERE t.device_id = events.device_id AND t.os_user = events.os_user ORDER BY t.created_at DESC LIMIT 1
+  ) WHERE source = 'agent' AND user_id IS NULL AND os_user IS NOT NULL`);
+}
+
+interface EventRow {
+  id: number;
+  source: 'agent' | 'gateway';
+  device_id: string | null;
+  seq: number | null;
+  type: string;
+  at: string;
+  app: string | null;
+  os_user: string | null;
+  user_id: string | null;
+  attrs: string;
+  received_at: string;
+}
+
+export class SqliteEventStore implements EventStore {
+  readonly #clock: Clock;
+  readonly #db: Database;
+  readonly #streams: SqliteOutboxStreams;
+  readonly #devices: SqliteDeviceStore;
+  readonly #insertEvent: Statement<unknown[]>;
+
+  constructor(db: Database, streams: SqliteOutboxStreams, devices: SqliteDeviceStore, clock: Clock = systemClock) {
+    this.#clock = clock;
+    this.#db = db;
+    this.#streams = streams;
+    this.#devices = devices;
+    this.#insertEvent = db.prepare(
+      `INSERT OR IGNORE INTO events (source, device_id, stream, seq, type, at, app, os_user, user_id, attrs, received_at)
+       VALUES ('agent', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+  }
+
+  #nowIso(): string {
+    return new Date(this.#clock.now()).toISOString();
+  }
+
+  highSeq(deviceId: string, stream: string): Promise<number> {
+    return Promise.resolve(this.#streams.highSeqNow(deviceId, stream));
+  }
+
+  ingestEvents(deviceId: string, stream: string, events: readonly EdgeEvent[], receivedAt: string): Promise<IngestResult> {
+    const result = this.#db.transaction((): IngestResult => {
+      const high = this.#streams.highSeqNow(deviceId, stream);
+      let stored = 0;
+      let top = high;
+      // An agent event is the gateway user's whose OS user signed in on that device; an event without
+      // an OS user, or from one never enrolled, has no user. A batch comes from one device and usually
+      // one or two OS users: each is looked up once.
+      const users = new Map<string, string | null>();
+      const userOf = (osUser: string | undefined): string | null => {
+        if (osUser === undefined) return null;
+        let user = users.get(osUser);
+        if (user === undefined) {
+          user = this.#devices.userOfOsUserNow(deviceId, osUser);
+          users.set(osUser, user);
+        }
+        return user;
+      };
+      for (const e of events) {
+        if (e.seq <= high) continue;
+        // Stored in UTC so `since` filters compare like with like whatever offset the agent used.
+        const eventAt = new Date(e.at).toISOString();
+        const info = this.#insertEvent.run(
+          deviceId, stream, e.seq, e.type, eventAt, e.app ?? null, e.os_user ?? null, userOf(e.os_user), JSON.stringify(e.attrs ?? {}), receivedAt,
+        );
+        stored += info.changes;
+        if (e.seq > top) top = e.seq;
+      }
+      if (top > high) this.#streams.advanceNow(deviceId, stream, top, receivedAt);
+      return { stored, highSeq: top };
+    }).immediate();
+    return Promise.resolve(result);
+  }
+
+  recordGatewayEvent(event: GatewayEventInput): Promise<void> {
+    this.#db
+      .prepare(
+        `INSERT INTO events (source, device_id, stream, seq, type, at, app, os_user, user_id, attrs, received_at)
+         VALUES ('gateway', ?, NULL, NULL, ?, ?, ?, NULL, ?, ?, ?)`,
+      )
+      .run(event.deviceId ?? null, event.type, event.at, event.app ?? null, event.userId ?? null, JSON.stringify(event.attrs), this.#nowIso());
+    return Promise.resolve();
+  }
+
+  queryEvents(query: EventQuery): Promise<StoredEvent[]> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    const filters: [string, string | number | undefined][] = [
+      ['device_id = ?', query.deviceId],
+      ['user_id = ?', query.userId],
+      ['app = ?', query.app],
+      ['type = ?', query.type],
+      ['at >= ?', query.since],
+      ['id < ?', query.beforeId],
+    ];
+    for (const [clause, value] of filters) {
+      if (value === undefined) continue;
+      where.push(clause);
+      params.push(value);
+    }
+    const sql = `SELECT id, source, device_id, seq, type, at, app, os_user, user_id, attrs, received_at FROM events
+      ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    const rows = this.#db.prepare<unknown[], EventRow>(sql).all(...params, query.limit);
+    return Promise.resolve(
+      rows.map((r) => ({
+        id: r.id,
+        source: r.source,
+        deviceId: r.device_id,
+        seq: r.seq,
+        type: r.type,
+        at: r.at,
+        app: r.app,
+        osUser: r.os_user,
+        userId: r.user_id,
+        attrs: JSON.parse(r.attrs) as StoredEvent['attrs'],
+        receivedAt: r.received_at,
+      })),
+    );
+  }
+}

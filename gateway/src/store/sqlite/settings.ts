@@ -1,0 +1,67 @@
+// Policy settings and the policy version: tables `settings` (one JSON value per key, defaults for
+// the rest) and `gw_meta` (the version every catalog or settings change bumps).
+import type { Database } from 'better-sqlite3';
+import { systemClock, type Clock } from '../../../../lib/index.ts';
+import { TIMING, type PolicySettings } from '../../../../protocol/index.ts';
+import type { SettingsStore } from '../types.ts';
+
+export const DEFAULT_SETTINGS: PolicySettings = {
+  pending_action: 'allow',
+  fail_mode: 'open',
+  intercept: true,
+  routing: {},
+  full_resync_s: TIMING.defaultFullResyncS,
+  allow_direct_keys: false,
+};
+
+export function createMetaTable(db: Database): void {
+  db.exec(`CREATE TABLE gw_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT`);
+}
+
+export function createSettingsTable(db: Database): void {
+  db.exec(`CREATE TABLE settings (key TEXT PRIMARY KEY, value_json TEXT NOT NULL, updated_at TEXT NOT NULL) STRICT`);
+}
+
+export class SqliteSettingsStore implements SettingsStore {
+  readonly #clock: Clock;
+  readonly #db: Database;
+
+  constructor(db: Database, clock: Clock = systemClock) {
+    this.#clock = clock;
+    this.#db = db;
+  }
+
+  #nowIso(): string {
+    return new Date(this.#clock.now()).toISOString();
+  }
+
+  getSettings(): Promise<PolicySettings> {
+    const rows = this.#db.prepare<[], { key: string; value_json: string }>('SELECT key, value_json FROM settings').all();
+    const stored = Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.value_json) as unknown]));
+    return Promise.resolve({ ...DEFAULT_SETTINGS, ...stored });
+  }
+
+  saveSettings(settings: PolicySettings): Promise<void> {
+    const now = this.#nowIso();
+    const upsert = this.#db.prepare('INSERT INTO settings (key, value_json, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at');
+    this.#db.transaction(() => {
+      for (const [key, value] of Object.entries(settings)) upsert.run(key, JSON.stringify(value), now);
+    })();
+    return Promise.resolve();
+  }
+
+  bumpPolicyVersion(): Promise<number> {
+    const row = this.#db
+      .prepare<[], { value: string }>(
+        `INSERT INTO gw_meta (key, value) VALUES ('policy_version', '2')
+         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) RETURNING value`,
+      )
+      .get()!;
+    return Promise.resolve(Number(row.value));
+  }
+
+  policyVersion(): Promise<number> {
+    const row = this.#db.prepare<[], { value: string }>(`SELECT value FROM gw_meta WHERE key = 'policy_version'`).get();
+    return Promise.resolve(row ? Number(row.value) : 1);
+  }
+}
