@@ -108,7 +108,7 @@ export function makeRig(options: Partial<McpGovernorOptions> & { home?: string; 
     clock,
     flush: async () => {
       if (!clock) throw new Error('flush() needs a rig made with manualClock: true');
-      await until(() => clock.pending() > 0, 'a file event reaches the MCP governor');
+      await until(() => clock.pendingTimers > 0, 'a file event reaches the MCP governor');
       clock.advance(debounceMs);
       await governor.idle();
     },

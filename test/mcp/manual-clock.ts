@@ -1,20 +1,21 @@
-// A clock the test moves by hand: timers fire, in time order, only inside advance(). It implements
-// the MCP room's Clock, so a test proves "nothing happened" by advancing past the deadline instead
-// of sleeping.
-import type { Clock, Timer } from '../../agent/src/mcp/index.ts';
+// A clock the test moves by hand: timers fire, in due order, only inside advance(). The same class
+// as agent/src/lib/clock.ts's ManualClock on branch i13-sync; once both are in, import that one.
+import type { Clock, ClockTimer } from '../../agent/src/mcp/index.ts';
 
 interface Pending {
-  at: number;
-  seq: number;
-  fn: () => void;
+  due: number;
+  order: number;
+  callback: () => void;
 }
+
+const PENDING = Symbol('pending');
 
 export class ManualClock implements Clock {
   #now: number;
-  #seq = 0;
+  #order = 0;
   readonly #pending = new Set<Pending>();
 
-  constructor(start = Date.parse('2026-01-01T00:00:00Z')) {
+  constructor(start: number = Date.UTC(2025, 0, 1)) {
     this.#now = start;
   }
 
@@ -22,26 +23,31 @@ export class ManualClock implements Clock {
     return this.#now;
   }
 
-  setTimeout(fn: () => void, ms: number): Timer {
-    const p: Pending = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn };
-    this.#pending.add(p);
-    return { cancel: () => void this.#pending.delete(p), unref: () => undefined };
+  setTimeout(callback: () => void, ms: number): ClockTimer {
+    const entry: Pending = { due: this.#now + Math.max(0, ms), order: this.#order++, callback };
+    this.#pending.add(entry);
+    return { unref: () => undefined, [PENDING]: entry } as ClockTimer;
   }
 
-  /** Timers waiting to fire. */
-  pending(): number {
+  clearTimeout(timer: ClockTimer | undefined): void {
+    const entry = (timer as { [PENDING]?: Pending } | undefined)?.[PENDING];
+    if (entry) this.#pending.delete(entry);
+  }
+
+  /** Timers scheduled and not yet run or cleared. */
+  get pendingTimers(): number {
     return this.#pending.size;
   }
 
-  /** Moves time forward by `ms`, firing every timer that falls due (also ones set while advancing). */
+  /** Moves time forward by `ms`, running each timer that falls due at its own instant (also ones set meanwhile). */
   advance(ms: number): void {
     const end = this.#now + ms;
     for (;;) {
-      const next = [...this.#pending].filter((p) => p.at <= end).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      const next = [...this.#pending].filter((p) => p.due <= end).sort((a, b) => a.due - b.due || a.order - b.order)[0];
       if (!next) break;
       this.#pending.delete(next);
-      this.#now = next.at;
-      next.fn();
+      this.#now = Math.max(this.#now, next.due);
+      next.callback();
     }
     this.#now = end;
   }

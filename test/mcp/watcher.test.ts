@@ -46,7 +46,7 @@ describe('watching MCP config files', () => {
     await rig.governor.start();
     const count = rig.reports.length;
     fs.writeFileSync(file, JSON.stringify({ mcpServers: { a: { command: 'a' }, b: { command: 'b' } } }));
-    await until(() => rig!.clock!.pending() > 0, 'the change reaches the governor');
+    await until(() => rig!.clock!.pendingTimers > 0, 'the change reaches the governor');
     rig.clock!.advance(49);
     await rig.governor.idle();
     expect(rig.reports.length).toBe(count);

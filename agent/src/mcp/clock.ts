@@ -1,23 +1,22 @@
-// Time as a dependency of the MCP room (debounce of file events, periodic rescans, timestamps), so
-// tests advance a clock instead of sleeping. Kept to what the room needs; if a shared clock lands in
-// lib/, this file becomes a re-export of it.
-export interface Timer {
-  cancel(): void;
-  /** Lets the process exit while the timer is pending (a periodic rescan must not keep it alive). */
+// Time as a dependency of the MCP room (the debounce of file events, periodic rescans, timestamps),
+// so tests advance a clock instead of sleeping. The same interface as agent/src/lib/clock.ts on
+// branch i13-sync (the sync room's): once both are in, this file is replaced by an import of that one.
+
+/** A scheduled callback; `unref` keeps a pending timer from holding the process open. */
+export interface ClockTimer {
   unref(): void;
 }
 
 export interface Clock {
-  /** Milliseconds since the epoch. */
+  /** Milliseconds since the epoch, as `Date.now()`. */
   now(): number;
-  /** Runs `fn` once, `ms` from now. */
-  setTimeout(fn: () => void, ms: number): Timer;
+  setTimeout(callback: () => void, ms: number): ClockTimer;
+  clearTimeout(timer: ClockTimer | undefined): void;
 }
 
+/** The real clock: wall time and Node's timers. */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    return { cancel: () => clearTimeout(t), unref: () => void t.unref() };
-  },
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout | undefined),
 };

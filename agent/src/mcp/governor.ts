@@ -9,7 +9,7 @@ import type { Logger } from '../lib/logger.ts';
 import type { Store } from '../store/index.ts';
 import type { McpAppAdapter } from './app-adapter.ts';
 import { MCP_APP_ADAPTERS } from './apps/index.ts';
-import { systemClock, type Clock, type Timer } from './clock.ts';
+import { systemClock, type Clock, type ClockTimer } from './clock.ts';
 import { Enforcer, serverKey } from './enforce.ts';
 import { Inventory } from './inventory.ts';
 import { buildPlan, type Plan } from './plan.ts';
@@ -65,9 +65,9 @@ export class McpGovernor {
   #plan: Plan | undefined;
   #watcher: FSWatcher | undefined;
   #watched = new Set<string>();
-  readonly #timers = new Map<string, Timer>();
+  readonly #timers = new Map<string, ClockTimer>();
   readonly #replanPaths = new Set<string>();
-  #rescanTimer: Timer | undefined;
+  #rescanTimer: ClockTimer | undefined;
   #chain: Promise<void> = Promise.resolve();
   #lastReported = '';
   #stopped = false;
@@ -111,9 +111,9 @@ export class McpGovernor {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#rescanTimer?.cancel();
+    this.#o.clock.clearTimeout(this.#rescanTimer);
     this.#rescanTimer = undefined;
-    for (const t of this.#timers.values()) t.cancel();
+    for (const t of this.#timers.values()) this.#o.clock.clearTimeout(t);
     this.#timers.clear();
     await this.#watcher?.close();
     this.#watcher = undefined;
@@ -269,7 +269,7 @@ export class McpGovernor {
     if (!isTarget && !isSource && !isDirOfInterest) return;
     const key = isSource || isDirOfInterest ? '\0replan' : file;
     if (key === '\0replan') this.#replanPaths.add(file);
-    this.#timers.get(key)?.cancel();
+    this.#o.clock.clearTimeout(this.#timers.get(key));
     this.#timers.set(
       key,
       this.#o.clock.setTimeout(() => {
