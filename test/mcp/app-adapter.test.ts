@@ -17,6 +17,11 @@ import {
 } from '../../agent/src/mcp/index.ts';
 import { makeRig, writeFile, type Rig } from './helpers.ts';
 
+function recentProjects(doc: unknown): string[] {
+  const recent = (doc as { recent?: unknown }).recent;
+  return Array.isArray(recent) ? recent.filter((p): p is string => typeof p === 'string') : [];
+}
+
 /** Acme Agent keeps servers under `servers` in ~/.acme/agent.json and <project>/.acme.json, and its recent projects in ~/.acme/recent.json. */
 function acmeAgent(enforcement: Enforcement): McpAppAdapter {
   const file = (scope: 'user' | 'project', rel: string): ConfigLocation => ({
@@ -28,7 +33,7 @@ function acmeAgent(enforcement: Enforcement): McpAppAdapter {
     projectSources: [
       {
         paths: onEveryOs('.acme/recent.json'), format: 'json',
-        projects: (doc) => (Array.isArray((doc as { recent?: unknown }).recent) ? ((doc as { recent: unknown[] }).recent.filter((p) => typeof p === 'string')) : []),
+        projects: recentProjects,
       },
     ],
     normalize: (entry) => normalizeCommonEntry(entry),
