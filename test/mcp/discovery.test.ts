@@ -5,16 +5,12 @@ import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatMcpList } from '../../agent/src/cli/commands/mcp.ts';
-import { CONFIG_LOCATIONS } from '../../agent/src/mcp/index.ts';
-import {
-  buildClaudeManagedSettings,
-  buildCodexRequirements,
-  buildGeminiSystemSettings,
-  buildVscodeMacPlist,
-  buildVscodePolicyJson,
-  buildVscodeWindowsReg,
-  serverMatcher,
-} from '../../agent/src/mcp/managed-policy.ts';
+import { buildClaudeManagedSettings } from '../../agent/src/mcp/apps/claude-code.ts';
+import { buildCodexRequirements } from '../../agent/src/mcp/apps/codex.ts';
+import { buildGeminiSystemSettings } from '../../agent/src/mcp/apps/gemini-cli.ts';
+import { buildVscodeMacPlist, buildVscodePolicyJson, buildVscodeWindowsReg } from '../../agent/src/mcp/apps/vscode.ts';
+import { MCP_APP_ADAPTERS } from '../../agent/src/mcp/index.ts';
+import { serverMatcher } from '../../agent/src/mcp/managed-policy.ts';
 import { filterWindowsProfileNames, parseDsclUsers, parsePasswd } from '../../agent/src/mcp/users.ts';
 import { makeRig, writeFile, type Rig } from './helpers.ts';
 
@@ -105,10 +101,11 @@ describe('project folders come from the apps’ own state', () => {
     ]);
   });
 
-  it('has a row for every app on every OS', () => {
-    for (const app of ['claude-code', 'claude-desktop', 'cursor', 'vscode', 'codex', 'gemini-cli', 'windsurf', 'opencode']) {
-      const rows = CONFIG_LOCATIONS.filter((l) => l.app === app && l.scope === 'user');
-      for (const os of ['darwin', 'win32', 'linux'] as const) expect(rows.flatMap((r) => r.paths[os]).length, `${app} on ${os}`).toBeGreaterThan(0);
+  it('has an adapter with user-scope paths for every app on every OS', () => {
+    expect(MCP_APP_ADAPTERS.map((a) => a.id)).toEqual(['claude-code', 'claude-desktop', 'cursor', 'vscode', 'codex', 'gemini-cli', 'windsurf', 'opencode']);
+    for (const adapter of MCP_APP_ADAPTERS) {
+      const rows = adapter.configs.filter((l) => l.scope === 'user');
+      for (const os of ['darwin', 'win32', 'linux'] as const) expect(rows.flatMap((r) => r.paths[os]).length, `${adapter.id} on ${os}`).toBeGreaterThan(0);
     }
   });
 });

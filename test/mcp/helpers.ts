@@ -5,6 +5,7 @@ import path from 'node:path';
 import { silentLogger } from '../../agent/src/lib/logger.ts';
 import { McpGovernor, MCP_MIGRATIONS, type McpAuditEvent, type McpDecision, type McpGovernorOptions, type McpInventory, type OsUser } from '../../agent/src/mcp/index.ts';
 import { Store } from '../../agent/src/store/index.ts';
+import { ManualClock } from './manual-clock.ts';
 
 export interface Rig {
   dir: string;
@@ -18,7 +19,23 @@ export interface Rig {
   /** fingerprint -> verdict; anything absent is allowed. */
   decisions: Map<string, McpDecision['verdict']>;
   waitForReport: (pred: (inv: McpInventory) => boolean, timeoutMs?: number) => Promise<McpInventory>;
+  /** The governor's clock when the rig was made with `manualClock: true`. */
+  clock: ManualClock | undefined;
+  /**
+   * Manual clock only: waits until a file event has reached the governor (a debounce timer is
+   * pending), moves the clock past the debounce, and waits for the re-read, enforcement and report.
+   */
+  flush: () => Promise<void>;
   close: () => Promise<void>;
+}
+
+/** Polls for a condition that will become true (an OS file event arriving); never used to wait for nothing. */
+export async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 export function tempDir(prefix: string): string {
@@ -30,7 +47,9 @@ export function writeFile(file: string, text: string | Buffer): void {
   fs.writeFileSync(file, text);
 }
 
-export function makeRig(options: Partial<McpGovernorOptions> & { home?: string; managedRoot?: string } = {}): Promise<Rig> {
+export function makeRig(options: Partial<McpGovernorOptions> & { home?: string; managedRoot?: string; manualClock?: boolean } = {}): Promise<Rig> {
+  const { manualClock, ...governorOptions } = options;
+  const clock = manualClock ? new ManualClock() : undefined;
   const dir = tempDir('heimdall-mcp-');
   const home = options.home ?? path.join(dir, 'home');
   fs.mkdirSync(home, { recursive: true });
@@ -65,8 +84,10 @@ export function makeRig(options: Partial<McpGovernorOptions> & { home?: string; 
     managedRoot,
     watch: false,
     rescanIntervalMs: 0,
-    ...options,
+    ...(clock ? { clock } : {}),
+    ...governorOptions,
   });
+  const debounceMs = options.debounceMs ?? 150;
   return Promise.resolve({
     dir,
     home,
@@ -84,6 +105,13 @@ export function makeRig(options: Partial<McpGovernorOptions> & { home?: string; 
         const timer = setTimeout(() => reject(new Error('no matching inventory report')), timeoutMs);
         waiters.push({ pred, resolve: (inv) => (clearTimeout(timer), resolve(inv)) });
       }),
+    clock,
+    flush: async () => {
+      if (!clock) throw new Error('flush() needs a rig made with manualClock: true');
+      await until(() => clock.pendingTimers > 0, 'a file event reaches the MCP governor');
+      clock.advance(debounceMs);
+      await governor.idle();
+    },
     close: async () => {
       await governor.stop();
       store.close();

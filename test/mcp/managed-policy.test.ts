@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildGeminiSystemSettings, buildVscodePolicyJson } from '../../agent/src/mcp/managed-policy.ts';
+import { buildGeminiSystemSettings } from '../../agent/src/mcp/apps/gemini-cli.ts';
+import { buildVscodePolicyJson } from '../../agent/src/mcp/apps/vscode.ts';
 
 describe('managed policy builders with nothing to block', () => {
   it('writes no Gemini system settings file when none exists and nothing is excluded', () => {

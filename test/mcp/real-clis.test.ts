@@ -38,6 +38,12 @@ function run(cmd: string, args: string[], opts: { overlay?: boolean } = {}): Pro
   });
 }
 
+/**
+ * Each test below drives 6 to 12 runs of the real CLIs one after the other (each allowed 60 s by
+ * run()); on a loaded 2-core machine that takes minutes, far past the suite's default 30 s.
+ */
+const CLI_TEST_BUDGET_MS = 300_000;
+
 const byName = (inv: { servers: McpServerReport[] }, app: string, name: string): McpServerReport | undefined =>
   inv.servers.find((s) => s.app === app && s.name === name);
 
@@ -89,7 +95,7 @@ describe('servers added with the apps’ own commands', () => {
     expect(byName(inv, 'gemini-cli', 'files')!.env).toEqual([{ name: 'GEMINI_API_KEY', value: expect.stringMatching(/^hmac:/) }]);
     const wire = JSON.stringify(rig.reports);
     for (const s of SECRETS) expect(wire).not.toContain(s);
-  });
+  }, CLI_TEST_BUDGET_MS);
 
   it.skipIf(!canOverlay)('a block is honoured by each app, and approval gives the servers back', async () => {
     const inv = rig.governor.inventory();
@@ -125,7 +131,7 @@ describe('servers added with the apps’ own commands', () => {
     expect(await run('codex', ['mcp', 'list'], { overlay: true })).not.toMatch(/disabled/);
     expect(await run('gemini', ['mcp', 'list'], { overlay: true })).not.toMatch(/Blocked/);
     expect(rig.audits.filter((a) => a.action === 'policy-removed').length).toBeGreaterThanOrEqual(2);
-  });
+  }, CLI_TEST_BUDGET_MS);
 
   it('never writes ~/.claude.json, even while Claude Code servers are blocked', () => {
     const text = fs.readFileSync(path.join(home, '.claude.json'), 'utf8');

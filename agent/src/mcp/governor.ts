@@ -1,47 +1,23 @@
-// The MCP room's engine: inventories every configured MCP server for every local user, keeps the
-// last good result per file, reports the redacted inventory, watches the files, and enforces the
-// policy's allow/block decisions through each app's managed policy or the user's own file.
-import { createHash } from 'node:crypto';
+// The MCP room's engine: plans which files every app adapter names for every local user, watches
+// them, schedules re-reads (debounced per file, plus a periodic rescan on the injected clock), and
+// reports the redacted inventory when it changes. Reading is the inventory's, carrying out decisions
+// the enforcer's; every per-app fact is in the adapters (apps/), which the governor takes as a list.
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from '../lib/logger.ts';
 import type { Store } from '../store/index.ts';
-import { applyBlocks, undoBlocks, type FileEditKind } from './file-edit.ts';
-import { fingerprintIdentity, serverIdentity, type ServerIdentity } from './fingerprint.ts';
-import {
-  buildClaudeManagedSettings,
-  buildCodexRequirements,
-  buildGeminiSystemSettings,
-  buildVscodeMacPlist,
-  buildVscodePolicyJson,
-  buildVscodeWindowsReg,
-  MANAGED_POLICY_PATHS,
-  type CodexAllowedServer,
-  type ManagedPolicyApp,
-} from './managed-policy.ts';
-import { extractEntries, normalizeEntry } from './normalize.ts';
-import { buildPlan, type ConfigTarget, type Plan } from './plan.ts';
-import { ConfigReadError, DEFAULT_SIZE_LIMIT, readConfigDocument } from './read-config.ts';
-import { redactServer, Redactor } from './redact.ts';
-import { readForEdit, readManagedFile, RefusedWriteError, removeManagedFile, replaceUserFile, writeManagedFile } from './safe-write.ts';
+import type { McpAppAdapter } from './app-adapter.ts';
+import { MCP_APP_ADAPTERS } from './apps/index.ts';
+import { systemClock, type Clock, type ClockTimer } from './clock.ts';
+import { Enforcer, serverKey } from './enforce.ts';
+import { Inventory } from './inventory.ts';
+import { buildPlan, type Plan } from './plan.ts';
+import { DEFAULT_SIZE_LIMIT } from './read-config.ts';
+import { Redactor } from './redact.ts';
 import { McpTables } from './schema.ts';
 import { listLocalUsers } from './users.ts';
-import type {
-  DecideMcpServer,
-  EnforcedHow,
-  McpApp,
-  McpAuditAction,
-  McpAuditEvent,
-  McpDecision,
-  McpFileError,
-  McpInventory,
-  McpListRow,
-  McpServerReport,
-  NormalizedServer,
-  OsUser,
-  Platform,
-} from './types.ts';
+import type { DecideMcpServer, McpAuditEvent, McpDecision, McpInventory, McpListRow, OsUser, Platform } from './types.ts';
 
 export interface McpGovernorOptions {
   store: Store;
@@ -54,6 +30,10 @@ export interface McpGovernorOptions {
   audit: (event: McpAuditEvent) => void;
   /** `root`: every local user's home; `current-user`: only this process's user (development, --state-dir). */
   mode: 'root' | 'current-user';
+  /** The apps governed; the built-in list (apps/index.ts) unless a test brings its own. */
+  apps?: readonly McpAppAdapter[];
+  /** Debounce, periodic rescans and timestamps run on it; tests advance a manual one. */
+  clock?: Clock;
   platform?: Platform;
   /** Replaces user enumeration (tests, and callers that already know the users). */
   users?: readonly OsUser[];
@@ -69,34 +49,6 @@ export interface McpGovernorOptions {
   enforce?: boolean;
 }
 
-interface FileResult {
-  target: ConfigTarget;
-  servers: NormalizedServer[];
-  errors: McpFileError[];
-}
-
-interface ServerSeen {
-  target: ConfigTarget;
-  server: NormalizedServer;
-  identity: ServerIdentity;
-  fingerprint: string;
-}
-
-const FILE_EDIT_KINDS: ReadonlySet<string> = new Set(['disable-flag', 'enabled-false', 'quarantine']);
-
-function sha256(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-function isEmptyDocument(text: string): boolean {
-  const stripped = text.replace(/^\s*#.*$/gm, '').trim();
-  return stripped === '' || stripped === '{}';
-}
-
-function keyOf(file: string, name: string, projectPath?: string): string {
-  return `${file}\0${projectPath ?? ''}\0${name}`;
-}
-
 async function exists(p: string): Promise<boolean> {
   try {
     await stat(p);
@@ -108,17 +60,14 @@ async function exists(p: string): Promise<boolean> {
 
 export class McpGovernor {
   readonly #o: Required<Omit<McpGovernorOptions, 'users' | 'passwdFile'>> & Pick<McpGovernorOptions, 'users' | 'passwdFile'>;
-  readonly #tables: McpTables;
-  readonly #redactor: Redactor;
+  readonly #inventory: Inventory;
+  readonly #enforcer: Enforcer;
   #plan: Plan | undefined;
-  readonly #results = new Map<string, FileResult>();
-  readonly #enforced = new Map<string, { how: EnforcedHow; detail?: string }>();
-  readonly #artifacts = new Map<string, string>();
   #watcher: FSWatcher | undefined;
   #watched = new Set<string>();
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #timers = new Map<string, ClockTimer>();
   readonly #replanPaths = new Set<string>();
-  #interval: NodeJS.Timeout | undefined;
+  #rescanTimer: ClockTimer | undefined;
   #chain: Promise<void> = Promise.resolve();
   #lastReported = '';
   #stopped = false;
@@ -127,6 +76,8 @@ export class McpGovernor {
     const platform = options.platform ?? (process.platform === 'win32' ? 'win32' : process.platform === 'darwin' ? 'darwin' : 'linux');
     this.#o = {
       ...options,
+      apps: options.apps ?? MCP_APP_ADAPTERS,
+      clock: options.clock ?? systemClock,
       platform,
       managedRoot: options.managedRoot ?? (platform === 'win32' ? 'C:\\' : '/'),
       sizeLimit: options.sizeLimit ?? DEFAULT_SIZE_LIMIT,
@@ -135,8 +86,19 @@ export class McpGovernor {
       watch: options.watch ?? true,
       enforce: options.enforce ?? true,
     };
-    this.#tables = new McpTables(options.store.db);
-    this.#redactor = new Redactor(this.#tables.deviceKey());
+    const tables = new McpTables(options.store.db);
+    this.#inventory = new Inventory({ tables, redactor: new Redactor(tables.deviceKey()), logger: this.#o.logger, sizeLimit: this.#o.sizeLimit });
+    this.#enforcer = new Enforcer({
+      tables,
+      inventory: this.#inventory,
+      logger: this.#o.logger,
+      clock: this.#o.clock,
+      decide: (fingerprint, osUser) => this.#decide(fingerprint, osUser),
+      audit: this.#o.audit,
+      platform,
+      managedRoot: this.#o.managedRoot,
+      sizeLimit: this.#o.sizeLimit,
+    });
   }
 
   /** Full inventory, enforcement, then watching. */
@@ -144,16 +106,14 @@ export class McpGovernor {
     this.#stopped = false;
     await this.rescan();
     if (this.#o.watch) await this.#startWatcher();
-    if (this.#o.rescanIntervalMs > 0) {
-      this.#interval = setInterval(() => void this.rescan().catch((err: unknown) => this.#o.logger.error({ err }, 'mcp periodic rescan failed')), this.#o.rescanIntervalMs);
-      this.#interval.unref();
-    }
+    this.#scheduleRescan();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (this.#interval) clearInterval(this.#interval);
-    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#o.clock.clearTimeout(this.#rescanTimer);
+    this.#rescanTimer = undefined;
+    for (const t of this.#timers.values()) this.#o.clock.clearTimeout(t);
     this.#timers.clear();
     await this.#watcher?.close();
     this.#watcher = undefined;
@@ -165,7 +125,7 @@ export class McpGovernor {
   rescan(): Promise<void> {
     return this.#serial(async () => {
       await this.#replan();
-      for (const target of this.#plan!.targets.values()) await this.#readTarget(target);
+      for (const target of this.#plan!.targets.values()) await this.#inventory.read(target);
       await this.#afterChange();
     });
   }
@@ -175,31 +135,24 @@ export class McpGovernor {
     return this.#serial(() => this.#afterChange());
   }
 
+  /** Resolves once every queued read, enforcement and report has finished (tests, after advancing the clock). */
+  async idle(): Promise<void> {
+    let seen: Promise<void>;
+    do {
+      seen = this.#chain;
+      await seen;
+    } while (seen !== this.#chain);
+  }
+
   /** The redacted inventory as last computed. */
   inventory(): McpInventory {
-    const servers: McpServerReport[] = [];
-    const errors: McpFileError[] = [];
-    for (const r of [...this.#results.values()].sort((a, b) => a.target.path.localeCompare(b.target.path))) {
-      errors.push(...r.errors);
-      for (const s of r.servers) {
-        servers.push(
-          redactServer(this.#redactor, s, {
-            app: r.target.location.app,
-            scope: s.projectPath !== undefined ? 'project' : r.target.location.scope,
-            configPath: r.target.path,
-            osUser: r.target.user.name,
-            fingerprint: fingerprintIdentity(serverIdentity(s)),
-          }),
-        );
-      }
-    }
-    return { generatedAt: new Date().toISOString(), servers, errors };
+    return this.#inventory.report(new Date(this.#o.clock.now()).toISOString());
   }
 
   /** Rows for `heimdall mcp`: each server with its decision and how it is enforced. */
   list(): McpListRow[] {
     return this.inventory().servers.map((s) => {
-      const e = this.#enforced.get(keyOf(s.configPath, s.name, s.projectPath)) ?? { how: 'none' as const };
+      const e = this.#enforcer.howEnforced(serverKey(s.configPath, s.name, s.projectPath));
       const row: McpListRow = { ...s, decision: this.#decide(s.fingerprint, s.osUser), enforcedHow: e.how };
       if (e.detail !== undefined) row.enforcedDetail = e.detail;
       return row;
@@ -208,7 +161,7 @@ export class McpGovernor {
 
   /** Policy artifacts Heimdall cannot apply as a file on this OS (VS Code registry / managed prefs). */
   policyArtifacts(): ReadonlyMap<string, string> {
-    return this.#artifacts;
+    return this.#enforcer.artifacts();
   }
 
   /** Folders under watch (for status and the benchmark). */
@@ -220,6 +173,16 @@ export class McpGovernor {
     const next = this.#chain.then(fn);
     this.#chain = next.catch((err: unknown) => this.#o.logger.error({ err }, 'mcp task failed'));
     return next;
+  }
+
+  /** A periodic full rescan, each one scheduled when the previous is due (like an interval). */
+  #scheduleRescan(): void {
+    if (this.#o.rescanIntervalMs <= 0 || this.#stopped) return;
+    this.#rescanTimer = this.#o.clock.setTimeout(() => {
+      this.#scheduleRescan();
+      void this.rescan().catch((err: unknown) => this.#o.logger.error({ err }, 'mcp periodic rescan failed'));
+    }, this.#o.rescanIntervalMs);
+    this.#rescanTimer.unref();
   }
 
   #decide(fingerprint: string, osUser: string): McpDecision {
@@ -237,218 +200,19 @@ export class McpGovernor {
   }
 
   async #replan(): Promise<void> {
-    this.#plan = await buildPlan({ platform: this.#o.platform, users: await this.#users(), managedRoot: this.#o.managedRoot, sizeLimit: this.#o.sizeLimit });
-    for (const file of [...this.#results.keys()]) {
-      if (!this.#plan.targets.has(file)) this.#results.delete(file);
-    }
+    this.#plan = await buildPlan({ apps: this.#o.apps, platform: this.#o.platform, users: await this.#users(), managedRoot: this.#o.managedRoot, sizeLimit: this.#o.sizeLimit });
+    this.#inventory.keepOnly(this.#plan.targets);
     if (this.#watcher) await this.#syncWatches();
   }
 
-  async #readTarget(target: ConfigTarget): Promise<void> {
-    const { location, user } = target;
-    const fileError = (code: McpFileError['code'], message: string, keptLastGood: boolean): McpFileError => ({
-      app: location.app,
-      configPath: target.path,
-      osUser: user.name,
-      code,
-      message,
-      keptLastGood,
-    });
-    try {
-      const read = await readConfigDocument(target.path, location.format, { ownerUid: user.uid, sizeLimit: this.#o.sizeLimit }, location.streamPaths);
-      if (!read) {
-        this.#results.delete(target.path);
-        this.#tables.forgetFile(target.path);
-        return;
-      }
-      const extracted = extractEntries(location.extractor, read.doc);
-      if (!extracted.ok) throw new ConfigReadError('parse', `${target.path}: ${extracted.message}; the servers last read from it stay in force`);
-      const servers: NormalizedServer[] = [];
-      const errors: McpFileError[] = [];
-      for (const entry of extracted.entries) {
-        const n = normalizeEntry(location.app, location.extractor, entry);
-        if (n.ok) servers.push(n.server);
-        else errors.push(fileError('invalid-entry', `${target.path}: server "${entry.name}": ${n.message}; skipped, the other servers in the file are reported`, false));
-      }
-      this.#results.set(target.path, { target, servers, errors });
-      this.#tables.saveLastGood(target.path, location.app, user.name, servers);
-    } catch (err) {
-      if (!(err instanceof ConfigReadError)) throw err;
-      const last = this.#results.get(target.path)?.servers ?? this.#tables.lastGood(target.path);
-      this.#results.set(target.path, { target, servers: last ?? [], errors: [fileError(err.code, err.message, last !== undefined)] });
-      this.#o.logger.warn({ path: target.path, code: err.code }, err.message);
-    }
-  }
-
   async #afterChange(): Promise<void> {
-    if (this.#o.enforce) await this.#enforce();
+    if (this.#o.enforce) await this.#enforcer.enforce(this.#o.apps);
     const inventory = this.inventory();
+    // Reported only when something other than the timestamp changed.
     const fingerprintOfReport = JSON.stringify({ ...inventory, generatedAt: '' });
     if (fingerprintOfReport !== this.#lastReported) {
       this.#lastReported = fingerprintOfReport;
       this.#o.report(inventory);
-    }
-  }
-
-  #emit(action: McpAuditAction, app: McpApp, file: string, servers: ServerSeen[], detail: string, osUser?: string): void {
-    const event: McpAuditEvent = {
-      type: 'mcp.enforcement',
-      action,
-      app,
-      path: file,
-      servers: servers.map((s) => ({ name: s.server.name, fingerprint: s.fingerprint })),
-      detail,
-      at: new Date().toISOString(),
-    };
-    if (osUser !== undefined) event.osUser = osUser;
-    this.#o.audit(event);
-  }
-
-  async #enforce(): Promise<void> {
-    this.#enforced.clear();
-    const seen: ServerSeen[] = [];
-    for (const r of this.#results.values()) {
-      for (const server of r.servers) {
-        const identity = serverIdentity(server);
-        seen.push({ target: r.target, server, identity, fingerprint: fingerprintIdentity(identity) });
-      }
-    }
-    const blocked = (s: ServerSeen): boolean => this.#decide(s.fingerprint, s.target.user.name).verdict === 'block';
-    const setHow = (s: ServerSeen, how: EnforcedHow, detail?: string): void => {
-      this.#enforced.set(keyOf(s.target.path, s.server.name, s.server.projectPath), detail === undefined ? { how } : { how, detail });
-    };
-
-    const byApp = (app: McpApp): ServerSeen[] => seen.filter((s) => s.target.location.app === app && s.target.location.enforcement === 'managed-policy');
-    for (const app of ['claude-code', 'codex', 'gemini-cli', 'vscode'] as const) {
-      const all = byApp(app);
-      const denied = all.filter(blocked);
-      const result = await this.#writeManagedPolicy(app, all, denied);
-      for (const s of denied) setHow(s, result.ok ? 'managed-policy' : 'not-enforceable', result.detail);
-    }
-
-    const byFile = new Map<string, ServerSeen[]>();
-    for (const s of seen) {
-      if (!FILE_EDIT_KINDS.has(s.target.location.enforcement)) continue;
-      const list = byFile.get(s.target.path) ?? [];
-      list.push(s);
-      byFile.set(s.target.path, list);
-    }
-    // Files Heimdall edited earlier but where nothing is found any more still need their restore.
-    for (const r of this.#results.values()) {
-      if (FILE_EDIT_KINDS.has(r.target.location.enforcement) && !byFile.has(r.target.path) && this.#tables.fileEdit(r.target.path)) byFile.set(r.target.path, []);
-    }
-    for (const [file, servers] of byFile) {
-      const target = this.#results.get(file)?.target;
-      if (!target || this.#results.get(file)?.errors.some((e) => e.code !== 'invalid-entry')) continue;
-      const denied = servers.filter(blocked);
-      const outcome = await this.#reconcileFile(target, servers, denied);
-      for (const s of denied) setHow(s, outcome.ok ? 'file-edit' : 'not-enforceable', outcome.detail);
-    }
-  }
-
-  async #writeManagedPolicy(app: ManagedPolicyApp, all: ServerSeen[], denied: ServerSeen[]): Promise<{ ok: boolean; detail: string }> {
-    const rel = MANAGED_POLICY_PATHS[app][this.#o.platform];
-    if (app === 'vscode' && this.#o.platform !== 'linux') {
-      const key = `vscode:${this.#o.platform}`;
-      if (denied.length === 0) this.#artifacts.delete(key);
-      else this.#artifacts.set(key, this.#o.platform === 'win32' ? buildVscodeWindowsReg(denied.map((d) => d.identity)) : await buildVscodeMacPlist(denied.map((d) => d.identity)));
-      return { ok: false, detail: `VS Code reads this policy from ${this.#o.platform === 'win32' ? 'the registry' : 'managed preferences'}: deploy the ChatDeniedMcpServers artifact` };
-    }
-    if (rel === null) return { ok: false, detail: `${app} has no managed policy file on ${this.#o.platform}` };
-    const file = path.join(this.#o.managedRoot, rel);
-    const record = this.#tables.policyFile(file);
-    try {
-      const existing = await readManagedFile(file);
-      let next: string | undefined;
-      let contribution: unknown = null;
-      let detail = `${file}`;
-      switch (app) {
-        case 'claude-code':
-          next = denied.length > 0 ? buildClaudeManagedSettings(denied.map((d) => d.identity)) : undefined;
-          break;
-        case 'codex': {
-          const allowed: CodexAllowedServer[] = all
-            .filter((s) => !denied.includes(s))
-            .map((s) => ({ name: s.server.name, identity: s.server.transport === 'stdio' ? { command: s.server.command ?? '' } : { url: s.server.url ?? '' } }));
-          const built = buildCodexRequirements(existing, allowed, denied.length > 0);
-          next = built.text;
-          if (built.conflicts.length > 0) detail += ` (names allowed with two identities, only one expressible: ${built.conflicts.join(', ')})`;
-          break;
-        }
-        case 'gemini-cli': {
-          const previous = Array.isArray(record?.contribution) ? (record.contribution as string[]) : [];
-          const built = buildGeminiSystemSettings(existing, denied.map((d) => d.server.name), previous);
-          next = built.text;
-          contribution = built.added;
-          detail += ' (Gemini CLI excludes by server name)';
-          break;
-        }
-        case 'vscode':
-          next = buildVscodePolicyJson(existing, denied.map((d) => d.identity));
-          break;
-      }
-      // A file Heimdall created and emptied again is removed rather than left as `{}`.
-      if (next !== undefined && record && !record.existedBefore && isEmptyDocument(next)) next = undefined;
-      if (next === existing) return { ok: true, detail };
-      if (next === undefined) {
-        if (existing !== undefined && (record !== undefined || app !== 'claude-code')) {
-          await removeManagedFile(file);
-          this.#tables.deletePolicyFile(file);
-          this.#emit('policy-removed', app, file, all, 'no server of this app is blocked any more');
-        }
-        return { ok: true, detail };
-      }
-      await writeManagedFile(file, next);
-      this.#tables.savePolicyFile({ path: file, app, existedBefore: record?.existedBefore ?? existing !== undefined, writtenSha256: sha256(next), contribution });
-      this.#emit('policy-written', app, file, denied, `${denied.length} server(s) blocked through the app's managed policy`);
-      return { ok: true, detail };
-    } catch (err) {
-      const message = `${file}: cannot write the managed policy (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
-      this.#o.logger.warn({ app, path: file }, message);
-      if (denied.length > 0) this.#emit('refused', app, file, denied, message);
-      return { ok: false, detail: message };
-    }
-  }
-
-  async #reconcileFile(target: ConfigTarget, servers: ServerSeen[], denied: ServerSeen[]): Promise<{ ok: boolean; detail: string }> {
-    const kind = target.location.enforcement as FileEditKind;
-    const file = target.path;
-    const names = [...new Set(denied.map((d) => d.server.name))];
-    try {
-      const current = await readForEdit(file, { ownerUid: target.user.uid, sizeLimit: this.#o.sizeLimit });
-      const record = this.#tables.fileEdit(file);
-      if (!current) {
-        if (record) this.#tables.deleteFileEdit(file);
-        return { ok: true, detail: file };
-      }
-      const currentText = current.bytes.toString('utf8');
-      let base: Buffer;
-      let reverted = false;
-      if (record && sha256(current.bytes) === record.writtenSha256) base = record.original;
-      else if (record) {
-        // Someone changed the file since Heimdall wrote it (the user undoing the block, or other edits):
-        // take Heimdall's own changes out of the current text and apply the policy again from there.
-        base = Buffer.from(undoBlocks(kind, currentText, record.touched), 'utf8');
-        reverted = true;
-      } else base = current.bytes;
-      const applied = names.length > 0 ? applyBlocks(kind, base.toString('utf8'), names) : { text: base.toString('utf8'), touched: {} };
-      const desired = names.length > 0 ? Buffer.from(applied.text, 'utf8') : base;
-      if (!desired.equals(current.bytes)) {
-        await replaceUserFile(current, desired);
-        await this.#readTarget(target);
-        const action: McpAuditAction = names.length === 0 ? 'file-restored' : reverted ? 're-applied' : kind === 'quarantine' ? 'entry-quarantined' : 'entry-disabled';
-        const detail =
-          names.length === 0 ? 'no entry in this file is blocked any more: original restored' : `${names.length} entr${names.length === 1 ? 'y' : 'ies'} ${kind === 'quarantine' ? 'quarantined' : 'disabled'}`;
-        this.#emit(action, target.location.app, file, names.length === 0 ? servers : denied, detail, target.user.name);
-      }
-      if (Object.keys(applied.touched).length === 0) this.#tables.deleteFileEdit(file);
-      else this.#tables.saveFileEdit({ path: file, app: target.location.app, osUser: target.user.name, original: base, writtenSha256: sha256(desired), touched: applied.touched });
-      return { ok: true, detail: file };
-    } catch (err) {
-      if (!(err instanceof RefusedWriteError) && !(err as NodeJS.ErrnoException).code) throw err;
-      const message = err instanceof RefusedWriteError ? err.message : `${file}: cannot write (${(err as NodeJS.ErrnoException).code})`;
-      if (denied.length > 0) this.#emit('refused', target.location.app, file, denied, message, target.user.name);
-      return { ok: false, detail: message };
     }
   }
 
@@ -505,10 +269,10 @@ export class McpGovernor {
     if (!isTarget && !isSource && !isDirOfInterest) return;
     const key = isSource || isDirOfInterest ? '\0replan' : file;
     if (key === '\0replan') this.#replanPaths.add(file);
-    clearTimeout(this.#timers.get(key));
+    this.#o.clock.clearTimeout(this.#timers.get(key));
     this.#timers.set(
       key,
-      setTimeout(() => {
+      this.#o.clock.setTimeout(() => {
         this.#timers.delete(key);
         void this.#serial(async () => {
           if (this.#stopped) return;
@@ -519,10 +283,10 @@ export class McpGovernor {
             await this.#replan();
             // New targets, changed files, and everything under a folder that appeared or went away.
             const touched = (t: string): boolean => !before.has(t) || changed.some((c) => t === c || t.startsWith(c + path.sep));
-            for (const t of this.#plan!.targets.values()) if (touched(t.path)) await this.#readTarget(t);
+            for (const t of this.#plan!.targets.values()) if (touched(t.path)) await this.#inventory.read(t);
           } else {
             const target = this.#plan?.targets.get(file);
-            if (target) await this.#readTarget(target);
+            if (target) await this.#inventory.read(target);
           }
           await this.#afterChange();
         });

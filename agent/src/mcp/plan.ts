@@ -1,14 +1,14 @@
-// Turns the location table into concrete files for this machine: every user's home, every project
-// folder the apps themselves know about, and the managed folder.
+// Turns the app adapters' locations into concrete files for this machine: every user's home, every
+// project folder the apps themselves know about, and the managed folder.
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { CONFIG_LOCATIONS, PROJECT_SOURCES, type ConfigLocation, type ProjectSource } from './locations.ts';
-import { projectsFromSource } from './projects.ts';
+import type { ConfigLocation, McpAppAdapter, ProjectSource } from './app-adapter.ts';
 import { readConfigDocument, type FileAccess } from './read-config.ts';
 import type { OsUser, Platform } from './types.ts';
 
 export interface ConfigTarget {
   path: string;
+  app: McpAppAdapter;
   location: ConfigLocation;
   user: OsUser;
   /** The project folder for project-scope files. */
@@ -17,6 +17,7 @@ export interface ConfigTarget {
 
 export interface ProjectSourceTarget {
   path: string;
+  app: McpAppAdapter;
   source: ProjectSource;
   user: OsUser;
 }
@@ -67,6 +68,7 @@ export async function expandPattern(base: string, rel: string): Promise<{ files:
 }
 
 export interface PlanOptions {
+  apps: readonly McpAppAdapter[];
   platform: Platform;
   users: readonly OsUser[];
   managedRoot: string;
@@ -81,42 +83,47 @@ export async function buildPlan(options: PlanOptions): Promise<Plan> {
   for (const user of options.users) {
     const access: FileAccess = { ownerUid: user.uid, sizeLimit: options.sizeLimit };
     const projects = new Set<string>();
-    for (const source of PROJECT_SOURCES as readonly ProjectSource[]) {
-      for (const rel of source.paths[options.platform]) {
-        const { files, watch } = await expandPattern(user.home, rel);
-        watch.forEach((w) => plan.watchDirs.set(w, user.home));
-        for (const file of files) {
-          plan.projectSources.set(file, { path: file, source, user });
-          try {
-            const streamPaths = source.kind === 'claude-projects' ? ['$.projects.*'] : undefined;
-            const doc = await readConfigDocument(file, source.kind === 'codex-projects' ? 'toml' : 'jsonc', access, streamPaths);
-            if (doc) projectsFromSource(source.kind, doc.doc).forEach((p) => projects.add(path.normalize(p)));
-          } catch {
-            // An unreadable source only means fewer project folders; the file's own error is
-            // reported when it is also a config file (~/.claude.json, config.toml).
+    for (const app of options.apps) {
+      for (const source of app.projectSources) {
+        for (const rel of source.paths[options.platform]) {
+          const { files, watch } = await expandPattern(user.home, rel);
+          watch.forEach((w) => plan.watchDirs.set(w, user.home));
+          for (const file of files) {
+            plan.projectSources.set(file, { path: file, app, source, user });
+            try {
+              const doc = await readConfigDocument(file, source.format, access, source.streamPaths);
+              if (doc) source.projects(doc.doc).filter((p) => path.isAbsolute(p)).forEach((p) => projects.add(path.normalize(p)));
+            } catch {
+              // An unreadable source only means fewer project folders; the file's own error is
+              // reported when it is also a config file (~/.claude.json, config.toml).
+            }
           }
         }
       }
     }
     plan.projects.set(user.name, [...projects].sort());
-    for (const location of CONFIG_LOCATIONS as readonly ConfigLocation[]) {
-      if (location.base === 'managed') continue;
-      const bases = location.base === 'home' ? [user.home] : [...projects];
-      for (const base of bases) {
-        for (const rel of location.paths[options.platform]) {
-          const { files, watch } = await expandPattern(base, rel);
-          watch.forEach((w) => plan.watchDirs.set(w, base));
-          for (const file of files) addTarget(location.base === 'project' ? { path: file, location, user, projectDir: base } : { path: file, location, user });
+    for (const app of options.apps) {
+      for (const location of app.configs) {
+        if (location.base === 'managed') continue;
+        const bases = location.base === 'home' ? [user.home] : [...projects];
+        for (const base of bases) {
+          for (const rel of location.paths[options.platform]) {
+            const { files, watch } = await expandPattern(base, rel);
+            watch.forEach((w) => plan.watchDirs.set(w, base));
+            for (const file of files) addTarget(location.base === 'project' ? { path: file, app, location, user, projectDir: base } : { path: file, app, location, user });
+          }
         }
       }
     }
   }
-  for (const location of CONFIG_LOCATIONS as readonly ConfigLocation[]) {
-    if (location.base !== 'managed') continue;
-    for (const rel of location.paths[options.platform]) {
-      const file = path.join(options.managedRoot, rel);
-      plan.watchDirs.set(path.dirname(file), options.managedRoot);
-      addTarget({ path: file, location, user: SYSTEM_USER });
+  for (const app of options.apps) {
+    for (const location of app.configs) {
+      if (location.base !== 'managed') continue;
+      for (const rel of location.paths[options.platform]) {
+        const file = path.join(options.managedRoot, rel);
+        plan.watchDirs.set(path.dirname(file), options.managedRoot);
+        addTarget({ path: file, app, location, user: SYSTEM_USER });
+      }
     }
   }
   return plan;

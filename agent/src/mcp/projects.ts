@@ -1,37 +1,20 @@
-// Project folders, from each app's own record of what it has opened (never by crawling the disk).
+// Project folders, from each app's own record of what it has opened (never by crawling the disk):
+// the readers more than one app adapter uses. Only absolute paths are kept (by the plan).
 import { fileURLToPath } from 'node:url';
-import path from 'node:path';
-import type { ProjectSourceKind } from './locations.ts';
+import { isRecord } from './normalize.ts';
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+/** Keys of `projects` (`~/.claude.json`, Codex's `[projects."<path>"]`). */
+export function projectKeys(doc: unknown): string[] {
+  return isRecord(doc) && isRecord(doc.projects) ? Object.keys(doc.projects) : [];
 }
 
-/** Project folders named by one parsed source document. Only absolute paths are kept. */
-export function projectsFromSource(kind: ProjectSourceKind, doc: unknown): string[] {
-  if (!isRecord(doc)) return [];
-  let out: string[] = [];
-  switch (kind) {
-    case 'claude-projects':
-    case 'codex-projects':
-      out = isRecord(doc.projects) ? Object.keys(doc.projects) : [];
-      break;
-    case 'gemini-trusted-folders':
-      out = Object.entries(doc)
-        .filter(([, v]) => v !== 'DO_NOT_TRUST')
-        .map(([k]) => k);
-      break;
-    case 'workspace-storage': {
-      const folder = doc.folder;
-      if (typeof folder === 'string' && folder.startsWith('file://')) {
-        try {
-          out = [fileURLToPath(folder)];
-        } catch {
-          out = [];
-        }
-      }
-      break;
-    }
+/** `folder` (a file:// URI) of a `workspaceStorage/<id>/workspace.json` (VS Code, Cursor). */
+export function workspaceFolder(doc: unknown): string[] {
+  const folder = isRecord(doc) ? doc.folder : undefined;
+  if (typeof folder !== 'string' || !folder.startsWith('file://')) return [];
+  try {
+    return [fileURLToPath(folder)];
+  } catch {
+    return [];
   }
-  return out.filter((p) => path.isAbsolute(p));
 }

@@ -7,7 +7,7 @@ import { lstat, readFile, realpath, stat } from 'node:fs/promises';
 import { JSONParser } from '@streamparser/json';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { parse as parseToml } from 'smol-toml';
-import type { ConfigFormat } from './locations.ts';
+import type { ConfigFormat } from './app-adapter.ts';
 import type { McpFileErrorCode } from './types.ts';
 
 export const DEFAULT_SIZE_LIMIT = 8 * 1024 * 1024;

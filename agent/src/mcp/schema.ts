@@ -111,7 +111,7 @@ export class McpTables {
     if (!row) return undefined;
     return {
       path: row.path,
-      app: row.app as McpApp,
+      app: row.app,
       osUser: row.os_user,
       original: row.original,
       writtenSha256: row.written_sha256,
@@ -142,7 +142,7 @@ export class McpTables {
     if (!row) return undefined;
     return {
       path: row.path,
-      app: row.app as McpApp,
+      app: row.app,
       existedBefore: row.existed_before === 1,
       writtenSha256: row.written_sha256,
       contribution: JSON.parse(row.contribution_json) as unknown,

@@ -1,8 +1,8 @@
 // The shapes the MCP room works with: a normalised server as found on disk (local only, may hold
 // secrets) and the redacted inventory that leaves the machine as `inventory.mcp`.
 
-export const MCP_APPS = ['claude-code', 'claude-desktop', 'cursor', 'vscode', 'codex', 'gemini-cli', 'windsurf', 'opencode'] as const;
-export type McpApp = (typeof MCP_APPS)[number];
+/** An app adapter's id (`claude-code`, `cursor`, ...; the list is apps/index.ts). */
+export type McpApp = string;
 
 export type Platform = 'darwin' | 'win32' | 'linux';
 
