@@ -5,7 +5,7 @@ import path from 'node:path';
 import { silentLogger } from '../../agent/src/lib/logger.ts';
 import { McpGovernor, MCP_MIGRATIONS, type McpAuditEvent, type McpDecision, type McpGovernorOptions, type McpInventory, type OsUser } from '../../agent/src/mcp/index.ts';
 import { Store } from '../../agent/src/store/index.ts';
-import { ManualClock } from './manual-clock.ts';
+import { ManualClock } from '../../lib/index.ts';
 
 export interface Rig {
   dir: string;

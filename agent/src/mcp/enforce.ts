@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from '../lib/logger.ts';
 import type { FileEditEnforcement, ManagedPolicyEnforcement, McpAppAdapter, PolicyServer } from './app-adapter.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../../../lib/index.ts';
 import { fingerprintIdentity, serverIdentity } from './fingerprint.ts';
 import type { FileResult, Inventory } from './inventory.ts';
 import type { ConfigTarget } from './plan.ts';

@@ -9,7 +9,7 @@ import type { Logger } from '../lib/logger.ts';
 import type { Store } from '../store/index.ts';
 import type { McpAppAdapter } from './app-adapter.ts';
 import { MCP_APP_ADAPTERS } from './apps/index.ts';
-import { systemClock, type Clock, type ClockTimer } from './clock.ts';
+import { systemClock, type Clock, type ClockTimer } from '../../../lib/index.ts';
 import { Enforcer, serverKey } from './enforce.ts';
 import { Inventory } from './inventory.ts';
 import { buildPlan, type Plan } from './plan.ts';

@@ -19,7 +19,6 @@ export {
 } from './app-adapter.ts';
 export { flagEdit, quarantineEdit, type FileEdit } from './file-edit.ts';
 export { mcpServersOf, normalizeCommonEntry, serversUnder, type ExtractResult, type NormalizeResult, type RawEntry } from './normalize.ts';
-export { systemClock, type Clock, type ClockTimer } from './clock.ts';
 export { fingerprintServer, canonicalUrl } from './fingerprint.ts';
 export { DEFAULT_SIZE_LIMIT } from './read-config.ts';
 export type {
