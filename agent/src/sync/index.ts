@@ -1,17 +1,11 @@
 // The sync room: the websocket to the control plane (policy down; events and inventory up through a
-// durable outbox), with full-jitter reconnects and periodic resync. See docs/protocol.md.
-export {
-  SyncClient,
-  SyncError,
-  describeSyncStatus,
-  syncStatusSection,
-  type SyncClientOptions,
-  type SyncCredentials,
-  type SyncState,
-  type SyncStatus,
-  type ApplyPolicy,
-  type ApplyPolicyResult,
-} from './client.ts';
+// durable outbox), run as stages: the connection (connection.ts, reconnect.ts, backoff.ts), the
+// policy channel, the outbox sender, certificate requests; client.ts conducts them. See
+// docs/architecture.md (the sync channel) and docs/protocol.md.
+export { SyncClient, type SyncClientOptions, type SyncCredentials } from './client.ts';
+export { describeSyncStatus, type SyncState, type SyncStatus } from './status.ts';
+export { SyncError } from './cert-requests.ts';
+export type { PolicyRoom } from './policy-channel.ts';
 export {
   Outbox,
   OutboxError,
