@@ -108,6 +108,7 @@ export class Connection implements Link {
   #httpStatus: number | undefined;
   /** The last transport error, the reason of a connection that never opened. */
   #error: string | undefined;
+  #timedOut = false;
   #lastHeardAt: number;
   #heartbeatMs = TIMING.heartbeatS * 1000;
   #badMessages = 0;
@@ -130,6 +131,7 @@ export class Connection implements Link {
     this.#timer = options.clock.setTimeout(() => {
       if (this.#opened || this.#ended) return;
       this.#error = `the gateway did not complete the websocket handshake within ${options.handshakeTimeoutMs} ms`;
+      this.#timedOut = true;
       ws.terminate();
     }, options.handshakeTimeoutMs);
     this.#timer.unref();
@@ -144,7 +146,8 @@ export class Connection implements Link {
     ws.on('pong', () => this.#heard());
     ws.on('error', (err: Error) => {
       // Handshake and transport errors; 'close' follows and decides what to do.
-      if (!this.#ended) this.#error = `sync channel ${options.url}: ${truncate(err.message, 200)}`;
+      // (After our own handshake deadline, ws reports the abort as an error; the deadline is the news.)
+      if (!this.#ended && !this.#timedOut) this.#error = `sync channel ${options.url}: ${truncate(err.message, 200)}`;
     });
     ws.on('close', (code: number, reason: Buffer) => this.#onClose(code, reason.toString('utf8')));
   }

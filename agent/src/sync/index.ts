@@ -4,8 +4,13 @@
 // docs/architecture.md (the sync channel) and docs/protocol.md.
 export { SyncClient, type SyncClientOptions, type SyncCredentials } from './client.ts';
 export { describeSyncStatus, type SyncState, type SyncStatus } from './status.ts';
-export { SyncError } from './cert-requests.ts';
 export type { PolicyRoom } from './policy-channel.ts';
+// The stages, each usable (and tested) on its own.
+export { Connection, helloMessage, type ConnectionEnd, type ConnectionEvents, type ConnectionOptions, type HelloInput, type Link } from './connection.ts';
+export { Reconnect, type ReconnectOptions } from './reconnect.ts';
+export { PolicyChannel, type PolicyChannelOptions } from './policy-channel.ts';
+export { OutboxSender, type OutboxSenderOptions } from './outbox-sender.ts';
+export { CertificateRequests, SyncError, DEFAULT_CERT_TIMEOUT_MS, type CertificateRequestsOptions } from './cert-requests.ts';
 export {
   Outbox,
   OutboxError,
