@@ -214,6 +214,19 @@ describe('sync client', () => {
     expect(states).toContain('backoff');
   });
 
+  it('keeps growing the backoff against a gateway that accepts and then drops every connection', async () => {
+    const { server, agent } = await setup({ dropAfterHello: true }, { client: { rng: () => 0.999_999, stableAfterMs: 60_000 } });
+    const delays: number[] = [];
+    agent.client.onStateChange((s) => {
+      if (s.state === 'backoff' && s.next_retry_at) delays.push(Date.parse(s.next_retry_at) - agent.clock.now());
+    });
+    agent.client.start();
+    await advanceUntil(agent.clock, () => delays.length >= 5, 'five drops', 1);
+    // Each connection was usable (hello answered) but never stable: the window doubles up to the cap.
+    expect(server.connections.every((c) => c.hello !== undefined)).toBe(true);
+    expect(delays.slice(0, 5)).toEqual([50, 100, 200, 400, 400]);
+  });
+
   it('summarises the oldest audit events when the outbox fills while the gateway is down; the gap arrives with correct counts', async () => {
     const { server, agent } = await setup({}, { outboxMaxRows: 100 });
     agent.client.start();
