@@ -115,6 +115,34 @@ describe('connection', () => {
     expect(c.ended()).toEqual({ revoked: false, opened: false, reason: 'the gateway did not complete the websocket handshake within 5000 ms' });
   });
 
+  it('drops a gateway silent for two heartbeats, by the clock', async () => {
+    const s = await server();
+    const c = open(wsUrl(s));
+    await waitFor(() => c.received.length > 0, 'opened');
+    // 30 s heartbeat: pings every 15 s; nothing can be heard while the clock jumps, so by 75 s the
+    // last message is more than two heartbeats and 5 s old.
+    c.clock.advance(75_000);
+    expect(c.problems).toEqual(['the gateway stopped answering (no ping or message for two heartbeats)']);
+    await waitFor(() => c.ended() !== undefined, 'ended');
+    expect(c.ended()).toMatchObject({ revoked: false, opened: true });
+  });
+
+  it('keeps a gateway that answers its pings, however long the clock runs', async () => {
+    const s = await server();
+    const c = open(wsUrl(s));
+    await waitFor(() => c.received.length > 0, 'opened');
+    let pongs = 0; // pings the gateway received (ws answers each with a pong)
+    s.connections[0]!.ws.on('ping', () => pongs++);
+    // A pong still on its way when the clock moves again is heard a round later: 15 s, well inside
+    // two heartbeats. A client that did not count pongs as heard would drop this gateway at 75 s.
+    for (let i = 1; i <= 10; i++) {
+      c.clock.advance(15_000);
+      await waitFor(() => pongs === i, `ping ${i} answered`);
+    }
+    expect(c.problems).toEqual([]);
+    expect(c.ended()).toBeUndefined();
+  });
+
   it('closes a connection after 20 invalid messages and says so', async () => {
     const s = await server();
     const c = open(wsUrl(s));
