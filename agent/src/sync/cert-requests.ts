@@ -27,7 +27,7 @@ interface Pending {
   timer: ClockTimer;
 }
 
-export const DEFAULT_CERT_TIMEOUT_MS = 15_000;
+const DEFAULT_CERT_TIMEOUT_MS = 15_000;
 
 export class CertificateRequests {
   readonly #o: CertificateRequestsOptions;

@@ -156,10 +156,6 @@ export class Connection implements Link {
     return this.#ended;
   }
 
-  get opened(): boolean {
-    return this.#opened;
-  }
-
   send(message: AgentMessage): boolean {
     if (this.#ended || this.#ws.readyState !== WebSocket.OPEN) return false;
     this.#ws.send(encodeMessage(message));

@@ -10,13 +10,11 @@ export { Connection, helloMessage, type ConnectionEnd, type ConnectionEvents, ty
 export { Reconnect, type ReconnectOptions } from './reconnect.ts';
 export { PolicyChannel, type PolicyChannelOptions } from './policy-channel.ts';
 export { OutboxSender, type OutboxSenderOptions } from './outbox-sender.ts';
-export { CertificateRequests, SyncError, DEFAULT_CERT_TIMEOUT_MS, type CertificateRequestsOptions } from './cert-requests.ts';
+export { CertificateRequests, SyncError, type CertificateRequestsOptions } from './cert-requests.ts';
 export {
   Outbox,
   OutboxError,
   MAX_EVENT_BYTES,
-  DEFAULT_OUTBOX_MAX_ROWS,
-  DEFAULT_OUTBOX_MAX_BYTES,
   type OutboxOptions,
   type OutboxEntry,
   type OutboxDepth,
