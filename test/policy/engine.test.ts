@@ -190,6 +190,20 @@ describe('applying snapshots', () => {
     ]);
   });
 
+  it('answers the sync channel with the outcome as a value: applied, unchanged, stale or rejected', () => {
+    const engine = engineWith(undefined);
+    expect(engine.offerPolicySnapshot(good)).toEqual({ outcome: 'applied', version: 7, previousVersion: null });
+    expect(engine.offerPolicySnapshot(structuredClone(good))).toEqual({ outcome: 'unchanged', version: 7 });
+    expect(engine.offerPolicySnapshot({ ...good, version: 6 })).toEqual({ outcome: 'stale', version: 6, heldVersion: 7 });
+    const rejected = engine.offerPolicySnapshot({ ...good, version: 8, apps: [{ id: 'claude-code', status: 'maybe' }] });
+    expect(rejected.outcome).toBe('rejected');
+    expect(rejected.outcome === 'rejected' && rejected.error).toMatch(/apps\.0\.status/);
+    // The same version with other content is a change, not a replay.
+    expect(engine.offerPolicySnapshot({ ...good, apps: [] })).toEqual({ outcome: 'applied', version: 7, previousVersion: 7 });
+    expect(engine.version()).toBe(7);
+    expect(engine.current()?.apps).toEqual([]);
+  });
+
   it('writes a snapshot all or nothing: a failure mid-write leaves the last good one, on disk and in force', () => {
     const dir = stateDir();
     const store = openStore(dir);

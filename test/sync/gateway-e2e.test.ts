@@ -49,16 +49,8 @@ describe('agent sync with the reference gateway', () => {
       outbox,
       db: store.db,
       deviceFacts: () => collectDeviceFacts({ deviceId, agentVersion: '0.1.0' }),
-      // The adapter the daemon uses: the policy room throws a typed error on a bad snapshot.
-      applyPolicy: (snapshot) => {
-        try {
-          engine.applyPolicySnapshot(snapshot);
-          return { ok: true };
-        } catch (err) {
-          return { ok: false, error: (err as Error).message };
-        }
-      },
-      heldPolicyVersion: () => engine.version(),
+      // As the daemon wires it: the policy room itself, which owns the version and stale checks.
+      policy: engine,
       logger,
       backoff: { baseMs: 50, capMs: 500, floorMs: 10 },
       stableAfterMs: 200,

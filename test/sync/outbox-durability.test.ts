@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { silentLogger } from '../../agent/src/lib/logger.ts';
 import { Store } from '../../agent/src/store/index.ts';
 import { Outbox, SYNC_MIGRATIONS } from '../../agent/src/sync/index.ts';
@@ -16,21 +17,23 @@ afterEach(() => {
 
 function runAndKill(stateDir: string, killAfter: number): Promise<{ acked: number[]; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(import.meta.dirname, 'outbox-writer-child.ts'), stateDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The child acknowledges on fd 3 (see outbox-writer-child.ts for why not stdout).
+    const child = spawn(process.execPath, [path.join(import.meta.dirname, 'outbox-writer-child.ts'), stateDir], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    const acks = child.stdio[3] as Readable;
     let out = '';
     let stderr = '';
     let killed = false;
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
+    acks.setEncoding('utf8');
+    acks.on('data', (chunk: string) => {
       out += chunk;
       if (!killed && out.split('\n').length > killAfter + 2) {
         killed = true;
         child.kill('SIGKILL');
       }
     });
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     child.on('error', reject);
-    // 'close' fires after stdout is drained: every line the child wrote before dying is in `out`.
+    // 'close' fires after the child's pipes are drained: every line it wrote before dying is in `out`.
     child.on('close', (_code, signal) => {
       if (!killed) return reject(new Error(`child exited on its own: ${stderr}`));
       const acked = out

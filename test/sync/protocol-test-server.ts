@@ -35,6 +35,8 @@ export interface TestServerOptions {
   autoAck?: boolean;
   /** Answer the upgrade with this HTTP status instead of accepting. */
   rejectUpgradeWith?: number;
+  /** Close every connection right after answering its hello (a gateway that accepts, then drops). */
+  dropAfterHello?: boolean;
 }
 
 export function makePolicy(version: number, overrides: Partial<PolicySnapshot['settings']> = {}): PolicySnapshot {
@@ -157,6 +159,7 @@ export class ProtocolTestServer {
         });
         send({ type: 'ack', outbox_stream: m.outbox_stream, seq: this.#highest(m.outbox_stream) });
         if (this.policy) send({ type: 'policy', snapshot: this.policy });
+        if (this.options.dropAfterHello) conn.ws.close(CLOSE_CODES.goingAway.code, 'dropping');
         return;
       case 'events': {
         const stream = conn.hello!.outbox_stream;

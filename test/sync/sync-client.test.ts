@@ -1,8 +1,10 @@
-// The sync client against a real websocket server on loopback speaking the edge protocol.
+// The sync client against a real websocket server on loopback speaking the edge protocol, with the
+// real policy room. Time is the agent's ManualClock: retries, batching delays and resyncs happen
+// when a test advances it, and a test that says nothing happens advances it past when it would have.
 import { afterEach, describe, expect, it } from 'vitest';
 import os from 'node:os';
 import { CLOSE_CODES, LIMITS, eventsSchema } from '../../protocol/index.ts';
-import { auditEvent, makeAgent, type AgentHarness } from './agent-harness.ts';
+import { HARNESS_BACKOFF, advanceUntil, auditEvent, makeAgent, seededRng, type AgentHarness } from './agent-harness.ts';
 import { makePolicy, ProtocolTestServer, waitFor } from './protocol-test-server.ts';
 
 const TOKEN = 'dev-token-0123456789abcdef';
@@ -25,6 +27,13 @@ afterEach(async () => {
 
 function connectedOnce(agent: AgentHarness) {
   return waitFor(() => agent.client.status().state === 'connected', 'connected state');
+}
+
+/** Records every state the client enters from now on. */
+function statesFrom(agent: AgentHarness): string[] {
+  const states: string[] = [];
+  agent.client.onStateChange((s) => states.push(s.state));
+  return states;
 }
 
 describe('sync client', () => {
@@ -60,11 +69,13 @@ describe('sync client', () => {
     expect(status.policy_age_s).toBeGreaterThanOrEqual(0);
     // Reconnect: the hello names version 3, and the same snapshot is not applied a second time.
     server.connections[0]!.ws.close(1001, 'restart');
-    await waitFor(() => server.connections.length === 2 && server.connections[1]!.hello !== undefined, 'second hello');
+    await advanceUntil(agent.clock, () => server.connections.length === 2 && server.connections[1]!.hello !== undefined, 'second hello');
     expect(server.connections[1]!.hello!.policy_version).toBe(3);
-    await waitFor(() => agent.client.status().state === 'connected', 'reconnected');
-    await new Promise((r) => setTimeout(r, 50));
-    expect(agent.applied).toHaveLength(1);
+    // A marker after the re-sent snapshot on the same socket: once it is applied, the re-send was handled.
+    await waitFor(() => server.connections[1]!.messages.length > 0 && agent.client.status().state === 'connected', 'reconnected');
+    server.pushPolicy(makePolicy(4));
+    await waitFor(() => agent.applied.length === 2, 'marker policy');
+    expect(agent.applied.map((p) => p.version)).toEqual([3, 4]);
   });
 
   it('applies a newer pushed policy and ignores an older one', async () => {
@@ -80,6 +91,9 @@ describe('sync client', () => {
     await waitFor(() => agent.applied.length === 3, 'marker policy');
     expect(agent.applied.map((p) => p.version)).toEqual([5, 7, 8]);
     expect(agent.client.status().policy_version).toBe(8);
+    // An older snapshot is ignored, not refused: nothing is reported to the gateway.
+    expect(agent.queued('policy.rejected')).toBe(0);
+    expect([...server.storedEvents(agent.outbox.stream).values()].filter((e) => e.type === 'policy.rejected')).toEqual([]);
   });
 
   it('coalesces a flood of policy pushes: memory stays bounded and the newest wins', async () => {
@@ -99,7 +113,7 @@ describe('sync client', () => {
     await waitFor(() => agent.applied.length === 1, 'first policy');
     agent.rejectWith.error = 'apps[1].id: duplicate app id';
     server.pushPolicy(makePolicy(9));
-    await waitFor(() => [...server.storedEvents(agent.outbox.stream).values()].some((e) => e.type === 'policy.rejected'), 'policy.rejected event at the gateway');
+    await advanceUntil(agent.clock, () => [...server.storedEvents(agent.outbox.stream).values()].some((e) => e.type === 'policy.rejected'), 'policy.rejected event at the gateway');
     expect(agent.client.status().policy_version).toBe(4);
     const event = [...server.storedEvents(agent.outbox.stream).values()].find((e) => e.type === 'policy.rejected') as { attrs: Record<string, unknown> };
     expect(event.attrs['version']).toBe(9);
@@ -114,7 +128,7 @@ describe('sync client', () => {
     const conn = server.openConnections()[0]!;
     const bad = { type: 'policy', snapshot: { ...makePolicy(10), settings: { ...makePolicy(10).settings, fail_mode: 'sideways' } } };
     server.sendRaw(conn, JSON.stringify(bad));
-    await waitFor(() => [...server.storedEvents(agent.outbox.stream).values()].some((e) => e.type === 'policy.rejected'), 'policy.rejected event');
+    await advanceUntil(agent.clock, () => [...server.storedEvents(agent.outbox.stream).values()].some((e) => e.type === 'policy.rejected'), 'policy.rejected event');
     expect(agent.applied.map((p) => p.version)).toEqual([4]);
     expect(agent.client.status().policy_version).toBe(4);
     expect(agent.client.status().state).toBe('connected');
@@ -125,7 +139,7 @@ describe('sync client', () => {
     for (let i = 0; i < 1200; i++) agent.outbox.enqueue(auditEvent(i));
     agent.outbox.enqueueInventory({ type: 'inventory.apps', apps: [{ app_id: 'claude-code' }] });
     agent.client.start();
-    await waitFor(() => agent.outbox.depth().rows === 0, 'outbox drained');
+    await advanceUntil(agent.clock, () => agent.outbox.depth().rows === 0, 'outbox drained');
     const stored = server.storedEvents(agent.outbox.stream);
     expect(stored.size).toBe(1201);
     const batches = server.connections[0]!.messages.filter((m) => m.type === 'events');
@@ -136,7 +150,7 @@ describe('sync client', () => {
     expect(server.receivedSeqs).toEqual([...server.receivedSeqs].sort((a, b) => a - b));
     // Events enqueued while connected go out too.
     agent.outbox.enqueue(auditEvent(5000, 'block'));
-    await waitFor(() => stored.size === 1202 && agent.outbox.depth().rows === 0, 'live event delivered');
+    await advanceUntil(agent.clock, () => stored.size === 1202 && agent.outbox.depth().rows === 0, 'live event delivered');
   });
 
   it('sends the events of a burst of requests together, a moment after they were written', async () => {
@@ -145,11 +159,13 @@ describe('sync client', () => {
     await connectedOnce(agent);
     await waitFor(() => server.connections[0]!.messages.some((m) => m.type === 'hello'), 'hello');
     const before = server.connections[0]!.messages.filter((m) => m.type === 'events').length;
-    // Five requests ending in five separate event-loop turns, as a session's requests do.
+    // Five requests ending in five separate event-loop turns, as a session's requests do, within
+    // the batching delay (the clock does not move between them).
     for (let i = 0; i < 5; i++) {
       agent.outbox.enqueue(auditEvent(9000 + i));
       await new Promise((resolve) => setImmediate(resolve));
     }
+    agent.clock.advance(50);
     await waitFor(() => agent.outbox.depth().rows === 0, 'burst delivered');
     const batches = server.connections[0]!.messages.filter((m) => m.type === 'events').slice(before);
     expect(batches).toHaveLength(1);
@@ -157,44 +173,58 @@ describe('sync client', () => {
   });
 
   it('backs off with full jitter while the gateway is down, then delivers every event exactly once', async () => {
-    const { server, agent } = await setup();
+    const { server, agent } = await setup({}, { client: { rng: seededRng(7) } });
     const states: string[] = [];
     const delays: number[] = [];
     agent.client.onStateChange((s) => {
       states.push(s.state);
-      if (s.state === 'backoff' && s.next_retry_at) delays.push(Date.parse(s.next_retry_at) - Date.now());
+      if (s.state === 'backoff' && s.next_retry_at) delays.push(Date.parse(s.next_retry_at) - agent.clock.now());
     });
     agent.client.start();
     await connectedOnce(agent);
     for (let i = 0; i < 50; i++) agent.outbox.enqueue(auditEvent(i));
-    await waitFor(() => server.storedEvents(agent.outbox.stream).size === 50, 'first 50 stored');
+    await advanceUntil(agent.clock, () => server.storedEvents(agent.outbox.stream).size === 50, 'first 50 stored');
 
     const port = server.port;
     await server.kill();
     // While it is down: events keep coming and stay in the outbox; the client keeps retrying.
     for (let i = 50; i < 300; i++) agent.outbox.enqueue(auditEvent(i));
-    await waitFor(() => delays.length >= 8, 'eight backoff rounds', 15_000);
+    await advanceUntil(agent.clock, () => delays.length >= 8, 'eight backoff rounds');
     expect(agent.outbox.depth().rows).toBe(250);
     expect(agent.client.status().policy_version).toBe(3); // the last good policy is still held
-    const cap = 400;
-    for (const d of delays) {
-      expect(d).toBeGreaterThanOrEqual(-20); // timer granularity
-      expect(d).toBeLessThanOrEqual(cap + 20);
-    }
-    expect(new Set(delays.map((d) => Math.round(d / 5))).size).toBeGreaterThan(1); // jitter: not all equal
+    // Each delay lies in its window [floor, min(cap, base * 2^attempt)], and the window grows.
+    delays.forEach((d, attempt) => {
+      expect(d).toBeGreaterThanOrEqual(HARNESS_BACKOFF.floorMs);
+      expect(d).toBeLessThanOrEqual(Math.min(HARNESS_BACKOFF.capMs, HARNESS_BACKOFF.baseMs * 2 ** attempt));
+    });
+    // Full jitter, not a fixed or "equal jitter" delay: some delays fall in the lower half of their window.
+    expect(delays.some((d, attempt) => d < Math.min(HARNESS_BACKOFF.capMs, HARNESS_BACKOFF.baseMs * 2 ** attempt) / 2)).toBe(true);
 
     // The gateway comes back on the same port with its stored events (a restart, not a wipe).
     const restarted = new ProtocolTestServer({ token: TOKEN, policy: makePolicy(3), port });
     for (const [stream, events] of server.stored) restarted.stored.set(stream, new Map(events));
     await restarted.start();
     cleanups.push(() => restarted.kill());
-    await waitFor(() => agent.outbox.depth().rows === 0, 'outbox drained after restart', 15_000);
+    await advanceUntil(agent.clock, () => agent.outbox.depth().rows === 0, 'outbox drained after restart');
     const stored = restarted.storedEvents(agent.outbox.stream);
     expect(stored.size).toBe(300);
     expect([...stored.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
     // Each event's payload arrived intact under its own seq.
     expect((stored.get(300) as unknown as { attrs: { i: number } }).attrs.i).toBe(299);
     expect(states).toContain('backoff');
+  });
+
+  it('keeps growing the backoff against a gateway that accepts and then drops every connection', async () => {
+    const { server, agent } = await setup({ dropAfterHello: true }, { client: { rng: () => 0.999_999, stableAfterMs: 60_000 } });
+    const delays: number[] = [];
+    agent.client.onStateChange((s) => {
+      if (s.state === 'backoff' && s.next_retry_at) delays.push(Date.parse(s.next_retry_at) - agent.clock.now());
+    });
+    agent.client.start();
+    await advanceUntil(agent.clock, () => delays.length >= 5, 'five drops', 1);
+    // Each connection was usable (hello answered) but never stable: the window doubles up to the cap.
+    expect(server.connections.every((c) => c.hello !== undefined)).toBe(true);
+    expect(delays.slice(0, 5)).toEqual([50, 100, 200, 400, 400]);
   });
 
   it('summarises the oldest audit events when the outbox fills while the gateway is down; the gap arrives with correct counts', async () => {
@@ -208,7 +238,7 @@ describe('sync client', () => {
     const restarted = new ProtocolTestServer({ token: TOKEN, policy: makePolicy(3), port });
     await restarted.start();
     cleanups.push(() => restarted.kill());
-    await waitFor(() => agent.outbox.depth().rows === 0, 'drained', 15_000);
+    await advanceUntil(agent.clock, () => agent.outbox.depth().rows === 0, 'drained');
     const stored = [...restarted.storedEvents(agent.outbox.stream).values()] as { type: string; attrs?: Record<string, unknown> }[];
     const gaps = stored.filter((e) => e.type === 'gap');
     expect(gaps).toHaveLength(1);
@@ -225,11 +255,11 @@ describe('sync client', () => {
     agent.client.start();
     await connectedOnce(agent);
     for (let i = 0; i < 20; i++) agent.outbox.enqueue(auditEvent(i));
-    await waitFor(() => server.receivedSeqs.length === 20, 'first delivery');
+    await advanceUntil(agent.clock, () => server.receivedSeqs.length === 20, 'first delivery');
     expect(agent.outbox.depth().rows).toBe(20); // no ack, nothing deleted
     server.options.autoAck = true;
     server.connections[0]!.ws.close(1001, 'restart');
-    await waitFor(() => agent.outbox.depth().rows === 0, 'drained after reconnect');
+    await advanceUntil(agent.clock, () => agent.outbox.depth().rows === 0, 'drained after reconnect');
     // The hello-ack told the agent the gateway already held 1..20: nothing is sent twice.
     expect(server.receivedSeqs).toHaveLength(20);
     expect(server.storedEvents(agent.outbox.stream).size).toBe(20);
@@ -240,7 +270,7 @@ describe('sync client', () => {
     agent.client.start();
     await connectedOnce(agent);
     for (let i = 0; i < 10; i++) agent.outbox.enqueue(auditEvent(i));
-    await waitFor(() => server.receivedSeqs.length === 10, 'delivered');
+    await advanceUntil(agent.clock, () => server.receivedSeqs.length === 10, 'delivered');
     const conn = server.openConnections()[0]!;
     const stream = agent.outbox.stream;
     server.send(conn, { type: 'ack', outbox_stream: stream, seq: 4 });
@@ -285,7 +315,7 @@ describe('sync client', () => {
     // Oversized: over the gateway limit the websocket layer cuts the connection (1009); the client
     // backs off and comes back, it does not crash.
     server.sendRaw(conn, JSON.stringify({ type: 'pong', pad: 'x'.repeat(LIMITS.maxGatewayMessageBytes + 10) }));
-    await waitFor(() => server.connections.length >= 2 && server.connections[1]!.hello !== undefined, 'reconnected after oversized message');
+    await advanceUntil(agent.clock, () => server.connections.length >= 2 && server.connections[1]!.hello !== undefined, 'reconnected after oversized message');
     expect(conn.closed).toBe(true);
   });
 
@@ -296,7 +326,8 @@ describe('sync client', () => {
     const conn = server.openConnections()[0]!;
     for (let i = 0; i < 25; i++) server.sendRaw(conn, `garbage ${i}`);
     await waitFor(() => conn.closed, 'closed by the agent');
-    await waitFor(() => server.connections.length >= 2, 'reconnect');
+    expect(agent.client.status().last_error).toMatch(/code 4400: too many invalid messages/);
+    await advanceUntil(agent.clock, () => server.connections.length >= 2, 'reconnect');
   });
 
   it.each([
@@ -308,9 +339,10 @@ describe('sync client', () => {
     await connectedOnce(agent);
     server.openConnections()[0]!.ws.close(code, 'device revoked');
     await waitFor(() => agent.client.status().state === 'revoked', 'revoked state');
-    const attempts = server.upgradeAttempts.length;
-    await new Promise((r) => setTimeout(r, 600)); // longer than the harness backoff cap
-    expect(server.upgradeAttempts.length).toBe(attempts);
+    // Far past every backoff window: a retry would have moved the client to `connecting`.
+    const states = statesFrom(agent);
+    agent.clock.advance(10 * HARNESS_BACKOFF.capMs);
+    expect(states).toEqual([]);
     const status = agent.client.status();
     expect(status.last_error).toMatch(/revoked/);
     expect(status.last_error).toMatch(/heimdall login/);
@@ -327,7 +359,9 @@ describe('sync client', () => {
     const { server, agent } = await setup({ token: 'the-gateway-expects-another-token' });
     agent.client.start();
     await waitFor(() => agent.client.status().state === 'revoked', 'revoked');
-    await new Promise((r) => setTimeout(r, 500));
+    const states = statesFrom(agent);
+    agent.clock.advance(10 * HARNESS_BACKOFF.capMs);
+    expect(states).toEqual([]);
     expect(server.upgradeAttempts).toHaveLength(1);
     expect(agent.client.status().last_error).toContain('HTTP 401');
   });
@@ -335,7 +369,7 @@ describe('sync client', () => {
   it('backs off on other upgrade failures (HTTP 503) instead of giving up', async () => {
     const { server, agent } = await setup({ rejectUpgradeWith: 503 });
     agent.client.start();
-    await waitFor(() => server.upgradeAttempts.length >= 3, 'three attempts');
+    await advanceUntil(agent.clock, () => server.upgradeAttempts.length >= 3, 'three attempts');
     expect(['backoff', 'connecting']).toContain(agent.client.status().state);
     expect(agent.client.status().last_error).toContain('HTTP 503');
   });
@@ -350,7 +384,11 @@ describe('sync client', () => {
     });
     agent.client.start();
     expect(agent.client.status().state).toBe('not_enrolled');
-    await new Promise((r) => setTimeout(r, 200));
+    // Nothing is scheduled while waiting for a login: no retry loop against a gateway that would refuse.
+    expect(agent.clock.pendingTimers).toBe(0);
+    const states = statesFrom(agent);
+    agent.clock.advance(10 * HARNESS_BACKOFF.capMs);
+    expect(states).toEqual([]);
     expect(server.upgradeAttempts).toHaveLength(0);
     agent.credentials.saveEnrollment({ deviceToken: TOKEN, controlUrl: server.url, osUser: 'alice', virtualKey: 'sk-bf-test-key-0000' });
     agent.client.wake();
@@ -363,11 +401,12 @@ describe('sync client', () => {
     await waitFor(() => agent.applied.length === 1, 'policy');
     // A lost push: the gateway's policy changes and the agent is not told.
     server.policy = makePolicy(3);
-    await waitFor(() => agent.applied.length === 2, 'policy from resync', 5000);
+    await advanceUntil(agent.clock, () => agent.applied.length === 2, 'policy from resync');
     expect(agent.applied[1]!.version).toBe(3);
     const conn = server.connections[0]!;
     const resync = conn.messages.find((m) => m.type === 'resync');
-    expect(resync).toMatchObject({ type: 'resync' });
+    // The resync names the version the policy room held when it was sent.
+    expect(resync).toEqual({ type: 'resync', policy_version: 2 });
     expect(server.connections).toHaveLength(1); // no reconnect
     expect(conn.closed).toBe(false);
   });

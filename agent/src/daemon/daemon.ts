@@ -11,7 +11,7 @@ import { currentPlatform, resolvePaths, type PlatformPaths } from '../lib/platfo
 import { AGENT_VERSION } from '../lib/version.ts';
 import { LocalApi, linuxCallerResolver, unknownCallerResolver } from '../localapi/index.ts';
 import { MCP_MIGRATIONS, McpGovernor } from '../mcp/index.ts';
-import { ApprovalTracker, POLICY_MIGRATIONS, PolicyEngine, PolicyRejectedError, SeenApps, StalePolicyError, blockedSummary } from '../policy/index.ts';
+import { ApprovalTracker, POLICY_MIGRATIONS, PolicyEngine, SeenApps, blockedSummary } from '../policy/index.ts';
 import { Store } from '../store/index.ts';
 import { GatewayCaSigner, Outbox, SYNC_MIGRATIONS, SyncClient, describeSyncStatus } from '../sync/index.ts';
 import { interceptedHosts, osTrustContext } from '../forward/index.ts';
@@ -98,16 +98,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     outbox,
     db: store.db,
     deviceFacts: () => collectDeviceFacts({ deviceId, agentVersion: AGENT_VERSION }),
-    applyPolicy: (snapshot) => {
-      try {
-        policy.applyPolicySnapshot(snapshot);
-        return { ok: true };
-      } catch (err) {
-        if (err instanceof PolicyRejectedError || err instanceof StalePolicyError) return { ok: false, error: err.message };
-        throw err;
-      }
-    },
-    heldPolicyVersion: () => policy.version(),
+    // The policy room owns the version in force and the stale check; the channel only hands over.
+    policy,
     // A control plane behind a private CA the OS trusts is trusted here too, as for forwarding.
     secureContext: osTrustContext(),
     logger: logger.child({ room: 'sync' }),

@@ -43,6 +43,19 @@ export interface ApplyResult {
   previousVersion: number | null;
 }
 
+/**
+ * What became of a snapshot handed to the policy room, as a value: the sync channel asks this instead
+ * of keeping its own version and stale checks (this engine is their one owner).
+ */
+export type SnapshotOutcome =
+  | { outcome: 'applied'; version: number; previousVersion: number | null }
+  /** The same version and content are already in force: nothing written. */
+  | { outcome: 'unchanged'; version: number }
+  /** Older than the version in force (a replayed or out-of-order message): ignored. */
+  | { outcome: 'stale'; version: number; heldVersion: number }
+  /** Fails validation: the last good policy stays. */
+  | { outcome: 'rejected'; error: string };
+
 export interface PolicyEngineOptions {
   /** Store.db of a store opened with POLICY_MIGRATIONS. */
   db: Database;
@@ -198,5 +211,19 @@ export class PolicyEngine extends EventEmitter<Events> {
     this.#logger.info({ policy_version: snapshot.version, previous_version: previousVersion, apps: snapshot.apps.length, mcp_servers: snapshot.mcp_servers.length }, 'policy applied');
     this.emit('change', { version: snapshot.version, previousVersion, snapshot });
     return { changed: true, version: snapshot.version, previousVersion };
+  }
+
+  /** applyPolicySnapshot for the sync channel: the same checks, the outcome as a value instead of a throw. */
+  offerPolicySnapshot(input: unknown): SnapshotOutcome {
+    try {
+      const result = this.applyPolicySnapshot(input);
+      return result.changed
+        ? { outcome: 'applied', version: result.version, previousVersion: result.previousVersion }
+        : { outcome: 'unchanged', version: result.version };
+    } catch (err) {
+      if (err instanceof StalePolicyError) return { outcome: 'stale', version: err.version, heldVersion: err.heldVersion };
+      if (err instanceof PolicyRejectedError) return { outcome: 'rejected', error: err.message };
+      throw err;
+    }
   }
 }

@@ -47,8 +47,8 @@ export class OutboxError extends Error {
   }
 }
 
-export const DEFAULT_OUTBOX_MAX_ROWS = 100_000;
-export const DEFAULT_OUTBOX_MAX_BYTES = 64 * 1024 * 1024;
+const DEFAULT_OUTBOX_MAX_ROWS = 100_000;
+const DEFAULT_OUTBOX_MAX_BYTES = 64 * 1024 * 1024;
 /** One audit event is small; a larger one is a bug in the room that made it (no bodies, no blobs). */
 export const MAX_EVENT_BYTES = 16 * 1024;
 /** Room left in a message for the envelope around one inventory report. */

@@ -1,25 +1,17 @@
-// What the sync channel remembers about policy between restarts: the version of the last good
-// snapshot (sent in `hello` and `resync`), a digest of it (an identical re-send is not re-applied),
-// and when the gateway last confirmed it (for `heimdall status`). The snapshot itself belongs to the
-// policy room, which stores it atomically when the sync client hands it over.
-import { createHash } from 'node:crypto';
+// What the sync channel remembers about policy between restarts: which version the gateway last sent
+// or re-confirmed, when (for `heimdall status`), and its resync period. The snapshot itself, and the
+// version in force, belong to the policy room. Rows written by older builds (which also kept a
+// digest and an applied time) load as they are.
 import type { Database } from '../store/index.ts';
-import type { PolicySnapshot } from '../../../protocol/index.ts';
 
 export interface KnownPolicy {
   version: number;
-  digest: string;
-  appliedAt: string;
-  /** When the gateway last sent this version (applied, or re-sent unchanged on resync). */
+  /** When the gateway last sent this version (applied, or re-sent unchanged on resync), ISO 8601. */
   confirmedAt: string;
   fullResyncS: number;
 }
 
 const KEY = 'policy';
-
-export function policyDigest(snapshot: PolicySnapshot): string {
-  return createHash('sha256').update(JSON.stringify(snapshot)).digest('hex');
-}
 
 export class PolicyState {
   readonly #db: Database;
@@ -33,16 +25,16 @@ export class PolicyState {
     if (!row) return undefined;
     try {
       const v = JSON.parse(row.value) as Partial<KnownPolicy>;
-      if (typeof v.version !== 'number' || typeof v.digest !== 'string' || typeof v.appliedAt !== 'string' || typeof v.confirmedAt !== 'string') return undefined;
-      return { version: v.version, digest: v.digest, appliedAt: v.appliedAt, confirmedAt: v.confirmedAt, fullResyncS: typeof v.fullResyncS === 'number' ? v.fullResyncS : 0 };
+      if (typeof v.version !== 'number' || typeof v.confirmedAt !== 'string') return undefined;
+      return { version: v.version, confirmedAt: v.confirmedAt, fullResyncS: typeof v.fullResyncS === 'number' ? v.fullResyncS : 0 };
     } catch {
       return undefined;
     }
   }
 
-  save(known: KnownPolicy): void {
+  save(known: KnownPolicy, now: string): void {
     this.#db
       .prepare('INSERT INTO sync_state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at')
-      .run(KEY, JSON.stringify(known), new Date().toISOString());
+      .run(KEY, JSON.stringify(known), now);
   }
 }
