@@ -236,12 +236,16 @@ export class AgentProcess {
     return path.join(this.stateDir, 'heimdall.sock');
   }
 
-  /** Starts `heimdall run --state-dir` and waits for "heimdall daemon started". */
+  /**
+   * Starts `heimdall run --state-dir` and waits for "heimdall daemon started" and then for the first
+   * MCP discovery (it runs in the background), so servers added next are seen by the watcher.
+   */
   async start(): Promise<void> {
     const args = [HEIMDALL_BIN, 'run', '--state-dir', this.stateDir, '--config', this.configFile, '--proxy-port', String(this.proxyPort)];
     if (this.options.graceS !== undefined) args.push('--grace', String(this.options.graceS));
     const proc = this.#e2e.start(process.execPath, args, { env: { PATH: BASE_PATH, HOME: this.options.home, ...this.options.env } });
     await proc.waitForLine((l) => l.includes('"msg":"heimdall daemon started"'), 20_000);
+    await proc.waitForLine((l) => l.includes('"msg":"MCP discovery complete"'), 20_000);
     this.proc = proc;
   }
 

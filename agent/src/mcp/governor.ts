@@ -34,6 +34,7 @@ import type {
   McpAuditAction,
   McpAuditEvent,
   McpDecision,
+  McpDiscovery,
   McpFileError,
   McpInventory,
   McpListRow,
@@ -122,6 +123,7 @@ export class McpGovernor {
   #chain: Promise<void> = Promise.resolve();
   #lastReported = '';
   #stopped = false;
+  #discovery: McpDiscovery = { state: 'in_progress', started_at: null, finished_at: null, error: null };
 
   constructor(options: McpGovernorOptions) {
     const platform = options.platform ?? (process.platform === 'win32' ? 'win32' : process.platform === 'darwin' ? 'darwin' : 'linux');
@@ -142,7 +144,16 @@ export class McpGovernor {
   /** Full inventory, enforcement, then watching. */
   async start(): Promise<void> {
     this.#stopped = false;
-    await this.rescan();
+    this.#discovery = { state: 'in_progress', started_at: new Date().toISOString(), finished_at: null, error: null };
+    try {
+      await this.rescan();
+    } catch (err) {
+      this.#discovery = { ...this.#discovery, state: 'failed', finished_at: new Date().toISOString(), error: (err as Error).message };
+      throw err;
+    }
+    this.#discovery = { ...this.#discovery, state: 'done', finished_at: new Date().toISOString() };
+    // The daemon starts discovery in the background; it may have been told to stop meanwhile.
+    if (this.#stopped) return;
     if (this.#o.watch) await this.#startWatcher();
     if (this.#o.rescanIntervalMs > 0) {
       this.#interval = setInterval(() => void this.rescan().catch((err: unknown) => this.#o.logger.error({ err }, 'mcp periodic rescan failed')), this.#o.rescanIntervalMs);
@@ -173,6 +184,11 @@ export class McpGovernor {
   /** The policy changed: decisions are asked again, enforcement and report follow. */
   applyPolicy(): Promise<void> {
     return this.#serial(() => this.#afterChange());
+  }
+
+  /** Whether the first inventory since start() has finished. */
+  discovery(): McpDiscovery {
+    return this.#discovery;
   }
 
   /** The redacted inventory as last computed. */

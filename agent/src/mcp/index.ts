@@ -13,6 +13,7 @@ export type {
   McpAuditAction,
   McpAuditEvent,
   McpDecision,
+  McpDiscovery,
   McpFileError,
   McpFileErrorCode,
   McpInventory,

@@ -1,8 +1,36 @@
 // `heimdall status`: one screen that says whether AI traffic on this machine is governed, and why not.
 import type { Command } from 'commander';
-import type { DaemonStatus } from '../../daemon/index.ts';
+import type { DaemonStatus, GovernanceReason } from '../../daemon/index.ts';
 import { callLocalApi, DaemonUnreachableError } from '../../localapi/index.ts';
 import { socketPathFor, withDaemonLocation, type DaemonLocation } from '../local-daemon.ts';
+
+/**
+ * Exit code per reason: a shared contract with MDM scripts and the packages' health checks (documented
+ * in `heimdall status --help`, README.md and docs/configuration.md). 1 is any other error.
+ */
+export const STATUS_EXIT_CODES: Record<GovernanceReason, number> = {
+  governed: 0,
+  daemon_not_running: 3,
+  not_signed_in: 4,
+  gateway_unreachable: 5,
+  policy_stale: 6,
+  interception_off: 7,
+  not_configured: 8,
+};
+const OTHER_ERROR_EXIT_CODE = 1;
+
+const EXIT_CODES_HELP = `
+Exit codes (the first reason that applies, in this order):
+  0  governed: AI traffic on this machine goes through the gateway
+  3  daemon_not_running: the daemon is not running or its local API does not answer
+  8  not_configured: no gateway_url is configured
+  7  interception_off: intercept = false, or the proxy could not start
+  4  not_signed_in: nobody on this machine has signed in (or the device was revoked)
+  5  gateway_unreachable: the sync channel to the gateway is not connected
+  6  policy_stale: no policy from the gateway yet, or none confirmed for 24 h
+  1  any other error
+--json prints one object: governed, reason, reasons (all that apply), signed_in_users, agent.version, ...
+`;
 
 function formatDuration(seconds: number): string {
   if (seconds < 90) return `${seconds}s`;
@@ -26,7 +54,7 @@ export function renderStatus(s: DaemonStatus): string {
   if (s.governed) {
     lines.push('AI traffic: governed');
   } else {
-    lines.push('AI traffic: NOT governed');
+    lines.push(`AI traffic: NOT governed (${s.reasons.join(', ')})`);
     for (const b of s.blockers) lines.push(`  - ${b}`);
   }
   const c = s.config.values;
@@ -53,20 +81,29 @@ export function registerStatus(program: Command): void {
       .description('Show whether AI traffic on this machine is governed, and why not')
       .option('--json', 'print the full status as JSON'),
   )
-    .addHelpText('after', '\nExit codes: 0 the daemon answered, 3 the daemon is not running.\n\nExample:\n  heimdall status\n  heimdall status --json --state-dir /tmp/heimdall-dev\n')
+    .addHelpText('after', `${EXIT_CODES_HELP}\nExamples:\n  heimdall status\n  heimdall status --json --state-dir /tmp/heimdall-dev\n`)
     .action(async (opts: DaemonLocation & { json?: boolean }) => {
+      let status: DaemonStatus;
       try {
         const reply = await callLocalApi<DaemonStatus>(socketPathFor(opts), 'GET', '/v1/status');
-        if (reply.status !== 200) throw new Error(`the daemon answered ${reply.status}: ${JSON.stringify(reply.body)}`);
-        console.log(opts.json ? JSON.stringify(reply.body, null, 2) : renderStatus(reply.body));
+        if (reply.status !== 200) throw new Error(`the daemon answered ${reply.status} to /v1/status: ${JSON.stringify(reply.body)}`);
+        status = reply.body;
       } catch (err) {
-        if (err instanceof DaemonUnreachableError) {
-          if (opts.json) console.log(JSON.stringify({ running: false, error: err.message }));
-          else console.error(`${err.message}\nAI traffic is NOT governed. Start it with your service manager, or for development: heimdall run --state-dir DIR`);
-          process.exitCode = 3;
-          return;
+        const notRunning = err instanceof DaemonUnreachableError;
+        const message = (err as Error).message;
+        if (opts.json) {
+          // Scripts always get one object; `error` is not one of the contract's reasons but says "none of them is known".
+          const reason = notRunning ? 'daemon_not_running' : 'error';
+          console.log(JSON.stringify({ governed: false, reason, reasons: [reason], signed_in_users: [], running: !notRunning, error: message }, null, 2));
+        } else if (notRunning) {
+          console.error(`${message}\nAI traffic is NOT governed. Start it with your service manager, or for development: heimdall run --state-dir DIR`);
+        } else {
+          console.error(`heimdall status: ${message}`);
         }
-        throw err;
+        process.exitCode = notRunning ? STATUS_EXIT_CODES.daemon_not_running : OTHER_ERROR_EXIT_CODE;
+        return;
       }
+      console.log(opts.json ? JSON.stringify(status, null, 2) : renderStatus(status));
+      process.exitCode = STATUS_EXIT_CODES[status.reason] ?? OTHER_ERROR_EXIT_CODE;
     });
 }
