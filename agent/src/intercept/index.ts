@@ -13,7 +13,7 @@ export type {
 export { buildPacScript, PAC_CONTENT_TYPE } from './pac.ts';
 export { renderBlockPage } from './block-page.ts';
 export {
-  buildProxyEnvironment, formatShellExports, writeCaBundle, findSystemCaBundle, SYSTEM_CA_BUNDLES,
+  buildProxyEnvironment, applyProxyEnvironment, appendOptions, formatShellExports, writeCaBundle, findSystemCaBundle, SYSTEM_CA_BUNDLES, NODE_WARNING_FLAG, APPENDED_VARIABLES,
 } from './proxy-env.ts';
 export type { ProxyEnvironmentInput, Shell } from './proxy-env.ts';
 
