@@ -3,13 +3,15 @@
 // reason is produced for real: a real daemon process, a real store, a real sync channel to a loopback
 // protocol server (or to a closed port).
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AUTH_MIGRATIONS, Credentials } from '../../agent/src/auth/index.ts';
 import { silentLogger } from '../../agent/src/lib/logger.ts';
 import { Store } from '../../agent/src/store/index.ts';
-import { HEIMDALL_BIN, freePort, runToEnd, startProcess, type RunningProcess } from '../helpers/process.ts';
+import { STATUS_EXIT_CODES } from '../../agent/src/cli/commands/status.ts';
+import { NOT_GOVERNED_REASONS } from '../../agent/src/daemon/index.ts';
+import { HEIMDALL_BIN, REPO_ROOT, freePort, runToEnd, startProcess, type RunningProcess } from '../helpers/process.ts';
 import { ProtocolTestServer, makePolicy } from '../sync/protocol-test-server.ts';
 
 const TOKEN = 'device-token-status-test';
@@ -137,10 +139,24 @@ describe('heimdall status exit codes and --json reasons', () => {
     expect(r.text).toContain('AI traffic: governed');
   });
 
-  it('documents every code in --help', async () => {
-    const help = await runToEnd(process.execPath, [HEIMDALL_BIN, 'status', '--help']);
-    for (const line of ['0  governed', '3  daemon_not_running', '8  not_configured', '7  interception_off', '4  not_signed_in', '5  gateway_unreachable', '6  policy_stale', '1  any other error']) {
-      expect(help.stdout).toContain(line);
+  it('documents every code alike in --help, docs/configuration.md and README.md', async () => {
+    const help = (await runToEnd(process.execPath, [HEIMDALL_BIN, 'status', '--help'])).stdout;
+    const docs = readFileSync(path.join(REPO_ROOT, 'docs/configuration.md'), 'utf8');
+    const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+    // The contract's codes, in the contract's order.
+    expect(Object.entries(STATUS_EXIT_CODES)).toEqual([
+      ['governed', 0], ['daemon_not_running', 3], ['not_signed_in', 4], ['gateway_unreachable', 5], ['policy_stale', 6], ['interception_off', 7], ['not_configured', 8],
+    ]);
+    const order = ['governed', ...NOT_GOVERNED_REASONS] as const;
+    const helpLines = order.map((r) => help.indexOf(`  ${STATUS_EXIT_CODES[r]}  ${r}: `));
+    const docRows = order.map((r) => docs.indexOf(`| ${STATUS_EXIT_CODES[r]} | \`${r}\` |`));
+    for (const found of [helpLines, docRows]) {
+      expect(found.every((i) => i >= 0)).toBe(true);
+      expect([...found].sort((a, b) => a - b)).toEqual(found); // listed in the order `reason` picks them
     }
+    for (const r of NOT_GOVERNED_REASONS) expect(readme).toContain(`${STATUS_EXIT_CODES[r]} ${r.replace(/_/g, ' ')}`);
+    expect(help).toContain('  1  any other error');
+    expect(docs).toContain('| 1 | | any other error |');
+    expect(readme).toContain('1 any other error');
   });
 });
