@@ -106,6 +106,17 @@ describe('the other agent commands refuse values they do not accept', () => {
     expect(r.stderr).toBe('heimdall ca: <what>: expected one of "path", "pem", "fingerprint", got "key"\n');
   });
 
+  it('an empty --socket or --state-dir, instead of falling back to the machine\'s daemon', async () => {
+    const apps = await heimdall('apps', '--socket', '');
+    expect(apps.code).toBe(1);
+    expect(apps.stderr).toBe('heimdall: --socket: expected the path of the daemon\'s local API socket, got ""\n');
+    const status = await heimdall('status', '--json', '--state-dir', '');
+    expect(status.code).toBe(1);
+    expect(JSON.parse(status.stdout)).toEqual({
+      governed: false, reason: 'error', reasons: ['error'], signed_in_users: [], error: '--state-dir: expected the state directory of a development daemon, got ""',
+    });
+  });
+
   it('an unknown flag or a missing value, for every command', async () => {
     for (const cmd of ['status', 'login', 'env', 'exec', 'apps', 'mcp', 'ca', 'run', 'version']) {
       const r = await heimdall(cmd, '--no-such-flag');

@@ -94,7 +94,7 @@ export function registerStatus(program: Command): void {
         if (opts.json) {
           // Scripts always get one object; `error` is not one of the contract's reasons but says "none of them is known".
           const reason = notRunning ? 'daemon_not_running' : 'error';
-          console.log(JSON.stringify({ governed: false, reason, reasons: [reason], signed_in_users: [], running: !notRunning, error: message }, null, 2));
+          console.log(JSON.stringify({ governed: false, reason, reasons: [reason], signed_in_users: [], ...(notRunning ? { running: false } : {}), error: message }, null, 2));
         } else if (notRunning) {
           console.error(`${message}\nAI traffic is NOT governed. Start it with your service manager, or for development: heimdall run --state-dir DIR`);
         } else {
