@@ -183,7 +183,12 @@ export class McpGovernor {
 
   /** The policy changed: decisions are asked again, enforcement and report follow. */
   applyPolicy(): Promise<void> {
-    return this.#serial(() => this.#afterChange());
+    return this.#serial(async () => {
+      // Before the first discovery nothing is known: enforcing (or reporting) an empty inventory would
+      // undo the blocks in force. The discovery applies the policy of its time when it runs.
+      if (!this.#plan) return;
+      await this.#afterChange();
+    });
   }
 
   /** Whether the first inventory since start() has finished. */
