@@ -3,6 +3,7 @@
 // reason is produced for real: a real daemon process, a real store, a real sync channel to a loopback
 // protocol server (or to a closed port).
 import { afterEach, describe, expect, it } from 'vitest';
+import net from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -99,6 +100,18 @@ describe('heimdall status exit codes and --json reasons', () => {
     expect(r.code).toBe(7);
     expect(r.json).toMatchObject({ reason: 'interception_off', reasons: ['interception_off', 'not_signed_in', 'policy_stale'] });
     expect(r.text).toContain('interception is turned off by configuration (intercept = false)');
+  });
+
+  it('7 interception_off: the proxy could not start (its port is taken)', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => taken.close(resolve)));
+    const port = (taken.address() as net.AddressInfo).port;
+    const { stateDir } = await daemon({ gateway_url: 'http://127.0.0.1:9', proxy_port: port });
+    const r = await status(stateDir);
+    expect(r.code).toBe(7);
+    expect(r.json).toMatchObject({ reason: 'interception_off', reasons: ['interception_off', 'not_signed_in', 'policy_stale'] });
+    expect(r.json.blockers?.[0]).toMatch(/^interception failed to start: /);
   });
 
   it('4 not_signed_in: configured and intercepting, nobody signed in', async () => {
