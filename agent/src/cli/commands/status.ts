@@ -1,6 +1,6 @@
 // `heimdall status`: one screen that says whether AI traffic on this machine is governed, and why not.
 import type { Command } from 'commander';
-import type { DaemonStatus, GovernanceReason } from '../../daemon/index.ts';
+import { NOT_GOVERNED_REASONS, type DaemonStatus, type GovernanceReason } from '../../daemon/index.ts';
 import { callLocalApi, DaemonUnreachableError } from '../../localapi/index.ts';
 import { socketPathFor, withDaemonLocation, type DaemonLocation } from '../local-daemon.ts';
 
@@ -19,18 +19,25 @@ export const STATUS_EXIT_CODES: Record<GovernanceReason, number> = {
 };
 const OTHER_ERROR_EXIT_CODE = 1;
 
-const EXIT_CODES_HELP = `
-Exit codes (the first reason that applies, in this order):
-  0  governed: AI traffic on this machine goes through the gateway
-  3  daemon_not_running: the daemon is not running or its local API does not answer
-  8  not_configured: no gateway_url is configured
-  7  interception_off: intercept = false, or the proxy could not start
-  4  not_signed_in: nobody on this machine has signed in (or the device was revoked)
-  5  gateway_unreachable: the sync channel to the gateway is not connected
-  6  policy_stale: no policy from the gateway yet, or none confirmed for 24 h
-  1  any other error
---json prints one object: governed, reason, reasons (all that apply), signed_in_users, agent.version, ...
-`;
+// What each reason means, for `heimdall status --help` (the docs' table says the same).
+const REASON_MEANINGS: Record<GovernanceReason, string> = {
+  governed: 'AI traffic on this machine goes through the gateway',
+  daemon_not_running: 'the daemon is not running or its local API does not answer',
+  not_configured: 'no gateway_url is configured',
+  interception_off: 'intercept = false, or the proxy could not start',
+  not_signed_in: 'nobody on this machine has signed in (or the device was revoked)',
+  gateway_unreachable: 'the sync channel to the gateway is not connected',
+  policy_stale: 'no policy from the gateway yet, or none confirmed for 24 h',
+};
+
+const EXIT_CODES_HELP = [
+  '',
+  'Exit codes (the first reason that applies, in this order):',
+  ...(['governed', ...NOT_GOVERNED_REASONS] as const).map((r) => `  ${STATUS_EXIT_CODES[r]}  ${r}: ${REASON_MEANINGS[r]}`),
+  `  ${OTHER_ERROR_EXIT_CODE}  any other error`,
+  '--json prints one object: governed, reason, reasons (all that apply), signed_in_users, agent.version, ...',
+  '',
+].join('\n');
 
 function formatDuration(seconds: number): string {
   if (seconds < 90) return `${seconds}s`;
