@@ -86,7 +86,7 @@ function expectGoverned(stdout: string, from: number): void {
   ]);
 }
 
-describe('Node apps under heimdall exec / heimdall env', () => {
+describe('Node apps under heimdall exec / heimdall env', { timeout: 120_000 }, () => {
   it('heimdall exec -- node app.mjs: fetch and https.request governed, nothing on stderr, own NODE_OPTIONS kept', async () => {
     const from = seen.length;
     const r = await runToEnd(process.execPath, [HEIMDALL_BIN, 'exec', '--state-dir', stateDir, '--', 'node', 'app.mjs'], { cwd: dir, env: personEnv() });

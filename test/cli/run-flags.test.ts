@@ -26,7 +26,7 @@ async function expectRefused(flags: string[], messages: string[]): Promise<void>
   expect(existsSync(stateDir)).toBe(false);
 }
 
-describe('heimdall run refuses flag values it does not accept', () => {
+describe('heimdall run refuses flag values it does not accept', { timeout: 120_000 }, () => {
   it.each([
     [['--proxy-port', 'abc'], '--proxy-port (config key "proxy_port"): expected an integer 1-65535, got "abc"'],
     [['--proxy-port', '70000'], '--proxy-port (config key "proxy_port"): expected an integer 1-65535, got "70000"'],
@@ -93,7 +93,7 @@ describe('heimdall run refuses flag values it does not accept', () => {
   });
 });
 
-describe('the other agent commands refuse values they do not accept', () => {
+describe('the other agent commands refuse values they do not accept', { timeout: 120_000 }, () => {
   it('heimdall env --shell', async () => {
     const r = await heimdall('env', '--shell', 'tcsh', '--state-dir', stateDir);
     expect(r.code).toBe(2);

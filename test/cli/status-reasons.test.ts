@@ -75,7 +75,7 @@ async function protocolServer(policy?: ReturnType<typeof makePolicy>): Promise<P
   return server;
 }
 
-describe('heimdall status exit codes and --json reasons', () => {
+describe('heimdall status exit codes and --json reasons', { timeout: 120_000 }, () => {
   it('3 daemon_not_running: nothing answers on the socket', async () => {
     const stateDir = path.join(tempDir(), 'state');
     const r = await status(stateDir);

@@ -34,7 +34,7 @@ interface McpSection {
 const pacFrom = (port: number): Promise<number | undefined> =>
   new Promise((resolve, reject) => http.get({ host: '127.0.0.1', port, path: '/proxy.pac' }, (res) => (res.resume(), resolve(res.statusCode))).on('error', reject));
 
-describe('the daemon answers at once', () => {
+describe('the daemon answers at once', { timeout: 120_000 }, () => {
   it('serves status and the proxy while a large MCP discovery is still running, and says so', async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-at-once-'));
     const home = path.join(dir, 'home');
@@ -67,5 +67,5 @@ describe('the daemon answers at once', () => {
     expect(after.sections.mcp.summary).toBe('1 MCP server(s) found');
     const servers = JSON.parse((await runToEnd(process.execPath, [HEIMDALL_BIN, 'mcp', '--json', '--state-dir', stateDir])).stdout) as { name: string }[];
     expect(servers.map((s) => s.name)).toEqual(['tickets']);
-  }, 120_000);
+  });
 });
