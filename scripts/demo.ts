@@ -116,7 +116,9 @@ async function runCli(args: string[], input?: string): Promise<{ code: number | 
 // Wait for the daemon's local API, then sign the demo user in (the key goes over stdin, never argv).
 let ready = false;
 for (let i = 0; i < 100 && !ready; i++) {
-  ready = (await runCli(['status', '--state-dir', agentDir])).code === 0;
+  // Any answer but 3 (daemon not running) means the local API is up; until the login below, status
+  // says "not signed in" (4).
+  ready = (await runCli(['status', '--state-dir', agentDir])).code !== 3;
   if (!ready) await new Promise((r) => setTimeout(r, 200));
 }
 const login = await runCli(['login', '--virtual-key', '--state-dir', agentDir], virtualKey);

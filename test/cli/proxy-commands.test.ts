@@ -37,7 +37,7 @@ describe('heimdall ca / env / exec against a running daemon', () => {
     expect(openssl.stdout.trim()).toBe(`sha256 Fingerprint=${fingerprint}`);
     const bad = await heimdall('ca', 'key');
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('expected one of path, pem, fingerprint, got "key"');
+    expect(bad.stderr).toContain('expected one of "path", "pem", "fingerprint", got "key"');
   });
 
   it('prints shell exports that point at the running proxy and a bundle holding the CA', async () => {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { HEIMDALL_BIN, runToEnd, startProcess, type RunningProcess } from '../helpers/process.ts';
+import { HEIMDALL_BIN, freePort, runToEnd, startProcess, type RunningProcess } from '../helpers/process.ts';
 
 const dirs: string[] = [];
 const procs: RunningProcess[] = [];
@@ -30,11 +30,12 @@ describe('heimdall run / status / version', () => {
     const stateDir = path.join(tempDir(), 'state');
     const config = path.join(tempDir(), 'config.json');
     writeFileSync(config, JSON.stringify({ gateway_url: 'https://gw.acme.example', organization: 'Acme' }));
-    const daemon = startDaemon(['--state-dir', stateDir, '--config', config]);
+    const daemon = startDaemon(['--state-dir', stateDir, '--config', config, '--proxy-port', String(await freePort())]);
     await daemon.waitForLine(started);
 
     const human = await runToEnd(process.execPath, [HEIMDALL_BIN, 'status', '--state-dir', stateDir]);
-    expect(human.code).toBe(0);
+    // Running and configured, but nobody signed in: not governed, exit code 4 (see status-reasons.test.ts).
+    expect(human.code).toBe(4);
     expect(human.stdout).toMatch(/^Heimdall \d+\.\d+\.\d+ is running \(pid \d+/);
     expect(human.stdout).toContain('Gateway: https://gw.acme.example for Acme');
 
@@ -70,18 +71,21 @@ describe('heimdall run / status / version', () => {
 
   it('refuses to start a second daemon on the same socket, and replaces a stale socket file', async () => {
     const stateDir = path.join(tempDir(), 'state');
-    const first = startDaemon(['--state-dir', stateDir, '--config', path.join(stateDir, 'none.json')]);
+    const empty = path.join(tempDir(), 'empty.json');
+    writeFileSync(empty, '{}');
+    const first = startDaemon(['--state-dir', stateDir, '--config', empty]);
     await first.waitForLine(started);
-    const second = startDaemon(['--state-dir', stateDir, '--config', path.join(stateDir, 'none.json')]);
+    const second = startDaemon(['--state-dir', stateDir, '--config', empty]);
     expect((await second.exited).code).toBe(1);
     expect(second.stderr()).toContain(`another Heimdall daemon is already answering on ${path.join(stateDir, 'heimdall.sock')}`);
 
     first.child.kill('SIGKILL'); // leaves the socket file behind
     await first.exited;
     expect(existsSync(path.join(stateDir, 'heimdall.sock'))).toBe(true);
-    const third = startDaemon(['--state-dir', stateDir, '--config', path.join(stateDir, 'none.json')]);
+    const third = startDaemon(['--state-dir', stateDir, '--config', empty]);
     await third.waitForLine(started);
-    expect((await runToEnd(process.execPath, [HEIMDALL_BIN, 'status', '--state-dir', stateDir])).code).toBe(0);
+    // It answers: not governed for want of a gateway_url (8), not "not running" (3).
+    expect((await runToEnd(process.execPath, [HEIMDALL_BIN, 'status', '--state-dir', stateDir])).code).toBe(8);
   });
 
   it.runIf(process.getuid?.() === 0)('runs unprivileged as another user with --state-dir', async () => {
@@ -90,7 +94,9 @@ describe('heimdall run / status / version', () => {
     chownSync(base, 65534, 65534);
     const stateDir = path.join(base, 'state');
     const nobody = { uid: 65534, gid: 65534 };
-    const daemon = startDaemon(['--state-dir', stateDir, '--config', path.join(base, 'none.json')], { ...nobody, cwd: base });
+    const empty = path.join(base, 'empty.json');
+    writeFileSync(empty, '{}');
+    const daemon = startDaemon(['--state-dir', stateDir, '--config', empty], { ...nobody, cwd: base });
     await daemon.waitForLine(started);
     const status = await runToEnd(process.execPath, [HEIMDALL_BIN, 'status', '--json', '--state-dir', stateDir], { ...nobody, cwd: base });
     expect(JSON.parse(status.stdout).agent.pid).toBe(daemon.child.pid);

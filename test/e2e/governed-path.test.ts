@@ -53,6 +53,8 @@ describe('governed traffic through the real daemon and gateway', () => {
   it('the official openai and Anthropic SDKs, configured only by `heimdall exec`, complete plain and streaming calls', async () => {
     const r = await sut.agent.exec(process.execPath, [path.join(import.meta.dirname, 'sdk-child.ts'), 'hi from the sdks']);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    // Nothing of Heimdall's in the app's terminal (Node's EnvHttpProxyAgent warning is silenced by `heimdall exec`).
+    expect(r.stderr).not.toContain('EnvHttpProxyAgent');
     const calls = Object.fromEntries(
       r.stdout
         .split('\n')

@@ -94,6 +94,8 @@ describe('official SDKs through the proxy, configured only by environment', () =
       let text = ''; for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
       console.log('stream=' + text);`);
     expect(r.code, r.stderr).toBe(0);
+    // NODE_OPTIONS from the environment silences Node's EnvHttpProxyAgent warning: nothing lands in the app's terminal.
+    expect(r.stderr).not.toContain('EnvHttpProxyAgent');
     expect(r.stdout).toContain('normal=hello from the gateway');
     expect(r.stdout).toContain('stream=hello stream');
     const seen = gateway.requests.filter((q) => q.url === '/openai/v1/chat/completions');
@@ -115,6 +117,8 @@ describe('official SDKs through the proxy, configured only by environment', () =
       await stream.finalMessage();
       console.log('stream=' + text);`);
     expect(r.code, r.stderr).toBe(0);
+    // NODE_OPTIONS from the environment silences Node's EnvHttpProxyAgent warning: nothing lands in the app's terminal.
+    expect(r.stderr).not.toContain('EnvHttpProxyAgent');
     expect(r.stdout).toContain('normal=hello from the gateway');
     expect(r.stdout).toContain('stream=hello stream');
     const seen = gateway.requests.filter((q) => q.url === '/anthropic/v1/messages');

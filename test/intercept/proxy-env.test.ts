@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildProxyEnvironment, formatShellExports, writeCaBundle } from '../../agent/src/intercept/index.ts';
+import { NODE_WARNING_FLAG, appendOptions, applyProxyEnvironment, buildProxyEnvironment, formatShellExports, writeCaBundle } from '../../agent/src/intercept/index.ts';
 import { detectShell, renderEnv } from '../../agent/src/cli/commands/env.ts';
 import { execWithProxyEnvironment } from '../../agent/src/cli/commands/exec.ts';
 import { createTestPki, tempDir } from './harness.ts';
@@ -19,12 +19,23 @@ describe('buildProxyEnvironment', () => {
     const env = buildProxyEnvironment(input);
     expect(env.map(([k]) => k)).toEqual([
       'HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy', 'NO_PROXY', 'no_proxy', 'NODE_EXTRA_CA_CERTS', 'NODE_USE_ENV_PROXY',
-      'SSL_CERT_FILE', 'CODEX_CA_CERTIFICATE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE',
+      'NODE_OPTIONS', 'SSL_CERT_FILE', 'CODEX_CA_CERTIFICATE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE',
     ]);
     const map = Object.fromEntries(env);
     expect(map.NO_PROXY).toBe('localhost,127.0.0.1,::1');
     expect(map.NODE_EXTRA_CA_CERTS).toBe(input.caCertPath);
     expect(map.SSL_CERT_FILE).toBe(input.caBundlePath);
+    expect(map.NODE_OPTIONS).toBe('--disable-warning=UNDICI-EHPA');
+  });
+
+  it('adds to the person\'s own NODE_OPTIONS instead of replacing them, once', () => {
+    expect(appendOptions(undefined, NODE_WARNING_FLAG)).toBe(NODE_WARNING_FLAG);
+    expect(appendOptions('  --max-old-space-size=256 ', NODE_WARNING_FLAG)).toBe(`--max-old-space-size=256 ${NODE_WARNING_FLAG}`);
+    expect(appendOptions(`${NODE_WARNING_FLAG} --inspect`, NODE_WARNING_FLAG)).toBe(`${NODE_WARNING_FLAG} --inspect`);
+    const env = applyProxyEnvironment({ NODE_OPTIONS: '--enable-source-maps', KEEP: 'me' }, input);
+    expect(env['NODE_OPTIONS']).toBe(`--enable-source-maps ${NODE_WARNING_FLAG}`);
+    expect(env['KEEP']).toBe('me');
+    expect(env['HTTPS_PROXY']).toBe(input.proxyUrl);
   });
 });
 
@@ -41,6 +52,20 @@ describe('formatShellExports', () => {
     expect(formatShellExports([['X', "a'b"]], 'powershell')).toBe("$env:X = 'a''b'\n");
   });
 
+  it('appends NODE_OPTIONS in every shell, once however often it is applied', () => {
+    const line = formatShellExports([['NODE_OPTIONS', NODE_WARNING_FLAG]], 'sh');
+    const run = (before: string): string => execFileSync('sh', ['-c', `${before}\n${line}${line}printf %s "$NODE_OPTIONS"`], { encoding: 'utf8' });
+    expect(run('unset NODE_OPTIONS')).toBe(NODE_WARNING_FLAG);
+    expect(run("export NODE_OPTIONS='--inspect'")).toBe(`--inspect ${NODE_WARNING_FLAG}`);
+    expect(run(`set -u; export NODE_OPTIONS='${NODE_WARNING_FLAG}'`)).toBe(NODE_WARNING_FLAG);
+    expect(formatShellExports([['NODE_OPTIONS', NODE_WARNING_FLAG]], 'fish')).toBe(
+      `contains -- '${NODE_WARNING_FLAG}' (string split ' ' -- "$NODE_OPTIONS"); or set -gx NODE_OPTIONS (string trim -- "$NODE_OPTIONS "'${NODE_WARNING_FLAG}')\n`,
+    );
+    expect(formatShellExports([['NODE_OPTIONS', NODE_WARNING_FLAG]], 'powershell')).toBe(
+      `if (" $env:NODE_OPTIONS " -notlike '* ${NODE_WARNING_FLAG} *') { $env:NODE_OPTIONS = ("$env:NODE_OPTIONS " + '${NODE_WARNING_FLAG}').Trim() }\n`,
+    );
+  });
+
   it('refuses a variable name a shell would misread', () => {
     expect(() => formatShellExports([['A;rm', 'x']], 'sh')).toThrow(/not valid/);
   });
@@ -48,7 +73,7 @@ describe('formatShellExports', () => {
   it('renders heimdall env output with a how-to line, for the detected shell', () => {
     expect(detectShell(undefined, { SHELL: '/usr/bin/fish' }, 'linux')).toBe('fish');
     expect(detectShell(undefined, {}, 'win32')).toBe('powershell');
-    expect(() => detectShell('tcsh')).toThrow(/expected one of/);
+    expect(() => detectShell('tcsh')).toThrow('--shell: expected one of "sh", "fish", "powershell", got "tcsh"');
     const out = renderEnv(input, 'sh');
     expect(out.split('\n')[0]).toContain('eval "$(heimdall env)"');
     expect(out).toContain("export NODE_USE_ENV_PROXY='1'");

@@ -15,6 +15,9 @@ export function withDaemonLocation(command: Command): Command {
 }
 
 export function socketPathFor(options: DaemonLocation): string {
+  // An empty value would silently fall back to the machine's daemon: refuse it instead of guessing.
+  if (options.socket !== undefined && options.socket.trim() === '') throw new Error('--socket: expected the path of the daemon\'s local API socket, got ""');
+  if (options.stateDir !== undefined && options.stateDir.trim() === '') throw new Error('--state-dir: expected the state directory of a development daemon, got ""');
   if (options.socket) return options.socket;
   const stateDir = options.stateDir ?? process.env['HEIMDALL_STATE_DIR'];
   return resolvePaths(stateDir ? { stateDir } : {}).localApiSocket;

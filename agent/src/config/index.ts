@@ -10,8 +10,8 @@ export { CONFIG_KEYS, CONFIG_KEY_NAMES, defaultConfig, type HeimdallConfig, type
 export { ConfigManager, type ConfigChange, type ResolvedConfig, type LastGoodCache, type ConfigManagerOptions } from './manager.ts';
 export type { ConfigProblem } from './validate.ts';
 export type { ConfigSource, SourceRead } from './sources/source.ts';
-export { CONFIG_FLAGS, flagsSource } from './sources/flags.ts';
-export { managedFileSource, parseManagedJson } from './sources/managed-file.ts';
+export { CONFIG_FLAGS, flagsSource, invalidConfigFlags } from './sources/flags.ts';
+export { managedFileSource, parseManagedJson, readManagedFile } from './sources/managed-file.ts';
 export { macosManagedPreferencesSource, parseManagedPreferences, MANAGED_PREFERENCES_FILE, MANAGED_PREFERENCES_DOMAIN } from './sources/macos-managed-preferences.ts';
 export { windowsPolicyRegistrySource, parseRegQueryOutput, interpretRegQuery, buildRegQueryCommand, POLICY_REGISTRY_KEY } from './sources/windows-policy-registry.ts';
 

@@ -99,6 +99,15 @@ function suggestion(name: string): string {
   return best && best.d <= 3 ? ` (did you mean "${best.k}"?)` : '';
 }
 
+export type KeyCheck = { ok: true; value: unknown } | { ok: false; expected: string; got: string };
+
+/** Checks one value against its key's row: the converted value, or what was expected and what came. */
+export function checkKeyValue(key: ConfigKey, raw: unknown, flavor: SourceFlavor): KeyCheck {
+  const type = CONFIG_KEYS[key].type;
+  const checked = checkValue(type, raw, flavor);
+  return checked.ok ? checked : { ok: false, expected: expectation(type), got: describeValue(raw) };
+}
+
 export interface ValidatedSource {
   values: PartialConfig;
   /** Keys present with a wrong value: the caller falls back to the last good value for them. */
@@ -117,17 +126,12 @@ export function validateSource(source: string, raw: RawValues, flavor: SourceFla
       problems.push({ severity: 'warning', source, key: name, message: `config key "${name}" in ${source} is not a known setting; ignoring it${suggestion(name)}` });
       continue;
     }
-    const checked = checkValue(CONFIG_KEYS[name].type, rawValue, flavor);
+    const checked = checkKeyValue(name, rawValue, flavor);
     if (checked.ok) {
       values[name] = checked.value;
     } else {
       rejected.push(name);
-      problems.push({
-        severity: 'error',
-        source,
-        key: name,
-        message: `config key "${name}" in ${source}: expected ${expectation(CONFIG_KEYS[name].type)}, got ${describeValue(rawValue)}`,
-      });
+      problems.push({ severity: 'error', source, key: name, message: `config key "${name}" in ${source}: expected ${checked.expected}, got ${checked.got}` });
     }
   }
   return { values: values, rejected, problems };

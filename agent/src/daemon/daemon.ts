@@ -22,7 +22,7 @@ import { Lifecycle } from './lifecycle.ts';
 import { Metrics } from './metrics.ts';
 import { localApiRoutes } from './local-routes.ts';
 import { mcpAuditEvent, mcpInventoryMessage } from './mcp-report.ts';
-import { configBlockers, type DaemonStatus, type StatusSection } from './status.ts';
+import { configBlockers, judgeGovernance, mcpStatus, policyBlockers, syncBlockers, type DaemonStatus, type StatusSection } from './status.ts';
 
 export interface DaemonOptions {
   /** Development: run unprivileged with state (and the local API socket) in this directory. */
@@ -34,6 +34,8 @@ export interface DaemonOptions {
   /** How long in-flight work may take to finish after SIGTERM. */
   graceMs?: number;
   logDestination?: Writable;
+  /** Awaited before the first MCP discovery starts (tests hold discovery open with it to watch `status` meanwhile). */
+  beforeMcpDiscovery?: () => Promise<void>;
 }
 
 export interface RunningDaemon {
@@ -175,10 +177,26 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   policy.on('change', () => {
     mcp.applyPolicy().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'could not apply the new policy to MCP servers'));
   });
-  await mcp.start();
-  lifecycle.add({ name: 'mcp', close: () => mcp.stop() });
+  // The first inventory reads every user's app configs (a large ~/.claude.json takes seconds): it runs
+  // in the background so the proxy and the local API serve at once; `heimdall status` says it is in progress.
+  let stopping = false;
+  void (options.beforeMcpDiscovery?.() ?? Promise.resolve())
+    .then(async () => {
+      if (stopping) return;
+      await mcp.start();
+      if (!stopping) logger.info({ servers: mcp.list().length }, 'MCP discovery complete');
+    })
+    .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'MCP discovery failed; MCP servers are not governed until the next rescan'));
+  lifecycle.add({
+    name: 'mcp',
+    close: () => {
+      stopping = true;
+      // Waits for a scan under way; the discovery then sees the stop and does not start watching.
+      return mcp.stop();
+    },
+  });
 
-  logger.debug('start-up: mcp started');
+  logger.debug('start-up: mcp discovery started in the background');
   config.on('change', ({ config: next, changed }: { config: HeimdallConfig; changed: (keyof HeimdallConfig)[] }) => {
     logger.level = next.log_level;
     void interception.apply(next, changed);
@@ -194,12 +212,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     {
       name: 'sync',
       collect: () => ({ ...sync.status(), summary: describeSyncStatus(sync.status()) }),
-      blockers: () => {
-        const s = sync.status();
-        if (s.state === 'not_enrolled') return ['this device is not enrolled: run `heimdall login --virtual-key`'];
-        if (s.state === 'revoked') return ['this device was revoked by the organization: run `heimdall login --virtual-key` again'];
-        return [];
-      },
+      blockers: () => syncBlockers(sync.status(), config.current.control_url),
     },
     {
       name: 'policy',
@@ -214,6 +227,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
           summary: `${held === null ? 'no policy received yet' : `version ${held}`}, fail_mode ${policy.failMode()}; ${blocked.blockedRequests} request(s) blocked from ${blocked.appsBlockedNow} app(s)`,
         };
       },
+      blockers: () => policyBlockers(policy.version(), sync.status().policy_age_s),
     },
     {
       name: 'users',
@@ -221,15 +235,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
         const users = credentials.signedInUsers().map((u) => ({ os_user: u.osUser, email: u.email ?? null, signed_in_at: u.signedInAt }));
         return { signed_in: users, summary: users.length === 0 ? 'nobody signed in' : users.map((u) => `${u.os_user} (${u.email ?? 'gateway user'})`).join(', ') };
       },
-      blockers: () => (credentials.signedInUsers().length === 0 ? ['nobody on this machine has signed in: run `heimdall login --virtual-key`'] : []),
+      blockers: () => (credentials.signedInUsers().length === 0 ? [{ reason: 'not_signed_in', message: 'nobody on this machine has signed in: run `heimdall login --virtual-key`' }] : []),
     },
-    { name: 'mcp', collect: () => ({ servers: mcp.list().length, summary: `${mcp.list().length} MCP server(s) found` }) },
+    { name: 'mcp', collect: () => mcpStatus(mcp.discovery(), mcp.list().length) },
     { name: 'store', collect: () => ({ file: store.file, schema: store.schemaVersions(), moved_aside: store.movedAside ?? null }) },
   ];
 
   const status = (): DaemonStatus => {
     const { config: values, origins, problems } = config.resolved;
-    const blockers = [...configBlockers(values, managedFile), ...sections.flatMap((s) => s.blockers?.() ?? [])];
+    const judged = judgeGovernance([...configBlockers(values, managedFile), ...sections.flatMap((s) => s.blockers?.() ?? [])]);
     return {
       agent: {
         version: AGENT_VERSION,
@@ -241,8 +255,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       },
       device_id: deviceId,
       state_dir: paths.stateDir,
-      governed: blockers.length === 0,
-      blockers,
+      ...judged,
+      signed_in_users: credentials.signedInUsers().map((u) => u.osUser),
       config: { values, origins, problems },
       sections: Object.fromEntries(sections.map((s) => [s.name, s.collect()])),
     };

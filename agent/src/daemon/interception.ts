@@ -20,6 +20,7 @@ import { writeFileAtomic } from '../lib/private-fs.ts';
 import type { GatewayCaSigner } from '../sync/index.ts';
 import { CertificateManager, loadOrCreateLocalCa, type LeafSigner } from '../tls/index.ts';
 import type { Service } from './lifecycle.ts';
+import type { Blocker } from './status.ts';
 
 export interface InterceptionOptions {
   stateDir: string;
@@ -212,8 +213,8 @@ export class Interception implements Service {
     };
   }
 
-  blockers(): string[] {
-    if (this.#lastError) return [`interception failed to start: ${this.#lastError}`];
+  blockers(): Blocker[] {
+    if (this.#lastError) return [{ reason: 'interception_off', message: `interception failed to start: ${this.#lastError}` }];
     return [];
   }
 

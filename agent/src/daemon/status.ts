@@ -1,12 +1,31 @@
 // The daemon's answer to `heimdall status`: each room contributes a section and, when something keeps
-// AI traffic from being governed, a sentence saying what and how to fix it.
+// AI traffic from being governed, a blocker: a reason from the fixed list fleet tools read (exit codes,
+// `reason` in --json) and a sentence for a person saying what and how to fix it.
 import type { ConfigProblem, HeimdallConfig } from '../config/index.ts';
+import type { McpDiscovery } from '../mcp/index.ts';
+import type { SyncStatus } from '../sync/index.ts';
+
+/**
+ * Why AI traffic is not governed, in the order `reason` picks the first of (a shared contract with
+ * MDM scripts and the packages' health checks: do not reorder or rename).
+ */
+export const NOT_GOVERNED_REASONS = ['daemon_not_running', 'not_configured', 'interception_off', 'not_signed_in', 'gateway_unreachable', 'policy_stale'] as const;
+export type NotGovernedReason = (typeof NOT_GOVERNED_REASONS)[number];
+export type GovernanceReason = 'governed' | NotGovernedReason;
+
+export interface Blocker {
+  reason: NotGovernedReason;
+  message: string;
+}
+
+/** A policy the gateway has not confirmed for this long is stale (the agent asks for it every few minutes). */
+export const POLICY_STALE_AFTER_S = 24 * 3600;
 
 export interface StatusSection {
   readonly name: string;
   collect(): unknown;
-  /** Sentences, empty when this room is not in the way of governance. */
-  blockers?(): string[];
+  /** What keeps AI traffic from being governed; empty when this room is not in the way. */
+  blockers?(): Blocker[];
 }
 
 export interface DaemonStatus {
@@ -14,14 +33,67 @@ export interface DaemonStatus {
   device_id: string;
   state_dir: string;
   governed: boolean;
+  /** `governed`, or the first reason of NOT_GOVERNED_REASONS that applies. */
+  reason: GovernanceReason;
+  /** Every reason that applies, in NOT_GOVERNED_REASONS order; empty when governed. */
+  reasons: NotGovernedReason[];
+  /** OS user names signed in to the gateway on this machine. */
+  signed_in_users: string[];
+  /** One sentence per blocker, in the order of `reasons`. */
   blockers: string[];
   config: { values: HeimdallConfig; origins: Record<string, string>; problems: ConfigProblem[] };
   sections: Record<string, unknown>;
 }
 
-export function configBlockers(config: HeimdallConfig, managedFile: string): string[] {
-  const out: string[] = [];
-  if (!config.intercept) out.push('interception is turned off by configuration (intercept = false)');
-  if (!config.gateway_url) out.push(`no gateway is configured: set gateway_url in ${managedFile} or through MDM`);
+/** Orders blockers by the contract's reason order and derives `governed`, `reason` and `reasons`. */
+export function judgeGovernance(blockers: readonly Blocker[]): Pick<DaemonStatus, 'governed' | 'reason' | 'reasons' | 'blockers'> {
+  const rank = (r: NotGovernedReason): number => NOT_GOVERNED_REASONS.indexOf(r);
+  const sorted = [...blockers].sort((a, b) => rank(a.reason) - rank(b.reason));
+  const reasons = [...new Set(sorted.map((b) => b.reason))];
+  return { governed: reasons.length === 0, reason: reasons[0] ?? 'governed', reasons, blockers: sorted.map((b) => b.message) };
+}
+
+export function configBlockers(config: HeimdallConfig, managedFile: string): Blocker[] {
+  const out: Blocker[] = [];
+  if (!config.gateway_url) out.push({ reason: 'not_configured', message: `no gateway is configured: set gateway_url in ${managedFile} or through MDM` });
+  if (!config.intercept) out.push({ reason: 'interception_off', message: 'interception is turned off by configuration (intercept = false)' });
   return out;
+}
+
+/** The policy is missing, or the gateway has not confirmed it for a day. */
+export function policyBlockers(heldVersion: number | null, confirmedAgoS: number | null): Blocker[] {
+  if (heldVersion === null) return [{ reason: 'policy_stale', message: 'no policy has been received from the gateway yet (fail_mode decides)' }];
+  if (confirmedAgoS !== null && confirmedAgoS > POLICY_STALE_AFTER_S) {
+    return [{ reason: 'policy_stale', message: `the policy in force (version ${heldVersion}) has not been confirmed by the gateway for ${Math.round(confirmedAgoS / 3600)} h` }];
+  }
+  return [];
+}
+
+/** The sync channel's part: a device nobody enrolled, or a gateway the channel cannot reach. */
+export function syncBlockers(s: SyncStatus, controlUrl: string | undefined): Blocker[] {
+  switch (s.state) {
+    case 'connected':
+      return [];
+    case 'not_enrolled':
+      // Enrollment happens at the first sign-in: the users section already says "nobody has signed in".
+      return [];
+    case 'revoked':
+      return [{ reason: 'not_signed_in', message: 'this device was revoked by the organization: run `heimdall login --virtual-key` again' }];
+    case 'connecting':
+    case 'backoff':
+    case 'stopped':
+      // Without a control URL there is nothing to reach; not_configured says so.
+      if (controlUrl === undefined) return [];
+      return [{ reason: 'gateway_unreachable', message: `the gateway at ${controlUrl} is not connected (${s.state})${s.last_error ? `: ${s.last_error}` : ''}` }];
+  }
+}
+
+/** The MCP section: how many servers, and whether the discovery is still running. */
+export function mcpStatus(discovery: McpDiscovery, servers: number): { servers: number; discovery: McpDiscovery; summary: string } {
+  const summary = {
+    in_progress: `discovery in progress (${servers} MCP server(s) found so far)`,
+    done: `${servers} MCP server(s) found`,
+    failed: `discovery failed (${discovery.error ?? 'unknown error'}); ${servers} MCP server(s) known`,
+  }[discovery.state];
+  return { servers, discovery, summary };
 }

@@ -14,7 +14,7 @@ export { buildPacScript, PAC_CONTENT_TYPE } from './pac.ts';
 export { TargetGuard, type TargetGuardOptions } from './target-guard.ts';
 export { renderBlockPage } from './block-page.ts';
 export {
-  buildProxyEnvironment, formatShellExports, writeCaBundle, findSystemCaBundle, SYSTEM_CA_BUNDLES,
+  buildProxyEnvironment, applyProxyEnvironment, appendOptions, formatShellExports, writeCaBundle, findSystemCaBundle, SYSTEM_CA_BUNDLES, NODE_WARNING_FLAG, APPENDED_VARIABLES,
 } from './proxy-env.ts';
 export type { ProxyEnvironmentInput, Shell } from './proxy-env.ts';
 

@@ -17,7 +17,7 @@ import { DEFAULT_SIZE_LIMIT } from './read-config.ts';
 import { Redactor } from './redact.ts';
 import { McpTables } from './schema.ts';
 import { listLocalUsers } from './users.ts';
-import type { DecideMcpServer, McpAuditEvent, McpDecision, McpInventory, McpListRow, OsUser, Platform } from './types.ts';
+import type { DecideMcpServer, McpAuditEvent, McpDecision, McpDiscovery, McpInventory, McpListRow, OsUser, Platform } from './types.ts';
 
 export interface McpGovernorOptions {
   store: Store;
@@ -71,6 +71,7 @@ export class McpGovernor {
   #chain: Promise<void> = Promise.resolve();
   #lastReported = '';
   #stopped = false;
+  #discovery: McpDiscovery = { state: 'in_progress', started_at: null, finished_at: null, error: null };
 
   constructor(options: McpGovernorOptions) {
     const platform = options.platform ?? (process.platform === 'win32' ? 'win32' : process.platform === 'darwin' ? 'darwin' : 'linux');
@@ -104,7 +105,17 @@ export class McpGovernor {
   /** Full inventory, enforcement, then watching. */
   async start(): Promise<void> {
     this.#stopped = false;
-    await this.rescan();
+    const nowIso = (): string => new Date(this.#o.clock.now()).toISOString();
+    this.#discovery = { state: 'in_progress', started_at: nowIso(), finished_at: null, error: null };
+    try {
+      await this.rescan();
+    } catch (err) {
+      this.#discovery = { ...this.#discovery, state: 'failed', finished_at: nowIso(), error: (err as Error).message };
+      throw err;
+    }
+    this.#discovery = { ...this.#discovery, state: 'done', finished_at: nowIso() };
+    // The daemon starts discovery in the background; it may have been told to stop meanwhile.
+    if (this.#stopped) return;
     if (this.#o.watch) await this.#startWatcher();
     this.#scheduleRescan();
   }
@@ -132,7 +143,17 @@ export class McpGovernor {
 
   /** The policy changed: decisions are asked again, enforcement and report follow. */
   applyPolicy(): Promise<void> {
-    return this.#serial(() => this.#afterChange());
+    return this.#serial(async () => {
+      // Before the first discovery nothing is known: enforcing (or reporting) an empty inventory would
+      // undo the blocks in force. The discovery applies the policy of its time when it runs.
+      if (!this.#plan) return;
+      await this.#afterChange();
+    });
+  }
+
+  /** Whether the first inventory since start() has finished. */
+  discovery(): McpDiscovery {
+    return this.#discovery;
   }
 
   /** Resolves once every queued read, enforcement and report has finished (tests, after advancing the clock). */

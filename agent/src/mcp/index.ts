@@ -28,6 +28,7 @@ export type {
   McpAuditAction,
   McpAuditEvent,
   McpDecision,
+  McpDiscovery,
   McpFileError,
   McpFileErrorCode,
   McpInventory,

@@ -122,3 +122,11 @@ export interface McpListRow extends McpServerReport {
   enforcedHow: EnforcedHow;
   enforcedDetail?: string;
 }
+
+/** The first inventory after start: `heimdall status` says when it is still running (large files take seconds). */
+export interface McpDiscovery {
+  state: 'in_progress' | 'done' | 'failed';
+  started_at: string | null;
+  finished_at: string | null;
+  error: string | null;
+}

@@ -24,7 +24,7 @@ export function registerCa(program: Command): void {
     .addHelpText('after', '\nExamples:\n  heimdall ca fingerprint\n  heimdall ca pem > heimdall-ca.pem\n')
     .action(async (what: string, opts: DaemonLocation) => {
       if (!(FIELDS as readonly string[]).includes(what)) {
-        console.error(`heimdall ca: expected one of ${FIELDS.join(', ')}, got ${JSON.stringify(what)}`);
+        console.error(`heimdall ca: <what>: expected one of ${FIELDS.map((f) => `"${f}"`).join(', ')}, got ${JSON.stringify(what)}`);
         process.exitCode = 2;
         return;
       }

@@ -9,7 +9,7 @@ const SHELLS: readonly Shell[] = ['sh', 'fish', 'powershell'];
 export function detectShell(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env, platform = process.platform): Shell {
   if (explicit !== undefined) {
     if ((SHELLS as readonly string[]).includes(explicit)) return explicit as Shell;
-    throw new Error(`--shell ${JSON.stringify(explicit)}: expected one of ${SHELLS.join(', ')}`);
+    throw new Error(`--shell: expected one of ${SHELLS.map((s) => `"${s}"`).join(', ')}, got ${JSON.stringify(explicit)}`);
   }
   const login = path.basename(env.SHELL ?? '');
   if (login === 'fish') return 'fish';
@@ -37,7 +37,14 @@ export function registerEnv(program: Command, resolve: (options: Record<string, 
     .option('--shell <shell>', `shell syntax: ${SHELLS.join(', ')} (default: from $SHELL)`)
     .addHelpText('after', '\nExamples:\n  eval "$(heimdall env)"\n  heimdall env --shell fish | source\n  heimdall env --shell powershell | Invoke-Expression\n')
     .action(async (opts: Record<string, unknown> & { shell?: string }) => {
-      const shell = detectShell(opts.shell);
+      let shell: Shell;
+      try {
+        shell = detectShell(opts.shell);
+      } catch (err) {
+        console.error(`heimdall env: ${(err as Error).message}`);
+        process.exitCode = 2;
+        return;
+      }
       process.stdout.write(renderEnv(await resolve(opts), shell));
     });
 }

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import type { Command } from 'commander';
-import { buildProxyEnvironment, type ProxyEnvironmentInput } from '../../intercept/index.ts';
+import { applyProxyEnvironment, type ProxyEnvironmentInput } from '../../intercept/index.ts';
 
 const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
@@ -18,8 +18,7 @@ export interface ExecOptions {
  * code, or 128 + signal number when the child died of a signal (as shells report it).
  */
 export function execWithProxyEnvironment(command: string, args: readonly string[], input: ProxyEnvironmentInput, options: ExecOptions = {}): Promise<number> {
-  const env: NodeJS.ProcessEnv = { ...(options.baseEnv ?? process.env) };
-  for (const [name, value] of buildProxyEnvironment(input)) env[name] = value;
+  const env = applyProxyEnvironment(options.baseEnv ?? process.env, input);
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { env, stdio: options.stdio ?? 'inherit' });
     const relays = FORWARDED_SIGNALS.filter((s) => process.platform !== 'win32' || s === 'SIGINT').map((signal) => {

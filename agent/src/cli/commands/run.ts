@@ -2,6 +2,10 @@
 import type { Command } from 'commander';
 import { CONFIG_FLAGS } from '../../config/index.ts';
 import { startDaemon } from '../../daemon/index.ts';
+import { runFlagProblems } from '../run-options.ts';
+
+/** A flag with a value `run` does not accept (documented in `heimdall run --help`). */
+const RUN_USAGE_EXIT_CODE = 2;
 
 export function registerRun(program: Command): void {
   const run = program
@@ -11,10 +15,20 @@ export function registerRun(program: Command): void {
     .option('--state-dir <dir>', 'keep state and the local API socket in this directory, so no root is needed (development)')
     .option('--grace <seconds>', 'how long in-flight work may run after SIGTERM before it is closed', '10');
   for (const f of CONFIG_FLAGS) run.option(f.flag, `${f.description} (lowest precedence)`);
-  run.addHelpText('after', '\nExample:\n  heimdall run --state-dir /tmp/heimdall-dev --gateway-url http://127.0.0.1:8080\n');
+  run.addHelpText(
+    'after',
+    '\nEvery flag is checked before the daemon starts: a value a flag does not accept, or a --config file\n' +
+      'that is missing or not valid JSON, stops it with exit code 2 and a message naming the flag.\n' +
+      '\nExample:\n  heimdall run --state-dir /tmp/heimdall-dev --gateway-url http://127.0.0.1:8080\n',
+  );
   run.action(async (opts: Record<string, unknown>) => {
+    const problems = await runFlagProblems(opts);
+    if (problems.length > 0) {
+      for (const p of problems) console.error(`heimdall run: ${p}`);
+      console.error('heimdall run: not started; see `heimdall run --help`');
+      process.exit(RUN_USAGE_EXIT_CODE);
+    }
     const grace = Number(opts['grace']);
-    if (!Number.isFinite(grace) || grace < 0) program.error(`--grace: expected a number of seconds, got "${String(opts['grace'])}"`);
     try {
       const daemon = await startDaemon({
         ...(typeof opts['stateDir'] === 'string' ? { stateDir: opts['stateDir'] } : {}),

@@ -1,8 +1,43 @@
 // `heimdall status`: one screen that says whether AI traffic on this machine is governed, and why not.
 import type { Command } from 'commander';
-import type { DaemonStatus } from '../../daemon/index.ts';
+import { NOT_GOVERNED_REASONS, type DaemonStatus, type GovernanceReason } from '../../daemon/index.ts';
 import { callLocalApi, DaemonUnreachableError } from '../../localapi/index.ts';
 import { socketPathFor, withDaemonLocation, type DaemonLocation } from '../local-daemon.ts';
+
+/**
+ * Exit code per reason: a shared contract with MDM scripts and the packages' health checks (documented
+ * in `heimdall status --help`, README.md and docs/configuration.md). 1 is any other error.
+ */
+export const STATUS_EXIT_CODES: Record<GovernanceReason, number> = {
+  governed: 0,
+  daemon_not_running: 3,
+  not_signed_in: 4,
+  gateway_unreachable: 5,
+  policy_stale: 6,
+  interception_off: 7,
+  not_configured: 8,
+};
+const OTHER_ERROR_EXIT_CODE = 1;
+
+// What each reason means, for `heimdall status --help` (the docs' table says the same).
+const REASON_MEANINGS: Record<GovernanceReason, string> = {
+  governed: 'AI traffic on this machine goes through the gateway',
+  daemon_not_running: 'the daemon is not running or its local API does not answer',
+  not_configured: 'no gateway_url is configured',
+  interception_off: 'intercept = false, or the proxy could not start',
+  not_signed_in: 'nobody on this machine has signed in (or the device was revoked)',
+  gateway_unreachable: 'the sync channel to the gateway is not connected',
+  policy_stale: 'no policy from the gateway yet, or none confirmed for 24 h',
+};
+
+const EXIT_CODES_HELP = [
+  '',
+  'Exit codes (the first reason that applies, in this order):',
+  ...(['governed', ...NOT_GOVERNED_REASONS] as const).map((r) => `  ${STATUS_EXIT_CODES[r]}  ${r}: ${REASON_MEANINGS[r]}`),
+  `  ${OTHER_ERROR_EXIT_CODE}  any other error`,
+  '--json prints one object: governed, reason, reasons (all that apply), signed_in_users, agent.version, ...',
+  '',
+].join('\n');
 
 function formatDuration(seconds: number): string {
   if (seconds < 90) return `${seconds}s`;
@@ -26,7 +61,7 @@ export function renderStatus(s: DaemonStatus): string {
   if (s.governed) {
     lines.push('AI traffic: governed');
   } else {
-    lines.push('AI traffic: NOT governed');
+    lines.push(`AI traffic: NOT governed (${s.reasons.join(', ')})`);
     for (const b of s.blockers) lines.push(`  - ${b}`);
   }
   const c = s.config.values;
@@ -53,20 +88,29 @@ export function registerStatus(program: Command): void {
       .description('Show whether AI traffic on this machine is governed, and why not')
       .option('--json', 'print the full status as JSON'),
   )
-    .addHelpText('after', '\nExit codes: 0 the daemon answered, 3 the daemon is not running.\n\nExample:\n  heimdall status\n  heimdall status --json --state-dir /tmp/heimdall-dev\n')
+    .addHelpText('after', `${EXIT_CODES_HELP}\nExamples:\n  heimdall status\n  heimdall status --json --state-dir /tmp/heimdall-dev\n`)
     .action(async (opts: DaemonLocation & { json?: boolean }) => {
+      let status: DaemonStatus;
       try {
         const reply = await callLocalApi<DaemonStatus>(socketPathFor(opts), 'GET', '/v1/status');
-        if (reply.status !== 200) throw new Error(`the daemon answered ${reply.status}: ${JSON.stringify(reply.body)}`);
-        console.log(opts.json ? JSON.stringify(reply.body, null, 2) : renderStatus(reply.body));
+        if (reply.status !== 200) throw new Error(`the daemon answered ${reply.status} to /v1/status: ${JSON.stringify(reply.body)}`);
+        status = reply.body;
       } catch (err) {
-        if (err instanceof DaemonUnreachableError) {
-          if (opts.json) console.log(JSON.stringify({ running: false, error: err.message }));
-          else console.error(`${err.message}\nAI traffic is NOT governed. Start it with your service manager, or for development: heimdall run --state-dir DIR`);
-          process.exitCode = 3;
-          return;
+        const notRunning = err instanceof DaemonUnreachableError;
+        const message = (err as Error).message;
+        if (opts.json) {
+          // Scripts always get one object; `error` is not one of the contract's reasons but says "none of them is known".
+          const reason = notRunning ? 'daemon_not_running' : 'error';
+          console.log(JSON.stringify({ governed: false, reason, reasons: [reason], signed_in_users: [], ...(notRunning ? { running: false } : {}), error: message }, null, 2));
+        } else if (notRunning) {
+          console.error(`${message}\nAI traffic is NOT governed. Start it with your service manager, or for development: heimdall run --state-dir DIR`);
+        } else {
+          console.error(`heimdall status: ${message}`);
         }
-        throw err;
+        process.exitCode = notRunning ? STATUS_EXIT_CODES.daemon_not_running : OTHER_ERROR_EXIT_CODE;
+        return;
       }
+      console.log(opts.json ? JSON.stringify(status, null, 2) : renderStatus(status));
+      process.exitCode = STATUS_EXIT_CODES[status.reason] ?? OTHER_ERROR_EXIT_CODE;
     });
 }

@@ -35,16 +35,19 @@ export function parseManagedJson(text: string): SourceRead {
   return { status: 'ok', values: parsed };
 }
 
+/** Reads and parses a managed file: absent, unreadable (with why), or its raw settings. */
+export async function readManagedFile(file: string): Promise<SourceRead> {
+  const read = await readBoundedFile(file);
+  if (read.status !== 'ok') return read;
+  return parseManagedJson(read.data.toString('utf8').replace(/^\uFEFF/, ''));
+}
+
 export function managedFileSource(file: string): ConfigSource {
   return {
     name: file,
     flavor: 'typed',
     watchPaths: [file],
     pollIntervalMs: 0,
-    async read() {
-      const read = await readBoundedFile(file);
-      if (read.status !== 'ok') return read;
-      return parseManagedJson(read.data.toString('utf8').replace(/^\uFEFF/, ''));
-    },
+    read: () => readManagedFile(file),
   };
 }
