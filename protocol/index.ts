@@ -3,6 +3,7 @@
 // codes, parsing) and the inference contract (routes and provider error shapes).
 export * from './messages.ts';
 export { CONNECT_PATH, ENROLL_PATH, SUBPROTOCOL, LIMITS, TIMING, CLOSE_CODES, reconnectDelayMs, type CloseCodeName } from './limits.ts';
+export { KNOWN_APP_IDS, type KnownAppId } from './app-ids.ts';
 export { parseMessage, encodeMessage, closeReason, type Direction, type ParseResult, type ProtocolError, type ProtocolErrorKind } from './parse.ts';
 export { protocolSchemaDocs, renderSchemaBlocks, type SchemaDoc, type RenderResult } from './json-schema.ts';
 // The inference contract: the routes the agent rewrites onto and the gateway serves, and the

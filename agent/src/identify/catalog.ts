@@ -4,6 +4,7 @@
 // Code identities were taken from the vendors' signed releases as published (macOS Team IDs and
 // signing identifiers; Windows Authenticode signer names). A wrong Team ID or signer only makes
 // the app unknown on that OS (it is then governed as a pending app), never grants another app's rights.
+import type { KnownAppId } from '../../../protocol/index.ts';
 
 export const APP_KINDS = ['cli', 'desktop', 'ide', 'browser', 'sdk'] as const;
 export type AppKind = (typeof APP_KINDS)[number];
@@ -30,8 +31,8 @@ export interface WindowsCodeIdentity {
 }
 
 export interface CatalogApp {
-  /** Stable id used by policy, audit, metrics and the control plane. Never renamed once shipped. */
-  id: string;
+  /** Stable id used by policy, audit, metrics and the control plane; listed in protocol/app-ids.ts. */
+  id: KnownAppId;
   displayName: string;
   vendor: string;
   kind: AppKind;

@@ -1,11 +1,11 @@
 // Which ids a decision or a routing setting may name: an app the agents identify by name (their
 // built-in catalog) or an item some agent reported. Anything else is a typo that no agent would ever
 // match, so it is refused with the ids that are accepted instead of becoming a catalog entry.
-import { APP_CATALOG } from '../../../agent/src/identify/index.ts';
+import { KNOWN_APP_IDS } from '../../../protocol/index.ts';
 import type { CatalogKind } from '../store/index.ts';
 
 /** The app ids every agent can report, reported or not yet. */
-export const BUILT_IN_APP_IDS: readonly string[] = APP_CATALOG.map((app) => app.id);
+export const BUILT_IN_APP_IDS: readonly string[] = KNOWN_APP_IDS;
 
 /** Reported ids shown in a refusal; the rest are counted (a fleet can report thousands). */
 const REPORTED_SHOWN = 20;
