@@ -12,7 +12,7 @@ import { ADMIN_PREFIX, createAdminApi } from './admin/index.ts';
 import { EMPTY_CONFIG, type GatewayConfig } from './config.ts';
 import { ControlPlane, newAdminToken } from './control/index.ts';
 import { createEnrollHandler } from './enroll/index.ts';
-import { sendError, sendJson } from './http/json.ts';
+import { sendError, sendJson } from './http/index.ts';
 import { EdgeHub } from './hub/index.ts';
 import { createInferenceHandler, loadProviderConfig, type InferenceAuditEvent, type InferenceHandler } from './inference/index.ts';
 import { SqliteGatewayStore, type GatewayStore } from './store/index.ts';

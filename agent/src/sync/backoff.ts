@@ -3,7 +3,7 @@
 // random() of 0 (or a ceiling rounded to 0) would reconnect in the same tick, and a gateway that
 // closes every connection at once would see a tight loop. The floor is far below the first
 // ceiling (100 ms of 1 s), so the spread of a fleet reconnecting after a restart is kept.
-import { TIMING } from '../../../protocol/limits.ts';
+import { TIMING } from '../../../protocol/index.ts';
 
 export interface BackoffPolicy {
   /** Ceiling of the first delay. */

@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import type { Logger } from '../../../lib/index.ts';
 import { ControlError, bearerToken, secretsEqual, type ControlPlane } from '../control/index.ts';
 import type { CatalogItemRecord, DeviceRecord, StoredEvent, VirtualKeyRecord } from '../store/index.ts';
-import { HttpError, parseInput, readJsonBody, sendError, sendJson } from '../http/json.ts';
+import { HttpError, parseInput, readJsonBody, sendError, sendJson } from '../http/index.ts';
 import {
   appIdParam,
   catalogQuerySchema,

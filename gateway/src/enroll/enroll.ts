@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../../lib/index.ts';
 import { CONNECT_PATH, enrollRequestSchema } from '../../../protocol/index.ts';
 import { ControlError, type ControlPlane } from '../control/index.ts';
-import { HttpError, parseInput, readJsonBody, sendError, sendJson } from '../http/json.ts';
+import { HttpError, parseInput, readJsonBody, sendError, sendJson } from '../http/index.ts';
 
 export interface EnrollHandlerOptions {
   control: ControlPlane;

@@ -1,0 +1,3 @@
+// The http room's door: JSON in and out of the gateway's HTTP routes, and the errors that name the
+// field, the value and what is accepted.
+export { HttpError, sendJson, sendError, readJsonBody, parseInput, type ParseOptions } from './json.ts';
