@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DOMParser } from '@xmldom/xmldom';
+import { DOMParser, type Document, type Element } from '@xmldom/xmldom';
 import { CONFIG_KEY_NAMES, CONFIG_KEYS } from '../../agent/src/config/index.ts';
 import { buildAdml, buildAdmx, omaUriSettings, omaUriSyncMl } from '../../mdm-profiles/src/index.ts';
 import { cleanup, tempDir } from './helpers.ts';
@@ -28,10 +28,10 @@ describe('ADMX / ADML', () => {
     expect([admx.localName, admx.namespaceURI, admx.getAttribute('revision'), admx.getAttribute('schemaVersion')]).toEqual(['policyDefinitions', NS, '1.0', '1.0']);
     expect([adml.localName, adml.namespaceURI, adml.getAttribute('revision'), adml.getAttribute('schemaVersion')]).toEqual(['policyDefinitionResources', NS, '1.0', '1.0']);
     expect(children(admx).map((e) => e.localName)).toEqual(['policyNamespaces', 'resources', 'supportedOn', 'categories', 'policies']);
-    const target = all(admx.ownerDocument, 'target')[0]!;
+    const target = all(admx.ownerDocument!, 'target')[0]!;
     expect(target.getAttribute('prefix')).toBeTruthy();
     expect(target.getAttribute('namespace')).toMatch(/^[\w.]+$/);
-    expect(all(admx.ownerDocument, 'resources')[0]!.getAttribute('minRequiredRevision')).toBe('1.0');
+    expect(all(admx.ownerDocument!, 'resources')[0]!.getAttribute('minRequiredRevision')).toBe('1.0');
     expect(children(adml).map((e) => e.localName)).toEqual(['displayName', 'description', 'resources']);
   });
 
