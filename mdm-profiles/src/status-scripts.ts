@@ -17,6 +17,8 @@ local $/; my $text=<STDIN>; my $code=$ENV{HEIMDALL_STATUS_EXIT};
 my $d=eval { JSON::PP::decode_json($text) }; $d={} unless ref $d eq 'HASH';
 my $reason=$d->{reason} // $by_code{$code} // '${OTHER_ERROR_REASON}';
 my $governed=(defined $d->{governed} ? ($d->{governed} ? 1 : 0) : ($code eq '0' ? 1 : 0));
+# A daemon that answers without \`reason\` (older agent) and is not governed: say so, not "governed".
+$reason='unknown' if !$governed && $reason eq 'governed';
 my $version=(ref $d->{agent} eq 'HASH' && defined $d->{agent}{version}) ? $d->{agent}{version} : 'unknown';
 my $users=join(',', @{ ref $d->{signed_in_users} eq 'ARRAY' ? $d->{signed_in_users} : [] });
 print(($governed ? 'governed' : "not governed: $reason") . "; version=$version; users=$users");`;
@@ -83,6 +85,7 @@ $StatusExit = $LASTEXITCODE
 try { $Status = $StatusText | ConvertFrom-Json } catch { $Status = $null }
 $Reason = if ($Status -and $Status.reason) { $Status.reason } elseif ($ReasonByExitCode.ContainsKey($StatusExit)) { $ReasonByExitCode[$StatusExit] } else { '${OTHER_ERROR_REASON}' }
 $Governed = if ($Status -and $null -ne $Status.governed) { [bool]$Status.governed } else { $StatusExit -eq 0 }
+if (-not $Governed -and $Reason -eq 'governed') { $Reason = 'unknown' }
 $Version = if ($Status -and $Status.agent -and $Status.agent.version) { $Status.agent.version } else { 'unknown' }
 $Users = if ($Status -and $Status.signed_in_users) { ($Status.signed_in_users -join ',') } else { '' }
 if ($Governed) { $Head = 'governed' } else { $Head = "not governed: $Reason" }
