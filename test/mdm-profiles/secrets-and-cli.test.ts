@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { exampleGuides, VENDORS } from '../../mdm-profiles/src/index.ts';
 import { REPO_ROOT, runToEnd } from '../helpers/process.ts';
 import { cleanup, tempDir, throwawayCa } from './helpers.ts';
@@ -70,6 +71,22 @@ describe('heimdall-mdm generate', () => {
     }
     const detection = execFileSync('unzip', ['-p', path.join(out, `intune/heimdall-${VERSION}-win-x64.intunewin`), 'IntuneWinPackage/Metadata/Detection.xml'], { encoding: 'utf8' });
     expect(detection).not.toMatch(/PRIVATE KEY/);
+  });
+
+  it('every generated script, role and data file is valid in its own language', async () => {
+    const { out } = await generateEverything();
+    const files = walk(out);
+    const byExt = (ext: string) => files.filter((f) => f.endsWith(ext));
+    expect(byExt('.sh').length).toBeGreaterThanOrEqual(6);
+    for (const f of byExt('.sh')) execFileSync('bash', ['-n', f]);
+    for (const f of byExt('.json')) expect(() => JSON.parse(readFileSync(f, 'utf8')) as unknown, f).not.toThrow();
+    const tasks = parseYaml(readFileSync(path.join(out, 'linux/ansible/roles/heimdall/tasks/main.yml'), 'utf8')) as Array<Record<string, unknown>>;
+    expect(tasks.map((t) => t['name'])).toContain('Managed settings');
+    expect(JSON.parse(readFileSync(path.join(out, 'linux/ansible/roles/heimdall/files/config.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(path.join(out, 'linux/config.json'), 'utf8')));
+    for (const f of byExt('.yml')) expect(() => parseYaml(readFileSync(f, 'utf8')) as unknown, f).not.toThrow();
+    // The install scripts verify the package they download against the SHA-256 of the one given here.
+    const msiSha = execFileSync('sha256sum', [path.join(path.dirname(out), `heimdall-${VERSION}-win-x64.msi`)], { encoding: 'utf8' }).split(' ')[0]!;
+    expect(readFileSync(path.join(out, 'jumpcloud/windows-install.ps1'), 'utf8')).toContain(`$Sha256 = '${msiSha}'`);
   });
 
   it('every file a guide names exists in the output', async () => {
