@@ -14,8 +14,8 @@ export const INTUNEWIN_DETECTION_PATH = 'IntuneWinPackage/Metadata/Detection.xml
 export interface IntunewinInput {
   setupFile: string;
   setupData: Buffer;
-  /** MSI facts for Intune's MSI-aware handling; the UpgradeCode is the contract's. */
-  msi?: { upgradeCode: string; productVersion: string };
+  /** MSI facts for Intune's MSI-aware handling (read from the MSI when msiinfo is available). */
+  msi?: { productCode: string; upgradeCode: string; productVersion: string };
   /** Injected for tests; random per package otherwise. */
   keys?: { encryptionKey: Buffer; macKey: Buffer; iv: Buffer };
 }
@@ -33,8 +33,9 @@ export function buildIntunewin(input: IntunewinInput): Buffer {
   const { file, mac } = encryptContent(inner, keys);
   const msi = input.msi
     ? `  <MsiInfo>
-    <MsiUpgradeCode>${xmlEscape(input.msi.upgradeCode)}</MsiUpgradeCode>
+    <MsiProductCode>${xmlEscape(input.msi.productCode)}</MsiProductCode>
     <MsiProductVersion>${xmlEscape(input.msi.productVersion)}</MsiProductVersion>
+    <MsiUpgradeCode>${xmlEscape(input.msi.upgradeCode)}</MsiUpgradeCode>
     <MsiExecutionContext>System</MsiExecutionContext>
     <MsiRequiresLogon>false</MsiRequiresLogon>
     <MsiRequiresReboot>false</MsiRequiresReboot>

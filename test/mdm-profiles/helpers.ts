@@ -1,7 +1,8 @@
 // Shared by the MDM tests: a throwaway fleet CA and signing cert (openssl), a generated deployment
 // in a temporary folder, and a validator for Apple's payload schemas (shared/reference YAML).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -36,6 +37,28 @@ export function throwawayCa(dir: string, cn: string): Throwaway {
 
 export function baseOptions(overrides: Partial<GenerateOptions> = {}): GenerateOptions {
   return { gatewayUrl: 'https://ai-gw.acme.example', organization: 'Acme Corp', supportUrl: 'https://help.acme.example/ai', version: '0.1.0', outLabel: 'out', ...overrides };
+}
+
+export const HEIMDALL_UPGRADE_CODE = '{6F1B1E0A-4C1D-4E8B-9B0E-3D5A2C7E9F41}';
+
+/** A real (tiny) MSI built by wixl, with the given codes. */
+export function realMsi(dir: string, upgradeCode = HEIMDALL_UPGRADE_CODE, name = 'heimdall-0.1.0-win-x64.msi'): string {
+  // Random bytes of an installer's size, so the round trip moves real data.
+  writeFileSync(path.join(dir, 'heimdall.exe'), Buffer.concat([Buffer.from('MZ'), randomBytes(300_000)]));
+  writeFileSync(path.join(dir, 'p.wxs'), `<?xml version="1.0"?>
+<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
+  <Product Id="{0A1B2C3D-1111-4222-8333-444455556666}" Name="Heimdall" Language="1033" Version="0.1.0" Manufacturer="Heimdall" UpgradeCode="${upgradeCode}">
+    <Package InstallerVersion="200" Compressed="yes" InstallScope="perMachine"/>
+    <Media Id="1" Cabinet="p.cab" EmbedCab="yes"/>
+    <Directory Id="TARGETDIR" Name="SourceDir"><Directory Id="ProgramFiles64Folder"><Directory Id="INSTALLDIR" Name="Heimdall">
+      <Component Id="Exe" Guid="{7E1B2C3D-1111-4222-8333-444455556666}" Win64="yes"><File Id="Exe" Source="heimdall.exe"/></Component>
+    </Directory></Directory></Directory>
+    <Feature Id="Main" Level="1"><ComponentRef Id="Exe"/></Feature>
+  </Product>
+</Wix>`);
+  const msi = path.join(dir, name);
+  execFileSync('wixl', ['-a', 'x64', '-o', msi, path.join(dir, 'p.wxs')], { cwd: dir, stdio: 'pipe' });
+  return msi;
 }
 
 // ---- Apple's payload schemas ----

@@ -1,26 +1,20 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { createDecipheriv, createHash, createHmac } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DOMParser } from '@xmldom/xmldom';
 import { generateFiles, INTUNEWIN_CONTENT_PATH, INTUNEWIN_DETECTION_PATH, writeFiles } from '../../mdm-profiles/src/index.ts';
-import { baseOptions, cleanup, tempDir } from './helpers.ts';
+import { baseOptions, cleanup, realMsi, tempDir } from './helpers.ts';
 
 const dirs: string[] = [];
 afterEach(() => cleanup(dirs));
 
-/** A stand-in MSI: the compound-file magic and random content, the size of a small installer. */
-function msiLike(dir: string, name: string): { file: string; data: Buffer } {
-  const data = Buffer.concat([Buffer.from('d0cf11e0a1b11ae1', 'hex'), randomBytes(300_000)]);
-  const file = path.join(dir, name);
-  writeFileSync(file, data);
-  return { file, data };
-}
 
 function generateIntunewin(): { data: Buffer; intunewin: string; dir: string } {
   const dir = tempDir(dirs);
-  const { file, data } = msiLike(dir, 'heimdall-0.1.0-win-x64.msi');
+  const file = realMsi(dir);
+  const data = readFileSync(file);
   const out = path.join(dir, 'out');
   writeFiles(out, generateFiles(baseOptions({ packages: [file] })));
   return { data, intunewin: path.join(out, 'intune/heimdall-0.1.0-win-x64.intunewin'), dir };
@@ -35,6 +29,24 @@ function unpack(intunewin: string, dir: string) {
 }
 
 describe('.intunewin', () => {
+  it('of a real MSI carries its product code in Detection.xml and the Win32 app\'s detection rule', () => {
+    const dir = tempDir(dirs);
+    const msi = realMsi(dir, '{6F1B1E0A-4C1D-4E8B-9B0E-3D5A2C7E9F41}');
+    const out = path.join(dir, 'out');
+    writeFiles(out, generateFiles(baseOptions({ packages: [msi] })));
+    const { field } = unpack(path.join(out, 'intune/heimdall-0.1.0-win-x64.intunewin'), dir);
+    expect([field('MsiProductCode'), field('MsiProductVersion'), field('MsiUpgradeCode')]).toEqual(['{0A1B2C3D-1111-4222-8333-444455556666}', '0.1.0', '{6F1B1E0A-4C1D-4E8B-9B0E-3D5A2C7E9F41}']);
+    const app = JSON.parse(readFileSync(path.join(out, 'intune/win32-app-x64.json'), 'utf8')) as { detectionRule: unknown };
+    expect(app.detectionRule).toEqual({ type: 'MSI', productCode: '{0A1B2C3D-1111-4222-8333-444455556666}', productVersionCheck: 'Greater than or equal to', productVersion: '0.1.0' });
+    expect(readFileSync(path.join(out, 'intune/README.md'), 'utf8')).toContain('MSI, product code `{0A1B2C3D-1111-4222-8333-444455556666}`');
+  });
+
+  it('refuses an MSI whose UpgradeCode is not Heimdall\'s', () => {
+    const dir = tempDir(dirs);
+    const msi = realMsi(dir, '{11111111-2222-4333-8444-555555555555}');
+    expect(() => generateFiles(baseOptions({ packages: [msi] }))).toThrow("its UpgradeCode is {11111111-2222-4333-8444-555555555555}, not Heimdall's {6F1B1E0A-4C1D-4E8B-9B0E-3D5A2C7E9F41}");
+  });
+
   it('round-trips: unzip, check the HMAC, decrypt, check the digest, unzip the setup file byte for byte', () => {
     const { data, intunewin, dir } = generateIntunewin();
     const { encrypted, field } = unpack(intunewin, dir);
@@ -43,7 +55,6 @@ describe('.intunewin', () => {
     const iv = Buffer.from(field('InitializationVector'), 'base64');
     expect([key.length, macKey.length, iv.length]).toEqual([32, 32, 16]);
     expect([field('ProfileIdentifier'), field('FileDigestAlgorithm'), field('SetupFile'), field('FileName')]).toEqual(['ProfileVersion1', 'SHA256', 'heimdall-0.1.0-win-x64.msi', 'IntunePackage.intunewin']);
-    expect(field('MsiUpgradeCode')).toBe('{6F1B1E0A-4C1D-4E8B-9B0E-3D5A2C7E9F41}');
 
     const [mac, fileIv, ciphertext] = [encrypted.subarray(0, 32), encrypted.subarray(32, 48), encrypted.subarray(48)];
     expect(fileIv).toEqual(iv);
@@ -79,7 +90,7 @@ describe('.intunewin', () => {
 
   it('refuses a package whose name is not one of the artifact names, saying which names it takes', () => {
     const dir = tempDir(dirs);
-    const { file } = msiLike(dir, 'setup.msi');
+    const file = realMsi(dir, undefined, 'setup.msi');
     expect(() => generateFiles(baseOptions({ packages: [file] }))).toThrow(/--package .*setup\.msi: not a Heimdall .*heimdall-0\.1\.0-win-x64\.msi/);
   });
 });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { exampleGuides, VENDORS } from '../../mdm-profiles/src/index.ts';
 import { REPO_ROOT, runToEnd } from '../helpers/process.ts';
-import { cleanup, tempDir, throwawayCa } from './helpers.ts';
+import { cleanup, realMsi, tempDir, throwawayCa } from './helpers.ts';
 
 const dirs: string[] = [];
 afterEach(() => cleanup(dirs));
@@ -36,8 +36,7 @@ async function generateEverything() {
   const dir = tempDir(dirs);
   const ca = throwawayCa(dir, 'Acme Fleet CA');
   const signer = throwawayCa(dir, 'Acme Profile Signing');
-  const msi = path.join(dir, `heimdall-${VERSION}-win-x64.msi`);
-  writeFileSync(msi, Buffer.concat([Buffer.from('d0cf11e0a1b11ae1', 'hex'), Buffer.alloc(4096, 7)]));
+  const msi = realMsi(dir, undefined, `heimdall-${VERSION}-win-x64.msi`);
   const claude = path.join(dir, 'managed-settings.json');
   writeFileSync(claude, JSON.stringify({ permissions: { deny: ['WebFetch'] } }));
   const out = path.join(dir, 'out');
@@ -49,7 +48,7 @@ async function generateEverything() {
   return { result, out, ca, signer };
 }
 
-describe('heimdall-mdm generate', () => {
+describe('heimdall-mdm generate', { timeout: 60_000 }, () => { // each case runs the command, which loads its TypeScript sources
   it('writes every vendor\'s guide and files, none of which carries a private key or a credential', async () => {
     const { result, out, ca, signer } = await generateEverything();
     expect(result.stderr).toBe('');

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { ArtifactTarget, DeploymentContext } from '../context.ts';
 import type { GeneratedFile } from '../generated-file.ts';
 import { buildIntunewin } from '../intunewin.ts';
+import { readMsiFacts, type MsiFacts } from '../msi-facts.ts';
 import { caNote, PATHS, packageNote, profileList } from '../platform-files.ts';
 import { powershellStatusReport } from '../status-scripts.ts';
 import { buildAdmx, omaUriSettings, omaUriSyncMl } from '../windows-policy.ts';
@@ -13,7 +14,7 @@ export const MSI_UPGRADE_CODE = '{6F1B1E0A-4C1D-4E8B-9B0E-3D5A2C7E9F41}';
 const MSI_TARGETS: readonly ArtifactTarget[] = ['msi-x64', 'msi-arm64'];
 
 /** The Win32 app's fields, as Intune's "Add app" form asks for them. */
-export function win32AppDefinition(ctx: DeploymentContext, target: ArtifactTarget) {
+export function win32AppDefinition(ctx: DeploymentContext, target: ArtifactTarget, facts?: MsiFacts) {
   const msi = ctx.artifacts[target];
   const props = [['GATEWAY_URL', ctx.config.gateway_url], ['ORGANIZATION', ctx.config.organization], ['SUPPORT_URL', ctx.config.support_url]]
     .filter(([, v]) => v !== undefined)
@@ -35,8 +36,17 @@ export function win32AppDefinition(ctx: DeploymentContext, target: ArtifactTarge
       { code: 1618, type: 'Retry' },
     ],
     requirements: { architecture: target === 'msi-arm64' ? 'arm64' : 'x64', minimumOs: 'Windows 10 1809' },
-    detectionRule: { type: 'File', path: 'C:\\Program Files\\Heimdall', fileOrFolder: 'heimdall.exe', detectionMethod: 'File or folder exists', associatedWith32BitApp: false },
+    // The product code names this exact build; without it (no msiinfo here), the installed executable.
+    detectionRule: facts
+      ? { type: 'MSI' as const, productCode: facts.productCode, productVersionCheck: 'Greater than or equal to', productVersion: facts.productVersion }
+      : { type: 'File' as const, path: 'C:\\Program Files\\Heimdall', fileOrFolder: 'heimdall.exe', detectionMethod: 'File or folder exists', associatedWith32BitApp: false },
   };
+}
+
+function describeDetection(rule: ReturnType<typeof win32AppDefinition>['detectionRule']): string {
+  return rule.type === 'MSI'
+    ? `MSI, product code \`${rule.productCode}\`, product version greater than or equal to \`${rule.productVersion}\``
+    : `File, path \`${rule.path}\`, file \`${rule.fileOrFolder}\`, ${rule.detectionMethod.toLowerCase()}`;
 }
 
 export const intune: VendorAdapter = {
@@ -51,20 +61,23 @@ export const intune: VendorAdapter = {
       { path: 'intune/heimdall-status.ps1', content: powershellStatusReport('Intune remediation detection / custom compliance script "Heimdall status"') },
     ];
     for (const target of MSI_TARGETS) {
-      files.push({ path: `intune/win32-app-${target.replace('msi-', '')}.json`, content: `${JSON.stringify(win32AppDefinition(ctx, target), null, 2)}\n` });
       const msiPath = ctx.packagePaths[target];
+      const facts = msiPath ? readMsiFacts(msiPath) : undefined;
+      if (facts && facts.upgradeCode.toUpperCase() !== MSI_UPGRADE_CODE) {
+        throw new Error(`--package ${msiPath}: its UpgradeCode is ${facts.upgradeCode}, not Heimdall's ${MSI_UPGRADE_CODE}; pass the MSI that \`npm run package\` built`);
+      }
+      files.push({ path: `intune/win32-app-${target.replace('msi-', '')}.json`, content: `${JSON.stringify(win32AppDefinition(ctx, target, facts), null, 2)}\n` });
       if (msiPath) {
-        files.push({
-          path: `intune/${ctx.artifacts[target].replace(/\.msi$/, '.intunewin')}`,
-          content: buildIntunewin({ setupFile: ctx.artifacts[target], setupData: readFileSync(msiPath), msi: { upgradeCode: MSI_UPGRADE_CODE, productVersion: ctx.options.version } }),
-        });
+        const setup = { setupFile: ctx.artifacts[target], setupData: readFileSync(msiPath) };
+        files.push({ path: `intune/${ctx.artifacts[target].replace(/\.msi$/, '.intunewin')}`, content: buildIntunewin(facts ? { ...setup, msi: facts } : setup) });
       }
     }
     return files;
   },
   guide: (ctx) => {
     const out = ctx.options.outLabel;
-    const x64 = win32AppDefinition(ctx, 'msi-x64');
+    const x64Path = ctx.packagePaths['msi-x64'];
+    const x64 = win32AppDefinition(ctx, 'msi-x64', x64Path ? readMsiFacts(x64Path) : undefined);
     const wrapped = MSI_TARGETS.map((t) =>
       ctx.packagePaths[t] ? `\`${out}/intune/${ctx.artifacts[t].replace(/\.msi$/, '.intunewin')}\`` : `(not generated: run \`heimdall-mdm generate\` with \`--package dist/packages/${ctx.artifacts[t]}\` from \`npm run package\`)`,
     );
@@ -80,7 +93,7 @@ ${caNote(ctx)}
    - Uninstall command: \`${x64.uninstallCommand}\`
    - Install behavior: System; device restart: determine behavior based on return codes
    - Return codes: ${x64.returnCodes.map((r) => `${r.code} ${r.type}`).join(', ')}
-   - Detection rule: File, path \`${x64.detectionRule.path}\`, file \`${x64.detectionRule.fileOrFolder}\`, ${x64.detectionRule.detectionMethod}
+   - Detection rule: ${describeDetection(x64.detectionRule)}
 2. **Settings.** Devices > Configuration > Create > Windows 10 and later > Templates > Custom, and add one
    OMA-URI row per entry of \`${out}/intune/oma-uri.json\` (name, OMA-URI, data type String, value), the
    ADMX ingestion row first. They write \`HKLM\\SOFTWARE\\Policies\\Heimdall\`, which the agent reads.
