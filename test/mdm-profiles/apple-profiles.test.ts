@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { generateFiles, writeFiles, type GeneratedFile } from '../../mdm-profiles/src/index.ts';
+import { generateFiles, uuidV5, writeFiles, type GeneratedFile } from '../../mdm-profiles/src/index.ts';
 import { baseOptions, cleanup, parseWithPlistlib, tempDir, throwawayCa, validateProfile } from './helpers.ts';
 
 const dirs: string[] = [];
@@ -80,6 +80,19 @@ describe('macOS configuration profiles', () => {
     expect(profiles.has('heimdall-ca')).toBe(false);
     const settings = profiles.get('heimdall-settings')!.PayloadContent[0]!['PayloadContent'] as Record<string, { Forced: Array<{ mcx_preference_settings: Record<string, unknown> }> }>;
     expect(settings['io.heimdall.agent']!.Forced[0]!.mcx_preference_settings['ca_mode']).toBe('local');
+  });
+
+  it('derives name-based UUIDs as RFC 9562 version 5 does (its published DNS example)', () => {
+    expect(uuidV5('6ba7b810-9dad-11d1-80b4-00c04fd430c8', 'www.example.com')).toBe('2ED6657D-E927-568B-95E1-2665A8AEA6A2');
+  });
+
+  it('puts each app\'s own managed settings in its domain: Claude Code\'s keys as they are, Codex\'s requirements as base64 TOML', () => {
+    const dir = tempDir(dirs);
+    const profiles = parsedProfiles(generateFiles(baseOptions({ appSettings: appFiles(dir) })));
+    const domainOf = (name: string) => profiles.get(name)!.PayloadContent[0]!['PayloadContent'] as Record<string, { Forced: Array<{ mcx_preference_settings: Record<string, unknown> }> }>;
+    expect(domainOf('heimdall-app-claude-code')['com.anthropic.claudecode']!.Forced[0]!.mcx_preference_settings).toEqual({ env: { HTTPS_PROXY: 'http://127.0.0.1:7420' }, permissions: { deny: ['WebFetch'] } });
+    const codex = domainOf('heimdall-app-codex')['com.openai.codex']!.Forced[0]!.mcx_preference_settings;
+    expect(Buffer.from(codex['requirements_toml_base64'] as string, 'base64').toString('utf8')).toBe('allowed_approval_policies = ["on-request"]\n');
   });
 
   it('PayloadUUIDs are stable across runs, unique within a deployment, and differ across organizations', () => {

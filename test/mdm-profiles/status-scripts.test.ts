@@ -5,9 +5,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { bashStatusReport, kandjiAuditScript, powershellStatusReport, STATUS_REASONS } from '../../mdm-profiles/src/index.ts';
+import { bashStatusReport, generateFiles, kandjiAuditScript, powershellStatusReport, STATUS_REASONS } from '../../mdm-profiles/src/index.ts';
 import { freePort, HEIMDALL_BIN, runToEnd, startProcess, type RunningProcess } from '../helpers/process.ts';
-import { cleanup, tempDir } from './helpers.ts';
+import { baseOptions, cleanup, tempDir } from './helpers.ts';
 
 const dirs: string[] = [];
 const procs: RunningProcess[] = [];
@@ -96,8 +96,9 @@ describe('status scripts against recorded answers of the status contract', () =>
   });
 });
 
-describe('PowerShell status script (checked as text: no pwsh on this system)', () => {
+describe('PowerShell scripts (checked as text: no pwsh on this system)', () => {
   const text = powershellStatusReport('test');
+  const allScripts = generateFiles(baseOptions()).filter((f) => f.path.endsWith('.ps1'));
 
   it('maps every exit code of the contract and reads the contract\'s fields', () => {
     for (const row of STATUS_REASONS) expect(text).toContain(`  ${row.exitCode} = '${row.reason}'`);
@@ -105,20 +106,25 @@ describe('PowerShell status script (checked as text: no pwsh on this system)', (
     expect(text).toContain("'C:\\Program Files\\Heimdall\\heimdall.exe'");
   });
 
-  it('has balanced braces and parentheses outside strings and comments, and no bash syntax', () => {
-    const code = text
-      .split('\n')
-      .filter((l) => !l.trimStart().startsWith('#'))
-      .join('\n')
-      .replace(/'[^']*'/g, "''")
-      .replace(/"[^"]*"/g, '""');
-    const depth = { '{': 0, '(': 0 };
-    for (const c of code) {
-      if (c === '{' || c === '(') depth[c]++;
-      if (c === '}') expect(--depth['{']).toBeGreaterThanOrEqual(0);
-      if (c === ')') expect(--depth['(']).toBeGreaterThanOrEqual(0);
-    }
-    expect(depth).toEqual({ '{': 0, '(': 0 });
-    expect(code).not.toMatch(/\bfi\b|\bthen\b|\besac\b|\[\[/);
+  it('every generated .ps1 has balanced braces and parentheses outside strings and comments, and no bash syntax', () => {
+    expect(allScripts.map((f) => f.path).sort()).toEqual(['intune/heimdall-status.ps1', 'jumpcloud/windows-install.ps1', 'workspace-one/sensor-heimdall-status.ps1']);
+    for (const f of allScripts) checkPowerShell(String(f.content));
   });
 });
+
+function checkPowerShell(text: string): void {
+  const code = text
+    .split('\n')
+    .filter((l) => !l.trimStart().startsWith('#'))
+    .join('\n')
+    .replace(/'[^']*'/g, "''")
+    .replace(/"[^"]*"/g, '""');
+  const depth = { '{': 0, '(': 0 };
+  for (const c of code) {
+    if (c === '{' || c === '(') depth[c]++;
+    if (c === '}') expect(--depth['{']).toBeGreaterThanOrEqual(0);
+    if (c === ')') expect(--depth['(']).toBeGreaterThanOrEqual(0);
+  }
+  expect(depth).toEqual({ '{': 0, '(': 0 });
+  expect(code).not.toMatch(/\bfi\b|\bthen\b|\besac\b|\[\[/);
+}
