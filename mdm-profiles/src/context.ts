@@ -84,13 +84,13 @@ function readFleetCa(pem: string): FleetCa {
   return { pem: cert.toString(), der, sha256: createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)!.join(':'), subject: cert.subject.replace(/\n/g, ', ') };
 }
 
-function recognisePackages(paths: readonly string[], artifacts: Record<ArtifactTarget, string>): Partial<Record<ArtifactTarget, string>> {
+function recognisePackages(paths: readonly string[], artifacts: Record<ArtifactTarget, string>, version: string): Partial<Record<ArtifactTarget, string>> {
   const byName = new Map(Object.entries(artifacts).map(([target, name]) => [name, target as ArtifactTarget]));
   const out: Partial<Record<ArtifactTarget, string>> = {};
   for (const p of paths) {
     const target = byName.get(path.basename(p));
     if (!target) {
-      throw new GenerateInputError(`--package ${p}: not a Heimdall ${artifacts['msi-x64'].replace(/-win-x64\.msi$/, '')} package name; expected one of ${Object.values(artifacts).join(', ')} (from dist/packages/ after \`npm run package\`)`);
+      throw new GenerateInputError(`--package ${p}: not the name of a Heimdall ${version} package; expected one of ${Object.values(artifacts).join(', ')} (from dist/packages/ after \`npm run package\`)`);
     }
     try {
       accessSync(p, constants.R_OK);
@@ -115,5 +115,5 @@ export function buildContext(options: GenerateOptions): DeploymentContext {
     throw new GenerateInputError(`--team-id ${JSON.stringify(options.teamId)}: an Apple Team ID is 10 upper-case letters and digits (see the pkg's signature: pkgutil --check-signature)`);
   }
   const artifacts = artifactNames(options.version);
-  return { options, config: checked.values, ca, artifacts, packagePaths: recognisePackages(options.packages ?? [], artifacts) };
+  return { options, config: checked.values, ca, artifacts, packagePaths: recognisePackages(options.packages ?? [], artifacts, options.version) };
 }

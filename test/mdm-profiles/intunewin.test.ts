@@ -91,6 +91,6 @@ describe('.intunewin', () => {
   it('refuses a package whose name is not one of the artifact names, saying which names it takes', () => {
     const dir = tempDir(dirs);
     const file = realMsi(dir, undefined, 'setup.msi');
-    expect(() => generateFiles(baseOptions({ packages: [file] }))).toThrow(/--package .*setup\.msi: not a Heimdall .*heimdall-0\.1\.0-win-x64\.msi/);
+    expect(() => generateFiles(baseOptions({ packages: [file] }))).toThrow(/--package .*setup\.msi: not the name of a Heimdall 0\.1\.0 package; expected one of .*heimdall-0\.1\.0-win-x64\.msi/);
   });
 });
