@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateFiles, uuidV5, writeFiles, type GeneratedFile } from '../../mdm-profiles/src/index.ts';
-import { baseOptions, cleanup, parseWithPlistlib, tempDir, throwawayCa, validateProfile } from './helpers.ts';
+import { APPLE_SCHEMAS, baseOptions, cleanup, parseWithPlistlib, tempDir, throwawayCa, validateProfile } from './helpers.ts';
 
 const dirs: string[] = [];
 afterEach(() => cleanup(dirs));
@@ -37,12 +37,19 @@ describe('macOS configuration profiles', () => {
     writeFiles(out, files);
     const names = profilesOf(files).map((f) => path.basename(f.path, '.mobileconfig'));
     expect(names).toEqual(['heimdall-ca', 'heimdall-settings', 'heimdall-login-items', 'heimdall-proxy', 'heimdall-quic-off', 'heimdall-app-claude-code', 'heimdall-app-codex']);
-    // xmllint: well-formed XML (plutil -lint's first check).
-    execFileSync('xmllint', ['--noout', ...profilesOf(files).map((f) => path.join(out, f.path))]);
+    // plutil -lint's checks, offline: well-formed XML valid against Apple's plist DTD.
+    execFileSync('xmllint', ['--noout', '--nonet', '--dtdvalid', path.join(APPLE_SCHEMAS, 'PropertyList-1.0.dtd'), ...[...profilesOf(files), files.find((f) => f.path === 'macos/io.heimdall.agent.plist')!].map((f) => path.join(out, f.path))]);
     for (const [name, profile] of parsedProfiles(files)) {
       expect(validateProfile(profile), name).toEqual([]);
       expect(profile['PayloadScope']).toBe('System');
     }
+  });
+
+  it('the DTD check rejects a plist whose dict breaks the key/value alternation', () => {
+    const dir = tempDir(dirs);
+    const bad = path.join(dir, 'bad.plist');
+    writeFileSync(bad, '<?xml version="1.0"?><plist version="1.0"><dict><key>a</key><key>b</key><string>c</string></dict></plist>');
+    expect(() => execFileSync('xmllint', ['--noout', '--nonet', '--dtdvalid', path.join(APPLE_SCHEMAS, 'PropertyList-1.0.dtd'), bad], { stdio: 'pipe' })).toThrow();
   });
 
   it('the schema validator catches what Apple\'s schema forbids (so the pass above means something)', () => {
