@@ -88,6 +88,23 @@ describe('heimdall-mdm generate', { timeout: 60_000 }, () => { // each case runs
     expect(readFileSync(path.join(out, 'jumpcloud/windows-install.ps1'), 'utf8')).toContain(`$Sha256 = '${msiSha}'`);
   });
 
+  it('the shell installers refuse a package whose SHA-256 is not the one given to the generator', async () => {
+    const { out } = await generateEverything();
+    const dir = path.dirname(out);
+    const good = path.join(dir, 'good.bin');
+    writeFileSync(good, 'the package');
+    const sha = execFileSync('sha256sum', [good], { encoding: 'utf8' }).split(' ')[0]!;
+    for (const script of ['linux/install.sh', 'jumpcloud/macos-install.sh']) {
+      // Only the script's own fetch_package function, run on local files (no download, no install).
+      const fetch = `eval "$(sed -n '/^fetch_package()/,/^}/p' ${path.join(out, script)})"; fetch_package "" "$1" "$2"`;
+      expect((await runToEnd('bash', ['-c', fetch, 'x', good, sha])).code, script).toBe(0);
+      const bad = await runToEnd('bash', ['-c', fetch, 'x', good, '0'.repeat(64)]);
+      expect([bad.code, bad.stderr.trim()], script).toEqual([1, `heimdall: ${good} has SHA-256 ${sha}, expected ${'0'.repeat(64)}; not installing it`]);
+      const missing = await runToEnd('bash', ['-c', fetch, 'x', path.join(dir, 'absent.deb'), '']);
+      expect(missing.stderr, script).toContain('is missing; attach it to this command or generate with --package-url');
+    }
+  });
+
   it('every file a guide names exists in the output', async () => {
     const { out } = await generateEverything();
     for (const v of VENDORS) {
