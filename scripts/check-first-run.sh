@@ -50,7 +50,7 @@ git clone --quiet --no-hardlinks "$src" "$work/heimdall"
 cd "$work/heimdall"
 
 # 1. Old Node is named, not stack-traced.
-for entry in bin/heimdall.js bin/heimdall-gateway.js; do
+for entry in bin/heimdall.js bin/heimdall-gateway.js bin/heimdall-mdm.js; do
   if out="$(node "$entry" version 2>&1)"; then fail "$entry ran on Node 20: $out"; fi
   case "$out" in
     *"found Node $(node --version)"*"needs Node 22.18 or newer"*"Fix: npm run setup"*) ;;

@@ -81,11 +81,14 @@ install_dependencies() {
 # Debian packages the test suite uses, each with a command that shows it is there: curl and openssl as
 # real clients, python3 for a urllib client and a pseudo-terminal, ss (iproute2) for local API caller
 # identity, setpriv/unshare (util-linux) and useradd (passwd) for tests that run as another user or in
-# a private mount namespace, ps (procps), a C/C++ toolchain for the native addons, and Chromium as
-# the real browser that web-page attacks run in.
+# a private mount namespace, ps (procps), a C/C++ toolchain for the native addons, Chromium as
+# the real browser that web-page attacks run in; for the MDM artifacts, xmllint (libxml2-utils) to
+# check profiles against Apple's plist DTD, unzip and perl for the generated scripts, wixl and msiinfo
+# (msitools) to build and read real MSIs.
 TEST_PACKAGES=(
   "curl:curl" "openssl:openssl" "python3:python3" "procps:ps" "iproute2:ss" "util-linux:setpriv"
   "passwd:useradd" "make:make" "g++:g++" "chromium:chromium"
+  "libxml2-utils:xmllint" "unzip:unzip" "perl:perl" "wixl:wixl" "msitools:msiinfo"
 )
 
 check_test_packages() {

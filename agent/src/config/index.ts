@@ -8,7 +8,8 @@ import type { ConfigSource } from './sources/source.ts';
 
 export { CONFIG_KEYS, CONFIG_KEY_NAMES, defaultConfig, type HeimdallConfig, type ConfigKey } from './keys.ts';
 export { ConfigManager, type ConfigChange, type ResolvedConfig, type LastGoodCache, type ConfigManagerOptions } from './manager.ts';
-export type { ConfigProblem } from './validate.ts';
+export { validateSource, type ConfigProblem, type ValidatedSource, type SourceFlavor } from './validate.ts';
+export type { KeyKind } from './keys.ts';
 export type { ConfigSource, SourceRead } from './sources/source.ts';
 export { CONFIG_FLAGS, flagsSource, invalidConfigFlags } from './sources/flags.ts';
 export { managedFileSource, parseManagedJson, readManagedFile } from './sources/managed-file.ts';
