@@ -10,7 +10,7 @@ import path from 'node:path';
 import { AUTH_MIGRATIONS, Credentials } from '../../agent/src/auth/index.ts';
 import { silentLogger } from '../../agent/src/lib/logger.ts';
 import { Store } from '../../agent/src/store/index.ts';
-import { STATUS_EXIT_CODES } from '../../agent/src/cli/commands/status.ts';
+import { STATUS_EXIT_CODES } from '../../agent/src/daemon/index.ts';
 import { NOT_GOVERNED_REASONS } from '../../agent/src/daemon/index.ts';
 import { HEIMDALL_BIN, REPO_ROOT, freePort, runToEnd, startProcess, type RunningProcess } from '../helpers/process.ts';
 import { ProtocolTestServer, makePolicy } from '../sync/protocol-test-server.ts';

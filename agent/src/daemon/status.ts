@@ -13,6 +13,22 @@ export const NOT_GOVERNED_REASONS = ['daemon_not_running', 'not_configured', 'in
 export type NotGovernedReason = (typeof NOT_GOVERNED_REASONS)[number];
 export type GovernanceReason = 'governed' | NotGovernedReason;
 
+/**
+ * `heimdall status`'s exit code per reason: the same contract (documented in `heimdall status --help`,
+ * README.md and docs/configuration.md; the MDM scripts are generated from it).
+ */
+export const STATUS_EXIT_CODES: Readonly<Record<GovernanceReason, number>> = {
+  governed: 0,
+  daemon_not_running: 3,
+  not_signed_in: 4,
+  gateway_unreachable: 5,
+  policy_stale: 6,
+  interception_off: 7,
+  not_configured: 8,
+};
+/** Any error that is not one of the reasons. */
+export const OTHER_ERROR_EXIT_CODE = 1;
+
 export interface Blocker {
   reason: NotGovernedReason;
   message: string;

@@ -1,23 +1,9 @@
 // `heimdall status`: one screen that says whether AI traffic on this machine is governed, and why not.
 import type { Command } from 'commander';
-import { NOT_GOVERNED_REASONS, type DaemonStatus, type GovernanceReason } from '../../daemon/index.ts';
+import { NOT_GOVERNED_REASONS, OTHER_ERROR_EXIT_CODE, STATUS_EXIT_CODES, type DaemonStatus, type GovernanceReason } from '../../daemon/index.ts';
 import { callLocalApi, DaemonUnreachableError } from '../../localapi/index.ts';
 import { socketPathFor, withDaemonLocation, type DaemonLocation } from '../local-daemon.ts';
 
-/**
- * Exit code per reason: a shared contract with MDM scripts and the packages' health checks (documented
- * in `heimdall status --help`, README.md and docs/configuration.md). 1 is any other error.
- */
-export const STATUS_EXIT_CODES: Record<GovernanceReason, number> = {
-  governed: 0,
-  daemon_not_running: 3,
-  not_signed_in: 4,
-  gateway_unreachable: 5,
-  policy_stale: 6,
-  interception_off: 7,
-  not_configured: 8,
-};
-const OTHER_ERROR_EXIT_CODE = 1;
 
 // What each reason means, for `heimdall status --help` (the docs' table says the same).
 const REASON_MEANINGS: Record<GovernanceReason, string> = {
