@@ -14,6 +14,7 @@ import {
 } from './harness.ts';
 import { interceptedHosts } from '../../agent/src/forward/index.ts';
 import { TargetGuard } from '../../agent/src/intercept/index.ts';
+import { ManualClock } from '../../lib/index.ts';
 
 let dir: string;
 let pki: TestPki;
@@ -529,7 +530,8 @@ describe('plain http proxying', () => {
 
 describe('draining', () => {
   it('tracks connections and drains: idle ones close, a long stream is cut at the deadline', async () => {
-    const p = await startProxy(heimdallCa, { gatewayUrl: gateway.url, gatewayCa: pki.caPem });
+    const clock = new ManualClock();
+    const p = await startProxy(heimdallCa, { gatewayUrl: gateway.url, gatewayCa: pki.caPem, clock });
     gateway.handler = (_req, res) => { res.writeHead(200, { 'content-type': 'text/event-stream' }); res.write('data: 1\n\n'); };
     const idle = await tlsThrough(p.port, 'api.openai.com', p.caPem);
     const busy = await tlsThrough(p.port, 'api.openai.com', p.caPem);
@@ -539,8 +541,15 @@ describe('draining', () => {
     const busyClosed = new Promise<void>((r) => busy.once('close', () => r()));
     busy.on('error', () => undefined);
     idle.on('error', () => undefined);
-    const result = await p.proxy.drain(Date.now() + 800);
-    await Promise.all([idleClosed, busyClosed]);
+    const draining = p.proxy.drain(clock.now() + 60_000);
+    // The idle connection closes now; the stream holds the drain until its deadline, and not before.
+    await idleClosed;
+    await vi.waitFor(() => expect(p.proxy.activeConnections()).toBe(1));
+    clock.advance(59_999);
+    expect(p.proxy.activeConnections()).toBe(1);
+    clock.advance(1);
+    const result = await draining;
+    await busyClosed;
     expect(result.cut).toBe(1);
     expect(p.proxy.activeConnections()).toBe(0);
     const refused = await new Promise<string>((r) => {

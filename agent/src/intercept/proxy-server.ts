@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
+import { systemClock, type Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { isLoopbackHostHeader, loopbackHostRefusal } from '../lib/loopback-host.ts';
 import {
@@ -65,6 +66,8 @@ export interface ProxyServerOptions {
   tunnelConnectMs?: number;
   /** Where tunnels and plain-http requests may go (default: anywhere but this machine's own addresses). */
   targetGuard?: TargetGuard;
+  /** Time for the drain deadline and closing grace (tests advance a ManualClock). */
+  clock?: Clock;
   clientTimeouts?: Partial<ClientTimeouts>;
   /** Request header limit in bytes (default 32 KiB); larger gets 431. */
   maxHeaderBytes?: number;
@@ -144,6 +147,9 @@ export class ProxyServer {
   readonly #governor: Governor;
   readonly #forwarder: Forwarder;
   readonly #guard: TargetGuard;
+  readonly #clock: Clock;
+  /** Resolved when the last connection closes during a drain. */
+  #onEmpty: (() => void) | undefined;
   readonly #clientTimeouts: ClientTimeouts;
   /** Parses requests arriving on the proxy port (CONNECT, absolute-URI, PAC). */
   readonly #front: http.Server;
@@ -169,6 +175,7 @@ export class ProxyServer {
     this.#clientTimeouts = { ...DEFAULT_CLIENT_TIMEOUTS, ...options.clientTimeouts };
     this.#forwarder = options.forwarder;
     this.#guard = options.targetGuard ?? new TargetGuard();
+    this.#clock = options.clock ?? systemClock;
     const httpOptions: http.ServerOptions = {
       maxHeaderSize: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
       headersTimeout: this.#clientTimeouts.headersMs,
@@ -281,8 +288,15 @@ export class ProxyServer {
     this.#draining = true;
     this.stopAccepting();
     this.closeIdle();
-    while (this.#connections.size > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
+    if (this.#connections.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = this.#clock.setTimeout(() => resolve(), Math.max(0, deadline - this.#clock.now()));
+        this.#onEmpty = () => {
+          this.#clock.clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#onEmpty = undefined;
     }
     const cut = this.#connections.size;
     if (cut > 0) {
@@ -341,7 +355,10 @@ export class ProxyServer {
     const conn: ClientConnection = { socket, kind: 'http', inFlight: 0 };
     this.#connections.add(conn);
     this.#bySocket.set(socket, conn);
-    socket.once('close', () => this.#connections.delete(conn));
+    socket.once('close', () => {
+      this.#connections.delete(conn);
+      if (this.#connections.size === 0) this.#onEmpty?.();
+    });
     this.#front.emit('connection', socket);
   }
 
@@ -743,7 +760,7 @@ export class ProxyServer {
     if (conn.tls) conn.tls.end();
     else conn.socket.end();
     // A peer that never acknowledges the close must not hold the drain.
-    setTimeout(() => conn.socket.destroy(), 1000).unref();
+    this.#clock.setTimeout(() => conn.socket.destroy(), 1000).unref();
   }
 
   // ---- errors and guards ---------------------------------------------------------------------
