@@ -1,6 +1,6 @@
 // The single-file executables as built by `npm run package` (installer/src/executables/): built once
 // here for linux-x64 (run for real, alone in an empty folder, with no Node on PATH), linux-arm64 and
-// win-x64 (their format checked; linux-arm64 run under qemu-user when it is installed; win-x64 signed
+// win-x64 (their format checked; linux-arm64 run under qemu-user; win-x64 signed
 // with a throwaway certificate), then linux-x64 built again to show the same input gives the same bytes.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -139,11 +139,11 @@ describe('single-file executables', () => {
     expect(execFileSync('readelf', ['-h', addon], { encoding: 'utf8' })).toMatch(/Type:\s+DYN[\s\S]*Machine:\s+AArch64/);
     // The blob (and the addon in it) is inside the executable.
     expect(fs.readFileSync(exe).includes(fs.readFileSync(addon))).toBe(true);
-    if (hasCommand('qemu-aarch64')) {
-      const r = await e2e.run('qemu-aarch64', ['-L', '/usr/aarch64-linux-gnu', exe, 'version', '--json'], { env: { PATH: BARE_PATH } });
-      expect(r.code, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toMatchObject({ platform: 'linux-arm64', node: `v${NODE_VERSION}` });
-    }
+    // Run for real under qemu-user (installed by .ci/run), with the aarch64 C library of Debian's cross toolchain.
+    expect(hasCommand('qemu-aarch64'), 'qemu-aarch64 is missing: apt-get install qemu-user').toBe(true);
+    const r = await e2e.run('qemu-aarch64', ['-L', '/usr/aarch64-linux-gnu', exe, 'version', '--json'], { env: { PATH: BARE_PATH } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ platform: 'linux-arm64', node: `v${NODE_VERSION}` });
   });
 
   it('signs the Windows executable with osslsigncode and a throwaway certificate, and the signature verifies', () => {
