@@ -48,7 +48,7 @@ beforeAll(async () => {
   heimdall = path.join(alone, 'heimdall');
   fs.copyFileSync(built('linux-x64'), heimdall);
   fs.chmodSync(heimdall, 0o755);
-}, 300_000);
+}, 600_000);
 afterAll(() => e2e.cleanup());
 
 function run(args: string[], options: { input?: string; cwd?: string; home?: string } = {}) {
@@ -173,5 +173,5 @@ describe('single-file executables', () => {
       targets: ['linux-x64'], outDir: path.join(buildDir, 'again'), workDir: path.join(buildDir, 'work-again'), cacheDir: CACHE_DIR, log: () => undefined,
     });
     expect(again.built[0]!.sha256).toBe(first.built.find((b) => b.target === 'linux-x64')!.sha256);
-  }, 120_000);
+  }, 300_000);
 });
