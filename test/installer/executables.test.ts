@@ -81,7 +81,7 @@ describe('single-file executables', () => {
       expect(help.stdout).toMatch(/Example/);
     }
     expect(fs.readdirSync(path.dirname(heimdall))).toEqual(['heimdall']);
-  });
+  }, 90_000);
 
   it('runs the daemon with --state-dir and serves a request through its proxy; every command answers it', async () => {
     const demo = await e2e.demo();
@@ -129,7 +129,7 @@ describe('single-file executables', () => {
 
     daemon.child.kill('SIGTERM');
     expect(await daemon.exited).toEqual({ code: 0, signal: null });
-  });
+  }, 120_000);
 
   it('builds linux-arm64 as an aarch64 ELF embedding the aarch64 sock_diag addon', async () => {
     const exe = built('linux-arm64');
@@ -144,7 +144,7 @@ describe('single-file executables', () => {
     const r = await e2e.run('qemu-aarch64', ['-L', '/usr/aarch64-linux-gnu', exe, 'version', '--json'], { env: { PATH: BARE_PATH } });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ platform: 'linux-arm64', node: `v${NODE_VERSION}` });
-  });
+  }, 90_000);
 
   it('signs the Windows executable with osslsigncode and a throwaway certificate, and the signature verifies', () => {
     const dir = e2e.dir('sign');
