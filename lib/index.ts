@@ -2,7 +2,8 @@
 // in protocol/): logging, private files, SQLite opening and migrations, the clock, X.509.
 export { createLogger, silentLogger, LOG_LEVELS, type Logger, type LogLevel, type LoggerOptions } from './logger.ts';
 export { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, ensurePrivateDirSync, ensurePrivateDir, writeFileAtomic, isSymlink, type AtomicWriteOptions } from './private-fs.ts';
-export { openDatabase, type OpenDatabaseOptions, type OpenedDatabase } from './open-database.ts';
+export { openDatabase, connectNodeSqlite, type OpenDatabaseOptions, type OpenedDatabase } from './open-database.ts';
+export { NodeSqliteDatabase, type Database, type SchemaDatabase, type Statement, type Transaction, type RunResult } from './sqlite.ts';
 export { applyMigrations, schemaVersions, SchemaTooNewError, type Migration, type MigrationSet, type AppliedMigration } from './migrations.ts';
 export { systemClock, ManualClock, type Clock, type ClockTimer } from './clock.ts';
 export { VERSION } from './version.ts';

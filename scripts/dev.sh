@@ -5,7 +5,7 @@
 # installs the npm dependencies with native addons built against that Node, once per lockfile and
 # Node ABI; for the test suite, checks the Debian packages the tests use. Then it runs the task.
 #
-#   bash scripts/dev.sh TASK [ARGS...]     TASK: setup | demo | test | lint | typecheck | bench | bundle
+#   bash scripts/dev.sh TASK [ARGS...]     TASK: setup | demo | test | lint | typecheck | bench | bundle | package
 #
 # A machine that already has Node 22.18+ pays nothing extra: no download, and `npm ci` only when the
 # lockfile or the Node ABI changed since the last set-up.
@@ -84,11 +84,14 @@ install_dependencies() {
 # a private mount namespace, ps (procps), a C/C++ toolchain for the native addons, Chromium as
 # the real browser that web-page attacks run in; for the MDM artifacts, xmllint (libxml2-utils) to
 # check profiles against Apple's plist DTD, unzip and perl for the generated scripts, wixl and msiinfo
-# (msitools) to build and read real MSIs.
+# (msitools) to build and read real MSIs; for the single-file executables, the aarch64 cross compiler
+# (the arm64 sock_diag addon), osslsigncode (Windows signatures), file and readelf (binutils) to check
+# each format, and qemu-user to run the linux-arm64 one.
 TEST_PACKAGES=(
   "curl:curl" "openssl:openssl" "python3:python3" "procps:ps" "iproute2:ss" "util-linux:setpriv"
   "passwd:useradd" "make:make" "g++:g++" "chromium:chromium"
   "libxml2-utils:xmllint" "unzip:unzip" "perl:perl" "wixl:wixl" "msitools:msiinfo"
+  "g++-aarch64-linux-gnu:aarch64-linux-gnu-g++" "osslsigncode:osslsigncode" "file:file" "binutils:readelf" "qemu-user:qemu-aarch64"
 )
 
 check_test_packages() {
@@ -115,8 +118,8 @@ check_test_packages() {
 task="${1:-setup}"
 [ $# -gt 0 ] && shift
 case "$task" in
-  setup | demo | test | lint | typecheck | bench | bundle) ;;
-  *) fail "unknown task \"$task\"; accepted: setup, demo, test, lint, typecheck, bench, bundle" ;;
+  setup | demo | test | lint | typecheck | bench | bundle | package) ;;
+  *) fail "unknown task \"$task\"; accepted: setup, demo, test, lint, typecheck, bench, bundle, package" ;;
 esac
 
 choose_node
@@ -135,4 +138,5 @@ case "$task" in
   typecheck) exec "$NODE" node_modules/typescript/bin/tsc --noEmit -p tsconfig.json "$@" ;;
   bench) exec "$NODE" test/bench/run.ts "$@" ;;
   bundle) exec "$NODE" scripts/bundle.ts "$@" ;;
+  package) exec "$NODE" installer/src/main.ts "$@" ;;
 esac

@@ -1,11 +1,9 @@
 // The agent's local state: one SQLite file in the state directory, shared by the rooms through
 // their own tables (each room brings its MigrationSet), plus the store's own meta and config cache.
-import type { Database } from 'better-sqlite3';
 import type { Logger } from '../lib/logger.ts';
 import { CORE_MIGRATIONS } from './core-schema.ts';
-import type { MigrationSet } from '../../../lib/index.ts';
-import { schemaVersions } from '../../../lib/index.ts';
-import { openDatabase } from '../../../lib/index.ts';
+import type { Database, MigrationSet } from '../../../lib/index.ts';
+import { connectNodeSqlite, openDatabase, schemaVersions } from '../../../lib/index.ts';
 
 export const STORE_FILE_NAME = 'heimdall.db';
 
@@ -29,6 +27,7 @@ export class Store {
       fileName: STORE_FILE_NAME,
       migrations: [CORE_MIGRATIONS, ...(options.migrations ?? [])],
       logger: options.logger,
+      connect: connectNodeSqlite,
     });
     this.db = opened.db;
     this.file = opened.file;

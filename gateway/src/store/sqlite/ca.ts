@@ -1,9 +1,10 @@
 // The gateway-held interception CA: table `ca`, one row (the database file is 0600 like the rest
 // of the data dir).
 import type { Database } from 'better-sqlite3';
+import type { SchemaDatabase } from '../../../../lib/index.ts';
 import type { CaRecord, CaStore } from '../types.ts';
 
-export function createCaTable(db: Database): void {
+export function createCaTable(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE ca (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     cert_pem TEXT NOT NULL,

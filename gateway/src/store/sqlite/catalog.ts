@@ -1,10 +1,11 @@
 // The app and MCP catalogs: tables `catalog_items` (global status), `user_decisions` (per-user
 // overrides) and `catalog_sightings` (which devices report or asked for an item: the fleet count).
 import type { Database, Statement } from 'better-sqlite3';
+import type { SchemaDatabase } from '../../../../lib/index.ts';
 import type { CatalogStatus } from '../../../../protocol/index.ts';
 import type { CatalogItemRecord, CatalogKind, CatalogSighting, CatalogStore, PolicyItem, UserDecision } from '../types.ts';
 
-export function createCatalogTables(db: Database): void {
+export function createCatalogTables(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE catalog_items (
     kind TEXT NOT NULL CHECK (kind IN ('app', 'mcp')),
     id TEXT NOT NULL,

@@ -1,10 +1,11 @@
 // Devices and their device tokens: tables `devices` and `device_tokens` (one token per enrollment,
 // device + OS user; only its hash is kept).
 import type { Database, Statement } from 'better-sqlite3';
+import type { SchemaDatabase } from '../../../../lib/index.ts';
 import { systemClock, type Clock } from '../../../../lib/index.ts';
 import type { DeviceFacts, DeviceRecord, DeviceStore, DeviceTokenIdentity } from '../types.ts';
 
-export function createDeviceTables(db: Database): void {
+export function createDeviceTables(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE devices (
     id TEXT PRIMARY KEY,
     owner_user_id TEXT NOT NULL REFERENCES users(id),

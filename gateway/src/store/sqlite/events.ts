@@ -1,13 +1,14 @@
 // The audit events: table `events`, agent events (unique by device, stream and seq, ingested from
 // the outbox) and the gateway's own (inference requests, no seq), queried newest first.
 import type { Database, Statement } from 'better-sqlite3';
+import type { SchemaDatabase } from '../../../../lib/index.ts';
 import { systemClock, type Clock } from '../../../../lib/index.ts';
 import type { EdgeEvent } from '../../../../protocol/index.ts';
 import type { EventQuery, EventStore, GatewayEventInput, IngestResult, StoredEvent } from '../types.ts';
 import type { SqliteDeviceStore } from './devices.ts';
 import type { SqliteOutboxStreams } from './outbox-streams.ts';
 
-export function createEventTable(db: Database): void {
+export function createEventTable(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     source TEXT NOT NULL CHECK (source IN ('agent', 'gateway')),
@@ -29,7 +30,7 @@ export function createEventTable(db: Database): void {
 }
 
 /** Migration 2: agent events carry the gateway user of the OS user that signed in on the device. */
-export function indexEventsByUser(db: Database): void {
+export function indexEventsByUser(db: SchemaDatabase): void {
   db.exec('CREATE INDEX events_user ON events (user_id, id)');
   db.exec(`UPDATE events SET user_id = (
     SELECT t.user_id FROM device_tokens t WHERE t.device_id = events.device_id AND t.os_user = events.os_user ORDER BY t.created_at DESC LIMIT 1

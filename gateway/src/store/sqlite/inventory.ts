@@ -2,12 +2,13 @@
 // report replacing the device's previous one. A report is an outbox message: it is applied only
 // when newer than the stream's high seq, and it refreshes the catalog's sightings, in one transaction.
 import type { Database } from 'better-sqlite3';
+import type { SchemaDatabase } from '../../../../lib/index.ts';
 import type { InventoryApp, InventoryMcpError, InventoryMcpServer } from '../../../../protocol/index.ts';
 import type { InventoryResult, InventoryStore } from '../types.ts';
 import type { SqliteCatalogStore } from './catalog.ts';
 import type { SqliteOutboxStreams } from './outbox-streams.ts';
 
-export function createInventoryTables(db: Database): void {
+export function createInventoryTables(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE inventory_apps (
     device_id TEXT NOT NULL REFERENCES devices(id),
     app_id TEXT NOT NULL,

@@ -1,8 +1,9 @@
 // Outbox streams: table `outbox_streams`, the highest seq stored per device and stream (what `ack`
 // carries). Events and inventory reports both advance it, inside their own transactions.
 import type { Database, Statement } from 'better-sqlite3';
+import type { SchemaDatabase } from '../../../../lib/index.ts';
 
-export function createOutboxStreamTable(db: Database): void {
+export function createOutboxStreamTable(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE outbox_streams (
     device_id TEXT NOT NULL REFERENCES devices(id),
     stream TEXT NOT NULL,

@@ -1,6 +1,7 @@
 // Policy settings and the policy version: tables `settings` (one JSON value per key, defaults for
 // the rest) and `gw_meta` (the version every catalog or settings change bumps).
 import type { Database } from 'better-sqlite3';
+import type { SchemaDatabase } from '../../../../lib/index.ts';
 import { systemClock, type Clock } from '../../../../lib/index.ts';
 import { TIMING, type PolicySettings } from '../../../../protocol/index.ts';
 import type { SettingsStore } from '../types.ts';
@@ -14,11 +15,11 @@ export const DEFAULT_SETTINGS: PolicySettings = {
   allow_direct_keys: false,
 };
 
-export function createMetaTable(db: Database): void {
+export function createMetaTable(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE gw_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT`);
 }
 
-export function createSettingsTable(db: Database): void {
+export function createSettingsTable(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE settings (key TEXT PRIMARY KEY, value_json TEXT NOT NULL, updated_at TEXT NOT NULL) STRICT`);
 }
 

@@ -2,10 +2,11 @@
 // the key itself is shown once, at creation).
 import { randomUUID } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
+import type { SchemaDatabase } from '../../../../lib/index.ts';
 import { systemClock, type Clock } from '../../../../lib/index.ts';
 import type { UserKeyStore, UserRecord, VirtualKeyRecord } from '../types.ts';
 
-export function createUserKeyTables(db: Database): void {
+export function createUserKeyTables(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE users (
     id TEXT PRIMARY KEY,
     email TEXT NOT NULL UNIQUE COLLATE NOCASE,
