@@ -81,7 +81,11 @@ function run(args: string[], options: { stdin?: string; viaPty?: boolean } = {})
     command.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     command.on('error', reject);
     command.on('close', (code) => resolve({ code, stdout, stderr }));
-    if (!options.viaPty) command.stdin.end(options.stdin ?? '');
+    if (!options.viaPty) {
+      // A login refused before it reads the key closes the pipe first; its exit code says how it went.
+      command.stdin.on('error', () => undefined);
+      command.stdin.end(options.stdin ?? '');
+    }
   });
 }
 

@@ -82,6 +82,11 @@ export function runToEnd(command: string, args: string[], options: SpawnOptions 
     child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
+    // A command that exits without reading its input (most do) closes the pipe first: EPIPE on our
+    // side is not the command's failure, and its exit code already says how it went.
+    child.stdin?.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') reject(err);
+    });
     child.stdin?.end(options.input ?? '');
   });
 }
