@@ -70,6 +70,7 @@ export function xdgAutostartEntry(executable: string = LINUX_EXECUTABLE): string
 Type=Application
 Name=Heimdall helper
 Comment=Tells you whether your AI apps are signed in to your organization's AI gateway
+TryExec=${executable}
 Exec=${executable} helper
 Icon=security-high
 Terminal=false
