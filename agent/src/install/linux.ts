@@ -12,14 +12,16 @@ export interface LinuxTrustStore {
   anchorDir: string;
   fileName: string;
   refresh: readonly string[];
+  /** Rebuild after the anchor was removed (Debian's tool keeps the removed CA's links without --fresh). */
+  refreshAfterRemoval: readonly string[];
   bundle: string;
 }
 
 // Checked in order; the first whose anchor folder exists is this distribution's.
 export const LINUX_TRUST_STORES: readonly LinuxTrustStore[] = [
-  { name: 'fedora/rhel', anchorDir: '/etc/pki/ca-trust/source/anchors', fileName: 'heimdall-local-ca.pem', refresh: ['update-ca-trust', 'extract'], bundle: '/etc/pki/tls/certs/ca-bundle.crt' },
-  { name: 'opensuse', anchorDir: '/etc/pki/trust/anchors', fileName: 'heimdall-local-ca.pem', refresh: ['update-ca-certificates'], bundle: '/etc/ssl/ca-bundle.pem' },
-  { name: 'debian/ubuntu', anchorDir: '/usr/local/share/ca-certificates', fileName: 'heimdall-local-ca.crt', refresh: ['update-ca-certificates'], bundle: '/etc/ssl/certs/ca-certificates.crt' },
+  { name: 'fedora/rhel', anchorDir: '/etc/pki/ca-trust/source/anchors', fileName: 'heimdall-local-ca.pem', refresh: ['update-ca-trust', 'extract'], refreshAfterRemoval: ['update-ca-trust', 'extract'], bundle: '/etc/pki/tls/certs/ca-bundle.crt' },
+  { name: 'opensuse', anchorDir: '/etc/pki/trust/anchors', fileName: 'heimdall-local-ca.pem', refresh: ['update-ca-certificates'], refreshAfterRemoval: ['update-ca-certificates', '--fresh'], bundle: '/etc/ssl/ca-bundle.pem' },
+  { name: 'debian/ubuntu', anchorDir: '/usr/local/share/ca-certificates', fileName: 'heimdall-local-ca.crt', refresh: ['update-ca-certificates'], refreshAfterRemoval: ['update-ca-certificates', '--fresh'], bundle: '/etc/ssl/certs/ca-certificates.crt' },
 ];
 
 export const NSS_NICKNAME = 'Heimdall local CA';
@@ -83,7 +85,7 @@ export function planLinux(facts: LinuxFacts): InstallPlan {
   } else if (facts.trustStore) {
     const store = facts.trustStore;
     changes.push({ kind: 'file', path: r(path.posix.join(store.anchorDir, store.fileName)), content: facts.caPem, mode: 0o644, why: `trust Heimdall's CA system-wide (${store.name})` });
-    refreshes.push({ run: store.refresh, scope: 'live', why: 'rebuild the system CA bundle' });
+    refreshes.push({ run: store.refresh, afterRemoval: store.refreshAfterRemoval, scope: 'live', why: 'rebuild the system CA bundle' });
   } else {
     notes.push(`no known CA anchor folder under ${facts.root} (looked for ${LINUX_TRUST_STORES.map((s) => s.anchorDir).join(', ')}): add ${PUBLIC_DIR}/ca.pem to this system's trust store by hand`);
   }

@@ -234,7 +234,7 @@ export async function undoRecord(ctx: ExecuteContext): Promise<boolean> {
     else if (allowed(c.scope, ctx)) await runChecked(c.undo, ctx, `undo ${c.run.join(' ')}`).catch((err: unknown) => ctx.report(`warning: ${(err as Error).message}`));
     else ctx.report(`not undone here (not the live system): ${c.undo.join(' ')}`);
   }
-  for (const refresh of record.refreshes) if (allowed(refresh.scope, ctx)) await runChecked(refresh.run, ctx, refresh.why);
+  for (const refresh of record.refreshes) if (allowed(refresh.scope, ctx)) await runChecked(refresh.afterRemoval ?? refresh.run, ctx, refresh.why);
   await rm(ctx.recordFile, { force: true });
   return true;
 }

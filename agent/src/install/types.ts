@@ -41,6 +41,8 @@ export type Change = FileChange | SymlinkChange | CommandChange;
 /** Rebuilds state derived from files (update-ca-certificates, dconf update), after install and after uninstall. */
 export interface Refresh {
   run: readonly string[];
+  /** What to run on uninstall instead of `run`, when rebuilding after a removal takes another flag. */
+  afterRemoval?: readonly string[];
   scope: CommandScope;
   why: string;
 }

@@ -47,6 +47,11 @@ case "$1" in
     ;;
   remove|upgrade|failed-upgrade|abort-install|abort-upgrade|disappear) ;;
 esac
+# No package owns /opt (FHS puts it on every system), so dpkg removes it with the last package that
+# shipped a file there; put it back as it was.
+if [ "$1" = remove ] || [ "$1" = purge ]; then
+  [ -d /opt ] || mkdir -m 0755 /opt
+fi
 exit 0
 `;
 
