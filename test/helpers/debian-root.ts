@@ -46,7 +46,7 @@ export class ChrootSession {
     const mounts = [`mount -t proc proc '${root}/proc'`, ...binds.map(([from, to]) => `mkdir -p '${root}${to}' && mount --bind '${from}' '${root}${to}'`)];
     const holder = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `${mounts.join(' && ')} && echo ready && exec sleep 3600`], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {
-      holder.stdout!.once('data', () => resolve());
+      holder.stdout.once('data', () => resolve());
       holder.once('exit', (code) => reject(new Error(`could not set up the chroot mounts (exit ${String(code)})`)));
     });
     return new ChrootSession(root, holder);
