@@ -32,6 +32,8 @@ export interface InstallOptions {
   platform?: SupportedPlatform;
   run?: CommandRunner;
   report: (line: string) => void;
+  /** false: do not start the service (a package that starts it itself, with its own retries). */
+  start?: boolean;
   /** RSA size of a new CA (tests use a smaller key to stay fast). */
   caKeyBits?: number;
 }
@@ -63,7 +65,7 @@ function contextFor(options: InstallOptions): Context {
   const stateDir = under(root, PLATFORM_PATHS[platform].stateDir);
   const live = root === '/';
   const serviceManager = platform !== 'linux' || (live && existsSync('/run/systemd/system'));
-  return { platform, root, stateDir, ctx: { recordFile: path.join(stateDir, RECORD_FILE_NAME), live, serviceManager, run: options.run ?? spawnRunner, report: options.report } };
+  return { platform, root, stateDir, ctx: { recordFile: path.join(stateDir, RECORD_FILE_NAME), live, serviceManager, run: options.run ?? spawnRunner, report: options.report, ...(options.start === false ? { start: false } : {}) } };
 }
 
 interface ManagedSettings {

@@ -24,6 +24,8 @@ export interface ExecuteContext {
   /** The service manager is up (systemd running, launchd, the SCM). */
   serviceManager: boolean;
   run: CommandRunner;
+  /** false: record the service steps (uninstall still stops the service) but leave starting to the caller. */
+  start?: boolean;
   /** One line per thing done or skipped, for the person running the command. */
   report: (line: string) => void;
 }
@@ -182,7 +184,7 @@ export async function applyPlan(plan: InstallPlan, ctx: ExecuteContext): Promise
     }
     await writeRecord(ctx.recordFile, record);
   }
-  for (const step of [...plan.refreshes, ...plan.services]) {
+  for (const step of [...plan.refreshes, ...(ctx.start === false ? [] : plan.services)]) {
     if (allowed(step.scope, ctx)) await runChecked(step.run, ctx, step.why);
     else reportNotRun(step.run, ctx);
   }

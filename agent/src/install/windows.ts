@@ -78,7 +78,8 @@ export function planWindows(facts: WindowsFacts): InstallPlan {
     changes.push(registryValue(MACHINE_ENVIRONMENT_KEY, name, 'REG_SZ', value, facts.previous.environment[name], `${name} for every process (system environment)`));
   }
   changes.push({ kind: 'file', path: 'C:\\Program Files\\ClaudeCode\\managed-settings.d\\heimdall-proxy.json', content: claudeCodeManagedEnv(proxy), mode: 0o644, why: "Claude Code's managed settings" });
-  services.push({ kind: 'command', run: ['sc.exe', 'start', WINDOWS_SERVICE_NAME], undo: ['sc.exe', 'stop', WINDOWS_SERVICE_NAME], scope: 'live', why: 'start the service now' });
+  // The MSI starts, stops and removes its own service (ServiceControl); a by-hand install does it here.
+  if (!facts.packaged) services.push({ kind: 'command', run: ['sc.exe', 'start', WINDOWS_SERVICE_NAME], undo: ['sc.exe', 'stop', WINDOWS_SERVICE_NAME], scope: 'live', why: 'start the service now' });
   return { platform: 'win32', changes, refreshes: [], services, notes };
 }
 

@@ -5,6 +5,7 @@ import { buildInstallPlan, installAgent, uninstallAgent } from '../../install/in
 interface InstallFlags {
   root?: string;
   dryRun?: boolean;
+  start?: boolean;
   purge?: boolean;
 }
 
@@ -16,9 +17,10 @@ export function registerInstall(program: Command): void {
     .description('Register and start the service, trust the CA, point apps at the proxy (run as root; the packages run it)')
     .option('--root <dir>', 'act on this directory tree instead of the running system (Linux; image builds and tests)')
     .option('--dry-run', 'print the changes without making them')
+    .option('--no-start', 'do not start the service (the macOS package starts it with its own retries)')
     .addHelpText('after', '\nEvery change is recorded in the state dir; `heimdall uninstall` takes back exactly those.\n\nExamples:\n  sudo heimdall install\n  sudo heimdall install --dry-run\n  heimdall install --root /tmp/image-root\n')
     .action(async (opts: InstallFlags) => {
-      const options = { ...(opts.root ? { root: opts.root } : {}), report };
+      const options = { ...(opts.root ? { root: opts.root } : {}), ...(opts.start === false ? { start: false } : {}), report };
       if (opts.dryRun) {
         const { plan } = await buildInstallPlan(options);
         for (const c of plan.changes) console.log(c.kind === 'command' ? `run ${c.run.join(' ')}  # ${c.why}` : `${c.kind} ${c.path}  # ${c.why}`);
