@@ -14,7 +14,7 @@ export const WINDOWS_SERVICE_NAME = 'Heimdall';
 export const WINDOWS_RUN_VALUE = 'HeimdallHelper';
 
 /**
- * The systemd unit. Hardening that leaves the proxy working (see docs/deployment/linux.md for the
+ * The systemd unit. Hardening that leaves the proxy working (see docs/deployment/packages.md for the
  * reasons each protection is or is not here):
  * - no ProtectHome: MCP enforcement edits files in users' homes (quarantined entries);
  * - ProtectSystem=true, not full/strict: the MCP room writes apps' managed policies under /etc

@@ -1,5 +1,5 @@
 // Every lintian / rpmlint finding the packages keep, and why. The tests fail on any finding not here,
-// so a new one is either fixed or explained in this table (docs/deployment/linux.md repeats it).
+// so a new one is either fixed or explained in this table (docs/deployment/packages.md repeats it).
 
 export const LINTIAN_KEPT: Readonly<Record<string, string>> = {
   'dir-or-file-in-opt': 'the install layout every Heimdall package and MDM script shares puts the executable in /opt/heimdall (FHS add-on software); the tag is a rule for packages in the Debian archive',
