@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installAgent, NSS_NICKNAME, readInstallRecord, uninstallAgent } from '../../agent/src/install/index.ts';
+import { HEIMDALL_BIN } from '../helpers/process.ts';
 import { diffSnapshots, snapshotTree } from '../helpers/tree-snapshot.ts';
 
 let root: string;
@@ -105,5 +106,16 @@ describe('heimdall install / uninstall on a Linux root', () => {
     writeFileSync(path.join(root, 'etc/heimdall/config.json'), JSON.stringify({ gateway_url: 'https://ai.example.com', proxy_port: 7555 }));
     await installAgent(options());
     expect(readFileSync(path.join(root, 'etc/profile.d/heimdall.sh'), 'utf8')).toContain("export HTTPS_PROXY='http://127.0.0.1:7555'");
+  });
+});
+
+describe('heimdall install --dry-run', () => {
+  it('prints the changes and makes none', () => {
+    const before = snapshotTree(root, notNss);
+    const out = execFileSync(process.execPath, [HEIMDALL_BIN, 'install', '--dry-run', '--root', root], { encoding: 'utf8' });
+    expect(out).toContain(`file ${path.join(root, 'etc/profile.d/heimdall.sh')}  # proxy and CA variables for login shells`);
+    expect(out).toContain(`run certutil -A -d sql:${path.join(root, 'home/alice/.pki/nssdb')} -n Heimdall local CA`);
+    expect(out).toContain('run systemctl restart heimdall.service');
+    expect(diffSnapshots(before, snapshotTree(root, notNss))).toEqual([]);
   });
 });

@@ -34,6 +34,8 @@ export interface InstallOptions {
   report: (line: string) => void;
   /** false: do not start the service (a package that starts it itself, with its own retries). */
   start?: boolean;
+  /** Build the plan only: create nothing (no state dir, no CA). */
+  dryRun?: boolean;
   /** RSA size of a new CA (tests use a smaller key to stay fast). */
   caKeyBits?: number;
 }
@@ -101,15 +103,18 @@ export async function buildInstallPlan(options: InstallOptions): Promise<{ plan:
   const settings = await readManagedSettings(under(root, PLATFORM_PATHS[platform].managedConfigFile));
   const proxyUrl = `http://127.0.0.1:${settings.proxyPort}`;
   const pacUrl = `http://127.0.0.1:${settings.pacPort}/proxy.pac`;
-  await mkdir(path.dirname(stateDir), { recursive: true, mode: 0o755 });
-  await ensurePrivateDir(stateDir);
-  // The CA exists before the daemon first starts, so it is trusted before any app is sent to the proxy.
-  const ca = settings.caMode === 'local'
-    ? await loadOrCreateLocalCa({ stateDir, permittedDomains: permittedDomains(), organization: settings.organization, logger: silentLogger(), keyBits: options.caKeyBits })
-    : undefined;
-  const caPem = ca?.certPem;
   const caFile = path.join(stateDir, CA_CERT_FILE_NAME);
-  const caSha1 = caPem ? new X509Certificate(caPem).fingerprint.replace(/:/g, '') : undefined;
+  let caPem: string | undefined;
+  if (options.dryRun) {
+    // A dry run changes nothing: the CA it would create is shown as a placeholder.
+    caPem = settings.caMode === 'local' ? await readFile(caFile, 'utf8').catch(() => '(the CA install creates)\n') : undefined;
+  } else if (settings.caMode === 'local') {
+    await mkdir(path.dirname(stateDir), { recursive: true, mode: 0o755 });
+    await ensurePrivateDir(stateDir);
+    // The CA exists before the daemon first starts, so it is trusted before any app is sent to the proxy.
+    caPem = (await loadOrCreateLocalCa({ stateDir, permittedDomains: permittedDomains(), organization: settings.organization, logger: silentLogger(), keyBits: options.caKeyBits })).certPem;
+  }
+  const caSha1 = caPem?.includes('BEGIN CERTIFICATE') ? new X509Certificate(caPem).fingerprint.replace(/:/g, '') : undefined;
   const run = ctx.run;
   const exists = (p: string): boolean => existsSync(under(root, p));
   const plans: Record<SupportedPlatform, () => Promise<InstallPlan>> = {

@@ -22,6 +22,8 @@ export const WINDOWS_RUN_VALUE = 'HeimdallHelper';
  * - no ProtectProc=invisible: identification reads /proc/PID/fd of every user's processes;
  * - no MemoryDenyWriteExecute: V8's JIT needs writable executable memory;
  * - AF_NETLINK stays: the sock_diag lookup of the client socket is a netlink query.
+ * Capabilities: CHOWN/FOWNER/DAC_* to write users' MCP files keeping their owner, SYS_PTRACE to read
+ * other users' /proc/PID/fd, NET_BIND_SERVICE for an admin who sets a proxy_port below 1024.
  */
 export function systemdUnit(executable: string = LINUX_EXECUTABLE): string {
   return `[Unit]
@@ -57,7 +59,7 @@ RestrictSUIDSGID=yes
 LockPersonality=yes
 SystemCallArchitectures=native
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
-CapabilityBoundingSet=CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_SYS_PTRACE
+CapabilityBoundingSet=CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_SYS_PTRACE CAP_NET_BIND_SERVICE
 
 [Install]
 WantedBy=multi-user.target

@@ -22,7 +22,7 @@ export function registerInstall(program: Command): void {
     .action(async (opts: InstallFlags) => {
       const options = { ...(opts.root ? { root: opts.root } : {}), ...(opts.start === false ? { start: false } : {}), report };
       if (opts.dryRun) {
-        const { plan } = await buildInstallPlan(options);
+        const { plan } = await buildInstallPlan({ ...options, dryRun: true });
         for (const c of plan.changes) console.log(c.kind === 'command' ? `run ${c.run.join(' ')}  # ${c.why}` : `${c.kind} ${c.path}  # ${c.why}`);
         for (const r of plan.refreshes) console.log(`run ${r.run.join(' ')}  # ${r.why}`);
         for (const s of plan.services) console.log(`run ${s.run.join(' ')}  # ${s.why}`);
