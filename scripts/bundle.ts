@@ -1,7 +1,7 @@
 // Bundles the agent (its CLI and daemon) into one ES module, dist/heimdall.mjs, as the shipped
 // executable will run it: plain JavaScript, so Node does not strip TypeScript types at start-up, and
-// one file instead of hundreds of module loads. better-sqlite3 stays external (a native addon beside
-// the bundle). Run with `node scripts/bundle.ts [outfile]`; the benchmark uses it to measure the
+// one file instead of hundreds of module loads. The agent's store uses node:sqlite; better-sqlite3 (the
+// gateway's connection, never loaded by the agent) stays external. Run with `node scripts/bundle.ts [outfile]`; the benchmark uses it to measure the
 // bundled daemon's memory next to the one run from source.
 import { createRequire } from 'node:module';
 import path from 'node:path';

@@ -42,9 +42,11 @@ export function buildProgram(): Command {
   return program;
 }
 
-try {
-  await buildProgram().parseAsync(process.argv);
-} catch (err) {
-  console.error(`heimdall: ${(err as Error).message}`);
-  process.exitCode = 1;
-}
+// An async main rather than top-level await: the executables run this as a CommonJS script (Node 22's
+// single-executable applications accept no ES module), and CommonJS has no top-level await.
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    console.error(`heimdall: ${(err as Error).message}`);
+    process.exitCode = 1;
+  });

@@ -11,6 +11,7 @@ import { endianness } from 'node:os';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadEmbeddedAddon } from '../lib/embedded-addon.ts';
 import type { Logger } from '../lib/logger.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { formatIPv6, sameAddress } from './addresses.ts';
@@ -190,9 +191,18 @@ export interface SockDiag {
 // (dist/heimdall.mjs, scripts/bundle.ts).
 const SOCKDIAG_BUILDS = ['../../native/sockdiag/build/Release/sockdiag.node', '../agent/native/sockdiag/build/Release/sockdiag.node'];
 
-/** Loads the addon built by `npm ci`; undefined when it was not built (no compiler, not Linux). */
+/**
+ * Loads the addon embedded in the executable, else the one built by `npm ci`; undefined when neither
+ * exists (no compiler, not Linux) or it cannot be loaded (a noexec temporary directory).
+ */
 export function loadSockDiag(): SockDiag | undefined {
   if (process.platform !== 'linux') return undefined;
+  try {
+    const embedded = loadEmbeddedAddon('sockdiag.node') as Partial<SockDiag> | undefined;
+    if (typeof embedded?.lookupTcp === 'function') return embedded as SockDiag;
+  } catch {
+    // embedded but not loadable here: /proc/net/tcp it is
+  }
   const load = createRequire(import.meta.url);
   for (const relative of SOCKDIAG_BUILDS) {
     try {

@@ -1,6 +1,6 @@
 // The MCP room's tables: the device redaction key, the last good servers per file, the original
 // bytes of user files Heimdall edited, and the managed policy files it wrote.
-import type { Database } from 'better-sqlite3';
+import type { Database } from '../store/index.ts';
 import type { MigrationSet } from '../store/index.ts';
 import { newDeviceKey } from './redact.ts';
 import type { McpApp, NormalizedServer } from './types.ts';

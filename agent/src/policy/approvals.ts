@@ -1,6 +1,6 @@
 // Approval requests for apps and MCP servers the organization has not decided on: each is reported
 // once, and again only while it stays pending for a day (a lost message or a forgotten review).
-import type { Database } from 'better-sqlite3';
+import type { Database } from '../store/index.ts';
 import type { ApprovalRequestMessage } from '../../../protocol/index.ts';
 import type { PolicyEngine } from './engine.ts';
 

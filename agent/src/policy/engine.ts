@@ -1,7 +1,7 @@
 // The policy engine: holds the last good snapshot in memory and in SQLite, replaces it atomically
 // (validate first, then one transaction, then swap), answers app and MCP server decisions.
 import { EventEmitter } from 'node:events';
-import type { Database } from 'better-sqlite3';
+import type { Database } from '../store/index.ts';
 import type { Logger } from '../lib/logger.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { decide, indexSnapshot, type PolicyIndex, type Subject } from './evaluate.ts';

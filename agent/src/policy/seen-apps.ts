@@ -1,6 +1,6 @@
 // Apps seen making requests on this machine, with their last decision and counts: the data behind
 // `heimdall apps` and the blocked counts in `heimdall status`.
-import type { Database } from 'better-sqlite3';
+import type { Database } from '../store/index.ts';
 import type { PolicyDecision } from './schema.ts';
 
 export interface SeenAppUse {

@@ -1,6 +1,6 @@
 // Versioned schema migrations. Each component (a room, or the gateway) owns a numbered list of steps
 // for its own tables; every pending step of every component runs in one transaction at start.
-import type { Database } from 'better-sqlite3';
+import type { Database } from './sqlite.ts';
 
 export interface Migration {
   /** 1, 2, 3... in order, never reused or renumbered once shipped. */

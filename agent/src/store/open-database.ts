@@ -1,22 +1,28 @@
 // Opens a SQLite database in a private directory: WAL, 0600 files, migrations at start, and a corrupt
 // or unreadable file moved aside and recreated once (never a crash loop on a broken file).
-import BetterSqlite3 from 'better-sqlite3';
-import type { Database, Statement } from 'better-sqlite3';
+// The agent's Store connects with node:sqlite (nothing native to ship in the executables); the
+// reference gateway, which is not shipped as an executable, keeps better-sqlite3, loaded only when a
+// caller does not choose a connection.
+import type BetterSqlite3 from 'better-sqlite3';
+import { createRequire } from 'node:module';
 import { chmodSync, existsSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../lib/logger.ts';
 import { ensurePrivateDirSync, PRIVATE_FILE_MODE } from '../lib/private-fs.ts';
 import { applyMigrations, SchemaTooNewError, type AppliedMigration, type MigrationSet } from './migrations.ts';
+import { NodeSqliteDatabase, type Database } from './sqlite.ts';
 
-export interface OpenDatabaseOptions {
+export interface OpenDatabaseOptions<D extends Database = BetterSqlite3.Database> {
   dir: string;
   fileName: string;
   migrations: readonly MigrationSet[];
   logger: Logger;
+  /** Opens the file; better-sqlite3 when not given. */
+  connect?: (file: string) => D;
 }
 
-export interface OpenedDatabase {
-  db: Database;
+export interface OpenedDatabase<D extends Database = BetterSqlite3.Database> {
+  db: D;
   file: string;
   applied: AppliedMigration[];
   /** Where a broken file was moved, when one was. */
@@ -41,21 +47,30 @@ function restrictFiles(file: string): void {
   }
 }
 
-/** Distinct SQL texts kept prepared; the rooms use a few dozen fixed statements. */
+/** node:sqlite: what the agent's Store uses. */
+export const connectNodeSqlite = (file: string): NodeSqliteDatabase => new NodeSqliteDatabase(file);
+
+// Required on first use so the agent's bundle never loads (or needs) the native addon.
+function connectBetterSqlite3(file: string): BetterSqlite3.Database {
+  const Better = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+  const db = new Better(file);
+  cachePreparedStatements(db);
+  return db;
+}
+
+/** Distinct SQL texts kept prepared; the gateway uses a few dozen fixed statements. */
 const STATEMENT_CACHE_SIZE = 256;
 
 /**
- * Makes `db.prepare(sql)` return one compiled statement per SQL text instead of compiling it on each
- * call. The rooms call prepare() inline on hot paths (every proxied request reads the signed-in users
- * and writes audit rows), and compiling was the daemon's largest single cost per request (15% of its
- * CPU under load). A statement is shared by every caller of the same SQL, so its modes are reset on
- * each hand-out (a caller that turns on pluck() or raw() does not leak that into the next caller);
- * nobody may hold a cached statement across an iterate() that prepares the same SQL again.
+ * Makes better-sqlite3's `db.prepare(sql)` return one compiled statement per SQL text instead of
+ * compiling it on each call (node:sqlite's connection caches the same way, in sqlite.ts). A statement
+ * is shared by every caller of the same SQL, so its modes are reset on each hand-out (a caller that
+ * turns on pluck() or raw() does not leak that into the next caller).
  */
-function cachePreparedStatements(db: Database): void {
-  const compile = db.prepare.bind(db) as (sql: string) => Statement;
-  const cache = new Map<string, Statement>();
-  const prepare = (sql: string): Statement => {
+function cachePreparedStatements(db: BetterSqlite3.Database): void {
+  const compile = db.prepare.bind(db) as (sql: string) => BetterSqlite3.Statement;
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  const prepare = (sql: string): BetterSqlite3.Statement => {
     let statement = cache.get(sql);
     if (statement) {
       if (statement.reader) statement.raw(false).pluck(false).expand(false);
@@ -66,12 +81,11 @@ function cachePreparedStatements(db: Database): void {
     cache.set(sql, statement);
     return statement;
   };
-  db.prepare = prepare as Database['prepare'];
+  db.prepare = prepare as BetterSqlite3.Database['prepare'];
 }
 
-function openAndMigrate(file: string, migrations: readonly MigrationSet[]): { db: Database; applied: AppliedMigration[] } {
-  const db = new BetterSqlite3(file);
-  cachePreparedStatements(db);
+function openAndMigrate<D extends Database>(file: string, migrations: readonly MigrationSet[], connect: (file: string) => D): { db: D; applied: AppliedMigration[] } {
+  const db = connect(file);
   try {
     db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode survives a killed process (kill -9) without losing a committed transaction.
@@ -90,14 +104,15 @@ function openAndMigrate(file: string, migrations: readonly MigrationSet[]): { db
   }
 }
 
-export function openDatabase(options: OpenDatabaseOptions): OpenedDatabase {
+export function openDatabase<D extends Database = BetterSqlite3.Database>(options: OpenDatabaseOptions<D>): OpenedDatabase<D> {
   const { dir, fileName, migrations, logger } = options;
+  const connect = options.connect ?? (connectBetterSqlite3 as unknown as (file: string) => D);
   ensurePrivateDirSync(dir);
   const file = path.join(dir, fileName);
   const previousUmask = process.platform === 'win32' ? undefined : process.umask(0o077);
   try {
     try {
-      const { db, applied } = openAndMigrate(file, migrations);
+      const { db, applied } = openAndMigrate(file, migrations, connect);
       restrictFiles(file);
       return { db, file, applied };
     } catch (err) {
@@ -110,7 +125,7 @@ export function openDatabase(options: OpenDatabaseOptions): OpenedDatabase {
         { file, moved_to: movedAside, sqlite_code: (err as { code?: string }).code, reason: (err as Error).message },
         'local database is corrupt or unreadable; moved it aside and starting with a new one (cached policy and queued events in it are lost)',
       );
-      const { db, applied } = openAndMigrate(file, migrations);
+      const { db, applied } = openAndMigrate(file, migrations, connect);
       restrictFiles(file);
       return { db, file, applied, movedAside };
     }

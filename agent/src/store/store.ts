@@ -1,11 +1,11 @@
 // The agent's local state: one SQLite file in the state directory, shared by the rooms through
 // their own tables (each room brings its MigrationSet), plus the store's own meta and config cache.
-import type { Database } from 'better-sqlite3';
+import type { Database } from './sqlite.ts';
 import type { Logger } from '../lib/logger.ts';
 import { CORE_MIGRATIONS } from './core-schema.ts';
 import type { MigrationSet } from './migrations.ts';
 import { schemaVersions } from './migrations.ts';
-import { openDatabase } from './open-database.ts';
+import { connectNodeSqlite, openDatabase } from './open-database.ts';
 
 export const STORE_FILE_NAME = 'heimdall.db';
 
@@ -29,6 +29,7 @@ export class Store {
       fileName: STORE_FILE_NAME,
       migrations: [CORE_MIGRATIONS, ...(options.migrations ?? [])],
       logger: options.logger,
+      connect: connectNodeSqlite,
     });
     this.db = opened.db;
     this.file = opened.file;

@@ -1,6 +1,6 @@
 // `heimdall version`.
 import type { Command } from 'commander';
-import { AGENT_VERSION } from '../../lib/version.ts';
+import { AGENT_COMMIT, AGENT_VERSION } from '../../lib/version.ts';
 
 export function registerVersion(program: Command): void {
   program
@@ -9,7 +9,8 @@ export function registerVersion(program: Command): void {
     .option('--json', 'print as JSON')
     .addHelpText('after', '\nExample:\n  heimdall version --json\n')
     .action((opts: { json?: boolean }) => {
-      const facts = { version: AGENT_VERSION, node: process.version, platform: `${process.platform}-${process.arch}` };
-      console.log(opts.json ? JSON.stringify(facts) : `heimdall ${facts.version} (node ${facts.node}, ${facts.platform})`);
+      const facts = { version: AGENT_VERSION, ...(AGENT_COMMIT ? { commit: AGENT_COMMIT } : {}), node: process.version, platform: `${process.platform}-${process.arch}` };
+      const built = AGENT_COMMIT ? `commit ${AGENT_COMMIT.replace(/^([0-9a-f]{12})[0-9a-f]*/, '$1')}, ` : '';
+      console.log(opts.json ? JSON.stringify(facts) : `heimdall ${facts.version} (${built}node ${facts.node}, ${facts.platform})`);
     });
 }
