@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildPackages } from './packages/index.ts';
+import { buildPackages } from './index.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const version = (JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string }).version;
