@@ -7,14 +7,16 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildExecutables } from '../../installer/src/index.ts';
 import { deb } from '../../installer/src/packages/deb.ts';
 import { ChrootSession, cachedDebianRoot } from '../helpers/debian-root.ts';
-import { REPO_ROOT, startProcess, type RunningProcess } from '../helpers/process.ts';
+import { startProcess, type RunningProcess } from '../helpers/process.ts';
 import { diffSnapshots, snapshotTree } from '../helpers/tree-snapshot.ts';
 
-// The single-file executable this package ships (`npm run package` writes it). A development
-// executable that needs host folders names them in HEIMDALL_TEST_CHROOT_BINDS (host:inside,...).
-const EXECUTABLE = process.env['HEIMDALL_LINUX_EXECUTABLE'] ?? path.join(REPO_ROOT, 'dist/executables/heimdall-linux-x64');
+// The single-file executable this package ships, built from these sources for the test (as
+// `npm run package` does), or HEIMDALL_LINUX_EXECUTABLE. A development executable that needs host
+// folders names them in HEIMDALL_TEST_CHROOT_BINDS (host:inside,...).
+const GIVEN_EXECUTABLE = process.env['HEIMDALL_LINUX_EXECUTABLE'];
 const BINDS = (process.env['HEIMDALL_TEST_CHROOT_BINDS'] ?? '').split(',').filter(Boolean).map((b) => b.split(':') as [string, string]);
 
 // What dpkg itself writes about any package it installs and purges: its database and its log.
@@ -34,9 +36,15 @@ function inRoot(command: string[], input?: string): { code: number; stdout: stri
 }
 
 beforeAll(async () => {
-  if (!existsSync(EXECUTABLE)) throw new Error(`${EXECUTABLE} does not exist: build the executables first (npm run package), or set HEIMDALL_LINUX_EXECUTABLE`);
+  if (GIVEN_EXECUTABLE !== undefined && !existsSync(GIVEN_EXECUTABLE)) throw new Error(`HEIMDALL_LINUX_EXECUTABLE=${GIVEN_EXECUTABLE} does not exist`);
   const cache = cachedDebianRoot();
   work = mkdtempSync('/var/tmp/heimdall-deb-install-');
+  let EXECUTABLE = GIVEN_EXECUTABLE;
+  if (EXECUTABLE === undefined) {
+    const made = await buildExecutables({ targets: ['linux-x64'], outDir: path.join(work, 'executables'), workDir: path.join(work, 'executables-build') });
+    if (!made.built[0]) throw new Error(`could not build the linux-x64 executable: ${made.notBuilt.map((n) => n.reason).join('; ')}`);
+    EXECUTABLE = made.built[0].file;
+  }
   root = path.join(work, 'root');
   execFileSync('cp', ['-a', '--reflink=auto', cache, root]);
   const built = await deb.build({ executable: EXECUTABLE, arch: 'x64', version: '0.1.0', outDir: work, sourceDateEpoch: 1764806400, workDir: path.join(work, 'build') });
