@@ -96,6 +96,8 @@ describe('the Windows .msi', () => {
       expect(seq(a)).toBeLessThan(seq('InstallFinalize'));
     }
     expect(seq('HeimdallInstall')).toBeLessThan(seq('StartServices'));
-    expect(seq('HeimdallUninstall')).toBeLessThan(seq('StopServices'));
+    // Uninstall (with --purge) once the service has stopped, while heimdall.exe is still installed.
+    expect(seq('HeimdallUninstall')).toBeGreaterThan(seq('StopServices'));
+    expect(seq('HeimdallUninstall')).toBeLessThan(seq('RemoveFiles'));
   });
 });

@@ -65,7 +65,7 @@ ${MSI_PROPERTIES.map((p) => `          <Component Id="${p.component}" Guid="${p.
     <CustomAction Id="HeimdallInstall" FileKey="HeimdallExe" ExeCommand="install" Execute="deferred" Impersonate="no" Return="check" />
     <CustomAction Id="HeimdallUninstall" FileKey="HeimdallExe" ExeCommand="uninstall --purge" Execute="deferred" Impersonate="no" Return="ignore" />
     <InstallExecuteSequence>
-      <Custom Action="HeimdallUninstall" Before="StopServices">REMOVE="ALL" AND NOT UPGRADINGPRODUCTCODE</Custom>
+      <Custom Action="HeimdallUninstall" After="StopServices">REMOVE="ALL" AND NOT UPGRADINGPRODUCTCODE</Custom>
       <Custom Action="HeimdallInstall" After="InstallServices">NOT REMOVE</Custom>
     </InstallExecuteSequence>
     <Feature Id="Heimdall" Level="1">
@@ -96,9 +96,11 @@ function finishingQueries(secureProperties: string): string[] {
     `UPDATE \`Property\` SET \`Value\` = '${secureProperties}' WHERE \`Property\` = 'SecureCustomProperties'`,
     // Applies MsiServiceConfigFailureActions (Windows Installer 5), between InstallServices (5800) and StartServices (5900).
     "INSERT INTO `InstallExecuteSequence` (`Action`, `Condition`, `Sequence`) VALUES ('MsiConfigureServices', 'VersionMsi >= \"5.00\"', 5850)",
-    // wixl places a Before="StopServices" action at 1, outside the InstallInitialize (1500) .. InstallFinalize
-    // window where deferred actions must run: put it just before StopServices (1900).
-    'UPDATE `InstallExecuteSequence` SET `Sequence` = 1890 WHERE `Action` = \'HeimdallUninstall\'',
+    // wixl places a Before/After action badly (at 1, outside InstallInitialize (1500) .. InstallFinalize
+    // where deferred actions must run). Uninstall runs once the service has stopped (StopServices, 1900:
+    // its database is closed, so --purge can delete the state) and while heimdall.exe is still there
+    // (RemoveFiles, 3500).
+    'UPDATE `InstallExecuteSequence` SET `Sequence` = 1950 WHERE `Action` = \'HeimdallUninstall\'',
     // Remove the old version completely before installing the new one (WiX's afterInstallValidate; wixl
     // schedules it after InstallExecute). Its uninstall action is skipped (UPGRADINGPRODUCTCODE), so the
     // install record survives and the new version's install merges into it.
