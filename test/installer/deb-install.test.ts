@@ -99,6 +99,24 @@ describe('the .deb in a real Debian root', () => {
     expect((await daemon.exited).code).toBe(0);
   }, 120_000);
 
+  it('installs again over itself (the upgrade path: prerm upgrade, postinst configure) with the first install\'s record kept', () => {
+    const r = inRoot(['dpkg', '-i', '/tmp/heimdall.deb']);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const record = JSON.parse(readFileSync(path.join(root, 'var/lib/heimdall/install-record.json'), 'utf8')) as { changes: { kind: string; path?: string; before?: unknown }[] };
+    const profile = record.changes.filter((c) => c.path === '/etc/profile.d/heimdall.sh');
+    expect(profile).toEqual([expect.objectContaining({ kind: 'file', before: null })]);
+  });
+
+  it('dpkg -r takes back what install did and keeps the state; the CA leaves the bundle', () => {
+    const r = inRoot(['dpkg', '-r', 'heimdall']);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(existsSync(path.join(root, 'etc/profile.d/heimdall.sh'))).toBe(false);
+    expect(existsSync(path.join(root, 'usr/local/share/ca-certificates/heimdall-local-ca.crt'))).toBe(false);
+    const ca = readFileSync(path.join(root, 'var/lib/heimdall/ca.pem'), 'utf8').trim();
+    expect(readFileSync(path.join(root, 'etc/ssl/certs/ca-certificates.crt'), 'utf8')).not.toContain(ca);
+    expect(existsSync(path.join(root, 'var/lib/heimdall/install-record.json'))).toBe(false);
+  });
+
   it('dpkg --purge leaves the root as it was before, apart from dpkg\'s own records', () => {
     const r = inRoot(['dpkg', '--purge', 'heimdall']);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
