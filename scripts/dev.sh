@@ -5,7 +5,7 @@
 # installs the npm dependencies with native addons built against that Node, once per lockfile and
 # Node ABI; for the test suite, checks the Debian packages the tests use. Then it runs the task.
 #
-#   bash scripts/dev.sh TASK [ARGS...]     TASK: setup | demo | test | lint | typecheck | bench | bundle | package
+#   bash scripts/dev.sh TASK [ARGS...]     TASK: setup | demo | test | lint | typecheck | bench | bundle | package | package-os
 #
 # A machine that already has Node 22.18+ pays nothing extra: no download, and `npm ci` only when the
 # lockfile or the Node ABI changed since the last set-up.
@@ -86,12 +86,16 @@ install_dependencies() {
 # check profiles against Apple's plist DTD, unzip and perl for the generated scripts, wixl and msiinfo
 # (msitools) to build and read real MSIs; for the single-file executables, the aarch64 cross compiler
 # (the arm64 sock_diag addon), osslsigncode (Windows signatures), file and readelf (binutils) to check
-# each format, and qemu-user to run the linux-arm64 one.
+# each format, and qemu-user to run the linux-arm64 one; for the OS packages, debootstrap (a real
+# Debian root to dpkg -i into), rpmbuild/rpmlint/lintian, bsdtar and cpio (the macOS .pkg), certutil
+# (NSS trust stores) and systemd-analyze (the unit).
 TEST_PACKAGES=(
   "curl:curl" "openssl:openssl" "python3:python3" "procps:ps" "iproute2:ss" "util-linux:setpriv"
   "passwd:useradd" "make:make" "g++:g++" "chromium:chromium"
   "libxml2-utils:xmllint" "unzip:unzip" "perl:perl" "wixl:wixl" "msitools:msiinfo"
   "g++-aarch64-linux-gnu:aarch64-linux-gnu-g++" "osslsigncode:osslsigncode" "file:file" "binutils:readelf" "qemu-user:qemu-aarch64"
+  "debootstrap:debootstrap" "rpm:rpmbuild" "rpmlint:rpmlint" "lintian:lintian" "libarchive-tools:bsdtar"
+  "libnss3-tools:certutil" "cpio:cpio" "systemd:systemd-analyze"
 )
 
 check_test_packages() {
@@ -118,8 +122,8 @@ check_test_packages() {
 task="${1:-setup}"
 [ $# -gt 0 ] && shift
 case "$task" in
-  setup | demo | test | lint | typecheck | bench | bundle | package) ;;
-  *) fail "unknown task \"$task\"; accepted: setup, demo, test, lint, typecheck, bench, bundle, package" ;;
+  setup | demo | test | lint | typecheck | bench | bundle | package | package-os) ;;
+  *) fail "unknown task \"$task\"; accepted: setup, demo, test, lint, typecheck, bench, bundle, package, package-os" ;;
 esac
 
 choose_node
@@ -139,4 +143,5 @@ case "$task" in
   bench) exec "$NODE" test/bench/run.ts "$@" ;;
   bundle) exec "$NODE" scripts/bundle.ts "$@" ;;
   package) exec "$NODE" installer/src/main.ts "$@" ;;
+  package-os) exec "$NODE" installer/src/build-packages.ts "$@" ;;
 esac

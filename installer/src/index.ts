@@ -4,3 +4,5 @@ export type { BuildStamp } from './executables/bundle.ts';
 export { NODE_VERSION, TARGETS, TARGET_NAMES, hostTarget, type Target, type TargetName } from './executables/targets.ts';
 export { osslsigncodeSignArgs, osslsigncodeVerifyArgs, type WindowsSigning } from './executables/sign-windows.ts';
 export { codesignArgs, notarytoolSubmitArgs, ENTITLEMENTS_FILE } from './executables/sign-macos.ts';
+// The OS packages (.deb, .rpm, .pkg, .msi) made from those executables.
+export { buildPackages, executableFor, PACKAGE_FORMATS, type BuildPackagesOptions, type BuildPackagesResult, type PackageFormat } from './packages/index.ts';

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 const repo = path.resolve(import.meta.dirname, '../..');
 // Commands the script itself uses, and those the test suite needs (its TEST_PACKAGES table).
 const SCRIPT_COMMANDS = ['bash', 'sh', 'cat', 'cut', 'sha256sum', 'dirname', 'mkdir', 'rm', 'ls', 'head', 'ln', 'uname', 'tr', 'id', 'printf'];
-const TEST_COMMANDS = ['curl', 'openssl', 'python3', 'ps', 'ss', 'setpriv', 'useradd', 'make', 'g++', 'chromium', 'xmllint', 'unzip', 'perl', 'wixl', 'msiinfo', 'aarch64-linux-gnu-g++', 'osslsigncode', 'file', 'readelf', 'qemu-aarch64'];
+const TEST_COMMANDS = ['curl', 'openssl', 'python3', 'ps', 'ss', 'setpriv', 'useradd', 'make', 'g++', 'chromium', 'xmllint', 'unzip', 'perl', 'wixl', 'msiinfo', 'aarch64-linux-gnu-g++', 'osslsigncode', 'file', 'readelf', 'qemu-aarch64', 'debootstrap', 'rpmbuild', 'rpmlint', 'lintian', 'bsdtar', 'certutil', 'cpio', 'systemd-analyze'];
 
 let root: string;
 let bin: string;
@@ -94,7 +94,7 @@ describe('scripts/dev.sh', () => {
     makeBin(SCRIPT_COMMANDS);
     const r = runDev(['deploy']);
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('unknown task "deploy"; accepted: setup, demo, test, lint, typecheck, bench, bundle, package');
+    expect(r.stderr).toContain('unknown task "deploy"; accepted: setup, demo, test, lint, typecheck, bench, bundle, package, package-os');
     expect(npmCalls()).toEqual([]);
   });
 });

@@ -5,6 +5,8 @@ import { registerApps } from './commands/apps.ts';
 import { registerCa } from './commands/ca.ts';
 import { registerEnv } from './commands/env.ts';
 import { registerExec } from './commands/exec.ts';
+import { registerHelper } from './commands/helper.ts';
+import { registerInstall } from './commands/install.ts';
 import { registerLogin } from './commands/login.ts';
 import { registerMcp } from './commands/mcp.ts';
 import { registerRun } from './commands/run.ts';
@@ -23,6 +25,8 @@ const COMMANDS: readonly ((program: Command) => void)[] = [
   registerMcp,
   registerCa,
   registerRun,
+  registerInstall,
+  registerHelper,
   registerVersion,
 ];
 
