@@ -34,6 +34,7 @@ export async function runMdmCli(argv: readonly string[]): Promise<void> {
     .option('--team-id <id>', "Heimdall's Apple Developer Team ID, to pin the login-item rules")
     .option('--package <file>', 'a built package from dist/packages/ (repeatable)', collect, [])
     .option('--package-url <url>', 'where the packages are hosted, for the JumpCloud and Linux scripts')
+    .option('--local-target-allowed <address[:port]>', 'a loopback, link-local or own address the proxy may reach for clients (repeatable; local_targets_allowed)', collect, [])
     .option('--app-settings <app=file>', 'an app\'s managed settings: claude-code=managed-settings.json, codex=requirements.toml (repeatable)', collect, [])
     .option('--sign-cert <pem>', 'certificate that signs the profiles (with --sign-key)')
     .option('--sign-key <pem>', 'its private key (read, never written out)')
@@ -54,6 +55,7 @@ export async function runMdmCli(argv: readonly string[]): Promise<void> {
         version: packageVersion(),
         packages: opts['package'] as string[],
         appSettings,
+        localTargetsAllowed: opts['localTargetAllowed'] as string[],
       };
       const ca = str('ca');
       if (ca !== undefined) options.caPem = readInput('--ca', ca);

@@ -26,6 +26,8 @@ export interface GenerateOptions {
   /** Where the packages are hosted for download by JumpCloud / Linux scripts (no trailing name). */
   packageUrl?: string;
   appSettings?: AppSettingsInput[];
+  /** local_targets_allowed entries, as the admin wrote them (the agent's validator checks each). */
+  localTargetsAllowed?: string[];
   /** Certificate and key that sign the .mobileconfig files (CMS); the key is never written out. */
   signing?: { certPem: string; keyPem: string };
   /** package.json version: the packages' names carry it. */
@@ -107,6 +109,7 @@ export function buildContext(options: GenerateOptions): DeploymentContext {
   const raw: Record<string, unknown> = { gateway_url: options.gatewayUrl, organization: options.organization, ca_mode: ca ? 'gateway' : 'local' };
   if (options.supportUrl !== undefined) raw['support_url'] = options.supportUrl;
   if (options.controlUrl !== undefined) raw['control_url'] = options.controlUrl;
+  if (options.localTargetsAllowed !== undefined && options.localTargetsAllowed.length > 0) raw['local_targets_allowed'] = options.localTargetsAllowed;
   // The agent's own validator: a value it would reject on the device is rejected here, by the admin.
   const checked = validateSource('the generator inputs', raw, 'typed');
   const errors = checked.problems.filter((p) => p.severity === 'error');

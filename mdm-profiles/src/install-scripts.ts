@@ -4,7 +4,7 @@
 import { POLICY_REGISTRY_KEY } from '../../agent/src/config/index.ts';
 import type { ArtifactTarget, DeploymentContext } from './context.ts';
 import { sha256OfFile } from './generated-file.ts';
-import { managedFileJson, registrySettings } from './managed-settings.ts';
+import { managedFileJson, registrySettings, type RegistrySetting } from './managed-settings.ts';
 
 function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
@@ -101,11 +101,19 @@ systemctl enable --now heimdall.service
 `;
 }
 
+const PS_PROPERTY_TYPES: Record<RegistrySetting['type'], string> = { REG_DWORD: 'DWord', REG_SZ: 'String', REG_MULTI_SZ: 'MultiString' };
+
+function psValue(value: RegistrySetting['value']): string {
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') return psQuote(value);
+  return `@(${value.map(psQuote).join(', ')})`;
+}
+
 export function windowsInstallScript(ctx: DeploymentContext): string {
   const x64 = sourceOf(ctx, 'msi-x64', 'C:\\Windows\\Temp\\');
   const arm = sourceOf(ctx, 'msi-arm64', 'C:\\Windows\\Temp\\');
   const values = registrySettings(ctx.config)
-    .map((s) => `New-ItemProperty -Path $PolicyKey -Name ${psQuote(s.name)} -PropertyType ${s.type === 'REG_DWORD' ? 'DWord' : 'String'} -Value ${typeof s.value === 'number' ? s.value : psQuote(s.value)} -Force | Out-Null`)
+    .map((s) => `New-ItemProperty -Path $PolicyKey -Name ${psQuote(s.name)} -PropertyType ${PS_PROPERTY_TYPES[s.type]} -Value ${psValue(s.value)} -Force | Out-Null`)
     .join('\n');
   const ca = ctx.ca
     ? `# Gateway-held CA mode: trust the fleet CA for the machine.

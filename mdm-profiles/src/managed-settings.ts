@@ -2,22 +2,26 @@
 // (CONFIG_KEYS): plist values for macOS, registry values for Windows, JSON for Linux.
 import { CONFIG_KEY_NAMES, CONFIG_KEYS, type ConfigKey, type HeimdallConfig, type KeyKind } from '../../agent/src/config/index.ts';
 
-export type RegistryType = 'REG_SZ' | 'REG_DWORD';
+export type RegistryType = 'REG_SZ' | 'REG_DWORD' | 'REG_MULTI_SZ';
+
+/** A set key's value, as the key table types it. */
+export type SettingValue = string | number | boolean | readonly string[];
 
 export interface RegistrySetting {
   name: ConfigKey;
   type: RegistryType;
-  value: string | number;
+  value: string | number | readonly string[];
 }
 
 // How each kind of key is stored in the policy registry: the agent's registry reader takes text
-// for strings and a DWORD (0/1 for booleans) for numbers.
+// for strings, a DWORD (0/1 for booleans) for numbers and a multi-string for lists.
 const REGISTRY_TYPES: Record<KeyKind['kind'], RegistryType> = {
   url: 'REG_SZ',
   string: 'REG_SZ',
   enum: 'REG_SZ',
   port: 'REG_DWORD',
   boolean: 'REG_DWORD',
+  list: 'REG_MULTI_SZ',
 };
 
 export function registryTypeOf(key: ConfigKey): RegistryType {
@@ -30,13 +34,18 @@ export function setKeys(config: Partial<HeimdallConfig>): ConfigKey[] {
 }
 
 /** The forced values of the io.heimdall.agent preference domain: typed, exactly as the agent reads them. */
-export function managedPreferences(config: Partial<HeimdallConfig>): Record<string, string | number | boolean> {
-  return Object.fromEntries(setKeys(config).map((k) => [k, config[k] as string | number | boolean]));
+export function managedPreferences(config: Partial<HeimdallConfig>): Record<string, string | number | boolean | string[]> {
+  return Object.fromEntries(
+    setKeys(config).map((k) => {
+      const value = config[k] as SettingValue;
+      return [k, Array.isArray(value) ? [...(value as readonly string[])] : (value as string | number | boolean)];
+    }),
+  );
 }
 
 export function registrySettings(config: Partial<HeimdallConfig>): RegistrySetting[] {
   return setKeys(config).map((name) => {
-    const value = config[name] as string | number | boolean;
+    const value = config[name] as SettingValue;
     return { name, type: registryTypeOf(name), value: typeof value === 'boolean' ? Number(value) : value };
   });
 }

@@ -2,7 +2,7 @@
 // HKLM\SOFTWARE\Policies\Heimdall, the Intune OMA-URI rows that ingest the ADMX and set each
 // policy, and a .reg file with the same values.
 import { CONFIG_KEY_NAMES, CONFIG_KEYS, POLICY_REGISTRY_KEY, type ConfigKey, type HeimdallConfig, type KeyKind } from '../../agent/src/config/index.ts';
-import { registrySettings, setKeys } from './managed-settings.ts';
+import { registrySettings, setKeys, type RegistrySetting, type SettingValue } from './managed-settings.ts';
 import { xmlEscape } from './xml.ts';
 
 export const ADMX_FILE = 'heimdall.admx';
@@ -23,10 +23,13 @@ interface PolicyShape {
   element(key: ConfigKey, type: KeyKind): string;
   presentation(key: ConfigKey, type: KeyKind): string;
   /** The OMA-URI value for the policy set to `value`. */
-  omaValue(key: ConfigKey, value: string | number | boolean): string;
+  omaValue(key: ConfigKey, value: SettingValue): string;
 }
 
-const elementPolicy = (key: ConfigKey, value: string | number | boolean): string => `<enabled/><data id="${key}" value="${xmlEscape(String(value))}"/>`;
+const elementPolicy = (key: ConfigKey, value: SettingValue): string => `<enabled/><data id="${key}" value="${xmlEscape(String(value))}"/>`;
+// A multiText element's entries travel in one value, separated by U+F000 written as a character
+// reference (Microsoft's rule for ADMX-backed multi-string policies).
+const MULTI_TEXT_SEPARATOR = '&#xF000;';
 
 const SHAPES: Record<KeyKind['kind'], PolicyShape> = {
   url: {
@@ -57,6 +60,11 @@ const SHAPES: Record<KeyKind['kind'], PolicyShape> = {
         .join('')}</enum>`,
     presentation: (key) => `<dropdownList refId="${key}" noSort="true">${xmlEscape(titleOf(key))}</dropdownList>`,
     omaValue: elementPolicy,
+  },
+  list: {
+    element: (key, type) => `<multiText id="${key}" valueName="${key}" required="true" maxStrings="${type.kind === 'list' ? type.maxItems : 64}"/>`,
+    presentation: (key) => `<multiTextBox refId="${key}">${xmlEscape(titleOf(key))}</multiTextBox>`,
+    omaValue: (key, value) => `<enabled/><data id="${key}" value="${(Array.isArray(value) ? (value as readonly string[]) : [String(value)]).map(xmlEscape).join(MULTI_TEXT_SEPARATOR)}"/>`,
   },
 };
 
@@ -147,7 +155,7 @@ export function omaUriSettings(config: Partial<HeimdallConfig>, admx: string): O
       description: CONFIG_KEYS[key].description,
       omaUri: policyUri(key),
       dataType: 'String',
-      value: SHAPES[CONFIG_KEYS[key].type.kind].omaValue(key, config[key] as string | number | boolean),
+      value: SHAPES[CONFIG_KEYS[key].type.kind].omaValue(key, config[key] as SettingValue),
     })),
   ];
 }
@@ -176,6 +184,18 @@ ${items.join('\n')}
 
 /** A .reg file with the same values, for Group Policy preferences or a test machine. */
 export function registryFile(config: Partial<HeimdallConfig>): string {
-  const lines = registrySettings(config).map((s) => (s.type === 'REG_DWORD' ? `"${s.name}"=dword:${Number(s.value).toString(16).padStart(8, '0')}` : `"${s.name}"="${String(s.value).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`));
+  const lines = registrySettings(config).map((s) => `"${s.name}"=${REG_FILE_DATA[s.type](s.value)}`);
   return `Windows Registry Editor Version 5.00\r\n\r\n[${POLICY_REGISTRY_KEY.replace(/^HKLM\\/, 'HKEY_LOCAL_MACHINE\\')}]\r\n${lines.join('\r\n')}\r\n`;
 }
+
+// How a .reg file spells each registry type: DWORDs in hex, strings quoted, multi-strings as
+// hex(7): the UTF-16LE bytes of each string and its terminator, then the list's own terminator.
+const REG_FILE_DATA: Record<RegistrySetting['type'], (value: RegistrySetting['value']) => string> = {
+  REG_DWORD: (value) => `dword:${Number(value).toString(16).padStart(8, '0')}`,
+  REG_SZ: (value) => `"${String(value).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`,
+  REG_MULTI_SZ: (value) => {
+    const entries = Array.isArray(value) ? (value as readonly string[]) : [String(value)];
+    const bytes = Buffer.from(`${entries.map((e) => `${e}\0`).join('')}\0`, 'utf16le');
+    return `hex(7):${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join(',')}`;
+  },
+};

@@ -253,3 +253,73 @@ describe('live reload', () => {
     expect(changes).toHaveLength(2);
   });
 });
+
+describe('local_targets_allowed: a list key', () => {
+  it('takes a JSON array, a registry multi-string and a comma-separated flag, each entry in one canonical spelling', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ local_targets_allowed: ['127.1:5432', '[0:0:0:0:0:0:0:1]:22', '169.254.169.254', '127.0.0.1:5432'] }));
+    expect((await manager([managedFileSource(file)]).load()).config.local_targets_allowed).toEqual(['127.0.0.1:5432', '[::1]:22', '169.254.169.254']);
+    expect((await manager([registryLike({ local_targets_allowed: ['0x7f000001:8080'] })]).load()).config.local_targets_allowed).toEqual(['127.0.0.1:8080']);
+    expect((await manager([flagsSource({ localTargetsAllowed: '127.0.0.1:8080, [::1]' })]).load()).config.local_targets_allowed).toEqual(['127.0.0.1:8080', '[::1]']);
+    expect((await manager([]).load()).config.local_targets_allowed).toEqual([]);
+  });
+
+  it('refuses the whole list when one entry is not an address, naming that entry, and keeps the last good list', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ local_targets_allowed: ['127.0.0.1:5432'] }));
+    const m = manager([managedFileSource(file)]);
+    await m.load();
+    // A name could be re-pointed after the admin wrote it: only addresses are accepted.
+    writeFileSync(file, JSON.stringify({ local_targets_allowed: ['127.0.0.1:6379', 'db.internal:5432'] }));
+    const resolved = await m.load();
+    expect(resolved.config.local_targets_allowed).toEqual(['127.0.0.1:5432']);
+    expect(resolved.problems.map((p) => p.message)).toContain(
+      `config key "local_targets_allowed" in ${file}: expected a list of at most 64 entries, each ADDRESS:PORT, [IPV6]:PORT or an address alone, got a list with the entry "db.internal:5432"; keeping the last good value ["127.0.0.1:5432"]`,
+    );
+    writeFileSync(file, JSON.stringify({ local_targets_allowed: '127.0.0.1:6379' }));
+    expect((await m.load()).problems.map((p) => p.message)).toContain(
+      `config key "local_targets_allowed" in ${file}: expected a list of at most 64 entries, each ADDRESS:PORT, [IPV6]:PORT or an address alone, got "127.0.0.1:6379"; keeping the last good value ["127.0.0.1:5432"]`,
+    );
+  });
+
+  it('reports no change when a reload reads the same list again (the proxy is not restarted for nothing)', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ local_targets_allowed: ['127.0.0.1:5432'] }));
+    const m = manager([managedFileSource(file)]);
+    await m.load();
+    const changes: ConfigChange[] = [];
+    m.on('change', (c) => changes.push(c));
+    await m.load();
+    expect(changes).toEqual([]);
+    writeFileSync(file, JSON.stringify({ local_targets_allowed: ['127.0.0.1:5433'] }));
+    await m.load();
+    expect(changes.map((c) => c.changed)).toEqual([['local_targets_allowed']]);
+  });
+});
+
+describe('plain-text gateway and control URLs', () => {
+  it('refuses http:// and ws:// to a host other than loopback for the URLs that receive credentials, and says why', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ gateway_url: 'http://ai-gw.acme.example', control_url: 'ws://10.1.2.3:8080', support_url: 'http://help.acme.example' }));
+    const resolved = await manager([managedFileSource(file)]).load();
+    const why = 'plain text to a host other than loopback: credentials would cross the network unencrypted; use https://';
+    expect(resolved.problems.map((p) => p.message)).toEqual([
+      `config key "gateway_url" in ${file}: expected a URL (https, http), got "http://ai-gw.acme.example" (${why}); ignoring it`,
+      `config key "control_url" in ${file}: expected a URL (https, http, wss, ws), got "ws://10.1.2.3:8080" (${why}); ignoring it`,
+    ]);
+    expect(resolved.config.gateway_url).toBeUndefined();
+    // A help page receives no credential: plain http stays allowed there.
+    expect(resolved.config.support_url).toBe('http://help.acme.example');
+  });
+
+  it('accepts plain http to every loopback spelling (development and the demo)', async () => {
+    for (const url of ['http://127.0.0.1:8080', 'http://localhost:8080', 'http://[::1]:8080', 'http://127.1:8080']) {
+      const resolved = await manager([flagsSource({ gatewayUrl: url })]).load();
+      expect({ url, problems: resolved.problems }).toEqual({ url, problems: [] });
+    }
+  });
+});

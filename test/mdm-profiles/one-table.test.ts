@@ -43,6 +43,7 @@ const FULL: HeimdallConfig = {
   log_level: 'debug',
   intercept: false,
   ca_mode: 'gateway',
+  local_targets_allowed: ['127.0.0.1:5432', '[::1]:8080', '169.254.169.254'],
 };
 
 function fullContext(): DeploymentContext {
@@ -103,14 +104,23 @@ describe('one table feeds both: the generated settings, read by the agent', () =
     expect(registry.get('intercept')).toEqual({ type: 'REG_DWORD', value: 0 });
     expect(registry.get('proxy_port')).toEqual({ type: 'REG_DWORD', value: 7500 });
     expect(registry.get('ca_mode')).toEqual({ type: 'REG_SZ', value: 'gateway' });
+    expect(registry.get('local_targets_allowed')).toEqual({ type: 'REG_MULTI_SZ', value: ['127.0.0.1:5432', '[::1]:8080', '169.254.169.254'] });
   });
 
   it('Windows: the .reg file holds the same values', () => {
     const reg = registryFile(FULL);
     const values = new Map<string, RegValue>();
-    for (const m of reg.matchAll(/^"([^"]+)"=(?:dword:([0-9a-f]{8})|"((?:[^"\\]|\\.)*)")\r$/gm)) {
-      values.set(m[1]!, m[2] !== undefined ? { type: 'REG_DWORD', value: Number.parseInt(m[2], 16) } : { type: 'REG_SZ', value: m[3]!.replace(/\\(.)/g, '$1') });
+    for (const m of reg.matchAll(/^"([^"]+)"=(?:dword:([0-9a-f]{8})|"((?:[^"\\]|\\.)*)"|hex\(7\):([0-9a-f,]+))\r$/gm)) {
+      if (m[2] !== undefined) values.set(m[1]!, { type: 'REG_DWORD', value: Number.parseInt(m[2], 16) });
+      else if (m[3] !== undefined) values.set(m[1]!, { type: 'REG_SZ', value: m[3].replace(/\\(.)/g, '$1') });
+      else {
+        // UTF-16LE strings, each ending in NUL, the list ending in one more NUL.
+        const text = Buffer.from(m[4]!.split(',').map((h) => Number.parseInt(h, 16))).toString('utf16le');
+        expect(text.endsWith('\0\0')).toBe(true);
+        values.set(m[1]!, { type: 'REG_MULTI_SZ', value: text.slice(0, -2).split('\0') });
+      }
     }
+    expect(values.size).toBe(Object.keys(FULL).length);
     expect(reg.startsWith('Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Heimdall]\r\n')).toBe(true);
     const result = validated(interpretRegQuery({ exitCode: 0, stdout: regQueryOutput(values), stderr: '' }), 'registry');
     expect(result.values).toEqual(FULL);
@@ -130,7 +140,7 @@ describe('one table feeds both: the generated settings, read by the agent', () =
 // policy rules): <enabled/> writes each <data id=...> to its element's valueName with the element's
 // type; a policy's own valueName takes enabledValue / disabledValue. ----
 
-type RegValue = { type: 'REG_SZ'; value: string } | { type: 'REG_DWORD'; value: number };
+type RegValue = { type: 'REG_SZ'; value: string } | { type: 'REG_DWORD'; value: number } | { type: 'REG_MULTI_SZ'; value: string[] };
 
 function applyOmaUri(admxText: string, rows: ReturnType<typeof omaUriSettings>): Map<string, RegValue> {
   const admx = new DOMParser().parseFromString(admxText, 'text/xml');
@@ -162,6 +172,8 @@ function applyOmaUri(admxText: string, rows: ReturnType<typeof omaUriSettings>):
       const valueName = element.getAttribute('valueName')!;
       const kinds: Record<string, () => RegValue> = {
         text: () => ({ type: 'REG_SZ', value }),
+        // The value attribute holds the entries separated by U+F000 (a character reference the XML parser decodes).
+        multiText: () => ({ type: 'REG_MULTI_SZ', value: value.split('\uF000') }),
         decimal: () => ({ type: 'REG_DWORD', value: Number(value) }),
         enum: () => {
           const item = Array.from(element.getElementsByTagName('string')).find((s) => s.textContent === value);
@@ -177,6 +189,7 @@ function applyOmaUri(admxText: string, rows: ReturnType<typeof omaUriSettings>):
 
 /** reg.exe's text for `reg query HKLM\SOFTWARE\Policies\Heimdall` with these values. */
 function regQueryOutput(values: Map<string, RegValue>): string {
-  const lines = [...values].map(([name, v]) => `    ${name}    ${v.type}    ${v.type === 'REG_DWORD' ? `0x${v.value.toString(16)}` : v.value}`);
+  const shown = (v: RegValue): string => (v.type === 'REG_DWORD' ? `0x${v.value.toString(16)}` : v.type === 'REG_MULTI_SZ' ? v.value.join('\\0') : v.value);
+  const lines = [...values].map(([name, v]) => `    ${name}    ${v.type}    ${shown(v)}`);
   return `\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Heimdall\r\n${lines.join('\r\n')}\r\n\r\n`;
 }

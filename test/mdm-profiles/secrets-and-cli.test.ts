@@ -131,6 +131,18 @@ describe('heimdall-mdm generate', { timeout: 60_000 }, () => { // each case runs
     const notCa = await runToEnd(process.execPath, [MDM_BIN, 'generate', '--gateway', 'https://gw.acme.example', '--org', 'Acme', '--ca', leafOnly, '--out', path.join(dir, 'o3')]);
     expect(notCa.stderr).toContain('is not a CA');
   });
+
+  it('carries --local-target-allowed into every platform\'s settings, and refuses an entry the agent would refuse', async () => {
+    const dir = tempDir(dirs);
+    const out = path.join(dir, 'out');
+    const ok = await runToEnd(process.execPath, [MDM_BIN, 'generate', '--gateway', 'https://gw.acme.example', '--org', 'Acme', '--local-target-allowed', '127.1:5432', '--local-target-allowed', '[::1]:8080', '--out', out]);
+    expect(ok.stderr).toBe('');
+    const linux = JSON.parse(readFileSync(path.join(out, 'linux/config.json'), 'utf8')) as Record<string, unknown>;
+    expect(linux['local_targets_allowed']).toEqual(['127.0.0.1:5432', '[::1]:8080']);
+    const bad = await runToEnd(process.execPath, [MDM_BIN, 'generate', '--gateway', 'https://gw.acme.example', '--org', 'Acme', '--local-target-allowed', 'db.internal:5432', '--out', path.join(dir, 'o2')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('config key "local_targets_allowed" in the generator inputs: expected a list of at most 64 entries, each ADDRESS:PORT, [IPV6]:PORT or an address alone, got a list with the entry "db.internal:5432"');
+  });
 });
 
 describe('docs/deployment', () => {

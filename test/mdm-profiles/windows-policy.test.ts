@@ -66,7 +66,7 @@ describe('ADMX / ADML', () => {
     const policies = all(parse(buildAdmx()), 'policy');
     expect(policies.map((p) => p.getAttribute('name'))).toEqual(CONFIG_KEY_NAMES);
     // The element (or enabled/disabled value) each kind must use.
-    const expected: Record<string, string> = { url: 'text', string: 'text', port: 'decimal', enum: 'enum', boolean: 'enabledValue/decimal' };
+    const expected: Record<string, string> = { url: 'text', string: 'text', port: 'decimal', enum: 'enum', boolean: 'enabledValue/decimal', list: 'multiText' };
     for (const policy of policies) {
       const key = policy.getAttribute('name') as (typeof CONFIG_KEY_NAMES)[number];
       expect(policy.getAttribute('class')).toBe('Machine');
@@ -78,6 +78,7 @@ describe('ADMX / ADML', () => {
       const type = CONFIG_KEYS[key].type;
       if (type.kind === 'port') expect([element!.getAttribute('minValue'), element!.getAttribute('maxValue')]).toEqual(['1', '65535']);
       if (type.kind === 'enum') expect(all(element!, 'string').map((s) => s.textContent)).toEqual(type.values);
+      if (type.kind === 'list') expect(element!.getAttribute('maxStrings')).toBe(String(type.maxItems));
     }
   });
 

@@ -1,7 +1,7 @@
 // Where the control plane's endpoints live, derived from `control_url`. The device token and the
 // virtual key travel to these URLs, so plain http is accepted only to a loopback host (development
 // and the demo) unless the caller explicitly allows it.
-import { isIP } from 'node:net';
+import { isLoopbackUrlHost } from '../lib/loopback-host.ts';
 import { LoginError } from './errors.ts';
 
 export interface ControlEndpointOptions {
@@ -9,14 +9,6 @@ export interface ControlEndpointOptions {
   websocket?: boolean;
   /** Accept plain http/ws to a non-loopback host (a development gateway on a LAN). */
   allowInsecure?: boolean;
-}
-
-function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '');
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  if (isIP(host) === 6) return host === '::1';
-  return false;
 }
 
 /**
@@ -37,7 +29,7 @@ export function controlEndpoint(controlUrl: string, endpoint: string, options: C
   if (url.username !== '' || url.password !== '') {
     throw new LoginError('invalid_control_url', 'control_url must not carry a user name or password');
   }
-  if (url.protocol === 'http:' && !options.allowInsecure && !isLoopbackHost(url.hostname)) {
+  if (url.protocol === 'http:' && !options.allowInsecure && !isLoopbackUrlHost(url.hostname)) {
     throw new LoginError(
       'invalid_control_url',
       `control_url ${url.origin} is plain http to a host other than loopback; credentials would cross the network unencrypted: use https://`,

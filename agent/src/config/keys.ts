@@ -3,11 +3,17 @@
 import { LOG_LEVELS } from '../lib/logger.ts';
 
 export type KeyKind =
-  | { kind: 'url'; schemes: readonly string[] }
+  /** `credentials`: the URL receives the device token or a virtual key, so plain http/ws only to loopback. */
+  | { kind: 'url'; schemes: readonly string[]; credentials?: true }
   | { kind: 'string'; maxLength: number }
   | { kind: 'port' }
   | { kind: 'boolean' }
-  | { kind: 'enum'; values: readonly string[] };
+  | { kind: 'enum'; values: readonly string[] }
+  /** A list of entries of one item kind (each checked on its own; the list is taken whole or not at all). */
+  | { kind: 'list'; item: ListItemKind; maxItems: number };
+
+/** What one entry of a list key is; each has its parser in validate.ts. */
+export type ListItemKind = 'local-target';
 
 interface KeyRow<T> {
   type: KeyKind;
@@ -28,18 +34,19 @@ export interface HeimdallConfig {
   log_level: (typeof LOG_LEVELS)[number];
   intercept: boolean;
   ca_mode: 'local' | 'gateway';
+  local_targets_allowed: readonly string[];
 }
 
 export type ConfigKey = keyof HeimdallConfig;
 
 export const CONFIG_KEYS: { [K in ConfigKey]: KeyRow<HeimdallConfig[K]> } = {
   gateway_url: {
-    type: { kind: 'url', schemes: ['https:', 'http:'] },
+    type: { kind: 'url', schemes: ['https:', 'http:'], credentials: true },
     default: undefined,
     description: "the organization's AI gateway, where governed inference is forwarded",
   },
   control_url: {
-    type: { kind: 'url', schemes: ['https:', 'http:', 'wss:', 'ws:'] },
+    type: { kind: 'url', schemes: ['https:', 'http:', 'wss:', 'ws:'], credentials: true },
     default: undefined,
     description: 'the control plane for policy sync and enrollment (defaults to gateway_url)',
   },
@@ -82,6 +89,11 @@ export const CONFIG_KEYS: { [K in ConfigKey]: KeyRow<HeimdallConfig[K]> } = {
     type: { kind: 'enum', values: ['local', 'gateway'] },
     default: 'local',
     description: 'local: the device holds its own interception CA; gateway: the gateway signs leaves',
+  },
+  local_targets_allowed: {
+    type: { kind: 'list', item: 'local-target', maxItems: 64 },
+    default: [],
+    description: "loopback, link-local or this machine's own addresses the proxy may connect to for clients (ADDRESS:PORT, [IPV6]:PORT or an address); refused otherwise",
   },
 };
 

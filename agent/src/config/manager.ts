@@ -123,7 +123,7 @@ export class ConfigManager extends EventEmitter<{ change: [ConfigChange]; reload
     for (const p of problems) this.#logger[p.severity === 'error' ? 'error' : 'warn']({ source: p.source, key: p.key }, p.message);
     this.emit('reloaded', resolved);
     if (previous) {
-      const changed = CONFIG_KEY_NAMES.filter((k) => previous[k] !== config[k]);
+      const changed = CONFIG_KEY_NAMES.filter((k) => !sameValue(previous[k], config[k]));
       if (changed.length > 0) {
         this.#logger.info({ changed }, 'configuration changed; applying it');
         this.emit('change', { config, previous, changed });
@@ -218,4 +218,11 @@ export class ConfigManager extends EventEmitter<{ change: [ConfigChange]; reload
     await Promise.all(this.#watchers.map((w) => w.close()));
     this.#watchers = [];
   }
+}
+
+// List keys arrive as a new array on every read: compare them by entries, or every reload would look
+// like a change and restart the proxy.
+function sameValue(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v, i) => v === b[i]);
+  return a === b;
 }

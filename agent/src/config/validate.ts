@@ -1,6 +1,8 @@
 // Checks one source's raw values against the key table. Each problem names the key, the source and
 // what was expected, so an admin can fix a managed file from the log line alone.
-import { CONFIG_KEY_NAMES, CONFIG_KEYS, isConfigKey, type ConfigKey, type HeimdallConfig, type KeyKind } from './keys.ts';
+import { formatLocalTarget, LOCAL_TARGET_FORMS, parseLocalTarget } from '../lib/local-target.ts';
+import { isPlainTextToNetwork } from '../lib/loopback-host.ts';
+import { CONFIG_KEY_NAMES, CONFIG_KEYS, isConfigKey, type ConfigKey, type HeimdallConfig, type KeyKind, type ListItemKind } from './keys.ts';
 
 export interface ConfigProblem {
   severity: 'error' | 'warning';
@@ -39,10 +41,32 @@ function expectation(type: KeyKind): string {
       return 'true or false';
     case 'enum':
       return `one of ${type.values.map((v) => `"${v}"`).join(', ')}`;
+    case 'list':
+      return `a list of at most ${type.maxItems} entries, each ${LIST_ITEMS[type.item].forms}`;
   }
 }
 
-type Checked = { ok: true; value: unknown } | { ok: false };
+type Checked = { ok: true; value: unknown } | { ok: false; item?: string; why?: string };
+
+// One row per list item kind: what an entry looks like, and its parser (the canonical spelling, or
+// undefined when the entry is not one).
+const LIST_ITEMS: Record<ListItemKind, { forms: string; parse: (entry: string) => string | undefined }> = {
+  'local-target': {
+    forms: LOCAL_TARGET_FORMS,
+    parse: (entry) => {
+      const target = parseLocalTarget(entry);
+      return target && formatLocalTarget(target);
+    },
+  },
+};
+
+// JSON and plists carry a real array; the registry a REG_MULTI_SZ (or one string); flags and text
+// sources a comma-separated string.
+function listEntries(raw: unknown, flavor: SourceFlavor): unknown[] | undefined {
+  if (Array.isArray(raw)) return raw;
+  if (typeof raw === 'string' && flavor !== 'typed') return raw.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  return undefined;
+}
 
 function checkValue(type: KeyKind, raw: unknown, flavor: SourceFlavor): Checked {
   switch (type.kind) {
@@ -52,6 +76,8 @@ function checkValue(type: KeyKind, raw: unknown, flavor: SourceFlavor): Checked 
         const url = new URL(raw);
         if (!type.schemes.includes(url.protocol)) return { ok: false };
         if (url.protocol !== 'mailto:' && !url.hostname) return { ok: false };
+        // The device token and virtual keys travel to it: never in the clear across a network.
+        if (type.credentials && isPlainTextToNetwork(url)) return { ok: false, why: 'plain text to a host other than loopback: credentials would cross the network unencrypted; use https://' };
         return { ok: true, value: raw.replace(/\/+$/, '') };
       } catch {
         return { ok: false };
@@ -76,6 +102,17 @@ function checkValue(type: KeyKind, raw: unknown, flavor: SourceFlavor): Checked 
     }
     case 'enum':
       return typeof raw === 'string' && type.values.includes(raw) ? { ok: true, value: raw } : { ok: false };
+    case 'list': {
+      const entries = listEntries(raw, flavor);
+      if (!entries || entries.length > type.maxItems) return { ok: false };
+      const parsed: string[] = [];
+      for (const entry of entries) {
+        const value = typeof entry === 'string' ? LIST_ITEMS[type.item].parse(entry) : undefined;
+        if (value === undefined) return { ok: false, item: describeValue(entry) };
+        if (!parsed.includes(value)) parsed.push(value);
+      }
+      return { ok: true, value: parsed };
+    }
   }
 }
 
@@ -105,7 +142,9 @@ export type KeyCheck = { ok: true; value: unknown } | { ok: false; expected: str
 export function checkKeyValue(key: ConfigKey, raw: unknown, flavor: SourceFlavor): KeyCheck {
   const type = CONFIG_KEYS[key].type;
   const checked = checkValue(type, raw, flavor);
-  return checked.ok ? checked : { ok: false, expected: expectation(type), got: describeValue(raw) };
+  if (checked.ok) return checked;
+  const got = checked.item !== undefined ? `a list with the entry ${checked.item}` : `${describeValue(raw)}${checked.why ? ` (${checked.why})` : ''}`;
+  return { ok: false, expected: expectation(type), got };
 }
 
 export interface ValidatedSource {

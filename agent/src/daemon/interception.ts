@@ -8,6 +8,7 @@ import type { ConfigKey, HeimdallConfig } from '../config/index.ts';
 import { Forwarder, interceptedHosts, permittedDomains } from '../forward/index.ts';
 import {
   createProxyServer,
+  TargetGuard,
   writeCaBundle,
   type Attribution,
   type ExchangeRecord,
@@ -41,7 +42,7 @@ interface Front {
 }
 
 /** Settings the proxy and forwarder are built from: a change to any of them rebuilds both. */
-const PROXY_KEYS: readonly ConfigKey[] = ['gateway_url', 'support_url', 'organization', 'proxy_port', 'pac_port', 'intercept', 'ca_mode'];
+const PROXY_KEYS: readonly ConfigKey[] = ['gateway_url', 'support_url', 'organization', 'proxy_port', 'pac_port', 'intercept', 'ca_mode', 'local_targets_allowed'];
 
 export interface InterceptionStatus {
   state: 'running' | 'off' | 'not_configured' | 'failed';
@@ -108,6 +109,7 @@ export class Interception implements Service {
       port: config.proxy_port,
       ...(config.pac_port !== undefined && config.pac_port !== config.proxy_port ? { pacPort: config.pac_port } : {}),
       certificates,
+      targetGuard: new TargetGuard({ allowed: config.local_targets_allowed }),
       governor: this.#o.governor,
       getVirtualKey: this.#o.getVirtualKey,
       onExchangeComplete: this.#o.onExchangeComplete,

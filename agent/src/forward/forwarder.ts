@@ -11,6 +11,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../lib/logger.ts';
+import { isPlainTextToNetwork } from '../lib/loopback-host.ts';
 import { DnsCache, type DnsCacheOptions, type LookupFunction } from './dns-cache.ts';
 import { providerError, type ErrorKind } from './error-shapes.ts';
 import { applyGatewayHeaders, endToEndFields, removeHopByHop, stripCredentialQuery } from './headers.ts';
@@ -116,6 +117,11 @@ export class Forwarder {
     this.#gateway = new URL(options.gatewayUrl);
     if (this.#gateway.protocol !== 'http:' && this.#gateway.protocol !== 'https:') {
       throw new Error(`gateway_url ${options.gatewayUrl}: expected an http:// or https:// URL`);
+    }
+    // Virtual keys ride on every forwarded request: the config validator refuses this already, and the
+    // forwarder refuses it again so no other caller can build a plain-text path to the network.
+    if (isPlainTextToNetwork(this.#gateway)) {
+      throw new Error(`gateway_url ${this.#gateway.origin} is plain http to a host other than loopback; virtual keys would cross the network unencrypted: use https://`);
     }
     this.#timeouts = { ...DEFAULT_FORWARD_TIMEOUTS, ...options.timeouts };
     this.#resolveOrigin = options.resolveOrigin ?? productionOriginResolver;

@@ -9,6 +9,9 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import os from 'node:os';
+import { canonicalHost, LOCAL_TARGET_FORMS, parseLocalTarget } from '../lib/local-target.ts';
+
+export { canonicalHost };
 
 /** Why a target is refused. */
 export type ForbiddenKind = 'loopback' | 'link-local' | 'unspecified' | "this machine's own address";
@@ -35,17 +38,6 @@ const RANGES: readonly [ForbiddenKind, string, number, 'ipv4' | 'ipv6'][] = [
   ['unspecified', '::', 128, 'ipv6'],
   ['link-local', 'fe80::', 10, 'ipv6'],
 ];
-
-/** A host as the URL parser sees it: IPv4 in dotted form, IPv6 compressed without brackets, names lower case. */
-export function canonicalHost(host: string): string | undefined {
-  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  try {
-    const parsed = new URL(`http://${net.isIPv6(bare) ? `[${bare}]` : bare}/`).hostname;
-    return parsed.startsWith('[') ? parsed.slice(1, -1) : parsed.replace(/\.$/, '');
-  } catch {
-    return undefined;
-  }
-}
 
 /** The kind of local address this is, or undefined for an address elsewhere. */
 export function forbiddenKind(address: string, own: readonly string[]): ForbiddenKind | undefined {
@@ -85,8 +77,8 @@ export class TargetGuard {
 
   constructor(options: TargetGuardOptions = {}) {
     for (const entry of options.allowed ?? []) {
-      const parsed = parseAllowed(entry);
-      if (!parsed) throw new Error(`local_targets_allowed entry ${JSON.stringify(entry)}: expected ADDRESS:PORT, [IPV6]:PORT or an address`);
+      const parsed = parseLocalTarget(entry);
+      if (!parsed) throw new Error(`local_targets_allowed entry ${JSON.stringify(entry)}: expected ${LOCAL_TARGET_FORMS}`);
       if (parsed.port === undefined) this.#allowedAddresses.add(parsed.address);
       else this.#allowedAddressPorts.add(`${parsed.address}|${parsed.port}`);
     }
@@ -125,16 +117,4 @@ export class TargetGuard {
   #allows(address: string, port: number): boolean {
     return this.#allowedAddresses.has(address) || this.#allowedAddressPorts.has(`${address}|${port}`);
   }
-}
-
-function parseAllowed(entry: string): { address: string; port: number | undefined } | undefined {
-  const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(entry);
-  const plain = /^([^:]+)(?::(\d{1,5}))?$/.exec(entry);
-  const [addressText, portText] = bracketed ? [bracketed[1]!, bracketed[2]] : plain ? [plain[1]!, plain[2]] : net.isIPv6(entry) ? [entry, undefined] : [undefined, undefined];
-  if (addressText === undefined) return undefined;
-  const address = canonicalHost(addressText);
-  if (address === undefined || !net.isIP(address)) return undefined;
-  const port = portText === undefined ? undefined : Number(portText);
-  if (port !== undefined && (port < 1 || port > 65535)) return undefined;
-  return { address, port };
 }

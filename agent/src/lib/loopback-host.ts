@@ -35,3 +35,20 @@ export function isLoopbackHostHeader(host: string | undefined, port: number): bo
 export function loopbackHostRefusal(service: string, host: string | undefined, port: number): string {
   return `Heimdall serves ${service} only to loopback names (Host: 127.0.0.1:${port} or localhost:${port}); this request said Host: ${JSON.stringify(host ?? '')}.`;
 }
+
+/**
+ * Whether a URL's hostname (as `new URL()` gives it: IPv4 dotted, IPv6 in brackets, names lower case)
+ * is this machine's loopback. The URL parser has already turned `127.1` or `2130706433` into
+ * `127.0.0.1`, so spellings cannot slip past.
+ */
+export function isLoopbackUrlHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (net.isIPv4(host)) return host.startsWith('127.');
+  return net.isIPv6(host) && (host === '::1' || /^::ffff:(127\.|7f[0-9a-f]{2}:)/i.test(host));
+}
+
+/** Plain http and ws carry credentials in the clear: accepted only to loopback (development, the demo). */
+export function isPlainTextToNetwork(url: URL): boolean {
+  return (url.protocol === 'http:' || url.protocol === 'ws:') && !isLoopbackUrlHost(url.hostname);
+}
