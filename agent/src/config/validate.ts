@@ -63,7 +63,7 @@ const LIST_ITEMS: Record<ListItemKind, { forms: string; parse: (entry: string) =
 // JSON and plists carry a real array; the registry a REG_MULTI_SZ (or one string); flags and text
 // sources a comma-separated string.
 function listEntries(raw: unknown, flavor: SourceFlavor): unknown[] | undefined {
-  if (Array.isArray(raw)) return raw;
+  if (Array.isArray(raw)) return raw as unknown[];
   if (typeof raw === 'string' && flavor !== 'typed') return raw.split(',').map((e) => e.trim()).filter((e) => e !== '');
   return undefined;
 }
