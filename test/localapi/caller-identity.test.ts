@@ -17,7 +17,7 @@ import { silentLogger } from '../../agent/src/lib/logger.ts';
 import { ADDON_MISSING, LocalApi, peerCredentialResolver, platformCallerResolver, type CallerResolver } from '../../agent/src/localapi/index.ts';
 import type { McpListRow } from '../../agent/src/mcp/index.ts';
 import { SeenApps } from '../../agent/src/policy/index.ts';
-import { freePort, runToEnd, startProcess, type RunningProcess } from '../helpers/process.ts';
+import { freePort, HEIMDALL_BIN, runToEnd, startProcess, type RunningProcess } from '../helpers/process.ts';
 
 const isRoot = process.getuid?.() === 0;
 const DAEMON_CHILD = path.join(import.meta.dirname, '../daemon/gated-discovery-child.ts');
@@ -165,6 +165,16 @@ describe.runIf(process.platform === 'linux' && isRoot)('a real daemon against an
 
     const root = await call(undefined, socket, 'GET', '/v1/apps');
     expect((root.body as { appId: string }[]).map((a) => a.appId).sort()).toEqual(['claude-code', 'curl']);
+  });
+  it('`heimdall logout` run by each user signs out only that user', async () => {
+    const cli = (user: TestUser, args: string[]) => asUser(user, process.execPath, [HEIMDALL_BIN, 'logout', '--state-dir', stateDir, ...args]);
+    const refused = await cli(attacker, ['--user', victim.name]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`only root may sign out another OS user (you are ${attacker.name})`);
+    const own = await cli(victim, []);
+    expect(own.code, own.stderr).toBe(0);
+    expect(own.stdout.trim()).toBe(`Signed out OS user ${victim.name}.`);
+    expect(((await call(undefined, socket, 'GET', '/v1/status')).body as { signed_in_users: string[] }).signed_in_users).toEqual([]);
   });
 });
 

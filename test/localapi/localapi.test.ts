@@ -13,6 +13,7 @@ import {
   type LocalCaller,
   type PeerCredAddon,
 } from '../../agent/src/localapi/index.ts';
+import { LOCAL_ROUTE_PERMISSIONS, localApiRoutes, type LocalRouteDeps } from '../../agent/src/daemon/local-routes.ts';
 import { silentLogger } from '../../agent/src/lib/logger.ts';
 import { runToEnd } from '../helpers/process.ts';
 
@@ -140,5 +141,18 @@ describe('caller identity, pure parts', () => {
       const source = readFileSync(path.join(import.meta.dirname, '../../agent/native/sockdiag', file), 'utf8');
       for (const c of calls) expect(source, `${file} uses ${c}`).toContain(c);
     }
+  });
+});
+
+describe('the route permission table', () => {
+  it('gives every local API route exactly one permission row, and docs/architecture.md lists each as the code has it', () => {
+    const routes = localApiRoutes({} as LocalRouteDeps);
+    expect(routes.map((r) => `${r.method} ${r.path}`).sort()).toEqual(Object.keys(LOCAL_ROUTE_PERMISSIONS).sort());
+    const doc = readFileSync(path.join(import.meta.dirname, '../../docs/architecture.md'), 'utf8');
+    const table = doc.slice(doc.indexOf('<!-- local-api-permissions'));
+    const rows = new Map(
+      [...table.matchAll(/^\| `(\w+ \/v1\/[\w-]+)` \| (\w+) \| (\w+) \|/gm)].map((m) => [m[1], { access: m[2], scope: m[3] }]),
+    );
+    expect(Object.fromEntries(rows)).toEqual(Object.fromEntries(Object.entries(LOCAL_ROUTE_PERMISSIONS).map(([k, v]) => [k, { access: v.access, scope: v.scope }])));
   });
 });
