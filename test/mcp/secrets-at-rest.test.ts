@@ -84,6 +84,58 @@ describe.runIf(isLinuxRoot && hasSetpriv)('the managed policy file, read by anot
   });
 });
 
+describe('the other apps’ machine-wide policy files', () => {
+  it('repeat no secret of a blocked or allowed server; a command line that would need one is reported, not published', async () => {
+    rig = await makeRig();
+    writeFile(path.join(rig.home, '.config/Code/User/mcp.json'), JSON.stringify({ servers: { pg: { command: 'pg-mcp', args: ['--password', PASSWORD] }, api: { url: `https://mcp.example.com/t/${TOKEN}/sse` } } }));
+    writeFile(
+      path.join(rig.home, '.codex/config.toml'),
+      `[mcp_servers.pg]\ncommand = "pg-mcp"\nargs = ["--password", "${PASSWORD}"]\n\n[mcp_servers.keyed]\nurl = "https://mcp.example.com/mcp?key=${TOKEN}"\n`,
+    );
+    writeFile(path.join(rig.home, '.gemini/settings.json'), JSON.stringify({ mcpServers: { pg: { command: 'pg-mcp', args: ['--password', PASSWORD] } } }));
+    await rig.governor.rescan();
+    for (const s of rig.governor.inventory().servers) if (s.name === 'pg' || s.name === 'api') rig.decisions.set(s.fingerprint, 'block');
+    await rig.governor.applyPolicy();
+
+    const managedFiles = (fs.readdirSync(rig.managedRoot, { recursive: true }) as string[]).map((f) => path.join(rig!.managedRoot, f)).filter((f) => fs.statSync(f).isFile());
+    expect(managedFiles.map((f) => path.relative(rig!.managedRoot, f)).sort()).toEqual(['etc/codex/requirements.toml', 'etc/gemini-cli/settings.json', 'etc/vscode/policy.json']);
+    for (const file of managedFiles) for (const secret of [PASSWORD, TOKEN]) expect(fs.readFileSync(file, 'utf8')).not.toContain(secret);
+    const rows = rig.governor.list();
+    const row = (app: string, name: string) => rows.find((r) => r.app === app && r.name === name)!;
+    expect(row('vscode', 'pg')).toMatchObject({ enforcedHow: 'not-enforceable', enforcedDetail: expect.stringMatching(/carries a secret/) });
+    expect(row('vscode', 'api')).toMatchObject({ enforcedHow: 'managed-policy' });
+    expect(JSON.parse(JSON.parse(fs.readFileSync(path.join(rig.managedRoot, 'etc/vscode/policy.json'), 'utf8')).ChatDeniedMcpServers)).toEqual([{ serverUrl: 'https://mcp.example.com/t/*/sse*' }]);
+    expect(row('codex', 'pg')).toMatchObject({ enforcedHow: 'managed-policy', enforcedDetail: expect.stringMatching(/allowed but not listed.*keyed/) });
+    expect(row('gemini-cli', 'pg')).toMatchObject({ enforcedHow: 'managed-policy' });
+  });
+});
+
+describe('a deny in the owner’s own settings', () => {
+  it('comes back when the user takes it out, keeps the user’s own settings, and leaves them on approval', async () => {
+    rig = await makeRig({ watch: true, manualClock: true, debounceMs: 80 });
+    const settingsFile = path.join(rig.home, '.claude/settings.json');
+    writeFile(settingsFile, '{\n  "model": "opus",\n  "deniedMcpServers": [{ "serverName": "mine" }]\n}\n');
+    fs.chmodSync(settingsFile, 0o644);
+    claudeUserFile(rig.home);
+    await rig.governor.start();
+    rig.decisions.set(rig.governor.inventory().servers.find((s) => s.name === 'pg')!.fingerprint, 'block');
+    await rig.governor.applyPolicy();
+    const ours = { serverCommand: ['/bin/true', 'pg-mcp', '--password', PASSWORD, '--token', TOKEN] };
+    expect(JSON.parse(fs.readFileSync(settingsFile, 'utf8'))).toEqual({ model: 'opus', deniedMcpServers: [{ serverName: 'mine' }, ours] });
+    // It now repeats the user's secret: tightened to the user alone.
+    expect(fs.statSync(settingsFile).mode & 0o077).toBe(0);
+
+    // The user removes Heimdall's entry; the watcher sees it and enforcement writes it again.
+    fs.writeFileSync(settingsFile, '{ "model": "opus", "deniedMcpServers": [{ "serverName": "mine" }] }\n');
+    await rig.flush();
+    expect(JSON.parse(fs.readFileSync(settingsFile, 'utf8')).deniedMcpServers).toEqual([{ serverName: 'mine' }, ours]);
+
+    rig.decisions.clear();
+    await rig.governor.applyPolicy();
+    expect(JSON.parse(fs.readFileSync(settingsFile, 'utf8'))).toEqual({ model: 'opus', deniedMcpServers: [{ serverName: 'mine' }] });
+  });
+});
+
 describe('the real Claude Code honours a deny in the user’s own settings', () => {
   const claude = path.resolve(import.meta.dirname, '../../node_modules/.bin/claude');
   it.runIf(fs.existsSync(claude))('no longer loads the denied server, and loads it again after approval', async () => {

@@ -66,6 +66,8 @@ export class Enforcer {
   readonly #o: EnforcerOptions;
   readonly #enforced = new Map<string, { how: EnforcedHow; detail?: string }>();
   readonly #artifacts = new Map<string, string>();
+  /** Owners' settings files that hold a block now: the governor watches them, so an undone block comes back. */
+  readonly #ownerFiles = new Set<string>();
 
   constructor(options: EnforcerOptions) {
     this.#o = options;
@@ -74,6 +76,10 @@ export class Enforcer {
   /** How a server's decision was carried out at the last enforcement. */
   howEnforced(key: string): { how: EnforcedHow; detail?: string } {
     return this.#enforced.get(key) ?? { how: 'none' };
+  }
+
+  ownerPolicyFiles(): ReadonlySet<string> {
+    return this.#ownerFiles;
   }
 
   /** Policy artifacts Heimdall cannot apply as a file on this OS (keyed `<app>:<platform>`). */
@@ -228,6 +234,9 @@ export class Enforcer {
     }
     for (const { user, servers } of byOwner.values()) {
       const outcome = await this.#writeOwnerPolicy(app, policy, user, servers);
+      const file = path.join(user.home, ...policy.path.split('/'));
+      if (servers.length > 0) this.#ownerFiles.add(file);
+      else this.#ownerFiles.delete(file);
       for (const s of servers) setHow(s, outcome.ok ? 'file-edit' : 'not-enforceable', outcome.detail);
     }
   }
