@@ -254,7 +254,9 @@ export class Enforcer {
       const detail = `${file} (the user's own settings: the command line carries a secret)`;
       if (next === undefined) {
         if (current) {
-          await removeUserFile(current);
+          // A file the user has since replaced by a link (a dotfiles repository) is emptied, never deleted at its target.
+          if (current.realPath === file) await removeUserFile(current);
+          else await replaceUserFile(current, '{}\n');
           this.#emit('policy-removed', app, file, servers, 'no server of this user is blocked there any more', user.name);
         }
         this.#o.tables.deletePolicyFile(file);
