@@ -188,6 +188,30 @@ describe('a fingerprint shown in reports, against a word list', () => {
   });
 });
 
+describe('a decision taken on a fingerprint from before secrets were left out', () => {
+  it('still holds until the new catalog item is decided, so upgrading lifts no block', async () => {
+    const legacy = `sha256:${createHash('sha256').update(JSON.stringify(['stdio', 'pg-mcp', '--password', PASSWORD])).digest('hex')}`;
+    const statuses = new Map<string, 'denied' | 'approved'>([[legacy, 'denied']]);
+    rig = await makeRig({
+      decide: (fp) => {
+        const status = statuses.get(fp);
+        return status ? { verdict: status === 'denied' ? 'block' : 'allow', status } : { verdict: 'allow', status: 'pending' };
+      },
+    });
+    writeFile(path.join(rig.home, '.cursor/mcp.json'), JSON.stringify({ mcpServers: { pg: { command: 'pg-mcp', args: ['--password', PASSWORD] } } }));
+    await rig.governor.rescan();
+    const row = rig.governor.list()[0]!;
+    expect(row.fingerprint).not.toBe(legacy);
+    expect(row).toMatchObject({ decision: { verdict: 'block', status: 'denied' }, enforcedHow: 'file-edit' });
+    expect(JSON.parse(fs.readFileSync(path.join(rig.home, '.cursor/mcp.json'), 'utf8')).mcpServers.pg.disabled).toBe(true);
+    // The administrator approves the new item: that decision wins over the old one.
+    statuses.set(row.fingerprint, 'approved');
+    await rig.governor.applyPolicy();
+    expect(rig.governor.list()[0]!.decision).toMatchObject({ verdict: 'allow', status: 'approved' });
+    expect(JSON.stringify(rig.reports)).not.toContain(legacy);
+  });
+});
+
 /** Every byte SQLite keeps for the store: the database, its WAL and shared memory. */
 function storeBytes(stateDir: string): Buffer {
   return Buffer.concat(fs.readdirSync(stateDir).filter((f) => f.startsWith('heimdall.db')).map((f) => fs.readFileSync(path.join(stateDir, f))));

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Logger } from '../lib/logger.ts';
 import type { FileEditEnforcement, ManagedPolicyEnforcement, McpAppAdapter, OwnerPolicy, PolicyServer } from './app-adapter.ts';
 import type { Clock } from '../../../lib/index.ts';
-import { carriesSecret, fingerprintOf, serverIdentity } from './fingerprint.ts';
+import { carriesSecret, fingerprintOf, legacyFingerprint, serverIdentity } from './fingerprint.ts';
 import type { FileResult, Inventory } from './inventory.ts';
 import { isRecord } from './normalize.ts';
 import { SYSTEM_USER, type ConfigTarget } from './plan.ts';
@@ -32,6 +32,20 @@ export interface EnforcerOptions {
 interface ServerSeen extends PolicyServer {
   target: ConfigTarget;
   fingerprint: string;
+  /** For a server carrying a secret: its fingerprint before secrets were left out (decisions taken on it still count). */
+  legacy?: string;
+}
+
+/**
+ * The decision for a server. A server carrying a secret got a new fingerprint when secrets were
+ * left out of it; until an administrator decides the new catalog item (pending), a decision taken on
+ * the old one still holds, so an upgrade never lifts a block (or an approval) by itself.
+ */
+export function decideCarriedOver(decide: (fingerprint: string, osUser: string) => McpDecision, fingerprint: string, legacy: string | undefined, osUser: string): McpDecision {
+  const now = decide(fingerprint, osUser);
+  if (legacy === undefined || now.status !== 'pending') return now;
+  const before = decide(legacy, osUser);
+  return before.status === 'denied' || before.status === 'approved' ? before : now;
 }
 
 interface Outcome {
@@ -65,12 +79,18 @@ function ownerOf(contribution: unknown): OsUser | undefined {
 export class Enforcer {
   readonly #o: EnforcerOptions;
   readonly #enforced = new Map<string, { how: EnforcedHow; detail?: string }>();
+  readonly #legacy = new Map<string, string>();
   readonly #artifacts = new Map<string, string>();
   /** Owners' settings files that hold a block now: the governor watches them, so an undone block comes back. */
   readonly #ownerFiles = new Set<string>();
 
   constructor(options: EnforcerOptions) {
     this.#o = options;
+  }
+
+  /** The decision for the server under `key` (see decideCarriedOver). */
+  decision(key: string, fingerprint: string, osUser: string): McpDecision {
+    return decideCarriedOver(this.#o.decide, fingerprint, this.#legacy.get(key), osUser);
   }
 
   /** How a server's decision was carried out at the last enforcement. */
@@ -89,13 +109,14 @@ export class Enforcer {
 
   async enforce(apps: readonly McpAppAdapter[]): Promise<void> {
     this.#enforced.clear();
+    this.#legacy.clear();
     const seen: ServerSeen[] = [];
     const local = this.#o.tables.localFingerprints();
     for (const r of this.#o.inventory.results()) {
       for (const server of r.servers) {
         const identity = serverIdentity(server);
         const secret = server.stored ? server.stored.carriesSecret : carriesSecret(identity);
-        seen.push({
+        const s: ServerSeen = {
           target: r.target,
           server,
           identity,
@@ -103,10 +124,15 @@ export class Enforcer {
           exact: !server.stored || !secret,
           localFingerprint: server.stored?.localFingerprint ?? local.identity(identity),
           fingerprint: fingerprintOf(server),
-        });
+        };
+        if (secret && !server.stored) {
+          s.legacy = legacyFingerprint(identity);
+          this.#legacy.set(serverKey(r.target.path, server.name, server.projectPath), s.legacy);
+        }
+        seen.push(s);
       }
     }
-    const blocked = (s: ServerSeen): boolean => this.#o.decide(s.fingerprint, s.target.user.name).verdict === 'block';
+    const blocked = (s: ServerSeen): boolean => decideCarriedOver(this.#o.decide, s.fingerprint, s.legacy, s.target.user.name).verdict === 'block';
     const setHow = (s: ServerSeen, how: EnforcedHow, detail?: string): void => {
       this.#enforced.set(serverKey(s.target.path, s.server.name, s.server.projectPath), detail === undefined ? { how } : { how, detail });
     };

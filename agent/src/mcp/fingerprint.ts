@@ -49,6 +49,15 @@ export function fingerprintServer(server: IdentitySource): string {
   return fingerprintIdentity(serverIdentity(server));
 }
 
+/**
+ * The fingerprint as it was computed before secrets were left out (SHA-256 over the exact identity).
+ * Used only to find a decision an administrator took on it before the change (enforce.ts); never
+ * reported, shown or stored.
+ */
+export function legacyFingerprint(identity: ServerIdentity): string {
+  return `sha256:${createHash('sha256').update(material(identity)).digest('hex')}`;
+}
+
 /** A server's fingerprint; a server restored from the store brings its own (its secrets are gone). */
 export function fingerprintOf(server: NormalizedServer): string {
   return server.stored?.fingerprint ?? fingerprintServer(server);

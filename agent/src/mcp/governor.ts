@@ -173,8 +173,9 @@ export class McpGovernor {
   /** Rows for `heimdall mcp`: each server with its decision and how it is enforced. */
   list(): McpListRow[] {
     return this.inventory().servers.map((s) => {
-      const e = this.#enforcer.howEnforced(serverKey(s.configPath, s.name, s.projectPath));
-      const row: McpListRow = { ...s, decision: this.#decide(s.fingerprint, s.osUser), enforcedHow: e.how };
+      const key = serverKey(s.configPath, s.name, s.projectPath);
+      const e = this.#enforcer.howEnforced(key);
+      const row: McpListRow = { ...s, decision: this.#enforcer.decision(key, s.fingerprint, s.osUser), enforcedHow: e.how };
       if (e.detail !== undefined) row.enforcedDetail = e.detail;
       return row;
     });
