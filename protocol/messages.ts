@@ -18,7 +18,10 @@ export const appIdSchema = token(64).meta({ description: "The agent's app catalo
 export const fingerprintSchema = z
   .string()
   .regex(/^[A-Za-z0-9:_-]{8,128}$/, '8-128 characters of letters, digits, : _ -')
-  .meta({ description: 'Stable MCP server fingerprint computed by the agent from its redacted definition.' });
+  .meta({
+    description:
+      'MCP server fingerprint, the same on every device: `sha256:` over the public identity (stdio: command and arguments in order; remote: canonical URL), with every part the redaction hides replaced by a fixed marker. No secret enters it (docs/mcp.md "Fingerprints").',
+  });
 export const seqSchema = z.int().min(1).meta({ description: 'Outbox sequence number: positive, strictly increasing per outbox stream.' });
 export const statusSchema = z.enum(['pending', 'approved', 'denied']);
 export const osUserSchema = text(256).meta({ description: 'OS account name on the device (`alice`, `CORP\\\\alice`).' });

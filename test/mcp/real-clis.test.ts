@@ -104,9 +104,14 @@ describe('servers added with the apps’ own commands', () => {
     await rig.governor.applyPolicy();
 
     const claudeFile = path.join(rig.managedRoot, 'etc/claude-code/managed-settings.d/heimdall.json');
+    // The machine-wide drop-in (0644) takes what it can carry without a secret; the stdio server
+    // with a token in its arguments is denied in the user's own settings (0600) instead.
     const denied = JSON.parse(fs.readFileSync(claudeFile, 'utf8'));
-    expect(denied.deniedMcpServers).toEqual(expect.arrayContaining([{ serverCommand: ['/bin/true', '--token', CLAUDE_ARG_SECRET] }, { serverUrl: 'https://mcp.example.com/mcp' }]));
+    expect(denied.deniedMcpServers).toEqual([{ serverUrl: 'https://mcp.example.com/mcp' }]);
     expect(fs.statSync(claudeFile).mode & 0o777).toBe(0o644);
+    const ownerFile = path.join(home, '.claude/settings.json');
+    expect(JSON.parse(fs.readFileSync(ownerFile, 'utf8')).deniedMcpServers).toEqual([{ serverCommand: ['/bin/true', '--token', CLAUDE_ARG_SECRET] }]);
+    expect(fs.statSync(ownerFile).mode & 0o077).toBe(0);
 
     // Claude Code drops denied servers from what it loads: `mcp get` no longer finds them.
     expect(await run('claude', ['mcp', 'get', 'gh'], { overlay: true })).toMatch(/No MCP server named "gh"/);
@@ -120,12 +125,14 @@ describe('servers added with the apps’ own commands', () => {
     expect(geminiList).toMatch(/files: .* - Blocked/);
     expect(geminiList).not.toMatch(/notes: .* - Blocked/);
 
-    expect(rig.governor.list().filter((r) => r.decision.verdict === 'block').every((r) => r.enforcedHow === 'managed-policy')).toBe(true);
-    expect(rig.audits.filter((a) => a.action === 'policy-written').map((a) => a.app).sort()).toEqual(['claude-code', 'codex', 'gemini-cli']);
+    expect(rig.governor.list().filter((r) => r.decision.verdict === 'block').map((r) => `${r.name}:${r.enforcedHow}`).sort()).toEqual(['docs:managed-policy', 'files:managed-policy', 'gh:file-edit', 'remote:managed-policy']);
+    expect(rig.audits.filter((a) => a.action === 'policy-written').map((a) => `${a.app}:${path.basename(a.path)}`).sort()).toEqual(['claude-code:heimdall.json', 'claude-code:settings.json', 'codex:requirements.toml', 'gemini-cli:settings.json']);
 
     rig.decisions.clear();
     await rig.governor.applyPolicy();
     expect(fs.existsSync(claudeFile)).toBe(false);
+    expect(fs.existsSync(ownerFile)).toBe(false);
+    expect(await run('claude', ['mcp', 'get', 'gh'], { overlay: true })).toMatch(/gh:\s+Scope: User config/);
     expect(fs.existsSync(path.join(rig.managedRoot, 'etc/codex/requirements.toml'))).toBe(false);
     expect(await run('claude', ['mcp', 'get', 'remote'], { overlay: true })).toMatch(/remote:\s+Scope: User config/);
     expect(await run('codex', ['mcp', 'list'], { overlay: true })).not.toMatch(/disabled/);

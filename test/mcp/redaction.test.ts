@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fingerprintServer } from '../../agent/src/mcp/index.ts';
+import { LocalFingerprints, serverIdentity } from '../../agent/src/mcp/fingerprint.ts';
 import { Redactor } from '../../agent/src/mcp/redact.ts';
 import { makeRig, writeFile, type Rig } from './helpers.ts';
 
@@ -91,5 +92,17 @@ describe('fingerprint', () => {
     const fps = new Set(rig.governor.inventory().servers.map((s) => s.fingerprint));
     expect(rig.governor.inventory().servers.map((s) => s.app).sort()).toEqual(['codex', 'cursor', 'opencode']);
     expect(fps.size).toBe(1);
+  });
+
+  it('is keyed per device locally: servers differing only in a secret differ here, and nowhere else can the value be recomputed', () => {
+    const a = serverIdentity({ transport: 'stdio', command: 'pg-mcp', args: ['--password', 'hunter2'] });
+    const b = serverIdentity({ transport: 'stdio', command: 'pg-mcp', args: ['--password', 'hunter3'] });
+    const here = new LocalFingerprints(Buffer.alloc(32, 1));
+    const elsewhere = new LocalFingerprints(Buffer.alloc(32, 2));
+    expect(fingerprintServer({ transport: 'stdio', command: 'pg-mcp', args: ['--password', 'hunter2'] })).toBe(fingerprintServer({ transport: 'stdio', command: 'pg-mcp', args: ['--password', 'hunter3'] }));
+    expect(here.identity(a)).not.toBe(here.identity(b));
+    expect(here.identity(a)).toBe(here.identity(a));
+    expect(elsewhere.identity(a)).not.toBe(here.identity(a));
+    expect(here.identity(a)).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
   });
 });

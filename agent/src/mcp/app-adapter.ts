@@ -2,7 +2,7 @@
 // OS and scope, how to read the servers out of them, and how a block is carried out (the app's own
 // managed policy, or an edit of the user's file). One file per app in apps/, listed once in
 // apps/index.ts; the governor only watches, schedules and reports.
-import type { ServerIdentity } from './fingerprint.ts';
+import type { LocalFingerprints, ServerIdentity } from './fingerprint.ts';
 import type { FileEdit } from './file-edit.ts';
 import type { ExtractResult, NormalizeResult, RawEntry } from './normalize.ts';
 import type { McpApp, McpScope, NormalizedServer, Platform } from './types.ts';
@@ -50,7 +50,14 @@ export interface ProjectSource {
 /** One server of the app, as the enforcement sees it. */
 export interface PolicyServer {
   server: NormalizedServer;
+  /** The exact identity; for a server restored from the store, its redacted form (see `exact`). */
   identity: ServerIdentity;
+  /** Writing `identity` verbatim would write a secret (fingerprint.ts `carriesSecret`). */
+  carriesSecret: boolean;
+  /** False when the server was restored from the store and carries a secret: `identity` cannot be used as a matcher. */
+  exact: boolean;
+  /** HMAC of the exact identity under the device key. */
+  localFingerprint: string;
 }
 
 export interface ManagedPolicyInput {
@@ -91,6 +98,35 @@ export interface ManagedPolicyEnforcement {
   /** `file` is relative to the managed root; null: the app has no such policy on that OS. */
   place: Readonly<Record<Platform, ManagedPolicyPlace>>;
   build: (input: ManagedPolicyInput) => ManagedPolicyOutput;
+  /**
+   * Whether a block of this server can be written to the machine-wide file, which every local user
+   * can read, without writing a secret. Absent: every block can. A blocked server that cannot goes
+   * to `ownerPolicy`, or is reported not enforceable; `build` never sees it in `blocked`.
+   */
+  shareable?: (server: PolicyServer) => boolean;
+  ownerPolicy?: OwnerPolicy;
+}
+
+export interface OwnerPolicyInput {
+  /** The owner's settings file's current text; undefined when it does not exist. */
+  existing: string | undefined;
+  /** The servers of this user that the policy blocks and that are not shareable. */
+  blocked: readonly PolicyServer[];
+  /** What `build` returned as `contribution` the last time Heimdall wrote this file. */
+  previousContribution: unknown;
+  /** Recognises Heimdall's own entries later without keeping them (they hold secrets). */
+  local: LocalFingerprints;
+}
+
+/**
+ * A settings file in the home of the user whose configuration names the server, which the app reads
+ * with the same effect as its managed policy: written readable by that user alone, since it repeats
+ * the user's own secret. The user can undo it; Heimdall writes it again at the next enforcement.
+ */
+export interface OwnerPolicy {
+  /** Relative to the user's home, `/`-separated. */
+  path: string;
+  build: (input: OwnerPolicyInput) => ManagedPolicyOutput;
 }
 
 /** No managed policy: each blocked entry is edited in the user's own file, and restored on approval. */

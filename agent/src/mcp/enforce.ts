@@ -5,14 +5,15 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from '../lib/logger.ts';
-import type { FileEditEnforcement, ManagedPolicyEnforcement, McpAppAdapter, PolicyServer } from './app-adapter.ts';
+import type { FileEditEnforcement, ManagedPolicyEnforcement, McpAppAdapter, OwnerPolicy, PolicyServer } from './app-adapter.ts';
 import type { Clock } from '../../../lib/index.ts';
-import { fingerprintIdentity, serverIdentity } from './fingerprint.ts';
+import { carriesSecret, fingerprintOf, legacyFingerprint, serverIdentity } from './fingerprint.ts';
 import type { FileResult, Inventory } from './inventory.ts';
-import type { ConfigTarget } from './plan.ts';
-import { readForEdit, readManagedFile, RefusedWriteError, removeManagedFile, replaceUserFile, writeManagedFile } from './safe-write.ts';
+import { isRecord } from './normalize.ts';
+import { SYSTEM_USER, type ConfigTarget } from './plan.ts';
+import { createUserFile, readForEdit, readManagedFile, RefusedWriteError, removeManagedFile, removeUserFile, replaceUserFile, writeManagedFile } from './safe-write.ts';
 import type { McpTables } from './schema.ts';
-import type { EnforcedHow, McpAuditAction, McpAuditEvent, McpDecision, Platform } from './types.ts';
+import type { EnforcedHow, McpAuditAction, McpAuditEvent, McpDecision, OsUser, Platform } from './types.ts';
 
 export interface EnforcerOptions {
   tables: McpTables;
@@ -31,6 +32,20 @@ export interface EnforcerOptions {
 interface ServerSeen extends PolicyServer {
   target: ConfigTarget;
   fingerprint: string;
+  /** For a server carrying a secret: its fingerprint before secrets were left out (decisions taken on it still count). */
+  legacy?: string;
+}
+
+/**
+ * The decision for a server. A server carrying a secret got a new fingerprint when secrets were
+ * left out of it; until an administrator decides the new catalog item (pending), a decision taken on
+ * the old one still holds, so an upgrade never lifts a block (or an approval) by itself.
+ */
+export function decideCarriedOver(decide: (fingerprint: string, osUser: string) => McpDecision, fingerprint: string, legacy: string | undefined, osUser: string): McpDecision {
+  const now = decide(fingerprint, osUser);
+  if (legacy === undefined || now.status !== 'pending') return now;
+  const before = decide(legacy, osUser);
+  return before.status === 'denied' || before.status === 'approved' ? before : now;
 }
 
 interface Outcome {
@@ -43,7 +58,8 @@ function sha256(data: Buffer | string): string {
 }
 
 function isEmptyDocument(text: string): boolean {
-  const stripped = text.replace(/^\s*#.*$/gm, '').trim();
+  // jsonc edits that take the last key out leave `{\n}`.
+  const stripped = text.replace(/^\s*#.*$/gm, '').replace(/\s+/g, '');
   return stripped === '' || stripped === '{}';
 }
 
@@ -52,18 +68,38 @@ export function serverKey(file: string, name: string, projectPath?: string): str
   return `${file}\0${projectPath ?? ''}\0${name}`;
 }
 
+/** The owner recorded with an owner-policy file (so it can be cleaned when nothing is blocked). */
+function ownerOf(contribution: unknown): OsUser | undefined {
+  if (!isRecord(contribution) || !isRecord(contribution.owner)) return undefined;
+  const { name, uid, gid, home } = contribution.owner;
+  if (typeof name !== 'string' || typeof uid !== 'number' || typeof gid !== 'number' || typeof home !== 'string') return undefined;
+  return { name, uid, gid, home };
+}
+
 export class Enforcer {
   readonly #o: EnforcerOptions;
   readonly #enforced = new Map<string, { how: EnforcedHow; detail?: string }>();
+  readonly #legacy = new Map<string, string>();
   readonly #artifacts = new Map<string, string>();
+  /** Owners' settings files that hold a block now: the governor watches them, so an undone block comes back. */
+  readonly #ownerFiles = new Set<string>();
 
   constructor(options: EnforcerOptions) {
     this.#o = options;
   }
 
+  /** The decision for the server under `key` (see decideCarriedOver). */
+  decision(key: string, fingerprint: string, osUser: string): McpDecision {
+    return decideCarriedOver(this.#o.decide, fingerprint, this.#legacy.get(key), osUser);
+  }
+
   /** How a server's decision was carried out at the last enforcement. */
   howEnforced(key: string): { how: EnforcedHow; detail?: string } {
     return this.#enforced.get(key) ?? { how: 'none' };
+  }
+
+  ownerPolicyFiles(): ReadonlySet<string> {
+    return this.#ownerFiles;
   }
 
   /** Policy artifacts Heimdall cannot apply as a file on this OS (keyed `<app>:<platform>`). */
@@ -73,24 +109,46 @@ export class Enforcer {
 
   async enforce(apps: readonly McpAppAdapter[]): Promise<void> {
     this.#enforced.clear();
+    this.#legacy.clear();
     const seen: ServerSeen[] = [];
+    const local = this.#o.tables.localFingerprints();
     for (const r of this.#o.inventory.results()) {
       for (const server of r.servers) {
         const identity = serverIdentity(server);
-        seen.push({ target: r.target, server, identity, fingerprint: fingerprintIdentity(identity) });
+        const secret = server.stored ? server.stored.carriesSecret : carriesSecret(identity);
+        const s: ServerSeen = {
+          target: r.target,
+          server,
+          identity,
+          carriesSecret: secret,
+          exact: !server.stored || !secret,
+          localFingerprint: server.stored?.localFingerprint ?? local.identity(identity),
+          fingerprint: fingerprintOf(server),
+        };
+        if (secret && !server.stored) {
+          s.legacy = legacyFingerprint(identity);
+          this.#legacy.set(serverKey(r.target.path, server.name, server.projectPath), s.legacy);
+        }
+        seen.push(s);
       }
     }
-    const blocked = (s: ServerSeen): boolean => this.#o.decide(s.fingerprint, s.target.user.name).verdict === 'block';
+    const blocked = (s: ServerSeen): boolean => decideCarriedOver(this.#o.decide, s.fingerprint, s.legacy, s.target.user.name).verdict === 'block';
     const setHow = (s: ServerSeen, how: EnforcedHow, detail?: string): void => {
       this.#enforced.set(serverKey(s.target.path, s.server.name, s.server.projectPath), detail === undefined ? { how } : { how, detail });
     };
 
     for (const app of apps) {
-      if (app.enforcement.kind !== 'managed-policy') continue;
+      const { enforcement } = app;
+      if (enforcement.kind !== 'managed-policy') continue;
       const all = seen.filter((s) => s.target.app === app);
       const denied = all.filter(blocked);
-      const outcome = await this.#writeManagedPolicy(app, app.enforcement, all, denied);
-      for (const s of denied) setHow(s, outcome.ok ? 'managed-policy' : 'not-enforceable', outcome.detail);
+      // Per server: a block the machine-wide file can carry without a secret goes there; any other
+      // goes to its owner's own settings (docs/mcp.md "Which file a block goes to").
+      const shareable = enforcement.shareable ?? ((): boolean => true);
+      const shared = denied.filter(shareable);
+      const outcome = await this.#writeManagedPolicy(app, enforcement, all, shared);
+      for (const s of shared) setHow(s, outcome.ok ? 'managed-policy' : 'not-enforceable', outcome.detail);
+      await this.#writeOwnerPolicies(app, enforcement, denied.filter((s) => !shareable(s)), setHow);
     }
 
     const byFile = new Map<string, ServerSeen[]>();
@@ -165,6 +223,88 @@ export class Enforcer {
       const message = `${file}: cannot write the managed policy (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
       this.#o.logger.warn({ app: app.id, path: file }, message);
       if (denied.length > 0) this.#emit('refused', app, file, denied, message);
+      return { ok: false, detail: message };
+    }
+  }
+
+  /** Blocks that must not be published, in each owner's own settings; files of owners with nothing blocked any more are cleaned. */
+  async #writeOwnerPolicies(
+    app: McpAppAdapter,
+    enforcement: ManagedPolicyEnforcement,
+    denied: ServerSeen[],
+    setHow: (s: ServerSeen, how: EnforcedHow, detail?: string) => void,
+  ): Promise<void> {
+    const policy = enforcement.ownerPolicy;
+    const byOwner = new Map<string, { user: OsUser; servers: ServerSeen[] }>();
+    for (const s of denied) {
+      const user = s.target.user;
+      if (!policy || user === SYSTEM_USER || user.home === '') {
+        setHow(
+          s,
+          'not-enforceable',
+          policy
+            ? `${s.target.path}: an administrator's file gives this server a command line with a secret in it; a block would publish that secret in the machine-wide policy, so none is written (move the secret to an environment variable)`
+            : `its command line carries a secret and ${app.id}'s machine-wide policy is readable by every user, so no block is written (move the secret to an environment variable to make it enforceable)`,
+        );
+        continue;
+      }
+      const entry = byOwner.get(user.name) ?? { user, servers: [] };
+      entry.servers.push(s);
+      byOwner.set(user.name, entry);
+    }
+    if (!policy) return;
+    // Owners with entries written before and nothing blocked now: their files are cleaned up.
+    for (const record of this.#o.tables.policyFiles(app.id)) {
+      const owner = ownerOf(record.contribution);
+      if (owner && !byOwner.has(owner.name)) byOwner.set(owner.name, { user: owner, servers: [] });
+    }
+    for (const { user, servers } of byOwner.values()) {
+      const outcome = await this.#writeOwnerPolicy(app, policy, user, servers);
+      const file = path.join(user.home, ...policy.path.split('/'));
+      if (servers.length > 0) this.#ownerFiles.add(file);
+      else this.#ownerFiles.delete(file);
+      for (const s of servers) setHow(s, outcome.ok ? 'file-edit' : 'not-enforceable', outcome.detail);
+    }
+  }
+
+  async #writeOwnerPolicy(app: McpAppAdapter, policy: OwnerPolicy, user: OsUser, servers: ServerSeen[]): Promise<Outcome> {
+    const file = path.join(user.home, ...policy.path.split('/'));
+    const record = this.#o.tables.policyFile(file);
+    try {
+      const current = await readForEdit(file, { ownerUid: user.uid, sizeLimit: this.#o.sizeLimit });
+      const existing = current?.bytes.toString('utf8');
+      const previous = isRecord(record?.contribution) ? record.contribution.built : undefined;
+      const built = policy.build({ existing, blocked: servers, previousContribution: previous, local: this.#o.tables.localFingerprints() });
+      let next = built.text;
+      if (next !== undefined && record && !record.existedBefore && isEmptyDocument(next)) next = undefined;
+      const detail = `${file} (the user's own settings: the command line carries a secret)`;
+      if (next === undefined) {
+        if (current) {
+          // A file the user has since replaced by a link (a dotfiles repository) is emptied, never deleted at its target.
+          if (current.realPath === file) await removeUserFile(current);
+          else await replaceUserFile(current, '{}\n');
+          this.#emit('policy-removed', app, file, servers, 'no server of this user is blocked there any more', user.name);
+        }
+        this.#o.tables.deletePolicyFile(file);
+        return { ok: true, detail };
+      }
+      if (next !== existing) {
+        // The file repeats the user's own secret: readable by that user alone.
+        if (current) await replaceUserFile({ ...current, mode: current.mode & ~0o077 }, next);
+        else await createUserFile(file, next, user);
+        this.#emit(servers.length > 0 ? 'policy-written' : 'policy-removed', app, file, servers, servers.length > 0 ? `${servers.length} server(s) blocked in the user's own settings` : "Heimdall's entries taken out", user.name);
+      }
+      if (servers.length === 0) this.#o.tables.deletePolicyFile(file);
+      else {
+        const contribution = { owner: { name: user.name, uid: user.uid, gid: user.gid, home: user.home }, built: built.contribution ?? null };
+        this.#o.tables.savePolicyFile({ path: file, app: app.id, existedBefore: record?.existedBefore ?? current !== undefined, writtenSha256: sha256(next), contribution });
+      }
+      return { ok: true, detail };
+    } catch (err) {
+      const reason = err instanceof RefusedWriteError ? err.message : ((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+      const message = `${file}: cannot write the user's settings (${reason})`;
+      this.#o.logger.warn({ app: app.id, path: file }, message);
+      if (servers.length > 0) this.#emit('refused', app, file, servers, message, user.name);
       return { ok: false, detail: message };
     }
   }

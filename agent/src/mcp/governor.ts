@@ -173,8 +173,9 @@ export class McpGovernor {
   /** Rows for `heimdall mcp`: each server with its decision and how it is enforced. */
   list(): McpListRow[] {
     return this.inventory().servers.map((s) => {
-      const e = this.#enforcer.howEnforced(serverKey(s.configPath, s.name, s.projectPath));
-      const row: McpListRow = { ...s, decision: this.#decide(s.fingerprint, s.osUser), enforcedHow: e.how };
+      const key = serverKey(s.configPath, s.name, s.projectPath);
+      const e = this.#enforcer.howEnforced(key);
+      const row: McpListRow = { ...s, decision: this.#enforcer.decision(key, s.fingerprint, s.osUser), enforcedHow: e.how };
       if (e.detail !== undefined) row.enforcedDetail = e.detail;
       return row;
     });
@@ -227,7 +228,10 @@ export class McpGovernor {
   }
 
   async #afterChange(): Promise<void> {
+    const ownerFilesBefore = [...this.#enforcer.ownerPolicyFiles()].sort().join('\0');
     if (this.#o.enforce) await this.#enforcer.enforce(this.#o.apps);
+    // A block now lives in (or left) an owner's settings file: watch its folder so an undone block is re-applied.
+    if ([...this.#enforcer.ownerPolicyFiles()].sort().join('\0') !== ownerFilesBefore) await this.#syncWatches();
     const inventory = this.inventory();
     // Reported only when something other than the timestamp changed.
     const fingerprintOfReport = JSON.stringify({ ...inventory, generatedAt: '' });
@@ -267,7 +271,8 @@ export class McpGovernor {
   async #wantedWatches(): Promise<Set<string>> {
     const want = new Set<string>();
     if (!this.#plan) return want;
-    for (const [dir, floor] of this.#plan.watchDirs) {
+    const ownerDirs = [...this.#enforcer.ownerPolicyFiles()].map((f): [string, string] => [path.dirname(f), path.dirname(f)]);
+    for (const [dir, floor] of [...this.#plan.watchDirs, ...ownerDirs]) {
       let d = dir;
       while (!(await exists(d))) {
         const up = path.dirname(d);
@@ -286,8 +291,10 @@ export class McpGovernor {
     if (this.#stopped || !this.#plan) return;
     const isTarget = this.#plan.targets.has(file);
     const isSource = this.#plan.projectSources.has(file);
-    const isDirOfInterest = !isTarget && !isSource && [...this.#plan.watchDirs.keys()].some((d) => d === file || d.startsWith(file + path.sep) || path.dirname(d) === file);
-    if (!isTarget && !isSource && !isDirOfInterest) return;
+    // An owner's settings file holding a block: nothing to read, only enforcement to run again.
+    const isOwnerPolicy = !isTarget && !isSource && this.#enforcer.ownerPolicyFiles().has(file);
+    const isDirOfInterest = !isTarget && !isSource && !isOwnerPolicy && [...this.#plan.watchDirs.keys()].some((d) => d === file || d.startsWith(file + path.sep) || path.dirname(d) === file);
+    if (!isTarget && !isSource && !isOwnerPolicy && !isDirOfInterest) return;
     const key = isSource || isDirOfInterest ? '\0replan' : file;
     if (key === '\0replan') this.#replanPaths.add(file);
     this.#o.clock.clearTimeout(this.#timers.get(key));

@@ -2,7 +2,7 @@
 // unreadable, and the redacted inventory built from them. Reading a file goes through its app's
 // adapter: the location says how to find the servers in the document, the app how to normalise one.
 import type { Logger } from '../lib/logger.ts';
-import { fingerprintIdentity, serverIdentity } from './fingerprint.ts';
+import { fingerprintOf } from './fingerprint.ts';
 import type { ConfigTarget } from './plan.ts';
 import { ConfigReadError, readConfigDocument } from './read-config.ts';
 import { redactServer, type Redactor } from './redact.ts';
@@ -95,7 +95,7 @@ export class Inventory {
             scope: s.projectPath !== undefined ? 'project' : r.target.location.scope,
             configPath: r.target.path,
             osUser: r.target.user.name,
-            fingerprint: fingerprintIdentity(serverIdentity(s)),
+            fingerprint: fingerprintOf(s),
           }),
         );
       }

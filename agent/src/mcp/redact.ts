@@ -1,11 +1,26 @@
 // Redaction before anything leaves the machine: every value that may be a secret is replaced by a
 // keyed hash, `hmac:<first 12 hex of HMAC-SHA256(device key, value)>`, so IT can see that two
 // servers share a value without ever seeing it. The key is random per device and never leaves it.
+// The same rules, with a fixed marker instead of the hash, give a server's public identity
+// (fingerprint.ts): what the report shows in clear and nothing else.
 import { createHmac, randomBytes } from 'node:crypto';
-import { canonicalUrl } from './fingerprint.ts';
 import type { McpServerReport, NormalizedServer, RedactedPair } from './types.ts';
 
 export const DEVICE_KEY_BYTES = 32;
+
+/** What a secret becomes in a server's public identity: the same on every device, whatever the secret. */
+export const SECRET_MARKER = '<secret>';
+
+/** WHATWG parsing lowercases scheme and host and drops a default port; path and query stay as written. */
+export function canonicalUrl(raw: string): string {
+  const text = raw.trim();
+  try {
+    return new URL(text).href;
+  } catch {
+    const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/is.exec(text);
+    return m ? `${m[1]!.toLowerCase()}${m[2]!.toLowerCase()}${m[3]!}` : text;
+  }
+}
 
 export function newDeviceKey(): Buffer {
   return randomBytes(DEVICE_KEY_BYTES);
@@ -51,15 +66,28 @@ export function looksHighEntropy(s: string): boolean {
   return shannonEntropy(s) >= 3.6;
 }
 
-export class Redactor {
-  readonly #key: Buffer;
+/** A URL path segment that reads as a credential (`/t/<token>/sse`). */
+export function isSecretPathSegment(segment: string): boolean {
+  let decoded = segment;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    // malformed escapes: judged as written
+  }
+  return looksHighEntropy(decoded) || SECRET_PATTERNS.some((re) => new RegExp(re.source).test(segment));
+}
 
-  constructor(deviceKey: Buffer) {
-    if (deviceKey.length < 16) throw new Error('MCP redaction key must be at least 16 bytes');
-    this.#key = Buffer.from(deviceKey);
+export class Redactor {
+  readonly #key: Buffer | undefined;
+
+  /** With a device key: secrets become `hmac:<12 hex>`. Without: they become SECRET_MARKER (public identity). */
+  constructor(deviceKey?: Buffer) {
+    if (deviceKey !== undefined && deviceKey.length < 16) throw new Error('MCP redaction key must be at least 16 bytes');
+    this.#key = deviceKey === undefined ? undefined : Buffer.from(deviceKey);
   }
 
   hash(value: string): string {
+    if (this.#key === undefined) return SECRET_MARKER;
     return `hmac:${createHmac('sha256', this.#key).update(value, 'utf8').digest('hex').slice(0, 12)}`;
   }
 
@@ -92,7 +120,7 @@ export class Redactor {
     const query = [...u.searchParams.entries()].map(([k, v]) => `${encodeURIComponent(k)}=${this.value(v)}`).join('&');
     const path = u.pathname
       .split('/')
-      .map((seg) => (looksHighEntropy(decodeURIComponent(seg)) || SECRET_PATTERNS.some((re) => new RegExp(re.source).test(seg)) ? this.hash(seg) : seg))
+      .map((seg) => (isSecretPathSegment(seg) ? this.hash(seg) : seg))
       .join('/');
     return `${u.protocol}//${auth}${u.host}${path}${query ? `?${query}` : ''}${u.hash ? `#${this.hash(u.hash.slice(1))}` : ''}`;
   }
@@ -141,6 +169,23 @@ export class Redactor {
   }
 }
 
+/** Leaves every value as it is: for servers whose values are already redacted. */
+class IdentityRedactor extends Redactor {
+  override value(value: string): string {
+    return value;
+  }
+  override text(value: string): string {
+    return value;
+  }
+  override url(raw: string): string {
+    return raw;
+  }
+  override args(args: readonly string[]): string[] {
+    return [...args];
+  }
+}
+const ALREADY_REDACTED = new IdentityRedactor();
+
 export interface ReportContext {
   app: McpServerReport['app'];
   scope: McpServerReport['scope'];
@@ -151,6 +196,8 @@ export interface ReportContext {
 
 /** The redacted form of one server: the only shape that goes into `inventory.mcp`. */
 export function redactServer(redactor: Redactor, server: NormalizedServer, ctx: ReportContext): McpServerReport {
+  // A server restored from the store was redacted before it was stored; hashing again would change its values.
+  if (server.stored) redactor = ALREADY_REDACTED;
   const report: McpServerReport = {
     app: ctx.app,
     scope: ctx.scope,
@@ -166,7 +213,7 @@ export function redactServer(redactor: Redactor, server: NormalizedServer, ctx: 
   if (server.projectPath !== undefined) report.projectPath = server.projectPath;
   if (server.command !== undefined) report.command = redactor.text(server.command);
   if (server.args !== undefined) report.args = redactor.args(server.args);
-  if (server.url !== undefined) report.url = redactor.url(canonicalUrl(server.url));
+  if (server.url !== undefined) report.url = server.stored ? server.url : redactor.url(canonicalUrl(server.url));
   if (server.cwd !== undefined) report.cwd = server.cwd;
   return report;
 }

@@ -1,9 +1,42 @@
 // The MCP room's tables: the device redaction key, the last good servers per file, the original
-// bytes of user files Heimdall edited, and the managed policy files it wrote.
+// bytes of user files Heimdall edited, and the managed policy files it wrote. The last good servers
+// are kept redacted (storedForm): enough to report them and enforce what can be enforced without a
+// secret, never a secret itself.
 import type { Database } from '../store/index.ts';
 import type { MigrationSet } from '../store/index.ts';
-import { newDeviceKey } from './redact.ts';
+import { carriesSecret, fingerprintServer, LocalFingerprints, serverIdentity } from './fingerprint.ts';
+import { canonicalUrl, newDeviceKey, Redactor } from './redact.ts';
 import type { McpApp, NormalizedServer } from './types.ts';
+
+function readOrCreateKey(db: Database): Buffer {
+  const row = db.prepare<[], { key: Buffer }>('SELECT key FROM mcp_device_key WHERE id = 1').get();
+  if (row) return row.key;
+  db.prepare('INSERT OR IGNORE INTO mcp_device_key (id, key, created_at) VALUES (1, ?, ?)').run(newDeviceKey(), new Date().toISOString());
+  return db.prepare<[], { key: Buffer }>('SELECT key FROM mcp_device_key WHERE id = 1').get()!.key;
+}
+
+/**
+ * A server as the store keeps it: the report's redacted values (env and header values, secret
+ * arguments, URL credentials as `hmac:`), plus both fingerprints so it is still recognised after a
+ * restart. Name, transport, enabled, project and cwd stay as they are: enforcement needs them.
+ */
+export function storedForm(server: NormalizedServer, redactor: Redactor, local: LocalFingerprints): NormalizedServer {
+  if (server.stored) return server;
+  const out: NormalizedServer = {
+    name: server.name,
+    transport: server.transport,
+    enabled: server.enabled,
+    stored: { fingerprint: fingerprintServer(server), localFingerprint: local.identity(serverIdentity(server)), carriesSecret: carriesSecret(serverIdentity(server)) },
+  };
+  if (server.command !== undefined) out.command = redactor.text(server.command);
+  if (server.args !== undefined) out.args = redactor.args(server.args);
+  if (server.url !== undefined) out.url = redactor.url(canonicalUrl(server.url));
+  if (server.env !== undefined) out.env = Object.fromEntries(redactor.pairs(server.env).map((p) => [p.name, p.value]));
+  if (server.headers !== undefined) out.headers = Object.fromEntries(redactor.pairs(server.headers).map((p) => [p.name, p.value]));
+  if (server.cwd !== undefined) out.cwd = server.cwd;
+  if (server.projectPath !== undefined) out.projectPath = server.projectPath;
+  return out;
+}
 
 export const MCP_MIGRATIONS: MigrationSet = {
   component: 'mcp',
@@ -45,6 +78,28 @@ export const MCP_MIGRATIONS: MigrationSet = {
         `);
       },
     },
+    {
+      version: 2,
+      name: 'last good servers kept redacted: no env, header, argument or URL secret at rest',
+      up: (db) => {
+        // Freed pages are zeroed, so the old rows' bytes do not linger in the file.
+        db.pragma('secure_delete = ON');
+        const key = readOrCreateKey(db);
+        const redactor = new Redactor(key);
+        const local = new LocalFingerprints(key);
+        const rows = db.prepare<[], { path: string; servers_json: string }>('SELECT path, servers_json FROM mcp_file_state').all();
+        const update = db.prepare('UPDATE mcp_file_state SET servers_json = ? WHERE path = ?');
+        for (const row of rows) {
+          let servers: NormalizedServer[];
+          try {
+            servers = JSON.parse(row.servers_json) as NormalizedServer[];
+          } catch {
+            servers = [];
+          }
+          update.run(JSON.stringify(servers.map((s) => storedForm(s, redactor, local))), row.path);
+        }
+      },
+    },
   ],
 };
 
@@ -71,17 +126,28 @@ export interface PolicyFileRecord {
 export class McpTables {
   readonly #db: Database;
 
+  readonly #redactor: Redactor;
+  readonly #local: LocalFingerprints;
+
   constructor(db: Database) {
     this.#db = db;
+    // Rows rewritten without their secrets must not leave the old bytes behind in free pages, and a
+    // migration that just rewrote them must not leave the old pages in the WAL or the main file.
+    this.#db.pragma('secure_delete = ON');
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    const key = this.deviceKey();
+    this.#redactor = new Redactor(key);
+    this.#local = new LocalFingerprints(key);
   }
 
   /** The device's redaction key, created on first use; the store file is 0600 in a 0700 folder. */
   deviceKey(): Buffer {
-    const row = this.#db.prepare<[], { key: Buffer }>('SELECT key FROM mcp_device_key WHERE id = 1').get();
-    if (row) return row.key;
-    const key = newDeviceKey();
-    this.#db.prepare('INSERT OR IGNORE INTO mcp_device_key (id, key, created_at) VALUES (1, ?, ?)').run(key, new Date().toISOString());
-    return this.#db.prepare<[], { key: Buffer }>('SELECT key FROM mcp_device_key WHERE id = 1').get()!.key;
+    return readOrCreateKey(this.#db);
+  }
+
+  /** Local fingerprints under the device key. */
+  localFingerprints(): LocalFingerprints {
+    return this.#local;
   }
 
   lastGood(file: string): NormalizedServer[] | undefined {
@@ -95,7 +161,7 @@ export class McpTables {
         `INSERT INTO mcp_file_state (path, app, os_user, servers_json, updated_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT(path) DO UPDATE SET servers_json = excluded.servers_json, updated_at = excluded.updated_at`,
       )
-      .run(file, app, osUser, JSON.stringify(servers), new Date().toISOString());
+      .run(file, app, osUser, JSON.stringify(servers.map((s) => storedForm(s, this.#redactor, this.#local))), new Date().toISOString());
   }
 
   forgetFile(file: string): void {
@@ -157,6 +223,14 @@ export class McpTables {
            updated_at = excluded.updated_at`,
       )
       .run(r.path, r.app, r.existedBefore ? 1 : 0, r.writtenSha256, JSON.stringify(r.contribution), new Date().toISOString());
+  }
+
+  /** Every policy file Heimdall wrote for one app. */
+  policyFiles(app: McpApp): PolicyFileRecord[] {
+    return this.#db
+      .prepare<[string], { path: string }>('SELECT path FROM mcp_policy_files WHERE app = ? ORDER BY path')
+      .all(app)
+      .map((r) => this.policyFile(r.path)!);
   }
 
   deletePolicyFile(file: string): void {

@@ -33,6 +33,12 @@ export interface NormalizedServer {
   enabled: boolean;
   /** The project a per-project section belongs to (Claude Code `projects[path]`). */
   projectPath?: string;
+  /**
+   * Set on a server restored from the store (its file fails to parse since a restart): the store
+   * keeps no secret, so command, args, url, env and headers hold their redacted forms, and the
+   * server is known by these fingerprints.
+   */
+  stored?: { fingerprint: string; localFingerprint: string; carriesSecret: boolean };
 }
 
 export interface RedactedPair {
@@ -49,7 +55,7 @@ export interface McpServerReport {
   projectPath?: string;
   name: string;
   transport: McpTransport;
-  /** `sha256:<hex>` over the identity (stdio: command + args in order; remote: canonical URL). */
+  /** `sha256:<hex>` over the public identity (stdio: command + args in order; remote: canonical URL; secret parts a fixed marker). */
   fingerprint: string;
   command?: string;
   args?: string[];

@@ -3,7 +3,7 @@
 // its managed settings (`deniedMcpServers`), which users cannot undo.
 import { onEveryOs, type McpAppAdapter } from '../app-adapter.ts';
 import type { ServerIdentity } from '../fingerprint.ts';
-import { deniedMatchers } from '../managed-policy.ts';
+import { buildOwnerDenyList, deniedMatchers, shareableMatcher } from '../managed-policy.ts';
 import { entriesOf, isRecord, mcpServersOf, normalizeCommonEntry, type ExtractResult, type RawEntry } from '../normalize.ts';
 import { projectKeys } from '../projects.ts';
 
@@ -58,5 +58,11 @@ export const claudeCode: McpAppAdapter = {
     build: ({ existing, blocked, writtenBefore }) => ({
       text: blocked.length > 0 ? buildClaudeManagedSettings(blocked.map((b) => b.identity)) : writtenBefore ? undefined : existing,
     }),
+    // `serverCommand` is compared exactly and has no wildcard: a command line with a secret in it
+    // cannot go into the 0644 drop-in. Claude Code merges `deniedMcpServers` from every settings
+    // source, the user's own ~/.claude/settings.json included, so it goes there (0600), where only
+    // the user who configured that secret can read it.
+    shareable: shareableMatcher,
+    ownerPolicy: { path: '.claude/settings.json', build: (input) => buildOwnerDenyList('deniedMcpServers', input) },
   },
 };

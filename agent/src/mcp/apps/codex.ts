@@ -2,7 +2,8 @@
 // Blocked through the machine's requirements.toml, which can only express an allow list.
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { z } from 'zod';
-import { onEveryOs, type McpAppAdapter } from '../app-adapter.ts';
+import { onEveryOs, type McpAppAdapter, type PolicyServer } from '../app-adapter.ts';
+import { carriesSecret } from '../fingerprint.ts';
 import { describeZodError, dropUndefined, finishEntry, scalar, serversUnder, stringMap, type NormalizeResult, type RawEntry } from '../normalize.ts';
 import { projectKeys } from '../projects.ts';
 
@@ -64,6 +65,13 @@ export function buildCodexRequirements(existing: string | undefined, allowed: re
   return { text: `# Managed in part by Heimdall: [mcp_servers] is rewritten from the organization's MCP policy.\n${stringifyToml(doc)}\n`, conflicts };
 }
 
+/** What the allow list would write for this server (its command, or its URL) holds no secret and is exact. */
+function codexIdentityIsPublic(s: PolicyServer): boolean {
+  if (!s.exact) return false;
+  if (s.server.transport === 'stdio') return !carriesSecret({ kind: 'stdio', command: s.server.command ?? '', args: [] });
+  return !carriesSecret({ kind: 'remote', url: s.server.url ?? '' });
+}
+
 export const codex: McpAppAdapter = {
   id: 'codex',
   configs: [
@@ -76,13 +84,20 @@ export const codex: McpAppAdapter = {
     kind: 'managed-policy',
     place: { linux: { file: 'etc/codex/requirements.toml' }, darwin: { file: 'etc/codex/requirements.toml' }, win32: null },
     build: ({ existing, servers, blocked }) => {
-      const allowed: CodexAllowedServer[] = servers
-        .filter((s) => !blocked.includes(s))
+      const others = servers.filter((s) => !blocked.includes(s));
+      // The allow list names each allowed server's command or URL in a file every user reads: one
+      // whose command or URL carries a secret is left out (Codex then disables it too) and named in
+      // the note, rather than published.
+      const unlisted = others.filter((s) => !codexIdentityIsPublic(s));
+      const allowed: CodexAllowedServer[] = others
+        .filter((s) => codexIdentityIsPublic(s))
         .map((s) => ({ name: s.server.name, identity: s.server.transport === 'stdio' ? { command: s.server.command ?? '' } : { url: s.server.url ?? '' } }));
       const built = buildCodexRequirements(existing, allowed, blocked.length > 0);
-      return built.conflicts.length > 0
-        ? { text: built.text, note: `names allowed with two identities, only one expressible: ${built.conflicts.join(', ')}` }
-        : { text: built.text };
+      const notes = [
+        ...(built.conflicts.length > 0 ? [`names allowed with two identities, only one expressible: ${built.conflicts.join(', ')}`] : []),
+        ...(blocked.length > 0 && unlisted.length > 0 ? [`allowed but not listed, their command or URL carries a secret: ${[...new Set(unlisted.map((s) => s.server.name))].join(', ')}`] : []),
+      ];
+      return notes.length > 0 ? { text: built.text, note: notes.join('; ') } : { text: built.text };
     },
   },
 };

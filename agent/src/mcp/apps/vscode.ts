@@ -4,7 +4,7 @@
 import { applyEdits, modify, parse as parseJsonc } from 'jsonc-parser';
 import { onEveryOs, type McpAppAdapter } from '../app-adapter.ts';
 import type { ServerIdentity } from '../fingerprint.ts';
-import { deniedMatchers, endWithNewline, JSONC_FORMAT } from '../managed-policy.ts';
+import { deniedMatchers, endWithNewline, JSONC_FORMAT, shareableMatcher } from '../managed-policy.ts';
 import { isRecord, normalizeCommonEntry, serversUnder } from '../normalize.ts';
 import { workspaceFolder } from '../projects.ts';
 
@@ -70,5 +70,9 @@ export const vscode: McpAppAdapter = {
       win32: { artifact: { detail: 'VS Code reads this policy from the registry: deploy the ChatDeniedMcpServers artifact', build: buildVscodeWindowsReg } },
     },
     build: ({ existing, blocked }) => ({ text: buildVscodePolicyJson(existing, blocked.map((b) => b.identity)) }),
+    // The same exact command matcher as Claude Code, in a file (or registry key, or managed
+    // preference) every user reads, and no per-user deny list is known: a command line carrying a
+    // secret is reported not enforceable rather than published.
+    shareable: shareableMatcher,
   },
 };
