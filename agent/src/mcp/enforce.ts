@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from '../lib/logger.ts';
+import type { UserFs } from '../userfs/index.ts';
 import type { FileEditEnforcement, ManagedPolicyEnforcement, McpAppAdapter, PolicyServer } from './app-adapter.ts';
 import type { Clock } from '../../../lib/index.ts';
 import { fingerprintIdentity, serverIdentity } from './fingerprint.ts';
@@ -12,7 +13,7 @@ import type { FileResult, Inventory } from './inventory.ts';
 import type { ConfigTarget } from './plan.ts';
 import { readForEdit, readManagedFile, RefusedWriteError, removeManagedFile, replaceUserFile, writeManagedFile } from './safe-write.ts';
 import type { McpTables } from './schema.ts';
-import type { EnforcedHow, McpAuditAction, McpAuditEvent, McpDecision, Platform } from './types.ts';
+import type { EnforcedHow, McpAuditAction, McpAuditEvent, McpDecision, OsUser, Platform } from './types.ts';
 
 export interface EnforcerOptions {
   tables: McpTables;
@@ -25,6 +26,7 @@ export interface EnforcerOptions {
   platform: Platform;
   managedRoot: string;
   sizeLimit: number;
+  fsFor: (user: OsUser) => UserFs;
 }
 
 /** A server found in one file, with what the enforcement needs about it. */
@@ -174,7 +176,7 @@ export class Enforcer {
     const file = target.path;
     const names = [...new Set(denied.map((d) => d.server.name))];
     try {
-      const current = await readForEdit(file, { ownerUid: target.user.uid, sizeLimit: this.#o.sizeLimit });
+      const current = await readForEdit(file, { ownerUid: target.user.uid, sizeLimit: this.#o.sizeLimit, fs: this.#o.fsFor(target.user), anchor: target.anchor });
       const record = this.#o.tables.fileEdit(file);
       if (!current) {
         if (record) this.#o.tables.deleteFileEdit(file);

@@ -4,7 +4,8 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../lib/private-fs.ts';
-import { checkFile, ConfigReadError, type FileAccess } from './read-config.ts';
+import { checkSystemChain, type UserFs } from '../userfs/index.ts';
+import { ConfigReadError, configErrorOf, walkFrom, type FileAccess } from './read-config.ts';
 
 /** Claude Code rewrites `~/.claude.json` in place at any time: a write from us would race it. */
 const NEVER_WRITE = new Set(['.claude.json']);
@@ -18,31 +19,40 @@ export class RefusedWriteError extends Error {
 
 export interface CurrentFile {
   bytes: Buffer;
-  realPath: string;
   mode: number;
   uid: number;
   gid: number;
+  /** Where the file was read, so the write walks the same way as the same user. */
+  fs: UserFs;
+  anchor: string;
+  rel: string;
 }
 
 /** Reads a file that is about to be edited, with the same checks as a write. */
 export async function readForEdit(file: string, access: FileAccess): Promise<CurrentFile | undefined> {
   if (NEVER_WRITE.has(path.basename(file))) throw new RefusedWriteError(`${file}: Heimdall never writes this file (the app rewrites it in place)`);
-  let checked;
+  const where = walkFrom(file, access.anchor);
+  let read;
   try {
-    checked = await checkFile(file, access);
+    read = await access.fs.read(where.anchor, where.rel, { limit: access.sizeLimit });
   } catch (err) {
-    if (err instanceof ConfigReadError) throw new RefusedWriteError(err.message);
-    throw err;
+    throw new RefusedWriteError(configErrorOf(err).message);
   }
-  if (!checked) return undefined;
-  if (checked.size > access.sizeLimit) throw new RefusedWriteError(`${file} is ${checked.size} bytes, over the ${access.sizeLimit}-byte limit; never written`);
-  return { bytes: await readFile(checked.realPath), realPath: checked.realPath, mode: checked.mode, uid: checked.uid, gid: checked.gid };
+  if (!read) return undefined;
+  if (access.ownerUid >= 0 && read.info.uid !== access.ownerUid) {
+    throw new RefusedWriteError(new ConfigReadError('foreign-owner', `${file} is owned by uid ${read.info.uid}, not by the home's owner (uid ${access.ownerUid}); never written`).message);
+  }
+  if (read.kind !== 'bytes') throw new RefusedWriteError(`${file} is ${read.info.size} bytes, over the ${access.sizeLimit}-byte limit; never written`);
+  return { bytes: read.bytes, mode: read.info.mode, uid: read.info.uid, gid: read.info.gid, fs: access.fs, anchor: where.anchor, rel: where.rel };
 }
 
-/** Replaces an existing user file (already read with readForEdit) keeping its mode and owner. */
+/** Replaces an existing user file (already read with readForEdit) keeping its mode, as its owner. */
 export async function replaceUserFile(current: CurrentFile, data: Buffer | string): Promise<void> {
-  const chown = process.platform !== 'win32' && typeof process.getuid === 'function' && process.getuid() === 0;
-  await writeFileAtomic(current.realPath, data, chown ? { mode: current.mode, uid: current.uid, gid: current.gid } : { mode: current.mode });
+  try {
+    await current.fs.replace(current.anchor, current.rel, Buffer.isBuffer(data) ? data : Buffer.from(data, 'utf8'), { mode: current.mode });
+  } catch (err) {
+    throw new RefusedWriteError(configErrorOf(err).message);
+  }
 }
 
 export interface ManagedWriteOptions {
@@ -50,9 +60,16 @@ export interface ManagedWriteOptions {
   mode?: number;
 }
 
-/** Writes a root-owned managed policy file, creating its folder (0755) when missing. */
+/**
+ * Writes a root-owned managed policy file, creating its folder (0755) when missing, only when every
+ * folder up to / is root's and writable by no one else (checked again after creating folders).
+ */
 export async function writeManagedFile(file: string, data: string, options: ManagedWriteOptions = {}): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+  const dir = path.dirname(file);
+  if ((await checkSystemChain(dir)) !== dir) {
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    await checkSystemChain(dir);
+  }
   await writeFileAtomic(file, data, { mode: options.mode ?? 0o644 });
 }
 
@@ -66,5 +83,6 @@ export async function readManagedFile(file: string): Promise<string | undefined>
 }
 
 export async function removeManagedFile(file: string): Promise<void> {
+  await checkSystemChain(path.dirname(file));
   await rm(file, { force: true });
 }
