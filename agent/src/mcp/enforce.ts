@@ -44,8 +44,9 @@ function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** Nothing but whitespace, line comments (`#` TOML, `//` JSONC) and one empty object: jsonc edits leave `{\n}`. */
 function isEmptyDocument(text: string): boolean {
-  const stripped = text.replace(/^\s*#.*$/gm, '').trim();
+  const stripped = text.replace(/^\s*(#|\/\/).*$/gm, '').replace(/\s+/g, '');
   return stripped === '' || stripped === '{}';
 }
 

@@ -83,9 +83,13 @@ export async function openDirNoFollow(anchor: string, dirs: readonly string[]): 
       next = { handle: await open(opened, constants.O_RDONLY | DIRECTORY | NOFOLLOW), shown };
       if (!PROC_FD) await sameAsLstat(next, shown);
     } catch (err) {
-      await dir.handle.close();
-      if (err instanceof UserFsError) throw err;
-      return classifyOpenError(err, opened, shown);
+      // Classified while the folder is still open: its /proc/self/fd name dies with it.
+      try {
+        if (err instanceof UserFsError) throw err;
+        return await classifyOpenError(err, opened, shown);
+      } finally {
+        await dir.handle.close();
+      }
     }
     await dir.handle.close();
     dir = next;
