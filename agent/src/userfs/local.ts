@@ -7,7 +7,7 @@ import { open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { streamJsonSelection } from './json-paths.ts';
 import { UserFsError, type FileInfo, type ReadOptions, type ReadResult, type UserFs } from './types.ts';
-import { childPath, classifyOpenError, components, NOFOLLOW, openDirNoFollow, openFileNoFollow } from './walk.ts';
+import { childPath, classifyOpenError, closeDir, components, NOFOLLOW, openDirNoFollow, openFileNoFollow } from './walk.ts';
 
 function errno(err: unknown): string {
   return (err as NodeJS.ErrnoException).code ?? String(err);
@@ -25,7 +25,7 @@ export class LocalUserFs implements UserFs {
     try {
       handle = await openFileNoFollow(dir, name);
     } finally {
-      await dir.handle.close();
+      await closeDir(dir);
     }
     if (!handle) return undefined;
     try {
@@ -78,7 +78,7 @@ export class LocalUserFs implements UserFs {
       if (err instanceof UserFsError) throw err;
       throw new UserFsError(errno(err) === 'EACCES' || errno(err) === 'EPERM' ? 'denied' : 'io', `${shown}: cannot write (${errno(err)})`);
     } finally {
-      await dir.handle.close();
+      await closeDir(dir);
     }
   }
 }

@@ -4,7 +4,9 @@
 // continues from the folder it checked, so swapping a parent for a symlink after the check changes
 // nothing. Elsewhere (macOS) each prefix is opened with O_NOFOLLOW and the opened folder is compared
 // with what lstat saw; that narrows but does not close the race, and the helper's dropped
-// credentials remain the defence there (docs/security.md).
+// credentials remain the defence there (docs/security.md). Windows opens no folder (its links are
+// reparse points): each component is checked with lstat before use, a best effort until the helper
+// impersonates the user there.
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, readlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,16 +16,23 @@ const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 const DIRECTORY = constants.O_DIRECTORY ?? 0;
 const NONBLOCK = constants.O_NONBLOCK ?? 0;
 const PROC_FD = process.platform === 'linux';
+const WINDOWS = process.platform === 'win32';
 
 /** An open folder: its descriptor and the path it was reached by (for messages). */
 export interface OpenDir {
-  handle: FileHandle;
+  /** Absent on Windows, where folders are named by path. */
+  handle: FileHandle | undefined;
   shown: string;
+}
+
+/** Closes the folder's descriptor, if it has one. */
+export async function closeDir(dir: OpenDir): Promise<void> {
+  await dir.handle?.close();
 }
 
 /** The name by which `name` inside `dir` is opened, relative to the folder's descriptor where the OS allows. */
 export function childPath(dir: OpenDir, name: string): string {
-  return PROC_FD ? `/proc/self/fd/${dir.handle.fd}/${name}` : path.join(dir.shown, name);
+  return PROC_FD && dir.handle ? `/proc/self/fd/${dir.handle.fd}/${name}` : path.join(dir.shown, name);
 }
 
 function errno(err: unknown): string {
@@ -69,6 +78,7 @@ export function components(rel: string): string[] {
  * of `dirs` below it with O_NOFOLLOW. Undefined when a folder is missing. The caller closes it.
  */
 export async function openDirNoFollow(anchor: string, dirs: readonly string[]): Promise<OpenDir | undefined> {
+  if (WINDOWS) return checkDirsByPath(anchor, dirs);
   let dir: OpenDir;
   try {
     dir = { handle: await open(anchor, constants.O_RDONLY | DIRECTORY), shown: anchor };
@@ -88,16 +98,33 @@ export async function openDirNoFollow(anchor: string, dirs: readonly string[]): 
         if (err instanceof UserFsError) throw err;
         return await classifyOpenError(err, opened, shown);
       } finally {
-        await dir.handle.close();
+        await closeDir(dir);
       }
     }
-    await dir.handle.close();
+    await closeDir(dir);
     dir = next;
   }
   return dir;
 }
 
+async function checkDirsByPath(anchor: string, dirs: readonly string[]): Promise<OpenDir | undefined> {
+  let shown = anchor;
+  for (const name of dirs) {
+    shown = path.join(shown, name);
+    let st: Stats;
+    try {
+      st = await lstat(shown);
+    } catch (err) {
+      return classifyOpenError(err, shown, shown);
+    }
+    if (st.isSymbolicLink()) throw new UserFsError('symlink', `${shown} is a symbolic link; Heimdall follows no symbolic link in a home directory: not read and never written`);
+    if (!st.isDirectory()) return undefined;
+  }
+  return { handle: undefined, shown };
+}
+
 async function sameAsLstat(dir: OpenDir, shown: string): Promise<void> {
+  if (!dir.handle) return;
   const [a, b] = await Promise.all([dir.handle.stat(), lstat(shown)]);
   if (a.dev !== b.dev || a.ino !== b.ino) {
     await dir.handle.close();
@@ -109,6 +136,7 @@ async function sameAsLstat(dir: OpenDir, shown: string): Promise<void> {
 export async function openFileNoFollow(dir: OpenDir, name: string): Promise<FileHandle | undefined> {
   const opened = childPath(dir, name);
   try {
+    if (WINDOWS && (await lstat(opened)).isSymbolicLink()) throw Object.assign(new Error('a link'), { code: 'ELOOP' });
     return await open(opened, constants.O_RDONLY | NOFOLLOW | NONBLOCK);
   } catch (err) {
     return classifyOpenError(err, opened, path.join(dir.shown, name));
