@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HelperUserFs, LocalUserFs, parseHelperArgs, supplementaryGroups, UserFsError } from '../../agent/src/userfs/index.ts';
 import { encodeFrame, FrameReader, MAX_FRAME } from '../../agent/src/userfs/protocol.ts';
+import { ManualClock } from '../../lib/index.ts';
 
 describe('helper frames and arguments', () => {
   it('reassembles frames split across chunks and refuses one announced over the limit', () => {
@@ -42,6 +43,26 @@ describe('a no-follow walk in this process', () => {
       await expect(local.read(dir, '../etc/passwd', { limit: 100 })).rejects.toThrow(/without ".."/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.runIf(process.platform !== 'win32')('the helper\'s lifetime', () => {
+  it('serves a whole batch from one process, exits after the idle time, and a later request starts another', async () => {
+    const clock = new ManualClock();
+    const me = { uid: process.getuid!(), gid: process.getgid!(), groups: [] };
+    const helper = new HelperUserFs(me, { clock, idleMs: 30_000 });
+    try {
+      for (let i = 0; i < 20; i++) expect(await helper.read('/etc', 'hostname', { limit: 4096 })).toMatchObject({ kind: 'bytes' });
+      expect(helper.starts).toBe(1);
+      clock.advance(29_999);
+      expect(await helper.read('/etc', 'hostname', { limit: 4096 })).toMatchObject({ kind: 'bytes' });
+      expect(helper.starts).toBe(1);
+      clock.advance(30_000);
+      expect(await helper.read('/etc', 'hostname', { limit: 4096 })).toMatchObject({ kind: 'bytes' });
+      expect(helper.starts).toBe(2);
+    } finally {
+      await helper.close();
     }
   });
 });

@@ -36,6 +36,8 @@ export function helperCommand(id: HelperIdentity): HelperCommand {
 type HelperRequestBody = HelperRequest extends infer R ? (R extends HelperRequest ? Omit<R, 'id'> : never) : never;
 
 interface Pending {
+  /** The helper the request went to: a helper that ends fails only its own requests. */
+  child: ChildProcessWithoutNullStreams;
   resolve: (r: HelperResult) => void;
   reject: (e: Error) => void;
 }
@@ -100,7 +102,7 @@ export class HelperUserFs implements UserFs {
     const child = this.#child ?? this.#start();
     const id = this.#nextId++;
     return new Promise<HelperResult>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, { child, resolve, reject });
       try {
         child.stdin.write(encodeFrame({ ...req, id }));
       } catch (err) {
@@ -156,7 +158,10 @@ export class HelperUserFs implements UserFs {
 
   #fail(child: ChildProcessWithoutNullStreams, message: string): void {
     if (this.#child === child) this.#child = undefined;
-    for (const p of this.#pending.values()) p.reject(new UserFsError('helper', message));
-    this.#pending.clear();
+    for (const [id, p] of this.#pending) {
+      if (p.child !== child) continue;
+      this.#pending.delete(id);
+      p.reject(new UserFsError('helper', message));
+    }
   }
 }
