@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { McpGovernorOptions } from '../../agent/src/mcp/index.ts';
 import { makeRig, writeFile, type Rig } from '../mcp/helpers.ts';
 
 export interface McpBenchHome {
@@ -13,8 +14,8 @@ export interface McpBenchHome {
 }
 
 /** A home whose ~/.claude.json knows `projects` folders; some hold their own MCP configs. */
-export async function buildBenchHome(projects = 1000, watch = false): Promise<McpBenchHome> {
-  const rig = await makeRig({ watch, debounceMs: 150 });
+export async function buildBenchHome(projects = 1000, watch = false, options: Partial<McpGovernorOptions> = {}): Promise<McpBenchHome> {
+  const rig = await makeRig({ watch, debounceMs: 150, ...options });
   const known: Record<string, unknown> = {};
   for (let i = 0; i < projects; i++) {
     const dir = path.join(rig.dir, 'src', `project-${i}`);

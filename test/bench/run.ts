@@ -299,6 +299,31 @@ const MODULES: BenchModule[] = [
       };
     },
   },
+  {
+    name: 'userfs',
+    title: 'MCP scan of 1,000 projects read through the per-user helper (vs in-process reads)',
+    issue: 14,
+    limitSeconds: 120,
+    async run() {
+      const { benchUserFsScan } = await import('./userfs.ts');
+      const r = await benchUserFsScan(5);
+      const inP50 = percentile(r.inProcessMs, 50);
+      const helperP50 = percentile(r.helperMs, 50);
+      const ratio = helperP50 / inP50;
+      return {
+        lines: [
+          `in-process reads, ${r.servers} servers: p50 ${ms(inP50, 1)}  max ${ms(Math.max(...r.inProcessMs), 1)}  (n=${r.inProcessMs.length})`,
+          `through one helper process: p50 ${ms(helperP50, 1)}  max ${ms(Math.max(...r.helperMs), 1)}  (n=${r.helperMs.length}); first scan with the helper's start ${ms(r.helperColdMs, 1)}`,
+          `ratio helper / in-process (p50): ${ratio.toFixed(2)}x`,
+        ],
+        checks: [
+          // Absolute scan time is the mcp module's target; this one prices the helper against the same scan.
+          check('scan through the helper vs in-process (p50)', '< 3x', `${ratio.toFixed(2)}x`, ratio < 3),
+        ],
+        notes: ['The benchmark runs as one user, so the helper is forced for that user\'s own home (alwaysHelper); as root the daemon starts one helper per other user and reuses it across the scan.'],
+      };
+    },
+  },
 ];
 
 // ---- machine facts -------------------------------------------------------------------------

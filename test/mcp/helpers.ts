@@ -51,6 +51,8 @@ export function makeRig(options: Partial<McpGovernorOptions> & { home?: string; 
   const { manualClock, ...governorOptions } = options;
   const clock = manualClock ? new ManualClock() : undefined;
   const dir = tempDir('heimdall-mcp-');
+  // Homes of other users are walked by a helper running as that user: it must be able to reach them.
+  fs.chmodSync(dir, 0o755);
   const home = options.home ?? path.join(dir, 'home');
   fs.mkdirSync(home, { recursive: true });
   const managedRoot = options.managedRoot ?? path.join(dir, 'managed');

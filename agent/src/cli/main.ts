@@ -15,6 +15,7 @@ import { registerStatus } from './commands/status.ts';
 import { registerVersion } from './commands/version.ts';
 import { proxyEnvironmentFromDaemon } from './daemon-facts.ts';
 import { withDaemonLocation } from './local-daemon.ts';
+import { runUserFsHelper, USERFS_HELPER_ARG } from '../userfs/index.ts';
 
 // Every command, in the order `--help` lists them.
 const COMMANDS: readonly ((program: Command) => void)[] = [
@@ -46,9 +47,15 @@ export function buildProgram(): Command {
 
 // An async main rather than top-level await: the executables run this as a CommonJS script (Node 22's
 // single-executable applications accept no ES module), and CommonJS has no top-level await.
-buildProgram()
-  .parseAsync(process.argv)
-  .catch((err: unknown) => {
-    console.error(`heimdall: ${(err as Error).message}`);
-    process.exitCode = 1;
-  });
+// The daemon starts its per-user file helper (agent/src/userfs/) as this same entry: the executables
+// have no other. It is not a command a person runs, so commander never sees it.
+if (process.argv[2] === USERFS_HELPER_ARG) {
+  void runUserFsHelper(process.argv.slice(3));
+} else {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      console.error(`heimdall: ${(err as Error).message}`);
+      process.exitCode = 1;
+    });
+}

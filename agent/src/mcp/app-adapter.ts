@@ -43,6 +43,8 @@ export interface ProjectSource {
   paths: PathsPerOs;
   format: ConfigFormat;
   streamPaths?: readonly string[];
+  /** Objects whose keys alone are kept when streaming (`$.projects`), so no project's value is held in memory. */
+  streamKeys?: readonly string[];
   /** The project folders the parsed document names (only absolute paths are kept). */
   projects: (doc: unknown) => string[];
 }

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from '../lib/logger.ts';
+import type { UserFs } from '../userfs/index.ts';
 import type { FileEditEnforcement, ManagedPolicyEnforcement, McpAppAdapter, OwnerPolicy, PolicyServer } from './app-adapter.ts';
 import type { Clock } from '../../../lib/index.ts';
 import { carriesSecret, fingerprintOf, legacyFingerprint, serverIdentity } from './fingerprint.ts';
@@ -26,6 +27,7 @@ export interface EnforcerOptions {
   platform: Platform;
   managedRoot: string;
   sizeLimit: number;
+  fsFor: (user: OsUser) => UserFs;
 }
 
 /** A server found in one file, with what the enforcement needs about it. */
@@ -57,9 +59,9 @@ function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** Nothing but whitespace, line comments (`#` TOML, `//` JSONC) and one empty object: jsonc edits leave `{\n}`. */
 function isEmptyDocument(text: string): boolean {
-  // jsonc edits that take the last key out leave `{\n}`.
-  const stripped = text.replace(/^\s*#.*$/gm, '').replace(/\s+/g, '');
+  const stripped = text.replace(/^\s*(#|\/\/).*$/gm, '').replace(/\s+/g, '');
   return stripped === '' || stripped === '{}';
 }
 
@@ -271,7 +273,8 @@ export class Enforcer {
     const file = path.join(user.home, ...policy.path.split('/'));
     const record = this.#o.tables.policyFile(file);
     try {
-      const current = await readForEdit(file, { ownerUid: user.uid, sizeLimit: this.#o.sizeLimit });
+      const access = { ownerUid: user.uid, sizeLimit: this.#o.sizeLimit, fs: this.#o.fsFor(user), anchor: user.home };
+      const current = await readForEdit(file, access);
       const existing = current?.bytes.toString('utf8');
       const previous = isRecord(record?.contribution) ? record.contribution.built : undefined;
       const built = policy.build({ existing, blocked: servers, previousContribution: previous, local: this.#o.tables.localFingerprints() });
@@ -280,9 +283,8 @@ export class Enforcer {
       const detail = `${file} (the user's own settings: the command line carries a secret)`;
       if (next === undefined) {
         if (current) {
-          // A file the user has since replaced by a link (a dotfiles repository) is emptied, never deleted at its target.
-          if (current.realPath === file) await removeUserFile(current);
-          else await replaceUserFile(current, '{}\n');
+          // The walk follows no link, so a file the user replaced by a link was refused when read; this removes a real file.
+          await removeUserFile(current);
           this.#emit('policy-removed', app, file, servers, 'no server of this user is blocked there any more', user.name);
         }
         this.#o.tables.deletePolicyFile(file);
@@ -291,7 +293,7 @@ export class Enforcer {
       if (next !== existing) {
         // The file repeats the user's own secret: readable by that user alone.
         if (current) await replaceUserFile({ ...current, mode: current.mode & ~0o077 }, next);
-        else await createUserFile(file, next, user);
+        else await createUserFile(file, next, access);
         this.#emit(servers.length > 0 ? 'policy-written' : 'policy-removed', app, file, servers, servers.length > 0 ? `${servers.length} server(s) blocked in the user's own settings` : "Heimdall's entries taken out", user.name);
       }
       if (servers.length === 0) this.#o.tables.deletePolicyFile(file);
@@ -314,7 +316,7 @@ export class Enforcer {
     const file = target.path;
     const names = [...new Set(denied.map((d) => d.server.name))];
     try {
-      const current = await readForEdit(file, { ownerUid: target.user.uid, sizeLimit: this.#o.sizeLimit });
+      const current = await readForEdit(file, { ownerUid: target.user.uid, sizeLimit: this.#o.sizeLimit, fs: this.#o.fsFor(target.user), anchor: target.anchor });
       const record = this.#o.tables.fileEdit(file);
       if (!current) {
         if (record) this.#o.tables.deleteFileEdit(file);

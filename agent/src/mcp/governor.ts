@@ -7,6 +7,7 @@ import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from '../lib/logger.ts';
 import type { Store } from '../store/index.ts';
+import { UserFsPool, type UserFs } from '../userfs/index.ts';
 import type { McpAppAdapter } from './app-adapter.ts';
 import { MCP_APP_ADAPTERS } from './apps/index.ts';
 import { systemClock, type Clock, type ClockTimer } from '../../../lib/index.ts';
@@ -47,6 +48,11 @@ export interface McpGovernorOptions {
   rescanIntervalMs?: number;
   watch?: boolean;
   enforce?: boolean;
+  /**
+   * Who does the file work under homes: a helper per user that has become that user (userfs). The
+   * governor makes one and ends its helpers on stop() unless the caller brings its own.
+   */
+  userFs?: UserFsPool;
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -59,7 +65,9 @@ async function exists(p: string): Promise<boolean> {
 }
 
 export class McpGovernor {
-  readonly #o: Required<Omit<McpGovernorOptions, 'users' | 'passwdFile'>> & Pick<McpGovernorOptions, 'users' | 'passwdFile'>;
+  readonly #o: Required<Omit<McpGovernorOptions, 'users' | 'passwdFile' | 'userFs'>> & Pick<McpGovernorOptions, 'users' | 'passwdFile'>;
+  readonly #userFs: UserFsPool;
+  readonly #ownsUserFs: boolean;
   readonly #inventory: Inventory;
   readonly #enforcer: Enforcer;
   #plan: Plan | undefined;
@@ -87,8 +95,11 @@ export class McpGovernor {
       watch: options.watch ?? true,
       enforce: options.enforce ?? true,
     };
+    this.#ownsUserFs = options.userFs === undefined;
+    this.#userFs = options.userFs ?? new UserFsPool({ clock: this.#o.clock });
+    const fsFor = (user: OsUser): UserFs => this.#userFs.forUser(user);
     const tables = new McpTables(options.store.db);
-    this.#inventory = new Inventory({ tables, redactor: new Redactor(tables.deviceKey()), logger: this.#o.logger, sizeLimit: this.#o.sizeLimit });
+    this.#inventory = new Inventory({ tables, redactor: new Redactor(tables.deviceKey()), logger: this.#o.logger, sizeLimit: this.#o.sizeLimit, fsFor });
     this.#enforcer = new Enforcer({
       tables,
       inventory: this.#inventory,
@@ -99,6 +110,7 @@ export class McpGovernor {
       platform,
       managedRoot: this.#o.managedRoot,
       sizeLimit: this.#o.sizeLimit,
+      fsFor,
     });
   }
 
@@ -130,6 +142,7 @@ export class McpGovernor {
     this.#watcher = undefined;
     this.#watched.clear();
     await this.#chain;
+    if (this.#ownsUserFs) await this.#userFs.close();
   }
 
   /** Re-plans (users, projects), re-reads every file, enforces and reports. */
@@ -222,7 +235,7 @@ export class McpGovernor {
   }
 
   async #replan(): Promise<void> {
-    this.#plan = await buildPlan({ apps: this.#o.apps, platform: this.#o.platform, users: await this.#users(), managedRoot: this.#o.managedRoot, sizeLimit: this.#o.sizeLimit });
+    this.#plan = await buildPlan({ apps: this.#o.apps, platform: this.#o.platform, users: await this.#users(), managedRoot: this.#o.managedRoot, sizeLimit: this.#o.sizeLimit, fsFor: (u) => this.#userFs.forUser(u) });
     this.#inventory.keepOnly(this.#plan.targets);
     if (this.#watcher) await this.#syncWatches();
   }

@@ -2,12 +2,13 @@
 // unreadable, and the redacted inventory built from them. Reading a file goes through its app's
 // adapter: the location says how to find the servers in the document, the app how to normalise one.
 import type { Logger } from '../lib/logger.ts';
+import type { UserFs } from '../userfs/index.ts';
 import { fingerprintOf } from './fingerprint.ts';
 import type { ConfigTarget } from './plan.ts';
 import { ConfigReadError, readConfigDocument } from './read-config.ts';
 import { redactServer, type Redactor } from './redact.ts';
 import type { McpTables } from './schema.ts';
-import type { McpFileError, McpInventory, McpServerReport, NormalizedServer } from './types.ts';
+import type { McpFileError, McpInventory, McpServerReport, NormalizedServer, OsUser } from './types.ts';
 
 export interface FileResult {
   target: ConfigTarget;
@@ -20,6 +21,7 @@ export interface InventoryOptions {
   redactor: Redactor;
   logger: Logger;
   sizeLimit: number;
+  fsFor: (user: OsUser) => UserFs;
 }
 
 export class Inventory {
@@ -57,7 +59,7 @@ export class Inventory {
       keptLastGood,
     });
     try {
-      const read = await readConfigDocument(target.path, location.format, { ownerUid: user.uid, sizeLimit: this.#o.sizeLimit }, location.streamPaths);
+      const read = await readConfigDocument(target.path, location.format, { ownerUid: user.uid, sizeLimit: this.#o.sizeLimit, fs: this.#o.fsFor(user), anchor: target.anchor }, location.streamPaths);
       if (!read) {
         this.#results.delete(target.path);
         this.#o.tables.forgetFile(target.path);

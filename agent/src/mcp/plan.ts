@@ -3,6 +3,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { ConfigLocation, McpAppAdapter, ProjectSource } from './app-adapter.ts';
+import type { UserFs } from '../userfs/index.ts';
 import { readConfigDocument, type FileAccess } from './read-config.ts';
 import type { OsUser, Platform } from './types.ts';
 
@@ -13,6 +14,8 @@ export interface ConfigTarget {
   user: OsUser;
   /** The project folder for project-scope files. */
   projectDir?: string;
+  /** Where the no-symlink walk to the file starts: the home, the project folder, the managed file's folder. */
+  anchor: string;
 }
 
 export interface ProjectSourceTarget {
@@ -73,6 +76,8 @@ export interface PlanOptions {
   users: readonly OsUser[];
   managedRoot: string;
   sizeLimit: number;
+  /** File work as each user (the userfs room). */
+  fsFor: (user: OsUser) => UserFs;
 }
 
 export async function buildPlan(options: PlanOptions): Promise<Plan> {
@@ -81,7 +86,7 @@ export async function buildPlan(options: PlanOptions): Promise<Plan> {
     if (!plan.targets.has(t.path)) plan.targets.set(t.path, t);
   };
   for (const user of options.users) {
-    const access: FileAccess = { ownerUid: user.uid, sizeLimit: options.sizeLimit };
+    const access: FileAccess = { ownerUid: user.uid, sizeLimit: options.sizeLimit, fs: options.fsFor(user), anchor: user.home };
     const projects = new Set<string>();
     for (const app of options.apps) {
       for (const source of app.projectSources) {
@@ -91,7 +96,7 @@ export async function buildPlan(options: PlanOptions): Promise<Plan> {
           for (const file of files) {
             plan.projectSources.set(file, { path: file, app, source, user });
             try {
-              const doc = await readConfigDocument(file, source.format, access, source.streamPaths);
+              const doc = await readConfigDocument(file, source.format, access, source.streamPaths, source.streamKeys);
               if (doc) source.projects(doc.doc).filter((p) => path.isAbsolute(p)).forEach((p) => projects.add(path.normalize(p)));
             } catch {
               // An unreadable source only means fewer project folders; the file's own error is
@@ -110,7 +115,7 @@ export async function buildPlan(options: PlanOptions): Promise<Plan> {
           for (const rel of location.paths[options.platform]) {
             const { files, watch } = await expandPattern(base, rel);
             watch.forEach((w) => plan.watchDirs.set(w, base));
-            for (const file of files) addTarget(location.base === 'project' ? { path: file, app, location, user, projectDir: base } : { path: file, app, location, user });
+            for (const file of files) addTarget(location.base === 'project' ? { path: file, app, location, user, projectDir: base, anchor: base } : { path: file, app, location, user, anchor: base });
           }
         }
       }
@@ -122,7 +127,7 @@ export async function buildPlan(options: PlanOptions): Promise<Plan> {
       for (const rel of location.paths[options.platform]) {
         const file = path.join(options.managedRoot, rel);
         plan.watchDirs.set(path.dirname(file), options.managedRoot);
-        addTarget({ path: file, app, location, user: SYSTEM_USER });
+        addTarget({ path: file, app, location, user: SYSTEM_USER, anchor: path.dirname(file) });
       }
     }
   }

@@ -1,12 +1,11 @@
-// Reads one config file the way a root daemon must read files in other people's homes: refuses
-// symlinks to files the home's owner does not own, files owned by someone else, binary garbage and
-// absurd nesting; streams files over the size limit for the keys that matter; parses JSON, JSONC
-// and TOML with libraries.
-import { createReadStream } from 'node:fs';
-import { lstat, readFile, realpath, stat } from 'node:fs/promises';
-import { JSONParser } from '@streamparser/json';
+// Reads one config file the way a root daemon must read files in other people's homes: as the
+// home's owner and along a path with no symbolic link (the userfs room does both), refusing files
+// owned by someone else, binary garbage and absurd nesting; files over the size limit are streamed
+// for the keys that matter; JSON, JSONC and TOML are parsed with libraries.
+import path from 'node:path';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { parse as parseToml } from 'smol-toml';
+import { UserFsError, type FileInfo, type StreamSelection, type UserFs, type UserFsErrorCode } from '../userfs/index.ts';
 import type { ConfigFormat } from './app-adapter.ts';
 import type { McpFileErrorCode } from './types.ts';
 
@@ -24,52 +23,53 @@ export class ConfigReadError extends Error {
 }
 
 export interface FileAccess {
-  /** The uid that must own the file (the home's owner); -1 skips ownership checks (Windows). */
+  /** The uid that must own the file (the home's owner); -1 skips ownership checks (Windows, managed files). */
   ownerUid: number;
   sizeLimit: number;
+  /** Reads as the home's owner (userfs). */
+  fs: UserFs;
+  /**
+   * The folder the walk starts from (the home, the project folder): it is opened the ordinary way,
+   * every component below it without following a symbolic link.
+   */
+  anchor: string;
 }
 
 export interface CheckedFile {
-  /** The file actually read (the symlink's target when the path is a link). */
-  realPath: string;
   size: number;
   mode: number;
   uid: number;
   gid: number;
   mtimeMs: number;
-  viaSymlink: boolean;
 }
 
-/** Stats `file` and applies the ownership rules; undefined when it does not exist. */
-export async function checkFile(file: string, access: FileAccess): Promise<CheckedFile | undefined> {
-  let l;
-  try {
-    l = await lstat(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
-    throw new ConfigReadError('read', `${file}: cannot stat (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+const FROM_USERFS: Record<UserFsErrorCode, McpFileErrorCode> = {
+  symlink: 'symlink',
+  'not-a-file': 'not-a-file',
+  denied: 'read',
+  parse: 'parse',
+  io: 'read',
+  helper: 'read',
+};
+
+/** A userfs refusal as the per-file error the inventory reports. */
+export function configErrorOf(err: unknown): ConfigReadError {
+  if (err instanceof ConfigReadError) return err;
+  if (err instanceof UserFsError) return new ConfigReadError(FROM_USERFS[err.code], err.message);
+  throw err;
+}
+
+/** `file` relative to the anchor; a file outside it is walked from its own folder. */
+export function walkFrom(file: string, anchor: string): { anchor: string; rel: string } {
+  const rel = path.relative(anchor, file);
+  if (anchor && rel && !rel.startsWith('..') && !path.isAbsolute(rel)) return { anchor, rel };
+  return { anchor: path.dirname(file), rel: path.basename(file) };
+}
+
+function checkOwner(file: string, info: FileInfo, access: FileAccess): void {
+  if (access.ownerUid >= 0 && info.uid !== access.ownerUid) {
+    throw new ConfigReadError('foreign-owner', `${file} is owned by uid ${info.uid}, not by the home's owner (uid ${access.ownerUid}); not read and never written`);
   }
-  let realPath = file;
-  let st = l;
-  if (l.isSymbolicLink()) {
-    try {
-      realPath = await realpath(file);
-      st = await stat(realPath);
-    } catch {
-      return undefined; // dangling link: nothing configured there
-    }
-    if (access.ownerUid >= 0 && st.uid !== access.ownerUid) {
-      throw new ConfigReadError(
-        'symlink-foreign',
-        `${file} is a symbolic link to ${realPath}, owned by uid ${st.uid} and not by the home's owner (uid ${access.ownerUid}); not read and never written`,
-      );
-    }
-  }
-  if (!st.isFile()) throw new ConfigReadError('not-a-file', `${file} is not a regular file; not read`);
-  if (access.ownerUid >= 0 && st.uid !== access.ownerUid) {
-    throw new ConfigReadError('foreign-owner', `${file} is owned by uid ${st.uid}, not by the home's owner (uid ${access.ownerUid}); not read and never written`);
-  }
-  return { realPath, size: st.size, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs, viaSymlink: l.isSymbolicLink() };
 }
 
 function lineCol(text: string, offset: number): string {
@@ -149,35 +149,6 @@ export function parseText(file: string, format: ConfigFormat, text: string): unk
   return doc ?? {};
 }
 
-/**
- * Streams a JSON file and keeps only the values at `paths`, rebuilt into a sparse document
- * (`$.a.*.b` yields `{a: {<key>: {b: value}}}`), so memory stays bounded by what matters.
- */
-export async function streamJsonPaths(file: string, paths: readonly string[]): Promise<Record<string, unknown>> {
-  const doc: Record<string, unknown> = {};
-  const parser = new JSONParser({ paths: [...paths], keepStack: false, stringBufferSize: 64 * 1024 });
-  parser.onValue = ({ value, key, stack }) => {
-    // stack[0] is the root; the path to the value is the keys of stack[1..] followed by `key`.
-    const keys = [...stack.slice(1).map((s) => s.key), key].map((k) => String(k));
-    let node = doc;
-    for (const k of keys.slice(0, -1)) {
-      const next = node[k];
-      if (typeof next === 'object' && next !== null && !Array.isArray(next)) node = next as Record<string, unknown>;
-      else node = node[k] = {};
-    }
-    node[keys[keys.length - 1]!] = value;
-  };
-  const input = createReadStream(file, { highWaterMark: 1024 * 1024 });
-  try {
-    for await (const chunk of input) parser.write(chunk as Buffer);
-    if (!parser.isEnded) parser.end();
-  } catch (err) {
-    input.destroy();
-    throw new ConfigReadError('parse', `${file}: not valid JSON while streaming (${(err as Error).message.slice(0, 120)}); the servers last read from it stay in force`);
-  }
-  return doc;
-}
-
 export interface ReadDocument {
   checked: CheckedFile;
   doc: unknown;
@@ -192,21 +163,23 @@ export async function readConfigDocument(
   format: ConfigFormat,
   access: FileAccess,
   streamPaths?: readonly string[],
+  streamKeys?: readonly string[],
 ): Promise<ReadDocument | undefined> {
-  const checked = await checkFile(file, access);
-  if (!checked) return undefined;
-  if (checked.size > access.sizeLimit) {
-    if (format === 'toml' || !streamPaths || streamPaths.length === 0) {
-      throw new ConfigReadError('too-large', `${file} is ${checked.size} bytes, over the ${access.sizeLimit}-byte limit; not read and never written`);
-    }
-    return { checked, doc: await streamJsonPaths(checked.realPath, streamPaths), streamed: true };
-  }
-  let bytes: Buffer;
+  const where = walkFrom(file, access.anchor);
+  const stream: StreamSelection | undefined =
+    format !== 'toml' && ((streamPaths?.length ?? 0) > 0 || (streamKeys?.length ?? 0) > 0) ? { paths: streamPaths ?? [], keys: streamKeys ?? [] } : undefined;
+  let read;
   try {
-    bytes = await readFile(checked.realPath);
+    read = await access.fs.read(where.anchor, where.rel, { limit: access.sizeLimit, ...(stream ? { stream } : {}) });
   } catch (err) {
-    throw new ConfigReadError('read', `${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw configErrorOf(err);
   }
+  if (!read) return undefined;
+  checkOwner(file, read.info, access);
+  const checked: CheckedFile = { ...read.info };
+  if (read.kind === 'too-large') throw new ConfigReadError('too-large', `${file} is ${read.info.size} bytes, over the ${access.sizeLimit}-byte limit; not read and never written`);
+  if (read.kind === 'streamed') return { checked, doc: read.doc, streamed: true };
+  const bytes = read.bytes;
   if (looksBinary(bytes)) throw new ConfigReadError('binary', `${file} is not text (binary content); not read, the servers last read from it stay in force`);
   return { checked, doc: parseText(file, format, bytes.toString('utf8')), bytes, streamed: false };
 }

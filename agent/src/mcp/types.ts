@@ -72,7 +72,8 @@ export type McpFileErrorCode =
   | 'too-large'
   | 'too-deep'
   | 'binary'
-  | 'symlink-foreign'
+  /** The file or a folder on its path is a symbolic link (a loop included): Heimdall follows none under a home. */
+  | 'symlink'
   | 'foreign-owner'
   | 'not-a-file'
   | 'read'

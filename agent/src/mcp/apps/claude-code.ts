@@ -44,7 +44,7 @@ export const claudeCode: McpAppAdapter = {
       format: 'json', servers: mcpServersOf,
     },
   ],
-  projectSources: [{ paths: onEveryOs('.claude.json'), format: 'jsonc', streamPaths: ['$.projects.*'], projects: projectKeys }],
+  projectSources: [{ paths: onEveryOs('.claude.json'), format: 'jsonc', streamKeys: ['$.projects'], projects: projectKeys }],
   normalize: (entry) => normalizeCommonEntry(entry),
   enforcement: {
     kind: 'managed-policy',

@@ -1,0 +1,11 @@
+// The userfs room: every read and write the root daemon does under a user's home runs with that
+// user's own credentials (a long-lived helper process per user that dropped to the user's uid, gid
+// and groups) along a path walked with no symbolic link followed at any component; and the chain
+// check for the files the daemon itself owns outside any home.
+export { UserFsPool, supplementaryGroups, type UserFsPoolOptions } from './pool.ts';
+export { LocalUserFs } from './local.ts';
+export { HelperUserFs, helperCommand, HELPER_HEAP_MB, type HelperCommand, type HelperUserFsOptions } from './client.ts';
+export { runUserFsHelper, dropPrivileges, parseHelperArgs, helperArgs, USERFS_HELPER_ARG, type HelperIdentity } from './helper.ts';
+export { checkSystemChain, UnsafeSystemPathError } from './system-chain.ts';
+export { streamJsonSelection } from './json-paths.ts';
+export { UserFsError, type FileInfo, type FsUser, type ReadOptions, type ReadResult, type StreamSelection, type UserFs, type UserFsErrorCode } from './types.ts';
