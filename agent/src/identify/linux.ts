@@ -311,11 +311,37 @@ export class LinuxProcessResolver implements ProcessResolver {
       const parents = this.#parentsOf(holder.pid, identity.ppid);
       const user = await this.#userName(identity.uid);
       const cwd = tryRead(() => readlinkSync(path.join(this.#proc, String(holder.pid), 'cwd')));
-      return { pid: holder.pid, uid: identity.uid, user, exe: identity.exe, argv: identity.argv, ...(cwd === undefined ? {} : { cwd }), parents };
+      const sharesFileView = this.#sharesFileView(holder.pid);
+      return {
+        pid: holder.pid,
+        uid: identity.uid,
+        user,
+        exe: identity.exe,
+        argv: identity.argv,
+        ...(cwd === undefined ? {} : { cwd }),
+        ...(sharesFileView === undefined ? {} : { sharesFileView }),
+        parents,
+      };
     } catch (err) {
       this.#logger.warn({ err, client_port: query.clientPort }, 'process lookup failed; treating the connection as unidentified');
       return undefined;
     }
+  }
+
+  /**
+   * Whether the process resolves paths as the daemon does: the same mount namespace (a user in a
+   * namespace of their own can bind-mount any file over /usr/bin/claude) and the same root
+   * directory (chroot inside a user namespace). Undefined when the kernel would not say.
+   */
+  #sharesFileView(pid: number): boolean | undefined {
+    const id = (p: string): string | undefined => tryRead(() => {
+      const st = statSync(p);
+      return `${st.dev}:${st.ino}`;
+    });
+    const base = path.join(this.#proc, String(pid));
+    const [mnt, ownMnt, root, ownRoot] = [id(path.join(base, 'ns/mnt')), id(path.join(this.#proc, 'self/ns/mnt')), id(path.join(base, 'root')), id(path.join(this.#proc, 'self/root'))];
+    if (mnt === undefined || ownMnt === undefined || root === undefined || ownRoot === undefined) return undefined;
+    return mnt === ownMnt && root === ownRoot;
   }
 
   #sockDiagAddon(): SockDiag | undefined {

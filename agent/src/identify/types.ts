@@ -35,6 +35,12 @@ export interface ProcessIdentity {
   argv: string[];
   /** Working directory, where the OS tells it cheaply (Linux); resolves relative script paths. */
   cwd?: string;
+  /**
+   * Linux: whether the process sees the file system as the daemon does (same mount namespace, same
+   * root directory). A process in a namespace of its own can bind-mount its file over a root-owned
+   * path, so its paths prove nothing. Undefined where it was not checked.
+   */
+  sharesFileView?: boolean;
   /** Parent, grandparent... nearest first, at most PARENT_CHAIN_LIMIT entries. */
   parents: ParentProcess[];
   /**

@@ -15,6 +15,11 @@ export const settingsPatchSchema = z.strictObject({
       error: (issue) => (issue.code === 'invalid_type' ? 'accepted: an object of app ids to "gateway", "passthrough" or null' : undefined),
     })
     .optional(),
+  require_verified: z
+    .record(appIdSchema, z.boolean({ error: 'accepted: true (allow the app only when verified) or false' }), {
+      error: (issue) => (issue.code === 'invalid_type' ? 'accepted: an object of app ids to true or false' : undefined),
+    })
+    .optional(),
   full_resync_s: z.int(resyncError).min(30, resyncError).max(86_400, resyncError).optional(),
   allow_direct_keys: booleanSetting,
 });
