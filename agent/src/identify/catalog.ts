@@ -93,8 +93,11 @@ export const CONSUMER_SURFACES = [
 
 const SIGNED: readonly Proof[] = [{ kind: 'code-signature' }];
 const ROOT_PATH: readonly Proof[] = [{ kind: 'root-owned-path' }];
-/** An npm CLI: installed by root (`sudo npm i -g`, a package manager) or inside the named package. */
-const npmCli = (name: string): readonly Proof[] => [{ kind: 'root-owned-path' }, { kind: 'npm-package', name }];
+/**
+ * An npm CLI: the named package installed by root (`sudo npm i -g`), else any root-only install (a
+ * distribution package). The first proof that holds is the one recorded, so the specific one leads.
+ */
+const npmCli = (name: string): readonly Proof[] => [{ kind: 'npm-package', name }, { kind: 'root-owned-path' }];
 /** Desktop apps and browsers: signed on macOS and Windows, installed by root on Linux (.deb, .rpm). */
 const SIGNED_OR_SYSTEM = { linux: ROOT_PATH, darwin: SIGNED, win32: SIGNED } as const;
 
