@@ -2,14 +2,15 @@
 // real processes found by the real Linux resolver, and a real second OS user made with useradd:
 // the real Claude Code CLI from npm installed where only root can write is verified; the same
 // package under the user's home, a copy of curl named claude, and a process that sees another file
-// system (its own mount namespace) are not.
+// system (a user namespace of its own with a bind mount) are not.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AppResolver, checkRootOnlyPath, LinuxProcessResolver, onlyRootCanWrite, type ProcessIdentity } from '../../agent/src/identify/index.ts';
+import { AppResolver, checkRootOnlyPath, LinuxProcessResolver, onlyRootCanWrite, RootPathChecker, type ProcessIdentity } from '../../agent/src/identify/index.ts';
+import { ManualClock } from '../../lib/index.ts';
 
 const isLinux = process.platform === 'linux';
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -101,6 +102,18 @@ describe.runIf(isLinux && isRoot)('the root-only path walk, on real files', () =
     expect(await checkRootOnlyPath(path.join(dir, 'alias'))).toEqual({ ok: true, real: tool });
   });
 
+  it('keeps an answer for the check period, then walks again', async () => {
+    const clock = new ManualClock();
+    const checker = new RootPathChecker({ ttlMs: 60_000, clock });
+    const tool = path.join(rootOnlyDir(), 'tool');
+    writeFileSync(tool, '', { mode: 0o755 });
+    expect((await checker.check(tool)).ok).toBe(true);
+    chownSync(tool, 4242, 4242); // only root can do this to a root-only file: root's change waits a minute
+    expect((await checker.check(tool)).ok).toBe(true);
+    clock.advance(60_000);
+    expect(await checker.check(tool)).toMatchObject({ ok: false, why: `${tool} can be changed by someone other than root` });
+  });
+
   it('refuses a relative path, a group-writable folder of another group, a user-owned file and anything under /tmp', async () => {
     const dir = rootOnlyDir();
     const tool = path.join(dir, 'tool');
@@ -172,16 +185,17 @@ describe.runIf(isLinux && isRoot)('app identity with a real second OS user', () 
     expect(curl).toMatchObject({ appId: 'curl', verified: true, proof: 'root-owned-path' });
   });
 
-  it('a process in a mount namespace of its own proves nothing by its paths, even a root-owned one', async () => {
-    // The user's curl bind-mounted over a root-owned claude: /proc/PID/exe shows the root path. An
-    // unprivileged user does this in a user namespace (unshare -Urm); root stands in for them here.
+  it('a process in a user namespace of its own proves nothing by its paths, even a root-owned one', async () => {
+    // The user bind-mounts their curl copy over a root-owned claude inside `unshare -Urm` and runs
+    // it: /proc/PID/exe shows the root-owned path, and the daemon's walk sees root's file there.
     const dir = rootOnlyDir();
     const target = path.join(dir, 'claude');
     writeFileSync(target, '', { mode: 0o755 });
     const fake = path.join(home, 'bin/claude');
-    const identity = await connectAndIdentify('unshare', ['-m', 'sh', '-c', `mount --bind ${fake} ${target} && exec ${target} -s -m 20 http://127.0.0.1:PORT/`]);
+    const identity = await connectAndIdentify('unshare', ['-Urm', 'sh', '-c', `mount --bind ${fake} ${target} && exec ${target} -s -m 20 http://127.0.0.1:PORT/`], asUser());
     expect(identity).toMatchObject({ exe: target, sharesFileView: false });
-    expect(await apps.resolveApp(identity)).toMatchObject({ appId: 'claude-code', verified: false, unverifiedWhy: expect.stringContaining('mount namespace') });
+    expect((await checkRootOnlyPath(target)).ok).toBe(true);
+    expect(await apps.resolveApp(identity)).toMatchObject({ appId: 'claude-code', verified: false, unverifiedWhy: expect.stringContaining('user namespace of its own') });
   });
 });
 

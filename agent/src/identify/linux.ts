@@ -279,6 +279,7 @@ export class LinuxProcessResolver implements ProcessResolver {
   readonly #loadSockDiag: () => SockDiag | undefined;
   #sockDiag: SockDiag | undefined | null = null; // null: not loaded yet
   #sockDiagFailureLogged = false;
+  #ownUserNamespace: string | undefined;
 
   constructor(options: LinuxProcessResolverOptions = {}) {
     this.#proc = options.procRoot ?? '/proc';
@@ -329,19 +330,22 @@ export class LinuxProcessResolver implements ProcessResolver {
   }
 
   /**
-   * Whether the process resolves paths as the daemon does: the same mount namespace (a user in a
-   * namespace of their own can bind-mount any file over /usr/bin/claude) and the same root
-   * directory (chroot inside a user namespace). Undefined when the kernel would not say.
+   * Whether the process's paths name the files the daemon checks: it runs in the daemon's user
+   * namespace. A user makes mounts or a root directory of their own only inside a user namespace of
+   * their own (`unshare -Urm`, then a bind mount over /usr/bin/claude). The mount namespace itself
+   * is not compared: the daemon's own differs from everyone's under systemd (ProtectSystem,
+   * PrivateTmp), and one that root made for a service is root's doing. Undefined when the kernel
+   * would not say.
    */
   #sharesFileView(pid: number): boolean | undefined {
-    const id = (p: string): string | undefined => tryRead(() => {
-      const st = statSync(p);
-      return `${st.dev}:${st.ino}`;
-    });
-    const base = path.join(this.#proc, String(pid));
-    const [mnt, ownMnt, root, ownRoot] = [id(path.join(base, 'ns/mnt')), id(path.join(this.#proc, 'self/ns/mnt')), id(path.join(base, 'root')), id(path.join(this.#proc, 'self/root'))];
-    if (mnt === undefined || ownMnt === undefined || root === undefined || ownRoot === undefined) return undefined;
-    return mnt === ownMnt && root === ownRoot;
+    const id = (p: string): string | undefined =>
+      tryRead(() => {
+        const st = statSync(p);
+        return `${st.dev}:${st.ino}`;
+      });
+    this.#ownUserNamespace ??= id(path.join(this.#proc, 'self/ns/user'));
+    const theirs = id(path.join(this.#proc, String(pid), 'ns/user'));
+    return theirs === undefined || this.#ownUserNamespace === undefined ? undefined : theirs === this.#ownUserNamespace;
   }
 
   #sockDiagAddon(): SockDiag | undefined {

@@ -36,9 +36,10 @@ export interface ProcessIdentity {
   /** Working directory, where the OS tells it cheaply (Linux); resolves relative script paths. */
   cwd?: string;
   /**
-   * Linux: whether the process sees the file system as the daemon does (same mount namespace, same
-   * root directory). A process in a namespace of its own can bind-mount its file over a root-owned
-   * path, so its paths prove nothing. Undefined where it was not checked.
+   * Linux: whether the process's paths name the files the daemon sees (it runs in the daemon's user
+   * namespace, so it cannot have mounts or a root directory of its own). A process in a user
+   * namespace of its own can bind-mount any file over /usr/bin/claude, so its paths prove nothing.
+   * Undefined where it was not checked.
    */
   sharesFileView?: boolean;
   /** Parent, grandparent... nearest first, at most PARENT_CHAIN_LIMIT entries. */

@@ -4,6 +4,7 @@
 // chain only root can write, or a vendor's code signature checked by the OS.
 import { lstat, open, readlink } from 'node:fs/promises';
 import path from 'node:path';
+import { systemClock, type Clock } from '../../../lib/index.ts';
 import type { CatalogApp, InterpreterRule, OsName, Proof, ProofKind } from './catalog.ts';
 import type { ProcessIdentity } from './types.ts';
 
@@ -102,14 +103,16 @@ async function packageName(file: string): Promise<string | undefined> {
  * The program lies inside `node_modules/<name>/` (its real path, already checked to be root's), and
  * that package's package.json is root's and names it. Answers why not, or undefined when it holds.
  */
-async function checkNpmPackage(realProgram: string, name: string): Promise<string | undefined> {
+async function checkNpmPackage(realProgram: string, name: string, checker: RootPathChecker): Promise<string | undefined> {
   const marker = `/node_modules/${name}/`;
   const at = realProgram.lastIndexOf(marker);
   if (at < 0) return `${realProgram} is not inside node_modules/${name}`;
   const manifest = `${realProgram.slice(0, at + marker.length)}package.json`;
-  const checked = await checkRootOnlyPath(manifest);
+  const checked = await checker.check(manifest);
   if (!checked.ok) return checked.why;
-  const found = await packageName(checked.real);
+  // A root-only package.json changes only when root changes it: its name is read once per check
+  // period, like the path (checker.packageName).
+  const found = await checker.packageName(checked.real);
   return found === name ? undefined : `${manifest} names ${found === undefined ? 'no package' : JSON.stringify(found)}, not ${JSON.stringify(name)}`;
 }
 
@@ -122,28 +125,43 @@ export function preloadsCode(rule: InterpreterRule, argv: readonly string[], scr
   return argv.slice(1, end < 0 ? argv.length : end).some((arg) => rule.preloads?.some((p) => arg === p || arg.startsWith(`${p}=`)) === true);
 }
 
-/** Cached positive answers: only root can undo a root-only chain, so a yes stays true for a while. */
+/**
+ * Path checks cached for a while (a minute by default), both answers: only root can undo a
+ * root-only chain, so a yes stays true until root acts; a no kept a minute too long only keeps an
+ * app unverified (fail-safe), and spares a walk per connection for the commonest case, a tool in a
+ * user's home.
+ */
 export class RootPathChecker {
-  readonly #ok = new Map<string, { real: string; at: number }>();
+  readonly #paths = new Map<string, { result: RootPathResult; at: number }>();
+  readonly #names = new Map<string, { name: string | undefined; at: number }>();
   readonly #ttlMs: number;
   readonly #limit: number;
-  readonly #now: () => number;
+  readonly #clock: Clock;
 
-  constructor(options: { ttlMs?: number; limit?: number; now?: () => number } = {}) {
+  constructor(options: { ttlMs?: number; limit?: number; clock?: Clock } = {}) {
     this.#ttlMs = options.ttlMs ?? 60_000;
     this.#limit = options.limit ?? 512;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** The `name` in a package.json already found root-only, cached like the path check. */
+  async packageName(manifest: string): Promise<string | undefined> {
+    const hit = this.#names.get(manifest);
+    if (hit && this.#clock.now() - hit.at < this.#ttlMs) return hit.name;
+    const name = await packageName(manifest);
+    this.#names.delete(manifest);
+    this.#names.set(manifest, { name, at: this.#clock.now() });
+    if (this.#names.size > this.#limit) this.#names.delete(this.#names.keys().next().value!);
+    return name;
   }
 
   async check(file: string): Promise<RootPathResult> {
-    const hit = this.#ok.get(file);
-    if (hit && this.#now() - hit.at < this.#ttlMs) return { ok: true, real: hit.real };
+    const hit = this.#paths.get(file);
+    if (hit && this.#clock.now() - hit.at < this.#ttlMs) return hit.result;
     const result = await checkRootOnlyPath(file);
-    if (result.ok) {
-      this.#ok.delete(file);
-      this.#ok.set(file, { real: result.real, at: this.#now() });
-      if (this.#ok.size > this.#limit) this.#ok.delete(this.#ok.keys().next().value!);
-    }
+    this.#paths.delete(file);
+    this.#paths.set(file, { result, at: this.#clock.now() });
+    if (this.#paths.size > this.#limit) this.#paths.delete(this.#paths.keys().next().value!);
     return result;
   }
 }
@@ -171,7 +189,7 @@ export async function verifyIdentity(
       continue;
     }
     if (!pathsMeanWhatTheySay) {
-      whys.push('the process runs in a mount namespace or root directory of its own');
+      whys.push('the process runs in a user namespace of its own, where it can mount any file over any path');
       continue;
     }
     if (program.type === 'signature') continue;
@@ -189,7 +207,7 @@ export async function verifyIdentity(
     if (proof.kind === 'root-owned-path') return { verified: true, proof: proof.kind };
     // The program is the last file checked: the executable, or the script an interpreter runs.
     const last = checked.at(-1) as { ok: true; real: string };
-    const why = await checkNpmPackage(last.real, proof.name);
+    const why = await checkNpmPackage(last.real, proof.name, checker);
     if (why === undefined) return { verified: true, proof: proof.kind };
     whys.push(why);
   }
