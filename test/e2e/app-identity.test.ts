@@ -2,7 +2,8 @@
 // ~/bin/claude and asks api.anthropic.com through the real proxy, while curl is denied and Claude
 // Code is approved with `require_verified` set for it. A file name is not proof: the copy lives in
 // the user's home, which the user can write, so the attribution is unverified and refused, and the
-// audit event says so.
+// audit event says so. On the code before this test the copy got through as Claude Code (the
+// origin attempt answered 502, not 403), while curl under its own name was refused.
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';

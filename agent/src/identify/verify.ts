@@ -167,8 +167,9 @@ export class RootPathChecker {
 }
 
 /**
- * Checks the row's proofs for this OS against the process, first that holds wins. `signed` says
- * whether the row matched by its code identity (resolve-app.ts checked the signature already).
+ * Checks the row's proofs for this OS against the process, in the row's order; the first that holds
+ * is the answer. `program` says what matched the row: `signature` when resolve-app.ts matched it by
+ * a valid code identity (the signature is checked there), else the executable or the script.
  */
 export async function verifyIdentity(
   app: CatalogApp,
