@@ -134,7 +134,7 @@ export const eventSchema = z
   })
   .meta({
     description:
-      'One audit event. A `gap` event summarises events the agent had to drop when its outbox reached its cap: attrs.count (required), attrs.first_seq, attrs.last_seq, attrs.first_at, attrs.last_at and per-type counts as attrs["count.<type>"].',
+      'One audit event. `request` and `block` events carry attrs.identity: `verified` when the agent proved the process is the catalog app it names (attrs.identity_proof says how: `code-signature`, `root-owned-path`, `npm-package`), `unverified` when the name or path matched but nothing proved it. A `gap` event summarises events the agent had to drop when its outbox reached its cap: attrs.count (required), attrs.first_seq, attrs.last_seq, attrs.first_at, attrs.last_at and per-type counts as attrs["count.<type>"].',
   });
 
 export const eventsSchema = z
@@ -238,6 +238,14 @@ export const policySettingsSchema = z.object({
   routing: z.record(appIdSchema, routingModeSchema).meta({ description: 'Routing mode per app; apps not listed use `gateway`.' }),
   full_resync_s: z.int().min(30).max(86_400),
   allow_direct_keys: z.boolean().meta({ description: 'Whether the gateway honours `x-bf-direct-key` (pass-through mode needs it).' }),
+  require_verified: z
+    .array(appIdSchema)
+    .max(1024)
+    .optional()
+    .meta({
+      description:
+        "Apps allowed only when the agent verified that the process is the app (the catalog's proof: a root-owned install, the vendor's package, a code signature), not only named like it. A process that claims one of them unverified is blocked (status `unverified`), whatever the app's status. Absent: none.",
+    }),
 });
 
 export const policySnapshotSchema = z.object({

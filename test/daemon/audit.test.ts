@@ -71,6 +71,23 @@ describe('exchange auditor', () => {
     expect(attrs[1]).toMatchObject({ decision: 'allow', status: 'approved', scope: 'global', policy_version: 7 });
   });
 
+  it('says whether the app was verified and by what, and nothing when no process was found', () => {
+    const { audit, events } = setup();
+    const verified = exchange('claude-code', 'forwarded', 200);
+    verified.attribution = { ...verified.attribution, identityVerified: true, identityProof: 'npm-package' };
+    const unverified = exchange('claude-code', 'blocked', 403);
+    unverified.attribution = { ...unverified.attribution, identityVerified: false };
+    audit(verified);
+    audit(unverified);
+    audit(exchange('unknown', 'forwarded', 200));
+    audit.flush();
+    const attrs = events().map((e) => (JSON.parse(e.payload) as { attrs: Record<string, unknown> }).attrs);
+    expect(attrs[0]).toMatchObject({ identity: 'verified', identity_proof: 'npm-package' });
+    expect(attrs[1]).toMatchObject({ identity: 'unverified' });
+    expect(attrs[1]).not.toHaveProperty('identity_proof');
+    expect(attrs[2]).not.toHaveProperty('identity');
+  });
+
   it('records as a block an exchange Heimdall refused after policy allowed it (nobody signed in)', () => {
     const { audit, events } = setup();
     audit(exchange('codex', 'blocked', 401, APPROVED));

@@ -113,6 +113,23 @@ describe('governance', () => {
     expect(decision.decision).toBe('block');
   });
 
+  it('refuses an unverified Claude Code when the organization requires verification, naming why, and allows the system curl it verified', async () => {
+    // A copy of curl in a home folder: named claude, so Claude Code, but nothing proves it.
+    const { governance, policy } = build({ ...identity('/home/alice/bin/claude'), sharesFileView: true });
+    const snap = snapshot(1, [{ id: 'claude-code', status: 'approved' }, { id: 'curl', status: 'denied' }]);
+    snap.settings.require_verified = ['claude-code'];
+    policy.applyPolicySnapshot(snap);
+    const admission = await governance.admitConnection(connectTo('api.anthropic.com', true));
+    expect(admission.attribution).toMatchObject({ appId: 'claude-code', identityVerified: false });
+    expect(admission.attribution.identityProof).toBeUndefined();
+    expect(governance.admitRequest(admission.attribution, { host: 'api.anthropic.com', method: 'POST', path: '/v1/messages', route: {} as never, headers: {} })).toMatchObject({
+      decision: 'block',
+      message:
+        "Claude Code is allowed at Acme only when its identity can be verified, and this copy could not be verified (install it where only an administrator can change it, or use the vendor's signed build). Contact https://help.acme.example/ to request access.",
+      policy: { verdict: 'block', status: 'unverified' },
+    });
+  });
+
   it('never attributes a connection to the daemon itself (a proxy loop)', async () => {
     const { governance, policy } = build({ ...identity('/usr/bin/node'), pid: process.pid, uid: 0, user: 'root' });
     policy.applyPolicySnapshot(snapshot(1, [{ id: 'node', status: 'approved' }]));

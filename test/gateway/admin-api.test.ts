@@ -30,7 +30,7 @@ describe('admin API authentication', () => {
 describe('settings', () => {
   it('returns defaults and applies a partial change, merging routing', async () => {
     const before = await gw.admin('GET', 'settings');
-    expect(before.body).toEqual({ pending_action: 'allow', fail_mode: 'open', intercept: true, routing: {}, full_resync_s: 300, allow_direct_keys: false });
+    expect(before.body).toEqual({ pending_action: 'allow', fail_mode: 'open', intercept: true, routing: {}, full_resync_s: 300, allow_direct_keys: false, require_verified: [] });
     const changed = await gw.admin('PATCH', 'settings', { pending_action: 'block', routing: { 'codex-cli': 'passthrough', cursor: 'gateway' } });
     expect(changed.status).toBe(200);
     expect(changed.body.pending_action).toBe('block');
@@ -47,7 +47,7 @@ describe('settings', () => {
     const unknown = await gw.admin('PATCH', 'settings', { pending_actoin: 'block' });
     expect(unknown.status).toBe(400);
     expect(unknown.body.error.field).toBe('pending_actoin');
-    expect(unknown.body.error.message).toBe('unknown field pending_actoin; accepted: pending_action, fail_mode, intercept, routing, full_resync_s, allow_direct_keys');
+    expect(unknown.body.error.message).toBe('unknown field pending_actoin; accepted: pending_action, fail_mode, intercept, routing, full_resync_s, allow_direct_keys, require_verified');
     const nested = await gw.admin('PATCH', 'settings', { routing: { 'codex-cli': 'sideways' } });
     expect(nested.body.error.field).toBe('routing.codex-cli');
     expect(nested.body.error.message).toBe('routing.codex-cli: "sideways" is not accepted; accepted: gateway, passthrough, or null to remove it (back to gateway)');
@@ -62,6 +62,22 @@ describe('settings', () => {
 });
 
 describe('settings naming apps', () => {
+  it('requires a verified identity per app, lifts it, refuses an unknown app, and sends it in the policy', async () => {
+    const on = await gw.admin('PATCH', 'settings', { require_verified: { 'claude-code': true, 'codex-cli': true } });
+    expect(on.status).toBe(200);
+    expect(on.body.require_verified).toEqual(['claude-code', 'codex-cli']);
+    const off = await gw.admin('PATCH', 'settings', { require_verified: { 'codex-cli': false } });
+    expect(off.body.require_verified).toEqual(['claude-code']);
+    const typo = await gw.admin('PATCH', 'settings', { require_verified: { 'claude-cod': true } });
+    expect(typo.status).toBe(400);
+    expect(typo.body.error.field).toBe('require_verified.claude-cod');
+    const notBool = await gw.admin('PATCH', 'settings', { require_verified: { 'claude-code': 'yes' } });
+    expect(notBool.body.error.message).toBe('require_verified.claude-code: "yes" is not accepted; accepted: true (allow the app only when verified) or false');
+    const policy = JSON.parse((await gw.control.policyMessageFor('any-device')).text);
+    expect(policy.snapshot.settings.require_verified).toEqual(['claude-code']);
+  });
+
+
   it('refuses routing for an app id no agent knows, and always lets an earlier one be removed', async () => {
     const typo = await gw.admin('PATCH', 'settings', { routing: { cursr: 'gateway' } });
     expect(typo.status).toBe(400);

@@ -143,12 +143,12 @@ describe('heimdall-gateway CLI', () => {
     ]);
     const [value, name, flag, number, routingApp, routingMode, get] = results;
     expectRefused(value, '400: fail_mode: "sideways" is not accepted; accepted: open, closed');
-    expectRefused(name, '400: unknown field failmode; accepted: pending_action, fail_mode, intercept, routing, full_resync_s, allow_direct_keys');
+    expectRefused(name, '400: unknown field failmode; accepted: pending_action, fail_mode, intercept, routing, full_resync_s, allow_direct_keys, require_verified');
     expectRefused(flag, '400: intercept: "maybe" is not accepted; accepted: true, false');
     expectRefused(number, '400: full_resync_s: 5 is not accepted; accepted: a whole number of seconds from 30 to 86400');
     expectRefused(routingApp, /^heimdall-gateway: 400: no app "cursr" in the catalog; accepted: the apps agents know by name \(claude-code, /);
     expectRefused(routingMode, '400: routing.cursor: "direct" is not accepted; accepted: gateway, passthrough, or null to remove it (back to gateway)');
-    expectRefused(get, 'no setting "failmode"; accepted: pending_action, fail_mode, intercept, routing, full_resync_s, allow_direct_keys, routing.<app_id>');
+    expectRefused(get, 'no setting "failmode"; accepted: pending_action, fail_mode, intercept, routing, full_resync_s, allow_direct_keys, require_verified, routing.<app_id>, require_verified.<app_id>');
   });
 
   it('says to run ca generate when there is no CA to export, then exports the CA as PEM with its SHA-256 fingerprint', async () => {
@@ -281,5 +281,7 @@ describe('help', () => {
     expect(settingsPatch('intercept', 'false')).toEqual({ intercept: false });
     expect(settingsPatch('full_resync_s', '600')).toEqual({ full_resync_s: 600 });
     expect(settingsPatch('routing.codex-cli', 'default')).toEqual({ routing: { 'codex-cli': null } });
+    expect(settingsPatch('require_verified.claude-code', 'true')).toEqual({ require_verified: { 'claude-code': true } });
+    expect(settingsPatch('require_verified.claude-code', 'false')).toEqual({ require_verified: { 'claude-code': false } });
   });
 });

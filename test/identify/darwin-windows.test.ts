@@ -125,7 +125,8 @@ describe('macOS resolver on fixtures', () => {
       signatureStatus: 'Valid',
     });
     expect(identity?.parents.map((p) => p.pid)).toEqual([790, 1]);
-    expect(await new AppResolver({ platform: 'darwin' }).resolveApp(identity)).toMatchObject({ appId: 'claude-desktop', matchedBy: 'code-signature' });
+    // The signature is the catalog's proof for Claude Desktop on macOS: the attribution is verified.
+    expect(await new AppResolver({ platform: 'darwin' }).resolveApp(identity)).toMatchObject({ appId: 'claude-desktop', matchedBy: 'code-signature', verified: true, proof: 'code-signature' });
     // The signature is cached per file: a second lookup does not run codesign again.
     await resolver.lookupByLocalPeer({ clientPort: 52344, proxyPort: 8080 });
     expect(ran.filter((l) => l.includes('codesign -dv')).length).toBe(1);
@@ -203,7 +204,19 @@ describe('Windows resolver on fixtures', () => {
     const identity = await resolver.lookupByLocalPeer({ clientPort: 52344, proxyPort: 8080, clientAddress: '127.0.0.1' });
     expect(identity).toMatchObject({ pid: 7788, uid: undefined, user: 'CORP\\zoe', signer: 'Anthropic, PBC', signatureStatus: 'Valid', argv: ['C:\\Users\\Zoë Ørsted\\.local\\bin\\claude.exe', '-p', 'say hi'] });
     expect(identity?.parents.map((p) => p.pid)).toEqual([6400, 5900]);
-    expect(await new AppResolver({ platform: 'win32' }).resolveApp(identity)).toMatchObject({ appId: 'claude-code', matchedBy: 'code-signature' });
+    expect(await new AppResolver({ platform: 'win32' }).resolveApp(identity)).toMatchObject({ appId: 'claude-code', matchedBy: 'code-signature', verified: true, proof: 'code-signature' });
+  });
+
+  it('names an unchecked claude.exe Claude Code but unverified: on Windows only the signature proves it', async () => {
+    const resolver = new WindowsProcessResolver({ run: runnerWith(fixture('windows/process-chain-claude-code.json'), ''), stamp: () => Promise.resolve('fixed') });
+    const identity = await resolver.lookupByLocalPeer({ clientPort: 52344, proxyPort: 8080, clientAddress: '127.0.0.1' });
+    expect(identity?.signatureStatus).toBeUndefined();
+    expect(await new AppResolver({ platform: 'win32' }).resolveApp(identity)).toMatchObject({
+      appId: 'claude-code',
+      matchedBy: 'executable',
+      verified: false,
+      unverifiedWhy: 'no valid Anthropic code signature',
+    });
   });
 
   it('answers undefined when the process is gone before the CIM query', async () => {

@@ -128,6 +128,24 @@ describe('decision matrix', () => {
     expect(engine.decideApp({ appId: 'x', osUser: 'bob' }).reason).toBe('not yet reviewed by the organization; pending_action is block');
   });
 
+  it('allows an app listed in require_verified only to a verified process; deny and pending block still win', () => {
+    const snap = snapshot({ pending_action: 'allow', apps: [{ id: 'claude-code', status: 'approved' }, { id: 'codex-cli', status: 'denied' }] });
+    snap.settings.require_verified = ['claude-code', 'codex-cli', 'gemini-cli'];
+    const engine = engineWith(snap);
+    expect(engine.decideApp({ appId: 'claude-code', verified: true })).toMatchObject({ verdict: 'allow', status: 'approved' });
+    const unverified = engine.decideApp({ appId: 'claude-code', verified: false });
+    expect(unverified).toMatchObject({ verdict: 'block', status: 'unverified', scope: 'global', policyVersion: 1 });
+    expect(unverified.reason).toBe("approved by the organization, but the organization requires a verified identity for it and this process's could not be verified");
+    // Not saying counts as unverified.
+    expect(engine.decideApp({ appId: 'claude-code' }).status).toBe('unverified');
+    // A pending app under pending_action allow is blocked the same way: the unknown app's rules do not apply.
+    expect(engine.decideApp({ appId: 'gemini-cli', verified: false })).toMatchObject({ verdict: 'block', status: 'unverified', scope: 'default' });
+    expect(engine.decideApp({ appId: 'codex-cli', verified: true })).toMatchObject({ verdict: 'block', status: 'denied' });
+    // Apps not listed do not need it; a snapshot without the setting requires nothing.
+    expect(engine.decideApp({ appId: 'cursor', verified: false }).verdict).toBe('allow');
+    expect(engineWith(snapshot({ apps: [{ id: 'claude-code', status: 'approved' }] })).decideApp({ appId: 'claude-code', verified: false }).verdict).toBe('allow');
+  });
+
   it('answers routing per app, gateway by default', () => {
     const snap = snapshot();
     snap.settings.routing = { 'codex-cli': 'passthrough' };

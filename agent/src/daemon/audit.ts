@@ -56,6 +56,8 @@ export function createExchangeAuditor(options: ExchangeAuditOptions): ExchangeAu
     const event = buildAppDecisionEvent({
       appId,
       osUser: a.osUser,
+      identityVerified: a.identityVerified,
+      identityProof: a.identityProof,
       host: record.host,
       route: record.routeId,
       decision: effective,

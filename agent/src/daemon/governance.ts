@@ -55,11 +55,16 @@ export class Governance implements Governor {
       appName: app.displayName,
       appKind: app.kind,
       ...(app.subject !== undefined ? { appSubject: app.subject } : {}),
+      ...(identity !== undefined ? { identityVerified: app.verified } : {}),
+      ...(app.proof !== undefined ? { identityProof: app.proof } : {}),
       ...(identity?.user !== undefined ? { osUser: identity.user } : {}),
       ...(identity?.uid !== undefined ? { uid: identity.uid } : {}),
       routingMode: this.#o.policy.routingFor(app.appId),
     };
     if (app.appId === UNKNOWN_APP_ID) this.#o.logger.debug({ host: info.targetHost, client_port: info.clientPort }, 'connection from a process that could not be identified');
+    else if (app.unverifiedWhy !== undefined && app.matchedBy !== 'none') {
+      this.#o.logger.debug({ app: app.appId, host: info.targetHost, why: app.unverifiedWhy }, 'app named but its identity is unverified');
+    }
     if (info.intercepted && PINNING_APPS.has(app.appId)) {
       // Governed at the CONNECT: blocked apps are refused there, allowed ones pass through untouched.
       const decision = this.#decide(attribution);
@@ -84,7 +89,7 @@ export class Governance implements Governor {
   #decide(attribution: Attribution): PolicyDecision {
     const appId = attribution.appId ?? UNKNOWN_APP_ID;
     const osUser = attribution.osUser;
-    const decision = this.#o.policy.decideApp({ appId, osUser, userId: osUser !== undefined ? this.#o.userIdFor(osUser) : undefined });
+    const decision = this.#o.policy.decideApp({ appId, osUser, userId: osUser !== undefined ? this.#o.userIdFor(osUser) : undefined, verified: attribution.identityVerified === true });
     this.#o.approvals.reportUse(
       {
         kind: 'app',

@@ -30,6 +30,25 @@ export interface WindowsCodeIdentity {
   signers: readonly string[];
 }
 
+/**
+ * What proves that a process is this app rather than a program named like it. A name or a path
+ * pattern is a claim anyone can make (`cp /usr/bin/curl ~/bin/claude`); a proof is something an
+ * unprivileged user cannot produce cheaply:
+ * - `code-signature`: a valid signature carrying the row's macOS Team ID + identifier or Windows
+ *   Authenticode signer (the `macos` / `windows` columns).
+ * - `root-owned-path`: the executable that matched the row, and every directory above it, can be
+ *   written only by root (uid 0 owner, no write bit for others, none for a group other than gid 0):
+ *   an administrator put it there.
+ * - `npm-package`: the program (the executable, or the script an interpreter runs, and then the
+ *   interpreter too) lies in `node_modules/<name>/` whose `package.json` says `"name": "<name>"`,
+ *   with the package.json, the program and every directory above them writable only by root. A
+ *   package.json in a folder the user can write proves nothing: anyone can write one.
+ * Where no proof exists for an OS (Claude Code's native installer writes under the user's home,
+ * unsigned, on Linux) the row still names the app, and the attribution is recorded as unverified.
+ */
+export type Proof = { kind: 'code-signature' } | { kind: 'root-owned-path' } | { kind: 'npm-package'; name: string };
+export type ProofKind = Proof['kind'];
+
 export interface CatalogApp {
   /** Stable id used by policy, audit, metrics and the control plane; listed in protocol/app-ids.ts. */
   id: KnownAppId;
@@ -45,6 +64,8 @@ export interface CatalogApp {
   userAgents?: readonly RegExp[];
   /** Browsers: consumer AI sites they may visit, reported as the connection's surface. */
   surfaces?: readonly string[];
+  /** Per OS, what counts as proof of this app's identity (see Proof); absent: nothing does there. */
+  proof?: Partial<Record<OsName, readonly Proof[]>>;
   /**
    * The app pins its server certificates, so a terminated TLS connection fails: Heimdall tunnels it
    * when allowed and refuses its CONNECT when blocked.
@@ -70,6 +91,16 @@ export const CONSUMER_SURFACES = [
   'poe.com',
 ] as const;
 
+const SIGNED: readonly Proof[] = [{ kind: 'code-signature' }];
+const ROOT_PATH: readonly Proof[] = [{ kind: 'root-owned-path' }];
+/**
+ * An npm CLI: the named package installed by root (`sudo npm i -g`), else any root-only install (a
+ * distribution package). The first proof that holds is the one recorded, so the specific one leads.
+ */
+const npmCli = (name: string): readonly Proof[] => [{ kind: 'npm-package', name }, { kind: 'root-owned-path' }];
+/** Desktop apps and browsers: signed on macOS and Windows, installed by root on Linux (.deb, .rpm). */
+const SIGNED_OR_SYSTEM = { linux: ROOT_PATH, darwin: SIGNED, win32: SIGNED } as const;
+
 const ANTHROPIC_TEAM = 'Q6L2SF6YDW';
 const OPENAI_TEAM = '2DC432GLL2';
 const MICROSOFT_TEAM = 'UBF8T346G9';
@@ -91,6 +122,8 @@ export const APP_CATALOG = [
     macos: { identifiers: ['com.anthropic.claude-code'], teamIds: [ANTHROPIC_TEAM] },
     windows: { signers: ['Anthropic, PBC', 'Anthropic PBC'] },
     scripts: { basenames: ['claude'], paths: [/\/@anthropic-ai\/claude-code\//] },
+    // The native installer's ~/.local/share/claude/versions is the user's own: unverified on Linux.
+    proof: { linux: npmCli('@anthropic-ai/claude-code'), darwin: [...SIGNED, ...npmCli('@anthropic-ai/claude-code')], win32: SIGNED },
     userAgents: [/^claude-cli\//, /^claude-code\//],
   },
   {
@@ -104,6 +137,7 @@ export const APP_CATALOG = [
     },
     macos: { identifiers: ['com.anthropic.claudefordesktop'], teamIds: [ANTHROPIC_TEAM] },
     windows: { signers: ['Anthropic, PBC', 'Anthropic PBC'] },
+    proof: SIGNED_OR_SYSTEM,
     userAgents: [/\bClaude\/\d[^ ]* .*Electron\//],
   },
   {
@@ -120,6 +154,7 @@ export const APP_CATALOG = [
     macos: { identifiers: ['codex'], teamIds: [OPENAI_TEAM] },
     windows: { signers: ['OpenAI OpCo, LLC', 'OpenAI, L.L.C.'] },
     scripts: { basenames: ['codex', 'codex.js'], paths: [/\/@openai\/codex\//] },
+    proof: { linux: npmCli('@openai/codex'), darwin: [...SIGNED, ...npmCli('@openai/codex')], win32: SIGNED },
     userAgents: [/^codex_exec\//, /^codex_cli_rs\//, /^codex-tui\//],
   },
   {
@@ -133,6 +168,7 @@ export const APP_CATALOG = [
     },
     macos: { identifiers: ['com.openai.codex'], teamIds: [OPENAI_TEAM] },
     windows: { signers: ['OpenAI OpCo, LLC', 'OpenAI, L.L.C.'] },
+    proof: SIGNED_OR_SYSTEM,
     userAgents: [/^Codex Desktop\//, /^codex_vscode\//],
   },
   {
@@ -146,6 +182,8 @@ export const APP_CATALOG = [
       win32: { basenames: ['gemini.exe'], paths: [/\/@google\/gemini-cli\//] },
     },
     scripts: { basenames: ['gemini', 'gemini.js'], paths: [/\/@google\/gemini-cli\//] },
+    // Not signed: on Windows nothing proves it (folder ACLs are not read).
+    proof: { linux: npmCli('@google/gemini-cli'), darwin: npmCli('@google/gemini-cli') },
     userAgents: [/^GeminiCLI(-[a-z]+)?\//],
   },
   {
@@ -161,6 +199,7 @@ export const APP_CATALOG = [
     },
     macos: { identifiers: ['com.todesktop.230313mzl4w4u92'], teamIds: ['VDXQ22DGB9'] },
     windows: { signers: ['Anysphere, Inc.', 'Anysphere Inc.'] },
+    proof: SIGNED_OR_SYSTEM,
     userAgents: [/\bCursor\/\d/],
   },
   {
@@ -175,6 +214,7 @@ export const APP_CATALOG = [
     },
     macos: { identifiers: ['com.microsoft.VSCode', 'com.microsoft.VSCodeInsiders'], teamIds: [MICROSOFT_TEAM] },
     windows: { signers: ['Microsoft Corporation'] },
+    proof: SIGNED_OR_SYSTEM,
     userAgents: [/^GitHubCopilotChat\//, /\bCode\/\d[^ ]* Chrome\//, /^vscode\//i],
   },
   {
@@ -189,6 +229,7 @@ export const APP_CATALOG = [
     },
     macos: { identifiers: ['com.exafunction.windsurf'], teamIds: ['83Z2LHX6XW'] },
     windows: { signers: ['Exafunction, Inc.', 'Codeium, Inc.'] },
+    proof: SIGNED_OR_SYSTEM,
     userAgents: [/\bWindsurf\/\d/],
   },
   {
@@ -202,6 +243,7 @@ export const APP_CATALOG = [
       win32: { basenames: ['opencode.exe'], paths: [/\/opencode-ai\//] },
     },
     scripts: { basenames: ['opencode'], paths: [/\/opencode-ai\//] },
+    proof: { linux: npmCli('opencode-ai'), darwin: npmCli('opencode-ai') },
     userAgents: [/^opencode\//],
   },
   {
@@ -215,6 +257,7 @@ export const APP_CATALOG = [
     },
     macos: { identifiers: ['com.openai.chat'], teamIds: [OPENAI_TEAM] },
     windows: { signers: ['OpenAI OpCo, LLC', 'OpenAI, L.L.C.'] },
+    proof: SIGNED_OR_SYSTEM,
     userAgents: [/^ChatGPT\/\d/],
     pinsCertificates: true,
   },
@@ -230,6 +273,7 @@ export const APP_CATALOG = [
     },
     macos: { identifiers: ['com.microsoft.edgemac'], teamIds: [MICROSOFT_TEAM] },
     windows: { signers: ['Microsoft Corporation'] },
+    proof: SIGNED_OR_SYSTEM,
     userAgents: [/ Edg\/\d/],
     surfaces: CONSUMER_SURFACES,
   },
@@ -245,6 +289,7 @@ export const APP_CATALOG = [
     },
     macos: { identifiers: ['com.google.Chrome', 'com.google.Chrome.beta', 'com.google.Chrome.canary'], teamIds: [GOOGLE_TEAM] },
     windows: { signers: ['Google LLC'] },
+    proof: SIGNED_OR_SYSTEM,
     userAgents: [/ Chrome\/\d/],
     surfaces: CONSUMER_SURFACES,
   },
@@ -260,6 +305,7 @@ export const APP_CATALOG = [
     },
     macos: { identifiers: ['org.mozilla.firefox', 'org.mozilla.firefoxdeveloperedition', 'org.mozilla.nightly'], teamIds: ['43AQ936H96'] },
     windows: { signers: ['Mozilla Corporation'] },
+    proof: SIGNED_OR_SYSTEM,
     userAgents: [/ Firefox\/\d/],
     surfaces: CONSUMER_SURFACES,
   },
@@ -274,6 +320,7 @@ export const APP_CATALOG = [
       darwin: { paths: [/\/Safari\.app\/Contents\//, /\/com\.apple\.WebKit\.Networking\.xpc\//] },
     },
     macos: { identifiers: ['com.apple.Safari', 'com.apple.WebKit.Networking'], teamIds: [APPLE_PLATFORM_TEAM] },
+    proof: { darwin: SIGNED },
     userAgents: [/ Version\/[\d.]+ Safari\//],
     surfaces: CONSUMER_SURFACES,
   },
@@ -288,6 +335,8 @@ export const APP_CATALOG = [
       win32: { basenames: ['curl.exe'] },
     },
     // No code identity on purpose: Homebrew's and conda's builds are curl too.
+    // The system's curl (/usr/bin/curl) is root's; a copy in a home folder proves nothing.
+    proof: { linux: ROOT_PATH, darwin: ROOT_PATH },
     userAgents: [/^curl\//],
   },
 ] as const satisfies readonly CatalogApp[];
@@ -305,6 +354,11 @@ export interface InterpreterRule {
   /** Options after which the code is given inline (`-e code`) or the script is a module (`-m mod`). */
   inline: readonly string[];
   modules?: readonly string[];
+  /**
+   * Options that load code of the caller's choosing before the script (`node -r ~/evil.js cli.js`):
+   * with one of them the process is not the script's program alone, so it proves no identity.
+   */
+  preloads?: readonly string[];
   /** A first argument to skip (`deno run script.ts`, `bun run script.ts`). */
   subcommands?: readonly string[];
 }
@@ -315,6 +369,7 @@ export const INTERPRETERS: readonly InterpreterRule[] = [
     basenames: /^(node|nodejs)$/i,
     optionsWithValue: ['-r', '--require', '--import', '--loader', '--experimental-loader', '-C', '--conditions', '--env-file', '--input-type', '--title', '--inspect-port', '--stack-size'],
     inline: ['-e', '--eval', '-p', '--print'],
+    preloads: ['-r', '--require', '--import', '--loader', '--experimental-loader'],
   },
   {
     name: 'python3',
@@ -335,6 +390,7 @@ export const INTERPRETERS: readonly InterpreterRule[] = [
     basenames: /^bun$/i,
     optionsWithValue: ['-r', '--preload', '--cwd', '--config', '-c', '--env-file', '--tsconfig-override'],
     inline: ['-e', '--eval', '-p', '--print'],
+    preloads: ['-r', '--preload'],
     subcommands: ['run'],
   },
   {
@@ -349,5 +405,6 @@ export const INTERPRETERS: readonly InterpreterRule[] = [
     basenames: /^ruby(\d+(\.\d+)*)?$/i,
     optionsWithValue: ['-r', '-I', '-C', '-E', '--encoding'],
     inline: ['-e'],
+    preloads: ['-r', '-I'],
   },
 ];

@@ -19,7 +19,10 @@ export {
   type CatalogAppId,
   type InterpreterRule,
   type OsName,
+  type Proof,
+  type ProofKind,
 } from './catalog.ts';
+export { RootPathChecker, checkRootOnlyPath, onlyRootCanWrite, preloadsCode, verifyIdentity, type MatchedProgram, type RootPathResult, type Verification } from './verify.ts';
 export {
   AppResolver,
   ExecutableHasher,

@@ -279,6 +279,7 @@ export class LinuxProcessResolver implements ProcessResolver {
   readonly #loadSockDiag: () => SockDiag | undefined;
   #sockDiag: SockDiag | undefined | null = null; // null: not loaded yet
   #sockDiagFailureLogged = false;
+  #ownUserNamespace: string | undefined;
 
   constructor(options: LinuxProcessResolverOptions = {}) {
     this.#proc = options.procRoot ?? '/proc';
@@ -311,11 +312,40 @@ export class LinuxProcessResolver implements ProcessResolver {
       const parents = this.#parentsOf(holder.pid, identity.ppid);
       const user = await this.#userName(identity.uid);
       const cwd = tryRead(() => readlinkSync(path.join(this.#proc, String(holder.pid), 'cwd')));
-      return { pid: holder.pid, uid: identity.uid, user, exe: identity.exe, argv: identity.argv, ...(cwd === undefined ? {} : { cwd }), parents };
+      const sharesFileView = this.#sharesFileView(holder.pid);
+      return {
+        pid: holder.pid,
+        uid: identity.uid,
+        user,
+        exe: identity.exe,
+        argv: identity.argv,
+        ...(cwd === undefined ? {} : { cwd }),
+        ...(sharesFileView === undefined ? {} : { sharesFileView }),
+        parents,
+      };
     } catch (err) {
       this.#logger.warn({ err, client_port: query.clientPort }, 'process lookup failed; treating the connection as unidentified');
       return undefined;
     }
+  }
+
+  /**
+   * Whether the process's paths name the files the daemon checks: it runs in the daemon's user
+   * namespace. A user makes mounts or a root directory of their own only inside a user namespace of
+   * their own (`unshare -Urm`, then a bind mount over /usr/bin/claude). The mount namespace itself
+   * is not compared: the daemon's own differs from everyone's under systemd (ProtectSystem,
+   * PrivateTmp), and one that root made for a service is root's doing. Undefined when the kernel
+   * would not say.
+   */
+  #sharesFileView(pid: number): boolean | undefined {
+    const id = (p: string): string | undefined =>
+      tryRead(() => {
+        const st = statSync(p);
+        return `${st.dev}:${st.ino}`;
+      });
+    this.#ownUserNamespace ??= id(path.join(this.#proc, 'self/ns/user'));
+    const theirs = id(path.join(this.#proc, String(pid), 'ns/user'));
+    return theirs === undefined || this.#ownUserNamespace === undefined ? undefined : theirs === this.#ownUserNamespace;
   }
 
   #sockDiagAddon(): SockDiag | undefined {

@@ -5,9 +5,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { AppKind, CatalogApp, InterpreterRule, OsName } from './catalog.ts';
+import type { AppKind, CatalogApp, InterpreterRule, OsName, ProofKind } from './catalog.ts';
 import { APP_CATALOG, APPLE_PLATFORM_TEAM, INTERPRETERS } from './catalog.ts';
 import type { ProcessIdentity } from './types.ts';
+import { RootPathChecker, verifyIdentity, type MatchedProgram } from './verify.ts';
 
 /** How an app was recognised, strongest first. */
 export type MatchedBy =
@@ -37,6 +38,15 @@ export interface ResolvedApp {
    * (any program can send `claude-cli/2.1.197`), but a claim that differs from the process is worth auditing.
    */
   userAgentAppId?: string;
+  /**
+   * Whether the catalog row's proof held (catalog.ts, Proof): the process is the app and not only
+   * named like it. Always false for ids derived from a script or an executable (no row, no proof).
+   */
+  verified: boolean;
+  /** The proof that held, when verified. */
+  proof?: ProofKind;
+  /** Why the attribution is unverified, for logs and support; never a secret (paths and reasons only). */
+  unverifiedWhy?: string;
 }
 
 export interface ResolveHints {
@@ -276,6 +286,7 @@ export interface AppResolverOptions {
   platform?: string;
   catalog?: readonly CatalogApp[];
   hasher?: ExecutableHasher;
+  rootPaths?: RootPathChecker;
 }
 
 function osName(platform: string): OsName {
@@ -286,11 +297,25 @@ export class AppResolver {
   readonly #platform: OsName;
   readonly #catalog: readonly CatalogApp[];
   readonly #hasher: ExecutableHasher;
+  readonly #rootPaths: RootPathChecker;
 
   constructor(options: AppResolverOptions = {}) {
     this.#platform = osName(options.platform ?? process.platform);
     this.#catalog = options.catalog ?? APP_CATALOG;
     this.#hasher = options.hasher ?? new ExecutableHasher();
+    this.#rootPaths = options.rootPaths ?? new RootPathChecker();
+  }
+
+  /** What identified the process as the row, for verification. */
+  #program(identity: ProcessIdentity, matchedBy: MatchedBy): MatchedProgram | undefined {
+    if (matchedBy === 'code-signature') return { type: 'signature' };
+    if (identity.exe === undefined) return undefined;
+    if (matchedBy === 'executable') return { type: 'executable', exe: identity.exe };
+    const rule = interpreterFor(identity.exe);
+    const arg = rule ? findScriptArgument(rule, identity.argv) : undefined;
+    // The script as the interpreter was given it: a relative one is not resolved against the
+    // working directory, which the process may have changed since it loaded its code.
+    return rule && arg?.type === 'script' ? { type: 'script', interpreter: identity.exe, rule, argv: identity.argv, script: arg.path } : undefined;
   }
 
   /** Names the app behind a process; `unknown` when there is no process. Never rejects. */
@@ -301,14 +326,31 @@ export class AppResolver {
       const surface = host !== undefined && row?.surfaces?.includes(host) ? host : undefined;
       return { ...app, ...(surface ? { surface } : {}), ...(claimed ? { userAgentAppId: claimed.id } : {}) };
     };
-    if (!identity) return withHints({ appId: UNKNOWN_APP_ID, displayName: 'Unknown app', kind: 'unknown', matchedBy: 'none' });
+    const unknown = { appId: UNKNOWN_APP_ID, displayName: 'Unknown app', kind: 'unknown', matchedBy: 'none', verified: false } as const;
+    if (!identity) return withHints(unknown);
 
     const match = matchCatalog(identity, this.#platform, this.#catalog);
     if (match) {
       const { app, matchedBy } = match;
-      return withHints({ appId: app.id, displayName: app.displayName, kind: app.kind, matchedBy, vendor: app.vendor }, app);
+      const program = this.#program(identity, matchedBy);
+      const check = program
+        ? await verifyIdentity(app, this.#platform, identity, program, this.#rootPaths)
+        : { verified: false, why: 'the program that matched could not be told apart' };
+      return withHints(
+        {
+          appId: app.id,
+          displayName: app.displayName,
+          kind: app.kind,
+          matchedBy,
+          vendor: app.vendor,
+          verified: check.verified,
+          ...(check.proof !== undefined ? { proof: check.proof } : {}),
+          ...(check.why !== undefined ? { unverifiedWhy: check.why } : {}),
+        },
+        app,
+      );
     }
-    if (identity.exe === undefined) return withHints({ appId: UNKNOWN_APP_ID, displayName: 'Unknown app', kind: 'unknown', matchedBy: 'none' });
+    if (identity.exe === undefined) return withHints(unknown);
 
     const rule = interpreterFor(identity.exe);
     if (rule) {
@@ -328,6 +370,7 @@ export class AppResolver {
         kind: 'sdk',
         matchedBy: 'interpreter',
         subject: target,
+        verified: false,
       });
     }
 
@@ -335,8 +378,8 @@ export class AppResolver {
     const exePath = normalizePathForId(identity.exe);
     const digest = await this.#hasher.hash(identity.exe);
     if (digest !== undefined) {
-      return withHints({ appId: `exe:${digest.slice(0, 16)}`, displayName: name, kind: 'unknown', matchedBy: 'executable-hash', subject: exePath });
+      return withHints({ appId: `exe:${digest.slice(0, 16)}`, displayName: name, kind: 'unknown', matchedBy: 'executable-hash', subject: exePath, verified: false });
     }
-    return withHints({ appId: `exe:path:${shortHash(exePath)}`, displayName: name, kind: 'unknown', matchedBy: 'executable-path', subject: exePath });
+    return withHints({ appId: `exe:path:${shortHash(exePath)}`, displayName: name, kind: 'unknown', matchedBy: 'executable-path', subject: exePath, verified: false });
   }
 }

@@ -35,6 +35,13 @@ export interface ProcessIdentity {
   argv: string[];
   /** Working directory, where the OS tells it cheaply (Linux); resolves relative script paths. */
   cwd?: string;
+  /**
+   * Linux: whether the process's paths name the files the daemon sees (it runs in the daemon's user
+   * namespace, so it cannot have mounts or a root directory of its own). A process in a user
+   * namespace of its own can bind-mount any file over /usr/bin/claude, so its paths prove nothing.
+   * Undefined where it was not checked.
+   */
+  sharesFileView?: boolean;
   /** Parent, grandparent... nearest first, at most PARENT_CHAIN_LIMIT entries. */
   parents: ParentProcess[];
   /**

@@ -17,6 +17,12 @@ export interface Attribution {
   appKind?: string;
   /** The script or executable behind a derived app id, for people; never sent as a label. */
   appSubject?: string;
+  /**
+   * Whether identify proved the process is the app it names (catalog proof), and which proof held;
+   * undefined when there was no process to verify. Policy may require it; audit records it.
+   */
+  identityVerified?: boolean;
+  identityProof?: string;
   osUser?: string;
   uid?: number;
   routingMode: RoutingMode;

@@ -8,6 +8,9 @@ export interface AppDecisionEvent {
   at: string;
   appId: string;
   osUser: string | undefined;
+  /** Whether the process was proved to be the app (and how); undefined when no process was found. */
+  identity: 'verified' | 'unverified' | undefined;
+  identityProof: string | undefined;
   host: string;
   /** Gateway route id or request path, without query string. */
   route: string;
@@ -25,6 +28,8 @@ export interface AppDecisionEvent {
 export interface AppDecisionInput {
   appId: string;
   osUser?: string | undefined;
+  identityVerified?: boolean | undefined;
+  identityProof?: string | undefined;
   host: string;
   route: string;
   decision: PolicyDecision;
@@ -44,6 +49,8 @@ export function buildAppDecisionEvent(input: AppDecisionInput): AppDecisionEvent
     at: (input.at ?? new Date()).toISOString(),
     appId: input.appId,
     osUser: input.osUser,
+    identity: input.identityVerified === undefined ? undefined : input.identityVerified ? 'verified' : 'unverified',
+    identityProof: input.identityVerified === true ? input.identityProof : undefined,
     host,
     route: route.slice(0, 512),
     verdict: input.decision.verdict,
@@ -75,6 +82,8 @@ export function toEdgeEvent(event: AppDecisionEvent): Omit<EdgeEvent, 'seq'> {
       bytes_in: event.bytesIn,
       bytes_out: event.bytesOut,
       latency_ms: event.latencyMs,
+      ...(event.identity !== undefined ? { identity: event.identity } : {}),
+      ...(event.identityProof !== undefined ? { identity_proof: event.identityProof } : {}),
     },
   };
 }

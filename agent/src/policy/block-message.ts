@@ -2,7 +2,7 @@
 // error shape; the intercept room shows it on the browser block page.
 import type { PolicyDecision } from './schema.ts';
 
-export type BlockReason = 'denied' | 'pending' | 'no_policy';
+export type BlockReason = 'denied' | 'pending' | 'no_policy' | 'unverified';
 
 export interface BlockMessageInput {
   appName: string;
@@ -15,6 +15,8 @@ const REASONS: Record<BlockReason, (app: string, org: string) => string> = {
   denied: (app, org) => `${app} is not approved for use at ${org} (denied by your administrator).`,
   pending: (app, org) => `${app} is not approved for use at ${org} (pending review).`,
   no_policy: (app, org) => `${app} cannot be used at ${org} right now (the AI usage policy could not be loaded).`,
+  unverified: (app, org) =>
+    `${app} is allowed at ${org} only when its identity can be verified, and this copy could not be verified (install it where only an administrator can change it, or use the vendor's signed build).`,
 };
 
 function clean(text: string, max: number): string {
@@ -45,5 +47,5 @@ export function blockMessage(input: BlockMessageInput): string {
 
 /** The block reason behind a blocking decision. */
 export function blockReasonOf(decision: PolicyDecision): BlockReason {
-  return decision.status === 'denied' ? 'denied' : decision.status === 'no_policy' ? 'no_policy' : 'pending';
+  return decision.status === 'denied' || decision.status === 'no_policy' || decision.status === 'unverified' ? decision.status : 'pending';
 }

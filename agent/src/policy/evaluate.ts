@@ -1,6 +1,9 @@
 // Decision rules, pure: a user-scoped entry overrides the global one; at the same scope deny wins over
 // approval, approval over pending; an item missing from the catalog is pending; pending follows the
-// organization's pending_action; no valid policy follows fail_mode.
+// organization's pending_action; no valid policy follows fail_mode. An app the organization lists in
+// require_verified is allowed only to a process whose identity was verified: an unverified claimant
+// is blocked with its own status, not treated as another app (as the unknown app it would fall to
+// pending_action, which may be allow: the copy would pass either way).
 import type { CatalogStatus, FailMode, PolicyDecision, PolicySnapshot } from './schema.ts';
 
 interface IndexedItem {
@@ -45,6 +48,8 @@ export interface Subject {
   /** The OS account behind the connection, and the signed-in person's gateway id when known. */
   osUser?: string | undefined;
   userId?: string | undefined;
+  /** Apps only: whether the process was proved to be the app (identify's verification). */
+  verified?: boolean | undefined;
 }
 
 export function decide(index: PolicyIndex | undefined, items: 'apps' | 'mcpServers', key: string, subject: Subject, failMode: FailMode): PolicyDecision {
@@ -72,7 +77,18 @@ export function decide(index: PolicyIndex | undefined, items: 'apps' | 'mcpServe
   const [status, scope] = userStatus !== undefined ? [userStatus, 'user' as const] : item ? [item.status, 'global' as const] : ['pending' as const, 'default' as const];
   const forWhom = scope === 'user' ? ` for ${userKey}` : '';
   if (status === 'denied') return { verdict: 'block', status, scope, reason: `denied${forWhom} by the organization`, policyVersion: version };
-  if (status === 'approved') return { verdict: 'allow', status, scope, reason: `approved${forWhom} by the organization`, policyVersion: version };
-  const what = scope === 'default' ? 'not yet reviewed by the organization' : `pending review${forWhom}`;
-  return { verdict: settings.pending_action, status, scope, reason: `${what}; pending_action is ${settings.pending_action}`, policyVersion: version };
+  const allowed: PolicyDecision =
+    status === 'approved'
+      ? { verdict: 'allow', status, scope, reason: `approved${forWhom} by the organization`, policyVersion: version }
+      : {
+          verdict: settings.pending_action,
+          status,
+          scope,
+          reason: `${scope === 'default' ? 'not yet reviewed by the organization' : `pending review${forWhom}`}; pending_action is ${settings.pending_action}`,
+          policyVersion: version,
+        };
+  if (allowed.verdict === 'allow' && items === 'apps' && subject.verified !== true && settings.require_verified?.includes(key) === true) {
+    return { verdict: 'block', status: 'unverified', scope, reason: `${allowed.reason}, but the organization requires a verified identity for it and this process's could not be verified`, policyVersion: version };
+  }
+  return allowed;
 }

@@ -17,8 +17,11 @@ export type DecisionScope = 'user' | 'global' | 'default' | 'fail_mode';
 
 export interface PolicyDecision {
   verdict: Verdict;
-  /** The item's status; `no_policy` when no valid policy is held (fail_mode decided). */
-  status: CatalogStatus | 'no_policy';
+  /**
+   * The item's status; `no_policy` when no valid policy is held (fail_mode decided); `unverified`
+   * when the organization requires a verified identity for the app and the process had none.
+   */
+  status: CatalogStatus | 'no_policy' | 'unverified';
   scope: DecisionScope;
   /** Why, in words for logs and support (`denied for alice by the organization`). */
   reason: string;

@@ -17,6 +17,12 @@ export const settingsPatchSchema = z.strictObject({
     .optional(),
   full_resync_s: z.int(resyncError).min(30, resyncError).max(86_400, resyncError).optional(),
   allow_direct_keys: booleanSetting,
+  /** `{ "claude-code": true }`: agents allow the app only to a process verified to be it; `false` lifts it. */
+  require_verified: z
+    .record(appIdSchema, z.boolean({ error: 'accepted: true (allow the app only when verified) or false' }), {
+      error: (issue) => (issue.code === 'invalid_type' ? 'accepted: an object of app ids to true or false' : undefined),
+    })
+    .optional(),
 });
 
 export const decisionSchema = z.strictObject({

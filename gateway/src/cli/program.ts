@@ -72,6 +72,8 @@ export function eventDetails(attrs: Record<string, unknown>): string {
 export function settingsPatch(key: string, value: string): Record<string, unknown> {
   const routing = /^routing\.(.+)$/.exec(key);
   if (routing) return { routing: { [routing[1]!]: value === 'default' ? null : value } };
+  const verified = /^require_verified\.(.+)$/.exec(key);
+  if (verified) return { require_verified: { [verified[1]!]: value === 'true' ? true : value === 'false' ? false : value } };
   const scalar = value === 'true' ? true : value === 'false' ? false : /^-?\d+$/.test(value) ? Number(value) : value;
   return { [key]: scalar };
 }
@@ -211,8 +213,15 @@ export function buildProgram(io: Io = STDIO): Command {
   example(
     adminCommand(settings, 'get [key]', 'Show all settings, or one (with --json: the whole answer).').action(async (key: string | undefined, opts: TargetOptions) => {
       const json = await adminRequest<Record<string, unknown>>(resolveTarget(opts), 'GET', 'settings');
-      const value = key === undefined ? undefined : key.startsWith('routing.') ? ((json['routing'] as Record<string, unknown>)[key.slice(8)] ?? 'gateway (default)') : json[key];
-      if (key !== undefined && value === undefined) throw new CliError(`no setting ${JSON.stringify(key)}; accepted: ${Object.keys(json).join(', ')}, routing.<app_id>`);
+      const value =
+        key === undefined
+          ? undefined
+          : key.startsWith('routing.')
+            ? ((json['routing'] as Record<string, unknown>)[key.slice(8)] ?? 'gateway (default)')
+            : key.startsWith('require_verified.')
+              ? ((json['require_verified'] as string[] | undefined) ?? []).includes(key.slice('require_verified.'.length))
+              : json[key];
+      if (key !== undefined && value === undefined) throw new CliError(`no setting ${JSON.stringify(key)}; accepted: ${Object.keys(json).join(', ')}, routing.<app_id>, require_verified.<app_id>`);
       print(opts, json, () =>
         key === undefined ? Object.entries(json).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join('\n') + '\n' : `${typeof value === 'string' ? value : JSON.stringify(value)}\n`,
       );
@@ -223,13 +232,14 @@ export function buildProgram(io: Io = STDIO): Command {
     adminCommand(
       settings,
       'set <key> <value>',
-      'Change a setting: pending_action allow|block, fail_mode open|closed, intercept true|false, full_resync_s N, allow_direct_keys true|false, routing.<app_id> gateway|passthrough|default.',
+      'Change a setting: pending_action allow|block, fail_mode open|closed, intercept true|false, full_resync_s N, allow_direct_keys true|false, routing.<app_id> gateway|passthrough|default, require_verified.<app_id> true|false (allow the app only when the agent verified it).',
     ).action(async (key: string, value: string, opts: TargetOptions) => {
       const json = await adminRequest<Record<string, unknown>>(resolveTarget(opts), 'PATCH', 'settings', settingsPatch(key, value));
       print(opts, json, () => `${key} = ${value}\n`);
     }),
     'heimdall-gateway settings set pending_action block',
     'heimdall-gateway settings set routing.codex-cli passthrough',
+    'heimdall-gateway settings set require_verified.claude-code true',
   );
 
   // ---- keys ----

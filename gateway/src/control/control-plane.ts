@@ -45,6 +45,8 @@ export interface SettingsPatch {
   routing?: Record<string, 'gateway' | 'passthrough' | null>;
   full_resync_s?: number;
   allow_direct_keys?: boolean;
+  /** `true` requires a verified identity for the app before agents allow it; `false` lifts it. */
+  require_verified?: Record<string, boolean>;
 }
 
 /** Identity of an inference caller, as the inference routes need it. */
@@ -167,6 +169,14 @@ export class ControlPlane {
       if (mode === null) delete next.routing[app];
       else next.routing[app] = mode;
     }
+    const required = new Set(current.require_verified ?? []);
+    for (const [app, on] of Object.entries(patch.require_verified ?? {})) {
+      // Lifting a requirement is always allowed; requiring one for an id nobody knows is a typo.
+      if (on) await this.#requireKnown('app', app, `require_verified.${app}`, 'invalid');
+      if (on) required.add(app);
+      else required.delete(app);
+    }
+    next.require_verified = [...required].sort();
     await this.store.saveSettings(next);
     this.#settings = next;
     await this.#policyChanged();

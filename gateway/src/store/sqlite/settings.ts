@@ -13,6 +13,7 @@ export const DEFAULT_SETTINGS: PolicySettings = {
   routing: {},
   full_resync_s: TIMING.defaultFullResyncS,
   allow_direct_keys: false,
+  require_verified: [],
 };
 
 export function createMetaTable(db: SchemaDatabase): void {
