@@ -5,6 +5,12 @@
 export const CONNECT_PATH = '/edge/v1/connect';
 /** One-time device enrollment with a virtual key (HTTPS POST, JSON). */
 export const ENROLL_PATH = '/edge/v1/enroll';
+/** A fresh challenge for the device key to sign (HTTPS POST, no body): enrollment and token renewal start here. */
+export const CHALLENGE_PATH = '/edge/v1/challenge';
+/** A short-lived device token for a signed challenge (HTTPS POST, JSON). */
+export const TOKEN_PATH = '/edge/v1/token';
+/** The header carrying the device token on inference requests, so the gateway attributes them to a proven device. */
+export const DEVICE_TOKEN_HEADER = 'x-heimdall-device-token';
 /** The websocket subprotocol; a new major version of the protocol gets a new name. */
 export const SUBPROTOCOL = 'heimdall.edge.v1';
 
@@ -41,6 +47,12 @@ export const TIMING = {
   reconnectMaxS: 60,
   /** Default period of the agent's full resync (the gateway's `full_resync_s` setting overrides it). */
   defaultFullResyncS: 300,
+  /** A device token's lifetime; the agent renews it by signing a new challenge before it ends. */
+  deviceTokenTtlS: 900,
+  /** The agent renews its device token when less than this is left. */
+  deviceTokenRenewBeforeS: 120,
+  /** A challenge must be signed and used within this long, and only once. */
+  challengeTtlS: 60,
 } as const;
 
 /**

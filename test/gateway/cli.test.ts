@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { settingsPatchSchema } from '../../gateway/src/admin/schemas.ts';
 import { buildProgram, eventDetails, eventUser, settingsPatch } from '../../gateway/src/cli/program.ts';
 import pkg from '../../package.json' with { type: 'json' };
-import { enroll, Peer, type TestGateway } from './helpers.ts';
+import { enroll, Peer } from './helpers.ts';
 
 const run = promisify(execFile);
 const BIN = path.resolve('bin/heimdall-gateway.js');
@@ -106,7 +106,7 @@ describe('heimdall-gateway CLI', () => {
 
   it('refuses an MCP fingerprint that was not reported, listing those that were, and decides a reported one', async () => {
     const key = (await cli('keys', 'create', '--user', 'dev@example.com')).stdout.trim();
-    const enrolled = await enroll({ url: gatewayUrl() } as TestGateway, key, 'dev-cli-mcp');
+    const enrolled = await enroll({ url: gatewayUrl() }, key, 'dev-cli-mcp');
     const peer = new Peer(`${gatewayUrl().replace(/^http/, 'ws')}/edge/v1/connect`, enrolled.body.device_token as string);
     await peer.handshake('dev-cli-mcp');
     const server = { app: 'claude-code', scope: 'user', config_path: '/home/alice/.claude.json', name: 'github', transport: 'stdio', fingerprint: 'fp-github-0001', command: 'npx', args: [], env_keys: [], header_keys: [], os_user: 'alice' };
