@@ -10,6 +10,8 @@ import type { DeviceKeyStore } from './device-key.ts';
 import { renewDeviceToken } from './device-proof.ts';
 import { LoginError } from './errors.ts';
 
+const RETRY_AFTER_FAILURE_MS = 30_000;
+
 export interface DeviceTokensOptions {
   credentials: Pick<Credentials, 'enrollment' | 'saveDeviceToken'>;
   deviceKeys: DeviceKeyStore;
@@ -26,6 +28,8 @@ export class DeviceTokens {
   readonly #o: DeviceTokensOptions;
   readonly #clock: Clock;
   #renewing: Promise<string | undefined> | undefined;
+  /** When the last renewal failed: background renewals from inference wait a while after one. */
+  #failedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: DeviceTokensOptions) {
     this.#o = options;
@@ -45,7 +49,9 @@ export class DeviceTokens {
     const enrollment = this.#o.credentials.enrollment();
     if (!enrollment) return undefined;
     const left = this.#remainingMs(enrollment.tokenExpiresAt);
-    if (left < TIMING.deviceTokenRenewBeforeS * 1000) {
+    // Each forwarded request may ask; after a failure they wait, so a gateway that refuses (or is
+    // down) is not sent a challenge per request.
+    if (left < TIMING.deviceTokenRenewBeforeS * 1000 && this.#clock.now() - this.#failedAt >= RETRY_AFTER_FAILURE_MS) {
       this.fresh().catch((err: unknown) => this.#o.logger.warn({ reason: (err as Error).message }, 'device token renewal failed'));
     }
     return left > 0 ? enrollment.deviceToken : undefined;
@@ -81,6 +87,7 @@ export class DeviceTokens {
       this.#o.logger.debug({ expires_at: expiresAt }, 'device token renewed');
       return token;
     } catch (err) {
+      this.#failedAt = this.#clock.now();
       if (err instanceof LoginError) this.#o.logger.warn({ code: err.code, status: err.status }, 'device token renewal refused or failed');
       throw err;
     }
