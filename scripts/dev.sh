@@ -79,8 +79,8 @@ install_dependencies() {
 }
 
 # Debian packages the test suite uses, each with a command that shows it is there: curl and openssl as
-# real clients, python3 for a urllib client and a pseudo-terminal, ss (iproute2) for local API caller
-# identity, setpriv/unshare (util-linux) and useradd (passwd) for tests that run as another user or in
+# real clients, python3 for a urllib client and a pseudo-terminal, ss (iproute2) for the old local API
+# caller lookup the benchmark compares with, setpriv/unshare (util-linux) and useradd (passwd) for tests that run as another user or in
 # a private mount namespace, ps (procps), a C/C++ toolchain for the native addons, Chromium as
 # the real browser that web-page attacks run in; for the MDM artifacts, xmllint (libxml2-utils) to
 # check profiles against Apple's plist DTD, unzip and perl for the generated scripts, wixl and msiinfo

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { AUTH_MIGRATIONS, Credentials, FileDeviceKeyStore, loginRouteHandler } from '../../agent/src/auth/index.ts';
 import { CHALLENGE_PATH } from '../../protocol/index.ts';
 import { silentLogger } from '../../agent/src/lib/logger.ts';
-import { LocalApi, linuxCallerResolver } from '../../agent/src/localapi/index.ts';
+import { LocalApi, platformCallerResolver } from '../../agent/src/localapi/index.ts';
 import { Store } from '../../agent/src/store/index.ts';
 
 const KEY = 'sk-bf-Cq1wE4rT7yU0iO3pA6sD9fG2hJ5kL8zX';
@@ -49,12 +49,12 @@ beforeAll(async () => {
   api = new LocalApi({
     socketPath,
     logger: silentLogger(),
-    resolveCaller: linuxCallerResolver,
+    resolveCaller: platformCallerResolver(),
     routes: [
       {
         method: 'POST',
         path: '/v1/login',
-        needsCaller: true,
+        permission: { access: 'write', scope: 'own' },
         handle: (req) => {
           loginCalls++;
           return handle(req);

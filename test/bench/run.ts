@@ -209,6 +209,33 @@ const MODULES: BenchModule[] = [
     },
   },
   {
+    name: 'localapi',
+    title: 'Local API: identifying the caller per request (SO_PEERCRED against the old `ss -xp` path)',
+    issue: 14,
+    limitSeconds: 120,
+    async run() {
+      const { benchLocalApi } = await import('./localapi.ts');
+      const r = await benchLocalApi({ requests: 300 });
+      const line = (name: string, v: number[], perSecond: number): string =>
+        `${name} p50 ${ms(percentile(v, 50), 3)}  p99 ${ms(percentile(v, 99), 3)}  ${Math.round(perSecond)} requests/s  (n=${v.length}, sequential)`;
+      const peer50 = percentile(r.peercredMs, 50);
+      const ss50 = percentile(r.ssMs, 50);
+      return {
+        lines: [
+          line('SO_PEERCRED (the daemon):', r.peercredMs, r.peercredPerSecond),
+          line('ss -xpnH (removed):      ', r.ssMs, r.ssPerSecond),
+          `ss / SO_PEERCRED at p50: ${(ss50 / peer50).toFixed(1)}x`,
+        ],
+        checks: [check('local API request with caller identity, p50', 'faster than the `ss -xp` path it replaced', `${ms(peer50, 3)} against ${ms(ss50, 3)}`, peer50 < ss50)],
+        notes: [
+          r.addonLoaded
+            ? 'Whole requests over the real unix socket (connect, HTTP, identify, answer). The old path ran `ss -xpnH` (which walks every process\'s file descriptors) per request.'
+            : 'The peer-credential addon is NOT built: the SO_PEERCRED side could not identify anyone and this module fails.',
+        ],
+      };
+    },
+  },
+  {
     name: 'gateway',
     title: 'Reference gateway: memory per agent, policy propagation, event ingestion',
     issue: 4,

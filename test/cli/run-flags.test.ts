@@ -118,7 +118,7 @@ describe('the other agent commands refuse values they do not accept', { timeout:
   });
 
   it('an unknown flag or a missing value, for every command', async () => {
-    for (const cmd of ['status', 'login', 'env', 'exec', 'apps', 'mcp', 'ca', 'run', 'version']) {
+    for (const cmd of ['status', 'login', 'logout', 'env', 'exec', 'apps', 'mcp', 'ca', 'run', 'version']) {
       const r = await heimdall(cmd, '--no-such-flag');
       expect({ cmd, code: r.code }).toEqual({ cmd, code: 1 });
       expect(r.stderr).toContain("error: unknown option '--no-such-flag'");

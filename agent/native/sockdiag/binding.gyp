@@ -1,6 +1,9 @@
 {
-  # Linux only: the sock_diag netlink interface does not exist elsewhere, and other platforms
-  # identify processes another way (agent/src/identify/darwin.ts, windows.ts).
+  # One addon, one C file per OS: the kernel calls the daemon needs that Node has no API for.
+  # Linux: sock_diag lookups for identify/ and SO_PEERCRED for the local API (sockdiag.c; the
+  # executables build the same file, installer/src/executables/sockdiag.ts). macOS: LOCAL_PEERCRED
+  # (peercred_darwin.c). Windows: the named pipe client's token (peercred_win.c). Each file is
+  # compiled only on its own OS.
   "targets": [
     {
       "target_name": "sockdiag",
@@ -8,6 +11,14 @@
         ["OS=='linux'", {
           "sources": ["sockdiag.c"],
           "cflags": ["-O2", "-Wall", "-Wextra"]
+        }],
+        ["OS=='mac'", {
+          "sources": ["peercred_darwin.c"],
+          "xcode_settings": { "OTHER_CFLAGS": ["-O2", "-Wall", "-Wextra"] }
+        }],
+        ["OS=='win'", {
+          "sources": ["peercred_win.c"],
+          "libraries": ["advapi32.lib"]
         }]
       ]
     }

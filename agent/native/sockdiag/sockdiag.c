@@ -1,5 +1,6 @@
-// Asks the kernel for exactly one TCP socket by its 4-tuple over NETLINK_SOCK_DIAG.
+// The Linux kernel calls the daemon needs and Node has no API for (Node-API, C, Linux only).
 //
+// lookupTcp: asks the kernel for exactly one TCP socket by its 4-tuple over NETLINK_SOCK_DIAG.
 // /proc/net/tcp makes the kernel walk every bucket of the TCP hash (262,144 on a large machine)
 // for each read; a SOCK_DIAG_BY_FAMILY request without NLM_F_DUMP is answered by a single hash
 // lookup (inet_diag_find_one_icsk), which takes microseconds whatever the table size.
@@ -8,6 +9,12 @@
 //   -> { uid, inode } for an ESTABLISHED socket with that local and remote end, null when the
 //      kernel has none (or only a TIME_WAIT / orphaned one), and throws on any other failure so
 //      the caller can fall back to /proc/net/tcp.
+//
+// peerCred(fd) -> { pid, uid, gid }: getsockopt(SO_PEERCRED) on a connected unix socket, the
+//   credentials the kernel recorded when the peer called connect(). Nothing the peer chooses (its
+//   process name, argv, environment) enters the answer; throws with the errno text on failure.
+// userName(uid) -> string | null: getpwuid_r, so users from NSS (LDAP, sssd) resolve like local ones.
+#define _GNU_SOURCE  // struct ucred
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/inet_diag.h>
@@ -15,6 +22,8 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pwd.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -155,9 +164,76 @@ static napi_value lookup_tcp(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static napi_value peer_cred(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, NULL, "peerCred(fd): fd must be a non-negative integer");
+    return NULL;
+  }
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred) {
+    char message[128];
+    snprintf(message, sizeof message, "SO_PEERCRED failed: %s", strerror(errno));
+    napi_throw_error(env, NULL, message);
+    return NULL;
+  }
+  napi_value out, pid, uid, gid;
+  napi_create_object(env, &out);
+  napi_create_int32(env, cred.pid, &pid);
+  napi_create_uint32(env, cred.uid, &uid);
+  napi_create_uint32(env, cred.gid, &gid);
+  napi_set_named_property(env, out, "pid", pid);
+  napi_set_named_property(env, out, "uid", uid);
+  napi_set_named_property(env, out, "gid", gid);
+  return out;
+}
+
+static napi_value user_name(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  uint32_t uid = 0;
+  double d = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_double(env, argv[0], &d) != napi_ok || !(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d) {
+    napi_throw_type_error(env, NULL, "userName(uid): uid must be an integer 0-4294967295");
+    return NULL;
+  }
+  uid = (uint32_t)d;
+  napi_value out;
+  struct passwd pw, *found = NULL;
+  size_t cap = 16384;
+  for (;;) {
+    char *buf = malloc(cap);
+    if (!buf) {
+      napi_throw_error(env, NULL, "userName: out of memory");
+      return NULL;
+    }
+    int rc = getpwuid_r((uid_t)uid, &pw, buf, cap, &found);
+    if (rc == ERANGE && cap < (1u << 20)) {
+      free(buf);
+      cap *= 4;
+      continue;
+    }
+    if (rc == 0 && found && found->pw_name) napi_create_string_utf8(env, found->pw_name, NAPI_AUTO_LENGTH, &out);
+    else napi_get_null(env, &out);
+    free(buf);
+    return out;
+  }
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
-  napi_value fn;
-  if (napi_create_function(env, "lookupTcp", NAPI_AUTO_LENGTH, lookup_tcp, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "lookupTcp", fn) != napi_ok) return NULL;
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } functions[] = {{"lookupTcp", lookup_tcp}, {"peerCred", peer_cred}, {"userName", user_name}};
+  for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
+    napi_value fn;
+    if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn) != napi_ok) return NULL;
+    if (napi_set_named_property(env, exports, functions[i].name, fn) != napi_ok) return NULL;
+  }
   return exports;
 }

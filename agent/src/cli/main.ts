@@ -8,6 +8,7 @@ import { registerExec } from './commands/exec.ts';
 import { registerHelper } from './commands/helper.ts';
 import { registerInstall } from './commands/install.ts';
 import { registerLogin } from './commands/login.ts';
+import { registerLogout } from './commands/logout.ts';
 import { registerMcp } from './commands/mcp.ts';
 import { registerRun } from './commands/run.ts';
 import { registerStatus } from './commands/status.ts';
@@ -19,6 +20,7 @@ import { withDaemonLocation } from './local-daemon.ts';
 const COMMANDS: readonly ((program: Command) => void)[] = [
   registerStatus,
   registerLogin,
+  registerLogout,
   (p) => void withDaemonLocation(registerEnv(p, proxyEnvironmentFromDaemon)),
   (p) => void withDaemonLocation(registerExec(p, proxyEnvironmentFromDaemon)),
   registerApps,

@@ -3,13 +3,13 @@
 // the only place that knows all the rooms.
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { AUTH_MIGRATIONS, Credentials, DeviceTokens, collectDeviceFacts, deviceKeyStoreFor, loginRouteHandler } from '../auth/index.ts';
+import { AUTH_MIGRATIONS, Credentials, DeviceTokens, collectDeviceFacts, deviceKeyStoreFor, loginRouteHandler, type SignedInUser } from '../auth/index.ts';
 import { ConfigManager, platformSources, type HeimdallConfig } from '../config/index.ts';
 import { AppResolver, createProcessResolver } from '../identify/index.ts';
 import { createLogger, type Logger, type LogLevel } from '../lib/logger.ts';
 import { currentPlatform, resolvePaths, type PlatformPaths } from '../lib/platform.ts';
 import { AGENT_VERSION } from '../lib/version.ts';
-import { LocalApi, linuxCallerResolver, unknownCallerResolver } from '../localapi/index.ts';
+import { LocalApi, platformCallerResolver } from '../localapi/index.ts';
 import { MCP_MIGRATIONS, McpGovernor } from '../mcp/index.ts';
 import { ApprovalTracker, POLICY_MIGRATIONS, PolicyEngine, SeenApps, blockedSummary } from '../policy/index.ts';
 import { Store } from '../store/index.ts';
@@ -22,7 +22,7 @@ import { Lifecycle } from './lifecycle.ts';
 import { Metrics } from './metrics.ts';
 import { localApiRoutes } from './local-routes.ts';
 import { mcpAuditEvent, mcpInventoryMessage } from './mcp-report.ts';
-import { configBlockers, judgeGovernance, mcpStatus, policyBlockers, syncBlockers, type DaemonStatus, type StatusSection } from './status.ts';
+import { configBlockers, judgeGovernance, mcpStatus, policyBlockers, syncBlockers, type DaemonStatus, type StatusSection, type StatusView } from './status.ts';
 
 export interface DaemonOptions {
   /** Development: run unprivileged with state (and the local API socket) in this directory. */
@@ -218,6 +218,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   });
 
   // --- status and the local API
+  const signedInFor = (view: StatusView): SignedInUser[] => credentials.signedInUsers().filter((u) => view.kind === 'all' || (view.kind === 'user' && u.osUser === view.osUser));
   const sections: StatusSection[] = [
     { name: 'interception', collect: () => interception.status(), blockers: () => interception.blockers() },
     {
@@ -242,19 +243,29 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     },
     {
       name: 'users',
-      collect: () => {
-        const users = credentials.signedInUsers().map((u) => ({ os_user: u.osUser, email: u.email ?? null, signed_in_at: u.signedInAt }));
+      // Other users' names and emails are theirs: an unprivileged caller sees only their own sign-in.
+      collect: (view) => {
+        const all = credentials.signedInUsers();
+        if (view.kind === 'anonymous') {
+          return { signed_in: [], summary: `${all.length} user(s) signed in; names are shown only to a caller the daemon can identify` };
+        }
+        const users = signedInFor(view).map((u) => ({ os_user: u.osUser, email: u.email ?? null, signed_in_at: u.signedInAt }));
         return { signed_in: users, summary: users.length === 0 ? 'nobody signed in' : users.map((u) => `${u.os_user} (${u.email ?? 'gateway user'})`).join(', ') };
       },
-      blockers: () => (credentials.signedInUsers().length === 0 ? [{ reason: 'not_signed_in', message: 'nobody on this machine has signed in: run `heimdall login --virtual-key`' }] : []),
+      blockers: (view) => {
+        if (view.kind === 'user' && signedInFor(view).length === 0) {
+          return [{ reason: 'not_signed_in', message: `you (OS user ${view.osUser}) have not signed in on this machine: run \`heimdall login --virtual-key\`` }];
+        }
+        return credentials.signedInUsers().length === 0 ? [{ reason: 'not_signed_in', message: 'nobody on this machine has signed in: run `heimdall login --virtual-key`' }] : [];
+      },
     },
-    { name: 'mcp', collect: () => mcpStatus(mcp.discovery(), mcp.list().length) },
+    { name: 'mcp', collect: (view) => mcpStatus(mcp.discovery(), view.kind === 'user' ? mcp.list().filter((m) => m.osUser === view.osUser).length : mcp.list().length) },
     { name: 'store', collect: () => ({ file: store.file, schema: store.schemaVersions(), moved_aside: store.movedAside ?? null }) },
   ];
 
-  const status = (): DaemonStatus => {
+  const status = (view: StatusView = { kind: 'all' }): DaemonStatus => {
     const { config: values, origins, problems } = config.resolved;
-    const judged = judgeGovernance([...configBlockers(values, managedFile), ...sections.flatMap((s) => s.blockers?.() ?? [])]);
+    const judged = judgeGovernance([...configBlockers(values, managedFile), ...sections.flatMap((s) => s.blockers?.(view) ?? [])]);
     return {
       agent: {
         version: AGENT_VERSION,
@@ -267,9 +278,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       device_id: deviceId,
       state_dir: paths.stateDir,
       ...judged,
-      signed_in_users: credentials.signedInUsers().map((u) => u.osUser),
+      signed_in_users: view.kind === 'anonymous' ? [] : signedInFor(view).map((u) => u.osUser),
       config: { values, origins, problems },
-      sections: Object.fromEntries(sections.map((s) => [s.name, s.collect()])),
+      sections: Object.fromEntries(sections.map((s) => [s.name, s.collect(view)])),
     };
   };
 
@@ -285,12 +296,20 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
         })(
           request,
         ),
+      signOut: (osUser) => {
+        const was = credentials.signOut(osUser);
+        if (was) {
+          userIds = undefined;
+          sync.wake();
+        }
+        return was;
+      },
       environment: () => interception.environment(),
       caStatus: () => interception.status().ca,
       apps: () => seenApps.list(),
       mcp: () => mcp.list(),
     }),
-    resolveCaller: platform === 'linux' ? linuxCallerResolver : unknownCallerResolver,
+    resolveCaller: platformCallerResolver(platform),
     track: () => lifecycle.tracker.begin(),
     logger,
   });

@@ -1,43 +1,75 @@
-// The local API's routes, as a table: what the CLI (and later the per-user helper) may ask the daemon.
-import type { LocalRequest, LocalResponse, LocalRoute } from '../localapi/index.ts';
+// The local API's routes, as a table: what the CLI (and later the per-user helper) may ask the daemon,
+// and what each caller may do there. The permission column is the contract docs/security.md lists:
+// a non-root caller reads and changes only their own user's data; root sees and acts for all.
+import { inView, type CallerView, type LocalPermission, type LocalRequest, type LocalResponse, type LocalRoute } from '../localapi/index.ts';
 import type { McpListRow } from '../mcp/index.ts';
 import type { SeenAppRow } from '../policy/index.ts';
 import type { InterceptionStatus, ProxyEnvironmentFacts } from './interception.ts';
-import type { DaemonStatus } from './status.ts';
+import type { DaemonStatus, StatusView } from './status.ts';
 
 export interface LocalRouteDeps {
-  status: () => DaemonStatus;
+  /** The status as `view` may see it (the daemon leaves out other users' data). */
+  status: (view: StatusView) => DaemonStatus;
   login: (request: LocalRequest) => Promise<LocalResponse>;
+  /** Removes the OS user's virtual key; true when they were signed in. */
+  signOut: (osUser: string) => boolean;
   environment: () => ProxyEnvironmentFacts | undefined;
   caStatus: () => InterceptionStatus['ca'];
   apps: () => SeenAppRow[];
   mcp: () => McpListRow[];
 }
 
+/** Each route's permission, by `METHOD path`: one row per route, nothing implied. */
+export const LOCAL_ROUTE_PERMISSIONS = {
+  'GET /v1/status': { access: 'read', scope: 'own', unidentified: 'no-user-data' },
+  'POST /v1/login': { access: 'write', scope: 'own' },
+  'POST /v1/logout': { access: 'write', scope: 'own' },
+  'GET /v1/proxy-environment': { access: 'read', scope: 'machine' },
+  'GET /v1/ca': { access: 'read', scope: 'machine' },
+  'GET /v1/apps': { access: 'read', scope: 'own' },
+  'GET /v1/mcp': { access: 'read', scope: 'own' },
+} as const satisfies Record<string, LocalPermission>;
+
+type RouteKey = keyof typeof LOCAL_ROUTE_PERMISSIONS;
+
 const notRunning = (what: string): LocalResponse => ({ status: 503, body: { error: `${what}: the interception proxy is not running (see \`heimdall status\`)` } });
 
+function statusView(view: CallerView): StatusView {
+  return view.kind === 'user' ? { kind: 'user', osUser: view.osUser } : { kind: view.kind };
+}
+
+/** `POST /v1/logout`: body `{}` signs the caller out; root may name `{ "os_user": "..." }` (a departed user). */
+function logout(d: LocalRouteDeps, { view, body }: LocalRequest): LocalResponse {
+  if (view.kind === 'anonymous') return { status: 403, body: { error: view.reason, code: 'unknown_caller' } };
+  const named = (body as { os_user?: unknown } | undefined)?.os_user;
+  if (named !== undefined && typeof named !== 'string') return { status: 400, body: { error: 'os_user must be a string', code: 'invalid_request' } };
+  const osUser = named ?? (view.kind === 'user' ? view.osUser : view.caller.user);
+  if (view.kind === 'user' && osUser !== view.osUser) {
+    return { status: 403, body: { error: `only root may sign out another OS user (you are ${view.osUser})`, code: 'not_permitted' } };
+  }
+  return { status: 200, body: { os_user: osUser, signed_out: d.signOut(osUser) } };
+}
+
 export function localApiRoutes(d: LocalRouteDeps): LocalRoute[] {
+  const route = (key: RouteKey, handle: LocalRoute['handle']): LocalRoute => {
+    const [method, path] = key.split(' ') as [LocalRoute['method'], string];
+    return { method, path, permission: LOCAL_ROUTE_PERMISSIONS[key], handle };
+  };
   return [
-    { method: 'GET', path: '/v1/status', handle: () => ({ status: 200, body: d.status() }) },
+    route('GET /v1/status', ({ view }) => ({ status: 200, body: d.status(statusView(view)) })),
     // The OS user a virtual key belongs to is the caller, never a field of the body.
-    { method: 'POST', path: '/v1/login', needsCaller: true, handle: (r) => d.login(r) },
-    {
-      method: 'GET',
-      path: '/v1/proxy-environment',
-      handle: () => {
-        const env = d.environment();
-        return env ? { status: 200, body: env } : notRunning('no proxy environment');
-      },
-    },
-    {
-      method: 'GET',
-      path: '/v1/ca',
-      handle: () => {
-        const ca = d.caStatus();
-        return ca.certificate_path ? { status: 200, body: ca } : notRunning('no interception CA yet');
-      },
-    },
-    { method: 'GET', path: '/v1/apps', handle: () => ({ status: 200, body: d.apps() }) },
-    { method: 'GET', path: '/v1/mcp', handle: () => ({ status: 200, body: d.mcp() }) },
+    route('POST /v1/login', (r) => d.login(r)),
+    route('POST /v1/logout', (r) => logout(d, r)),
+    route('GET /v1/proxy-environment', () => {
+      const env = d.environment();
+      return env ? { status: 200, body: env } : notRunning('no proxy environment');
+    }),
+    route('GET /v1/ca', () => {
+      const ca = d.caStatus();
+      return ca.certificate_path ? { status: 200, body: ca } : notRunning('no interception CA yet');
+    }),
+    // Apps are kept per app with the user who used each last: a user sees the apps they used last.
+    route('GET /v1/apps', ({ view }) => ({ status: 200, body: d.apps().filter((a) => inView(view, a.lastOsUser)) })),
+    route('GET /v1/mcp', ({ view }) => ({ status: 200, body: d.mcp().filter((m) => inView(view, m.osUser)) })),
   ];
 }

@@ -37,11 +37,17 @@ export interface Blocker {
 /** A policy the gateway has not confirmed for this long is stale (the agent asks for it every few minutes). */
 export const POLICY_STALE_AFTER_S = 24 * 3600;
 
+/**
+ * Whose status is asked for (the local API's caller): root sees every user, an unprivileged user
+ * their own sign-in and data, a caller the daemon cannot identify the machine without user names.
+ */
+export type StatusView = { kind: 'all' } | { kind: 'user'; osUser: string } | { kind: 'anonymous' };
+
 export interface StatusSection {
   readonly name: string;
-  collect(): unknown;
-  /** What keeps AI traffic from being governed; empty when this room is not in the way. */
-  blockers?(): Blocker[];
+  collect(view: StatusView): unknown;
+  /** What keeps AI traffic from being governed for `view`; empty when this room is not in the way. */
+  blockers?(view: StatusView): Blocker[];
 }
 
 export interface DaemonStatus {
@@ -53,7 +59,7 @@ export interface DaemonStatus {
   reason: GovernanceReason;
   /** Every reason that applies, in NOT_GOVERNED_REASONS order; empty when governed. */
   reasons: NotGovernedReason[];
-  /** OS user names signed in to the gateway on this machine. */
+  /** OS user names signed in to the gateway on this machine, as the caller may see them (status.ts StatusView). */
   signed_in_users: string[];
   /** One sentence per blocker, in the order of `reasons`. */
   blockers: string[];

@@ -6,10 +6,14 @@ import { connect } from 'node:net';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../lib/logger.ts';
+import { decideAccess, type CallerView, type LocalPermission } from './access.ts';
 import type { CallerResolver, LocalCaller } from './peer-credentials.ts';
 
 export interface LocalRequest {
+  /** Who is calling, from the kernel; undefined when the daemon cannot tell (see `view`). */
   caller: LocalCaller | undefined;
+  /** Whose data this request may show or change, from the route's permission and the caller. */
+  view: CallerView;
   body: unknown;
   query: URLSearchParams;
 }
@@ -22,8 +26,8 @@ export interface LocalResponse {
 export interface LocalRoute {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path: string;
-  /** Routes that act for a user (login) need to know who is calling; others answer anyone local. */
-  needsCaller?: boolean;
+  /** What a caller may do here (every route declares one: docs/security.md lists them). */
+  permission: LocalPermission;
   handle(request: LocalRequest): Promise<LocalResponse> | LocalResponse;
 }
 
@@ -116,11 +120,17 @@ export class LocalApi {
       send(res, 404, { error: `no local API route ${req.method ?? ''} ${url.pathname}` });
       return;
     }
+    // The kernel's answer is about the process that connected; it is asked before the body is read.
+    const lookup = this.#options.resolveCaller(req.socket);
+    const access = decideAccess(route.permission, lookup);
+    if ('refuse' in access) {
+      send(res, 403, { error: access.refuse, code: 'unknown_caller' });
+      return;
+    }
     try {
       const body = await readJsonBody(req);
-      const caller = await this.#options.resolveCaller(req.socket);
-      if (route.needsCaller && !caller) throw new LocalApiError(403, 'could not identify the calling OS user on this platform');
-      const result = await route.handle({ caller, body, query: url.searchParams });
+      const caller = 'caller' in lookup ? lookup.caller : undefined;
+      const result = await route.handle({ caller, view: access.view, body, query: url.searchParams });
       send(res, result.status, result.body);
     } catch (err) {
       if (err instanceof LocalApiError) send(res, err.status, { error: err.message });
@@ -139,7 +149,7 @@ export class LocalApi {
         resolve();
       });
     });
-    // Any local user may ask for status; routes that act for a user identify the caller.
+    // Any local user may connect; each route's permission decides what that caller may see or do.
     if (process.platform !== 'win32') await chmod(socketPath, 0o666);
   }
 
