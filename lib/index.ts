@@ -14,5 +14,5 @@ export {
   type CreateCaOptions, type PemKeyPair, type SignLeafFromCsrOptions, type SignedLeaf, type CaAuthority,
 } from './x509/certificates.ts';
 export { normaliseHost } from './x509/names.ts';
-export { describeCa, type CaDescription } from './x509/describe.ts';
+export { caConstraintProblem, describeCa, type CaDescription } from './x509/describe.ts';
 export { CsrRejectedError, HostNotPermittedError, InvalidHostError, UnusableCaError } from './x509/errors.ts';

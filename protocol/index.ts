@@ -2,7 +2,8 @@
 // with the control plane (docs/protocol.md is the prose: message schemas and types, limits, close
 // codes, parsing) and the inference contract (routes and provider error shapes).
 export * from './messages.ts';
-export { CONNECT_PATH, ENROLL_PATH, SUBPROTOCOL, LIMITS, TIMING, CLOSE_CODES, reconnectDelayMs, type CloseCodeName } from './limits.ts';
+export { CONNECT_PATH, ENROLL_PATH, CHALLENGE_PATH, TOKEN_PATH, DEVICE_TOKEN_HEADER, SUBPROTOCOL, LIMITS, TIMING, CLOSE_CODES, reconnectDelayMs, type CloseCodeName } from './limits.ts';
+export { deviceProofText, checkDevicePublicKey, verifyDeviceProof, type DeviceProofPurpose, type DeviceKeyAlgorithm } from './device-proof.ts';
 export { KNOWN_APP_IDS, type KnownAppId } from './app-ids.ts';
 export { parseMessage, encodeMessage, closeReason, type Direction, type ParseResult, type ProtocolError, type ProtocolErrorKind } from './parse.ts';
 export { protocolSchemaDocs, renderSchemaBlocks, type SchemaDoc, type RenderResult } from './json-schema.ts';

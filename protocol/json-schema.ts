@@ -1,7 +1,7 @@
 // JSON Schemas of every protocol message, generated from the zod schemas, and the code that keeps the
 // copies in docs/protocol.md identical to them (a test fails when the two drift).
 import { z } from 'zod';
-import { AGENT_MESSAGE_SCHEMAS, GATEWAY_MESSAGE_SCHEMAS, enrollRequestSchema, enrollResponseSchema } from './messages.ts';
+import { AGENT_MESSAGE_SCHEMAS, GATEWAY_MESSAGE_SCHEMAS, enrollRequestSchema, enrollResponseSchema, challengeResponseSchema, tokenRequestSchema, tokenResponseSchema } from './messages.ts';
 
 export interface SchemaDoc {
   /** Marker key in docs/protocol.md, e.g. `agent/hello`, `gateway/policy`, `http/enroll-request`. */
@@ -29,6 +29,9 @@ export function protocolSchemaDocs(): SchemaDoc[] {
   for (const [type, schema] of Object.entries(GATEWAY_MESSAGE_SCHEMAS)) docs.push({ key: `gateway/${type}`, json: toJson(schema) });
   docs.push({ key: 'http/enroll-request', json: toJson(enrollRequestSchema) });
   docs.push({ key: 'http/enroll-response', json: toJson(enrollResponseSchema) });
+  docs.push({ key: 'http/challenge-response', json: toJson(challengeResponseSchema) });
+  docs.push({ key: 'http/token-request', json: toJson(tokenRequestSchema) });
+  docs.push({ key: 'http/token-response', json: toJson(tokenResponseSchema) });
   return docs;
 }
 

@@ -5,6 +5,12 @@
 export const CONNECT_PATH = '/edge/v1/connect';
 /** One-time device enrollment with a virtual key (HTTPS POST, JSON). */
 export const ENROLL_PATH = '/edge/v1/enroll';
+/** A fresh challenge for the device key to sign (HTTPS POST, no body): enrollment and token renewal start here. */
+export const CHALLENGE_PATH = '/edge/v1/challenge';
+/** A short-lived device token for a signed challenge (HTTPS POST, JSON). */
+export const TOKEN_PATH = '/edge/v1/token';
+/** The header carrying the device token on inference requests, so the gateway attributes them to a proven device. */
+export const DEVICE_TOKEN_HEADER = 'x-heimdall-device-token';
 /** The websocket subprotocol; a new major version of the protocol gets a new name. */
 export const SUBPROTOCOL = 'heimdall.edge.v1';
 
@@ -41,6 +47,12 @@ export const TIMING = {
   reconnectMaxS: 60,
   /** Default period of the agent's full resync (the gateway's `full_resync_s` setting overrides it). */
   defaultFullResyncS: 300,
+  /** A device token's lifetime; the agent renews it by signing a new challenge before it ends. */
+  deviceTokenTtlS: 900,
+  /** The agent renews its device token when less than this is left. */
+  deviceTokenRenewBeforeS: 120,
+  /** A challenge must be signed and used within this long, and only once. */
+  challengeTtlS: 60,
 } as const;
 
 /**
@@ -52,8 +64,8 @@ export const CLOSE_CODES = {
   goingAway: { code: 1001, retry: true, meaning: 'the gateway is going away (restart, deploy)' },
   transportTooLarge: { code: 1009, retry: true, meaning: 'a frame exceeded the transport limit (2x the message limit); the websocket layer cut it' },
   badMessage: { code: 4400, retry: true, meaning: 'a message was not valid JSON, failed the schema, or came out of order; the reason names it' },
-  unauthorized: { code: 4401, retry: false, meaning: 'the device token is not (or no longer) valid, or hello named another device; enroll again' },
-  revoked: { code: 4403, retry: false, meaning: 'the device or its virtual key was revoked by an administrator' },
+  unauthorized: { code: 4401, retry: false, meaning: 'the device token is not (or no longer) valid, or hello named another device than the token proves' },
+  revoked: { code: 4403, retry: false, meaning: 'the device was revoked by an administrator' },
   superseded: { code: 4409, retry: true, meaning: 'a newer connection of the same device replaced this one' },
   tooSlow: { code: 4408, retry: true, meaning: 'hello did not arrive in time' },
   tooLarge: { code: 4413, retry: true, meaning: 'a message exceeded the size or count limit' },

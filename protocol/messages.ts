@@ -283,7 +283,7 @@ export const certSchema = z
       type: z.literal('cert'),
       id: requestIdSchema,
       ok: z.literal(false),
-      error: z.object({ code: z.enum(['no_ca', 'bad_csr', 'host_not_permitted', 'internal']), message: text(1024) }),
+      error: z.object({ code: z.enum(['no_ca', 'bad_csr', 'host_not_permitted', 'revoked', 'internal']), message: text(1024) }),
     }),
   ])
   .meta({ title: 'cert', description: 'Answer to `cert.sign`: the leaf and the CA, or why not.' });
@@ -365,6 +365,43 @@ export type GatewayMessage = { [K in GatewayMessageType]: z.infer<(typeof GATEWA
 
 // ---- enrollment (HTTPS, not the websocket) ---------------------------------------------------
 
+const base64 = (max: number) => z.string().min(16).max(max).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'standard base64');
+export const challengeSchema = z
+  .string()
+  .min(16)
+  .max(256)
+  .regex(/^[A-Za-z0-9._-]+$/, 'as the gateway issued it')
+  .meta({ description: 'A challenge from `POST /edge/v1/challenge`, used once, within `challenge_ttl_s`.' });
+
+export const deviceProofSchema = z
+  .object({
+    public_key: base64(512).meta({ description: "The device's public key, SubjectPublicKeyInfo DER in base64: Ed25519 or ECDSA P-256." }),
+    challenge: challengeSchema,
+    signature: base64(512).meta({
+      description: 'Signature by the device key over `heimdall-device-proof-v1\\n<purpose>\\n<challenge>\\n<device_id>` (Ed25519, or ECDSA P-256 with SHA-256 in IEEE P1363 r||s form).',
+    }),
+  })
+  .meta({ description: 'Proof that the sender holds the private key of `public_key`.' });
+
+export const challengeResponseSchema = z
+  .object({ challenge: challengeSchema, expires_at: timestampSchema })
+  .meta({ title: 'challenge response', description: 'POST /edge/v1/challenge, no body: 200 with a challenge to sign.' });
+
+export const tokenRequestSchema = z
+  .object({
+    device_id: deviceIdSchema,
+    challenge: challengeSchema,
+    signature: base64(512).meta({ description: 'Signature of the proof text with purpose `token`, by the key bound to `device_id` at enrollment.' }),
+  })
+  .meta({ title: 'token request', description: 'POST /edge/v1/token, Content-Type application/json.' });
+
+export const tokenResponseSchema = z
+  .object({
+    device_token: z.string().min(16).meta({ description: 'Bearer token for the websocket and the `x-heimdall-device-token` header of inference requests.' }),
+    expires_at: timestampSchema,
+  })
+  .meta({ title: 'token response', description: '200 on success; 401 (unknown device, bad signature, used or expired challenge), 403 (device revoked).' });
+
 export const enrollRequestSchema = z
   .object({
     virtual_key: z.string().min(8).max(256).meta({ description: 'The user virtual key (`sk-bf-...`), sent once.' }),
@@ -377,6 +414,7 @@ export const enrollRequestSchema = z
       agent_version: text(64).optional(),
     }),
     os_user: osUserSchema,
+    device_key: deviceProofSchema.meta({ description: 'The device key and its proof (purpose `enroll`); the gateway binds device id and key at first enrollment.' }),
   })
   .meta({ title: 'enroll request', description: `POST ${'/edge/v1/enroll'}, Content-Type application/json.` });
 
@@ -386,8 +424,12 @@ export const enrollResponseSchema = z
     device_id: deviceIdSchema,
     user: z.object({ id: userIdSchema, email: z.string() }),
     control_url: z.string().meta({ description: 'The `wss://` (or `ws://` on loopback) URL to connect to.' }),
+    token_expires_at: timestampSchema.meta({ description: 'When `device_token` ends; renew it at `POST /edge/v1/token` before then.' }),
   })
-  .meta({ title: 'enroll response', description: '200 on success; 400 (field named), 401 (bad or revoked key), 403 (device revoked) otherwise, as `{ error: { code, message, field? } }`.' });
+  .meta({ title: 'enroll response', description: '200 on success; 400 (field named), 401 (bad or revoked key), 403 (device or device key revoked), 409 (device id bound to another key) otherwise, as `{ error: { code, message, field? } }`.' });
 
 export type EnrollRequest = z.infer<typeof enrollRequestSchema>;
+export type ChallengeResponse = z.infer<typeof challengeResponseSchema>;
+export type TokenRequest = z.infer<typeof tokenRequestSchema>;
+export type TokenResponse = z.infer<typeof tokenResponseSchema>;
 export type EnrollResponse = z.infer<typeof enrollResponseSchema>;

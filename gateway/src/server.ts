@@ -7,11 +7,11 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { ensurePrivateDirSync, writeFileAtomic, type Clock, type Logger } from '../../lib/index.ts';
-import { CONNECT_PATH, ENROLL_PATH } from '../../protocol/index.ts';
+import { CHALLENGE_PATH, CONNECT_PATH, ENROLL_PATH, TOKEN_PATH } from '../../protocol/index.ts';
 import { ADMIN_PREFIX, createAdminApi } from './admin/index.ts';
 import { EMPTY_CONFIG, type GatewayConfig } from './config.ts';
 import { ControlPlane, newAdminToken } from './control/index.ts';
-import { createEnrollHandler } from './enroll/index.ts';
+import { createChallengeHandler, createEnrollHandler, createTokenHandler } from './enroll/index.ts';
 import { sendError, sendJson } from './http/index.ts';
 import { EdgeHub } from './hub/index.ts';
 import { createInferenceHandler, loadProviderConfig, type InferenceAuditEvent, type InferenceHandler } from './inference/index.ts';
@@ -64,6 +64,8 @@ function inferenceEvent(e: InferenceAuditEvent) {
   return {
     type: 'inference',
     at: e.at,
+    // The device is the one its device token proved; the app is that device's claim (never a header
+    // of an unauthenticated client).
     deviceId: e.device ?? null,
     app: e.app ?? null,
     userId: e.userId ?? null,
@@ -77,6 +79,7 @@ function inferenceEvent(e: InferenceAuditEvent) {
       transport: e.transport,
       model: e.model ?? null,
       key_id: e.keyId ?? null,
+      app_source: e.app === undefined ? null : 'claimed_by_device',
       user_email: e.userEmail ?? null,
       direct_key: e.directKey,
       status: e.status,
@@ -113,9 +116,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     allowRemote: config.adminAllowRemote,
     isConnected: (id) => hub.isConnected(id),
   });
-  const enroll = createEnrollHandler({ control, logger: logger.child({ component: 'enroll' }), publicUrl: config.publicUrl, tls: config.tls !== undefined });
+  const enrollOptions = { control, logger: logger.child({ component: 'enroll' }), publicUrl: config.publicUrl, tls: config.tls !== undefined };
+  const enroll = createEnrollHandler(enrollOptions);
+  const challenge = createChallengeHandler(enrollOptions);
+  const renewToken = createTokenHandler(enrollOptions);
   const inference: InferenceHandler = createInferenceHandler({
     verifyVirtualKey: (key) => control.verifyVirtualKey(key),
+    verifyDeviceToken: (token) => control.inferenceDevice(token),
     allowDirectKeys: () => control.allowDirectKeys(),
     recordInference: (event) => {
       control.recordGatewayEvent(inferenceEvent(event)).catch((err: unknown) => logger.error({ err }, 'failed to store an inference audit event'));
@@ -134,6 +141,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
     if (pathname.startsWith(ADMIN_PREFIX)) return void adminApi(req, res);
     if (pathname === ENROLL_PATH) return void enroll(req, res);
+    if (pathname === CHALLENGE_PATH) return void challenge(req, res);
+    if (pathname === TOKEN_PATH) return void renewToken(req, res);
     if (pathname === CONNECT_PATH) return sendError(res, 426, 'upgrade_required', 'this endpoint is a websocket (subprotocol heimdall.edge.v1)');
     if (inference.handleRequest(req, res)) return;
     sendError(res, 404, 'not_found', `no route ${pathname}`);

@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import {
   AUTH_MIGRATIONS,
   Credentials,
+  FileDeviceKeyStore,
   LoginError,
   collectDeviceFacts,
   controlEndpoint,
@@ -20,7 +21,7 @@ import {
 } from '../../agent/src/auth/index.ts';
 import { createLogger, type Logger } from '../../agent/src/lib/logger.ts';
 import { Store } from '../../agent/src/store/index.ts';
-import { ENROLL_PATH, enrollRequestSchema } from '../../protocol/index.ts';
+import { CHALLENGE_PATH, ENROLL_PATH, deviceProofText, enrollRequestSchema, verifyDeviceProof } from '../../protocol/index.ts';
 
 const KEY = 'sk-bf-Zq3xK9mW2pL7vN4tR8yB1cD6fG0hJ5sA';
 const TOKEN = 'hdt_secret-device-token-abcdefghijklmnop';
@@ -31,12 +32,18 @@ let server: Server;
 let base: string;
 let handler: Handler;
 const hits: { method: string; url: string; headers: IncomingMessage['headers']; body: string }[] = [];
+const CHALLENGE = 'c1.4102444800000.test-challenge-0123.mac';
+// The device key every login here uses: the root-only file store in a temporary state directory.
+const keyDir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-auth-key-'));
+const deviceKeys = new FileDeviceKeyStore(keyDir);
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
+      // Every enrollment starts with a challenge; the tests look at what comes after it.
+      if (req.url === CHALLENGE_PATH) return json(res, 200, { challenge: CHALLENGE, expires_at: '2100-01-01T00:00:00.000Z' });
       hits.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
       handler(req, body, res);
     });
@@ -46,6 +53,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  rmSync(keyDir, { recursive: true, force: true });
   server.closeAllConnections();
   await new Promise<void>((r) => server.close(() => r()));
 });
@@ -95,6 +103,7 @@ function acceptingGateway(deviceIdFromRequest = true): Handler {
       device_id: deviceIdFromRequest ? request.device.device_id : 'someone-else',
       user: { id: 'usr_1', email: 'alice@example.com' },
       control_url: `${base.replace('http', 'ws')}/edge/v1/connect`,
+      token_expires_at: '2100-01-01T00:00:00.000Z',
     });
   };
 }
@@ -114,7 +123,7 @@ describe('enrollment', () => {
     handler = acceptingGateway();
     const { credentials, store, dir } = openCredentials();
     const { logger, text } = capture();
-    const result = await login({ credentials, controlUrl: base, agentVersion: '0.1.0', logger }, { osUser: 'alice', virtualKey: `  ${KEY}\n` });
+    const result = await login({ credentials, deviceKeys, controlUrl: base, agentVersion: '0.1.0', logger }, { osUser: 'alice', virtualKey: `  ${KEY}\n` });
 
     expect(hits).toHaveLength(1);
     const hit = hits[0]!;
@@ -134,7 +143,11 @@ describe('enrollment', () => {
         agent_version: '0.1.0',
       },
       os_user: 'alice',
+      device_key: { public_key: (await deviceKeys.loadOrCreate()).publicKey, challenge: CHALLENGE, signature: expect.any(String) as string },
     });
+    // The signature is the device key's, over this challenge and this device id, for enrollment only.
+    expect(verifyDeviceProof(body.device_key.public_key, deviceProofText('enroll', CHALLENGE, credentials.deviceId()), body.device_key.signature)).toBe(true);
+    expect(verifyDeviceProof(body.device_key.public_key, deviceProofText('token', CHALLENGE, credentials.deviceId()), body.device_key.signature)).toBe(false);
 
     expect(result).toEqual({ osUser: 'alice', deviceId: credentials.deviceId(), user: { id: 'usr_1', email: 'alice@example.com' } });
     expect(credentials.enrollment()).toMatchObject({ deviceToken: TOKEN, controlUrl: base, connectUrl: `${base.replace('http', 'ws')}/edge/v1/connect` });
@@ -162,13 +175,13 @@ describe('enrollment', () => {
     const first = openCredentials();
     const id = first.credentials.deviceId();
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
-    await login({ credentials: first.credentials, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY });
+    await login({ credentials: first.credentials, deviceKeys, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY });
     first.store.close();
     stores.splice(stores.indexOf(first.store), 1);
     const again = openCredentials(first.dir);
     expect(again.credentials.deviceId()).toBe(id);
     expect(again.credentials.enrollment()?.deviceToken).toBe(TOKEN);
-    await login({ credentials: again.credentials, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'bob', virtualKey: KEY });
+    await login({ credentials: again.credentials, deviceKeys, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'bob', virtualKey: KEY });
     expect(JSON.parse(hits[1]!.body).device.device_id).toBe(id);
     expect(again.credentials.signedInUsers().map((u) => u.osUser)).toEqual(['alice', 'bob']);
   });
@@ -182,7 +195,7 @@ describe('enrollment', () => {
   ])('refuses %s before sending anything, without echoing it', async (_name, input) => {
     handler = acceptingGateway();
     const { credentials } = openCredentials();
-    const err = await loginError(login({ credentials, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: input }));
+    const err = await loginError(login({ credentials, deviceKeys, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: input }));
     expect(err.code).toBe('invalid_key_format');
     if (input.trim() !== '') expect(err.message).not.toContain(input.trim());
     expect(hits).toHaveLength(0);
@@ -194,7 +207,7 @@ describe('enrollment', () => {
     handler = (_req, _body, res) => json(res, 401, { error: { code: 'unauthorized', message: `unknown virtual key ${KEY}` } });
     const { credentials } = openCredentials();
     const { logger, text } = capture();
-    const err = await loginError(login({ credentials, controlUrl: base, agentVersion: '0.1.0', logger }, { osUser: 'alice', virtualKey: KEY }));
+    const err = await loginError(login({ credentials, deviceKeys, controlUrl: base, agentVersion: '0.1.0', logger }, { osUser: 'alice', virtualKey: KEY }));
     expect(err.code).toBe('rejected');
     expect(err.status).toBe(401);
     expect(err.gatewayCode).toBe('unauthorized');
@@ -210,7 +223,7 @@ describe('enrollment', () => {
   it('reports other failures by status and a safe code only (free-text codes are dropped)', async () => {
     handler = (_req, _body, res) => json(res, 500, { error: { code: `boom ${KEY}`, message: KEY } });
     const { credentials } = openCredentials();
-    const err = await loginError(login({ credentials, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY }));
+    const err = await loginError(login({ credentials, deviceKeys, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY }));
     expect(err.code).toBe('gateway_error');
     expect(err.message).toBe(`enrollment at ${base}${ENROLL_PATH} failed: HTTP 500`);
     expect(err.gatewayCode).toBeUndefined();
@@ -229,7 +242,7 @@ describe('enrollment', () => {
         res.end();
       };
       const { credentials } = openCredentials();
-      const err = await loginError(login({ credentials, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY }));
+      const err = await loginError(login({ credentials, deviceKeys, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY }));
       expect(err.code).toBe('gateway_error');
       expect(err.message).toMatch(/redirected \(HTTP 307\)/);
       expect(elsewhere).toBe(0);
@@ -241,12 +254,12 @@ describe('enrollment', () => {
   it('refuses a reply that is not an enrollment answer, or that names another device', async () => {
     const { credentials } = openCredentials();
     handler = (_req, _body, res) => json(res, 200, { device_token: 42 });
-    const bad = await loginError(login({ credentials, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY }));
+    const bad = await loginError(login({ credentials, deviceKeys, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY }));
     expect(bad.code).toBe('bad_response');
     expect(bad.message).toContain('device_token');
 
     handler = acceptingGateway(false);
-    const other = await loginError(login({ credentials, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY }));
+    const other = await loginError(login({ credentials, deviceKeys, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY }));
     expect(other.code).toBe('bad_response');
     expect(other.message).not.toContain(TOKEN);
     expect(credentials.enrollment()).toBeUndefined();
@@ -258,22 +271,22 @@ describe('enrollment', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as { port: number }).port;
     await new Promise<void>((r) => closed.close(() => r()));
-    const refused = await loginError(login({ credentials, controlUrl: `http://127.0.0.1:${port}`, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY }));
+    const refused = await loginError(login({ credentials, deviceKeys, controlUrl: `http://127.0.0.1:${port}`, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY }));
     expect(refused.code).toBe('unreachable');
     expect(refused.message).toContain('ECONNREFUSED');
 
     handler = () => undefined; // tar pit: never answers
-    const slow = await loginError(login({ credentials, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger, timeoutMs: 300 }, { osUser: 'alice', virtualKey: KEY }));
+    const slow = await loginError(login({ credentials, deviceKeys, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger, timeoutMs: 300 }, { osUser: 'alice', virtualKey: KEY }));
     expect(slow.code).toBe('unreachable');
     expect(slow.message).toMatch(/no answer in time/);
   });
 
   it('will not send a key over plain http to a host other than loopback, and needs a control_url', async () => {
     const { credentials } = openCredentials();
-    const insecure = await loginError(login({ credentials, controlUrl: 'http://gateway.example.com', agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY }));
+    const insecure = await loginError(login({ credentials, deviceKeys, controlUrl: 'http://gateway.example.com', agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY }));
     expect(insecure.code).toBe('invalid_control_url');
     expect(insecure.message).toMatch(/use https/);
-    const missing = await loginError(login({ credentials, controlUrl: undefined, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY }));
+    const missing = await loginError(login({ credentials, deviceKeys, controlUrl: undefined, agentVersion: '0.1.0', logger: capture().logger }, { osUser: 'alice', virtualKey: KEY }));
     expect(missing.code).toBe('invalid_control_url');
     expect(hits).toHaveLength(0);
   });
@@ -290,7 +303,7 @@ describe('enrollment', () => {
 
   it('enroll() can be called on its own with explicit facts', async () => {
     handler = acceptingGateway();
-    const r = await enroll({ controlUrl: base, virtualKey: KEY, device: facts('dev-123'), osUser: 'carol', logger: capture().logger });
+    const r = await enroll({ controlUrl: base, virtualKey: KEY, device: facts('dev-123'), deviceKey: await deviceKeys.loadOrCreate(), osUser: 'carol', logger: capture().logger });
     expect(r).toMatchObject({ deviceToken: TOKEN, deviceId: 'dev-123', user: { email: 'alice@example.com' } });
   });
 });
@@ -317,7 +330,7 @@ describe('the local API login handler', () => {
     handler = acceptingGateway();
     const { credentials } = openCredentials();
     let woke = 0;
-    const handle = loginRouteHandler({ credentials, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, () => woke++);
+    const handle = loginRouteHandler({ credentials, deviceKeys, controlUrl: base, agentVersion: '0.1.0', logger: capture().logger }, () => woke++);
     const ok = await handle({ caller: { uid: 1000, user: 'alice' }, body: { virtual_key: KEY, os_user: 'root' } });
     expect(ok).toEqual({ status: 200, body: { os_user: 'alice', device_id: credentials.deviceId(), user: { id: 'usr_1', email: 'alice@example.com' } } });
     expect(JSON.parse(hits[0]!.body).os_user).toBe('alice');

@@ -7,7 +7,8 @@ import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AUTH_MIGRATIONS, Credentials, loginRouteHandler } from '../../agent/src/auth/index.ts';
+import { AUTH_MIGRATIONS, Credentials, FileDeviceKeyStore, loginRouteHandler } from '../../agent/src/auth/index.ts';
+import { CHALLENGE_PATH } from '../../protocol/index.ts';
 import { silentLogger } from '../../agent/src/lib/logger.ts';
 import { LocalApi, platformCallerResolver } from '../../agent/src/localapi/index.ts';
 import { Store } from '../../agent/src/store/index.ts';
@@ -33,15 +34,17 @@ beforeAll(async () => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
+      // Enrollment starts with a challenge for the device key to sign.
+      if (req.url === CHALLENGE_PATH) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ challenge: 'c1.4102444800000.cli-test-challenge.mac', expires_at: '2100-01-01T00:00:00.000Z' }));
       const parsed = JSON.parse(body) as { virtual_key: string; os_user: string; device: { device_id: string } };
       enrollBodies.push(parsed);
-      const reply = JSON.stringify({ device_token: 'hdt_cli-test-token-0123456789', device_id: parsed.device.device_id, user: { id: 'usr_9', email: 'dana@example.com' }, control_url: '' });
+      const reply = JSON.stringify({ device_token: 'hdt_cli-test-token-0123456789', device_id: parsed.device.device_id, user: { id: 'usr_9', email: 'dana@example.com' }, control_url: '', token_expires_at: '2100-01-01T00:00:00.000Z' });
       res.writeHead(200, { 'content-type': 'application/json' }).end(reply);
     });
   });
   await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r));
   const controlUrl = `http://127.0.0.1:${(gateway.address() as { port: number }).port}`;
-  const handle = loginRouteHandler({ credentials, controlUrl, agentVersion: '0.1.0', logger: silentLogger() });
+  const handle = loginRouteHandler({ credentials, deviceKeys: new FileDeviceKeyStore(path.join(dir, 'state')), controlUrl, agentVersion: '0.1.0', logger: silentLogger() });
   socketPath = path.join(dir, 'heimdall.sock');
   api = new LocalApi({
     socketPath,

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { CONNECT_PATH, ENROLL_PATH, SUBPROTOCOL } from '../../protocol/index.ts';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { CHALLENGE_PATH, CONNECT_PATH, ENROLL_PATH, SUBPROTOCOL, deviceProofText } from '../../protocol/index.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/heimdall-gateway.js', import.meta.url));
 
@@ -67,7 +68,16 @@ export async function admin(gw: GatewayProcess, method: string, p: string, body?
   return res.json();
 }
 
-/** Enrolls `n` devices under one virtual key, a few at a time; returns their tokens. */
+async function postJson<T>(url: string, body: unknown): Promise<T> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`POST ${url}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/**
+ * Enrolls `n` devices under one virtual key, a few at a time, the way the agent does: each makes its
+ * own Ed25519 device key and signs a fresh gateway challenge; returns their (challenge-signed) tokens.
+ */
 async function enrollDevices(gw: GatewayProcess, n: number, prefix: string): Promise<string[]> {
   const { key } = (await admin(gw, 'POST', 'keys', { user_email: `${prefix}@bench.example` })) as { key: string };
   const tokens: string[] = new Array<string>(n);
@@ -75,12 +85,16 @@ async function enrollDevices(gw: GatewayProcess, n: number, prefix: string): Pro
   const worker = async () => {
     while (next < n) {
       const i = next++;
-      const res = await fetch(`${gw.url}${ENROLL_PATH}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ virtual_key: key, device: { device_id: `${prefix}-${i}`, hostname: `h${i}`, os: 'linux' }, os_user: 'u' }),
-      });
-      tokens[i] = ((await res.json()) as { device_token: string }).device_token;
+      const deviceId = `${prefix}-${i}`;
+      const pair = generateKeyPairSync('ed25519');
+      const { challenge } = await postJson<{ challenge: string }>(`${gw.url}${CHALLENGE_PATH}`, {});
+      const device_key = {
+        public_key: pair.publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
+        challenge,
+        signature: sign(null, deviceProofText('enroll', challenge, deviceId), pair.privateKey).toString('base64'),
+      };
+      const enrolled = await postJson<{ device_token: string }>(`${gw.url}${ENROLL_PATH}`, { virtual_key: key, device: { device_id: deviceId, hostname: `h${i}`, os: 'linux' }, os_user: 'u', device_key });
+      tokens[i] = enrolled.device_token;
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));

@@ -2,7 +2,8 @@
 // latency and byte counts filled in, and no body or credential anywhere in it.
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NATIVE_KEYS, postJson, PROVIDER_KEYS, startGatewayWithDemo, VK, VK_BOB } from './harness.ts';
+import { DEVICE_TOKEN_HEADER } from '../../protocol/index.ts';
+import { DEVICE_TOKEN, NATIVE_KEYS, postJson, PROVIDER_KEYS, REVOKED_DEVICE_TOKEN, startGatewayWithDemo, VK, VK_BOB } from './harness.ts';
 
 let env: Awaited<ReturnType<typeof startGatewayWithDemo>>;
 beforeAll(async () => {
@@ -18,8 +19,10 @@ describe('inference audit events', () => {
     const body = { model: 'demo-gpt', messages: [{ role: 'user', content: 'a secret prompt the audit must not hold' }] };
     const r = await postJson(`${env.gateway.url}/openai/v1/chat/completions`, body, {
       authorization: `Bearer ${VK}`,
+      [DEVICE_TOKEN_HEADER]: DEVICE_TOKEN,
       'x-bf-dim-app': 'claude-code',
-      'x-bf-dim-device': 'dev-7f3a',
+      // A claimed device is ignored: the device is the one the token proves.
+      'x-bf-dim-device': 'dev-someone-else',
     });
     expect(r.status).toBe(200);
     const events = (await env.gateway.waitForEvents(start + 1)).slice(start);
@@ -61,7 +64,7 @@ describe('inference audit events', () => {
     }
     await postJson(`${env.gateway.url}/anthropic/v1/messages`, {}, { 'x-api-key': 'sk-bf-nobody' });
     await postJson(`${env.gateway.url}/openai_passthrough/v1/chat/completions`, {}, { 'x-bf-vk': VK, 'x-bf-direct-key': 'true', authorization: `Bearer ${NATIVE_KEYS.openai}` });
-    await postJson(`${env.gateway.url}/genai/v1beta/models/demo-gemini-flash:generateContent`, { contents: [] }, { 'x-goog-api-key': VK, 'x-bf-dim-app': 'not a bounded value!' });
+    await postJson(`${env.gateway.url}/genai/v1beta/models/demo-gemini-flash:generateContent`, { contents: [] }, { 'x-goog-api-key': VK, [DEVICE_TOKEN_HEADER]: DEVICE_TOKEN, 'x-bf-dim-app': 'not a bounded value!' });
     // Every exchange has ended and recorded what it records: a stray duplicate would be here now.
     await env.gateway.handler.idle();
     const events = env.gateway.events.slice(start);
@@ -78,5 +81,22 @@ describe('inference audit events', () => {
       const text = JSON.stringify(e);
       for (const secret of [VK, VK_BOB, 'sk-bf-nobody', NATIVE_KEYS.openai, ...Object.values(PROVIDER_KEYS)]) expect(text).not.toContain(secret);
     }
+  });
+});
+
+describe('device attribution', () => {
+  it('records no device or app from client headers alone, and refuses a revoked device token with 403', async () => {
+    const start = env.gateway.events.length;
+    const bare = await postJson(`${env.gateway.url}/openai/v1/chat/completions`, { model: 'demo-gpt', messages: [] }, { authorization: `Bearer ${VK}`, 'x-bf-dim-app': 'codex', 'x-bf-dim-device': 'dev-7f3a' });
+    expect(bare.status).toBe(200);
+    const revoked = await postJson(`${env.gateway.url}/openai/v1/chat/completions`, { model: 'demo-gpt', messages: [] }, { authorization: `Bearer ${VK}`, [DEVICE_TOKEN_HEADER]: REVOKED_DEVICE_TOKEN });
+    expect(revoked.status).toBe(403);
+    expect(revoked.text).toContain('revoked');
+    await env.gateway.handler.idle();
+    const events = env.gateway.events.slice(start);
+    expect(events.map((e) => [e.status, e.device, e.app])).toEqual([
+      [200, undefined, undefined],
+      [403, undefined, undefined],
+    ]);
   });
 });

@@ -14,6 +14,9 @@ import {
 } from '../../gateway/src/inference/index.ts';
 
 export const VK = 'sk-bf-test-alice-0123456789';
+/** A device token the harness's gateway accepts for device `dev-7f3a`, and one of a revoked device. */
+export const DEVICE_TOKEN = 'hdt_harness-device-token-7f3a-0123456789';
+export const REVOKED_DEVICE_TOKEN = 'hdt_harness-revoked-device-token-0123456';
 export const VK_BOB = 'sk-bf-test-bob-0123456789';
 export const PROVIDER_KEYS = { openai: 'prov-openai-secret-1111', anthropic: 'prov-anthropic-secret-2222', genai: 'prov-genai-secret-3333' };
 export const NATIVE_KEYS = { openai: 'sk-native-openai-4444', anthropic: 'sk-ant-native-5555', genai: 'native-genai-6666', chatgpt: 'chatgpt-user-token-7777' };
@@ -66,6 +69,15 @@ export async function startGateway(section: InferenceSection, env: NodeJS.Proces
       const row = keys.get(key);
       return row && !row.revoked ? { keyId: row.keyId, userId: row.userId, ...(row.userEmail ? { userEmail: row.userEmail } : {}) } : undefined;
     },
+    // The agent's device token: one known device; anything else is refused (403 for the revoked one).
+    verifyDeviceToken: (token) =>
+      Promise.resolve(
+        token === DEVICE_TOKEN
+          ? { ok: true as const, deviceId: 'dev-7f3a' }
+          : token === REVOKED_DEVICE_TOKEN
+            ? { ok: false as const, status: 403 as const, message: 'this device was revoked by an administrator' }
+            : { ok: false as const, status: 401 as const, message: 'the device token is not valid' },
+      ),
     allowDirectKeys: () => directKeys.allowed,
     recordInference: (e) => {
       events.push(e);

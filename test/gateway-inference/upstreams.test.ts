@@ -10,7 +10,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../lib/index.ts';
 import { startDemoUpstream } from '../../gateway/src/demo-upstream/index.ts';
-import { closeServer, listen, postJson, PROVIDER_KEYS, startGateway, startGatewayWithDemo, VK, type Gateway } from './harness.ts';
+import { DEVICE_TOKEN_HEADER } from '../../protocol/index.ts';
+import { closeServer, DEVICE_TOKEN, listen, postJson, PROVIDER_KEYS, startGateway, startGatewayWithDemo, VK, type Gateway } from './harness.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -177,9 +178,9 @@ describe('upstream Bifrost (bifrost_url)', () => {
     cleanups.push(() => closeServer(bifrost));
     const gw = await gateway({ bifrost_url: `${base}/gw` });
 
-    const o = await postJson(`${gw.url}/openai/v1/chat/completions?x=1`, { model: 'gpt' }, { authorization: `Bearer ${VK}`, 'x-bf-dim-app': 'cursor' });
+    const o = await postJson(`${gw.url}/openai/v1/chat/completions?x=1`, { model: 'gpt' }, { authorization: `Bearer ${VK}`, [DEVICE_TOKEN_HEADER]: DEVICE_TOKEN, 'x-bf-dim-app': 'cursor', 'x-bf-dim-device': 'dev-claimed' });
     expect(o.json).toEqual({ from: 'bifrost' });
-    await postJson(`${gw.url}/anthropic/v1/messages`, { model: 'claude' }, { 'x-api-key': VK });
+    await postJson(`${gw.url}/anthropic/v1/messages`, { model: 'claude' }, { 'x-api-key': VK, 'x-bf-dim-device': 'dev-claimed' });
     await postJson(`${gw.url}/genai_passthrough/v1beta/models/g:generateContent`, {}, { 'x-goog-api-key': VK });
 
     expect(seen.map((s) => s.url)).toEqual(['/gw/openai/v1/chat/completions?x=1', '/gw/anthropic/v1/messages', '/gw/genai_passthrough/v1beta/models/g:generateContent']);
@@ -189,8 +190,12 @@ describe('upstream Bifrost (bifrost_url)', () => {
       expect(s.headers['x-api-key']).toBeUndefined();
       expect(s.headers['x-goog-api-key']).toBeUndefined();
     }
-    // Attribution headers are Bifrost's own vocabulary: they go on to it.
+    // Attribution headers are Bifrost's own vocabulary: they go on to it, as the gateway established
+    // them (the device its token proved, that device's app claim), never as a client claimed them.
     expect(seen[0]!.headers['x-bf-dim-app']).toBe('cursor');
+    expect(seen[0]!.headers['x-bf-dim-device']).toBe('dev-7f3a');
+    expect(seen[0]!.headers[DEVICE_TOKEN_HEADER]).toBeUndefined();
+    expect(seen[1]!.headers['x-bf-dim-device']).toBeUndefined();
     expect(seen[0]!.body).toBe('{"model":"gpt"}');
     const events = await gw.waitForEvents(3);
     expect(events.every((e) => e.upstream === 'bifrost' && e.status === 200)).toBe(true);

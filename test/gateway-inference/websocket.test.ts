@@ -4,7 +4,8 @@ import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startDemoUpstream } from '../../gateway/src/demo-upstream/index.ts';
-import { PROVIDER_KEYS, startGateway, startGatewayWithDemo, VK } from './harness.ts';
+import { DEVICE_TOKEN_HEADER } from '../../protocol/index.ts';
+import { DEVICE_TOKEN, PROVIDER_KEYS, startGateway, startGatewayWithDemo, VK } from './harness.ts';
 
 let env: Awaited<ReturnType<typeof startGatewayWithDemo>>;
 beforeAll(async () => {
@@ -59,6 +60,7 @@ describe('GET /openai/v1/responses as a websocket', () => {
     const ws = await open(wsUrl(env.gateway.url, '/openai/v1/responses'), {
       authorization: `Bearer ${VK}`,
       'openai-beta': 'responses_websockets=2026-02-06',
+      [DEVICE_TOKEN_HEADER]: DEVICE_TOKEN,
       'x-bf-dim-app': 'codex',
     });
     const first = await turn(ws, 'first turn over the socket');
@@ -80,7 +82,7 @@ describe('GET /openai/v1/responses as a websocket', () => {
 
     const events = await env.gateway.waitForEvents(1);
     const e = events.find((x) => x.transport === 'websocket' && x.status === 101);
-    expect(e).toMatchObject({ route: 'openai', endpoint: 'openai.responses.websocket', app: 'codex', userId: 'user-alice', outcome: 'ok' });
+    expect(e).toMatchObject({ route: 'openai', endpoint: 'openai.responses.websocket', app: 'codex', device: 'dev-7f3a', userId: 'user-alice', outcome: 'ok' });
     expect(e!.bytesIn).toBeGreaterThan(0);
     expect(e!.bytesOut).toBeGreaterThan(0);
   });

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { settingsPatchSchema } from '../../gateway/src/admin/schemas.ts';
 import { buildProgram, eventDetails, eventUser, settingsPatch } from '../../gateway/src/cli/program.ts';
 import pkg from '../../package.json' with { type: 'json' };
-import { enroll, Peer, type TestGateway } from './helpers.ts';
+import { enroll, newDeviceKey, Peer } from './helpers.ts';
 
 const run = promisify(execFile);
 const BIN = path.resolve('bin/heimdall-gateway.js');
@@ -106,7 +106,7 @@ describe('heimdall-gateway CLI', () => {
 
   it('refuses an MCP fingerprint that was not reported, listing those that were, and decides a reported one', async () => {
     const key = (await cli('keys', 'create', '--user', 'dev@example.com')).stdout.trim();
-    const enrolled = await enroll({ url: gatewayUrl() } as TestGateway, key, 'dev-cli-mcp');
+    const enrolled = await enroll({ url: gatewayUrl() }, key, 'dev-cli-mcp');
     const peer = new Peer(`${gatewayUrl().replace(/^http/, 'ws')}/edge/v1/connect`, enrolled.body.device_token as string);
     await peer.handshake('dev-cli-mcp');
     const server = { app: 'claude-code', scope: 'user', config_path: '/home/alice/.claude.json', name: 'github', transport: 'stdio', fingerprint: 'fp-github-0001', command: 'npx', args: [], env_keys: [], header_keys: [], os_user: 'alice' };
@@ -218,6 +218,20 @@ describe('heimdall-gateway CLI', () => {
     expect(apps.stdout.replace(/\s+/g, '')).toContain(`${LONG_EMAIL}:approved`);
     const whole = JSON.parse(keysJson.stdout) as { keys: { user: { email: string }; name: string | null }[] };
     expect(whole.keys.find((k) => k.user.email === LONG_EMAIL)?.name).toBe('the shared workstation in the third floor lab');
+  });
+
+  it('devices revoke names the keys revoked with the device, and devices reset lets the id enroll with a new key', async () => {
+    const key = (await cli('keys', 'create', '--user', 'lost@example.com')).stdout.trim();
+    expect((await enroll({ url: gatewayUrl() }, key, 'dev-cli-lost')).status).toBe(200);
+    const revoked = await cli('devices', 'revoke', 'dev-cli-lost');
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toMatch(/^device dev-cli-lost revoked; virtual keys revoked with it: vk_\S+\n$/);
+    const fresh = (await cli('keys', 'create', '--user', 'lost@example.com')).stdout.trim();
+    // A reinstalled machine makes a new key: refused until the administrator resets the id.
+    expect((await enroll({ url: gatewayUrl() }, fresh, 'dev-cli-lost', 'alice', newDeviceKey())).status).toBe(403);
+    expect(await cli('devices', 'reset', 'dev-cli-lost')).toMatchObject({ code: 0, stdout: 'device dev-cli-lost reset: the next enrollment of this id binds a new device key\n' });
+    expect((await enroll({ url: gatewayUrl() }, fresh, 'dev-cli-lost', 'alice', newDeviceKey())).status).toBe(200);
+    expectRefused(await cli('devices', 'reset', 'dev-nope'), '404: no device "dev-nope"; devices list (GET /admin/v1/devices) shows the enrolled ones');
   });
 
   it('stops cleanly on SIGTERM', async () => {

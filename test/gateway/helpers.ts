@@ -2,12 +2,13 @@
 // HTTP client for the admin API, and a protocol-speaking websocket peer that records what it gets.
 // Admin answers are typed `any` on purpose: tests read the JSON the way any HTTP client would.
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return */
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { silentLogger } from '../../lib/index.ts';
-import { CONNECT_PATH, ENROLL_PATH, SUBPROTOCOL, type GatewayMessage } from '../../protocol/index.ts';
+import { CHALLENGE_PATH, CONNECT_PATH, ENROLL_PATH, SUBPROTOCOL, TOKEN_PATH, deviceProofText, type DeviceProofPurpose, type GatewayMessage } from '../../protocol/index.ts';
 import { startGateway, type GatewayOptions, type RunningGateway } from '../../gateway/src/server.ts';
 
 export interface TestGateway extends RunningGateway {
@@ -46,13 +47,52 @@ export async function createKey(gw: TestGateway, email: string): Promise<{ id: s
   return r.body;
 }
 
-export async function enroll(gw: TestGateway, virtualKey: string, deviceId: string, osUser = 'alice'): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${gw.url}${ENROLL_PATH}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ virtual_key: virtualKey, device: { device_id: deviceId, hostname: `${deviceId}-host`, os: 'linux', os_version: '6.1', arch: 'x64', agent_version: '0.1.0' }, os_user: osUser }),
-  });
+/** A device key pair as the agent makes one (Ed25519), held by the test. */
+export interface TestDeviceKey {
+  publicKey: string;
+  privateKey: KeyObject;
+}
+
+export function newDeviceKey(): TestDeviceKey {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  return { publicKey: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'), privateKey };
+}
+
+// The key each device id uses unless a test passes another: the same machine keeps its key.
+const deviceKeys = new Map<string, TestDeviceKey>();
+export function deviceKeyFor(deviceId: string): TestDeviceKey {
+  let key = deviceKeys.get(deviceId);
+  if (!key) deviceKeys.set(deviceId, (key = newDeviceKey()));
+  return key;
+}
+
+async function postJson(gw: { url: string }, pathname: string, body: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${gw.url}${pathname}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { status: res.status, body: await res.json() };
+}
+
+/** A gateway challenge signed by `key` for `purpose` and `deviceId`. */
+export async function signedChallenge(gw: { url: string }, purpose: DeviceProofPurpose, deviceId: string, key: TestDeviceKey): Promise<{ challenge: string; signature: string }> {
+  const { body } = await postJson(gw, CHALLENGE_PATH, {});
+  const challenge = body.challenge as string;
+  return { challenge, signature: sign(null, deviceProofText(purpose, challenge, deviceId), key.privateKey).toString('base64') };
+}
+
+/** Enrolls `deviceId` the way the agent does: a virtual key plus the device key's signature of a fresh challenge. */
+export async function enroll(gw: { url: string }, virtualKey: string, deviceId: string, osUser = 'alice', key: TestDeviceKey = deviceKeyFor(deviceId)): Promise<{ status: number; body: any }> {
+  const proof = await signedChallenge(gw, 'enroll', deviceId, key);
+  return postJson(gw, ENROLL_PATH, {
+    virtual_key: virtualKey,
+    device: { device_id: deviceId, hostname: `${deviceId}-host`, os: 'linux', os_version: '6.1', arch: 'x64', agent_version: '0.1.0' },
+    os_user: osUser,
+    device_key: { public_key: key.publicKey, ...proof },
+  });
+}
+
+/** Renews a device token with a challenge signed by `key`. */
+export async function renewToken(gw: { url: string }, deviceId: string, key: TestDeviceKey = deviceKeyFor(deviceId)): Promise<{ status: number; body: any }> {
+  const proof = await signedChallenge(gw, 'token', deviceId, key);
+  return postJson(gw, TOKEN_PATH, { device_id: deviceId, ...proof });
 }
 
 export function helloFor(deviceId: string, extra: Record<string, unknown> = {}) {

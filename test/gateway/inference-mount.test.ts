@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startDemoUpstream, type DemoUpstream } from '../../gateway/src/demo-upstream/index.ts';
 import { EMPTY_CONFIG } from '../../gateway/src/config.ts';
-import { createKey, startTestGateway, type TestGateway } from './helpers.ts';
+import { DEVICE_TOKEN_HEADER } from '../../protocol/index.ts';
+import { createKey, enroll, startTestGateway, type TestGateway } from './helpers.ts';
 
 let gw: TestGateway;
 let upstream: DemoUpstream;
@@ -32,7 +33,8 @@ const chat = (auth: Record<string, string>) =>
 describe('inference routes on the gateway listener', () => {
   it('serves a request with a virtual key from the store and records one audit event', async () => {
     const key = await createKey(gw, 'infer@example.com');
-    const res = await chat({ authorization: `Bearer ${key.key}` });
+    const device = (await enroll(gw, key.key, 'dev-infer')).body;
+    const res = await chat({ authorization: `Bearer ${key.key}`, [DEVICE_TOKEN_HEADER]: device.device_token });
     expect(res.status).toBe(200);
     await res.text();
     expect(upstream.received.at(-1)?.headers['authorization']).toBe(`Bearer ${PROVIDER_KEY}`);
@@ -42,7 +44,7 @@ describe('inference routes on the gateway listener', () => {
       expect(list).toHaveLength(1);
       return list;
     });
-    expect(events[0]).toMatchObject({ source: 'gateway', type: 'inference', app: 'curl', user_email: 'infer@example.com', attrs: { key_id: key.id, status: 200, provider: 'openai' } });
+    expect(events[0]).toMatchObject({ source: 'gateway', type: 'inference', device_id: 'dev-infer', app: 'curl', user_email: 'infer@example.com', attrs: { key_id: key.id, status: 200, provider: 'openai' } });
     expect(JSON.stringify(events)).not.toContain(key.key);
 
     await gw.admin('POST', `keys/${key.id}/revoke`);

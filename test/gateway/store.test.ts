@@ -29,7 +29,8 @@ const facts = { hostname: 'h', os: 'linux', osVersion: null, arch: null, agentVe
 async function enrolled(s: GatewayStore, osUser = 'alice', token = 'tok-1'): Promise<{ userId: string; keyId: string }> {
   const user = await s.ensureUser('alice@example.com');
   const key = (await s.listVirtualKeys())[0] ?? (await s.createVirtualKey({ id: 'key-1', userId: user.id, keyHash: 'kh', prefix: 'sk-bf-1', name: null }));
-  await s.enrollDevice({ deviceId: 'dev-1', facts, osUser, userId: user.id, keyId: key.id, tokenId: token, tokenHash: `${token}-hash` });
+  await s.enrollDevice({ deviceId: 'dev-1', facts, publicKey: 'pk-dev-1', osUser, userId: user.id, keyId: key.id });
+  await s.issueDeviceToken({ tokenId: token, tokenHash: `${token}-hash`, deviceId: 'dev-1', expiresAt: new Date(clock.now() + 900_000).toISOString() });
   return { userId: user.id, keyId: key.id };
 }
 
@@ -49,14 +50,25 @@ describe('users and keys', () => {
 });
 
 describe('devices', () => {
-  it('replaces an OS user’s token on a new login and refuses the old one', async () => {
+  it('keeps the first key and owner, ends tokens at their expiry, and refuses them once the device is revoked', async () => {
     await enrolled(store, 'alice', 'tok-1');
     expect((await store.devices.getDevice('dev-1'))?.enrolledAt).toBe(iso());
+    const bob = await store.keys.ensureUser('bob@example.com');
+    await store.keys.createVirtualKey({ id: 'key-b', userId: bob.id, keyHash: 'kb', prefix: 'sk-bf-b', name: null });
+    // A later sign-in on the same device never moves the owner or the bound key.
+    await store.devices.enrollDevice({ deviceId: 'dev-1', facts, publicKey: 'pk-other', osUser: 'bob', userId: bob.id, keyId: 'key-b' });
+    expect(await store.devices.getDevice('dev-1')).toMatchObject({ ownerEmail: 'alice@example.com', publicKey: 'pk-dev-1' });
+    expect([...(await store.devices.deviceUserMap('dev-1')).keys()]).toEqual(['alice', 'bob']);
     await enrolled(store, 'alice', 'tok-2');
-    expect((await store.devices.findDeviceToken('tok-1-hash'))?.refused).toBe('token_revoked');
-    expect((await store.devices.findDeviceToken('tok-2-hash'))?.refused).toBeUndefined();
-    await store.keys.revokeVirtualKey('key-1');
-    expect((await store.devices.findDeviceToken('tok-2-hash'))?.refused).toBe('key_revoked');
+    expect((await store.devices.findDeviceToken('tok-1-hash'))?.refused).toBeUndefined();
+    clock.advance(900_001);
+    expect((await store.devices.findDeviceToken('tok-2-hash'))?.refused).toBe('token_expired');
+    await enrolled(store, 'alice', 'tok-3');
+    await store.devices.revokeDevice('dev-1');
+    expect((await store.devices.findDeviceToken('tok-3-hash'))?.refused).toBe('device_revoked');
+    // Revoking a key signs its user out; the device keeps its other users.
+    expect(await store.devices.signOutKey('key-b')).toEqual(['dev-1']);
+    expect([...(await store.devices.deviceUserMap('dev-1')).keys()]).toEqual(['alice']);
   });
 });
 

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { AUTH_MIGRATIONS, Credentials, collectDeviceFacts, login } from '../../agent/src/auth/index.ts';
+import { AUTH_MIGRATIONS, Credentials, FileDeviceKeyStore, collectDeviceFacts, login } from '../../agent/src/auth/index.ts';
 import { createLogger } from '../../agent/src/lib/logger.ts';
 import { POLICY_MIGRATIONS, PolicyEngine } from '../../agent/src/policy/index.ts';
 import { Store } from '../../agent/src/store/index.ts';
@@ -65,7 +65,7 @@ describe('agent sync with the reference gateway', () => {
   });
 
   it('enrolls with the virtual key, connects, and applies the gateway policy', async () => {
-    const result = await login({ credentials, controlUrl: gw.url, agentVersion: '0.1.0', logger: createLogger({ level: 'silent' }) }, { osUser: 'alice', virtualKey });
+    const result = await login({ credentials, deviceKeys: new FileDeviceKeyStore(dir), controlUrl: gw.url, agentVersion: '0.1.0', logger: createLogger({ level: 'silent' }) }, { osUser: 'alice', virtualKey });
     expect(result.user.email).toBe('alice@example.com');
     expect(result.deviceId).toBe(credentials.deviceId());
     client.start();

@@ -6,6 +6,8 @@ import type { Database } from '../store/index.ts';
 export interface Enrollment {
   deviceId: string;
   deviceToken: string;
+  /** When the device token ends (renewed with a signed challenge before then); undefined for a token stored before device keys. */
+  tokenExpiresAt: string | undefined;
   /** The control_url the device enrolled at. */
   controlUrl: string;
   /** The websocket URL the gateway named at enrollment, if any (else derived from control_url). */
@@ -23,6 +25,7 @@ export interface SignedInUser {
 
 export interface SaveEnrollmentInput {
   deviceToken: string;
+  tokenExpiresAt?: string | undefined;
   controlUrl: string;
   connectUrl?: string | undefined;
   osUser: string;
@@ -34,6 +37,7 @@ export interface SaveEnrollmentInput {
 interface DeviceRow {
   device_id: string;
   device_token: string | null;
+  token_expires_at: string | null;
   control_url: string | null;
   connect_url: string | null;
   enrolled_at: string | null;
@@ -51,7 +55,7 @@ export class Credentials {
 
   #row(): DeviceRow | undefined {
     return this.#db
-      .prepare<[], DeviceRow>('SELECT device_id, device_token, control_url, connect_url, enrolled_at, revoked_at FROM auth_device WHERE singleton = 1')
+      .prepare<[], DeviceRow>('SELECT device_id, device_token, token_expires_at, control_url, connect_url, enrolled_at, revoked_at FROM auth_device WHERE singleton = 1')
       .get();
   }
 
@@ -73,6 +77,7 @@ export class Credentials {
     return {
       deviceId: row.device_id,
       deviceToken: row.device_token,
+      tokenExpiresAt: row.token_expires_at ?? undefined,
       controlUrl: row.control_url,
       connectUrl: row.connect_url ?? undefined,
       enrolledAt: row.enrolled_at,
@@ -91,9 +96,9 @@ export class Credentials {
     this.#db.transaction(() => {
       this.#db
         .prepare(
-          'UPDATE auth_device SET device_token = ?, control_url = ?, connect_url = ?, enrolled_at = ?, revoked_at = NULL WHERE singleton = 1 AND device_id = ?',
+          'UPDATE auth_device SET device_token = ?, token_expires_at = ?, control_url = ?, connect_url = ?, enrolled_at = ?, revoked_at = NULL WHERE singleton = 1 AND device_id = ?',
         )
-        .run(input.deviceToken, input.controlUrl, input.connectUrl ?? null, now, deviceId);
+        .run(input.deviceToken, input.tokenExpiresAt ?? null, input.controlUrl, input.connectUrl ?? null, now, deviceId);
       this.#db
         .prepare(
           `INSERT INTO auth_users (os_user, virtual_key, user_id, email, signed_in_at) VALUES (?, ?, ?, ?, ?)
@@ -103,6 +108,11 @@ export class Credentials {
         .run(input.osUser, input.virtualKey, input.userId ?? null, input.email ?? null, now);
     }).immediate();
     this.#virtualKeys.delete(input.osUser);
+  }
+
+  /** Stores a renewed device token (the enrollment stays as it was); ignored when the device is not enrolled. */
+  saveDeviceToken(deviceToken: string, expiresAt: string): void {
+    this.#db.prepare('UPDATE auth_device SET device_token = ?, token_expires_at = ? WHERE singleton = 1 AND device_token IS NOT NULL').run(deviceToken, expiresAt);
   }
 
   /**

@@ -1,5 +1,6 @@
 // Device enrollment (until SSO exists): the user's virtual key goes once to the control plane's
-// enroll endpoint with this device's facts; the answer is the device token for the sync channel.
+// enroll endpoint with this device's facts and its device key's signature of a fresh gateway
+// challenge; the answer is a short-lived device token for the sync channel and inference.
 // Neither secret is ever logged, put in an error message, or passed on a command line.
 import type tls from 'node:tls';
 import { ENROLL_PATH, enrollRequestSchema, enrollResponseSchema } from '../../../protocol/index.ts';
@@ -7,6 +8,8 @@ import type { EnrollRequest } from '../../../protocol/index.ts';
 import type { Logger } from '../lib/logger.ts';
 import { controlEndpoint, describeUrl } from './control-url.ts';
 import type { DeviceFacts } from './device-facts.ts';
+import type { DeviceKey } from './device-key.ts';
+import { signChallenge } from './device-proof.ts';
 import { LoginError } from './errors.ts';
 import { postJson, TransportError } from './post-json.ts';
 import { parseVirtualKey } from './virtual-key.ts';
@@ -15,6 +18,8 @@ export interface EnrollInput {
   controlUrl: string;
   virtualKey: string;
   device: DeviceFacts;
+  /** The device key pair that proves this machine (made at first enrollment, kept in the OS key store). */
+  deviceKey: DeviceKey;
   osUser: string;
   logger: Logger;
   /** Deadline for the whole request (default 15 s). */
@@ -29,6 +34,7 @@ export interface EnrollInput {
 
 export interface EnrollResult {
   deviceToken: string;
+  tokenExpiresAt: string;
   deviceId: string;
   user: { id: string; email: string };
   /** Where to open the sync channel, as the gateway named it (ws:// or wss://), if it did. */
@@ -76,6 +82,12 @@ export async function enroll(input: EnrollInput): Promise<EnrollResult> {
   const virtualKey = parseVirtualKey(input.virtualKey);
   const url = controlEndpoint(input.controlUrl, ENROLL_PATH, { allowInsecure: input.allowInsecure ?? false });
   const where = describeUrl(url);
+  const proof = await signChallenge(input.controlUrl, 'enroll', input.device.deviceId, input.deviceKey, {
+    timeoutMs: input.timeoutMs,
+    ca: input.ca,
+    secureContext: input.secureContext,
+    allowInsecure: input.allowInsecure,
+  });
   const request: EnrollRequest = {
     virtual_key: virtualKey,
     device: {
@@ -87,6 +99,7 @@ export async function enroll(input: EnrollInput): Promise<EnrollResult> {
       agent_version: input.device.agentVersion,
     },
     os_user: input.osUser,
+    device_key: { public_key: input.deviceKey.publicKey, ...proof },
   };
   const checked = enrollRequestSchema.safeParse(request);
   if (!checked.success) {
@@ -114,8 +127,15 @@ export async function enroll(input: EnrollInput): Promise<EnrollResult> {
   }
   if (reply.status === 401 || reply.status === 403) {
     input.logger.warn({ url: where, status: reply.status, gateway_code: code }, 'gateway refused enrollment');
-    const what = reply.status === 401 ? 'the virtual key was not accepted (unknown, revoked or expired)' : 'this device or key is not allowed to enroll (revoked by an administrator)';
+    const what = reply.status === 401 ? 'the virtual key or the device key proof was not accepted (unknown, revoked or expired)' : 'this device or key is not allowed to enroll (revoked by an administrator)';
     throw new LoginError('rejected', `enrollment refused by ${where}: HTTP ${reply.status}${suffix}: ${what}`, { status: reply.status, gatewayCode: code });
+  }
+  if (reply.status === 409) {
+    input.logger.warn({ url: where, status: reply.status, gateway_code: code }, 'gateway refused enrollment');
+    throw new LoginError('rejected', `enrollment refused by ${where}: HTTP 409${suffix}: this device id is bound to another device key; an administrator can reset it (heimdall-gateway devices reset)`, {
+      status: reply.status,
+      gatewayCode: code,
+    });
   }
   if (reply.status < 200 || reply.status >= 300) {
     const field = reply.status === 400 ? gatewayErrorField(reply.body) : undefined;
@@ -143,5 +163,5 @@ export async function enroll(input: EnrollInput): Promise<EnrollResult> {
     input.logger.warn({ url: where }, 'gateway named an unusable sync URL at enrollment; connecting to control_url instead');
   }
   input.logger.info({ url: where, os_user: input.osUser, device_id: parsed.data.device_id, user_id: parsed.data.user.id }, 'device enrolled');
-  return { deviceToken: parsed.data.device_token, deviceId: parsed.data.device_id, user: parsed.data.user, connectUrl };
+  return { deviceToken: parsed.data.device_token, tokenExpiresAt: parsed.data.token_expires_at, deviceId: parsed.data.device_id, user: parsed.data.user, connectUrl };
 }

@@ -4,6 +4,12 @@
 export { AUTH_MIGRATIONS } from './schema.ts';
 export { Credentials, type Enrollment, type SignedInUser, type SaveEnrollmentInput } from './credentials.ts';
 export { enroll, type EnrollInput, type EnrollResult } from './enroll.ts';
+export { FileDeviceKeyStore, DEVICE_KEY_FILE, type DeviceKey, type DeviceKeyStore } from './device-key.ts';
+export { deviceKeyStoreFor } from './device-key-store.ts';
+export { KeychainDeviceKeyStore, keychainAddScript, keychainFindArgs, parseKeychainFind, KEYCHAIN_NOT_FOUND_EXIT } from './device-key-keychain.ts';
+export { CngDeviceKeyStore, cngPublicKeyScript, cngSignScript, eccPublicBlobToSpki, parseCngSignature } from './device-key-cng.ts';
+export { DeviceTokens, type DeviceTokensOptions } from './device-token.ts';
+export { signChallenge, renewDeviceToken } from './device-proof.ts';
 export { login, loginRouteHandler, LOGIN_ERROR_STATUS, type LoginOptions, type LoginRequest, type LoginResult, type LoginRouteRequest } from './login.ts';
 export { LoginError, LOGIN_ERROR_CODES, type LoginErrorCode } from './errors.ts';
 export { parseVirtualKey, isVirtualKey } from './virtual-key.ts';

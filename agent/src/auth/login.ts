@@ -5,12 +5,15 @@ import type tls from 'node:tls';
 import type { Logger } from '../lib/logger.ts';
 import type { Credentials } from './credentials.ts';
 import { collectDeviceFacts, type DeviceFacts } from './device-facts.ts';
+import type { DeviceKeyStore } from './device-key.ts';
 import { enroll } from './enroll.ts';
 import { LoginError, type LoginErrorCode } from './errors.ts';
 import { parseVirtualKey } from './virtual-key.ts';
 
 export interface LoginOptions {
   credentials: Credentials;
+  /** Where the device key lives (made at the first login, the same for every user after). */
+  deviceKeys: DeviceKeyStore;
   /** The configured control_url; undefined when neither control_url nor gateway_url is set. */
   controlUrl: string | undefined;
   agentVersion: string;
@@ -58,6 +61,7 @@ async function loginNow(options: LoginOptions, request: LoginRequest): Promise<L
     controlUrl: options.controlUrl,
     virtualKey,
     device: facts,
+    deviceKey: await options.deviceKeys.loadOrCreate(),
     osUser: request.osUser,
     logger: options.logger,
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
@@ -67,6 +71,7 @@ async function loginNow(options: LoginOptions, request: LoginRequest): Promise<L
   });
   options.credentials.saveEnrollment({
     deviceToken: enrolled.deviceToken,
+    tokenExpiresAt: enrolled.tokenExpiresAt,
     controlUrl: options.controlUrl,
     connectUrl: enrolled.connectUrl,
     osUser: request.osUser,

@@ -30,5 +30,12 @@ export const AUTH_MIGRATIONS: MigrationSet = {
         ) STRICT`);
       },
     },
+    {
+      version: 2,
+      name: 'device tokens are short-lived: their expiry',
+      up: (db) => {
+        db.exec('ALTER TABLE auth_device ADD COLUMN token_expires_at TEXT');
+      },
+    },
   ],
 };

@@ -3,7 +3,7 @@
 // the only place that knows all the rooms.
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { AUTH_MIGRATIONS, Credentials, collectDeviceFacts, loginRouteHandler, type SignedInUser } from '../auth/index.ts';
+import { AUTH_MIGRATIONS, Credentials, DeviceTokens, collectDeviceFacts, deviceKeyStoreFor, loginRouteHandler, type SignedInUser } from '../auth/index.ts';
 import { ConfigManager, platformSources, type HeimdallConfig } from '../config/index.ts';
 import { AppResolver, createProcessResolver } from '../identify/index.ts';
 import { createLogger, type Logger, type LogLevel } from '../lib/logger.ts';
@@ -79,6 +79,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   // --- identity of this device and its users
   const credentials = new Credentials(store.db);
   const deviceId = credentials.deviceId();
+  // The device key: the OS key store for the machine-wide daemon, the state directory otherwise.
+  const deviceKeys = deviceKeyStoreFor({ platform: process.platform, stateDir: paths.stateDir, machineWide });
+  const deviceTokens = new DeviceTokens({
+    credentials,
+    deviceKeys,
+    controlUrl: () => config.current.control_url,
+    secureContext: osTrustContext(),
+    logger: logger.child({ room: 'auth' }),
+  });
   // Asked on every request (user-scoped decisions); the users change only when someone logs in.
   let userIds: Map<string, string | undefined> | undefined;
   const userIdFor = (osUser: string): string | undefined =>
@@ -97,6 +106,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   const sync = new SyncClient({
     controlUrl: () => config.current.control_url,
     credentials,
+    tokens: deviceTokens,
     outbox,
     db: store.db,
     deviceFacts: () => collectDeviceFacts({ deviceId, agentVersion: AGENT_VERSION }),
@@ -135,6 +145,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     stateDir: paths.stateDir,
     publicDir: paths.publicDir,
     deviceId,
+    deviceToken: () => deviceTokens.current(),
     governor: governance,
     getVirtualKey: (a) => (a.osUser !== undefined ? credentials.virtualKeyFor(a.osUser) : undefined),
     onExchangeComplete: (record) => {
@@ -279,7 +290,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       status,
       // Built per request so a control_url changed by MDM applies to the next login.
       login: (request) =>
-        loginRouteHandler({ credentials, controlUrl: config.current.control_url, agentVersion: AGENT_VERSION, secureContext: osTrustContext(), logger: logger.child({ room: 'auth' }) }, () => {
+        loginRouteHandler({ credentials, deviceKeys, controlUrl: config.current.control_url, agentVersion: AGENT_VERSION, secureContext: osTrustContext(), logger: logger.child({ room: 'auth' }) }, () => {
           userIds = undefined;
           sync.wake();
         })(

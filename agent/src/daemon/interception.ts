@@ -27,6 +27,8 @@ export interface InterceptionOptions {
   stateDir: string;
   publicDir: string;
   deviceId: string;
+  /** The current device token, for the gateway to attribute inference to this device. */
+  deviceToken?: () => string | undefined;
   governor: Governor;
   getVirtualKey: (attribution: Attribution) => string | undefined;
   onExchangeComplete: (record: ExchangeRecord) => void;
@@ -99,6 +101,7 @@ export class Interception implements Service {
     const forwarder = new Forwarder({
       gatewayUrl: config.gateway_url,
       deviceId: this.#o.deviceId,
+      ...(this.#o.deviceToken ? { deviceToken: this.#o.deviceToken } : {}),
       ...(config.support_url ? { supportUrl: config.support_url } : {}),
       logger,
     });

@@ -55,6 +55,8 @@ export interface ForwarderOptions {
   /** PEM of an extra CA trusted for an https gateway, on top of the system roots (tests, private PKI). */
   gatewayCa?: string;
   deviceId: string;
+  /** The current device token (auth room's DeviceTokens.current), sent to the gateway with each request. */
+  deviceToken?: () => string | undefined;
   supportUrl?: string;
   timeouts?: Partial<ForwardTimeouts>;
   /** Tests point origin-mode routes at a local server; production leaves this unset. */
@@ -110,6 +112,7 @@ export class Forwarder {
   readonly #timeouts: ForwardTimeouts;
   readonly #resolveOrigin: OriginResolver;
   readonly #deviceId: string;
+  readonly #deviceToken: () => string | undefined;
   readonly #supportUrl: string | undefined;
   readonly #logger: Logger;
 
@@ -126,6 +129,7 @@ export class Forwarder {
     this.#timeouts = { ...DEFAULT_FORWARD_TIMEOUTS, ...options.timeouts };
     this.#resolveOrigin = options.resolveOrigin ?? productionOriginResolver;
     this.#deviceId = options.deviceId;
+    this.#deviceToken = options.deviceToken ?? (() => undefined);
     this.#supportUrl = options.supportUrl;
     this.#logger = options.logger;
     this.#dns = new DnsCache({ ...options.dns, logger: options.logger });
@@ -341,7 +345,7 @@ export class Forwarder {
       case 'gateway': {
         applyGatewayHeaders(req.headers, {
           route: target.route, passthrough: target.passthrough, virtualKey: target.virtualKey,
-          requestId, appId: target.appId, deviceId: this.#deviceId,
+          requestId, appId: target.appId, deviceId: this.#deviceId, deviceToken: this.#deviceToken(),
         });
         // The gateway is addressed by its own name, not the provider's.
         req.headers.host = this.#gateway.host;

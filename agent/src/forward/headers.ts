@@ -1,5 +1,6 @@
 // Pure header and URL rewriting for one forwarded request: hop-by-hop removal, credential swap,
 // attribution headers. Kept free of sockets so every rule is testable on plain objects.
+import { DEVICE_TOKEN_HEADER } from '../../../protocol/index.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { GatewayRouteRow } from './routes.ts';
 
@@ -8,7 +9,7 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authe
 const HOP_BY_HOP_SET = new Set(HOP_BY_HOP);
 
 /** Headers never shown to policy or audit, whatever the route. */
-const SECRET_HEADERS = new Set(['authorization', 'x-api-key', 'x-goog-api-key', 'api-key', 'cookie', 'proxy-authorization', 'x-bf-vk', 'openai-organization', 'chatgpt-account-id']);
+const SECRET_HEADERS = new Set([DEVICE_TOKEN_HEADER, 'authorization', 'x-api-key', 'x-goog-api-key', 'api-key', 'cookie', 'proxy-authorization', 'x-bf-vk', 'openai-organization', 'chatgpt-account-id']);
 
 /**
  * Removes hop-by-hop headers, and those the `Connection` header names. For a websocket upgrade
@@ -67,6 +68,8 @@ export interface GatewayHeaderInput {
   requestId: string;
   appId: string | undefined;
   deviceId: string;
+  /** The short-lived device token that proves this device to a Heimdall gateway; absent while there is none. */
+  deviceToken?: string | undefined;
 }
 
 /** Applies the routing mode's credential rules and attribution headers in place. */
@@ -81,7 +84,11 @@ export function applyGatewayHeaders(headers: IncomingHttpHeaders, input: Gateway
   headers['x-bf-vk'] = input.virtualKey;
   headers['x-request-id'] = input.requestId;
   headers['x-bf-dim-app'] = boundedAppId(input.appId);
+  // For a Bifrost upstream, which reads these dimensions; a Heimdall gateway ignores x-bf-dim-device
+  // and attributes the request to the device its device token proves.
   headers['x-bf-dim-device'] = input.deviceId;
+  delete headers[DEVICE_TOKEN_HEADER];
+  if (input.deviceToken !== undefined) headers[DEVICE_TOKEN_HEADER] = input.deviceToken;
 }
 
 /** Drops credential-carrying query parameters (`?key=` for Google) from a path with query. */

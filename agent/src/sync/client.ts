@@ -29,10 +29,18 @@ export interface SyncCredentials {
   signedInUsers(): { osUser: string; userId: string | undefined }[];
 }
 
+/** Short-lived device tokens renewed with a signed challenge (the auth room's DeviceTokens fits). */
+export interface SyncDeviceTokens {
+  /** A token with time left, renewed when needed or when `force`; throws an error with `code: 'rejected'` when the gateway refuses the device. */
+  fresh(options?: { force?: boolean }): Promise<string | undefined>;
+}
+
 export interface SyncClientOptions {
   /** The configured control_url, read at every connect (managed config is applied live). */
   controlUrl: () => string | undefined;
   credentials: SyncCredentials;
+  /** Renews the device token before each dial; without it the stored token is used as it is. */
+  tokens?: SyncDeviceTokens;
   outbox: Outbox;
   /** The store's database, for the sync room's own state (when the policy was last confirmed). */
   db: Database;
@@ -77,6 +85,10 @@ export class SyncClient {
   #lastError: string | null = null;
   #conn: Connection | undefined;
   #running = false;
+  /** Counts dials, so a token renewal that finishes after a newer dial (or a stop) is dropped. */
+  #attempt = 0;
+  /** The token the gateway refused with 401: the next dial renews before using it. */
+  #refusedToken: string | undefined;
   #unsubscribe: (() => void) | undefined;
   readonly #stateListeners = new Set<(status: SyncStatus) => void>();
 
@@ -260,11 +272,37 @@ export class SyncClient {
       return;
     }
     this.#setState('connecting');
+    const tokens = this.#o.tokens;
+    if (!tokens) return this.#dial(url, enrollment.deviceToken);
+    const attempt = ++this.#attempt;
+    const force = this.#refusedToken !== undefined && this.#refusedToken === enrollment.deviceToken;
+    tokens.fresh({ force }).then(
+      (token) => {
+        if (!this.#running || attempt !== this.#attempt) return;
+        this.#dial(url, token ?? enrollment.deviceToken);
+      },
+      (err: unknown) => {
+        if (!this.#running || attempt !== this.#attempt) return;
+        const reason = truncate((err as Error).message, 300);
+        if ((err as { code?: unknown }).code === 'rejected') {
+          // The gateway refused the device key itself (revoked, reset, unknown): only a login helps.
+          this.#o.credentials.markRevoked(enrollment.deviceToken);
+          this.#setState('revoked', `${reason}: ${REVOKED_HINT}`);
+          return;
+        }
+        this.#lastError = `cannot renew the device token: ${reason}`;
+        this.#retryLater();
+      },
+    );
+  }
+
+  #dial(url: string, deviceToken: string): void {
+    ++this.#attempt;
     let conn: Connection;
     try {
       conn = new Connection({
         url,
-        deviceToken: enrollment.deviceToken,
+        deviceToken,
         hello: () => this.#hello(),
         clock: this.#clock,
         logger: this.#o.logger,
@@ -322,6 +360,14 @@ export class SyncClient {
 
   #onEnded(conn: Connection, end: ConnectionEnd): void {
     if (this.#conn !== conn) return;
+    // A 401 at the upgrade is an expired or replaced token: renew it (a signed challenge) once before
+    // concluding anything; a 403, a close code, or a 401 right after a renewal is the gateway's refusal.
+    if (end.revoked && end.httpStatus === 401 && this.#o.tokens && this.#refusedToken !== conn.deviceToken) {
+      this.#refusedToken = conn.deviceToken;
+      this.#lost(conn, end.reason);
+      this.#retryLater();
+      return;
+    }
     if (end.revoked) this.#o.credentials.markRevoked(conn.deviceToken);
     this.#lost(conn, end.reason);
     if (!this.#running) return;

@@ -28,6 +28,8 @@ export interface ConnectionEnd {
   revoked: boolean;
   /** The websocket opened before it ended (a lost channel, not a failed attempt). */
   opened: boolean;
+  /** The HTTP status the gateway refused the upgrade with, if it did (401: the token expired or is unknown). */
+  httpStatus?: number | undefined;
 }
 
 export interface ConnectionEvents {
@@ -279,7 +281,7 @@ export class Connection implements Link {
     } else if (status !== undefined) why = `the gateway answered the websocket upgrade with HTTP ${status}`;
     else if (!this.#opened) why = this.#error ?? 'could not connect';
     else why = `connection closed (code ${code}${reason ? `: ${truncate(reason, 120)}` : ''})`;
-    this.#o.events.ended({ reason: why, revoked, opened: this.#opened });
+    this.#o.events.ended({ reason: why, revoked, opened: this.#opened, httpStatus: status });
   }
 
   #finish(): void {

@@ -2,7 +2,7 @@
 // durable outbox), run as stages: the connection (connection.ts, reconnect.ts, backoff.ts), the
 // policy channel, the outbox sender, certificate requests; client.ts conducts them. See
 // docs/architecture.md (the sync channel) and docs/protocol.md.
-export { SyncClient, type SyncClientOptions, type SyncCredentials } from './client.ts';
+export { SyncClient, type SyncClientOptions, type SyncCredentials, type SyncDeviceTokens } from './client.ts';
 export { describeSyncStatus, type SyncState, type SyncStatus } from './status.ts';
 export type { PolicyRoom } from './policy-channel.ts';
 // The stages, each usable (and tested) on its own.

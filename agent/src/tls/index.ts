@@ -23,6 +23,8 @@ export {
   certificateFingerprintSha256,
   MAX_LEAF_VALIDITY_DAYS,
   normaliseHost,
+  // The check a gateway-held CA must pass before the agent installs it (sync's GatewayCaSigner).
+  caConstraintProblem,
   CsrRejectedError,
   HostNotPermittedError,
   InvalidHostError,

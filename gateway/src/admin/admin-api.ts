@@ -68,6 +68,7 @@ function deviceJson(d: DeviceRecord, connected: boolean) {
     enrolled_at: d.enrolledAt,
     last_seen_at: d.lastSeenAt,
     revoked_at: d.revokedAt,
+    key_bound: d.publicKey !== null,
     connected,
   };
 }
@@ -169,7 +170,15 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
     {
       method: 'POST',
       pattern: /^devices\/(?<id>[^/]+)\/revoke$/,
-      handle: async (ctx) => ({ body: deviceJson(await control.revokeDevice(ctx.params['id']!), false) }),
+      handle: async (ctx) => {
+        const { device, revokedKeyIds } = await control.revokeDevice(ctx.params['id']!);
+        return { body: { ...deviceJson(device, false), revoked_key_ids: revokedKeyIds } };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^devices\/(?<id>[^/]+)\/reset$/,
+      handle: async (ctx) => ({ body: deviceJson(await control.resetDevice(ctx.params['id']!), false) }),
     },
     { method: 'GET', pattern: /^keys$/, handle: async () => ({ body: { keys: (await control.listVirtualKeys()).map(keyJson) } }) },
     {

@@ -201,11 +201,27 @@ export function buildProgram(io: Io = STDIO): Command {
     'heimdall-gateway devices list --data-dir ./gw-data',
   );
   example(
-    adminCommand(devices, 'revoke <device_id>', 'Revoke a device: its connection closes now (4403) and its token stops working.').action(async (id: string, opts: TargetOptions) => {
-      const json = await adminRequest(resolveTarget(opts), 'POST', `devices/${encodeURIComponent(id)}/revoke`);
-      print(opts, json, () => `device ${id} revoked\n`);
+    adminCommand(
+      devices,
+      'revoke <device_id>',
+      'Revoke a device: its connection closes now (4403), its tokens stop working for sync and inference, its id and key cannot enroll again until `devices reset`, and the virtual keys signed in on it are revoked.',
+    ).action(async (id: string, opts: TargetOptions) => {
+      const json = await adminRequest<{ revoked_key_ids?: string[] }>(resolveTarget(opts), 'POST', `devices/${encodeURIComponent(id)}/revoke`);
+      const keys = json.revoked_key_ids ?? [];
+      print(opts, json, () => `device ${id} revoked${keys.length > 0 ? `; virtual keys revoked with it: ${keys.join(', ')}` : ''}\n`);
     }),
     'heimdall-gateway devices revoke 2f1c9a7e-alice-mbp',
+  );
+  example(
+    adminCommand(
+      devices,
+      'reset <device_id>',
+      'Let a device id enroll again with a new device key (a reinstalled machine, a returned laptop): clears its key binding, revocation, sign-ins and tokens.',
+    ).action(async (id: string, opts: TargetOptions) => {
+      const json = await adminRequest(resolveTarget(opts), 'POST', `devices/${encodeURIComponent(id)}/reset`);
+      print(opts, json, () => `device ${id} reset: the next enrollment of this id binds a new device key\n`);
+    }),
+    'heimdall-gateway devices reset 2f1c9a7e-alice-mbp',
   );
 
   // ---- settings ----
@@ -272,7 +288,7 @@ export function buildProgram(io: Io = STDIO): Command {
     'heimdall-gateway keys list',
   );
   example(
-    adminCommand(keys, 'revoke <key_id>', 'Revoke a key: inference with it stops, and devices enrolled with it are cut off (4403).').action(async (id: string, opts: TargetOptions) => {
+    adminCommand(keys, 'revoke <key_id>', 'Revoke a key: inference with it stops and its user is signed out of every device (the devices stay enrolled).').action(async (id: string, opts: TargetOptions) => {
       const json = await adminRequest(resolveTarget(opts), 'POST', `keys/${encodeURIComponent(id)}/revoke`);
       print(opts, json, () => `virtual key ${id} revoked\n`);
     }),

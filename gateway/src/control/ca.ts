@@ -15,8 +15,8 @@ import { permittedDomains } from '../../../protocol/index.ts';
 import type { CaRecord } from '../store/index.ts';
 import { ControlError } from './errors.ts';
 
-/** Leaves signed for agents: short-lived, renewed by the agent at half-life. */
-export const GATEWAY_LEAF_VALIDITY_DAYS = 7;
+/** Leaves signed for agents: short-lived (4 days from the one-day backdated notBefore, so 3 ahead: a lost device's leaves end soon), renewed by the agent at half-life. */
+export const GATEWAY_LEAF_VALIDITY_DAYS = 4;
 
 /**
  * The CA's permitted subtrees by default: exactly the hosts the agent's routing table intercepts, so
@@ -90,7 +90,7 @@ export function checkUploadedCa(certPem: string, keyPem: string): CaRecord {
 
 export type LeafResult =
   | { ok: true; certPem: string; caPem: string; notAfter: string }
-  | { ok: false; code: 'no_ca' | 'bad_csr' | 'host_not_permitted' | 'internal'; message: string };
+  | { ok: false; code: 'no_ca' | 'bad_csr' | 'host_not_permitted' | 'revoked' | 'internal'; message: string };
 
 export function signLeaf(ca: CaRecord | undefined, csrPem: string, hosts: readonly string[]): LeafResult {
   if (!ca) return { ok: false, code: 'no_ca', message: 'the gateway holds no CA; an administrator must run `heimdall-gateway ca generate` or upload one' };

@@ -1,8 +1,10 @@
 // The control plane's verbs, shared by the admin API, enrollment and the websocket hub: every change
 // to catalogs or settings bumps the policy version and tells listeners (the hub) whom it affects.
 import { systemClock, type Clock, type Logger } from '../../../lib/index.ts';
+import { checkDevicePublicKey, deviceProofText, INTERCEPTED_HOSTS, TIMING, verifyDeviceProof } from '../../../protocol/index.ts';
 import type {
   ApprovalRequestMessage,
+  ChallengeResponse,
   CatalogStatus,
   EdgeEvent,
   EnrollRequest,
@@ -11,6 +13,8 @@ import type {
   InventoryAppsMessage,
   InventoryMcpMessage,
   PolicySettings,
+  TokenRequest,
+  TokenResponse,
 } from '../../../protocol/index.ts';
 import type {
   CaRecord,
@@ -26,6 +30,7 @@ import type {
   VirtualKeyRecord,
 } from '../store/index.ts';
 import { BUILT_IN_APP_IDS, unknownIdMessage } from './catalog-ids.ts';
+import { ChallengeIssuer } from './challenges.ts';
 import { checkUploadedCa, describeCaRecord, generateCa, signLeaf, type CaInfo, type LeafResult } from './ca.ts';
 import { ControlError } from './errors.ts';
 import { buildSnapshot, hasExceptions, indexUserDecisions, policyMessageText, type PolicyBase } from './policy.ts';
@@ -34,8 +39,8 @@ import { hashSecret, newDeviceToken, newId, newVirtualKey, VIRTUAL_KEY_PREFIX } 
 export type ControlEvent =
   /** The policy changed for every device (`userIds` undefined) or for devices with these users. */
   | { type: 'policy'; version: number; userIds?: readonly string[] }
-  /** Connections authenticated through this device or virtual key must close now. */
-  | { type: 'revoked'; deviceId?: string; keyId?: string };
+  /** Connections of this device must close now. */
+  | { type: 'revoked'; deviceId: string };
 
 export interface SettingsPatch {
   pending_action?: PolicySettings['pending_action'];
@@ -62,7 +67,14 @@ export interface ControlPlaneOptions {
   logger: Logger;
   /** Time of every record the control plane stamps (last seen, decisions, events); tests pass a ManualClock. */
   clock?: Clock;
+  /** Lifetime of a device token (default the protocol's 15 minutes). */
+  deviceTokenTtlMs?: number;
 }
+
+/** The device an inference request's device token proves, or why the token is refused. */
+export type InferenceDevice = { ok: true; deviceId: string } | { ok: false; status: 401 | 403; message: string };
+
+const EXACT_LEAF_HOSTS: ReadonlySet<string> = new Set(INTERCEPTED_HOSTS);
 
 export class ControlPlane {
   readonly store: GatewayStore;
@@ -73,11 +85,15 @@ export class ControlPlane {
   #baseText: { version: number; text: string } | undefined;
   #keyTouches = new Map<string, number>();
   #settings: PolicySettings | undefined;
+  readonly #challenges: ChallengeIssuer;
+  readonly #tokenTtlMs: number;
 
   constructor(options: ControlPlaneOptions) {
     this.store = options.store;
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
+    this.#challenges = new ChallengeIssuer(this.#clock, TIMING.challengeTtlS * 1000);
+    this.#tokenTtlMs = options.deviceTokenTtlMs ?? TIMING.deviceTokenTtlS * 1000;
   }
 
   #nowIso(): string {
@@ -221,11 +237,29 @@ export class ControlPlane {
     return this.store.listDevices();
   }
 
-  async revokeDevice(id: string): Promise<DeviceRecord> {
+  /**
+   * Revokes the device: its tokens end (sync closes now, inference with its token gets 403), its id
+   * and key cannot enroll again until an administrator resets it, and the virtual keys signed in on
+   * it are revoked too: they were on the machine, and a key alone is a bearer credential that could
+   * enroll a new key pair under a new id (docs/security.md).
+   */
+  async revokeDevice(id: string): Promise<{ device: DeviceRecord; revokedKeyIds: string[] }> {
+    const signedIn = await this.store.deviceUsers(id);
     const device = await this.store.revokeDevice(id);
     if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}; devices list (GET /admin/v1/devices) shows the enrolled ones`, 'device_id');
     this.#emit({ type: 'revoked', deviceId: id });
-    this.#logger.warn({ device_id: id }, 'device revoked');
+    const revokedKeyIds = [...new Set(signedIn.map((u) => u.keyId))];
+    for (const keyId of revokedKeyIds) await this.revokeVirtualKey(keyId);
+    this.#logger.warn({ device_id: id, revoked_keys: revokedKeyIds }, 'device revoked');
+    return { device, revokedKeyIds };
+  }
+
+  /** An administrator's action: the device id may enroll again with a new key (a reinstalled machine, a revoked device returned). */
+  async resetDevice(id: string): Promise<DeviceRecord> {
+    const device = await this.store.resetDevice(id);
+    if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}; devices list (GET /admin/v1/devices) shows the enrolled ones`, 'device_id');
+    this.#emit({ type: 'revoked', deviceId: id });
+    this.#logger.warn({ device_id: id }, 'device reset: its key binding, sign-ins and tokens were cleared');
     return device;
   }
 
@@ -252,8 +286,11 @@ export class ControlPlane {
   async revokeVirtualKey(id: string): Promise<VirtualKeyRecord> {
     const record = await this.store.revokeVirtualKey(id);
     if (!record) throw new ControlError('not_found', `no virtual key ${JSON.stringify(id)}; keys list (GET /admin/v1/keys) shows their ids`, 'key_id');
-    this.#emit({ type: 'revoked', keyId: id });
-    this.#logger.warn({ key_id: id }, 'virtual key revoked');
+    // The key's user is signed out of every device; the devices stay enrolled and their sync goes on
+    // for everyone else signed in there (a device belongs to the organisation, not to one person).
+    const devices = await this.store.signOutKey(id);
+    this.#logger.warn({ key_id: id, signed_out_devices: devices.length }, 'virtual key revoked');
+    if (devices.length > 0 && (await this.store.userDecisions()).some((d) => d.userId === record.userId)) await this.#policyChanged();
     return record;
   }
 
@@ -318,21 +355,83 @@ export class ControlPlane {
     this.#logger.info({ fingerprint: describeCaRecord(ca).fingerprintSha256, source: ca.source }, 'gateway CA stored');
   }
 
-  async signLeaf(csrPem: string, hosts: readonly string[]): Promise<LeafResult> {
+  /**
+   * Signs a leaf for an authenticated device: only while the device is not revoked, and only for
+   * names that are hosts of the routing table exactly (the CA's dNSName constraints would also allow
+   * their subdomains, which nothing intercepts).
+   */
+  async signLeaf(deviceId: string, csrPem: string, hosts: readonly string[]): Promise<LeafResult> {
+    const device = await this.store.getDevice(deviceId);
+    if (!device || device.revokedAt) return { ok: false, code: 'revoked', message: 'this device is not enrolled or was revoked' };
+    const outside = hosts.filter((h) => !EXACT_LEAF_HOSTS.has(h.toLowerCase()));
+    if (outside.length > 0) {
+      return { ok: false, code: 'host_not_permitted', message: `not an intercepted host: ${outside.slice(0, 5).join(', ')}; leaves are signed only for ${[...EXACT_LEAF_HOSTS].join(', ')}` };
+    }
     return signLeaf(await this.store.getCa(), csrPem, hosts);
   }
 
   // ---- edge: enrollment and the sync channel ----
 
+  /** A challenge for a device key to sign (enrollment, token renewal). */
+  issueChallenge(): ChallengeResponse {
+    const { challenge, expiresAt } = this.#challenges.issue();
+    return { challenge, expires_at: expiresAt };
+  }
+
+  /** Checks a signed challenge; consumes it when the signature is good. Throws `unauthorized`. */
+  #proveKey(purpose: 'enroll' | 'token', publicKey: string, challenge: string, signature: string, deviceId: string, field: string): void {
+    const why = this.#challenges.check(challenge);
+    if (why) throw new ControlError('unauthorized', why, `${field}challenge`);
+    if (!verifyDeviceProof(publicKey, deviceProofText(purpose, challenge, deviceId), signature)) {
+      throw new ControlError('unauthorized', 'the signature is not the device key\'s signature of this challenge and device id', `${field}signature`);
+    }
+    this.#challenges.consume(challenge);
+  }
+
+  async #issueToken(deviceId: string): Promise<{ token: string; expiresAt: string }> {
+    const token = newDeviceToken();
+    const expiresAt = new Date(this.#clock.now() + this.#tokenTtlMs).toISOString();
+    await this.store.issueDeviceToken({ tokenId: newId('dt'), tokenHash: hashSecret(token), deviceId, expiresAt });
+    return { token, expiresAt };
+  }
+
+  /**
+   * Enrollment: a user's virtual key signs that user in on a device that proves its key. The first
+   * enrollment binds device id <-> public key; after that only the same key enrolls the id (another
+   * user signing in on the same machine uses the same device key), until an administrator resets it.
+   */
   async enroll(request: EnrollRequest, controlUrl: string): Promise<EnrollResponse> {
     const key = await this.store.findVirtualKeyByHash(hashSecret(request.virtual_key));
     if (!key) throw new ControlError('unauthorized', 'unknown virtual key', 'virtual_key');
     if (key.revokedAt) throw new ControlError('unauthorized', 'the virtual key was revoked', 'virtual_key');
-    const existing = await this.store.getDevice(request.device.device_id);
-    if (existing?.revokedAt) throw new ControlError('revoked', 'this device was revoked by an administrator', 'device.device_id');
-    const token = newDeviceToken();
+    const deviceId = request.device.device_id;
+    const proof = request.device_key;
+    const checked = checkDevicePublicKey(proof.public_key);
+    if (!checked.ok) throw new ControlError('invalid', checked.reason, 'device_key.public_key');
+    this.#proveKey('enroll', proof.public_key, proof.challenge, proof.signature, deviceId, 'device_key.');
+    const existing = await this.store.getDevice(deviceId);
+    if (existing?.revokedAt) throw new ControlError('revoked', 'this device was revoked by an administrator; an administrator must reset it before it enrolls again', 'device.device_id');
+    const holder = await this.store.deviceByPublicKey(proof.public_key);
+    if (holder && holder.id !== deviceId) {
+      if (holder.revokedAt) throw new ControlError('revoked', 'this device key belongs to a revoked device; an administrator must reset that device first', 'device_key.public_key');
+      throw new ControlError('conflict', 'this device key is already bound to another device id', 'device_key.public_key');
+    }
+    if (existing && existing.publicKey !== null && existing.publicKey !== proof.public_key) {
+      throw new ControlError(
+        'conflict',
+        'this device id is bound to another device key: only that key can enroll it; an administrator can reset the device (heimdall-gateway devices reset <id>)',
+        'device.device_id',
+      );
+    }
+    if (existing && existing.publicKey === null) {
+      // Enrolled before device keys (or reset): only someone already signed in there binds a key.
+      const users = await this.store.deviceUsers(deviceId);
+      if (users.length > 0 && !users.some((u) => u.userId === key.userId)) {
+        throw new ControlError('conflict', 'this device id has no key yet and you are not signed in on it; one of its users, or an administrator reset, must come first', 'device.device_id');
+      }
+    }
     const device = await this.store.enrollDevice({
-      deviceId: request.device.device_id,
+      deviceId,
       facts: {
         hostname: request.device.hostname,
         os: request.device.os,
@@ -340,21 +439,40 @@ export class ControlPlane {
         arch: request.device.arch ?? null,
         agentVersion: request.device.agent_version ?? null,
       },
+      publicKey: proof.public_key,
       osUser: request.os_user,
       userId: key.userId,
       keyId: key.id,
-      tokenId: newId('dt'),
-      tokenHash: hashSecret(token),
     });
-    this.#logger.info({ device_id: device.id, hostname: device.hostname, user: key.userEmail, os_user: request.os_user }, 'device enrolled');
+    const { token, expiresAt } = await this.#issueToken(deviceId);
+    this.#logger.info({ device_id: device.id, hostname: device.hostname, user: key.userEmail, os_user: request.os_user, key_algorithm: checked.algorithm }, 'device enrolled');
     // The device's users changed: its snapshot may now carry this user's exceptions.
     if ((await this.store.userDecisions()).some((d) => d.userId === key.userId)) await this.#policyChanged([key.userId]);
-    return { device_token: token, device_id: device.id, user: { id: key.userId, email: key.userEmail }, control_url: controlUrl };
+    return { device_token: token, device_id: device.id, user: { id: key.userId, email: key.userEmail }, control_url: controlUrl, token_expires_at: expiresAt };
+  }
+
+  /** Renewal: a new short-lived device token for a challenge signed by the key bound to the device. */
+  async renewDeviceToken(request: TokenRequest): Promise<TokenResponse> {
+    const device = await this.store.getDevice(request.device_id);
+    if (!device || device.publicKey === null) throw new ControlError('unauthorized', 'this device is not enrolled with a device key; enroll it (heimdall login)', 'device_id');
+    if (device.revokedAt) throw new ControlError('revoked', 'this device was revoked by an administrator', 'device_id');
+    this.#proveKey('token', device.publicKey, request.challenge, request.signature, device.id, '');
+    const { token, expiresAt } = await this.#issueToken(device.id);
+    return { device_token: token, expires_at: expiresAt };
   }
 
   async authenticateDevice(token: string): Promise<DeviceTokenIdentity | undefined> {
     if (token.length > 256) return undefined;
     return this.store.findDeviceToken(hashSecret(token));
+  }
+
+  /** For the inference routes: the device a device token proves. */
+  async inferenceDevice(token: string): Promise<InferenceDevice> {
+    const identity = await this.authenticateDevice(token);
+    if (!identity) return { ok: false, status: 401, message: 'the device token is not valid; the Heimdall agent renews it by itself' };
+    if (identity.refused === 'device_revoked') return { ok: false, status: 403, message: 'this device was revoked by an administrator' };
+    if (identity.refused === 'token_expired') return { ok: false, status: 401, message: 'the device token expired; the Heimdall agent renews it by itself' };
+    return { ok: true, deviceId: identity.deviceId };
   }
 
   async recordHello(deviceId: string, hello: HelloMessage): Promise<void> {

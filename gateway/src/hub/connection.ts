@@ -206,7 +206,7 @@ export class Connection {
         return;
       }
       case 'cert.sign': {
-        const leaf = await this.#control.signLeaf(message.csr_pem, message.hosts);
+        const leaf = await this.#control.signLeaf(this.deviceId, message.csr_pem, message.hosts);
         this.#logger.info({ hosts: message.hosts, ok: leaf.ok, ...(leaf.ok ? {} : { code: leaf.code }) }, 'leaf certificate request');
         this.send(
           leaf.ok

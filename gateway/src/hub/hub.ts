@@ -26,8 +26,7 @@ export const SUPERSEDED_CLOSE_CODE = CLOSE_CODES.superseded.code;
 
 const REFUSAL: Record<NonNullable<DeviceTokenIdentity['refused']>, { status: number; code: string; message: string }> = {
   device_revoked: { status: 403, code: 'revoked', message: 'this device was revoked by an administrator' },
-  key_revoked: { status: 403, code: 'revoked', message: 'the virtual key this device was enrolled with was revoked' },
-  token_revoked: { status: 401, code: 'unauthorized', message: 'this device token was replaced by a newer enrollment; enroll again' },
+  token_expired: { status: 401, code: 'token_expired', message: 'the device token expired; renew it at /edge/v1/token with a signed challenge' },
 };
 
 function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {
@@ -167,11 +166,9 @@ export class EdgeHub {
 
   #onControlEvent(event: ControlEvent): void {
     if (event.type === 'revoked') {
-      for (const c of [...this.#byDevice.values()]) {
-        if ((event.deviceId && c.identity.deviceId === event.deviceId) || (event.keyId && c.identity.keyId === event.keyId)) {
-          c.closeWith(CLOSE_CODES.revoked.code, event.deviceId ? 'this device was revoked' : 'the virtual key of this device was revoked');
-        }
-      }
+      // Only the device's own revocation (or reset) ends its session: a person's key revoked signs
+      // that person out, and the device's sync goes on for everyone else signed in there.
+      this.#byDevice.get(event.deviceId)?.closeWith(CLOSE_CODES.revoked.code, 'this device was revoked');
       return;
     }
     this.#pending ??= { all: false, userIds: new Set() };

@@ -29,9 +29,12 @@ export interface InferenceAuditEvent {
   upstream: 'provider' | 'bifrost' | 'none';
   transport: Transport;
   model: string | undefined;
-  /** `x-bf-dim-app`, only when it is a short plain token; anything else is recorded as `invalid`. */
+  /**
+   * `x-bf-dim-app` as claimed by a device that proved itself with its device token (a short plain
+   * token, else `invalid`); undefined for a request without a valid device token.
+   */
   app: string | undefined;
-  /** `x-bf-dim-device`, with the same rule. */
+  /** The device its device token proved; never the client's `x-bf-dim-device`. */
   device: string | undefined;
   keyId: string | undefined;
   userId: string | undefined;

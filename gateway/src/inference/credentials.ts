@@ -109,6 +109,10 @@ export interface UpstreamHeaderOptions {
   direct: boolean;
   virtualKey: string;
   websocket: boolean;
+  /** The device its device token proved, if any: the only `x-bf-dim-device` an upstream Bifrost sees. */
+  deviceId?: string | undefined;
+  /** The app that authenticated device claims: the only `x-bf-dim-app` an upstream Bifrost sees. */
+  app?: string | undefined;
 }
 
 /** The headers sent upstream, built from the client's request. */
@@ -118,9 +122,13 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: UpstreamHeader
   const toBifrost = o.upstream.kind === 'bifrost';
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue;
+    // The device token proves the device to this gateway only.
+    if (name === 'x-heimdall-device-token') continue;
     if (name.startsWith('x-bf-')) {
       // A Bifrost upstream reads its own headers (dimensions, direct key); a provider never sees them.
       if (!toBifrost || name === 'x-bf-vk' || (name === 'x-bf-direct-key' && !o.direct)) continue;
+      // Attribution dimensions are the gateway's, from authentication (set below), never the client's.
+      if (name === 'x-bf-dim-device' || name === 'x-bf-dim-app') continue;
     }
     if ((CREDENTIAL_HEADERS as readonly string[]).includes(name)) {
       if (!o.direct) continue;
@@ -137,6 +145,8 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: UpstreamHeader
   }
   if (o.upstream.kind === 'bifrost') {
     out['x-bf-vk'] = o.virtualKey;
+    if (o.deviceId !== undefined) out['x-bf-dim-device'] = o.deviceId;
+    if (o.app !== undefined) out['x-bf-dim-app'] = o.app;
   } else if (!o.direct && o.upstream.apiKey !== undefined) {
     PROVIDERS[o.provider].applyKey?.(out, o.upstream.apiKey.reveal());
   }

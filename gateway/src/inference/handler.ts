@@ -9,7 +9,7 @@ import { systemClock, type Clock } from '../../../lib/index.ts';
 import { dimension, type InferenceAuditEvent, type InferenceOutcome, ModelSniffer } from './audit.ts';
 import type { ProviderConfig, ProviderUpstream } from './config.ts';
 import { readCredentials, upstreamHeaders, upstreamQuery } from './credentials.ts';
-import { errorFormatOf, type ErrorKind, providerError } from '../../../protocol/index.ts';
+import { DEVICE_TOKEN_HEADER, errorFormatOf, type ErrorKind, providerError } from '../../../protocol/index.ts';
 import { forwardHttp } from './forward-http.ts';
 import { forwardWebsocket, responseHead } from './forward-websocket.ts';
 import { PROVIDERS } from './providers.ts';
@@ -24,6 +24,11 @@ export interface VirtualKeyIdentity {
 export interface InferenceHandlerDeps {
   /** Resolves an active virtual key to its owner; undefined for an unknown, revoked or expired key. */
   verifyVirtualKey(key: string): Promise<VirtualKeyIdentity | undefined>;
+  /**
+   * Resolves a device token (header `x-heimdall-device-token`, sent by the agent) to the device it
+   * proves. Device attribution comes only from here, never from `x-bf-dim-device`.
+   */
+  verifyDeviceToken?(token: string): Promise<{ ok: true; deviceId: string } | { ok: false; status: 401 | 403; message: string }>;
   /** The organisation setting that lets apps use their own provider keys (`x-bf-direct-key`). */
   allowDirectKeys(): boolean;
   /** Called once per request, after it ended. Must not throw; must not block. */
@@ -67,6 +72,11 @@ interface Admitted {
   upstream: ProviderUpstream;
   direct: boolean;
   virtualKey: string;
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  const v = (Array.isArray(value) ? value[0] : value)?.trim();
+  return v === undefined || v === '' ? undefined : v;
 }
 
 function splitUrl(url: string | undefined): { path: string; query: string } {
@@ -122,6 +132,17 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
         'unauthenticated',
       );
     }
+    // A request from a Heimdall agent carries its device token, checked first: a bad one is refused,
+    // not ignored (a revoked device hears that it is revoked, 403, whatever its key's state).
+    const deviceToken = headerText(req.headers[DEVICE_TOKEN_HEADER]);
+    if (deviceToken !== undefined) {
+      const device = deps.verifyDeviceToken ? await deps.verifyDeviceToken(deviceToken) : { ok: false as const, status: 401 as const, message: 'this gateway does not accept device tokens' };
+      if (!device.ok) throw new Refusal(device.status === 403 ? 'permission' : 'authentication', `${device.message}.`, device.status === 403 ? 'forbidden' : 'unauthenticated');
+      event.device = device.deviceId;
+      // The app is what an authenticated device says it is: kept (labelled as its claim), never a bare header's.
+      event.app = dimension(req.headers, 'x-bf-dim-app');
+    }
+
     const identity = await deps.verifyVirtualKey(creds.virtualKey);
     if (identity === undefined) {
       throw new Refusal('authentication', 'the virtual key is not valid or has been revoked. Ask your administrator for a new one.', 'unauthenticated');
@@ -185,8 +206,9 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
       upstream: 'none',
       transport,
       model: modelInPath && /^[A-Za-z0-9._:@+-]{1,128}$/.test(modelInPath) ? modelInPath : undefined,
-      app: dimension(req.headers, 'x-bf-dim-app'),
-      device: dimension(req.headers, 'x-bf-dim-device'),
+      // Set only from a verified device token (admit); client x-bf-dim-* headers alone count for nothing.
+      app: undefined,
+      device: undefined,
       keyId: undefined,
       userId: undefined,
       userEmail: undefined,
@@ -224,7 +246,7 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
         return;
       }
       const { upstream, direct, virtualKey } = admitted;
-      const headers = upstreamHeaders(req.headers, { provider: match.route.provider, upstream, direct, virtualKey, websocket: false });
+      const headers = upstreamHeaders(req.headers, { provider: match.route.provider, upstream, direct, virtualKey, websocket: false, deviceId: event.device, app: event.app });
       const target =
         upstream.kind === 'bifrost'
           ? joinTarget(upstream.bifrostUrl, path, upstreamQuery(query, { provider: match.route.provider, direct, virtualKey }))
@@ -298,7 +320,7 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
         return;
       }
       const { upstream, direct, virtualKey } = admitted;
-      const headers = upstreamHeaders(req.headers, { provider: match.route.provider, upstream, direct, virtualKey, websocket: true });
+      const headers = upstreamHeaders(req.headers, { provider: match.route.provider, upstream, direct, virtualKey, websocket: true, deviceId: event.device, app: event.app });
       const q = upstreamQuery(query, { provider: match.route.provider, direct, virtualKey });
       const target = upstream.kind === 'bifrost' ? joinTarget(upstream.bifrostUrl, path, q) : joinTarget(upstream.baseUrl, match.rest, q);
       const result = await forwardWebsocket({ req, socket, head, target, headers, timeouts: deps.providers.timeouts, clock, direct, requestId: event.requestId, sendError });

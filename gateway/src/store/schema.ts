@@ -4,7 +4,7 @@
 import type { MigrationSet } from '../../../lib/index.ts';
 import { createCaTable } from './sqlite/ca.ts';
 import { createCatalogTables } from './sqlite/catalog.ts';
-import { createDeviceTables } from './sqlite/devices.ts';
+import { bindDeviceKeys, createDeviceTables } from './sqlite/devices.ts';
 import { createEventTable, indexEventsByUser } from './sqlite/events.ts';
 import { createInventoryTables } from './sqlite/inventory.ts';
 import { createOutboxStreamTable } from './sqlite/outbox-streams.ts';
@@ -25,5 +25,6 @@ export const GATEWAY_MIGRATIONS: MigrationSet = {
       },
     },
     { version: 2, name: 'events by user', up: indexEventsByUser },
+    { version: 3, name: 'device keys, sign-ins per device, short-lived device tokens', up: bindDeviceKeys },
   ],
 };

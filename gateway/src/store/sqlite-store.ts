@@ -21,6 +21,7 @@ import type {
   DeviceFacts,
   DeviceRecord,
   DeviceTokenIdentity,
+  DeviceUserRecord,
   EventQuery,
   GatewayEventInput,
   GatewayStore,
@@ -96,8 +97,14 @@ export class SqliteGatewayStore implements GatewayStore {
   }
 
   // ---- devices ----
-  enrollDevice(input: { deviceId: string; facts: DeviceFacts; osUser: string; userId: string; keyId: string; tokenId: string; tokenHash: string }): Promise<DeviceRecord> {
+  enrollDevice(input: { deviceId: string; facts: DeviceFacts; publicKey: string; osUser: string; userId: string; keyId: string }): Promise<DeviceRecord> {
     return this.devices.enrollDevice(input);
+  }
+  deviceByPublicKey(publicKey: string): Promise<DeviceRecord | undefined> {
+    return this.devices.deviceByPublicKey(publicKey);
+  }
+  issueDeviceToken(input: { tokenId: string; tokenHash: string; deviceId: string; expiresAt: string }): Promise<void> {
+    return this.devices.issueDeviceToken(input);
   }
   findDeviceToken(tokenHash: string): Promise<DeviceTokenIdentity | undefined> {
     return this.devices.findDeviceToken(tokenHash);
@@ -117,8 +124,17 @@ export class SqliteGatewayStore implements GatewayStore {
   revokeDevice(id: string): Promise<DeviceRecord | undefined> {
     return this.devices.revokeDevice(id);
   }
+  resetDevice(id: string): Promise<DeviceRecord | undefined> {
+    return this.devices.resetDevice(id);
+  }
   devicesEnrolledWithKey(keyId: string): Promise<string[]> {
     return this.devices.devicesEnrolledWithKey(keyId);
+  }
+  signOutKey(keyId: string): Promise<string[]> {
+    return this.devices.signOutKey(keyId);
+  }
+  deviceUsers(deviceId: string): Promise<DeviceUserRecord[]> {
+    return this.devices.deviceUsers(deviceId);
   }
   deviceUserMap(deviceId: string): Promise<Map<string, string>> {
     return this.devices.deviceUserMap(deviceId);

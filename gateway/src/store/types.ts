@@ -47,17 +47,26 @@ export interface DeviceRecord extends DeviceFacts {
   revokedAt: string | null;
   /** Users the agent reported in its last hello (`os_user`, claimed `user_id`). */
   reportedUsers: { os_user: string; user_id?: string | undefined }[];
+  /** The device key bound at first enrollment (SPKI DER, base64); null before that or after an admin reset. */
+  publicKey: string | null;
 }
 
-/** A device token's verified identity: who enrolled the device, through which key. */
+/** An OS user signed in on a device through a virtual key. */
+export interface DeviceUserRecord {
+  osUser: string;
+  userId: string;
+  userEmail: string;
+  keyId: string;
+  signedInAt: string;
+}
+
+/** A device token's verified identity: the device that proved its key. People are not part of it. */
 export interface DeviceTokenIdentity {
   tokenId: string;
   deviceId: string;
-  osUser: string;
-  userId: string;
-  keyId: string;
+  expiresAt: string;
   /** Why the token cannot be used, when it cannot. */
-  refused?: 'device_revoked' | 'key_revoked' | 'token_revoked';
+  refused?: 'device_revoked' | 'token_expired';
 }
 
 export interface CatalogItemRecord {
@@ -174,18 +183,25 @@ export interface UserKeyStore {
   revokeVirtualKey(id: string): Promise<VirtualKeyRecord | undefined>;
 }
 
-/** Devices and their device tokens. */
+/** Devices, their keys, who is signed in on them, and their short-lived device tokens. */
 export interface DeviceStore {
-  enrollDevice(input: { deviceId: string; facts: DeviceFacts; osUser: string; userId: string; keyId: string; tokenId: string; tokenHash: string }): Promise<DeviceRecord>;
+  /** Creates the device (binding `publicKey`) or updates its facts; signs `osUser` in through the key. Never changes the owner or a bound key. */
+  enrollDevice(input: { deviceId: string; facts: DeviceFacts; publicKey: string; osUser: string; userId: string; keyId: string }): Promise<DeviceRecord>;
+  deviceByPublicKey(publicKey: string): Promise<DeviceRecord | undefined>;
+  issueDeviceToken(input: { tokenId: string; tokenHash: string; deviceId: string; expiresAt: string }): Promise<void>;
   findDeviceToken(tokenHash: string): Promise<DeviceTokenIdentity | undefined>;
   getDevice(id: string): Promise<DeviceRecord | undefined>;
   listDevices(): Promise<DeviceRecord[]>;
   updateDeviceFromHello(id: string, facts: DeviceFacts, reportedUsers: DeviceRecord['reportedUsers'], at: string): Promise<void>;
   touchDevice(id: string, at: string): Promise<void>;
   revokeDevice(id: string): Promise<DeviceRecord | undefined>;
-  /** Devices with a live token issued through this virtual key. */
+  resetDevice(id: string): Promise<DeviceRecord | undefined>;
+  /** Devices where someone is signed in through this virtual key. */
   devicesEnrolledWithKey(keyId: string): Promise<string[]>;
-  /** OS user -> gateway user id for the device's live enrollments. */
+  /** Removes every sign-in made through the key; returns the devices it was signed in on. */
+  signOutKey(keyId: string): Promise<string[]>;
+  deviceUsers(deviceId: string): Promise<DeviceUserRecord[]>;
+  /** OS user -> gateway user id for the device's sign-ins whose key is not revoked. */
   deviceUserMap(deviceId: string): Promise<Map<string, string>>;
 }
 

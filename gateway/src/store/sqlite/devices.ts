@@ -1,9 +1,11 @@
-// Devices and their device tokens: tables `devices` and `device_tokens` (one token per enrollment,
-// device + OS user; only its hash is kept).
+// Devices, who is signed in on them, and their device tokens: tables `devices` (id <-> public key,
+// bound at first enrollment), `device_users` (the OS users signed in on a device, each through one
+// virtual key) and `device_sessions` (short-lived device tokens; only their hash is kept).
+// A device belongs to the organisation: `owner_user_id` records who enrolled it first and never changes.
 import type { Database, Statement } from 'better-sqlite3';
 import type { SchemaDatabase } from '../../../../lib/index.ts';
 import { systemClock, type Clock } from '../../../../lib/index.ts';
-import type { DeviceFacts, DeviceRecord, DeviceStore, DeviceTokenIdentity } from '../types.ts';
+import type { DeviceFacts, DeviceRecord, DeviceStore, DeviceTokenIdentity, DeviceUserRecord } from '../types.ts';
 
 export function createDeviceTables(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE devices (
@@ -33,6 +35,39 @@ export function createDeviceTables(db: SchemaDatabase): void {
   db.exec('CREATE INDEX device_tokens_key ON device_tokens (key_id)');
 }
 
+/**
+ * Migration 3: device identity is proven by a key pair. Devices gain their public key (unique: one
+ * key, one device); who is signed in moves to `device_users` (kept from each OS user's newest live
+ * enrollment); tokens become short-lived `device_sessions`. Devices enrolled before have no key: the
+ * next enrollment by one of their signed-in users binds one (an administrator's reset allows anyone).
+ */
+export function bindDeviceKeys(db: SchemaDatabase): void {
+  db.exec('ALTER TABLE devices ADD COLUMN public_key TEXT');
+  db.exec('CREATE UNIQUE INDEX devices_public_key ON devices (public_key)');
+  db.exec(`CREATE TABLE device_users (
+    device_id TEXT NOT NULL REFERENCES devices(id),
+    os_user TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    key_id TEXT NOT NULL REFERENCES virtual_keys(id),
+    signed_in_at TEXT NOT NULL,
+    PRIMARY KEY (device_id, os_user)
+  ) STRICT`);
+  db.exec('CREATE INDEX device_users_key ON device_users (key_id)');
+  db.exec(`INSERT INTO device_users (device_id, os_user, user_id, key_id, signed_in_at)
+    SELECT t.device_id, t.os_user, t.user_id, t.key_id, t.created_at FROM device_tokens t
+    WHERE t.revoked_at IS NULL AND t.created_at = (SELECT MAX(created_at) FROM device_tokens u WHERE u.device_id = t.device_id AND u.os_user = t.os_user AND u.revoked_at IS NULL)
+    GROUP BY t.device_id, t.os_user`);
+  db.exec('DROP TABLE device_tokens');
+  db.exec(`CREATE TABLE device_sessions (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    device_id TEXT NOT NULL REFERENCES devices(id),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+  ) STRICT`);
+  db.exec('CREATE INDEX device_sessions_device ON device_sessions (device_id)');
+}
+
 interface DeviceRow {
   id: string;
   owner_user_id: string;
@@ -46,6 +81,7 @@ interface DeviceRow {
   enrolled_at: string;
   last_seen_at: string | null;
   revoked_at: string | null;
+  public_key: string | null;
 }
 
 const toDevice = (r: DeviceRow): DeviceRecord => ({
@@ -61,6 +97,7 @@ const toDevice = (r: DeviceRow): DeviceRecord => ({
   enrolledAt: r.enrolled_at,
   lastSeenAt: r.last_seen_at,
   revokedAt: r.revoked_at,
+  publicKey: r.public_key,
 });
 
 const DEVICE_SELECT = 'SELECT d.*, u.email FROM devices d JOIN users u ON u.id = d.owner_user_id';
@@ -73,7 +110,7 @@ export class SqliteDeviceStore implements DeviceStore {
   constructor(db: Database, clock: Clock = systemClock) {
     this.#clock = clock;
     this.#db = db;
-    this.#userOfOsUser = db.prepare('SELECT user_id FROM device_tokens WHERE device_id = ? AND os_user = ? ORDER BY created_at DESC LIMIT 1');
+    this.#userOfOsUser = db.prepare('SELECT user_id FROM device_users WHERE device_id = ? AND os_user = ?');
   }
 
   #nowIso(): string {
@@ -81,47 +118,67 @@ export class SqliteDeviceStore implements DeviceStore {
   }
 
   /**
-   * The gateway user whose OS user signed in on the device (its newest enrollment), or null when
-   * that OS user never enrolled there. Synchronous: event ingestion calls it inside its transaction.
+   * The gateway user whose OS user is signed in on the device, or null when that OS user is not.
+   * Synchronous: event ingestion calls it inside its transaction.
    */
   userOfOsUserNow(deviceId: string, osUser: string): string | null {
     return this.#userOfOsUser.get(deviceId, osUser)?.user_id ?? null;
   }
 
-  enrollDevice(input: { deviceId: string; facts: DeviceFacts; osUser: string; userId: string; keyId: string; tokenId: string; tokenHash: string }): Promise<DeviceRecord> {
+  enrollDevice(input: { deviceId: string; facts: DeviceFacts; publicKey: string; osUser: string; userId: string; keyId: string }): Promise<DeviceRecord> {
     const now = this.#nowIso();
     const { facts } = input;
     this.#db.transaction(() => {
+      // The first enrollment names who enrolled the device; later sign-ins of other people never
+      // change it, and the key is bound once (a reset by an administrator clears it).
       this.#db
         .prepare(
-          `INSERT INTO devices (id, owner_user_id, hostname, os, os_version, arch, agent_version, enrolled_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (id) DO UPDATE SET owner_user_id = excluded.owner_user_id, hostname = excluded.hostname, os = excluded.os,
+          `INSERT INTO devices (id, owner_user_id, hostname, os, os_version, arch, agent_version, enrolled_at, public_key)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, os = excluded.os,
              os_version = COALESCE(excluded.os_version, devices.os_version), arch = COALESCE(excluded.arch, devices.arch),
-             agent_version = COALESCE(excluded.agent_version, devices.agent_version)`,
+             agent_version = COALESCE(excluded.agent_version, devices.agent_version),
+             public_key = COALESCE(devices.public_key, excluded.public_key)`,
         )
-        .run(input.deviceId, input.userId, facts.hostname, facts.os, facts.osVersion, facts.arch, facts.agentVersion, now);
-      // A new login of the same OS user on the same device replaces that user's previous token.
-      this.#db.prepare('UPDATE device_tokens SET revoked_at = ? WHERE device_id = ? AND os_user = ? AND revoked_at IS NULL').run(now, input.deviceId, input.osUser);
+        .run(input.deviceId, input.userId, facts.hostname, facts.os, facts.osVersion, facts.arch, facts.agentVersion, now, input.publicKey);
       this.#db
-        .prepare('INSERT INTO device_tokens (id, token_hash, device_id, os_user, user_id, key_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(input.tokenId, input.tokenHash, input.deviceId, input.osUser, input.userId, input.keyId, now);
+        .prepare(
+          `INSERT INTO device_users (device_id, os_user, user_id, key_id, signed_in_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (device_id, os_user) DO UPDATE SET user_id = excluded.user_id, key_id = excluded.key_id, signed_in_at = excluded.signed_in_at`,
+        )
+        .run(input.deviceId, input.osUser, input.userId, input.keyId, now);
     })();
     return Promise.resolve(this.#device(input.deviceId)!);
   }
 
+  deviceByPublicKey(publicKey: string): Promise<DeviceRecord | undefined> {
+    const row = this.#db.prepare<[string], DeviceRow>(`${DEVICE_SELECT} WHERE d.public_key = ?`).get(publicKey);
+    return Promise.resolve(row ? toDevice(row) : undefined);
+  }
+
+  issueDeviceToken(input: { tokenId: string; tokenHash: string; deviceId: string; expiresAt: string }): Promise<void> {
+    const now = this.#nowIso();
+    this.#db.transaction(() => {
+      // Expired tokens of this device go when it gets a new one: the table stays a few rows per device.
+      this.#db.prepare('DELETE FROM device_sessions WHERE device_id = ? AND expires_at <= ?').run(input.deviceId, now);
+      this.#db
+        .prepare('INSERT INTO device_sessions (id, token_hash, device_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
+        .run(input.tokenId, input.tokenHash, input.deviceId, now, input.expiresAt);
+    })();
+    return Promise.resolve();
+  }
+
   findDeviceToken(tokenHash: string): Promise<DeviceTokenIdentity | undefined> {
     const row = this.#db
-      .prepare<[string], { id: string; device_id: string; os_user: string; user_id: string; key_id: string; token_revoked: string | null; device_revoked: string | null; key_revoked: string | null }>(
-        `SELECT t.id, t.device_id, t.os_user, t.user_id, t.key_id, t.revoked_at AS token_revoked, d.revoked_at AS device_revoked, k.revoked_at AS key_revoked
-         FROM device_tokens t JOIN devices d ON d.id = t.device_id JOIN virtual_keys k ON k.id = t.key_id WHERE t.token_hash = ?`,
+      .prepare<[string], { id: string; device_id: string; expires_at: string; device_revoked: string | null }>(
+        `SELECT s.id, s.device_id, s.expires_at, d.revoked_at AS device_revoked
+         FROM device_sessions s JOIN devices d ON d.id = s.device_id WHERE s.token_hash = ?`,
       )
       .get(tokenHash);
     if (!row) return Promise.resolve(undefined);
-    const identity: DeviceTokenIdentity = { tokenId: row.id, deviceId: row.device_id, osUser: row.os_user, userId: row.user_id, keyId: row.key_id };
+    const identity: DeviceTokenIdentity = { tokenId: row.id, deviceId: row.device_id, expiresAt: row.expires_at };
     if (row.device_revoked) identity.refused = 'device_revoked';
-    else if (row.key_revoked) identity.refused = 'key_revoked';
-    else if (row.token_revoked) identity.refused = 'token_revoked';
+    else if (Date.parse(row.expires_at) <= this.#clock.now()) identity.refused = 'token_expired';
     return Promise.resolve(identity);
   }
 
@@ -150,21 +207,52 @@ export class SqliteDeviceStore implements DeviceStore {
     return Promise.resolve();
   }
 
+  /**
+   * Marks the device revoked: its key stays bound, so neither id nor key enrolls again, and its
+   * tokens stay known so that they are answered 403 (revoked), not 401 (unknown).
+   */
   revokeDevice(id: string): Promise<DeviceRecord | undefined> {
     this.#db.prepare('UPDATE devices SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(this.#nowIso(), id);
     return Promise.resolve(this.#device(id));
   }
 
+  /** An administrator's reset: the id may be enrolled again with a new key; revocation and sign-ins are cleared. */
+  resetDevice(id: string): Promise<DeviceRecord | undefined> {
+    this.#db.transaction(() => {
+      this.#db.prepare('UPDATE devices SET public_key = NULL, revoked_at = NULL WHERE id = ?').run(id);
+      this.#db.prepare('DELETE FROM device_sessions WHERE device_id = ?').run(id);
+      this.#db.prepare('DELETE FROM device_users WHERE device_id = ?').run(id);
+    })();
+    return Promise.resolve(this.#device(id));
+  }
+
   devicesEnrolledWithKey(keyId: string): Promise<string[]> {
-    const rows = this.#db.prepare<[string], { device_id: string }>('SELECT DISTINCT device_id FROM device_tokens WHERE key_id = ? AND revoked_at IS NULL').all(keyId);
+    const rows = this.#db.prepare<[string], { device_id: string }>('SELECT DISTINCT device_id FROM device_users WHERE key_id = ?').all(keyId);
     return Promise.resolve(rows.map((r) => r.device_id));
+  }
+
+  /** Signs the key's users out of every device (the key was revoked); the devices themselves stay enrolled. */
+  signOutKey(keyId: string): Promise<string[]> {
+    const devices = this.#db.prepare<[string], { device_id: string }>('SELECT DISTINCT device_id FROM device_users WHERE key_id = ?').all(keyId);
+    this.#db.prepare('DELETE FROM device_users WHERE key_id = ?').run(keyId);
+    return Promise.resolve(devices.map((r) => r.device_id));
+  }
+
+  deviceUsers(deviceId: string): Promise<DeviceUserRecord[]> {
+    const rows = this.#db
+      .prepare<[string], { os_user: string; user_id: string; email: string; key_id: string; signed_in_at: string }>(
+        `SELECT du.os_user, du.user_id, u.email, du.key_id, du.signed_in_at FROM device_users du JOIN users u ON u.id = du.user_id
+         WHERE du.device_id = ? ORDER BY du.os_user`,
+      )
+      .all(deviceId);
+    return Promise.resolve(rows.map((r) => ({ osUser: r.os_user, userId: r.user_id, userEmail: r.email, keyId: r.key_id, signedInAt: r.signed_in_at })));
   }
 
   deviceUserMap(deviceId: string): Promise<Map<string, string>> {
     const rows = this.#db
       .prepare<[string], { os_user: string; user_id: string }>(
-        `SELECT t.os_user, t.user_id FROM device_tokens t JOIN virtual_keys k ON k.id = t.key_id
-         WHERE t.device_id = ? AND t.revoked_at IS NULL AND k.revoked_at IS NULL ORDER BY t.created_at`,
+        `SELECT du.os_user, du.user_id FROM device_users du JOIN virtual_keys k ON k.id = du.key_id
+         WHERE du.device_id = ? AND k.revoked_at IS NULL ORDER BY du.signed_in_at`,
       )
       .all(deviceId);
     return Promise.resolve(new Map(rows.map((r) => [r.os_user, r.user_id])));
