@@ -32,7 +32,7 @@ export async function startGatewayProcess(): Promise<GatewayProcess> {
     await sleep(50);
   }
   const { url } = JSON.parse(readFileSync(runtime, 'utf8')) as { url: string };
-  return {
+  const gw: GatewayProcess = {
     url,
     wsUrl: url.replace(/^http/, 'ws') + CONNECT_PATH,
     pid: child.pid!,
@@ -45,7 +45,19 @@ export async function startGatewayProcess(): Promise<GatewayProcess> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  // The device budgets (docs/gateway.md) protect a real fleet from one device; a benchmark that
+  // plays thousands of agents from a few sockets measures the gateway, not the budgets: raise them.
+  await admin(gw, 'PATCH', 'budgets', BENCH_BUDGETS);
+  return gw;
 }
+
+export const BENCH_BUDGETS = {
+  inventory_apps: 2048,
+  inventory_mcp: 4096,
+  catalog_items: 10_000_000,
+  events_per_minute: 10_000_000,
+  events_burst: 10_000_000,
+};
 
 /** Resident memory of a process in bytes (Linux /proc, else `ps`). */
 export function rssBytes(pid: number): number {

@@ -232,6 +232,25 @@ export function buildProgram(io: Io = STDIO): Command {
     'heimdall-gateway settings set routing.codex-cli passthrough',
   );
 
+  // ---- budgets ----
+  const budgets = program.command('budgets').description('What one device may add (docs/gateway.md "Device budgets"): message size, inventory rows, catalog items, events per minute.');
+  example(
+    adminCommand(budgets, 'get', 'Show the device budgets in force.').action(async (opts: TargetOptions) => {
+      const json = await adminRequest<Record<string, number>>(resolveTarget(opts), 'GET', 'budgets');
+      print(opts, json, () => Object.entries(json).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
+    }),
+    'heimdall-gateway budgets get',
+  );
+  example(
+    adminCommand(budgets, 'set <budget> <value>', 'Change a budget: message_bytes, inventory_apps, inventory_mcp, catalog_items, events_per_minute, events_burst (a whole number).').action(
+      async (key: string, value: string, opts: TargetOptions) => {
+        const json = await adminRequest<Record<string, number>>(resolveTarget(opts), 'PATCH', 'budgets', { [key]: /^\d+$/.test(value) ? Number(value) : value });
+        print(opts, json, () => `${key} = ${json[key]}\n`);
+      },
+    ),
+    'heimdall-gateway budgets set events_per_minute 5000',
+  );
+
   // ---- keys ----
   const keys = program.command('keys').description('Virtual keys (sk-bf-...): one per user, used for enrollment and inference.');
   example(

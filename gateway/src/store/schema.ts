@@ -3,7 +3,7 @@
 // own table definitions (sqlite/*.ts), in an order where a table follows those it references.
 import type { MigrationSet } from '../../../lib/index.ts';
 import { createCaTable } from './sqlite/ca.ts';
-import { createCatalogTables } from './sqlite/catalog.ts';
+import { createCatalogTables, trackCatalogAdders } from './sqlite/catalog.ts';
 import { createDeviceTables } from './sqlite/devices.ts';
 import { createEventTable, indexEventsByUser } from './sqlite/events.ts';
 import { createInventoryTables } from './sqlite/inventory.ts';
@@ -25,5 +25,6 @@ export const GATEWAY_MIGRATIONS: MigrationSet = {
       },
     },
     { version: 2, name: 'events by user', up: indexEventsByUser },
+    { version: 3, name: 'catalog items remember the device that added them (device budgets)', up: trackCatalogAdders },
   ],
 };
