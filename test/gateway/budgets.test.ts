@@ -96,7 +96,7 @@ describe('attack 2: one device cuts the fleet off from policy', () => {
     expect(snapshot.apps.some((a) => a.status === 'pending')).toBe(false);
     reporter.close();
     await gw.admin('PATCH', 'budgets', { inventory_apps: 512, inventory_mcp: 1024, catalog_items: 1000 });
-  });
+  }, 180_000);
 });
 
 describe('device budgets', () => {

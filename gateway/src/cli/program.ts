@@ -134,7 +134,7 @@ export function buildProgram(io: Io = STDIO): Command {
     const resource = kind === 'apps' ? 'apps' : 'mcp-servers';
     const idName = kind === 'apps' ? 'APP_ID' : 'FINGERPRINT';
     const noun = kind === 'apps' ? 'app' : 'MCP server';
-    const group = program.command(kind).description(kind === 'apps' ? 'The app catalog: list and decide.' : 'The MCP server catalog: list and decide.');
+    const group = program.command(kind).description(kind === 'apps' ? 'The app catalog: list, decide, delete, merge.' : 'The MCP server catalog: list, decide, delete, merge.');
     example(
       adminCommand(group, 'list', `List ${noun}s with status, fleet count, first and last seen, user exceptions.`)
         .option('--status <status>', 'only pending, approved or denied (the gateway checks it)')
@@ -176,6 +176,24 @@ export function buildProgram(io: Io = STDIO): Command {
         kind === 'apps' ? `heimdall-gateway apps ${verb} cursor${verb === 'deny' ? '' : ' --user alice@example.com'}` : `heimdall-gateway mcp ${verb} 3f9a0c1d2e4b5a67`,
       );
     }
+    example(
+      adminCommand(group, `delete <${idName.toLowerCase()}...>`, `Delete ${noun}s from the catalog with their devices and user exceptions (one still installed comes back, pending, at its device's next report).`).action(
+        async (ids: string[], opts: TargetOptions) => {
+          const json = await adminRequest<{ deleted: number }>(resolveTarget(opts), 'POST', `${resource}/delete`, { ids });
+          print(opts, json, () => `${json.deleted} ${noun}${json.deleted === 1 ? '' : 's'} deleted\n`);
+        },
+      ),
+      kind === 'apps' ? 'heimdall-gateway apps delete junk-1 junk-2' : 'heimdall-gateway mcp delete 3f9a0c1d2e4b5a67',
+    );
+    example(
+      adminCommand(group, `merge <from> <into>`, `Fold one ${noun} into another: its devices and user exceptions move, INTO keeps its own decision, FROM is deleted.`).action(
+        async (from: string, into: string, opts: TargetOptions) => {
+          const json = await adminRequest<CatalogItemJson>(resolveTarget(opts), 'POST', `${resource}/${encodeURIComponent(from)}/merge`, { into });
+          print(opts, json, () => `${noun} ${from} merged into ${into} (${json.status}, ${json.fleet_count} devices)\n`);
+        },
+      ),
+      kind === 'apps' ? 'heimdall-gateway apps merge claude-code-beta claude-code' : 'heimdall-gateway mcp merge 3f9a0c1d2e4b5a67 9e8d7c6b5a493827',
+    );
   };
   catalog('apps');
   catalog('mcp');
