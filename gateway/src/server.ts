@@ -1,6 +1,5 @@
 // The gateway process: one HTTP(S) listener serving the admin API, enrollment, the edge websocket,
 // health, and every other path to the inference routes; plus its data dir (store, admin token).
-import { existsSync, readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -8,9 +7,9 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { ensurePrivateDirSync, writeFileAtomic, type Clock, type Logger } from '../../lib/index.ts';
 import { CONNECT_PATH, ENROLL_PATH } from '../../protocol/index.ts';
-import { ADMIN_PREFIX, createAdminApi } from './admin/index.ts';
+import { ADMIN_PREFIX, AdminToken, createAdminApi } from './admin/index.ts';
 import { EMPTY_CONFIG, type GatewayConfig } from './config.ts';
-import { ControlPlane, newAdminToken } from './control/index.ts';
+import { ControlPlane } from './control/index.ts';
 import { createEnrollHandler } from './enroll/index.ts';
 import { ClientLimits, sendError, sendJson, setBodyTimeout, type RouteClass } from './http/index.ts';
 import { EdgeHub } from './hub/index.ts';
@@ -38,25 +37,14 @@ export interface RunningGateway {
   /** `http://host:port` (or https) of the listener. */
   url: string;
   port: number;
-  adminToken: string;
-  /** True when this start created the admin token (print it once). */
+  /** The 0600 file holding the admin token, its one plaintext copy. */
+  adminTokenFile: string;
+  /** True when this start created the admin token (say where it is; never print it). */
   adminTokenCreated: boolean;
   control: ControlPlane;
   hub: EdgeHub;
   store: GatewayStore;
   close(): Promise<void>;
-}
-
-async function loadOrCreateAdminToken(dataDir: string): Promise<{ token: string; created: boolean }> {
-  const file = path.join(dataDir, ADMIN_TOKEN_FILE);
-  if (existsSync(file)) {
-    const token = readFileSync(file, 'utf8').trim();
-    if (token.length >= 32) return { token, created: false };
-    throw new Error(`${file} does not hold an admin token; delete it to have a new one generated at the next start`);
-  }
-  const token = newAdminToken();
-  await writeFileAtomic(file, `${token}\n`, { mode: 0o600 });
-  return { token, created: true };
 }
 
 /** Maps the inference room's audit event to a stored gateway event (no bodies, no credentials). */
@@ -94,11 +82,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const config = options.config ?? EMPTY_CONFIG;
   const logger = options.logger;
   ensurePrivateDirSync(options.dataDir);
-  const admin = await loadOrCreateAdminToken(options.dataDir);
   const providers = loadProviderConfig(config.inference, config.source ? { source: config.source } : {});
   const store = new SqliteGatewayStore({ dataDir: options.dataDir, logger, ...(options.clock ? { clock: options.clock } : {}) });
   const control = new ControlPlane({ store, logger: logger.child({ component: 'control' }), ...(options.clock ? { clock: options.clock } : {}) });
   await control.start();
+  const adminToken = new AdminToken(options.dataDir, store);
+  const admin = await adminToken.load();
   const hub = new EdgeHub({
     control,
     logger: logger.child({ component: 'hub' }),
@@ -109,7 +98,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const adminApi = createAdminApi({
     control,
     logger: logger.child({ component: 'admin' }),
-    adminToken: admin.token,
+    adminToken,
     allowRemote: config.adminAllowRemote,
     isConnected: (id) => hub.isConnected(id),
   });
@@ -226,5 +215,5 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     return closing;
   };
 
-  return { url, port: address.port, adminToken: admin.token, adminTokenCreated: admin.created, control, hub, store, close };
+  return { url, port: address.port, adminTokenFile: adminToken.file, adminTokenCreated: admin.created, control, hub, store, close };
 }

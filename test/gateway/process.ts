@@ -17,6 +17,8 @@ export interface GatewayChild {
   child: ChildProcess;
   /** stdout and stderr so far. */
   output(): string;
+  /** Resolves once the output contains `text`. */
+  waitForOutput(text: string): Promise<void>;
   adminToken(): string;
   admin<T = any>(method: string, pathAndQuery: string, body?: unknown, token?: string): Promise<{ status: number; body: T }>;
   stop(): Promise<void>;
@@ -41,9 +43,14 @@ export async function startGatewayChild(options: GatewayChildOptions = {}): Prom
   }
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: dataDir, ...options.env } });
   let output = '';
+  const waiters: { text: string; resolve: () => void }[] = [];
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk.toString('utf8');
+      for (const w of waiters.splice(0)) {
+        if (output.includes(w.text)) w.resolve();
+        else waiters.push(w);
+      }
       const line = output.split('\n').find((l) => l.includes('"msg":"gateway listening"'));
       if (line) resolve((JSON.parse(line) as { url: string }).url);
     };
@@ -58,6 +65,7 @@ export async function startGatewayChild(options: GatewayChildOptions = {}): Prom
     dataDir,
     child,
     output: () => output,
+    waitForOutput: (text) => (output.includes(text) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ text, resolve }))),
     adminToken,
     admin: async (method, pathAndQuery, body, token) => {
       const res = await fetch(`${url}/admin/v1/${pathAndQuery}`, {

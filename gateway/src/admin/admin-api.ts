@@ -3,7 +3,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { Logger } from '../../../lib/index.ts';
-import { ControlError, bearerToken, secretsEqual, type ControlPlane } from '../control/index.ts';
+import { ControlError, bearerToken, type ControlPlane } from '../control/index.ts';
+import type { AdminToken } from './admin-token.ts';
 import type { CatalogItemRecord, DeviceRecord, StoredEvent, VirtualKeyRecord } from '../store/index.ts';
 import { HttpError, parseInput, readJsonBody, sendError, sendJson } from '../http/index.ts';
 import {
@@ -26,7 +27,7 @@ export const ADMIN_PREFIX = '/admin/v1/';
 export interface AdminApiOptions {
   control: ControlPlane;
   logger: Logger;
-  adminToken: string;
+  adminToken: AdminToken;
   /** Serve callers that are not on loopback (only behind TLS and a network you trust). */
   allowRemote: boolean;
   /** Whether a device has a live websocket (from the hub). */
@@ -170,6 +171,16 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
       pattern: /^settings$/,
       handle: async (ctx) => ({ body: await control.updateSettings(parseInput(settingsPatchSchema, await readJsonBody(ctx.req), { echo: true })) }),
     },
+    {
+      method: 'POST',
+      pattern: /^admin-token\/rotate$/,
+      handle: async () => {
+        const token = await options.adminToken.rotate();
+        options.logger.warn('admin token rotated: the previous one no longer works');
+        // The caller may be remote (no access to the file): it gets the new token once, like a new virtual key.
+        return { body: { token, file: options.adminToken.file } };
+      },
+    },
     { method: 'GET', pattern: /^budgets$/, handle: () => Promise.resolve({ body: control.budgets() }) },
     {
       method: 'PATCH',
@@ -276,7 +287,7 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
         throw new HttpError(403, 'forbidden', 'the admin API answers loopback callers only (set admin.allow_remote in the gateway config to change this)');
       }
       const token = bearerToken(req.headers.authorization);
-      if (!token || !secretsEqual(token, options.adminToken)) {
+      if (!token || !options.adminToken.verify(token)) {
         res.setHeader('www-authenticate', 'Bearer realm="heimdall-gateway admin"');
         throw new HttpError(401, 'unauthorized', 'missing or wrong admin token (Authorization: Bearer <admin token>)');
       }
