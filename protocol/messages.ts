@@ -258,7 +258,11 @@ export const policySnapshotSchema = z.object({
 
 export const policySchema = z
   .object({ type: z.literal('policy'), ...envelope, snapshot: policySnapshotSchema })
-  .meta({ title: 'policy', description: 'The full policy for this device: after hello, after every change, and on resync.' });
+  .meta({
+    title: 'policy',
+    description:
+      'The full policy for this device: after hello, after every change, and on resync. It lists only items an administrator decided (globally or for a user); an item not listed is pending, so what devices report never grows it.',
+  });
 
 export const ackSchema = z
   .object({
@@ -300,6 +304,26 @@ export const settingsSchema = z
   })
   .meta({ title: 'settings', description: 'Session settings, sent once after hello (before ack and policy).' });
 
+export const budgetNameSchema = z
+  .enum(['message_bytes', 'inventory_apps', 'inventory_mcp', 'catalog_items', 'events_per_minute'])
+  .meta({ description: 'Which per-device budget a message exceeded (docs/gateway.md lists them and their defaults).' });
+
+export const overBudgetSchema = z
+  .object({
+    type: z.literal('over_budget'),
+    ...envelope,
+    budget: budgetNameSchema,
+    limit: z.int().min(0).meta({ description: 'The budget in force for this device.' }),
+    got: z.int().min(0).meta({ description: 'What the message would have taken (bytes, rows, new catalog items, events).' }),
+    seq: seqSchema.optional().meta({ description: 'The outbox seq of the refused message; the `ack` that follows covers it.' }),
+    message: text(1024),
+  })
+  .meta({
+    title: 'over_budget',
+    description:
+      'A message exceeded one of this device\'s budgets. The gateway keeps the connection open and acknowledges the seq (the agent drops the message from its outbox instead of resending it): an over-budget inventory is not stored (the previous one stays), events over the rate are not stored. Administrators see a `budget.exceeded` event.',
+  });
+
 export const errorCodeSchema = z.enum(['bad_message', 'unauthorized', 'revoked', 'too_slow', 'too_large', 'internal']);
 
 export const errorSchema = z
@@ -328,6 +352,7 @@ export const GATEWAY_MESSAGE_SCHEMAS = {
   ping: pingSchema,
   pong: pongSchema,
   error: errorSchema,
+  over_budget: overBudgetSchema,
 } as const;
 
 export type HelloMessage = z.infer<typeof helloSchema>;
@@ -354,6 +379,8 @@ export type AckMessage = z.infer<typeof ackSchema>;
 export type CertMessage = z.infer<typeof certSchema>;
 export type SettingsMessage = z.infer<typeof settingsSchema>;
 export type ErrorCode = z.infer<typeof errorCodeSchema>;
+export type BudgetName = z.infer<typeof budgetNameSchema>;
+export type OverBudgetMessage = z.infer<typeof overBudgetSchema>;
 export type ErrorMessage = z.infer<typeof errorSchema>;
 
 export type AgentMessageType = keyof typeof AGENT_MESSAGE_SCHEMAS;

@@ -2,6 +2,43 @@
 // section (owned by the inference room). Secrets are never in it: provider keys are `env.NAME`.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { DEFAULT_CLIENT_LIMITS, type ClientLimitSettings } from './http/index.ts';
+
+const whole = (min: number, max: number) => {
+  const error = { error: `accepted: a whole number from ${min} to ${max}` };
+  return z.int(error).min(min, error).max(max, error).optional();
+};
+
+const limitsSchema = z.strictObject({
+  headers_timeout_s: whole(1, 600),
+  request_timeout_s: whole(1, 3600),
+  body_timeout_s: whole(1, 600),
+  max_connections_per_client: whole(1, 1_000_000),
+  enroll_per_minute: whole(1, 10_000_000),
+  enroll_burst: whole(1, 10_000_000),
+  admin_per_minute: whole(1, 10_000_000),
+  admin_burst: whole(1, 10_000_000),
+  inference_per_minute: whole(1, 10_000_000),
+  inference_burst: whole(1, 10_000_000),
+});
+
+/** Listener hardening (issue 15, attack 5): timeouts and per-client caps, docs/gateway.md "Limits". */
+export interface GatewayLimits {
+  /** The request line and headers must arrive within this. */
+  headersTimeoutMs: number;
+  /** A whole request (body included) on any route must arrive within this; Node answers 408. */
+  requestTimeoutMs: number;
+  /** The JSON body of enrollment and admin requests must arrive within this; 408 otherwise. */
+  bodyTimeoutMs: number;
+  clients: ClientLimitSettings;
+}
+
+export const DEFAULT_LIMITS: GatewayLimits = {
+  headersTimeoutMs: 30_000,
+  requestTimeoutMs: 120_000,
+  bodyTimeoutMs: 10_000,
+  clients: DEFAULT_CLIENT_LIMITS,
+};
 
 const fileSchema = z.strictObject({
   public_url: z.url({ protocol: /^https?$/ }).optional(),
@@ -9,6 +46,7 @@ const fileSchema = z.strictObject({
   admin: z.strictObject({ allow_remote: z.boolean().optional() }).optional(),
   tls: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).optional(),
   inference: z.unknown().optional(),
+  limits: limitsSchema.optional(),
 });
 
 export interface GatewayConfig {
@@ -19,6 +57,7 @@ export interface GatewayConfig {
   tls: { certPem: string; keyPem: string } | undefined;
   /** The raw `inference` section, validated by the inference room. */
   inference: unknown;
+  limits: GatewayLimits;
   source: string | undefined;
 }
 
@@ -26,7 +65,7 @@ export class GatewayConfigError extends Error {
   override name = 'GatewayConfigError';
 }
 
-export const EMPTY_CONFIG: GatewayConfig = { publicUrl: undefined, supportUrl: undefined, adminAllowRemote: false, tls: undefined, inference: undefined, source: undefined };
+export const EMPTY_CONFIG: GatewayConfig = { publicUrl: undefined, supportUrl: undefined, adminAllowRemote: false, tls: undefined, inference: undefined, limits: DEFAULT_LIMITS, source: undefined };
 
 export function loadGatewayConfig(file: string): GatewayConfig {
   let raw: unknown;
@@ -56,6 +95,27 @@ export function loadGatewayConfig(file: string): GatewayConfig {
     adminAllowRemote: c.admin?.allow_remote ?? false,
     tls,
     inference: c.inference,
+    limits: resolveLimits(c.limits ?? {}),
     source: file,
+  };
+}
+
+function resolveLimits(l: z.infer<typeof limitsSchema>): GatewayLimits {
+  const d = DEFAULT_LIMITS;
+  const rates = d.clients.rates;
+  const requestTimeoutMs = (l.request_timeout_s ?? d.requestTimeoutMs / 1000) * 1000;
+  return {
+    // Node requires the headers deadline to be within the request deadline.
+    headersTimeoutMs: Math.min(requestTimeoutMs, (l.headers_timeout_s ?? d.headersTimeoutMs / 1000) * 1000),
+    requestTimeoutMs,
+    bodyTimeoutMs: (l.body_timeout_s ?? d.bodyTimeoutMs / 1000) * 1000,
+    clients: {
+      maxConnectionsPerClient: l.max_connections_per_client ?? d.clients.maxConnectionsPerClient,
+      rates: {
+        enroll: { perMinute: l.enroll_per_minute ?? rates.enroll.perMinute, burst: l.enroll_burst ?? rates.enroll.burst },
+        admin: { perMinute: l.admin_per_minute ?? rates.admin.perMinute, burst: l.admin_burst ?? rates.admin.burst },
+        inference: { perMinute: l.inference_per_minute ?? rates.inference.perMinute, burst: l.inference_burst ?? rates.inference.burst },
+      },
+    },
   };
 }

@@ -1,18 +1,17 @@
 // The gateway process: one HTTP(S) listener serving the admin API, enrollment, the edge websocket,
 // health, and every other path to the inference routes; plus its data dir (store, admin token).
-import { existsSync, readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { ensurePrivateDirSync, writeFileAtomic, type Clock, type Logger } from '../../lib/index.ts';
 import { CHALLENGE_PATH, CONNECT_PATH, ENROLL_PATH, TOKEN_PATH } from '../../protocol/index.ts';
-import { ADMIN_PREFIX, createAdminApi } from './admin/index.ts';
+import { ADMIN_PREFIX, AdminToken, createAdminApi } from './admin/index.ts';
 import { EMPTY_CONFIG, type GatewayConfig } from './config.ts';
-import { ControlPlane, newAdminToken } from './control/index.ts';
+import { ControlPlane } from './control/index.ts';
 import { createChallengeHandler, createEnrollHandler, createTokenHandler } from './enroll/index.ts';
-import { sendError, sendJson } from './http/index.ts';
+import { ClientLimits, sendError, sendJson, setBodyTimeout, type RouteClass } from './http/index.ts';
 import { EdgeHub } from './hub/index.ts';
 import { createInferenceHandler, loadProviderConfig, type InferenceAuditEvent, type InferenceHandler } from './inference/index.ts';
 import { SqliteGatewayStore, type GatewayStore } from './store/index.ts';
@@ -38,25 +37,14 @@ export interface RunningGateway {
   /** `http://host:port` (or https) of the listener. */
   url: string;
   port: number;
-  adminToken: string;
-  /** True when this start created the admin token (print it once). */
+  /** The 0600 file holding the admin token, its one plaintext copy. */
+  adminTokenFile: string;
+  /** True when this start created the admin token (say where it is; never print it). */
   adminTokenCreated: boolean;
   control: ControlPlane;
   hub: EdgeHub;
   store: GatewayStore;
   close(): Promise<void>;
-}
-
-async function loadOrCreateAdminToken(dataDir: string): Promise<{ token: string; created: boolean }> {
-  const file = path.join(dataDir, ADMIN_TOKEN_FILE);
-  if (existsSync(file)) {
-    const token = readFileSync(file, 'utf8').trim();
-    if (token.length >= 32) return { token, created: false };
-    throw new Error(`${file} does not hold an admin token; delete it to have a new one generated at the next start`);
-  }
-  const token = newAdminToken();
-  await writeFileAtomic(file, `${token}\n`, { mode: 0o600 });
-  return { token, created: true };
 }
 
 /** Maps the inference room's audit event to a stored gateway event (no bodies, no credentials). */
@@ -97,11 +85,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const config = options.config ?? EMPTY_CONFIG;
   const logger = options.logger;
   ensurePrivateDirSync(options.dataDir);
-  const admin = await loadOrCreateAdminToken(options.dataDir);
   const providers = loadProviderConfig(config.inference, config.source ? { source: config.source } : {});
   const store = new SqliteGatewayStore({ dataDir: options.dataDir, logger, ...(options.clock ? { clock: options.clock } : {}) });
   const control = new ControlPlane({ store, logger: logger.child({ component: 'control' }), ...(options.clock ? { clock: options.clock } : {}) });
   await control.start();
+  const adminToken = new AdminToken(options.dataDir, store);
+  const admin = await adminToken.load();
   const hub = new EdgeHub({
     control,
     logger: logger.child({ component: 'hub' }),
@@ -112,7 +101,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const adminApi = createAdminApi({
     control,
     logger: logger.child({ component: 'admin' }),
-    adminToken: admin.token,
+    adminToken,
     allowRemote: config.adminAllowRemote,
     isConnected: (id) => hub.isConnected(id),
   });
@@ -133,8 +122,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ...(options.clock ? { clock: options.clock } : {}),
   });
 
+  const limits = new ClientLimits(config.limits.clients, options.clock);
+  const routeClass = (pathname: string): RouteClass | undefined =>
+    pathname.startsWith(ADMIN_PREFIX) ? 'admin' : pathname === ENROLL_PATH ? 'enroll' : pathname === '/healthz' || pathname === CONNECT_PATH ? undefined : 'inference';
+
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const pathname = (req.url ?? '/').split('?')[0] ?? '/';
+    const refused = limits.check(req.socket, routeClass(pathname));
+    if (refused) {
+      res.setHeader('retry-after', String(refused.retryAfterS));
+      return sendError(res, 429, 'rate_limited', refused.message);
+    }
     if (pathname === '/healthz') {
       sendJson(res, 200, { ok: true, connected_devices: hub.connectionCount });
       return;
@@ -149,21 +147,49 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const pathname = (req.url ?? '/').split('?')[0] ?? '/';
+    const refused = limits.check(req.socket, routeClass(pathname));
+    if (refused) {
+      const body = JSON.stringify({ error: { code: 'rate_limited', message: refused.message } });
+      socket.on('error', () => {});
+      socket.end(
+        `HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: ${refused.retryAfterS}\r\nConnection: close\r\n\r\n${body}`,
+      );
+      return;
+    }
     if (hub.handleUpgrade(req, socket, head)) return;
     if (inference.handleUpgrade(req, socket, head)) return;
     socket.on('error', () => {});
     socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
   };
 
-  const server = config.tls ? https.createServer({ cert: config.tls.certPem, key: config.tls.keyPem }, onRequest) : http.createServer(onRequest);
+  // Deadlines on every request (issue 15, attack 5): headers, the whole request (Node answers 408),
+  // and enrollment and admin JSON bodies (readJsonBody answers 408). Upgraded websockets are past
+  // their request and are not cut: thousands of idle agent connections are the normal load.
+  const serverOptions = {
+    headersTimeout: config.limits.headersTimeoutMs,
+    requestTimeout: config.limits.requestTimeoutMs,
+    // How often Node checks those deadlines (its default, 30 s, would let a slow body outlive a short one).
+    connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
+  };
+  const server = config.tls
+    ? https.createServer({ ...serverOptions, cert: config.tls.certPem, key: config.tls.keyPem }, onRequest)
+    : http.createServer(serverOptions, onRequest);
+  setBodyTimeout(server, config.limits.bodyTimeoutMs);
+  // Counted on the socket requests arrive on (the TLS socket behind https).
+  server.on(config.tls ? 'secureConnection' : 'connection', (socket: Socket) => limits.accept(socket));
+  const sweep = setInterval(() => limits.sweep(), 60_000);
+  sweep.unref();
   server.on('upgrade', onUpgrade);
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return void socket.destroy();
+    // The headers or the whole request missed their deadline (attack 5): say so, then hang up.
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      const body = JSON.stringify({ error: { code: 'request_timeout', message: 'the request did not arrive in time' } });
+      return void socket.end(`HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    }
+    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
   });
-  // Thousands of idle agent websockets are the normal load: no per-socket timeout on upgraded sockets.
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 0;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -191,11 +217,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       await stopped;
       clearTimeout(grace);
       inference.close();
+      clearInterval(sweep);
       await store.close();
       logger.info('gateway stopped');
     })();
     return closing;
   };
 
-  return { url, port: address.port, adminToken: admin.token, adminTokenCreated: admin.created, control, hub, store, close };
+  return { url, port: address.port, adminTokenFile: adminToken.file, adminTokenCreated: admin.created, control, hub, store, close };
 }

@@ -4,7 +4,7 @@
 // Run alone with `node test/bench/gateway.ts`; the bench runner calls the bench* functions.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,14 +26,18 @@ export interface GatewayProcess {
 
 export async function startGatewayProcess(): Promise<GatewayProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-bench-gw-'));
-  const child = spawn(process.execPath, [BIN, 'run', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'ignore'] });
+  // Every simulated agent comes from 127.0.0.1: the per-client caps (docs/gateway.md "Limits") would
+  // measure themselves, not the gateway. Raised like the device budgets below.
+  const config = path.join(dir, 'bench-gateway.json');
+  writeFileSync(config, JSON.stringify({ limits: BENCH_LIMITS }));
+  const child = spawn(process.execPath, [BIN, 'run', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'error', '--config', config], { stdio: ['ignore', 'ignore', 'ignore'] });
   const runtime = path.join(dir, 'gateway-runtime.json');
   for (let i = 0; !existsSync(runtime); i++) {
     if (i > 300 || child.exitCode !== null) throw new Error('the gateway did not start');
     await sleep(50);
   }
   const { url } = JSON.parse(readFileSync(runtime, 'utf8')) as { url: string };
-  return {
+  const gw: GatewayProcess = {
     url,
     wsUrl: url.replace(/^http/, 'ws') + CONNECT_PATH,
     pid: child.pid!,
@@ -46,7 +50,29 @@ export async function startGatewayProcess(): Promise<GatewayProcess> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  // The device budgets (docs/gateway.md) protect a real fleet from one device; a benchmark that
+  // plays thousands of agents from a few sockets measures the gateway, not the budgets: raise them.
+  await admin(gw, 'PATCH', 'budgets', BENCH_BUDGETS);
+  return gw;
 }
+
+export const BENCH_LIMITS = {
+  max_connections_per_client: 1_000_000,
+  enroll_per_minute: 10_000_000,
+  enroll_burst: 10_000_000,
+  admin_per_minute: 10_000_000,
+  admin_burst: 10_000_000,
+  inference_per_minute: 10_000_000,
+  inference_burst: 10_000_000,
+};
+
+export const BENCH_BUDGETS = {
+  inventory_apps: 2048,
+  inventory_mcp: 4096,
+  catalog_items: 10_000_000,
+  events_per_minute: 10_000_000,
+  events_burst: 10_000_000,
+};
 
 /** Resident memory of a process in bytes (Linux /proc, else `ps`). */
 export function rssBytes(pid: number): number {

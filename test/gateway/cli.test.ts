@@ -65,10 +65,11 @@ const LONG_EMAIL = 'alexandra.konstantinopoulou-vanderberg@research-division.exa
 const BUILT_IN = /\(claude-code, claude-desktop, codex-cli, [^)]*, curl\)/;
 
 describe('heimdall-gateway CLI', () => {
-  it('prints the admin token once at first start and keeps it 0600', async () => {
+  it('says where the admin token is at first start, never the token itself', async () => {
     const token = readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
     // The runtime file can appear before the child's stderr reaches this process through the pipe.
-    await vi.waitFor(() => expect(stderr).toContain(token), { timeout: 5000, interval: 20 });
+    await vi.waitFor(() => expect(stderr).toContain(`Admin token created in ${path.join(dataDir, 'admin-token')}`), { timeout: 5000, interval: 20 });
+    expect(stderr).not.toContain(token);
   });
 
   it("prints package.json's version with --version and version, like heimdall does", async () => {
@@ -261,7 +262,7 @@ describe('help', () => {
     const cliBlock = /## CLI\n[\s\S]*?```\n([\s\S]*?)```/.exec(docs)![1]!.split('\n');
     const readme = /The reference gateway, `heimdall-gateway`[\s\S]*?\n\n/.exec(readFileSync('README.md', 'utf8'))![0];
     const program = buildProgram({ out: () => {}, err: () => {} });
-    const shared = new Set(['--url', '--token', '--data-dir', '--json', '--help']);
+    const shared = new Set(['--url', '--token', '--token-file', '--data-dir', '--json', '--help']);
     const leaves: string[][] = [];
     const walk = (c: Command, names: string[]) => (c.commands.length === 0 ? leaves.push(names) : c.commands.forEach((sub) => walk(sub, [...names, sub.name()])));
     walk(program, []);

@@ -3,7 +3,7 @@
 // Admin answers are typed `any` on purpose: tests read the JSON the way any HTTP client would.
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return */
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -13,6 +13,8 @@ import { startGateway, type GatewayOptions, type RunningGateway } from '../../ga
 
 export interface TestGateway extends RunningGateway {
   dataDir: string;
+  /** The admin token as the local CLI reads it (from the 0600 file). */
+  adminToken: string;
   admin: <T = any>(method: string, pathAndQuery: string, body?: unknown, token?: string) => Promise<{ status: number; body: T }>;
   wsUrl: string;
   stop: () => Promise<void>;
@@ -21,7 +23,8 @@ export interface TestGateway extends RunningGateway {
 export async function startTestGateway(overrides: Partial<GatewayOptions> & { dataDir?: string } = {}): Promise<TestGateway> {
   const dataDir = overrides.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'heimdall-gw-'));
   const gw = await startGateway({ host: '127.0.0.1', port: 0, logger: silentLogger(), ...overrides, dataDir });
-  const admin = async (method: string, pathAndQuery: string, body?: unknown, token = gw.adminToken) => {
+  const adminToken = readFileSync(gw.adminTokenFile, 'utf8').trim();
+  const admin = async (method: string, pathAndQuery: string, body?: unknown, token = adminToken) => {
     const res = await fetch(`${gw.url}/admin/v1/${pathAndQuery}`, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -32,6 +35,7 @@ export async function startTestGateway(overrides: Partial<GatewayOptions> & { da
   return {
     ...gw,
     dataDir,
+    adminToken,
     admin,
     wsUrl: `${gw.url.replace(/^http/, 'ws')}${CONNECT_PATH}`,
     stop: async () => {

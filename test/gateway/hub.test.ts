@@ -148,11 +148,9 @@ describe('outbox ingestion', () => {
     const pb = new Peer(gw.wsUrl, b.token);
     await pa.handshake('dev-inv-a');
     await pb.handshake('dev-inv-b');
-    const pushed = pb.next('policy', (m) => m.snapshot.apps.some((x) => x.id === 'aider' && x.status === 'pending'));
     pa.send({ type: 'inventory.apps', seq: 5, apps: [{ app_id: 'aider', display_name: 'Aider', os_user: 'alice' }, { app_id: 'goose' }] });
     await pa.next('ack', (m) => m.seq === 5);
     passPushWindow();
-    await pushed;
     pb.send({ type: 'inventory.apps', seq: 1, apps: [{ app_id: 'aider' }] });
     await pb.next('ack', (m) => m.seq === 1);
     const apps = (await gw.admin('GET', 'apps')).body.apps;
@@ -178,17 +176,21 @@ describe('outbox ingestion', () => {
     pb.close();
   });
 
-  it('turns an approval request for an unknown MCP server into a pending item', async () => {
+  it('turns an approval request for an unknown MCP server into a pending item, which the snapshot lists once decided', async () => {
     const { token } = await enrolledDevice(gw, 'dev-approval');
     const p = new Peer(gw.wsUrl, token);
     await p.handshake('dev-approval');
-    const pushed = p.next('policy', (m) => m.snapshot.mcp_servers.some((s) => s.fingerprint === 'fp-request-1'));
     p.send({ type: 'approval.request', kind: 'mcp', fingerprint: 'fp-request-1', display_name: 'linear', os_user: 'alice' });
     // The connection handles messages in order: the pong means the request was handled.
     p.send({ type: 'ping', id: 'after-approval' });
     await p.next('pong', (m) => m.id === 'after-approval');
+    const item = (await gw.admin('GET', 'mcp-servers')).body.mcp_servers.find((x: { fingerprint: string }) => x.fingerprint === 'fp-request-1');
+    expect(item).toMatchObject({ display_name: 'linear', status: 'pending', fleet_count: 1 });
+    // Pending is what the agent assumes for anything not listed: the snapshot carries decided items only.
+    const pushed = p.next('policy', (m) => m.snapshot.mcp_servers.some((s) => s.fingerprint === 'fp-request-1'));
+    expect((await gw.admin('POST', 'mcp-servers/fp-request-1/decision', { status: 'approved' })).status).toBe(200);
     passPushWindow();
-    expect((await pushed).snapshot.mcp_servers.find((s) => s.fingerprint === 'fp-request-1')).toEqual({ fingerprint: 'fp-request-1', name: 'linear', status: 'pending' });
+    expect((await pushed).snapshot.mcp_servers.find((s) => s.fingerprint === 'fp-request-1')).toEqual({ fingerprint: 'fp-request-1', name: 'linear', status: 'approved' });
     p.close();
   });
 

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_LIMITS, EMPTY_CONFIG } from '../../gateway/src/config.ts';
 import { at, createKey, enroll, Peer, startTestGateway, type TestGateway } from './helpers.ts';
 
 const AGENTS = 200;
@@ -16,9 +17,15 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+// 200 devices enrolling from one address is a fleet behind one NAT: above the default enroll burst.
+const FLEET_CONFIG = {
+  ...EMPTY_CONFIG,
+  limits: { ...DEFAULT_LIMITS, clients: { ...DEFAULT_LIMITS.clients, rates: { ...DEFAULT_LIMITS.clients.rates, enroll: { perMinute: 100_000, burst: 1_000 } } } },
+};
+
 describe('gateway restart with 200 agents', () => {
   it('takes 200 concurrent reconnects and resumes every outbox', async () => {
-    gw = await startTestGateway({ dataDir });
+    gw = await startTestGateway({ dataDir, config: FLEET_CONFIG });
     const port = gw.port;
     const key = await createKey(gw, 'fleet@example.com');
     const tokens: string[] = [];
@@ -44,7 +51,7 @@ describe('gateway restart with 200 agents', () => {
     const codes = new Set((await Promise.all(closes)).map((c) => c.code));
     expect(codes).toEqual(new Set([1001]));
 
-    gw = await startTestGateway({ dataDir, port });
+    gw = await startTestGateway({ dataDir, port, config: FLEET_CONFIG });
     const again = tokens.map((t) => new Peer(gw!.wsUrl, t));
     const resumed = await Promise.all(again.map((p, i) => p.handshake(`fleet-${i}`, { outbox_stream: `s-${i}`, outbox_first_seq: 1 })));
     expect(gw.hub.connectionCount).toBe(AGENTS);

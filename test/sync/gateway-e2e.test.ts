@@ -109,6 +109,25 @@ describe('agent sync with the reference gateway', () => {
     expect(new Set(stored.map((e) => e.attrs.i)).size).toBe(160);
   });
 
+  it('drops an inventory over the device budget from its outbox without reconnecting, and says why in status', async () => {
+    await waitFor(() => client.status().state === 'connected', 'connected');
+    const connects = () => logText.split('sync channel connected').length;
+    const before = connects();
+    expect((await gw.admin('PATCH', 'budgets', { inventory_apps: 2 })).status).toBe(200);
+    outbox.enqueueInventory({ type: 'inventory.apps', apps: [{ app_id: 'a-1' }, { app_id: 'a-2' }, { app_id: 'a-3' }] });
+    await waitFor(() => outbox.depth().rows === 0, 'over-budget inventory acknowledged');
+    expect(client.status().last_error).toContain("the gateway refused a message over this device's inventory_apps budget (3 > 2)");
+    expect(logText).toContain('message over the device budget; the gateway dropped it');
+    // The channel goes on: a report within the budget is stored on the same connection.
+    outbox.enqueueInventory({ type: 'inventory.apps', apps: [{ app_id: 'a-1' }] });
+    await waitFor(() => outbox.depth().rows === 0, 'inventory within budget acknowledged');
+    const detail = (await gw.admin('GET', `devices/${credentials.deviceId()}`)).body as { inventory: { apps: { app_id: string }[] } };
+    expect(detail.inventory.apps.map((a) => a.app_id)).toEqual(['a-1']);
+    expect(connects()).toBe(before);
+    expect(client.status().state).toBe('connected');
+    await gw.admin('PATCH', 'budgets', { inventory_apps: 512 });
+  });
+
   it('stops with a revoked state when the admin revokes the device, and the secrets never reach the log', async () => {
     await waitFor(() => client.status().state === 'connected', 'connected');
     await gw.admin('POST', `devices/${credentials.deviceId()}/revoke`);

@@ -113,6 +113,12 @@ export class SyncClient {
       this.#lastError = `the gateway reported ${m.code}: ${truncate(m.message, 200)}`;
       this.#o.logger.warn({ url: conn.url, code: m.code, reason: truncate(m.message, 200) }, 'sync channel: gateway reported an error');
     },
+    // Not an end of the connection: the gateway acknowledged the seq, so the outbox moves on and
+    // nothing is resent. Status shows the budget until the next problem or reconnect.
+    over_budget: (conn, m) => {
+      this.#lastError = `the gateway refused a message over this device's ${m.budget} budget (${m.got} > ${m.limit}): ${truncate(m.message, 200)}`;
+      this.#o.logger.warn({ url: conn.url, budget: m.budget, limit: m.limit, got: m.got, seq: m.seq }, 'sync channel: message over the device budget; the gateway dropped it');
+    },
     ping: () => undefined,
     pong: () => undefined,
   };

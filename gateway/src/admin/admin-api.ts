@@ -3,11 +3,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { Logger } from '../../../lib/index.ts';
-import { ControlError, bearerToken, secretsEqual, type ControlPlane } from '../control/index.ts';
+import { ControlError, bearerToken, type ControlPlane } from '../control/index.ts';
+import type { AdminToken } from './admin-token.ts';
 import type { CatalogItemRecord, DeviceRecord, StoredEvent, VirtualKeyRecord } from '../store/index.ts';
 import { HttpError, parseInput, readJsonBody, sendError, sendJson } from '../http/index.ts';
 import {
   appIdParam,
+  budgetsPatchSchema,
+  deleteItemsSchema,
+  mergeSchema,
   catalogQuerySchema,
   createKeySchema,
   decisionSchema,
@@ -23,7 +27,7 @@ export const ADMIN_PREFIX = '/admin/v1/';
 export interface AdminApiOptions {
   control: ControlPlane;
   logger: Logger;
-  adminToken: string;
+  adminToken: AdminToken;
   /** Serve callers that are not on loopback (only behind TLS and a network you trust). */
   allowRemote: boolean;
   /** Whether a device has a live websocket (from the hub). */
@@ -37,7 +41,7 @@ interface Context {
 }
 
 interface Route {
-  method: 'GET' | 'POST' | 'PATCH' | 'PUT';
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
   pattern: RegExp;
   handle: (ctx: Context) => Promise<{ status?: number; body: unknown }>;
 }
@@ -113,6 +117,10 @@ function eventJson(e: StoredEvent, emails: ReadonlyMap<string, string>) {
   };
 }
 
+function stripUndefined<T extends object>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
 function isLoopback(address: string | undefined): boolean {
   if (!address) return false;
   const a = address.startsWith('::ffff:') ? address.slice(7) : address;
@@ -129,6 +137,28 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
     return { body: catalogItemJson(await control.decide(kind, id, body.status, body.user)) };
   };
 
+  const itemId = (kind: 'app' | 'mcp', value: string | undefined) =>
+    kind === 'app' ? parseInput(appIdParam, value, { prefix: 'id', echo: true }) : parseInput(fingerprintParam, value, { prefix: 'fingerprint', echo: true });
+
+  const deleteOne = (kind: 'app' | 'mcp') => async (ctx: Context) => {
+    const id = itemId(kind, ctx.params['id']);
+    if ((await control.deleteCatalogItems(kind, [id])) === 0) {
+      throw new ControlError('not_found', `no ${kind === 'app' ? 'app' : 'MCP server'} ${JSON.stringify(id)} in the catalog`, kind === 'app' ? 'id' : 'fingerprint');
+    }
+    return { body: { deleted: 1 } };
+  };
+
+  const deleteMany = (kind: 'app' | 'mcp') => async (ctx: Context) => {
+    const body = parseInput(deleteItemsSchema(kind), await readJsonBody(ctx.req, 16 * 1024 * 1024));
+    return { body: { deleted: await control.deleteCatalogItems(kind, body.ids) } };
+  };
+
+  const merge = (kind: 'app' | 'mcp') => async (ctx: Context) => {
+    const from = itemId(kind, ctx.params['id']);
+    const body = parseInput(mergeSchema(kind), await readJsonBody(ctx.req), { echo: true });
+    return { body: catalogItemJson(await control.mergeCatalogItem(kind, from, body.into)) };
+  };
+
   const listCatalog = async (kind: 'app' | 'mcp', ctx: Context) => {
     const { status } = parseInput(catalogQuerySchema, Object.fromEntries(ctx.url.searchParams), { echo: true });
     const items = await control.listCatalog(kind);
@@ -142,6 +172,28 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
       pattern: /^settings$/,
       handle: async (ctx) => ({ body: await control.updateSettings(parseInput(settingsPatchSchema, await readJsonBody(ctx.req), { echo: true })) }),
     },
+    {
+      method: 'POST',
+      pattern: /^admin-token\/rotate$/,
+      handle: async () => {
+        const token = await options.adminToken.rotate();
+        options.logger.warn('admin token rotated: the previous one no longer works');
+        // The caller may be remote (no access to the file): it gets the new token once, like a new virtual key.
+        return { body: { token, file: options.adminToken.file } };
+      },
+    },
+    { method: 'GET', pattern: /^budgets$/, handle: () => Promise.resolve({ body: control.budgets() }) },
+    {
+      method: 'PATCH',
+      pattern: /^budgets$/,
+      handle: async (ctx) => ({ body: await control.updateBudgets(stripUndefined(parseInput(budgetsPatchSchema, await readJsonBody(ctx.req), { echo: true }))) }),
+    },
+    { method: 'POST', pattern: /^apps\/delete$/, handle: deleteMany('app') },
+    { method: 'POST', pattern: /^mcp-servers\/delete$/, handle: deleteMany('mcp') },
+    { method: 'DELETE', pattern: /^apps\/(?<id>[^/]+)$/, handle: deleteOne('app') },
+    { method: 'DELETE', pattern: /^mcp-servers\/(?<id>[^/]+)$/, handle: deleteOne('mcp') },
+    { method: 'POST', pattern: /^apps\/(?<id>[^/]+)\/merge$/, handle: merge('app') },
+    { method: 'POST', pattern: /^mcp-servers\/(?<id>[^/]+)\/merge$/, handle: merge('mcp') },
     { method: 'GET', pattern: /^apps$/, handle: async (ctx) => ({ body: { apps: (await listCatalog('app', ctx)).map(catalogItemJson) } }) },
     { method: 'POST', pattern: /^apps\/(?<id>[^/]+)\/decision$/, handle: decide('app') },
     { method: 'GET', pattern: /^mcp-servers$/, handle: async (ctx) => ({ body: { mcp_servers: (await listCatalog('mcp', ctx)).map(catalogItemJson) } }) },
@@ -244,7 +296,7 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
         throw new HttpError(403, 'forbidden', 'the admin API answers loopback callers only (set admin.allow_remote in the gateway config to change this)');
       }
       const token = bearerToken(req.headers.authorization);
-      if (!token || !secretsEqual(token, options.adminToken)) {
+      if (!token || !options.adminToken.verify(token)) {
         res.setHeader('www-authenticate', 'Bearer realm="heimdall-gateway admin"');
         throw new HttpError(401, 'unauthorized', 'missing or wrong admin token (Authorization: Bearer <admin token>)');
       }

@@ -1,6 +1,6 @@
 // Request bodies and queries of the admin API. Strict objects: a misspelt field is a 400 that names it.
 import { z } from 'zod';
-import { appIdSchema, fingerprintSchema, routingModeSchema, statusSchema } from '../../../protocol/index.ts';
+import { appIdSchema, fingerprintSchema, LIMITS, routingModeSchema, statusSchema } from '../../../protocol/index.ts';
 
 // `accepted: ...` messages say what a person may send where zod's own words would not.
 const booleanSetting = z.boolean({ error: 'accepted: true, false' }).optional();
@@ -68,3 +68,25 @@ export const uploadCaSchema = z.strictObject({
   cert_pem: z.string().min(1).max(64 * 1024),
   key_pem: z.string().min(1).max(64 * 1024),
 });
+
+const budget = (max: number) => {
+  const error = { error: `accepted: a whole number from 1 to ${max}` };
+  return z.int(error).min(1, error).max(max, error).optional();
+};
+
+/** PATCH budgets: the per-device budgets (docs/gateway.md). */
+export const budgetsPatchSchema = z.strictObject({
+  message_bytes: budget(LIMITS.maxAgentMessageBytes),
+  inventory_apps: budget(LIMITS.maxInventoryApps),
+  inventory_mcp: budget(LIMITS.maxInventoryMcpServers),
+  catalog_items: budget(10_000_000),
+  events_per_minute: budget(10_000_000),
+  events_burst: budget(10_000_000),
+});
+
+/** POST apps/delete, mcp-servers/delete: many items at once (a flood is cleaned in one call). */
+export const deleteItemsSchema = (kind: 'app' | 'mcp') =>
+  z.strictObject({ ids: z.array(kind === 'app' ? appIdSchema : fingerprintSchema).min(1).max(100_000) });
+
+/** POST apps/:id/merge, mcp-servers/:fingerprint/merge. */
+export const mergeSchema = (kind: 'app' | 'mcp') => z.strictObject({ into: kind === 'app' ? appIdSchema : fingerprintSchema });

@@ -15,16 +15,32 @@ export class CliError extends Error {
 
 export interface TargetFlags {
   url?: string | undefined;
+  /** Refused: see resolveTarget. */
   token?: string | undefined;
+  tokenFile?: string | undefined;
   dataDir?: string | undefined;
 }
+
+export const TOKEN_ARGV_REFUSED =
+  '--token is not accepted: a token on the command line is visible to every user in the process list. ' +
+  'Set HEIMDALL_ADMIN_TOKEN, pass --token-file FILE, or pass --data-dir DIR on the gateway machine (it reads DIR/admin-token)';
 
 export function resolveTarget(flags: TargetFlags, env: NodeJS.ProcessEnv = process.env): AdminTarget {
   // An empty variable counts as unset (`HEIMDALL_ADMIN_TOKEN= heimdall-gateway ...`).
   const fromEnv = (name: string) => env[name] || undefined;
   const dataDir = flags.dataDir ?? fromEnv('HEIMDALL_GATEWAY_DATA_DIR');
   let url = flags.url ?? fromEnv('HEIMDALL_GATEWAY_URL');
-  let token = flags.token ?? fromEnv('HEIMDALL_ADMIN_TOKEN');
+  if (flags.token !== undefined) throw new CliError(TOKEN_ARGV_REFUSED);
+  let token: string | undefined;
+  if (flags.tokenFile !== undefined) {
+    try {
+      token = readFileSync(flags.tokenFile, 'utf8').trim();
+    } catch (err) {
+      throw new CliError(`--token-file ${flags.tokenFile}: ${(err as Error).message}`);
+    }
+    if (token === '') throw new CliError(`--token-file ${flags.tokenFile} is empty; it should hold the admin token`);
+  }
+  token ??= fromEnv('HEIMDALL_ADMIN_TOKEN');
   if (dataDir && url === undefined) {
     const runtime = path.join(dataDir, RUNTIME_FILE);
     if (existsSync(runtime)) url = (JSON.parse(readFileSync(runtime, 'utf8')) as { url?: string }).url;
@@ -34,7 +50,7 @@ export function resolveTarget(flags: TargetFlags, env: NodeJS.ProcessEnv = proce
     if (existsSync(file)) token = readFileSync(file, 'utf8').trim();
   }
   if (!url) throw new CliError('where is the gateway? pass --url URL, set HEIMDALL_GATEWAY_URL, or pass --data-dir DIR of a gateway running on this machine');
-  if (!token) throw new CliError('no admin token: pass --token, set HEIMDALL_ADMIN_TOKEN, or pass --data-dir DIR (the token is in DIR/admin-token)');
+  if (!token) throw new CliError('no admin token: set HEIMDALL_ADMIN_TOKEN, pass --token-file FILE, or pass --data-dir DIR (the token is in DIR/admin-token)');
   return { url: url.replace(/\/+$/, ''), token };
 }
 

@@ -27,7 +27,9 @@ function adminCommand(parent: Command, name: string, description: string): Comma
     .command(name)
     .description(description)
     .option('--url <url>', 'admin URL of the gateway (env HEIMDALL_GATEWAY_URL)')
-    .option('--token <token>', 'admin token (env HEIMDALL_ADMIN_TOKEN)')
+    .option('--token-file <file>', 'file holding the admin token (env HEIMDALL_ADMIN_TOKEN holds the token itself)')
+    // Refused with a message, not unknown: a token in argv is visible to every user in the process list.
+    .addOption(new Option('--token <token>').hideHelp())
     .option('--data-dir <dir>', "a local gateway's data dir: read its URL and admin token from there (env HEIMDALL_GATEWAY_DATA_DIR)")
     .option('--json', "print the admin API's JSON answer as it is (every value whole)");
 }
@@ -97,7 +99,7 @@ export function buildProgram(io: Io = STDIO): Command {
   example(
     program
       .command('run')
-      .description('Start the gateway (admin token generated at first start, printed once, stored 0600 in the data dir).')
+      .description('Start the gateway (admin token generated at first start into DATA_DIR/admin-token, 0600; never printed).')
       .requiredOption('--data-dir <dir>', 'where the database and admin token live (created 0700)')
       .option('--listen <host:port>', 'listen address; the admin API answers loopback callers only unless the config allows remote', '127.0.0.1:8787')
       .option('--config <file>', 'gateway config file (JSON: public_url, tls, admin, inference)')
@@ -109,10 +111,11 @@ export function buildProgram(io: Io = STDIO): Command {
         const config = opts.config ? loadGatewayConfig(opts.config) : undefined;
         const logger = createLogger({ level: opts.logLevel, name: 'heimdall-gateway' });
         const gateway = await startGateway({ dataDir: opts.dataDir, host, port, logger, ...(config ? { config } : {}) });
+        // The token itself is never printed (log collectors keep stderr): say where it is.
         if (gateway.adminTokenCreated) {
           io.err(
-            `\nAdmin token (shown once; kept 0600 in ${opts.dataDir}/admin-token):\n  ${gateway.adminToken}\n` +
-              `Use it with HEIMDALL_ADMIN_TOKEN, or pass --data-dir ${opts.dataDir} to the admin commands on this machine.\n\n`,
+            `\nAdmin token created in ${gateway.adminTokenFile} (0600, readable by this account only; the database keeps only its hash).\n` +
+              `Admin commands on this machine read it with --data-dir ${opts.dataDir}; elsewhere, set HEIMDALL_ADMIN_TOKEN or pass --token-file FILE.\n\n`,
           );
         }
         const stop = (signal: string) => {
@@ -136,7 +139,7 @@ export function buildProgram(io: Io = STDIO): Command {
     const resource = kind === 'apps' ? 'apps' : 'mcp-servers';
     const idName = kind === 'apps' ? 'APP_ID' : 'FINGERPRINT';
     const noun = kind === 'apps' ? 'app' : 'MCP server';
-    const group = program.command(kind).description(kind === 'apps' ? 'The app catalog: list and decide.' : 'The MCP server catalog: list and decide.');
+    const group = program.command(kind).description(kind === 'apps' ? 'The app catalog: list, decide, delete, merge.' : 'The MCP server catalog: list, decide, delete, merge.');
     example(
       adminCommand(group, 'list', `List ${noun}s with status, fleet count, first and last seen, user exceptions.`)
         .option('--status <status>', 'only pending, approved or denied (the gateway checks it)')
@@ -178,6 +181,24 @@ export function buildProgram(io: Io = STDIO): Command {
         kind === 'apps' ? `heimdall-gateway apps ${verb} cursor${verb === 'deny' ? '' : ' --user alice@example.com'}` : `heimdall-gateway mcp ${verb} 3f9a0c1d2e4b5a67`,
       );
     }
+    example(
+      adminCommand(group, `delete <${idName.toLowerCase()}...>`, `Delete ${noun}s from the catalog with their devices and user exceptions (one still installed comes back, pending, at its device's next report).`).action(
+        async (ids: string[], opts: TargetOptions) => {
+          const json = await adminRequest<{ deleted: number }>(resolveTarget(opts), 'POST', `${resource}/delete`, { ids });
+          print(opts, json, () => `${json.deleted} ${noun}${json.deleted === 1 ? '' : 's'} deleted\n`);
+        },
+      ),
+      kind === 'apps' ? 'heimdall-gateway apps delete junk-1 junk-2' : 'heimdall-gateway mcp delete 3f9a0c1d2e4b5a67',
+    );
+    example(
+      adminCommand(group, `merge <from> <into>`, `Fold one ${noun} into another: its devices and user exceptions move, INTO keeps its own decision, FROM is deleted.`).action(
+        async (from: string, into: string, opts: TargetOptions) => {
+          const json = await adminRequest<CatalogItemJson>(resolveTarget(opts), 'POST', `${resource}/${encodeURIComponent(from)}/merge`, { into });
+          print(opts, json, () => `${noun} ${from} merged into ${into} (${json.status}, ${json.fleet_count} devices)\n`);
+        },
+      ),
+      kind === 'apps' ? 'heimdall-gateway apps merge claude-code-beta claude-code' : 'heimdall-gateway mcp merge 3f9a0c1d2e4b5a67 9e8d7c6b5a493827',
+    );
   };
   catalog('apps');
   catalog('mcp');
@@ -256,6 +277,45 @@ export function buildProgram(io: Io = STDIO): Command {
     'heimdall-gateway settings set pending_action block',
     'heimdall-gateway settings set routing.codex-cli passthrough',
     'heimdall-gateway settings set require_verified.claude-code true',
+  );
+
+  // ---- admin token ----
+  const adminTokenCmd = program.command('admin-token').description('The admin token: one plaintext copy in DATA_DIR/admin-token (0600), only its hash in the database.');
+  example(
+    adminCommand(adminTokenCmd, 'rotate', 'Replace the admin token: the gateway writes the new one to its admin-token file; the old one stops working at once.').action(
+      async (opts: TargetOptions) => {
+        const target = resolveTarget(opts);
+        const json = await adminRequest<{ token: string; file: string }>(target, 'POST', 'admin-token/rotate');
+        const local = (opts.dataDir ?? process.env['HEIMDALL_GATEWAY_DATA_DIR']) !== undefined;
+        if (local) {
+          // On the gateway's machine the file is the copy: the token is not printed.
+          print(opts, { file: json.file, rotated: true }, () => `admin token rotated; the new one is in ${json.file} (0600); the old one no longer works\n`);
+        } else {
+          print(opts, json, () => `${json.token}\n`);
+          if (!opts.json) io.err(`admin token rotated; shown once (the gateway also wrote it to ${json.file}): store it now; the old one no longer works\n`);
+        }
+      },
+    ),
+    'heimdall-gateway admin-token rotate --data-dir /var/lib/heimdall-gateway',
+  );
+
+  // ---- budgets ----
+  const budgets = program.command('budgets').description('What one device may add (docs/gateway.md "Device budgets"): message size, inventory rows, catalog items, events per minute.');
+  example(
+    adminCommand(budgets, 'get', 'Show the device budgets in force.').action(async (opts: TargetOptions) => {
+      const json = await adminRequest<Record<string, number>>(resolveTarget(opts), 'GET', 'budgets');
+      print(opts, json, () => Object.entries(json).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
+    }),
+    'heimdall-gateway budgets get',
+  );
+  example(
+    adminCommand(budgets, 'set <budget> <value>', 'Change a budget: message_bytes, inventory_apps, inventory_mcp, catalog_items, events_per_minute, events_burst (a whole number).').action(
+      async (key: string, value: string, opts: TargetOptions) => {
+        const json = await adminRequest<Record<string, number>>(resolveTarget(opts), 'PATCH', 'budgets', { [key]: /^\d+$/.test(value) ? Number(value) : value });
+        print(opts, json, () => `${key} = ${json[key]}\n`);
+      },
+    ),
+    'heimdall-gateway budgets set events_per_minute 5000',
   );
 
   // ---- keys ----

@@ -20,15 +20,15 @@ import type {
   CaRecord,
   CatalogItemRecord,
   CatalogKind,
+  DeviceBudgets,
   DeviceRecord,
   DeviceTokenIdentity,
   EventQuery,
   GatewayEventInput,
   GatewayStore,
-  IngestResult,
-  InventoryResult,
   VirtualKeyRecord,
 } from '../store/index.ts';
+import { BudgetEventThrottle, EventRate, overBudget, type OverBudget } from './budgets.ts';
 import { BUILT_IN_APP_IDS, unknownIdMessage } from './catalog-ids.ts';
 import { ChallengeIssuer } from './challenges.ts';
 import { checkUploadedCa, describeCaRecord, generateCa, signLeaf, type CaInfo, type LeafResult } from './ca.ts';
@@ -41,6 +41,12 @@ export type ControlEvent =
   | { type: 'policy'; version: number; userIds?: readonly string[] }
   /** Connections of this device must close now. */
   | { type: 'revoked'; deviceId: string };
+
+/** What ingesting an outbox message did: the seq to acknowledge, and the budget it exceeded, if any. */
+export interface IngestOutcome {
+  highSeq: number;
+  over?: OverBudget;
+}
 
 export interface SettingsPatch {
   pending_action?: PolicySettings['pending_action'];
@@ -87,6 +93,9 @@ export class ControlPlane {
   #settings: PolicySettings | undefined;
   readonly #challenges: ChallengeIssuer;
   readonly #tokenTtlMs: number;
+  #budgets: DeviceBudgets | undefined;
+  readonly #eventRate = new EventRate();
+  readonly #budgetEvents = new BudgetEventThrottle();
 
   constructor(options: ControlPlaneOptions) {
     this.store = options.store;
@@ -103,6 +112,21 @@ export class ControlPlane {
   /** Loads what the synchronous getters need; call once before serving. */
   async start(): Promise<void> {
     this.#settings = await this.store.getSettings();
+    this.#budgets = await this.store.getBudgets();
+  }
+
+  /** The device budgets in force (synchronous: the hub asks on every message). */
+  budgets(): DeviceBudgets {
+    if (!this.#budgets) throw new Error('ControlPlane.start() was not called');
+    return this.#budgets;
+  }
+
+  async updateBudgets(patch: Partial<DeviceBudgets>): Promise<DeviceBudgets> {
+    const next: DeviceBudgets = { ...(await this.store.getBudgets()), ...patch };
+    await this.store.saveBudgets(next);
+    this.#budgets = next;
+    this.#logger.info({ budgets: next }, 'device budgets changed');
+    return next;
   }
 
   onEvent(listener: (event: ControlEvent) => void): () => void {
@@ -229,6 +253,27 @@ export class ControlPlane {
     if (await this.store.getCatalogItem(kind, id)) return;
     const reported = (await this.store.listCatalog(kind)).map((item) => item.id);
     throw new ControlError(code, unknownIdMessage(kind, id, reported), field);
+  }
+
+  /** Deletes catalog items (a flood of junk, a renamed tool); an item still installed comes back, pending, at its next report. */
+  async deleteCatalogItems(kind: CatalogKind, ids: readonly string[]): Promise<number> {
+    const deleted = await this.store.deleteCatalogItems(kind, ids);
+    if (deleted > 0) await this.#policyChanged();
+    this.#logger.info({ kind, requested: ids.length, deleted }, 'catalog items deleted');
+    return deleted;
+  }
+
+  /** Folds `from` into `into`: devices and user exceptions move, `into` keeps its own decision. */
+  async mergeCatalogItem(kind: CatalogKind, from: string, into: string): Promise<CatalogItemRecord> {
+    const field = kind === 'app' ? 'id' : 'fingerprint';
+    if (from === into) throw new ControlError('invalid', `cannot merge ${JSON.stringify(from)} into itself`, 'into');
+    if (!(await this.store.mergeCatalogItem(kind, from, into))) {
+      const reported = (await this.store.listCatalog(kind)).map((item) => item.id);
+      throw new ControlError('not_found', unknownIdMessage(kind, from, reported), field);
+    }
+    await this.#policyChanged();
+    this.#logger.info({ kind, from, into }, 'catalog items merged');
+    return (await this.store.getCatalogItem(kind, into))!;
   }
 
   // ---- devices ----
@@ -492,28 +537,82 @@ export class ControlPlane {
     return this.store.highSeq(deviceId, stream);
   }
 
-  ingestEvents(deviceId: string, stream: string, events: readonly EdgeEvent[]): Promise<IngestResult> {
-    return this.store.ingestEvents(deviceId, stream, events, this.#nowIso());
+  /** Stores the events the device's rate allows; the rest are acknowledged and dropped (`over`). */
+  async ingestEvents(deviceId: string, stream: string, events: readonly EdgeEvent[]): Promise<IngestOutcome> {
+    const budgets = this.budgets();
+    const allowed = this.#eventRate.take(deviceId, events.length, budgets, this.#clock.now());
+    const kept = allowed === events.length ? events : events.slice(0, allowed);
+    let highSeq = kept.length > 0 ? (await this.store.ingestEvents(deviceId, stream, kept, this.#nowIso())).highSeq : await this.store.highSeq(deviceId, stream);
+    if (allowed === events.length) return { highSeq };
+    const dropped = events.slice(allowed);
+    highSeq = await this.store.skipSeq(deviceId, stream, dropped[dropped.length - 1]!.seq, this.#nowIso());
+    const over = overBudget('events_per_minute', budgets.events_per_minute, dropped.length, `events seq ${dropped[0]!.seq}-${dropped[dropped.length - 1]!.seq} over the rate (burst ${budgets.events_burst})`);
+    await this.recordOverBudget(deviceId, over, { message_type: 'events', first_seq: dropped[0]!.seq, last_seq: dropped[dropped.length - 1]!.seq });
+    return { highSeq, over };
   }
 
-  async ingestInventory(deviceId: string, stream: string, message: InventoryAppsMessage | InventoryMcpMessage): Promise<InventoryResult> {
+  /** An inventory report within the device's row and catalog budgets replaces the previous one; one over them is dropped. */
+  async ingestInventory(deviceId: string, stream: string, message: InventoryAppsMessage | InventoryMcpMessage): Promise<IngestOutcome> {
     const at = this.#nowIso();
+    const budgets = this.budgets();
+    const kind: CatalogKind = message.type === 'inventory.apps' ? 'app' : 'mcp';
+    const ids = message.type === 'inventory.apps' ? message.apps.map((a) => a.app_id) : message.servers.map((s) => s.fingerprint);
+    const rows = message.type === 'inventory.apps' ? message.apps.length : message.servers.length;
+    const rowBudget = message.type === 'inventory.apps' ? budgets.inventory_apps : budgets.inventory_mcp;
+    let over: OverBudget | undefined;
+    if (rows > rowBudget) {
+      over = overBudget(message.type === 'inventory.apps' ? 'inventory_apps' : 'inventory_mcp', rowBudget, rows, `${message.type} seq ${message.seq}`);
+    } else {
+      const added = (await this.store.itemsAddedBy(deviceId)) + (await this.store.countUnknown(kind, ids));
+      if (added > budgets.catalog_items) over = overBudget('catalog_items', budgets.catalog_items, added, `${message.type} seq ${message.seq} would bring the catalog items this device added`);
+    }
+    if (over) return this.refuseOutboxMessage(deviceId, stream, message.seq, message.type, over);
     const result =
       message.type === 'inventory.apps'
         ? await this.store.replaceAppInventory(deviceId, stream, message.seq, message.apps, at)
         : await this.store.replaceMcpInventory(deviceId, stream, message.seq, message.servers, message.errors, at);
-    // New catalog items are part of every device's policy (as pending).
-    if (result.newItems > 0) await this.#policyChanged();
-    return result;
+    // New items are pending, which the policy snapshot does not list: no push (one device's
+    // reports never make the gateway push to the fleet).
+    return { highSeq: result.highSeq };
   }
 
-  async approvalRequest(deviceId: string, message: ApprovalRequestMessage): Promise<void> {
+  /** Acknowledges an outbox message without storing it (over a budget), and tells administrators. */
+  async refuseOutboxMessage(deviceId: string, stream: string, seq: number | undefined, type: string, over: OverBudget): Promise<IngestOutcome> {
+    const highSeq = seq === undefined ? await this.store.highSeq(deviceId, stream) : await this.store.skipSeq(deviceId, stream, seq, this.#nowIso());
+    await this.recordOverBudget(deviceId, over, { message_type: type, ...(seq === undefined ? {} : { seq }) });
+    return { highSeq, over };
+  }
+
+  /** The admin event `budget.exceeded` (at most one per device and budget a minute; the rest are counted). */
+  async recordOverBudget(deviceId: string, over: OverBudget, attrs: Record<string, string | number>): Promise<void> {
+    this.#logger.warn({ device_id: deviceId, budget: over.budget, limit: over.limit, got: over.got, ...attrs }, 'device message over budget; dropped');
+    const { record, suppressed } = this.#budgetEvents.admit(deviceId, over.budget, this.#clock.now());
+    if (!record) return;
+    await this.store.recordGatewayEvent({
+      type: 'budget.exceeded',
+      at: this.#nowIso(),
+      deviceId,
+      attrs: { budget: over.budget, limit: over.limit, got: over.got, ...attrs, earlier_in_last_minute: suppressed },
+    });
+  }
+
+  /** Records the request as a sighting (an unknown item becomes pending); undefined, or the budget it would exceed. */
+  async approvalRequest(deviceId: string, message: ApprovalRequestMessage): Promise<OverBudget | undefined> {
     const sighting =
       message.kind === 'app'
         ? { kind: 'app' as const, id: message.app_id, displayName: message.display_name }
         : { kind: 'mcp' as const, id: message.fingerprint, displayName: message.display_name };
+    const limit = this.budgets().catalog_items;
+    if ((await this.store.countUnknown(sighting.kind, [sighting.id])) > 0) {
+      const added = (await this.store.itemsAddedBy(deviceId)) + 1;
+      if (added > limit) {
+        const over = overBudget('catalog_items', limit, added, `approval.request for ${sighting.id} would bring the catalog items this device added`);
+        await this.recordOverBudget(deviceId, over, { message_type: 'approval.request' });
+        return over;
+      }
+    }
     const created = await this.store.recordSightings(deviceId, [sighting], this.#nowIso(), 'request');
     this.#logger.info({ device_id: deviceId, kind: message.kind, id: sighting.id, os_user: message.os_user, created: created > 0 }, 'approval requested');
-    if (created > 0) await this.#policyChanged();
+    return undefined;
   }
 }

@@ -1,4 +1,4 @@
-// JSON over HTTP for the admin API and enrollment: bounded bodies, one error shape
+// JSON over HTTP for the admin API and enrollment: bounded bodies that must arrive in time, one error shape
 // `{ error: { code, message, field? } }`, and zod issues turned into the field that was wrong.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
@@ -23,18 +23,43 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 }
 
 export function sendError(res: ServerResponse, status: number, code: string, message: string, field?: string): void {
+  // The rest of a body that came too slowly or too large is not worth reading: close after answering.
+  if (status === 408 || status === 413 || status === 429) res.shouldKeepAlive = false;
   sendJson(res, status, { error: { code, message, ...(field === undefined ? {} : { field }) } });
 }
 
-/** Reads a JSON body of at most `maxBytes`; an empty body reads as `{}`. */
+/** How long a JSON body may take to arrive, per listener (the gateway sets it from its limits). */
+const bodyTimeouts = new WeakMap<object, number>();
+
+/** Sets the body deadline for requests arriving on `server` (readJsonBody reads it from the request's socket's server). */
+export function setBodyTimeout(server: object, ms: number): void {
+  bodyTimeouts.set(server, ms);
+}
+
+/** Reads a JSON body of at most `maxBytes` within the listener's body deadline (408 after it); an empty body reads as `{}`. */
 export async function readJsonBody(req: IncomingMessage, maxBytes = 1024 * 1024): Promise<unknown> {
   const type = req.headers['content-type'];
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw new HttpError(413, 'too_large', `request body exceeds ${maxBytes} bytes`);
-    chunks.push(chunk);
+  const server = (req.socket as { server?: object }).server;
+  const timeoutMs = (server && bodyTimeouts.get(server)) ?? 10_000;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HttpError(408, 'request_timeout', `the request body did not arrive within ${timeoutMs / 1000} s`)), timeoutMs);
+  });
+  deadline.catch(() => {});
+  const read = (async () => {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBytes) throw new HttpError(413, 'too_large', `request body exceeds ${maxBytes} bytes`);
+      chunks.push(chunk);
+    }
+  })();
+  read.catch(() => {});
+  try {
+    await Promise.race([read, deadline]);
+  } finally {
+    clearTimeout(timer);
   }
   if (size === 0) return {};
   if (type !== undefined && !/^application\/json\b/i.test(type)) {

@@ -14,7 +14,7 @@ import {
   type GatewayMessage,
   type HelloMessage,
 } from '../../../protocol/index.ts';
-import type { ControlPlane } from '../control/index.ts';
+import { overBudget, type ControlPlane, type IngestOutcome, type OverBudget } from '../control/index.ts';
 import type { DeviceTokenIdentity } from '../store/index.ts';
 
 /** The peer broke the protocol: close with this code and reason. */
@@ -145,10 +145,13 @@ export class Connection {
       return;
     }
     const message = parsed.message;
+    const bytes = data.length;
     this.#chain = this.#chain.then(async () => {
       if (this.#closing) return;
       try {
-        await this.#handle(message);
+        const limit = this.#control.budgets().message_bytes;
+        if (bytes > limit && message.type !== 'hello') await this.#refuseLarge(message, overBudget('message_bytes', limit, bytes, `${message.type} of ${bytes} bytes`));
+        else await this.#handle(message);
       } catch (err) {
         if (err instanceof SessionClose) {
           this.closeWith(err.closeCode, err.message);
@@ -182,6 +185,31 @@ export class Connection {
     await this.#control.touchDevice(this.deviceId);
   }
 
+  /** Answers an outbox message with `over_budget` then `ack` (its seq is handled: the agent does not resend it). */
+  #answerOutbox(message: { id?: string | undefined }, seq: number | undefined, outcome: IngestOutcome): void {
+    if (outcome.over) this.#sendOverBudget(outcome.over, seq, message.id);
+    this.send({ type: 'ack', outbox_stream: this.#stream(), seq: outcome.highSeq, ...(message.id ? { id: message.id } : {}) });
+  }
+
+  #sendOverBudget(over: OverBudget, seq: number | undefined, id: string | undefined): void {
+    this.send({ type: 'over_budget', ...(id ? { id } : {}), budget: over.budget, limit: over.limit, got: over.got, ...(seq === undefined ? {} : { seq }), message: over.message.slice(0, 1024) });
+  }
+
+  /** A message over the device's message_bytes budget (within the protocol's limit): refused, the connection goes on. */
+  async #refuseLarge(message: AgentMessage, over: OverBudget): Promise<void> {
+    if (!this.#hello) {
+      throw new SessionClose(CLOSE_CODES.badMessage.code, 'bad_message', `${message.type} before hello: hello must be the first message`);
+    }
+    if (message.type === 'events' || message.type === 'inventory.apps' || message.type === 'inventory.mcp') {
+      const [first, last] = message.type === 'events' ? [message.seq_from, message.events[message.events.length - 1]!.seq] : [message.seq, message.seq];
+      this.#checkSeqs(first, last, message.type);
+      this.#answerOutbox(message, last, await this.#control.refuseOutboxMessage(this.deviceId, this.#stream(), last, message.type, over));
+      return;
+    }
+    await this.#control.recordOverBudget(this.deviceId, over, { message_type: message.type });
+    this.#sendOverBudget(over, undefined, message.id);
+  }
+
   async #handle(message: AgentMessage): Promise<void> {
     if (message.type !== 'hello' && !this.#hello) {
       throw new SessionClose(CLOSE_CODES.badMessage.code, 'bad_message', `${message.type} before hello: hello must be the first message`);
@@ -192,16 +220,14 @@ export class Connection {
       case 'events': {
         const last = message.events[message.events.length - 1]!.seq;
         this.#checkSeqs(message.seq_from, last, 'events');
-        const result = await this.#control.ingestEvents(this.deviceId, this.#stream(), message.events);
-        this.send({ type: 'ack', outbox_stream: this.#stream(), seq: result.highSeq, ...(message.id ? { id: message.id } : {}) });
+        this.#answerOutbox(message, last, await this.#control.ingestEvents(this.deviceId, this.#stream(), message.events));
         await this.#touch();
         return;
       }
       case 'inventory.apps':
       case 'inventory.mcp': {
         this.#checkSeqs(message.seq, message.seq, message.type);
-        const result = await this.#control.ingestInventory(this.deviceId, this.#stream(), message);
-        this.send({ type: 'ack', outbox_stream: this.#stream(), seq: result.highSeq, ...(message.id ? { id: message.id } : {}) });
+        this.#answerOutbox(message, message.seq, await this.#control.ingestInventory(this.deviceId, this.#stream(), message));
         await this.#touch();
         return;
       }
@@ -215,9 +241,11 @@ export class Connection {
         );
         return;
       }
-      case 'approval.request':
-        await this.#control.approvalRequest(this.deviceId, message);
+      case 'approval.request': {
+        const over = await this.#control.approvalRequest(this.deviceId, message);
+        if (over) this.#sendOverBudget(over, undefined, message.id);
         return;
+      }
       case 'resync':
         await this.sendPolicy(true);
         return;
@@ -243,7 +271,7 @@ export class Connection {
       server_time: new Date(this.#clock.now()).toISOString(),
       heartbeat_s: this.#heartbeatS,
       hello_timeout_s: TIMING.helloTimeoutS,
-      max_message_bytes: LIMITS.maxAgentMessageBytes,
+      max_message_bytes: Math.min(LIMITS.maxAgentMessageBytes, this.#control.budgets().message_bytes),
       max_events_per_batch: LIMITS.maxEventsPerBatch,
     });
     const high = await this.#control.highSeq(this.deviceId, hello.outbox_stream);

@@ -3,7 +3,7 @@
 // own table definitions (sqlite/*.ts), in an order where a table follows those it references.
 import type { MigrationSet } from '../../../lib/index.ts';
 import { createCaTable } from './sqlite/ca.ts';
-import { createCatalogTables } from './sqlite/catalog.ts';
+import { createCatalogTables, trackCatalogAdders } from './sqlite/catalog.ts';
 import { bindDeviceKeys, createDeviceTables } from './sqlite/devices.ts';
 import { createEventTable, indexEventsByUser } from './sqlite/events.ts';
 import { createInventoryTables } from './sqlite/inventory.ts';
@@ -26,5 +26,6 @@ export const GATEWAY_MIGRATIONS: MigrationSet = {
     },
     { version: 2, name: 'events by user', up: indexEventsByUser },
     { version: 3, name: 'device keys, sign-ins per device, short-lived device tokens', up: bindDeviceKeys },
+    { version: 4, name: 'catalog items remember the device that added them (device budgets)', up: trackCatalogAdders },
   ],
 };

@@ -18,6 +18,7 @@ import type {
   CatalogItemRecord,
   CatalogKind,
   CatalogSighting,
+  DeviceBudgets,
   DeviceFacts,
   DeviceRecord,
   DeviceTokenIdentity,
@@ -162,6 +163,18 @@ export class SqliteGatewayStore implements GatewayStore {
   userDecisions(): Promise<UserDecision[]> {
     return this.catalog.userDecisions();
   }
+  itemsAddedBy(deviceId: string): Promise<number> {
+    return this.catalog.itemsAddedBy(deviceId);
+  }
+  countUnknown(kind: CatalogKind, ids: readonly string[]): Promise<number> {
+    return this.catalog.countUnknown(kind, ids);
+  }
+  deleteCatalogItems(kind: CatalogKind, ids: readonly string[]): Promise<number> {
+    return this.catalog.deleteCatalogItems(kind, ids);
+  }
+  mergeCatalogItem(kind: CatalogKind, from: string, into: string): Promise<boolean> {
+    return this.catalog.mergeCatalogItem(kind, from, into);
+  }
 
   // ---- settings and policy version ----
   getSettings(): Promise<PolicySettings> {
@@ -169,6 +182,18 @@ export class SqliteGatewayStore implements GatewayStore {
   }
   saveSettings(settings: PolicySettings): Promise<void> {
     return this.settings.saveSettings(settings);
+  }
+  getBudgets(): Promise<DeviceBudgets> {
+    return this.settings.getBudgets();
+  }
+  saveBudgets(budgets: DeviceBudgets): Promise<void> {
+    return this.settings.saveBudgets(budgets);
+  }
+  adminTokenHash(): Promise<string | undefined> {
+    return this.settings.adminTokenHash();
+  }
+  setAdminTokenHash(hash: string): Promise<void> {
+    return this.settings.setAdminTokenHash(hash);
   }
   bumpPolicyVersion(): Promise<number> {
     return this.settings.bumpPolicyVersion();
@@ -186,6 +211,9 @@ export class SqliteGatewayStore implements GatewayStore {
   }
   recordGatewayEvent(event: GatewayEventInput): Promise<void> {
     return this.events.recordGatewayEvent(event);
+  }
+  skipSeq(deviceId: string, stream: string, seq: number, at: string): Promise<number> {
+    return this.events.skipSeq(deviceId, stream, seq, at);
   }
   queryEvents(query: EventQuery): Promise<StoredEvent[]> {
     return this.events.queryEvents(query);

@@ -214,14 +214,49 @@ export interface CatalogStore {
   setGlobalDecision(kind: CatalogKind, id: string, status: CatalogStatus, at: string): Promise<void>;
   /** `status` undefined removes the user's decision. */
   setUserDecision(kind: CatalogKind, id: string, userId: string, status: CatalogStatus | undefined, at: string): Promise<void>;
+  /** The items the policy snapshot carries: decided globally or for some user (never plain pending ones). */
   policyItems(): Promise<PolicyItem[]>;
+  /** Catalog items this device was the first to report (or request) that are still in the catalog. */
+  itemsAddedBy(deviceId: string): Promise<number>;
+  /** How many of these ids the catalog of `kind` does not hold yet. */
+  countUnknown(kind: CatalogKind, ids: readonly string[]): Promise<number>;
+  /** Removes items with their sightings and decisions; returns how many existed. */
+  deleteCatalogItems(kind: CatalogKind, ids: readonly string[]): Promise<number>;
+  /**
+   * Folds `from` into `into` (created when missing): sightings and per-user decisions move (the
+   * target's own win), `from` disappears. Returns false when `from` does not exist.
+   */
+  mergeCatalogItem(kind: CatalogKind, from: string, into: string): Promise<boolean>;
   userDecisions(): Promise<UserDecision[]>;
 }
 
-/** Policy settings and the policy version. */
+/**
+ * What one device may add, enforced when its messages are ingested (docs/gateway.md states the
+ * defaults and why they are where they are). Gateway settings: never sent to agents with the policy.
+ */
+export interface DeviceBudgets {
+  /** Largest agent message, in bytes (at most the protocol's 1 MiB). */
+  message_bytes: number;
+  /** Apps in one `inventory.apps` report. */
+  inventory_apps: number;
+  /** MCP servers in one `inventory.mcp` report. */
+  inventory_mcp: number;
+  /** Catalog items (apps and MCP servers together) a device may have added and still in the catalog. */
+  catalog_items: number;
+  /** Sustained events per minute, and the burst a device may send at once (an outbox drained after a day offline). */
+  events_per_minute: number;
+  events_burst: number;
+}
+
+/** Policy settings, the gateway's own settings (device budgets) and the policy version. */
 export interface SettingsStore {
   getSettings(): Promise<PolicySettings>;
   saveSettings(settings: PolicySettings): Promise<void>;
+  getBudgets(): Promise<DeviceBudgets>;
+  saveBudgets(budgets: DeviceBudgets): Promise<void>;
+  /** The admin token's hash (its one plaintext copy is the 0600 file in the data dir). */
+  adminTokenHash(): Promise<string | undefined>;
+  setAdminTokenHash(hash: string): Promise<void>;
   /** Increments and returns the policy version (every change to catalogs or settings). */
   bumpPolicyVersion(): Promise<number>;
   policyVersion(): Promise<number>;
@@ -232,6 +267,8 @@ export interface EventStore {
   highSeq(deviceId: string, stream: string): Promise<number>;
   ingestEvents(deviceId: string, stream: string, events: readonly EdgeEvent[], receivedAt: string): Promise<IngestResult>;
   recordGatewayEvent(event: GatewayEventInput): Promise<void>;
+  /** Marks outbox seqs up to `seq` handled without storing them (a message over a device budget); returns the high seq. */
+  skipSeq(deviceId: string, stream: string, seq: number, at: string): Promise<number>;
   queryEvents(query: EventQuery): Promise<StoredEvent[]>;
 }
 

@@ -38,6 +38,12 @@ export function createCatalogTables(db: SchemaDatabase): void {
   db.exec('CREATE INDEX catalog_sightings_device ON catalog_sightings (device_id, kind, source)');
 }
 
+/** Which device first reported an item: the catalog budget counts a device's additions. */
+export function trackCatalogAdders(db: SchemaDatabase): void {
+  db.exec('ALTER TABLE catalog_items ADD COLUMN added_by_device TEXT');
+  db.exec('CREATE INDEX catalog_items_added_by ON catalog_items (added_by_device)');
+}
+
 interface CatalogRow {
   kind: CatalogKind;
   id: string;
@@ -72,8 +78,8 @@ export class SqliteCatalogStore implements CatalogStore {
          ON CONFLICT DO UPDATE SET last_seen_at = excluded.last_seen_at`,
       ),
       insertCatalog: db.prepare(
-        `INSERT INTO catalog_items (kind, id, display_name, status, app, transport, first_seen_at, last_seen_at)
-         VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)
+        `INSERT INTO catalog_items (kind, id, display_name, status, app, transport, first_seen_at, last_seen_at, added_by_device)
+         VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)
          ON CONFLICT (kind, id) DO UPDATE SET last_seen_at = excluded.last_seen_at,
            display_name = COALESCE(catalog_items.display_name, excluded.display_name),
            app = COALESCE(excluded.app, catalog_items.app), transport = COALESCE(excluded.transport, catalog_items.transport)`,
@@ -87,7 +93,7 @@ export class SqliteCatalogStore implements CatalogStore {
     let created = 0;
     for (const item of items) {
       if (!this.#stmts.catalogExists.get(item.kind, item.id)) created++;
-      this.#stmts.insertCatalog.run(item.kind, item.id, item.displayName ?? null, item.app ?? null, item.transport ?? null, at, at);
+      this.#stmts.insertCatalog.run(item.kind, item.id, item.displayName ?? null, item.app ?? null, item.transport ?? null, at, at, deviceId);
       this.#stmts.upsertSighting.run(item.kind, item.id, deviceId, source, at);
     }
     return created;
@@ -168,8 +174,14 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   policyItems(): Promise<PolicyItem[]> {
+    // Only what an administrator decided: a pending item is what the agent assumes for anything
+    // not listed, so devices reporting new items never grow the snapshot (issue 15, attack 2).
     const rows = this.#db
-      .prepare<[], { kind: CatalogKind; id: string; display_name: string | null; status: CatalogStatus }>('SELECT kind, id, display_name, status FROM catalog_items ORDER BY kind, id')
+      .prepare<[], { kind: CatalogKind; id: string; display_name: string | null; status: CatalogStatus }>(
+        `SELECT kind, id, display_name, status FROM catalog_items c
+         WHERE status != 'pending' OR EXISTS (SELECT 1 FROM user_decisions d WHERE d.kind = c.kind AND d.item_id = c.id)
+         ORDER BY kind, id`,
+      )
       .all();
     return Promise.resolve(rows.map((r) => ({ kind: r.kind, id: r.id, displayName: r.display_name, status: r.status })));
   }
@@ -179,5 +191,68 @@ export class SqliteCatalogStore implements CatalogStore {
       .prepare<[], { kind: CatalogKind; item_id: string; user_id: string; status: CatalogStatus }>('SELECT kind, item_id, user_id, status FROM user_decisions')
       .all();
     return Promise.resolve(rows.map((r) => ({ kind: r.kind, itemId: r.item_id, userId: r.user_id, status: r.status })));
+  }
+
+  itemsAddedBy(deviceId: string): Promise<number> {
+    return Promise.resolve(this.#db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM catalog_items WHERE added_by_device = ?').get(deviceId)!.n);
+  }
+
+  countUnknown(kind: CatalogKind, ids: readonly string[]): Promise<number> {
+    let unknown = 0;
+    for (const id of new Set(ids)) if (!this.#stmts.catalogExists.get(kind, id)) unknown++;
+    return Promise.resolve(unknown);
+  }
+
+  deleteCatalogItems(kind: CatalogKind, ids: readonly string[]): Promise<number> {
+    const sightings = this.#db.prepare('DELETE FROM catalog_sightings WHERE kind = ? AND item_id = ?');
+    const decisions = this.#db.prepare('DELETE FROM user_decisions WHERE kind = ? AND item_id = ?');
+    const item = this.#db.prepare('DELETE FROM catalog_items WHERE kind = ? AND id = ?');
+    return Promise.resolve(
+      this.#db.transaction(() => {
+        let deleted = 0;
+        for (const id of new Set(ids)) {
+          sightings.run(kind, id);
+          decisions.run(kind, id);
+          deleted += item.run(kind, id).changes;
+        }
+        return deleted;
+      })(),
+    );
+  }
+
+  mergeCatalogItem(kind: CatalogKind, from: string, into: string): Promise<boolean> {
+    return Promise.resolve(
+      this.#db.transaction(() => {
+        const source = this.#db.prepare<[string, string], CatalogRow>('SELECT *, 0 AS fleet_count FROM catalog_items WHERE kind = ? AND id = ?').get(kind, from);
+        if (!source) return false;
+        // The target keeps its own status and name; it inherits the source's when it is new.
+        this.#db
+          .prepare(
+            `INSERT INTO catalog_items (kind, id, display_name, status, app, transport, first_seen_at, last_seen_at, decided_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (kind, id) DO UPDATE SET first_seen_at = MIN(catalog_items.first_seen_at, excluded.first_seen_at),
+               last_seen_at = MAX(catalog_items.last_seen_at, excluded.last_seen_at)`,
+          )
+          .run(kind, into, source.display_name, source.status, source.app, source.transport, source.first_seen_at, source.last_seen_at, source.decided_at);
+        this.#db
+          .prepare(
+            `INSERT INTO catalog_sightings (kind, item_id, device_id, source, last_seen_at)
+             SELECT kind, ?, device_id, source, last_seen_at FROM catalog_sightings WHERE kind = ? AND item_id = ? ORDER BY last_seen_at
+             ON CONFLICT DO UPDATE SET last_seen_at = MAX(catalog_sightings.last_seen_at, excluded.last_seen_at)`,
+          )
+          .run(into, kind, from);
+        this.#db
+          .prepare(
+            `INSERT INTO user_decisions (kind, item_id, user_id, status, decided_at)
+             SELECT kind, ?, user_id, status, decided_at FROM user_decisions WHERE kind = ? AND item_id = ? ORDER BY user_id
+             ON CONFLICT DO NOTHING`,
+          )
+          .run(into, kind, from);
+        this.#db.prepare('DELETE FROM catalog_sightings WHERE kind = ? AND item_id = ?').run(kind, from);
+        this.#db.prepare('DELETE FROM user_decisions WHERE kind = ? AND item_id = ?').run(kind, from);
+        this.#db.prepare('DELETE FROM catalog_items WHERE kind = ? AND id = ?').run(kind, from);
+        return true;
+      })(),
+    );
   }
 }

@@ -77,6 +77,11 @@ export class SqliteEventStore implements EventStore {
     return Promise.resolve(this.#streams.highSeqNow(deviceId, stream));
   }
 
+  skipSeq(deviceId: string, stream: string, seq: number, at: string): Promise<number> {
+    this.#streams.advanceNow(deviceId, stream, seq, at);
+    return Promise.resolve(this.#streams.highSeqNow(deviceId, stream));
+  }
+
   ingestEvents(deviceId: string, stream: string, events: readonly EdgeEvent[], receivedAt: string): Promise<IngestResult> {
     const result = this.#db.transaction((): IngestResult => {
       const high = this.#streams.highSeqNow(deviceId, stream);

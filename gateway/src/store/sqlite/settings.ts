@@ -3,8 +3,8 @@
 import type { Database } from 'better-sqlite3';
 import type { SchemaDatabase } from '../../../../lib/index.ts';
 import { systemClock, type Clock } from '../../../../lib/index.ts';
-import { TIMING, type PolicySettings } from '../../../../protocol/index.ts';
-import type { SettingsStore } from '../types.ts';
+import { LIMITS, TIMING, type PolicySettings } from '../../../../protocol/index.ts';
+import type { DeviceBudgets, SettingsStore } from '../types.ts';
 
 export const DEFAULT_SETTINGS: PolicySettings = {
   pending_action: 'allow',
@@ -15,6 +15,23 @@ export const DEFAULT_SETTINGS: PolicySettings = {
   allow_direct_keys: false,
   require_verified: [],
 };
+
+/**
+ * Well above what a real device sends (a developer machine reports tens of apps and MCP servers and
+ * a few events a minute; an outbox drained after a day offline is a few thousand events), far
+ * below what would let one device fill the catalogs: docs/gateway.md states the rates.
+ */
+export const DEFAULT_BUDGETS: DeviceBudgets = {
+  message_bytes: LIMITS.maxAgentMessageBytes,
+  inventory_apps: 512,
+  inventory_mcp: 1024,
+  catalog_items: 1000,
+  events_per_minute: 1200,
+  events_burst: 20_000,
+};
+
+/** The settings row holding the budgets (kept apart from the policy settings agents receive). */
+const BUDGETS_KEY = 'gateway.budgets';
 
 export function createMetaTable(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE gw_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT`);
@@ -39,8 +56,20 @@ export class SqliteSettingsStore implements SettingsStore {
 
   getSettings(): Promise<PolicySettings> {
     const rows = this.#db.prepare<[], { key: string; value_json: string }>('SELECT key, value_json FROM settings').all();
-    const stored = Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.value_json) as unknown]));
+    const stored = Object.fromEntries(rows.filter((r) => Object.hasOwn(DEFAULT_SETTINGS, r.key)).map((r) => [r.key, JSON.parse(r.value_json) as unknown]));
     return Promise.resolve({ ...DEFAULT_SETTINGS, ...stored });
+  }
+
+  getBudgets(): Promise<DeviceBudgets> {
+    const row = this.#db.prepare<[string], { value_json: string }>('SELECT value_json FROM settings WHERE key = ?').get(BUDGETS_KEY);
+    return Promise.resolve({ ...DEFAULT_BUDGETS, ...(row ? (JSON.parse(row.value_json) as Partial<DeviceBudgets>) : {}) });
+  }
+
+  saveBudgets(budgets: DeviceBudgets): Promise<void> {
+    this.#db
+      .prepare('INSERT INTO settings (key, value_json, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at')
+      .run(BUDGETS_KEY, JSON.stringify(budgets), this.#nowIso());
+    return Promise.resolve();
   }
 
   saveSettings(settings: PolicySettings): Promise<void> {
@@ -49,6 +78,15 @@ export class SqliteSettingsStore implements SettingsStore {
     this.#db.transaction(() => {
       for (const [key, value] of Object.entries(settings)) upsert.run(key, JSON.stringify(value), now);
     })();
+    return Promise.resolve();
+  }
+
+  adminTokenHash(): Promise<string | undefined> {
+    return Promise.resolve(this.#db.prepare<[], { value: string }>(`SELECT value FROM gw_meta WHERE key = 'admin_token_hash'`).get()?.value);
+  }
+
+  setAdminTokenHash(hash: string): Promise<void> {
+    this.#db.prepare(`INSERT INTO gw_meta (key, value) VALUES ('admin_token_hash', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(hash);
     return Promise.resolve();
   }
 
