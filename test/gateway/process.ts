@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONNECT_PATH, ENROLL_PATH } from '../../protocol/index.ts';
+import { CONNECT_PATH } from '../../protocol/index.ts';
+import { enroll } from './helpers.ts';
 
 export const GATEWAY_BIN = fileURLToPath(new URL('../../bin/heimdall-gateway.js', import.meta.url));
 
@@ -90,12 +91,9 @@ export async function startGatewayChild(options: GatewayChildOptions = {}): Prom
 export async function enrollChild(gw: GatewayChild, deviceId: string, email = `${deviceId}@example.com`): Promise<string> {
   const key = await gw.admin('POST', 'keys', { user_email: email });
   if (key.status !== 201) throw new Error(`key creation failed: ${JSON.stringify(key.body)}`);
-  const res = await fetch(`${gw.url}${ENROLL_PATH}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ virtual_key: key.body.key, device: { device_id: deviceId, hostname: `${deviceId}-host`, os: 'linux' }, os_user: 'alice' }),
-  });
-  const body = (await res.json()) as any;
+  // Enrollment proves the device key: a challenge signed with the device's key pair (helpers.ts).
+  const res = await enroll({ url: gw.url }, key.body.key, deviceId);
+  const body = res.body;
   if (res.status !== 200) throw new Error(`enrollment failed: ${JSON.stringify(body)}`);
   return body.device_token;
 }

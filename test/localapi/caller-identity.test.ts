@@ -4,6 +4,7 @@
 // (`users:(("pid=<victim>",pid=<attacker>,fd=3))`), which the old resolver took for the victim.
 // The daemon is a real one (startDaemon in a child process) enrolling at a real HTTP server; every
 // call is a real process run as that user (setpriv) over the real socket.
+import { CHALLENGE_PATH } from '../../protocol/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -85,10 +86,15 @@ describe.runIf(process.platform === 'linux' && isRoot)('a real daemon against an
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
+        // Enrollment proves the device key with a signed challenge first (the fleet-trust protocol);
+        // this stand-in issues one and takes the proof on trust: the caller's identity is under test here.
+        if (req.url === CHALLENGE_PATH) {
+          return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ challenge: `peer-test-challenge-${enrolled.length}-0123456789`, expires_at: new Date(Date.now() + 60_000).toISOString() }));
+        }
         const parsed = JSON.parse(body || '{}') as { os_user?: string; device?: { device_id: string } };
         if (!parsed.os_user || !parsed.device) return void res.writeHead(404).end();
         enrolled.push(parsed.os_user);
-        const reply = { device_token: 'hdt_peer-test-token-0123456789', device_id: parsed.device.device_id, user: { id: `usr_${parsed.os_user}`, email: `${parsed.os_user}@example.com` }, control_url: '' };
+        const reply = { device_token: 'hdt_peer-test-token-0123456789', device_id: parsed.device.device_id, user: { id: `usr_${parsed.os_user}`, email: `${parsed.os_user}@example.com` }, control_url: '', token_expires_at: new Date(Date.now() + 3_600_000).toISOString() };
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
       });
     });

@@ -244,7 +244,12 @@ export class McpGovernor {
     const ownerFilesBefore = [...this.#enforcer.ownerPolicyFiles()].sort().join('\0');
     if (this.#o.enforce) await this.#enforcer.enforce(this.#o.apps);
     // A block now lives in (or left) an owner's settings file: watch its folder so an undone block is re-applied.
-    if ([...this.#enforcer.ownerPolicyFiles()].sort().join('\0') !== ownerFilesBefore) await this.#syncWatches();
+    if ([...this.#enforcer.ownerPolicyFiles()].sort().join('\0') !== ownerFilesBefore) {
+      await this.#syncWatches();
+      // The watch of a file Heimdall just replaced by rename is re-armed asynchronously, and an edit in
+      // that window is not reported: look at each owner file once more after the debounce.
+      if (this.#watcher) for (const file of this.#enforcer.ownerPolicyFiles()) this.#onFsEvent(file);
+    }
     const inventory = this.inventory();
     // Reported only when something other than the timestamp changed.
     const fingerprintOfReport = JSON.stringify({ ...inventory, generatedAt: '' });
@@ -276,7 +281,10 @@ export class McpGovernor {
     const want = await this.#wantedWatches();
     const add = [...want].filter((d) => !this.#watched.has(d));
     const remove = [...this.#watched].filter((d) => !want.has(d));
-    if (add.length > 0) this.#watcher.add(add);
+    if (add.length > 0) {
+      this.#watcher.add(add);
+      await watchesInPlace(this.#watcher, add);
+    }
     if (remove.length > 0) this.#watcher.unwatch(remove);
     this.#watched = want;
   }
@@ -333,5 +341,18 @@ export class McpGovernor {
         });
       }, this.#o.debounceMs),
     );
+  }
+}
+
+/**
+ * chokidar's add() returns before the OS watch exists, so a change made right after enforcement (a
+ * user taking a block out of their settings) could be missed. Waits until each folder is watched,
+ * bounded in turns of the event loop (a folder that vanished meanwhile is never watched).
+ */
+async function watchesInPlace(watcher: ReturnType<typeof watch>, dirs: readonly string[]): Promise<void> {
+  for (let turn = 0; turn < 2000; turn++) {
+    const watched = watcher.getWatched();
+    if (dirs.every((d) => Object.hasOwn(watched, d))) return;
+    await new Promise((r) => setImmediate(r));
   }
 }
