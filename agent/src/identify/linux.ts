@@ -5,13 +5,11 @@
 // the reading below them is thin.
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { isIPv4, isIPv6 } from 'node:net';
 import { endianness } from 'node:os';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { loadEmbeddedAddon } from '../lib/embedded-addon.ts';
+import { loadSockdiagAddon } from '../lib/sockdiag-addon.ts';
 import type { Logger } from '../lib/logger.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { formatIPv6, sameAddress } from './addresses.ts';
@@ -187,32 +185,11 @@ export interface SockDiag {
   lookupTcp(family: 4 | 6, localAddr: string, localPort: number, remoteAddr: string, remotePort: number): { uid: number; inode: number } | null;
 }
 
-// Where `npm ci` builds the addon, seen from this file (agent/src/identify/) and from the bundle
-// (dist/heimdall.mjs, scripts/bundle.ts).
-const SOCKDIAG_BUILDS = ['../../native/sockdiag/build/Release/sockdiag.node', '../agent/native/sockdiag/build/Release/sockdiag.node'];
-
-/**
- * Loads the addon embedded in the executable, else the one built by `npm ci`; undefined when neither
- * exists (no compiler, not Linux) or it cannot be loaded (a noexec temporary directory).
- */
+/** The addon's sock_diag lookup; undefined when it is not built here (no compiler, not Linux). */
 export function loadSockDiag(): SockDiag | undefined {
   if (process.platform !== 'linux') return undefined;
-  try {
-    const embedded = loadEmbeddedAddon('sockdiag.node') as Partial<SockDiag> | undefined;
-    if (typeof embedded?.lookupTcp === 'function') return embedded as SockDiag;
-  } catch {
-    // embedded but not loadable here: /proc/net/tcp it is
-  }
-  const load = createRequire(import.meta.url);
-  for (const relative of SOCKDIAG_BUILDS) {
-    try {
-      const addon = load(fileURLToPath(new URL(relative, import.meta.url))) as Partial<SockDiag>;
-      if (typeof addon.lookupTcp === 'function') return addon as SockDiag;
-    } catch {
-      // not built at this path
-    }
-  }
-  return undefined;
+  const addon = loadSockdiagAddon() as Partial<SockDiag> | undefined;
+  return typeof addon?.lookupTcp === 'function' ? (addon as SockDiag) : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

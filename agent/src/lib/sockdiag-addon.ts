@@ -1,0 +1,37 @@
+// The repository's one native addon (agent/native/sockdiag: the sock_diag socket lookup and the
+// peer-credential calls), loaded once per process for every room that uses it: the copy embedded in
+// the single-file executable first, else the one `npm ci` built. Loading it once matters: the
+// embedded copy is written out and dlopen'd on each load.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { loadEmbeddedAddon } from './embedded-addon.ts';
+
+// Where `npm ci` builds the addon, seen from this file (agent/src/lib/) and from the bundle
+// (dist/heimdall.mjs, scripts/bundle.ts).
+const BUILDS = ['../../native/sockdiag/build/Release/sockdiag.node', '../agent/native/sockdiag/build/Release/sockdiag.node'];
+
+let loaded: { exports: Record<string, unknown> | undefined } | undefined;
+
+function load(): Record<string, unknown> | undefined {
+  try {
+    const embedded = loadEmbeddedAddon('sockdiag.node') as Record<string, unknown> | undefined;
+    if (embedded) return embedded;
+  } catch {
+    // embedded but not loadable here (a noexec temporary directory): try the built one
+  }
+  const requireFrom = createRequire(import.meta.url);
+  for (const relative of BUILDS) {
+    try {
+      return requireFrom(fileURLToPath(new URL(relative, import.meta.url))) as Record<string, unknown>;
+    } catch {
+      // not built at this path
+    }
+  }
+  return undefined;
+}
+
+/** The addon's exports, or undefined when neither copy exists or loads (no compiler at install). */
+export function loadSockdiagAddon(): Record<string, unknown> | undefined {
+  loaded ??= { exports: load() };
+  return loaded.exports;
+}
