@@ -1,6 +1,8 @@
 // A user's ~/.claude.json cannot exhaust the daemon: 200 MB of project history (100 projects x 2,000
 // entries, one mcpServers entry) is rescanned again and again by a real governor in a child process,
-// whose resident memory must stay bounded by a small fraction of the file, scan after scan.
+// whose resident memory must stay bounded by a small fraction of the file, scan after scan. The peak
+// is the kernel's high-water mark and the growth is measured after a full collection, so the
+// collector's timing on a loaded machine (which once made a plain RSS sample fail) does not count.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -33,15 +35,15 @@ describe('memory across rescans of a 200 MB ~/.claude.json', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('keeps the resident set within a fifth of the file after the first scan and grows it by under 5% of the file over four more', () => {
+  it('peaks within a fifth of the file in the first scan and retains under 5% of the file more over four more', () => {
     expect(size).toBeGreaterThan(200 * 1000 * 1000);
     const child = path.join(import.meta.dirname, 'rescan-memory-child.ts');
-    const out = execFileSync(process.execPath, [child, path.join(dir, 'home'), '5'], { encoding: 'utf8', maxBuffer: 1024 * 1024 });
-    const { samples, servers } = JSON.parse(out.trim().split('\n').at(-1)!) as { samples: number[]; servers: string[] };
+    const out = execFileSync(process.execPath, ['--expose-gc', child, path.join(dir, 'home'), '5'], { encoding: 'utf8', maxBuffer: 1024 * 1024 });
+    const { before, firstPeak, samples, servers } = JSON.parse(out.trim().split('\n').at(-1)!) as { before: number; firstPeak: number; samples: number[]; servers: string[] };
     expect(servers.sort()).toEqual(['project:proj', 'user:late']);
-    const [before, first] = [samples[0]!, samples[1]!];
-    console.log(`rss MB: ${samples.map((s) => (s / MB).toFixed(0)).join(' -> ')} (file ${(size / MB).toFixed(0)} MB)`);
-    expect(first - before).toBeLessThan(size / 5);
-    expect(Math.max(...samples.slice(2)) - first).toBeLessThan(size / 20);
+    const mb = (n: number) => (n / MB).toFixed(0);
+    console.log(`rss MB: before ${mb(before)}, first-scan peak ${mb(firstPeak)}, retained ${samples.map(mb).join(' -> ')} (file ${mb(size)} MB)`);
+    expect(firstPeak - before).toBeLessThan(size / 5);
+    expect(Math.max(...samples.slice(1)) - samples[0]!).toBeLessThan(size / 20);
   }, 300_000);
 });
