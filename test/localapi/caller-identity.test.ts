@@ -197,7 +197,7 @@ describe.runIf(process.platform === 'linux' && isRoot)('route permissions over a
     const deps: LocalRouteDeps = {
       status: (view) => (views.push(view), { signed_in_users: [] }) as never,
       login: () => Promise.resolve({ status: 200, body: { signed_in: true } }),
-      signOut: () => true,
+      signOut: () => Promise.resolve({ signed_out: true, revoked: null }),
       environment: () => undefined,
       caStatus: () => ({ certificate_path: '/var/run/heimdall/ca.pem' }) as never,
       apps: () => [],
