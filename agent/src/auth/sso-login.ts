@@ -83,6 +83,7 @@ export interface WhoAmI {
   user: { id: string; email: string | null; name: string | null } | null;
   access_expires_at: string | null;
   refresh_error: string | null;
+  device_id: string;
 }
 
 const sameCaller = (a: SignInCaller, b: SignInCaller) => a.uid === b.uid && a.osUser === b.osUser;
@@ -304,11 +305,12 @@ export class SsoLogin {
         user: { id: sso.user.id, email: sso.user.email ?? null, name: sso.user.name ?? null },
         access_expires_at: new Date(sso.accessExpiresAt).toISOString(),
         refresh_error: sso.refreshError ?? null,
+        device_id: this.#o.credentials.deviceId(),
       };
     }
     const vk = this.#o.credentials.signedInUsers().find((u) => u.osUser === osUser);
-    if (vk) return { os_user: osUser, signed_in: true, method: 'virtual_key', user: { id: vk.userId ?? '', email: vk.email ?? null, name: null }, access_expires_at: null, refresh_error: null };
-    return { os_user: osUser, signed_in: false, method: null, user: null, access_expires_at: null, refresh_error: null };
+    if (vk) return { os_user: osUser, signed_in: true, method: 'virtual_key', user: { id: vk.userId ?? '', email: vk.email ?? null, name: null }, access_expires_at: null, refresh_error: null, device_id: this.#o.credentials.deviceId() };
+    return { os_user: osUser, signed_in: false, method: null, user: null, access_expires_at: null, refresh_error: null, device_id: this.#o.credentials.deviceId() };
   }
 
   /** Stops device polls (daemon shutdown). */
