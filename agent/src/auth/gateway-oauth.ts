@@ -4,16 +4,23 @@
 // PKCE verifier, the codes' results and every token stay in it. Errors name the endpoint, the
 // status and the RFC 6749 error code, never a token or a code.
 import type tls from 'node:tls';
-import { z } from 'zod';
-import { DEVICE_TOKEN_HEADER } from '../../../protocol/index.ts';
+import type { z } from 'zod';
+import {
+  AGENT_CLIENT_ID,
+  DEVICE_CODE_GRANT,
+  DEVICE_TOKEN_HEADER,
+  OAUTH_METADATA_PATH,
+  authorizationServerMetadataSchema,
+  deviceAuthorizationResponseSchema,
+  oauthTokenResponseSchema,
+} from '../../../protocol/index.ts';
 import { controlEndpoint, describeUrl } from './control-url.ts';
 import { LoginError } from './errors.ts';
 import { requestJson, TransportError } from './post-json.ts';
 import type { GatewayUser, TokenSet } from './user-tokens.ts';
 
-export const CLIENT_ID = 'heimdall-agent';
-export const DISCOVERY_PATH = '/.well-known/oauth-authorization-server';
-export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+export const CLIENT_ID = AGENT_CLIENT_ID;
+export const DISCOVERY_PATH = OAUTH_METADATA_PATH;
 const MAX_REPLY_BYTES = 64 * 1024;
 
 export interface OAuthOptions {
@@ -45,37 +52,9 @@ export interface SignInResult {
   enrolled?: { deviceToken: string; expiresAt: string; connectUrl: string | undefined };
 }
 
-const discoverySchema = z.object({
-  issuer: z.string(),
-  authorization_endpoint: z.string(),
-  token_endpoint: z.string(),
-  device_authorization_endpoint: z.string(),
-  revocation_endpoint: z.string(),
-  heimdall_sso_enabled: z.boolean().optional(),
-  heimdall_virtual_key_login: z.boolean().optional(),
-});
-
-const tokenSchema = z.object({
-  access_token: z.string().min(16).max(8192),
-  token_type: z.string(),
-  expires_in: z.number().int().positive(),
-  refresh_token: z.string().min(16).max(1024),
-  heimdall_user: z.object({ id: z.string().min(1).max(128), email: z.string().max(320).nullish(), name: z.string().max(256).nullish() }).optional(),
-  device_id: z.string().optional(),
-  device_token: z.string().min(16).optional(),
-  device_token_expires_at: z.string().optional(),
-  control_url: z.string().optional(),
-});
-
-const deviceAuthorizationSchema = z.object({
-  device_code: z.string().min(8).max(1024),
-  user_code: z.string().min(4).max(64),
-  verification_uri: z.string().url(),
-  verification_uri_complete: z.string().url().optional(),
-  expires_in: z.number().int().positive(),
-  interval: z.number().int().positive().optional(),
-});
-
+const discoverySchema = authorizationServerMetadataSchema;
+const tokenSchema = oauthTokenResponseSchema;
+const deviceAuthorizationSchema = deviceAuthorizationResponseSchema;
 export type DeviceAuthorization = z.infer<typeof deviceAuthorizationSchema>;
 
 // RFC 6749 error codes are short machine words; anything else is not repeated to a person.
@@ -134,8 +113,8 @@ export async function discover(o: OAuthOptions): Promise<Discovery> {
     tokenEndpoint: sameOrigin(d.token_endpoint, control, 'token_endpoint'),
     deviceAuthorizationEndpoint: sameOrigin(d.device_authorization_endpoint, control, 'device_authorization_endpoint'),
     revocationEndpoint: sameOrigin(d.revocation_endpoint, control, 'revocation_endpoint'),
-    ssoEnabled: d.heimdall_sso_enabled ?? true,
-    virtualKeyLogin: d.heimdall_virtual_key_login ?? true,
+    ssoEnabled: d.heimdall_sso_enabled,
+    virtualKeyLogin: d.heimdall_virtual_key_login,
   };
 }
 
@@ -159,12 +138,12 @@ function tokenResult(body: unknown, where: string, now: number): SignInResult & 
   const parsed = tokenSchema.safeParse(body);
   if (!parsed.success) throw new LoginError('bad_response', `the gateway at ${where} answered with a body that is not a token reply`);
   const t = parsed.data;
-  const user: GatewayUser = { id: t.heimdall_user?.id ?? '', email: t.heimdall_user?.email ?? undefined, name: t.heimdall_user?.name ?? undefined };
+  const user: GatewayUser = { id: t.heimdall_user.id, email: t.heimdall_user.email, name: t.heimdall_user.name ?? undefined };
   return {
     raw: t,
     tokens: { accessToken: t.access_token, accessExpiresAt: now + t.expires_in * 1000, refreshToken: t.refresh_token },
     user,
-    deviceId: t.device_id ?? '',
+    deviceId: t.device_id,
     ...(t.device_token !== undefined && t.device_token_expires_at !== undefined
       ? { enrolled: { deviceToken: t.device_token, expiresAt: t.device_token_expires_at, connectUrl: t.control_url || undefined } }
       : {}),

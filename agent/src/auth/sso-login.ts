@@ -260,8 +260,7 @@ export class SsoLogin {
 
   #store(caller: SignInCaller, result: SignInResult, how: string): { os_user: string; user: GatewayUser; device_id: string } {
     const deviceId = this.#o.credentials.deviceId();
-    if (result.deviceId !== '' && result.deviceId !== deviceId) throw new LoginError('bad_response', 'the gateway issued the sign-in for another device id than this device\'s; refusing the tokens');
-    if (result.user.id === '') throw new LoginError('bad_response', 'the gateway\'s token reply names no user');
+    if (result.deviceId !== deviceId) throw new LoginError('bad_response', 'the gateway issued the sign-in for another device id than this device\'s; refusing the tokens');
     if (result.enrolled) {
       this.#o.credentials.saveDeviceEnrollment({ deviceToken: result.enrolled.deviceToken, tokenExpiresAt: result.enrolled.expiresAt, controlUrl: this.#oauth().controlUrl, connectUrl: result.enrolled.connectUrl });
     }
@@ -274,9 +273,19 @@ export class SsoLogin {
 
   /** The refresh the sessions run: the device token goes with it (the refresh token is bound to this device). */
   async refresh(refreshToken: string): Promise<TokenSet> {
+    const d = await this.discovery();
     const deviceToken = await this.#o.deviceTokens.fresh();
     if (deviceToken === undefined) throw new LoginError('rejected', 'this device is not enrolled (or was revoked)');
-    return refreshTokens(await this.discovery(), this.#oauth(), { refreshToken, deviceToken });
+    try {
+      return await refreshTokens(d, this.#oauth(), { refreshToken, deviceToken });
+    } catch (err) {
+      // `invalid_device`: the device token was not accepted (expired between our check and theirs):
+      // renew it with the device key and try once more; `invalid_grant` means sign in again.
+      if (!(err instanceof LoginError) || err.gatewayCode !== 'invalid_device') throw err;
+      const renewed = await this.#o.deviceTokens.fresh({ force: true });
+      if (renewed === undefined) throw err;
+      return refreshTokens(d, this.#oauth(), { refreshToken, deviceToken: renewed });
+    }
   }
 
   /** Signs `osUser` out of SSO: the tokens are gone at once; the refresh family is revoked at the gateway when it answers. */

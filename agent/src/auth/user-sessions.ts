@@ -81,7 +81,7 @@ export class UserSessions {
     const dueIn = retryMs > 0 ? retryMs : Math.max(0, access.expiresAt - this.#ahead - this.#clock.now());
     const timer = this.#clock.setTimeout(() => {
       this.#timers.delete(osUser);
-      void this.refreshNow(osUser);
+      void this.#refreshShared(osUser, retryMs);
     }, dueIn);
     timer.unref();
     this.#timers.set(osUser, { timer, retryMs });
@@ -101,10 +101,13 @@ export class UserSessions {
 
   /** Refreshes `osUser`'s tokens now; callers meanwhile share the one refresh. Never throws. */
   refreshNow(osUser: string): Promise<void> {
+    return this.#refreshShared(osUser, 0);
+  }
+
+  #refreshShared(osUser: string, previousRetryMs: number): Promise<void> {
     let running = this.#inFlight.get(osUser);
     if (!running) {
-      const previousRetry = this.#timers.get(osUser)?.retryMs ?? 0;
-      running = this.#refresh(osUser, previousRetry).finally(() => this.#inFlight.delete(osUser));
+      running = this.#refresh(osUser, previousRetryMs).finally(() => this.#inFlight.delete(osUser));
       this.#inFlight.set(osUser, running);
     }
     return running;

@@ -1,15 +1,12 @@
 // Pure header and URL rewriting for one forwarded request: hop-by-hop removal, credential swap,
 // attribution headers. Kept free of sockets so every rule is testable on plain objects.
-import { DEVICE_TOKEN_HEADER } from '../../../protocol/index.ts';
+import { DEVICE_TOKEN_HEADER, USER_TOKEN_HEADER } from '../../../protocol/index.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { GatewayRouteRow } from './routes.ts';
 
 /** RFC 9110 7.6.1 hop-by-hop headers, plus the de-facto `proxy-connection`. */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
 const HOP_BY_HOP_SET = new Set(HOP_BY_HOP);
-
-/** The person's access token on an inference request (docs/protocol.md, "Sign-in"). */
-export const USER_TOKEN_HEADER = 'x-heimdall-user-token';
 
 /** Headers never shown to policy or audit, whatever the route. */
 const SECRET_HEADERS = new Set([DEVICE_TOKEN_HEADER, USER_TOKEN_HEADER, 'authorization', 'x-api-key', 'x-goog-api-key', 'api-key', 'cookie', 'proxy-authorization', 'x-bf-vk', 'openai-organization', 'chatgpt-account-id']);
