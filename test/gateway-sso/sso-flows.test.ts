@@ -2,7 +2,8 @@
 // OpenID Provider (oidc-provider, test/helpers/oidc-idp.ts) whose login form is filled over HTTP;
 // each attack is written so that a naive implementation would let it through.
 /* eslint-disable @typescript-eslint/no-explicit-any */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoUpstream, type DemoUpstream } from '../../gateway/src/demo-upstream/index.ts';
@@ -17,6 +18,7 @@ import {
   oauthTokenResponseSchema,
 } from '../../protocol/index.ts';
 import { DEFAULT_IDP_USERS, signInWithPassword, TestIdp } from '../helpers/oidc-idp.ts';
+import { GATEWAY_BIN } from '../gateway/process.ts';
 import { AGENT_REDIRECT, authorizeUrl, browserCode, IDP_CLIENT_ID, IDP_CLIENT_SECRET, IDP_REDIRECT, pkce, signIn, startSsoGateway, tokenRequest, type SsoGateway } from './sso-helpers.ts';
 
 const PROVIDER_KEY = 'sk-demo-org-key';
@@ -293,6 +295,16 @@ describe('SSO on the gateway', () => {
     await idp.start();
     const t = await signedIn(person(9), 'dev-i1');
     expect((await chat(asPerson(t))).status).toBe(200);
+  });
+
+  it('the CLI lists people with the key they get and assigns one', async () => {
+    const cli = (...args: string[]) => promisify(execFile)(process.execPath, [GATEWAY_BIN, ...args, '--data-dir', gw().dataDir], { env: { PATH: process.env['PATH'] ?? '' } });
+    const assigned = await cli('users', 'assign-key', 'alice@example.com', 'env.VK_DEFAULT');
+    expect(assigned.stdout).toContain('alice@example.com gets env.VK_DEFAULT (assigned)');
+    const list = JSON.parse((await cli('users', 'list', '--json')).stdout) as { users: any[] };
+    expect(list.users.find((u) => u.email === 'alice@example.com')).toMatchObject({ virtual_key: 'env.VK_DEFAULT', source: 'assigned', groups: ['engineering'] });
+    expect((await cli('users', 'assign-key', 'alice@example.com', 'none')).stdout).toContain('env.VK_ENG (group)');
+    await expect(cli('users', 'disable', 'nobody@example.com')).rejects.toMatchObject({ stderr: expect.stringContaining('no user') });
   });
 
   it('never writes the IdP client secret, a refresh token or an access token to its log', () => {
