@@ -36,7 +36,11 @@ beforeAll(async () => {
   const env = { IDP_CLIENT_SECRET, VK_ENG: keys.eng.key, VK_UNATTRIBUTED: keys.unattributed.key, OPENAI: PROVIDER_KEY };
   const sso = loadSsoConfig(
     {
-      providers: [{ id: 'corp', display_name: 'Example Corp', issuer: idp.issuer, client_id: IDP_CLIENT_ID, client_secret: 'env.IDP_CLIENT_SECRET', scopes: ['openid', 'email', 'profile', 'groups'] }],
+      // Two IdPs (a merger): the same test IdP under two names, so the chooser is shown.
+      providers: [
+        { id: 'corp', display_name: 'Example Corp', issuer: idp.issuer, client_id: IDP_CLIENT_ID, client_secret: 'env.IDP_CLIENT_SECRET', scopes: ['openid', 'email', 'profile', 'groups'] },
+        { id: 'acquired', display_name: 'Acquired Inc', issuer: idp.issuer, client_id: IDP_CLIENT_ID, client_secret: 'env.IDP_CLIENT_SECRET' },
+      ],
       default_virtual_key: 'env.VK_ENG',
       allow_virtual_key_login: false,
       unattributed: 'device',
@@ -67,20 +71,34 @@ const chat = (headers: Record<string, string>) =>
 
 describe('SSO over time and settings', () => {
   it('an IdP that is down when the sign-in starts gives a page naming it; the next attempt works once it is up', async () => {
-    const down = await fetch(authorizeUrl(gw, pkce().challenge), { redirect: 'manual' });
+    const down = await fetch(authorizeUrl(gw, pkce().challenge, 's', undefined, 'corp'), { redirect: 'manual' });
     expect(down.status).toBe(503);
     expect(down.headers.get('location')).toBeNull();
     const text = await down.text();
     expect(text).toContain('Example Corp');
     expect(text).toContain('could not be reached');
     await idp.start();
-    const up = await fetch(authorizeUrl(gw, pkce().challenge), { redirect: 'manual' });
+    const up = await fetch(authorizeUrl(gw, pkce().challenge, 's', undefined, 'corp'), { redirect: 'manual' });
     expect(up.status).toBe(302);
     expect(up.headers.get('location')).toContain(idp.issuer);
   });
 
+  it('with several IdPs shows a chooser, each entry leading to its IdP; an unknown one is refused', async () => {
+    const page = await fetch(authorizeUrl(gw, pkce().challenge), { redirect: 'manual' });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('Example Corp');
+    expect(html).toContain('Acquired Inc');
+    const link = /href="([^"]*idp=acquired[^"]*)"/.exec(html)![1]!.replaceAll('&#38;', '&');
+    const go = await fetch(new URL(link, gw.url), { redirect: 'manual' });
+    expect(go.status).toBe(302);
+    expect(go.headers.get('location')).toContain(idp.issuer);
+    const bad = await fetch(authorizeUrl(gw, pkce().challenge, 's', undefined, 'nope'), { redirect: 'manual' });
+    expect(bad.status).toBe(400);
+  });
+
   it('an access token expires after 10 minutes; the refresh token buys a new one', async () => {
-    const t = await signIn(gw, idp, ALICE, 'dev-e1');
+    const t = await signIn(gw, idp, ALICE, 'dev-e1', { idpId: 'corp' });
     expect(t.status, JSON.stringify(t.body)).toBe(200);
     const headers = { [DEVICE_TOKEN_HEADER]: t.body.device_token, [USER_TOKEN_HEADER]: t.body.access_token };
     expect((await chat(headers)).status).toBe(200);
@@ -95,7 +113,7 @@ describe('SSO over time and settings', () => {
   });
 
   it('a sign-in unused for 30 days is over', async () => {
-    const t = await signIn(gw, idp, ALICE, 'dev-e2');
+    const t = await signIn(gw, idp, ALICE, 'dev-e2', { idpId: 'acquired' });
     expect(t.status).toBe(200);
     clock.advance(SSO_TIMING.refreshIdleS * 1000 + 1000);
     const token = (await renewToken(gw, 'dev-e2')).body.device_token;
@@ -105,7 +123,7 @@ describe('SSO over time and settings', () => {
   });
 
   it('unattributed: device serves a request without a user token under the organization key, recorded without a user', async () => {
-    const t = await signIn(gw, idp, ALICE, 'dev-e3');
+    const t = await signIn(gw, idp, ALICE, 'dev-e3', { idpId: 'corp' });
     expect(t.status).toBe(200);
     const r = await chat({ [DEVICE_TOKEN_HEADER]: t.body.device_token });
     expect(r.status, r.body).toBe(200);

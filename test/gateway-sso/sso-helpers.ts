@@ -22,8 +22,10 @@ export function pkce(): { verifier: string; challenge: string } {
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 }
 
-export function authorizeUrl(gw: { url: string }, challenge: string, state = 'agent-state-1', redirectUri = AGENT_REDIRECT): string {
+export function authorizeUrl(gw: { url: string }, challenge: string, state = 'agent-state-1', redirectUri = AGENT_REDIRECT, idpId?: string): string {
   const q = new URLSearchParams({ response_type: 'code', client_id: AGENT_CLIENT_ID, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: 'S256', state });
+  // With several IdPs the person picks one on the gateway's chooser; a test names it instead.
+  if (idpId !== undefined) q.set('idp', idpId);
   return `${gw.url}${OAUTH_AUTHORIZE_PATH}?${q.toString()}`;
 }
 
@@ -43,8 +45,8 @@ export async function deviceEnrollment(gw: { url: string }, deviceId: string, ke
 }
 
 /** A person signs in in the browser; the agent's loopback redirect receives this. */
-export async function browserCode(gw: { url: string }, idp: TestIdp, user: { username: string; password: string }, challenge: string): Promise<URL> {
-  const result = await signInWithPassword(authorizeUrl(gw, challenge), user, { follow: [gw.url, idp.issuer] });
+export async function browserCode(gw: { url: string }, idp: TestIdp, user: { username: string; password: string }, challenge: string, idpId?: string): Promise<URL> {
+  const result = await signInWithPassword(authorizeUrl(gw, challenge, 'agent-state-1', AGENT_REDIRECT, idpId), user, { follow: [gw.url, idp.issuer] });
   if (!result.redirect) throw new Error(`the sign-in ended on a page (${result.final.status}): ${result.body.slice(0, 400)}`);
   return result.redirect;
 }
@@ -55,10 +57,10 @@ export async function signIn(
   idp: TestIdp,
   user: { username: string; password: string },
   deviceId: string,
-  options: { osUser?: string; deviceToken?: string } = {},
+  options: { osUser?: string; deviceToken?: string; idpId?: string } = {},
 ): Promise<{ status: number; body: any }> {
   const { verifier, challenge } = pkce();
-  const back = await browserCode(gw, idp, user, challenge);
+  const back = await browserCode(gw, idp, user, challenge, options.idpId);
   const code = back.searchParams.get('code');
   if (!code) return { status: 0, body: Object.fromEntries(back.searchParams) };
   const form: Record<string, string> = { grant_type: 'authorization_code', client_id: AGENT_CLIENT_ID, code, redirect_uri: AGENT_REDIRECT, code_verifier: verifier, os_user: options.osUser ?? 'alice' };
