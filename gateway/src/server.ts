@@ -233,6 +233,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   listenerUrl = url;
   await writeFileAtomic(path.join(options.dataDir, RUNTIME_FILE), `${JSON.stringify({ url, pid: process.pid, started_at: new Date().toISOString() })}\n`, { mode: 0o600 });
   logger.info({ url, data_dir: options.dataDir }, 'gateway listening');
+  if (config.sso && !config.publicUrl) {
+    logger.warn({ issuer: url }, 'sso is configured without public_url: the IdP is told to send people back to this listener address, and tokens name it as issuer; set public_url to the address people and agents use');
+  }
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {

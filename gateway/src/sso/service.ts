@@ -133,7 +133,8 @@ export class SsoService {
     this.#userCodes = new ExpiringMap(options.clock, MAX_PENDING);
     // A revoked or reset device takes its people's sign-ins with it.
     options.control.onEvent((event) => {
-      if (event.type === 'revoked') void this.#revoke({ deviceId: event.deviceId }, 'device_revoked');
+      if (event.type !== 'revoked') return;
+      this.#revoke({ deviceId: event.deviceId }, 'device_revoked').catch((err: unknown) => options.logger.error({ err, device_id: event.deviceId }, 'ending the sign-ins of a revoked device failed'));
     });
   }
 
