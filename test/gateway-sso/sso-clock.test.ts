@@ -11,7 +11,7 @@ import { ManualClock } from '../../lib/index.ts';
 import { startDemoUpstream, type DemoUpstream } from '../../gateway/src/demo-upstream/index.ts';
 import { EMPTY_CONFIG, type GatewayConfig } from '../../gateway/src/config.ts';
 import { loadSsoConfig } from '../../gateway/src/sso/index.ts';
-import { AGENT_CLIENT_ID, DEVICE_TOKEN_HEADER, OAUTH_METADATA_PATH, USER_TOKEN_HEADER, SSO_TIMING } from '../../protocol/index.ts';
+import { AGENT_CLIENT_ID, DEVICE_TOKEN_HEADER, OAUTH_DEVICE_AUTHORIZATION_PATH, OAUTH_METADATA_PATH, USER_TOKEN_HEADER, SSO_TIMING } from '../../protocol/index.ts';
 import { createKey, enroll, renewToken, startTestGateway, type TestGateway } from '../gateway/helpers.ts';
 import { TestIdp } from '../helpers/oidc-idp.ts';
 import { authorizeUrl, IDP_CLIENT_ID, IDP_CLIENT_SECRET, IDP_REDIRECT, pkce, signIn, tokenRequest } from './sso-helpers.ts';
@@ -70,13 +70,20 @@ const chat = (headers: Record<string, string>) =>
   }).then(async (res) => ({ status: res.status, body: await res.text() }));
 
 describe('SSO over time and settings', () => {
-  it('an IdP that is down when the sign-in starts gives a page naming it; the next attempt works once it is up', async () => {
+  it('an IdP that is down when the sign-in starts: the agent hears why, a device-code page says it; the next attempt works once it is up', async () => {
     const down = await fetch(authorizeUrl(gw, pkce().challenge, 's', undefined, 'corp'), { redirect: 'manual' });
-    expect(down.status).toBe(503);
-    expect(down.headers.get('location')).toBeNull();
-    const text = await down.text();
-    expect(text).toContain('Example Corp');
-    expect(text).toContain('could not be reached');
+    expect(down.status).toBe(302);
+    const back = new URL(down.headers.get('location')!);
+    expect(back.searchParams.get('error')).toBe('temporarily_unavailable');
+    expect(back.searchParams.get('error_description')).toContain('Example Corp');
+    expect(back.searchParams.get('error_description')).toContain('could not be reached');
+    // The device-code flow has no listener: the person's browser shows a page.
+    const auth = (await (
+      await fetch(`${gw.url}${OAUTH_DEVICE_AUTHORIZATION_PATH}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `client_id=${AGENT_CLIENT_ID}` })
+    ).json()) as any;
+    const page = await fetch(`${auth.verification_uri_complete}&idp=corp`, { redirect: 'manual' });
+    expect(page.status).toBe(503);
+    expect(await page.text()).toContain('could not be reached');
     await idp.start();
     const up = await fetch(authorizeUrl(gw, pkce().challenge, 's', undefined, 'corp'), { redirect: 'manual' });
     expect(up.status).toBe(302);

@@ -281,17 +281,22 @@ describe('SSO on the gateway', () => {
     expect((await gw().admin('POST', 'users/bob@example.com/enable')).status).toBe(200);
   });
 
-  it('IdP down during sign-in: a clear page naming it, and the same sign-in works once it is back', async () => {
+  it('IdP down during sign-in: the agent hears a clear error naming it, and signing in works once it is back', async () => {
     const { challenge } = pkce();
     // The person signed in at the IdP; on the way back to the gateway the IdP goes down.
     const atIdp = await signInWithPassword(authorizeUrl(gw(), challenge), person(9), { follow: [idp.issuer] });
     expect(atIdp.redirect?.pathname).toBe('/oauth/callback');
     await idp.stop();
+    // The agent's loopback listener hears why, so `heimdall login` stops waiting and says it.
     const down = await fetch(atIdp.redirect!, { redirect: 'manual' });
-    expect(down.status).toBe(503);
-    const text = await down.text();
-    expect(text).toContain('Example Corp');
-    expect(text).toContain('try again');
+    expect(down.status).toBe(302);
+    const back = new URL(down.headers.get('location')!);
+    expect(back.origin + back.pathname).toBe(AGENT_REDIRECT);
+    expect(back.searchParams.get('code')).toBeNull();
+    expect(back.searchParams.get('error')).toBe('temporarily_unavailable');
+    expect(back.searchParams.get('error_description')).toContain('Example Corp');
+    expect(back.searchParams.get('error_description')).toContain('try again');
+    expect(back.searchParams.get('state')).toBe('agent-state-1');
     await idp.start();
     const t = await signedIn(person(9), 'dev-i1');
     expect((await chat(asPerson(t))).status).toBe(200);

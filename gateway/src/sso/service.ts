@@ -231,21 +231,29 @@ export class SsoService {
       this.#signIns.set(checks.state, { providerId: chosen, checks, callbackUrl, target }, SSO_TIMING.signInTtlS * 1000);
       return { redirect: url.toString() };
     } catch (err) {
-      return this.#idpFailure(err);
+      return this.#idpFailure(err, target);
     }
   }
 
-  #idpFailure(err: unknown): PageAnswer {
+  /**
+   * A sign-in that failed at or because of the IdP. The agent's loopback listener hears it (so
+   * `heimdall login` stops waiting and prints why); a device-code sign-in, which has no listener,
+   * gets a page.
+   */
+  #idpFailure(err: unknown, target: Target): PageAnswer {
+    let answer: { status: number; error: 'temporarily_unavailable' | 'access_denied' | 'server_error'; title: string; message: string };
     if (err instanceof IdpUnavailableError) {
       this.#o.logger.warn({ reason: err.message }, 'identity provider unavailable during sign-in');
-      return this.#page(503, 'Your sign-in service is not answering', `${err.message}. Nothing is wrong with your account: try again in a minute.`);
-    }
-    if (err instanceof IdpResponseError) {
+      answer = { status: 503, error: 'temporarily_unavailable', title: 'Your sign-in service is not answering', message: `${err.message}. Nothing is wrong with your account: try again in a minute.` };
+    } else if (err instanceof IdpResponseError) {
       this.#o.logger.warn({ reason: err.message }, 'identity provider answer refused');
-      return this.#page(400, 'Sign-in failed', `${err.message}. Start the sign-in again.`);
+      answer = { status: 400, error: 'access_denied', title: 'Sign-in failed', message: `${err.message}. Start the sign-in again.` };
+    } else {
+      this.#o.logger.error({ err }, 'sign-in failed');
+      answer = { status: 500, error: 'server_error', title: 'Sign-in failed', message: 'the gateway failed during the sign-in; see its log. Start the sign-in again.' };
     }
-    this.#o.logger.error({ err }, 'sign-in failed');
-    return this.#page(500, 'Sign-in failed', 'the gateway failed during the sign-in; see its log. Start the sign-in again.');
+    if (target.kind === 'device') return this.#page(answer.status, answer.title, answer.message);
+    return { redirect: agentRedirect(target, { error: answer.error, error_description: answer.message }) };
   }
 
   /** GET /oauth/callback: the IdP sends the person back here. */
@@ -263,7 +271,7 @@ export class SsoService {
       person = await this.#admit(identity);
     } catch (err) {
       if (err instanceof SignInRefused) return this.#deny(pending.target, err.message);
-      return this.#idpFailure(err);
+      return this.#idpFailure(err, pending.target);
     }
     if (pending.target.kind === 'device') {
       const device = this.#devices.get(pending.target.deviceCode);
@@ -274,10 +282,7 @@ export class SsoService {
     }
     const code = randomBytes(32).toString('base64url');
     this.#codes.set(code, { person, redirectUri: pending.target.redirectUri, codeChallenge: pending.target.codeChallenge }, SSO_TIMING.authorizationCodeTtlS * 1000);
-    const back = new URL(pending.target.redirectUri);
-    back.searchParams.set('code', code);
-    if (pending.target.state !== undefined) back.searchParams.set('state', pending.target.state);
-    return { redirect: back.toString() };
+    return { redirect: agentRedirect(pending.target, { code }) };
   }
 
   #deny(target: Target, reason: string): PageAnswer {
@@ -290,11 +295,7 @@ export class SsoService {
       }
       return this.#page(403, 'Sign-in refused', reason);
     }
-    const back = new URL(target.redirectUri);
-    back.searchParams.set('error', 'access_denied');
-    back.searchParams.set('error_description', reason);
-    if (target.state !== undefined) back.searchParams.set('state', target.state);
-    return { redirect: back.toString() };
+    return { redirect: agentRedirect(target, { error: 'access_denied', error_description: reason }) };
   }
 
   /** Allow-list, then the user record (created or updated), then the key they get. */
@@ -615,6 +616,14 @@ export class SsoService {
 
 class SignInRefused extends Error {
   override name = 'SignInRefused';
+}
+
+/** The agent's (checked) loopback redirect with these parameters and its state. */
+function agentRedirect(target: Extract<Target, { kind: 'agent' }>, params: Record<string, string>): string {
+  const back = new URL(target.redirectUri);
+  for (const [k, v] of Object.entries(params)) back.searchParams.set(k, v);
+  if (target.state !== undefined) back.searchParams.set('state', target.state);
+  return back.toString();
 }
 
 function newRefreshToken(): string {
