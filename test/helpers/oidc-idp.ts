@@ -33,6 +33,8 @@ export interface IdpClient {
   clientId: string;
   clientSecret: string;
   redirectUris: string[];
+  /** `native` lets a loopback redirect URI match on any port (RFC 8252 7.3): a gateway on an ephemeral port. */
+  applicationType?: 'web' | 'native';
 }
 
 export interface TestIdpOptions {
@@ -122,6 +124,7 @@ export class TestIdp {
         grant_types: ['authorization_code'],
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_basic',
+        application_type: c.applicationType ?? 'web',
       })),
       jwks: this.#jwks,
       claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
@@ -162,6 +165,13 @@ export class TestIdp {
     try {
       const details = await provider.interactionDetails(req, res);
       if (details.uid !== match[1]) throw new Error('interaction mismatch');
+      if (details.prompt.name === 'consent') {
+        // Consent is implied for the organization's own apps; native clients always get this prompt.
+        const grant = new provider.Grant({ clientId: typeof details.params['client_id'] === 'string' ? details.params['client_id'] : '', accountId: details.session!.accountId });
+        grant.addOIDCScope(typeof details.params['scope'] === 'string' ? details.params['scope'] : 'openid');
+        await provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true });
+        return;
+      }
       if (!match[2]) {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(loginPage(details.uid));
         return;
