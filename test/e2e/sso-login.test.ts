@@ -20,7 +20,7 @@ const canRun = process.platform === 'linux' && isRoot && existsSync('/usr/bin/ch
 const PROVIDER_KEY = 'demo-openai-key';
 const ALICE = { username: 'alice', password: 'alice-Pa55word' };
 const BOB = { username: 'bob', password: 'bob-Pa55word' };
-const DRIVER = path.join(import.meta.dirname, 'sso-browser-driver.mjs');
+const DRIVER = path.join(import.meta.dirname, 'sso-browser-driver.ts');
 // The gateway's user access tokens are EdDSA JWTs: their header starts with this in base64url.
 const JWT_HEADER = 'eyJhbGciOiJFZERTQSI';
 
@@ -112,7 +112,7 @@ describe.runIf(canRun)('SSO sign-in through the daemon', { timeout: 180_000 }, (
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/Signed in as alice@example\.com \(OS user root\) on device [0-9a-f-]{36}/);
     // The browser shows the CLI's page after the CLI has its answer: wait for the driver's report.
-    const page = (await pollUntil('the browser driver\'s report', () => (existsSync(result) ? (JSON.parse(readFileSync(result, 'utf8')) as any) : undefined), { deadlineMs: 30_000 })).value;
+    const page = (await pollUntil('the browser driver\'s report', () => (existsSync(result) ? (JSON.parse(readFileSync(result, 'utf8')) as { title: string; url: string }) : undefined), { deadlineMs: 30_000 })).value;
     expect(page.title, JSON.stringify(page)).toBe('Signed in to Heimdall');
     expect(page.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callback\?/);
     const who = await agent.cli(['whoami', '--json']);

@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
-const [resultFile, username, password, url] = process.argv.slice(2);
+const [resultFile, username, password, url] = process.argv.slice(2) as [string, string, string, string];
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
 try {
   const page = await browser.newPage();
@@ -12,8 +12,9 @@ try {
   await page.fill('input[name="username"]', username);
   await page.fill('input[name="password"]', password);
   await page.click('button[type="submit"]');
+  // The gateway sends the browser back to the CLI's loopback listener, which answers with its page.
+  await page.waitForURL(/^http:\/\/127\.0\.0\.1:\d+\/callback\?/, { timeout: 60_000 });
   await page.waitForSelector('h1', { timeout: 60_000 });
-  await page.waitForFunction(() => document.title.includes('Heimdall') || document.title.includes('failed'), undefined, { timeout: 60_000 });
   writeFileSync(resultFile, JSON.stringify({ url: page.url(), title: await page.title(), text: await page.innerText('body') }));
 } catch (err) {
   writeFileSync(resultFile, JSON.stringify({ error: String(err) }));
