@@ -51,10 +51,10 @@ afterAll(async () => {
   await idp.stop();
 });
 
-async function gatewayEvent(what: string): Promise<any> {
-  const { value } = await pollUntil(
+async function gatewayEvent(what: string): Promise<unknown> {
+  const { value } = await pollUntil<unknown>(
     `gateway inference event ${what}`,
-    async () => ((await sso.gw.admin('GET', `events?type=inference&device=${deviceId}&limit=100`)).body.events as any[]).find((e) => JSON.stringify(e).includes(what)),
+    async () => ((await sso.gw.admin('GET', `events?type=inference&device=${deviceId}&limit=100`)).body.events as unknown[]).find((e) => JSON.stringify(e).includes(what)),
     { deadlineMs: 10_000, intervalMs: 200 },
   );
   return value;
