@@ -2,6 +2,7 @@
 // with the control plane (docs/protocol.md is the prose: message schemas and types, limits, close
 // codes, parsing) and the inference contract (routes and provider error shapes).
 export * from './messages.ts';
+export * from './sso.ts';
 export { CONNECT_PATH, ENROLL_PATH, CHALLENGE_PATH, TOKEN_PATH, DEVICE_TOKEN_HEADER, SUBPROTOCOL, LIMITS, TIMING, CLOSE_CODES, reconnectDelayMs, type CloseCodeName } from './limits.ts';
 export { deviceProofText, checkDevicePublicKey, verifyDeviceProof, type DeviceProofPurpose, type DeviceKeyAlgorithm } from './device-proof.ts';
 export { KNOWN_APP_IDS, type KnownAppId } from './app-ids.ts';

@@ -2,6 +2,9 @@
 // copies in docs/protocol.md identical to them (a test fails when the two drift).
 import { z } from 'zod';
 import { AGENT_MESSAGE_SCHEMAS, GATEWAY_MESSAGE_SCHEMAS, enrollRequestSchema, enrollResponseSchema, challengeResponseSchema, tokenRequestSchema, tokenResponseSchema } from './messages.ts';
+import {
+  authorizationServerMetadataSchema, deviceAuthorizationResponseSchema, deviceEnrollmentSchema, oauthErrorSchema, oauthTokenRequestSchema, oauthTokenResponseSchema, userAccessClaimsSchema,
+} from './sso.ts';
 
 export interface SchemaDoc {
   /** Marker key in docs/protocol.md, e.g. `agent/hello`, `gateway/policy`, `http/enroll-request`. */
@@ -32,6 +35,13 @@ export function protocolSchemaDocs(): SchemaDoc[] {
   docs.push({ key: 'http/challenge-response', json: toJson(challengeResponseSchema) });
   docs.push({ key: 'http/token-request', json: toJson(tokenRequestSchema) });
   docs.push({ key: 'http/token-response', json: toJson(tokenResponseSchema) });
+  docs.push({ key: 'sso/authorization-server-metadata', json: toJson(authorizationServerMetadataSchema) });
+  docs.push({ key: 'sso/token-request', json: toJson(oauthTokenRequestSchema) });
+  docs.push({ key: 'sso/device-enrollment', json: toJson(deviceEnrollmentSchema) });
+  docs.push({ key: 'sso/token-response', json: toJson(oauthTokenResponseSchema) });
+  docs.push({ key: 'sso/error', json: toJson(oauthErrorSchema) });
+  docs.push({ key: 'sso/device-authorization-response', json: toJson(deviceAuthorizationResponseSchema) });
+  docs.push({ key: 'sso/user-access-claims', json: toJson(userAccessClaimsSchema) });
   return docs;
 }
 

@@ -231,6 +231,14 @@ export const policyMcpServerSchema = z.object({
   users: usersStatusSchema.optional(),
 });
 
+/** The settings field for a request of an OS user who is not signed in (issue 18; protocol/sso.ts has the rest of SSO). */
+export const unattributedModeSchema = z
+  .enum(['block', 'device'])
+  .meta({
+    description:
+      "A request from an OS user who is not signed in: `block` (refused, telling them to run `heimdall login`) or `device` (served under the organization's unattributed virtual key, audited as unattributed). Absent: `block`.",
+  });
+
 export const policySettingsSchema = z.object({
   pending_action: z.enum(['allow', 'block']).meta({ description: 'What a pending (undecided) app or MCP server gets.' }),
   fail_mode: z.enum(['open', 'closed']).meta({ description: 'What happens when the agent holds no valid policy.' }),
@@ -246,6 +254,7 @@ export const policySettingsSchema = z.object({
       description:
         "Apps allowed only when the agent verified that the process is the app (the catalog's proof: a root-owned install, the vendor's package, a code signature), not only named like it. A process that claims one of them unverified is blocked (status `unverified`), whatever the app's status. Absent: none.",
     }),
+  unattributed: unattributedModeSchema.optional(),
 });
 
 export const policySnapshotSchema = z.object({
@@ -460,3 +469,4 @@ export type ChallengeResponse = z.infer<typeof challengeResponseSchema>;
 export type TokenRequest = z.infer<typeof tokenRequestSchema>;
 export type TokenResponse = z.infer<typeof tokenResponseSchema>;
 export type EnrollResponse = z.infer<typeof enrollResponseSchema>;
+export type UnattributedMode = z.infer<typeof unattributedModeSchema>;

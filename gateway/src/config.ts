@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DEFAULT_CLIENT_LIMITS, type ClientLimitSettings } from './http/index.ts';
+import { loadSsoConfig, SsoConfigError, type SsoConfig } from './sso/index.ts';
 
 const whole = (min: number, max: number) => {
   const error = { error: `accepted: a whole number from ${min} to ${max}` };
@@ -47,6 +48,7 @@ const fileSchema = z.strictObject({
   tls: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).optional(),
   inference: z.unknown().optional(),
   limits: limitsSchema.optional(),
+  sso: z.unknown().optional(),
 });
 
 export interface GatewayConfig {
@@ -58,6 +60,8 @@ export interface GatewayConfig {
   /** The raw `inference` section, validated by the inference room. */
   inference: unknown;
   limits: GatewayLimits;
+  /** Single sign-on (docs/sso.md); undefined when no IdP is configured. */
+  sso: SsoConfig | undefined;
   source: string | undefined;
 }
 
@@ -65,9 +69,9 @@ export class GatewayConfigError extends Error {
   override name = 'GatewayConfigError';
 }
 
-export const EMPTY_CONFIG: GatewayConfig = { publicUrl: undefined, supportUrl: undefined, adminAllowRemote: false, tls: undefined, inference: undefined, limits: DEFAULT_LIMITS, source: undefined };
+export const EMPTY_CONFIG: GatewayConfig = { publicUrl: undefined, supportUrl: undefined, adminAllowRemote: false, tls: undefined, inference: undefined, limits: DEFAULT_LIMITS, sso: undefined, source: undefined };
 
-export function loadGatewayConfig(file: string): GatewayConfig {
+export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
@@ -89,8 +93,16 @@ export function loadGatewayConfig(file: string): GatewayConfig {
       throw new GatewayConfigError(`gateway config ${file}: key \`tls\`: ${(err as Error).message}`);
     }
   }
+  let sso: SsoConfig | undefined;
+  try {
+    sso = c.sso === undefined ? undefined : loadSsoConfig(c.sso, env, `gateway config ${file}`);
+  } catch (err) {
+    if (err instanceof SsoConfigError) throw new GatewayConfigError(err.message);
+    throw err;
+  }
   return {
     publicUrl: c.public_url ? new URL(c.public_url) : undefined,
+    sso,
     supportUrl: c.support_url,
     adminAllowRemote: c.admin?.allow_remote ?? false,
     tls,

@@ -5,16 +5,17 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { ensurePrivateDirSync, writeFileAtomic, type Clock, type Logger } from '../../lib/index.ts';
+import { ensurePrivateDirSync, systemClock, writeFileAtomic, type Clock, type Logger } from '../../lib/index.ts';
 import { CHALLENGE_PATH, CONNECT_PATH, ENROLL_PATH, TOKEN_PATH } from '../../protocol/index.ts';
 import { ADMIN_PREFIX, AdminToken, createAdminApi } from './admin/index.ts';
 import { EMPTY_CONFIG, type GatewayConfig } from './config.ts';
 import { ControlPlane } from './control/index.ts';
-import { createChallengeHandler, createEnrollHandler, createTokenHandler } from './enroll/index.ts';
+import { controlUrlFor, createChallengeHandler, createEnrollHandler, createTokenHandler } from './enroll/index.ts';
 import { ClientLimits, sendError, sendJson, setBodyTimeout, type RouteClass } from './http/index.ts';
 import { EdgeHub } from './hub/index.ts';
 import { createInferenceHandler, loadProviderConfig, type InferenceAuditEvent, type InferenceHandler } from './inference/index.ts';
 import { SqliteGatewayStore, type GatewayStore } from './store/index.ts';
+import { AccessTokens, createSsoHandler, isSsoPath, SsoService } from './sso/index.ts';
 
 import { ADMIN_TOKEN_FILE, RUNTIME_FILE } from './data-dir-files.ts';
 
@@ -44,6 +45,8 @@ export interface RunningGateway {
   control: ControlPlane;
   hub: EdgeHub;
   store: GatewayStore;
+  /** Single sign-on, when the config has an `sso` section. */
+  sso: SsoService | undefined;
   close(): Promise<void>;
 }
 
@@ -69,6 +72,7 @@ function inferenceEvent(e: InferenceAuditEvent) {
       key_id: e.keyId ?? null,
       app_source: e.app === undefined ? null : 'claimed_by_device',
       user_email: e.userEmail ?? null,
+      unattributed: e.unattributed ?? false,
       direct_key: e.directKey,
       status: e.status,
       outcome: e.outcome,
@@ -87,8 +91,23 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   ensurePrivateDirSync(options.dataDir);
   const providers = loadProviderConfig(config.inference, config.source ? { source: config.source } : {});
   const store = new SqliteGatewayStore({ dataDir: options.dataDir, logger, ...(options.clock ? { clock: options.clock } : {}) });
-  const control = new ControlPlane({ store, logger: logger.child({ component: 'control' }), ...(options.clock ? { clock: options.clock } : {}) });
+  const clock = options.clock ?? systemClock;
+  const control = new ControlPlane({
+    store,
+    logger: logger.child({ component: 'control' }),
+    clock,
+    virtualKeyLogin: config.sso?.allowVirtualKeyLogin ?? true,
+    configSettings: config.sso ? { unattributed: config.sso.unattributed } : {},
+  });
   await control.start();
+  // Where people and agents reach this gateway: the configured public URL, else the listener's own.
+  let listenerUrl = '';
+  const publicBase = (): string => (config.publicUrl ? config.publicUrl.href.replace(/\/$/, '') : listenerUrl);
+  let sso: SsoService | undefined;
+  if (config.sso) {
+    const tokens = await AccessTokens.open(options.dataDir, clock, publicBase);
+    sso = new SsoService({ config: config.sso, store, control, tokens, clock, logger: logger.child({ component: 'sso' }), publicBase, supportUrl: config.supportUrl });
+  }
   const adminToken = new AdminToken(options.dataDir, store);
   const admin = await adminToken.load();
   const hub = new EdgeHub({
@@ -96,7 +115,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     logger: logger.child({ component: 'hub' }),
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.helloTimeoutMs ? { helloTimeoutMs: options.helloTimeoutMs } : {}),
-    ...(options.clock ? { clock: options.clock } : {}),
+    clock,
   });
   const adminApi = createAdminApi({
     control,
@@ -104,14 +123,23 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     adminToken,
     allowRemote: config.adminAllowRemote,
     isConnected: (id) => hub.isConnected(id),
+    sso,
   });
   const enrollOptions = { control, logger: logger.child({ component: 'enroll' }), publicUrl: config.publicUrl, tls: config.tls !== undefined };
   const enroll = createEnrollHandler(enrollOptions);
   const challenge = createChallengeHandler(enrollOptions);
   const renewToken = createTokenHandler(enrollOptions);
+  const ssoHandler = createSsoHandler({
+    service: sso,
+    logger: logger.child({ component: 'sso' }),
+    virtualKeyLogin: () => control.virtualKeyLoginAllowed(),
+    controlUrl: (req) => controlUrlFor(req, config.publicUrl, config.tls !== undefined),
+    publicBase,
+  });
   const inference: InferenceHandler = createInferenceHandler({
     verifyVirtualKey: (key) => control.verifyVirtualKey(key),
     verifyDeviceToken: (token) => control.inferenceDevice(token),
+    ...(sso ? { verifyUserToken: (token: string, deviceId: string) => sso.personForRequest(token, deviceId), unattributed: () => sso.unattributed() } : {}),
     allowDirectKeys: () => control.allowDirectKeys(),
     recordInference: (event) => {
       control.recordGatewayEvent(inferenceEvent(event)).catch((err: unknown) => logger.error({ err }, 'failed to store an inference audit event'));
@@ -124,7 +152,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   const limits = new ClientLimits(config.limits.clients, options.clock);
   const routeClass = (pathname: string): RouteClass | undefined =>
-    pathname.startsWith(ADMIN_PREFIX) ? 'admin' : pathname === ENROLL_PATH ? 'enroll' : pathname === '/healthz' || pathname === CONNECT_PATH ? undefined : 'inference';
+    pathname.startsWith(ADMIN_PREFIX) ? 'admin' : pathname === ENROLL_PATH || isSsoPath(pathname) ? 'enroll' : pathname === '/healthz' || pathname === CONNECT_PATH ? undefined : 'inference';
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const pathname = (req.url ?? '/').split('?')[0] ?? '/';
@@ -141,6 +169,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     if (pathname === ENROLL_PATH) return void enroll(req, res);
     if (pathname === CHALLENGE_PATH) return void challenge(req, res);
     if (pathname === TOKEN_PATH) return void renewToken(req, res);
+    if (isSsoPath(pathname)) return void ssoHandler(req, res);
     if (pathname === CONNECT_PATH) return sendError(res, 426, 'upgrade_required', 'this endpoint is a websocket (subprotocol heimdall.edge.v1)');
     if (inference.handleRequest(req, res)) return;
     sendError(res, 404, 'not_found', `no route ${pathname}`);
@@ -201,8 +230,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
+  listenerUrl = url;
   await writeFileAtomic(path.join(options.dataDir, RUNTIME_FILE), `${JSON.stringify({ url, pid: process.pid, started_at: new Date().toISOString() })}\n`, { mode: 0o600 });
   logger.info({ url, data_dir: options.dataDir }, 'gateway listening');
+  if (config.sso && !config.publicUrl) {
+    logger.warn({ issuer: url }, 'sso is configured without public_url: the IdP is told to send people back to this listener address, and tokens name it as issuer; set public_url to the address people and agents use');
+  }
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -224,5 +257,5 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     return closing;
   };
 
-  return { url, port: address.port, adminTokenFile: adminToken.file, adminTokenCreated: admin.created, control, hub, store, close };
+  return { url, port: address.port, adminTokenFile: adminToken.file, adminTokenCreated: admin.created, control, hub, store, sso, close };
 }

@@ -132,9 +132,12 @@ describe('heimdall login --virtual-key', () => {
     expect(empty.stderr).toMatch(/no virtual key given/);
     expect(loginCalls).toBe(calls);
 
+    // Without the flag, `heimdall login` is single sign-on: it asks the daemon what the gateway
+    // offers and never reads (nor sends) a key from stdin. This stand-in daemon has no SSO routes.
     const noFlag = await run(['login', '--socket', socketPath], { stdin: KEY });
-    expect(noFlag.code).toBe(2);
-    expect(noFlag.stderr).toMatch(/--virtual-key/);
+    expect(noFlag.code).toBe(1);
+    expect(noFlag.stderr).toMatch(/^heimdall login: no local API route GET \/v1\/login\/options/);
+    expect(loginCalls).toBe(calls);
 
     const wrong = await run(['login', '--virtual-key', '--socket', socketPath], { stdin: 'sk-proj-not-a-virtual-key-123456' });
     expect(wrong.code).toBe(1);

@@ -12,7 +12,7 @@ const proxy = createProxyServer({
   forwarder,
   port: 0,
   certificates,
-  getVirtualKey: () => 'sk-bf-bench',
+  getCredential: () => ({ kind: 'virtual_key', key: 'sk-bf-bench' }),
   logger,
 });
 const address = await proxy.listen();

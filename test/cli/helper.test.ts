@@ -19,7 +19,7 @@ describe('heimdall helper', () => {
   it('tells someone else how to sign in, with the not-signed-in exit code', () => {
     const m = helperMessage(status([{ os_user: 'alice', email: null }]), 'bob');
     expect(m.code).toBe(4);
-    expect(m.text).toContain('heimdall login --virtual-key');
+    expect(m.text).toContain('heimdall login');
   });
   it('says the daemon is not running when it did not answer', () => {
     expect(helperMessage(undefined, 'bob').code).toBe(3);

@@ -119,7 +119,7 @@ describe('heimdall status exit codes and --json reasons', { timeout: 120_000 }, 
     const r = await status(stateDir);
     expect(r.code).toBe(4);
     expect(r.json).toMatchObject({ reason: 'not_signed_in', reasons: ['not_signed_in', 'policy_stale'], signed_in_users: [] });
-    expect(r.text).toContain('nobody on this machine has signed in: run `heimdall login --virtual-key`');
+    expect(r.text).toContain('nobody on this machine has signed in: run `heimdall login`');
   });
 
   it('5 gateway_unreachable: signed in, the gateway does not answer', async () => {

@@ -40,7 +40,7 @@ beforeAll(async () => {
       admitRequest: () => ({ decision: 'allow', policy: TEST_ALLOWED }),
     },
   });
-  anonymousProxy = await startProxy(heimdallCa, { ...common, getVirtualKey: () => undefined });
+  anonymousProxy = await startProxy(heimdallCa, { ...common, getCredential: () => undefined });
 });
 
 afterAll(async () => {

@@ -51,7 +51,7 @@ describe('heimdall install / uninstall on a Linux root', () => {
     expect(JSON.parse(readFileSync(path.join(root, 'etc/claude-code/managed-settings.d/heimdall-proxy.json'), 'utf8')).env.HTTPS_PROXY).toBe('http://127.0.0.1:7420');
     expect(readFileSync(path.join(root, 'etc/systemd/system/heimdall.service'), 'utf8')).toContain('ExecStart=/opt/heimdall/bin/heimdall run');
     expect(readlinkSync(path.join(root, 'etc/systemd/system/multi-user.target.wants/heimdall.service'))).toBe('/etc/systemd/system/heimdall.service');
-    expect(readFileSync(path.join(root, 'etc/xdg/autostart/heimdall-helper.desktop'), 'utf8')).toContain('Exec=/opt/heimdall/bin/heimdall helper');
+    expect(readFileSync(path.join(root, 'etc/xdg/autostart/heimdall-helper.desktop'), 'utf8')).toContain('Exec=/opt/heimdall/bin/heimdall login --if-needed');
     expect(nssNicknames(path.join(root, 'home/alice/.pki/nssdb'))).toContain(NSS_NICKNAME);
     expect(nssNicknames(path.join(root, 'home/alice/.mozilla/firefox/abcd.default-release'))).toContain(NSS_NICKNAME);
     // Commands only the live system can run are said, not silently dropped, and never run on this machine.

@@ -133,7 +133,7 @@ describe('Windows install plan', () => {
     expect(commands(planWindows(base)).some((c) => c.run[0] === 'sc.exe')).toBe(false);
     const cmds = commands(planWindows({ ...base, packaged: false }));
     expect(cmds[0]).toMatchObject({ run: ['sc.exe', 'create', 'Heimdall', 'binPath=', '"C:\\Program Files\\Heimdall\\heimdall.exe" run', 'start=', 'auto', 'obj=', 'LocalSystem', 'DisplayName=', 'Heimdall'], undo: ['sc.exe', 'delete', 'Heimdall'] });
-    expect(cmds.find((c) => c.run.includes(RUN_KEY))?.run).toEqual(['reg.exe', 'add', RUN_KEY, '/v', 'HeimdallHelper', '/t', 'REG_SZ', '/d', '"C:\\Program Files\\Heimdall\\heimdall.exe" helper', '/f']);
+    expect(cmds.find((c) => c.run.includes(RUN_KEY))?.run).toEqual(['reg.exe', 'add', RUN_KEY, '/v', 'HeimdallHelper', '/t', 'REG_SZ', '/d', '"C:\\Program Files\\Heimdall\\heimdall.exe" login --if-needed', '/f']);
     expect(planWindows({ ...base, packaged: false }).services[0]).toMatchObject({ run: ['sc.exe', 'start', 'Heimdall'], undo: ['sc.exe', 'stop', 'Heimdall'] });
     expect(planWindows(base).services).toEqual([]);
   });

@@ -81,7 +81,7 @@ describe('the Windows .msi', () => {
 
   it('starts the helper from the Run key and runs heimdall install / uninstall as deferred SYSTEM actions', () => {
     const file = built['x64']!;
-    expect(row(table(file, 'Registry'), 'Name', 'HeimdallHelper')).toMatchObject({ Root: '2', Key: 'SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run', Value: '"[INSTALLDIR]heimdall.exe" helper' });
+    expect(row(table(file, 'Registry'), 'Name', 'HeimdallHelper')).toMatchObject({ Root: '2', Key: 'SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run', Value: '"[INSTALLDIR]heimdall.exe" login --if-needed' });
     const actions = table(file, 'CustomAction');
     // 3090 = exe from an installed file (18) + deferred (1024) + no impersonation (2048); +64 ignores the exit code.
     expect(row(actions, 'Action', 'HeimdallInstall')).toMatchObject({ Type: '3090', Source: 'HeimdallExe', Target: 'install' });

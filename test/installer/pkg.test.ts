@@ -69,7 +69,7 @@ describe('the macOS flat .pkg', () => {
     const daemon = parsePlist(readFileSync(daemonFile, 'utf8')) as Record<string, unknown>;
     expect(daemon).toMatchObject({ Label: 'io.heimdall.agent', ProgramArguments: ['/Library/Heimdall/bin/heimdall', 'run'], RunAtLoad: true, KeepAlive: true, ThrottleInterval: 10 });
     const agent = parsePlist(readFileSync(agentFile, 'utf8')) as Record<string, unknown>;
-    expect(agent).toMatchObject({ Label: 'io.heimdall.agent.helper', ProgramArguments: ['/Library/Heimdall/bin/heimdall', 'helper'], RunAtLoad: true, LimitLoadToSessionType: ['Aqua'] });
+    expect(agent).toMatchObject({ Label: 'io.heimdall.agent.helper', ProgramArguments: ['/Library/Heimdall/bin/heimdall', 'login', '--if-needed'], RunAtLoad: true, LimitLoadToSessionType: ['Aqua'] });
   });
 
   it('has a Bom that an independent reader parses into the Payload\'s paths, modes, sizes and cksums', () => {

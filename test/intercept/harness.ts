@@ -158,7 +158,7 @@ export async function startProxy(
     port: 0,
     supportUrl,
     organization: 'Example Corp',
-    getVirtualKey: () => 'sk-bf-test-virtual-key',
+    getCredential: () => ({ kind: 'virtual_key', key: 'sk-bf-test-virtual-key' }),
     onExchangeComplete: (r) => records.push(r),
     ...proxyOverrides,
     certificates: heimdallCa.certificates,

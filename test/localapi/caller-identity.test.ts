@@ -141,9 +141,9 @@ describe.runIf(process.platform === 'linux' && isRoot)('a real daemon against an
     expect(refused).toMatchObject({ status: 403, body: { code: 'not_permitted' } });
     expect(((await call(undefined, socket, 'GET', '/v1/status')).body as { signed_in_users: string[] }).signed_in_users.sort()).toEqual([attacker.name, victim.name].sort());
     // Root may sign out a departed user by name.
-    expect((await call(undefined, socket, 'POST', '/v1/logout', { os_user: attacker.name })).body).toEqual({ os_user: attacker.name, signed_out: true });
+    expect((await call(undefined, socket, 'POST', '/v1/logout', { os_user: attacker.name })).body).toEqual({ os_user: attacker.name, signed_out: true, revoked: null });
     expect((await call(attacker, socket, 'POST', '/v1/login', { virtual_key: KEY_B })).status).toBe(200);
-    expect((await call(attacker, socket, 'POST', '/v1/logout', {})).body).toEqual({ os_user: attacker.name, signed_out: true });
+    expect((await call(attacker, socket, 'POST', '/v1/logout', {})).body).toEqual({ os_user: attacker.name, signed_out: true, revoked: null });
     expect(((await call(undefined, socket, 'GET', '/v1/status')).body as { signed_in_users: string[] }).signed_in_users).toEqual([victim.name]);
   });
 
@@ -197,7 +197,7 @@ describe.runIf(process.platform === 'linux' && isRoot)('route permissions over a
     const deps: LocalRouteDeps = {
       status: (view) => (views.push(view), { signed_in_users: [] }) as never,
       login: () => Promise.resolve({ status: 200, body: { signed_in: true } }),
-      signOut: () => true,
+      signOut: () => Promise.resolve({ signed_out: true, revoked: null }),
       environment: () => undefined,
       caStatus: () => ({ certificate_path: '/var/run/heimdall/ca.pem' }) as never,
       apps: () => [],

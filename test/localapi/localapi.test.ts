@@ -151,7 +151,7 @@ describe('the route permission table', () => {
     const doc = readFileSync(path.join(import.meta.dirname, '../../docs/architecture.md'), 'utf8');
     const table = doc.slice(doc.indexOf('<!-- local-api-permissions'));
     const rows = new Map(
-      [...table.matchAll(/^\| `(\w+ \/v1\/[\w-]+)` \| (\w+) \| (\w+) \|/gm)].map((m) => [m[1], { access: m[2], scope: m[3] }]),
+      [...table.matchAll(/^\| `(\w+ \/v1\/[\w/:-]+)` \| (\w+) \| (\w+) \|/gm)].map((m) => [m[1], { access: m[2], scope: m[3] }]),
     );
     expect(Object.fromEntries(rows)).toEqual(Object.fromEntries(Object.entries(LOCAL_ROUTE_PERMISSIONS).map(([k, v]) => [k, { access: v.access, scope: v.scope }])));
   });

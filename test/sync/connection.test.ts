@@ -79,7 +79,7 @@ describe('connection', () => {
     s.connections[0]!.ws.close(code, 'device revoked');
     await waitFor(() => c.ended() !== undefined, 'ended');
     expect(c.ended()).toMatchObject({ revoked: true, opened: true });
-    expect(c.ended()!.reason).toMatch(new RegExp(`close code ${code} \\(device revoked\\).*heimdall login --virtual-key`));
+    expect(c.ended()!.reason).toMatch(new RegExp(`close code ${code} \\(device revoked\\).*heimdall login`));
   });
 
   it('ends as lost, not revoked, when the gateway restarts', async () => {

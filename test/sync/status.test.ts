@@ -26,8 +26,8 @@ describe('sync status line', () => {
       { since: at(45_000), next_retry_at: new Date(NOW + 12_000).toISOString() },
       'gateway unreachable for 45s, retrying in 12s; policy v7 (from the gateway 67m ago); 3 report(s) waiting to upload; last error: the gateway answered the websocket upgrade with HTTP 503',
     ],
-    ['revoked', { last_error: null, outbox_depth: 0 }, 'device revoked: run `heimdall login --virtual-key`; policy v7 (from the gateway 67m ago); outbox empty'],
-    ['not_enrolled', { last_error: null, policy_version: null, policy_age_s: null, outbox_depth: 0 }, 'not enrolled: run `heimdall login --virtual-key`; no policy yet; outbox empty'],
+    ['revoked', { last_error: null, outbox_depth: 0 }, 'device revoked: run `heimdall login`; policy v7 (from the gateway 67m ago); outbox empty'],
+    ['not_enrolled', { last_error: null, policy_version: null, policy_age_s: null, outbox_depth: 0 }, 'not enrolled: run `heimdall login`; no policy yet; outbox empty'],
     ['stopped', { last_error: null, policy_age_s: 200_000 }, 'stopped; policy v7 (from the gateway 2d ago); 3 report(s) waiting to upload'],
   ])('says %s in words', (state, over, line) => {
     expect(describeSyncStatus({ ...base, state, ...over }, NOW)).toBe(line);

@@ -110,6 +110,14 @@ export class Credentials {
     this.#virtualKeys.delete(input.osUser);
   }
 
+  /** Stores the device token of an enrollment that an SSO sign-in authorized (no virtual key involved). */
+  saveDeviceEnrollment(input: { deviceToken: string; tokenExpiresAt: string; controlUrl: string; connectUrl: string | undefined }): void {
+    const deviceId = this.deviceId();
+    this.#db
+      .prepare('UPDATE auth_device SET device_token = ?, token_expires_at = ?, control_url = ?, connect_url = ?, enrolled_at = ?, revoked_at = NULL WHERE singleton = 1 AND device_id = ?')
+      .run(input.deviceToken, input.tokenExpiresAt, input.controlUrl, input.connectUrl ?? null, new Date().toISOString(), deviceId);
+  }
+
   /** Stores a renewed device token (the enrollment stays as it was); ignored when the device is not enrolled. */
   saveDeviceToken(deviceToken: string, expiresAt: string): void {
     this.#db.prepare('UPDATE auth_device SET device_token = ?, token_expires_at = ? WHERE singleton = 1 AND device_token IS NOT NULL').run(deviceToken, expiresAt);

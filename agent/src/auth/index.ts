@@ -15,3 +15,13 @@ export { LoginError, LOGIN_ERROR_CODES, type LoginErrorCode } from './errors.ts'
 export { parseVirtualKey, isVirtualKey } from './virtual-key.ts';
 export { collectDeviceFacts, parseOsRelease, parseMacSystemVersion, type DeviceFacts, type DeviceOs } from './device-facts.ts';
 export { controlEndpoint, describeUrl, type ControlEndpointOptions } from './control-url.ts';
+export { TokenVault, VaultError } from './token-vault.ts';
+export { FileVaultKey, VAULT_KEY_FILE, VAULT_KEY_BYTES, type VaultKeySource } from './vault-key.ts';
+export { SystemdCredsVaultKey, systemdCredsEncryptArgs, systemdCredsDecryptArgs, hasSystemdCreds, VAULT_CREDENTIAL_FILE } from './vault-key-systemd.ts';
+export { KeychainVaultKey, vaultKeychainFindArgs, vaultKeychainAddScript } from './vault-key-keychain.ts';
+export { DpapiVaultKey, dpapiProtectScript, dpapiUnprotectScript, powershellArgs } from './vault-key-dpapi.ts';
+export { vaultKeySourceFor } from './vault-key-source.ts';
+export { UserTokens, type GatewayUser, type TokenSet, type SsoSignIn } from './user-tokens.ts';
+export { UserSessions, REFRESH_AHEAD_MS, FIX_SIGN_IN, type UserSessionsOptions } from './user-sessions.ts';
+export { SsoLogin, checkRedirectUri, PENDING_LOGIN_MS, type SsoLoginOptions, type SignInCaller, type WhoAmI } from './sso-login.ts';
+export { CLIENT_ID, DISCOVERY_PATH, type Discovery } from './gateway-oauth.ts';

@@ -31,7 +31,20 @@ export class TransportError extends Error {
 }
 
 export function postJson(url: URL, payload: unknown, options: PostJsonOptions): Promise<PostJsonReply> {
-  const body = Buffer.from(JSON.stringify(payload));
+  return requestJson(url, { method: 'POST', body: Buffer.from(JSON.stringify(payload)), contentType: 'application/json' }, options);
+}
+
+export interface JsonRequest {
+  method: 'GET' | 'POST';
+  body?: Buffer;
+  contentType?: string;
+  /** Extra request headers (the device token for the OAuth endpoints). */
+  headers?: Record<string, string>;
+}
+
+/** One request whose answer is JSON, with postJson's safety (no redirects, deadline, bounded reply). */
+export function requestJson(url: URL, request: JsonRequest, options: PostJsonOptions): Promise<PostJsonReply> {
+  const body = request.body;
   const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -44,8 +57,12 @@ export function postJson(url: URL, payload: unknown, options: PostJsonOptions): 
     const req = client.request(
       url,
       {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json', 'content-length': body.length },
+        method: request.method,
+        headers: {
+          accept: 'application/json',
+          ...(body !== undefined ? { 'content-type': request.contentType ?? 'application/json', 'content-length': body.length } : {}),
+          ...request.headers,
+        },
         ...(url.protocol !== 'https:' ? {} : options.ca !== undefined ? { ca: options.ca } : options.secureContext ? { secureContext: options.secureContext } : {}),
         agent: false,
       },

@@ -37,5 +37,26 @@ export const AUTH_MIGRATIONS: MigrationSet = {
         db.exec('ALTER TABLE auth_device ADD COLUMN token_expires_at TEXT');
       },
     },
+    {
+      version: 3,
+      name: 'SSO sign-ins per OS user, their tokens sealed with the vault key',
+      up: (db) => {
+        // access_token and refresh_token hold only TokenVault ciphertexts (AES-256-GCM, the row's
+        // OS user and column as additional data); refresh_error is a sentence without secrets.
+        db.exec(`CREATE TABLE auth_sso_users (
+          os_user TEXT PRIMARY KEY,
+          user_id TEXT NOT NULL,
+          email TEXT,
+          name TEXT,
+          access_token TEXT NOT NULL,
+          access_expires_at TEXT NOT NULL,
+          refresh_token TEXT NOT NULL,
+          signed_in_at TEXT NOT NULL,
+          refreshed_at TEXT,
+          refresh_error TEXT,
+          refresh_error_at TEXT
+        ) STRICT`);
+      },
+    },
   ],
 };

@@ -22,3 +22,12 @@ export function socketPathFor(options: DaemonLocation): string {
   const stateDir = options.stateDir ?? process.env['HEIMDALL_STATE_DIR'];
   return resolvePaths(stateDir ? { stateDir } : {}).localApiSocket;
 }
+
+/** The one command that starts the daemon this CLI talks to, for messages saying it is not running. */
+export function startDaemonCommand(options: DaemonLocation, platform: NodeJS.Platform = process.platform): string {
+  const stateDir = options.stateDir ?? process.env['HEIMDALL_STATE_DIR'];
+  if (options.socket === undefined && stateDir) return `heimdall run --state-dir ${stateDir}`;
+  if (platform === 'darwin') return 'sudo launchctl kickstart -k system/io.heimdall.agent';
+  if (platform === 'win32') return 'sc.exe start Heimdall';
+  return 'sudo systemctl start heimdall';
+}

@@ -13,6 +13,7 @@ import { registerMcp } from './commands/mcp.ts';
 import { registerRun } from './commands/run.ts';
 import { registerStatus } from './commands/status.ts';
 import { registerVersion } from './commands/version.ts';
+import { registerWhoami } from './commands/whoami.ts';
 import { proxyEnvironmentFromDaemon } from './daemon-facts.ts';
 import { withDaemonLocation } from './local-daemon.ts';
 import { runUserFsHelper, USERFS_HELPER_ARG } from '../userfs/index.ts';
@@ -22,6 +23,7 @@ const COMMANDS: readonly ((program: Command) => void)[] = [
   registerStatus,
   registerLogin,
   registerLogout,
+  registerWhoami,
   (p) => void withDaemonLocation(registerEnv(p, proxyEnvironmentFromDaemon)),
   (p) => void withDaemonLocation(registerExec(p, proxyEnvironmentFromDaemon)),
   registerApps,

@@ -1,9 +1,10 @@
 // The daemon's main: builds every room, hands each its dependencies, and runs until told to stop.
 // Data flows one way through a request (intercept -> identify -> policy -> forward); this file is
 // the only place that knows all the rooms.
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { AUTH_MIGRATIONS, Credentials, DeviceTokens, collectDeviceFacts, deviceKeyStoreFor, loginRouteHandler, type SignedInUser } from '../auth/index.ts';
+import { AUTH_MIGRATIONS, Credentials, DeviceTokens, SsoLogin, TokenVault, UserSessions, UserTokens, collectDeviceFacts, deviceKeyStoreFor, loginRouteHandler, vaultKeySourceFor, type SignedInUser } from '../auth/index.ts';
 import { ConfigManager, platformSources, type HeimdallConfig } from '../config/index.ts';
 import { AppResolver, createProcessResolver } from '../identify/index.ts';
 import { createLogger, type Logger, type LogLevel } from '../lib/logger.ts';
@@ -88,10 +89,30 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     secureContext: osTrustContext(),
     logger: logger.child({ room: 'auth' }),
   });
+  // SSO tokens rest sealed (AES-256-GCM) under a key from the OS key store (docs/security.md).
+  const vaultKeys = vaultKeySourceFor({ platform: process.platform, stateDir: paths.stateDir, machineWide });
+  const vaultKey = await vaultKeys.loadOrCreate().catch((err: unknown) => {
+    // The daemon keeps governing: sign-ins then last until it restarts, and the log says why.
+    logger.error({ err: (err as Error).message, key_store: vaultKeys.kind }, 'could not open the token vault key; SSO sign-ins made now will not survive a restart');
+    return randomBytes(32);
+  });
+  const userTokens = new UserTokens(store.db, new TokenVault(vaultKey));
+  const sessions: UserSessions = new UserSessions({
+    tokens: userTokens,
+    // Refreshes start from timers, after `sso` below exists.
+    refresh: (refreshToken) => sso.refresh(refreshToken),
+    logger: logger.child({ room: 'auth' }),
+  });
+  // Every OS user signed in on this device, SSO first (it wins over a virtual key on the wire).
+  const signedInUsers = (): SignedInUser[] => {
+    const viaSso = userTokens.list().map((u) => ({ osUser: u.osUser, userId: u.user.id, email: u.user.email, signedInAt: u.signedInAt }));
+    const seen = new Set(viaSso.map((u) => u.osUser));
+    return [...viaSso, ...credentials.signedInUsers().filter((u) => !seen.has(u.osUser))].sort((a, b) => a.osUser.localeCompare(b.osUser));
+  };
   // Asked on every request (user-scoped decisions); the users change only when someone logs in.
   let userIds: Map<string, string | undefined> | undefined;
   const userIdFor = (osUser: string): string | undefined =>
-    (userIds ??= new Map(credentials.signedInUsers().map((u) => [u.osUser, u.userId]))).get(osUser);
+    (userIds ??= new Map(signedInUsers().map((u) => [u.osUser, u.userId]))).get(osUser);
 
   // --- policy
   const policy = new PolicyEngine({ db: store.db, logger: logger.child({ room: 'policy' }) });
@@ -105,7 +126,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   const outbox = new Outbox({ db: store.db, logger: logger.child({ room: 'outbox' }) });
   const sync = new SyncClient({
     controlUrl: () => config.current.control_url,
-    credentials,
+    credentials: { enrollment: () => credentials.enrollment(), revokedAt: () => credentials.revokedAt(), markRevoked: (t) => credentials.markRevoked(t), signedInUsers },
     tokens: deviceTokens,
     outbox,
     db: store.db,
@@ -147,7 +168,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     deviceId,
     deviceToken: () => deviceTokens.current(),
     governor: governance,
-    getVirtualKey: (a) => (a.osUser !== undefined ? credentials.virtualKeyFor(a.osUser) : undefined),
+    // The identity of the OS user who owns the calling process: their SSO access token, else their
+    // virtual key; nobody signed in: the organization's `unattributed` setting (block, or the device alone).
+    getCredential: (a) => {
+      const token = a.osUser !== undefined ? sessions.current(a.osUser) : undefined;
+      if (token !== undefined) return { kind: 'user_token', token };
+      const key = a.osUser !== undefined ? credentials.virtualKeyFor(a.osUser) : undefined;
+      if (key !== undefined) return { kind: 'virtual_key', key };
+      return policy.unattributed() === 'device' ? { kind: 'device_only' } : undefined;
+    },
     onExchangeComplete: (record) => {
       audit(record);
       metrics.observe(record);
@@ -218,7 +247,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   });
 
   // --- status and the local API
-  const signedInFor = (view: StatusView): SignedInUser[] => credentials.signedInUsers().filter((u) => view.kind === 'all' || (view.kind === 'user' && u.osUser === view.osUser));
+  const signedInFor = (view: StatusView): SignedInUser[] => signedInUsers().filter((u) => view.kind === 'all' || (view.kind === 'user' && u.osUser === view.osUser));
   const sections: StatusSection[] = [
     { name: 'interception', collect: () => interception.status(), blockers: () => interception.blockers() },
     {
@@ -245,18 +274,36 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       name: 'users',
       // Other users' names and emails are theirs: an unprivileged caller sees only their own sign-in.
       collect: (view) => {
-        const all = credentials.signedInUsers();
+        const all = signedInUsers();
         if (view.kind === 'anonymous') {
           return { signed_in: [], summary: `${all.length} user(s) signed in; names are shown only to a caller the daemon can identify` };
         }
-        const users = signedInFor(view).map((u) => ({ os_user: u.osUser, email: u.email ?? null, signed_in_at: u.signedInAt }));
-        return { signed_in: users, summary: users.length === 0 ? 'nobody signed in' : users.map((u) => `${u.os_user} (${u.email ?? 'gateway user'})`).join(', ') };
+        // Method, expiry and the last refresh failure (a sentence, never a token) per user.
+        const users = signedInFor(view).map((u) => {
+          const s = userTokens.signIn(u.osUser);
+          return {
+            os_user: u.osUser,
+            email: u.email ?? null,
+            signed_in_at: u.signedInAt,
+            method: s ? 'sso' : 'virtual_key',
+            access_expires_at: s ? new Date(s.accessExpiresAt).toISOString() : null,
+            refresh_error: s?.refreshError ?? null,
+          };
+        });
+        const describe = (u: (typeof users)[number]) => `${u.os_user} (${u.email ?? 'gateway user'}, ${u.method === 'sso' ? 'SSO' : 'virtual key'})${u.refresh_error ? `: ${u.refresh_error}` : ''}`;
+        return { signed_in: users, summary: users.length === 0 ? 'nobody signed in' : users.map(describe).join(', ') };
       },
       blockers: (view) => {
         if (view.kind === 'user' && signedInFor(view).length === 0) {
-          return [{ reason: 'not_signed_in', message: `you (OS user ${view.osUser}) have not signed in on this machine: run \`heimdall login --virtual-key\`` }];
+          return [{ reason: 'not_signed_in', message: `you (OS user ${view.osUser}) have not signed in on this machine: run \`heimdall login\`` }];
         }
-        return credentials.signedInUsers().length === 0 ? [{ reason: 'not_signed_in', message: 'nobody on this machine has signed in: run `heimdall login --virtual-key`' }] : [];
+        // A sign-in whose refresh the gateway refused no longer carries its user's requests.
+        const failing = signedInFor(view).flatMap((u) => {
+          const err = userTokens.signIn(u.osUser)?.refreshError;
+          return err !== undefined && sessions.current(u.osUser) === undefined ? [{ reason: 'not_signed_in' as const, message: `OS user ${u.osUser}: ${err}` }] : [];
+        });
+        if (failing.length > 0) return failing;
+        return signedInUsers().length === 0 ? [{ reason: 'not_signed_in', message: 'nobody on this machine has signed in: run `heimdall login`' }] : [];
       },
     },
     { name: 'mcp', collect: (view) => mcpStatus(mcp.discovery(), view.kind === 'user' ? mcp.list().filter((m) => m.osUser === view.osUser).length : mcp.list().length) },
@@ -284,6 +331,30 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     };
   };
 
+  const sso: SsoLogin = new SsoLogin({
+    credentials,
+    deviceKeys,
+    deviceTokens,
+    tokens: userTokens,
+    sessions,
+    controlUrl: () => config.current.control_url,
+    agentVersion: AGENT_VERSION,
+    secureContext: osTrustContext(),
+    logger: logger.child({ room: 'auth' }),
+    onChange: () => {
+      userIds = undefined;
+      sync.wake();
+    },
+  });
+  sessions.start();
+  lifecycle.add({
+    name: 'sessions',
+    close: () => {
+      sessions.stop();
+      sso.close();
+    },
+  });
+
   const localApi = new LocalApi({
     socketPath: paths.localApiSocket,
     routes: localApiRoutes({
@@ -296,14 +367,16 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
         })(
           request,
         ),
-      signOut: (osUser) => {
-        const was = credentials.signOut(osUser);
-        if (was) {
+      signOut: async (osUser) => {
+        const hadKey = credentials.signOut(osUser);
+        if (hadKey) {
           userIds = undefined;
           sync.wake();
         }
-        return was;
+        const out = await sso.signOut(osUser);
+        return { ...out, signed_out: out.signed_out || hadKey };
       },
+      sso,
       environment: () => interception.environment(),
       caStatus: () => interception.status().ca,
       apps: () => seenApps.list(),

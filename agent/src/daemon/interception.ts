@@ -5,7 +5,7 @@ import { X509Certificate } from 'node:crypto';
 import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { ConfigKey, HeimdallConfig } from '../config/index.ts';
-import { Forwarder, interceptedHosts, permittedDomains } from '../forward/index.ts';
+import { Forwarder, interceptedHosts, permittedDomains, type GatewayCredential } from '../forward/index.ts';
 import {
   createProxyServer,
   TargetGuard,
@@ -30,7 +30,7 @@ export interface InterceptionOptions {
   /** The current device token, for the gateway to attribute inference to this device. */
   deviceToken?: () => string | undefined;
   governor: Governor;
-  getVirtualKey: (attribution: Attribution) => string | undefined;
+  getCredential: (attribution: Attribution) => GatewayCredential | undefined;
   onExchangeComplete: (record: ExchangeRecord) => void;
   /** Builds the gateway-held CA signer (ca_mode gateway). */
   gatewaySigner: (onCaCertificate: (caPem: string) => void) => GatewayCaSigner;
@@ -114,7 +114,7 @@ export class Interception implements Service {
       certificates,
       targetGuard: new TargetGuard({ allowed: config.local_targets_allowed }),
       governor: this.#o.governor,
-      getVirtualKey: this.#o.getVirtualKey,
+      getCredential: this.#o.getCredential,
       onExchangeComplete: this.#o.onExchangeComplete,
       logger,
     });

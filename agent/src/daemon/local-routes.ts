@@ -1,6 +1,7 @@
 // The local API's routes, as a table: what the CLI (and later the per-user helper) may ask the daemon,
 // and what each caller may do there. The permission column is the contract docs/security.md lists:
 // a non-root caller reads and changes only their own user's data; root sees and acts for all.
+import { LOGIN_ERROR_STATUS, LoginError, type SsoLogin } from '../auth/index.ts';
 import { inView, type CallerView, type LocalPermission, type LocalRequest, type LocalResponse, type LocalRoute } from '../localapi/index.ts';
 import type { McpListRow } from '../mcp/index.ts';
 import type { SeenAppRow } from '../policy/index.ts';
@@ -11,8 +12,10 @@ export interface LocalRouteDeps {
   /** The status as `view` may see it (the daemon leaves out other users' data). */
   status: (view: StatusView) => DaemonStatus;
   login: (request: LocalRequest) => Promise<LocalResponse>;
-  /** Removes the OS user's virtual key; true when they were signed in. */
-  signOut: (osUser: string) => boolean;
+  /** Signs the OS user out: their virtual key and SSO sign-in are gone; the SSO refresh family is revoked at the gateway. */
+  signOut: (osUser: string) => Promise<{ signed_out: boolean; revoked: boolean | null; revoke_error?: string }>;
+  /** SSO sign-in (auth room); undefined on a daemon built without it (tests of other routes). */
+  sso?: Pick<SsoLogin, 'options' | 'start' | 'finish' | 'startDevice' | 'deviceStatus' | 'whoami'>;
   environment: () => ProxyEnvironmentFacts | undefined;
   caStatus: () => InterceptionStatus['ca'];
   apps: () => SeenAppRow[];
@@ -24,6 +27,14 @@ export const LOCAL_ROUTE_PERMISSIONS = {
   'GET /v1/status': { access: 'read', scope: 'own', unidentified: 'no-user-data' },
   'POST /v1/login': { access: 'write', scope: 'own' },
   'POST /v1/logout': { access: 'write', scope: 'own' },
+  // What the gateway offers (SSO, virtual keys): no user's data, any local caller.
+  'GET /v1/login/options': { access: 'read', scope: 'machine' },
+  // Sign-ins are bound to the caller's uid from the kernel: each may start, finish and read only its own.
+  'POST /v1/login/sso/start': { access: 'write', scope: 'own' },
+  'POST /v1/login/sso/finish': { access: 'write', scope: 'own' },
+  'POST /v1/login/device/start': { access: 'write', scope: 'own' },
+  'GET /v1/login/device/:login_id': { access: 'read', scope: 'own' },
+  'GET /v1/whoami': { access: 'read', scope: 'own' },
   'GET /v1/proxy-environment': { access: 'read', scope: 'machine' },
   'GET /v1/ca': { access: 'read', scope: 'machine' },
   'GET /v1/apps': { access: 'read', scope: 'own' },
@@ -39,7 +50,7 @@ function statusView(view: CallerView): StatusView {
 }
 
 /** `POST /v1/logout`: body `{}` signs the caller out; root may name `{ "os_user": "..." }` (a departed user). */
-function logout(d: LocalRouteDeps, { view, body }: LocalRequest): LocalResponse {
+async function logout(d: LocalRouteDeps, { view, body }: LocalRequest): Promise<LocalResponse> {
   if (view.kind === 'anonymous') return { status: 403, body: { error: view.reason, code: 'unknown_caller' } };
   const named = (body as { os_user?: unknown } | undefined)?.os_user;
   if (named !== undefined && typeof named !== 'string') return { status: 400, body: { error: 'os_user must be a string', code: 'invalid_request' } };
@@ -47,8 +58,25 @@ function logout(d: LocalRouteDeps, { view, body }: LocalRequest): LocalResponse 
   if (view.kind === 'user' && osUser !== view.osUser) {
     return { status: 403, body: { error: `only root may sign out another OS user (you are ${view.osUser})`, code: 'not_permitted' } };
   }
-  return { status: 200, body: { os_user: osUser, signed_out: d.signOut(osUser) } };
+  return { status: 200, body: { os_user: osUser, ...(await d.signOut(osUser)) } };
 }
+
+/** The caller a sign-in is bound to: always the kernel's, whoever they are (root signs in as root). */
+function signInCaller(view: CallerView): { uid: number; osUser: string } | undefined {
+  return view.kind === 'anonymous' ? undefined : { uid: view.caller.uid, osUser: view.kind === 'user' ? view.osUser : view.caller.user };
+}
+
+/** A LoginError as the local API answers it; anything else is the server's 500. */
+async function answering(work: () => unknown): Promise<LocalResponse> {
+  try {
+    return { status: 200, body: await work() };
+  } catch (err) {
+    if (err instanceof LoginError) return { status: LOGIN_ERROR_STATUS[err.code], body: { error: err.message, code: err.code } };
+    throw err;
+  }
+}
+
+const NO_SSO: LocalResponse = { status: 501, body: { error: 'this daemon was built without single sign-on', code: 'not_available' } };
 
 export function localApiRoutes(d: LocalRouteDeps): LocalRoute[] {
   const route = (key: RouteKey, handle: LocalRoute['handle']): LocalRoute => {
@@ -60,6 +88,35 @@ export function localApiRoutes(d: LocalRouteDeps): LocalRoute[] {
     // The OS user a virtual key belongs to is the caller, never a field of the body.
     route('POST /v1/login', (r) => d.login(r)),
     route('POST /v1/logout', (r) => logout(d, r)),
+    route('GET /v1/login/options', () => (d.sso ? answering(() => d.sso!.options()) : NO_SSO)),
+    route('POST /v1/login/sso/start', ({ view, body }) => {
+      const caller = signInCaller(view);
+      if (!d.sso || !caller) return NO_SSO;
+      return answering(() => d.sso!.start(caller, (body as { redirect_uri?: unknown } | undefined)?.redirect_uri));
+    }),
+    route('POST /v1/login/sso/finish', ({ view, body }) => {
+      const caller = signInCaller(view);
+      if (!d.sso || !caller) return NO_SSO;
+      const b = body as { state?: unknown; code?: unknown } | undefined;
+      return answering(() => d.sso!.finish(caller, b?.state, b?.code));
+    }),
+    route('POST /v1/login/device/start', ({ view }) => {
+      const caller = signInCaller(view);
+      if (!d.sso || !caller) return NO_SSO;
+      return answering(() => d.sso!.startDevice(caller));
+    }),
+    route('GET /v1/login/device/:login_id', ({ view, param }) => {
+      const caller = signInCaller(view);
+      if (!d.sso || !caller) return NO_SSO;
+      // Another uid's sign-in is answered as unknown: its existence is not confirmed to them.
+      const state = param !== undefined ? d.sso.deviceStatus(caller, param) : undefined;
+      return state ? { status: 200, body: state } : { status: 404, body: { error: 'no device sign-in with this id was started by you (or it has expired): run `heimdall login --device-code` again', code: 'not_found' } };
+    }),
+    route('GET /v1/whoami', ({ view }) => {
+      const caller = signInCaller(view);
+      if (!d.sso || !caller) return NO_SSO;
+      return { status: 200, body: d.sso.whoami(caller.osUser) };
+    }),
     route('GET /v1/proxy-environment', () => {
       const env = d.environment();
       return env ? { status: 200, body: env } : notRunning('no proxy environment');

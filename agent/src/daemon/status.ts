@@ -100,7 +100,7 @@ export function syncBlockers(s: SyncStatus, controlUrl: string | undefined): Blo
       // Enrollment happens at the first sign-in: the users section already says "nobody has signed in".
       return [];
     case 'revoked':
-      return [{ reason: 'not_signed_in', message: 'this device was revoked by the organization: run `heimdall login --virtual-key` again' }];
+      return [{ reason: 'not_signed_in', message: 'this device was revoked by the organization: run `heimdall login` again' }];
     case 'connecting':
     case 'backoff':
     case 'stopped':

@@ -14,7 +14,7 @@ import type { Logger } from '../lib/logger.ts';
 import { isPlainTextToNetwork } from '../lib/loopback-host.ts';
 import { DnsCache, type DnsCacheOptions, type LookupFunction } from './dns-cache.ts';
 import { providerError, type ErrorKind } from './error-shapes.ts';
-import { applyGatewayHeaders, endToEndFields, removeHopByHop, stripCredentialQuery } from './headers.ts';
+import { applyGatewayHeaders, endToEndFields, removeHopByHop, stripCredentialQuery, type GatewayCredential } from './headers.ts';
 import { gatewayPath, type ErrorShapeId, type GatewayRouteRow, type OriginRouteRow } from './routes.ts';
 import { ForwardTimeoutError, GatewayClient, type GatewayCall } from './gateway-client.ts';
 import { osTrustContext, trustedRoots } from './trusted-roots.ts';
@@ -66,7 +66,7 @@ export interface ForwarderOptions {
 }
 
 export type ForwardTarget =
-  | { kind: 'gateway'; route: GatewayRouteRow; passthrough: boolean; virtualKey: string; appId: string | undefined }
+  | { kind: 'gateway'; route: GatewayRouteRow; passthrough: boolean; credential: GatewayCredential; appId: string | undefined }
   | { kind: 'origin'; route: OriginRouteRow; host: string }
   | { kind: 'plain'; url: URL; errorShape?: ErrorShapeId };
 
@@ -344,7 +344,7 @@ export class Forwarder {
     switch (target.kind) {
       case 'gateway': {
         applyGatewayHeaders(req.headers, {
-          route: target.route, passthrough: target.passthrough, virtualKey: target.virtualKey,
+          route: target.route, passthrough: target.passthrough, credential: target.credential,
           requestId, appId: target.appId, deviceId: this.#deviceId, deviceToken: this.#deviceToken(),
         });
         // The gateway is addressed by its own name, not the provider's.

@@ -1,6 +1,6 @@
 // Pure header and URL rewriting for one forwarded request: hop-by-hop removal, credential swap,
 // attribution headers. Kept free of sockets so every rule is testable on plain objects.
-import { DEVICE_TOKEN_HEADER } from '../../../protocol/index.ts';
+import { DEVICE_TOKEN_HEADER, USER_TOKEN_HEADER } from '../../../protocol/index.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { GatewayRouteRow } from './routes.ts';
 
@@ -9,7 +9,7 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authe
 const HOP_BY_HOP_SET = new Set(HOP_BY_HOP);
 
 /** Headers never shown to policy or audit, whatever the route. */
-const SECRET_HEADERS = new Set([DEVICE_TOKEN_HEADER, 'authorization', 'x-api-key', 'x-goog-api-key', 'api-key', 'cookie', 'proxy-authorization', 'x-bf-vk', 'openai-organization', 'chatgpt-account-id']);
+const SECRET_HEADERS = new Set([DEVICE_TOKEN_HEADER, USER_TOKEN_HEADER, 'authorization', 'x-api-key', 'x-goog-api-key', 'api-key', 'cookie', 'proxy-authorization', 'x-bf-vk', 'openai-organization', 'chatgpt-account-id']);
 
 /**
  * Removes hop-by-hop headers, and those the `Connection` header names. For a websocket upgrade
@@ -61,10 +61,16 @@ export function boundedAppId(appId: string | undefined): string {
   return APP_ID_PATTERN.test(id) ? id : 'unknown';
 }
 
+/**
+ * What a governed request is sent to the gateway under: the OS user's SSO access token, their
+ * virtual key, or (the org's `unattributed: device` setting, nobody signed in) the device alone.
+ */
+export type GatewayCredential = { kind: 'user_token'; token: string } | { kind: 'virtual_key'; key: string } | { kind: 'device_only' };
+
 export interface GatewayHeaderInput {
   route: GatewayRouteRow;
   passthrough: boolean;
-  virtualKey: string;
+  credential: GatewayCredential;
   requestId: string;
   appId: string | undefined;
   deviceId: string;
@@ -75,13 +81,19 @@ export interface GatewayHeaderInput {
 /** Applies the routing mode's credential rules and attribution headers in place. */
 export function applyGatewayHeaders(headers: IncomingHttpHeaders, input: GatewayHeaderInput): void {
   const keepNative = input.passthrough || input.route.credentialPolicy === 'native-only';
+  const { credential } = input;
+  // Whatever the app sent under these names is not the person's proof: only the daemon sets them.
+  delete headers[USER_TOKEN_HEADER];
+  delete headers['x-bf-vk'];
   if (keepNative) {
     headers['x-bf-direct-key'] = 'true';
   } else {
     for (const name of ['authorization', 'x-api-key', 'x-goog-api-key', 'api-key', ...input.route.credentialHeaders]) delete headers[name];
-    headers.authorization = `Bearer ${input.virtualKey}`;
+    // With a user token or the device alone, the gateway resolves the virtual key on its side: none travels.
+    if (credential.kind === 'virtual_key') headers.authorization = `Bearer ${credential.key}`;
   }
-  headers['x-bf-vk'] = input.virtualKey;
+  if (credential.kind === 'virtual_key') headers['x-bf-vk'] = credential.key;
+  if (credential.kind === 'user_token') headers[USER_TOKEN_HEADER] = credential.token;
   headers['x-request-id'] = input.requestId;
   headers['x-bf-dim-app'] = boundedAppId(input.appId);
   // For a Bifrost upstream, which reads these dimensions; a Heimdall gateway ignores x-bf-dim-device

@@ -12,5 +12,5 @@ export { Forwarder, DEFAULT_FORWARD_TIMEOUTS, productionOriginResolver, writeRaw
 export type { ForwarderOptions, ForwardTarget, ForwardResult, ForwardTimeouts, OriginResolver, OriginTarget } from './forwarder.ts';
 export { DnsCache } from './dns-cache.ts';
 export type { DnsCacheOptions } from './dns-cache.ts';
-export { headersWithoutSecrets, boundedAppId, requestIdFrom } from './headers.ts';
+export { headersWithoutSecrets, boundedAppId, requestIdFrom, type GatewayCredential } from './headers.ts';
 export { osTrustContext } from './trusted-roots.ts';

@@ -12,6 +12,12 @@ export const DARWIN_HELPER_PLIST = `/Library/LaunchAgents/${DARWIN_HELPER_LABEL}
 export const WINDOWS_EXECUTABLE = 'C:\\Program Files\\Heimdall\\heimdall.exe';
 export const WINDOWS_SERVICE_NAME = 'Heimdall';
 export const WINDOWS_RUN_VALUE = 'HeimdallHelper';
+/**
+ * What the per-user entry (XDG autostart, LaunchAgent, Run key) runs at each sign-in to the desktop:
+ * nothing when the person is signed in to the gateway, one browser tab to the organization's
+ * sign-in when not, never a prompt (docs/configuration.md, "First run").
+ */
+export const HELPER_ARGS = ['login', '--if-needed'] as const;
 
 /**
  * The systemd unit. Hardening that leaves the proxy working (see docs/deployment/packages.md for the
@@ -71,9 +77,9 @@ export function xdgAutostartEntry(executable: string = LINUX_EXECUTABLE): string
   return `[Desktop Entry]
 Type=Application
 Name=Heimdall helper
-Comment=Tells you whether your AI apps are signed in to your organization's AI gateway
+Comment=Signs you in to your organization's AI gateway when you are not (one browser tab, never a prompt)
 TryExec=${executable}
-Exec=${executable} helper
+Exec=${executable} ${HELPER_ARGS.join(' ')}
 Icon=security-high
 Terminal=false
 NoDisplay=true
@@ -95,11 +101,11 @@ export function launchDaemonPlist(executable: string = DARWIN_EXECUTABLE): strin
   });
 }
 
-/** The per-user LaunchAgent: the helper runs once in each person's GUI session. */
+/** The per-user LaunchAgent: `login --if-needed` runs once in each person's GUI session. */
 export function launchAgentPlist(executable: string = DARWIN_EXECUTABLE): string {
   return buildPlist({
     Label: DARWIN_HELPER_LABEL,
-    ProgramArguments: [executable, 'helper'],
+    ProgramArguments: [executable, ...HELPER_ARGS],
     RunAtLoad: true,
     LimitLoadToSessionType: ['Aqua'],
   });

@@ -1,7 +1,7 @@
 // Windows: the plan (pure) from facts the executor gathers with `reg query` and `netsh`; tested
 // here through the commands it would run.
 import { claudeCodeManagedEnv, proxyVariables } from './environment.ts';
-import { WINDOWS_EXECUTABLE, WINDOWS_RUN_VALUE, WINDOWS_SERVICE_NAME } from './service-definitions.ts';
+import { HELPER_ARGS, WINDOWS_EXECUTABLE, WINDOWS_RUN_VALUE, WINDOWS_SERVICE_NAME } from './service-definitions.ts';
 import type { Change, CommandChange, InstallPlan, ProxyFacts } from './types.ts';
 
 export const MACHINE_ENVIRONMENT_KEY = 'HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment';
@@ -53,7 +53,7 @@ export function planWindows(facts: WindowsFacts): InstallPlan {
   if (!facts.packaged) {
     changes.push({ kind: 'command', run: ['sc.exe', 'create', WINDOWS_SERVICE_NAME, 'binPath=', `"${WINDOWS_EXECUTABLE}" run`, 'start=', 'auto', 'obj=', 'LocalSystem', 'DisplayName=', 'Heimdall'], undo: ['sc.exe', 'delete', WINDOWS_SERVICE_NAME], scope: 'live', why: 'register the service (no MSI did)' });
     changes.push({ kind: 'command', run: ['sc.exe', 'failure', WINDOWS_SERVICE_NAME, 'reset=', '86400', 'actions=', 'restart/5000/restart/5000/restart/30000'], undo: null, scope: 'live', why: 'restart the service when it fails' });
-    changes.push(registryValue(RUN_KEY, WINDOWS_RUN_VALUE, 'REG_SZ', `"${WINDOWS_EXECUTABLE}" helper`, undefined, 'start the per-user helper at sign-in'));
+    changes.push(registryValue(RUN_KEY, WINDOWS_RUN_VALUE, 'REG_SZ', `"${WINDOWS_EXECUTABLE}" ${HELPER_ARGS.join(' ')}`, undefined, 'sign the person in at their first desktop sign-in (heimdall login --if-needed)'));
   }
   if (facts.caPem === undefined) {
     notes.push('the CA is held by the gateway (ca_mode gateway): deliver it with Intune or Group Policy');

@@ -14,7 +14,7 @@ import type { Logger } from '../lib/logger.ts';
 import { isLoopbackHostHeader, loopbackHostRefusal } from '../lib/loopback-host.ts';
 import {
   DEFAULT_FORWARD_TIMEOUTS, headersWithoutSecrets, interceptedHosts, isInterceptedHost, requestIdFrom, resolveRoute,
-  type ErrorKind, type Forwarder, type ForwardResult, type ForwardTarget, type Route,
+  type ErrorKind, type Forwarder, type ForwardResult, type ForwardTarget, type Route, type GatewayCredential,
 } from '../forward/index.ts';
 import type { PolicyDecision } from '../policy/index.ts';
 import { isLocalHost, parseAuthority, type Authority } from './authority.ts';
@@ -73,8 +73,12 @@ export interface ProxyServerOptions {
   maxHeaderBytes?: number;
   certificates: CertificateSource;
   governor?: Governor;
-  /** The user's gateway credential for this attribution; undefined when nobody signed in. */
-  getVirtualKey(attribution: Attribution): string | undefined | Promise<string | undefined>;
+  /**
+   * What this attribution's request goes to the gateway under (the OS user's access token or virtual
+   * key, or the device alone when the organization forwards unattributed requests); undefined blocks
+   * it as not signed in, in the provider's error shape naming `heimdall login`.
+   */
+  getCredential(attribution: Attribution): GatewayCredential | undefined | Promise<GatewayCredential | undefined>;
   onExchangeComplete?(record: ExchangeRecord): void;
   logger: Logger;
 }
@@ -724,9 +728,9 @@ export class ProxyServer {
 
   async #forwardTarget(route: Route, attribution: Attribution, host: string): Promise<ForwardTarget | { error: ErrorKind }> {
     if (route.mode === 'origin') return { kind: 'origin', route, host };
-    const virtualKey = await this.#options.getVirtualKey(attribution);
-    if (!virtualKey) return { error: 'not_signed_in' };
-    return { kind: 'gateway', route, passthrough: attribution.routingMode === 'passthrough', virtualKey, appId: attribution.appId };
+    const credential = await this.#options.getCredential(attribution);
+    if (!credential) return { error: 'not_signed_in' };
+    return { kind: 'gateway', route, passthrough: attribution.routingMode === 'passthrough', credential, appId: attribution.appId };
   }
 
   /** A browser navigating to a blocked consumer surface gets a page; an app gets its provider's error. */

@@ -16,6 +16,8 @@ export interface LocalRequest {
   view: CallerView;
   body: unknown;
   query: URLSearchParams;
+  /** The path's last segment where the route's path ends in `/:name` (e.g. a login id). */
+  param: string | undefined;
 }
 
 export interface LocalResponse {
@@ -92,10 +94,16 @@ export class LocalApi {
   readonly #server: Server;
   readonly #options: LocalApiOptions;
   readonly #routes = new Map<string, LocalRoute>();
+  /** Routes whose path ends in `/:name`, by `METHOD prefix/`. */
+  readonly #paramRoutes = new Map<string, LocalRoute>();
 
   constructor(options: LocalApiOptions) {
     this.#options = options;
-    for (const route of options.routes) this.#routes.set(`${route.method} ${route.path}`, route);
+    for (const route of options.routes) {
+      const param = /^(.*\/):[a-z_]+$/.exec(route.path);
+      if (param) this.#paramRoutes.set(`${route.method} ${param[1]}`, route);
+      else this.#routes.set(`${route.method} ${route.path}`, route);
+    }
     this.#server = createServer((req, res) => {
       const done = options.track?.();
       if (done) res.once('close', done);
@@ -115,7 +123,12 @@ export class LocalApi {
       return;
     }
     const url = new URL(req.url ?? '/', 'http://heimdall.local');
-    const route = this.#routes.get(`${req.method ?? 'GET'} ${url.pathname}`);
+    const slash = url.pathname.lastIndexOf('/');
+    const segment = url.pathname.slice(slash + 1);
+    const exact = this.#routes.get(`${req.method ?? 'GET'} ${url.pathname}`);
+    // A parameter is one plain segment (letters, digits, `-`, `_`), never a path.
+    const route = exact ?? (/^[A-Za-z0-9_-]{1,64}$/.test(segment) ? this.#paramRoutes.get(`${req.method ?? 'GET'} ${url.pathname.slice(0, slash + 1)}`) : undefined);
+    const param = exact ? undefined : segment;
     if (!route) {
       send(res, 404, { error: `no local API route ${req.method ?? ''} ${url.pathname}` });
       return;
@@ -130,7 +143,7 @@ export class LocalApi {
     try {
       const body = await readJsonBody(req);
       const caller = 'caller' in lookup ? lookup.caller : undefined;
-      const result = await route.handle({ caller, view: access.view, body, query: url.searchParams });
+      const result = await route.handle({ caller, view: access.view, body, query: url.searchParams, param });
       send(res, result.status, result.body);
     } catch (err) {
       if (err instanceof LocalApiError) send(res, err.status, { error: err.message });

@@ -127,6 +127,15 @@ export class PolicyEngine extends EventEmitter<Events> {
     return this.#rememberedFailMode ?? this.#configuredFailMode;
   }
 
+  /**
+   * What a request of an OS user who has not signed in gets (the organization's `unattributed`
+   * setting): `block` (the default, and without a policy) or `device` (forwarded under the device alone).
+   */
+  unattributed(): 'block' | 'device' {
+    const value = (this.#index?.snapshot.settings as { unattributed?: unknown } | undefined)?.unattributed;
+    return value === 'device' ? 'device' : 'block';
+  }
+
   /** How an app's inference reaches the gateway; apps not listed use `gateway`. */
   routingFor(appId: string): RoutingMode {
     return this.#index?.snapshot.settings.routing[appId] ?? 'gateway';

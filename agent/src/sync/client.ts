@@ -266,7 +266,7 @@ export class SyncClient {
     if (!enrollment) {
       const revokedAt = this.#o.credentials.revokedAt();
       if (revokedAt) this.#setState('revoked', this.#lastError ?? `device revoked by the gateway at ${revokedAt}: ${REVOKED_HINT}`);
-      else this.#setState('not_enrolled', 'this device is not enrolled: run `heimdall login --virtual-key`');
+      else this.#setState('not_enrolled', 'this device is not enrolled: run `heimdall login`');
       return;
     }
     let url: string;

@@ -56,7 +56,7 @@ export interface ConnectionOptions {
   secureContext?: tls.SecureContext;
 }
 
-export const REVOKED_HINT = 'run `heimdall login --virtual-key` to enroll this device again';
+export const REVOKED_HINT = 'run `heimdall login` to enroll this device again';
 // A gateway that keeps sending garbage is closed after this many bad messages on one connection.
 const MAX_BAD_MESSAGES = 20;
 const STOP_WAIT_MS = 2000;

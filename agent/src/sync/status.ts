@@ -34,8 +34,8 @@ const CONNECTION_TEXT: Record<SyncState, (s: SyncStatus, now: number) => string>
   connecting: () => 'connecting',
   backoff: (s, now) =>
     `gateway unreachable for ${ago(s.since, now)}, retrying${s.next_retry_at ? ` in ${Math.max(0, Math.round((Date.parse(s.next_retry_at) - now) / 1000))}s` : ''}`,
-  revoked: () => 'device revoked: run `heimdall login --virtual-key`',
-  not_enrolled: () => 'not enrolled: run `heimdall login --virtual-key`',
+  revoked: () => 'device revoked: run `heimdall login`',
+  not_enrolled: () => 'not enrolled: run `heimdall login`',
   stopped: () => 'stopped',
 };
 

@@ -5,10 +5,12 @@ import { isIP } from 'node:net';
 import type { Logger } from '../../../lib/index.ts';
 import { ControlError, bearerToken, type ControlPlane } from '../control/index.ts';
 import type { AdminToken } from './admin-token.ts';
-import type { CatalogItemRecord, DeviceRecord, StoredEvent, VirtualKeyRecord } from '../store/index.ts';
+import type { CatalogItemRecord, DeviceRecord, SsoUserRecord, StoredEvent, VirtualKeyRecord } from '../store/index.ts';
+import type { SsoService } from '../sso/index.ts';
 import { HttpError, parseInput, readJsonBody, sendError, sendJson } from '../http/index.ts';
 import {
   appIdParam,
+  assignKeySchema,
   budgetsPatchSchema,
   deleteItemsSchema,
   mergeSchema,
@@ -32,6 +34,8 @@ export interface AdminApiOptions {
   allowRemote: boolean;
   /** Whether a device has a live websocket (from the hub). */
   isConnected: (deviceId: string) => boolean;
+  /** Single sign-on (people, their keys); undefined when not configured. */
+  sso?: SsoService | undefined;
 }
 
 interface Context {
@@ -165,7 +169,35 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
     return status === undefined ? items : items.filter((item) => item.status === status);
   };
 
+  const requireSso = (): SsoService => {
+    if (!options.sso) throw new HttpError(404, 'not_found', 'single sign-on is not configured on this gateway (sso in its config); users appear with virtual keys (GET /admin/v1/keys)');
+    return options.sso;
+  };
+  const userJson = (u: SsoUserRecord) => ({
+    id: u.id,
+    email: u.email,
+    name: u.name,
+    groups: u.groups,
+    issuer: u.issuer,
+    created_at: u.createdAt,
+    disabled_at: u.disabledAt,
+    assigned_virtual_key: u.assignedVirtualKey,
+    // The key the person gets now, as a reference: never its value.
+    ...requireSso().keyReferenceOf(u),
+  });
+
   const routes: Route[] = [
+    { method: 'GET', pattern: /^users$/, handle: async () => ({ body: { users: (await requireSso().listUsers()).map(userJson) } }) },
+    { method: 'POST', pattern: /^users\/(?<id>[^/]+)\/disable$/, handle: async (ctx) => ({ body: userJson(await requireSso().setDisabled(ctx.params['id']!, true)) }) },
+    { method: 'POST', pattern: /^users\/(?<id>[^/]+)\/enable$/, handle: async (ctx) => ({ body: userJson(await requireSso().setDisabled(ctx.params['id']!, false)) }) },
+    {
+      method: 'PUT',
+      pattern: /^users\/(?<id>[^/]+)\/virtual-key$/,
+      handle: async (ctx) => {
+        const body = parseInput(assignKeySchema, await readJsonBody(ctx.req), { echo: true });
+        return { body: userJson(await requireSso().assignKey(ctx.params['id']!, body.virtual_key)) };
+      },
+    },
     { method: 'GET', pattern: /^settings$/, handle: async () => ({ body: await control.getSettings() }) },
     {
       method: 'PATCH',
@@ -317,7 +349,7 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
     } catch (err) {
       if (err instanceof HttpError) return sendError(res, err.status, err.code, err.message, err.field);
       if (err instanceof ControlError) {
-        const status = { invalid: 400, not_found: 404, unauthorized: 401, revoked: 403, conflict: 409 }[err.code];
+        const status = { invalid: 400, not_found: 404, unauthorized: 401, revoked: 403, conflict: 409, virtual_key_login_disabled: 403 }[err.code];
         return sendError(res, status, err.code, err.message, err.field);
       }
       if (err instanceof URIError) return sendError(res, 400, 'invalid', 'malformed percent-encoding in the path');

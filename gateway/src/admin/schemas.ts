@@ -39,6 +39,11 @@ export const catalogQuerySchema = z.strictObject({
 export const appIdParam = appIdSchema;
 export const fingerprintParam = fingerprintSchema;
 
+/** An administrator's assignment of a virtual key to a person: an `env.NAME` reference, or null (back to the group mapping). */
+export const assignKeySchema = z.strictObject({
+  virtual_key: z.string().regex(/^env\.[A-Za-z_][A-Za-z0-9_]*$/, 'accepted: "env.NAME" (the gateway\'s environment variable holding the key), or null').nullable(),
+});
+
 export const createKeySchema = z.strictObject({
   user_email: z.email(),
   name: z.string().min(1).max(128).optional(),

@@ -355,6 +355,46 @@ export function buildProgram(io: Io = STDIO): Command {
     'heimdall-gateway keys revoke vk_Hx3k9aZ0',
   );
 
+  // ---- users (single sign-on) ----
+  interface UserJson {
+    id: string;
+    email: string;
+    name: string | null;
+    groups: string[];
+    disabled_at: string | null;
+    assigned_virtual_key: string | null;
+    virtual_key: string | null;
+    source: string | null;
+  }
+  const users = program.command('users').description('People who sign in with single sign-on (docs/sso.md): their groups, the virtual key they get, disable/enable.');
+  example(
+    adminCommand(users, 'list', 'List people: email, name, groups, the key they get (an env.NAME reference, never a key) and why, disabled.').action(async (opts: TargetOptions) => {
+      const json = await adminRequest<{ users: UserJson[] }>(resolveTarget(opts), 'GET', 'users');
+      print(opts, json, () =>
+        grid(['email', 'name', 'groups', 'virtual key', 'from', fixed('disabled')], json.users.map((u) => [u.email, u.name, u.groups.join(','), u.virtual_key, u.source, when(u.disabled_at)])),
+      );
+    }),
+    'heimdall-gateway users list',
+  );
+  example(
+    adminCommand(users, 'assign-key <user> <env_reference>', 'Give a person a virtual key of their own: an env.NAME reference set in the gateway\'s environment, or "none" to go back to the group mapping.').action(
+      async (user: string, reference: string, opts: TargetOptions) => {
+        const json = await adminRequest<UserJson>(resolveTarget(opts), 'PUT', `users/${encodeURIComponent(user)}/virtual-key`, { virtual_key: reference === 'none' ? null : reference });
+        print(opts, json, () => `${json.email} gets ${json.virtual_key ?? 'no key'} (${json.source ?? 'none'})\n`);
+      },
+    ),
+    'heimdall-gateway users assign-key alice@example.com env.VK_RESEARCH',
+  );
+  for (const [verb, disabled] of [['disable', true], ['enable', false]] as const) {
+    example(
+      adminCommand(users, `${verb} <user>`, disabled ? 'Disable a person: every sign-in of theirs ends now and no new one starts.' : 'Let a disabled person sign in again.').action(async (user: string, opts: TargetOptions) => {
+        const json = await adminRequest<UserJson>(resolveTarget(opts), 'POST', `users/${encodeURIComponent(user)}/${verb}`);
+        print(opts, json, () => `${json.email} ${disabled ? 'disabled: signed out everywhere' : 'enabled'}\n`);
+      }),
+      `heimdall-gateway users ${verb} alice@example.com`,
+    );
+  }
+
   // ---- ca ----
   interface CaJson {
     cert_pem: string;

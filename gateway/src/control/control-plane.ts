@@ -75,7 +75,14 @@ export interface ControlPlaneOptions {
   clock?: Clock;
   /** Lifetime of a device token (default the protocol's 15 minutes). */
   deviceTokenTtlMs?: number;
+  /** Whether `/edge/v1/enroll` with a virtual key is allowed (the org setting `sso.allow_virtual_key_login`; default true). */
+  virtualKeyLogin?: boolean;
+  /** Settings from the gateway config that agents receive in the policy (`unattributed`). */
+  configSettings?: Partial<PolicySettings>;
 }
+
+/** A device's enrollment facts and key proof, as in the enroll request (virtual key or SSO sign-in). */
+export type DeviceEnrollmentRequest = Pick<EnrollRequest, 'device' | 'device_key' | 'os_user'>;
 
 /** The device an inference request's device token proves, or why the token is refused. */
 export type InferenceDevice = { ok: true; deviceId: string } | { ok: false; status: 401 | 403; message: string };
@@ -93,6 +100,8 @@ export class ControlPlane {
   #settings: PolicySettings | undefined;
   readonly #challenges: ChallengeIssuer;
   readonly #tokenTtlMs: number;
+  readonly #virtualKeyLogin: boolean;
+  readonly #configSettings: Partial<PolicySettings>;
   #budgets: DeviceBudgets | undefined;
   readonly #eventRate = new EventRate();
   readonly #budgetEvents = new BudgetEventThrottle();
@@ -103,6 +112,13 @@ export class ControlPlane {
     this.#clock = options.clock ?? systemClock;
     this.#challenges = new ChallengeIssuer(this.#clock, TIMING.challengeTtlS * 1000);
     this.#tokenTtlMs = options.deviceTokenTtlMs ?? TIMING.deviceTokenTtlS * 1000;
+    this.#virtualKeyLogin = options.virtualKeyLogin ?? true;
+    this.#configSettings = options.configSettings ?? {};
+  }
+
+  /** Whether the organization lets people sign in with a virtual key (`heimdall login --virtual-key`). */
+  virtualKeyLoginAllowed(): boolean {
+    return this.#virtualKeyLogin;
   }
 
   #nowIso(): string {
@@ -162,7 +178,7 @@ export class ControlPlane {
         this.store.getSettings(),
         this.store.userDecisions(),
       ]);
-      return { version, issuedAt: this.#nowIso(), items, settings, decisionsByUser: indexUserDecisions(decisions) };
+      return { version, issuedAt: this.#nowIso(), items, settings: { ...settings, ...this.#configSettings }, decisionsByUser: indexUserDecisions(decisions) };
     })();
     const pending = this.#base;
     // A failed read must not stay cached.
@@ -289,11 +305,13 @@ export class ControlPlane {
    * enroll a new key pair under a new id (docs/security.md).
    */
   async revokeDevice(id: string): Promise<{ device: DeviceRecord; revokedKeyIds: string[] }> {
-    const signedIn = await this.store.deviceUsers(id);
+    // Only keys typed in on the machine (`--virtual-key`): an SSO sign-in's key is a group's or an
+    // administrator's, never on the device; its sign-ins die with the device (the 'revoked' event).
+    const signedIn = await this.store.virtualKeySignIns(id);
     const device = await this.store.revokeDevice(id);
     if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}; devices list (GET /admin/v1/devices) shows the enrolled ones`, 'device_id');
     this.#emit({ type: 'revoked', deviceId: id });
-    const revokedKeyIds = [...new Set(signedIn.map((u) => u.keyId))];
+    const revokedKeyIds = [...new Set(signedIn)];
     for (const keyId of revokedKeyIds) await this.revokeVirtualKey(keyId);
     this.#logger.warn({ device_id: id, revoked_keys: revokedKeyIds }, 'device revoked');
     return { device, revokedKeyIds };
@@ -446,9 +464,23 @@ export class ControlPlane {
    * user signing in on the same machine uses the same device key), until an administrator resets it.
    */
   async enroll(request: EnrollRequest, controlUrl: string): Promise<EnrollResponse> {
+    if (!this.#virtualKeyLogin) {
+      throw new ControlError('virtual_key_login_disabled', 'your organization signs people in with single sign-on only: run `heimdall login` (without --virtual-key)', 'virtual_key');
+    }
     const key = await this.store.findVirtualKeyByHash(hashSecret(request.virtual_key));
     if (!key) throw new ControlError('unauthorized', 'unknown virtual key', 'virtual_key');
     if (key.revokedAt) throw new ControlError('unauthorized', 'the virtual key was revoked', 'virtual_key');
+    const enrolled = await this.enrollDevice(request, { userId: key.userId, email: key.userEmail, keyId: key.id });
+    return { ...enrolled, control_url: controlUrl };
+  }
+
+  /**
+   * Binds the device and signs `os_user` in for a person: through a virtual key (enroll) or an SSO
+   * sign-in (the token endpoint), under the same rules. The first enrollment binds device id <->
+   * public key; after that only the same key enrolls the id (another user signing in on the same
+   * machine uses the same device key), until an administrator resets it.
+   */
+  async enrollDevice(request: DeviceEnrollmentRequest, person: { userId: string; email: string; keyId: string }): Promise<Omit<EnrollResponse, 'control_url'>> {
     const deviceId = request.device.device_id;
     const proof = request.device_key;
     const checked = checkDevicePublicKey(proof.public_key);
@@ -471,7 +503,7 @@ export class ControlPlane {
     if (existing && existing.publicKey === null) {
       // Enrolled before device keys (or reset): only someone already signed in there binds a key.
       const users = await this.store.deviceUsers(deviceId);
-      if (users.length > 0 && !users.some((u) => u.userId === key.userId)) {
+      if (users.length > 0 && !users.some((u) => u.userId === person.userId)) {
         throw new ControlError('conflict', 'this device id has no key yet and you are not signed in on it; one of its users, or an administrator reset, must come first', 'device.device_id');
       }
     }
@@ -486,14 +518,18 @@ export class ControlPlane {
       },
       publicKey: proof.public_key,
       osUser: request.os_user,
-      userId: key.userId,
-      keyId: key.id,
+      userId: person.userId,
+      keyId: person.keyId,
     });
     const { token, expiresAt } = await this.#issueToken(deviceId);
-    this.#logger.info({ device_id: device.id, hostname: device.hostname, user: key.userEmail, os_user: request.os_user, key_algorithm: checked.algorithm }, 'device enrolled');
-    // The device's users changed: its snapshot may now carry this user's exceptions.
-    if ((await this.store.userDecisions()).some((d) => d.userId === key.userId)) await this.#policyChanged([key.userId]);
-    return { device_token: token, device_id: device.id, user: { id: key.userId, email: key.userEmail }, control_url: controlUrl, token_expires_at: expiresAt };
+    this.#logger.info({ device_id: device.id, hostname: device.hostname, user: person.email, os_user: request.os_user, key_algorithm: checked.algorithm }, 'device enrolled');
+    await this.userSignedIn(person.userId);
+    return { device_token: token, device_id: device.id, user: { id: person.userId, email: person.email }, token_expires_at: expiresAt };
+  }
+
+  /** A device's users changed: its snapshot may now carry this user's exceptions. */
+  async userSignedIn(userId: string): Promise<void> {
+    if ((await this.store.userDecisions()).some((d) => d.userId === userId)) await this.#policyChanged([userId]);
   }
 
   /** Renewal: a new short-lived device token for a challenge signed by the key bound to the device. */

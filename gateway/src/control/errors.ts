@@ -1,6 +1,6 @@
 // Errors of the control plane that callers (admin API, enrollment, CLI) turn into answers.
 
-export type ControlErrorCode = 'invalid' | 'not_found' | 'unauthorized' | 'revoked' | 'conflict';
+export type ControlErrorCode = 'invalid' | 'not_found' | 'unauthorized' | 'revoked' | 'conflict' | 'virtual_key_login_disabled';
 
 export class ControlError extends Error {
   readonly code: ControlErrorCode;

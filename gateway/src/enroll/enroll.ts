@@ -27,7 +27,7 @@ export function controlUrlFor(req: IncomingMessage, publicUrl: URL | undefined, 
   return `${tls ? 'wss' : 'ws'}://${host}${CONNECT_PATH}`;
 }
 
-const STATUS: Record<ControlError['code'], number> = { unauthorized: 401, revoked: 403, not_found: 404, conflict: 409, invalid: 400 };
+const STATUS: Record<ControlError['code'], number> = { unauthorized: 401, revoked: 403, not_found: 404, conflict: 409, invalid: 400, virtual_key_login_disabled: 403 };
 
 type Answer = (req: IncomingMessage) => Promise<unknown>;
 

@@ -39,6 +39,8 @@ export interface InferenceAuditEvent {
   keyId: string | undefined;
   userId: string | undefined;
   userEmail: string | undefined;
+  /** Served under the organization's unattributed key: a device's request from an OS user not signed in. */
+  unattributed?: boolean;
   /** The app's own provider credential was forwarded (`x-bf-direct-key`). */
   directKey: boolean;
   /** HTTP status sent to the client (101 for a websocket that was opened; 0 when nothing was sent). */

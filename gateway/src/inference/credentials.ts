@@ -123,7 +123,7 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: UpstreamHeader
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue;
     // The device token proves the device to this gateway only.
-    if (name === 'x-heimdall-device-token') continue;
+    if (name === 'x-heimdall-device-token' || name === 'x-heimdall-user-token') continue;
     if (name.startsWith('x-bf-')) {
       // A Bifrost upstream reads its own headers (dimensions, direct key); a provider never sees them.
       if (!toBifrost || name === 'x-bf-vk' || (name === 'x-bf-direct-key' && !o.direct)) continue;

@@ -9,7 +9,7 @@ import { systemClock, type Clock } from '../../../lib/index.ts';
 import { dimension, type InferenceAuditEvent, type InferenceOutcome, ModelSniffer } from './audit.ts';
 import type { ProviderConfig, ProviderUpstream } from './config.ts';
 import { readCredentials, upstreamHeaders, upstreamQuery } from './credentials.ts';
-import { DEVICE_TOKEN_HEADER, errorFormatOf, type ErrorKind, providerError } from '../../../protocol/index.ts';
+import { DEVICE_TOKEN_HEADER, USER_TOKEN_HEADER, errorFormatOf, type ErrorKind, providerError } from '../../../protocol/index.ts';
 import { forwardHttp } from './forward-http.ts';
 import { forwardWebsocket, responseHead } from './forward-websocket.ts';
 import { PROVIDERS } from './providers.ts';
@@ -29,6 +29,17 @@ export interface InferenceHandlerDeps {
    * proves. Device attribution comes only from here, never from `x-bf-dim-device`.
    */
   verifyDeviceToken?(token: string): Promise<{ ok: true; deviceId: string } | { ok: false; status: 401 | 403; message: string }>;
+  /**
+   * Resolves a user access token (header `x-heimdall-user-token`, sent by the agent beside the
+   * device token) on the device the device token proved: the person and the virtual key the gateway
+   * holds for them (SSO, issue 18). Absent: the gateway has no SSO and refuses such requests.
+   */
+  verifyUserToken?(
+    token: string,
+    deviceId: string,
+  ): Promise<{ ok: true; userId: string; email: string; keyId: string; virtualKey: string } | { ok: false; status: 401 | 403; message: string }>;
+  /** What a device's request without a user token or virtual key gets (`sso.unattributed`); absent: refused as before. */
+  unattributed?(): Promise<{ mode: 'block' } | { mode: 'device'; keyId: string; virtualKey: string } | { mode: 'unavailable'; message: string }>;
   /** The organisation setting that lets apps use their own provider keys (`x-bf-direct-key`). */
   allowDirectKeys(): boolean;
   /** Called once per request, after it ended. Must not throw; must not block. */
@@ -125,16 +136,20 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
     if (unsafe) throw new Refusal('invalid_request', `the path ${JSON.stringify(path.slice(0, 200))} is not allowed: it ${unsafe}.`, 'rejected');
 
     const creds = readCredentials(req.headers, query);
-    if (creds.virtualKey === undefined) {
+    // A request from a Heimdall agent carries its device token, checked first: a bad one is refused,
+    // not ignored (a revoked device hears that it is revoked, 403, whatever its key's state).
+    const deviceToken = headerText(req.headers[DEVICE_TOKEN_HEADER]);
+    const userToken = headerText(req.headers[USER_TOKEN_HEADER]);
+    if (deviceToken === undefined && userToken !== undefined) {
+      throw new Refusal('authentication', 'a Heimdall sign-in token (x-heimdall-user-token) is accepted only with the device token of the same device (x-heimdall-device-token).', 'unauthenticated');
+    }
+    if (deviceToken === undefined && creds.virtualKey === undefined) {
       throw new Refusal(
         'authentication',
         'this request carries no virtual key. Send your virtual key (sk-bf-...) as "Authorization: Bearer <key>" or in the x-bf-vk header.',
         'unauthenticated',
       );
     }
-    // A request from a Heimdall agent carries its device token, checked first: a bad one is refused,
-    // not ignored (a revoked device hears that it is revoked, 403, whatever its key's state).
-    const deviceToken = headerText(req.headers[DEVICE_TOKEN_HEADER]);
     if (deviceToken !== undefined) {
       const device = deps.verifyDeviceToken ? await deps.verifyDeviceToken(deviceToken) : { ok: false as const, status: 401 as const, message: 'this gateway does not accept device tokens' };
       if (!device.ok) throw new Refusal(device.status === 403 ? 'permission' : 'authentication', `${device.message}.`, device.status === 403 ? 'forbidden' : 'unauthenticated');
@@ -143,13 +158,43 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
       event.app = dimension(req.headers, 'x-bf-dim-app');
     }
 
-    const identity = await deps.verifyVirtualKey(creds.virtualKey);
-    if (identity === undefined) {
-      throw new Refusal('authentication', 'the virtual key is not valid or has been revoked. Ask your administrator for a new one.', 'unauthenticated');
+    // Whose request this is, and under which virtual key: the person's user token (SSO: the key the
+    // gateway holds for them; any virtual key the request also carries is ignored), else the virtual
+    // key, else, from a device, the organization's `unattributed` setting.
+    let virtualKey: string;
+    if (userToken !== undefined) {
+      const person = deps.verifyUserToken
+        ? await deps.verifyUserToken(userToken, event.device!)
+        : { ok: false as const, status: 401 as const, message: 'this gateway has no single sign-on configured' };
+      if (!person.ok) throw new Refusal(person.status === 403 ? 'permission' : 'authentication', `${person.message}.`, person.status === 403 ? 'forbidden' : 'unauthenticated');
+      event.keyId = person.keyId;
+      event.userId = person.userId;
+      event.userEmail = person.email;
+      virtualKey = person.virtualKey;
+    } else if (creds.virtualKey === undefined) {
+      const answer = deps.unattributed ? await deps.unattributed() : undefined;
+      if (answer === undefined) {
+        throw new Refusal(
+          'authentication',
+          'this request carries no virtual key. Send your virtual key (sk-bf-...) as "Authorization: Bearer <key>" or in the x-bf-vk header.',
+          'unauthenticated',
+        );
+      }
+      if (answer.mode === 'block') throw new Refusal('authentication', 'you are not signed in to Heimdall. Run `heimdall login` in a terminal, then retry.', 'unauthenticated');
+      if (answer.mode === 'unavailable') throw new Refusal('permission', `${answer.message}.`, 'forbidden');
+      event.keyId = answer.keyId;
+      event.unattributed = true;
+      virtualKey = answer.virtualKey;
+    } else {
+      const identity = await deps.verifyVirtualKey(creds.virtualKey);
+      if (identity === undefined) {
+        throw new Refusal('authentication', 'the virtual key is not valid or has been revoked. Ask your administrator for a new one.', 'unauthenticated');
+      }
+      event.keyId = identity.keyId;
+      event.userId = identity.userId;
+      event.userEmail = identity.userEmail;
+      virtualKey = creds.virtualKey;
     }
-    event.keyId = identity.keyId;
-    event.userId = identity.userId;
-    event.userEmail = identity.userEmail;
 
     let direct = false;
     if (creds.directKeyRequested) {
@@ -191,7 +236,7 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
       throw new Refusal('unavailable', `this gateway holds no ${route.provider} key; only requests with your own key (x-bf-direct-key) are served.`, 'rejected');
     }
     event.upstream = upstream.kind;
-    return { endpoint: endpoint.id, upstream, direct, virtualKey: creds.virtualKey };
+    return { endpoint: endpoint.id, upstream, direct, virtualKey };
   }
 
   function newEvent(req: IncomingMessage, match: RouteMatch, transport: Transport): InferenceAuditEvent {

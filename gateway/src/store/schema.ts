@@ -9,6 +9,7 @@ import { createEventTable, indexEventsByUser } from './sqlite/events.ts';
 import { createInventoryTables } from './sqlite/inventory.ts';
 import { createOutboxStreamTable } from './sqlite/outbox-streams.ts';
 import { createMetaTable, createSettingsTable } from './sqlite/settings.ts';
+import { createSsoTables } from './sqlite/sso.ts';
 import { createUserKeyTables } from './sqlite/users-keys.ts';
 
 export const GATEWAY_MIGRATIONS: MigrationSet = {
@@ -27,5 +28,6 @@ export const GATEWAY_MIGRATIONS: MigrationSet = {
     { version: 2, name: 'events by user', up: indexEventsByUser },
     { version: 3, name: 'device keys, sign-ins per device, short-lived device tokens', up: bindDeviceKeys },
     { version: 4, name: 'catalog items remember the device that added them (device budgets)', up: trackCatalogAdders },
+    { version: 5, name: 'SSO: IdP identities, refresh families and tokens, user names and marks, sign-in methods', up: createSsoTables },
   ],
 };

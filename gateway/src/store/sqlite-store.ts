@@ -12,6 +12,7 @@ import { SqliteEventStore } from './sqlite/events.ts';
 import { SqliteInventoryStore } from './sqlite/inventory.ts';
 import { SqliteOutboxStreams } from './sqlite/outbox-streams.ts';
 import { SqliteSettingsStore } from './sqlite/settings.ts';
+import { SqliteSsoStore } from './sqlite/sso.ts';
 import { SqliteUserKeyStore } from './sqlite/users-keys.ts';
 import type {
   CaRecord,
@@ -28,6 +29,9 @@ import type {
   GatewayStore,
   IngestResult,
   InventoryResult,
+  RefreshFamilyRecord,
+  RefreshLookup,
+  SsoUserRecord,
   PolicyItem,
   StoredEvent,
   UserDecision,
@@ -56,6 +60,7 @@ export class SqliteGatewayStore implements GatewayStore {
   readonly events: SqliteEventStore;
   readonly inventory: SqliteInventoryStore;
   readonly ca: SqliteCaStore;
+  readonly sso: SqliteSsoStore;
   #closed = false;
 
   constructor(options: SqliteGatewayStoreOptions) {
@@ -72,6 +77,7 @@ export class SqliteGatewayStore implements GatewayStore {
     this.events = new SqliteEventStore(this.db, streams, this.devices, clock);
     this.inventory = new SqliteInventoryStore(this.db, streams, this.catalog);
     this.ca = new SqliteCaStore(this.db);
+    this.sso = new SqliteSsoStore(this.db);
   }
 
   // ---- users and keys ----
@@ -243,6 +249,53 @@ export class SqliteGatewayStore implements GatewayStore {
   }
   saveCa(ca: CaRecord): Promise<void> {
     return this.ca.saveCa(ca);
+  }
+
+  // ---- SSO ----
+  upsertSsoUser(input: { issuer: string; subject: string; email: string; name: string | null; groups: string[]; newUserId: string; at: string }): Promise<SsoUserRecord> {
+    return this.sso.upsertSsoUser(input);
+  }
+  getSsoUser(id: string): Promise<SsoUserRecord | undefined> {
+    return this.sso.getSsoUser(id);
+  }
+  listSsoUsers(): Promise<SsoUserRecord[]> {
+    return this.sso.listSsoUsers();
+  }
+  setUserDisabled(id: string, disabledAt: string | null): Promise<void> {
+    return this.sso.setUserDisabled(id, disabledAt);
+  }
+  assignVirtualKey(id: string, reference: string | null): Promise<void> {
+    return this.sso.assignVirtualKey(id, reference);
+  }
+  ssoSeatDevices(userId: string): Promise<string[]> {
+    return this.sso.ssoSeatDevices(userId);
+  }
+  signInSso(input: { deviceId: string; osUser: string; userId: string; keyId: string; at: string }): Promise<void> {
+    return this.sso.signInSso(input);
+  }
+  signOutSso(deviceId: string, osUser: string, userId: string): Promise<void> {
+    return this.sso.signOutSso(deviceId, osUser, userId);
+  }
+  signOutSsoUser(userId: string): Promise<void> {
+    return this.sso.signOutSsoUser(userId);
+  }
+  virtualKeySignIns(deviceId: string): Promise<string[]> {
+    return this.sso.virtualKeySignIns(deviceId);
+  }
+  createFamily(input: { id: string; userId: string; deviceId: string; osUser: string; at: string; absoluteExpiresAt: string; tokenHash: string }): Promise<void> {
+    return this.sso.createFamily(input);
+  }
+  findRefreshToken(tokenHash: string): Promise<RefreshLookup | undefined> {
+    return this.sso.findRefreshToken(tokenHash);
+  }
+  rotateRefreshToken(input: { oldHash: string; newHash: string; familyId: string; at: string }): Promise<boolean> {
+    return this.sso.rotateRefreshToken(input);
+  }
+  getFamily(id: string): Promise<RefreshFamilyRecord | undefined> {
+    return this.sso.getFamily(id);
+  }
+  revokeFamilies(where: { familyId?: string; userId?: string; deviceId?: string }, reason: string, at: string): Promise<RefreshFamilyRecord[]> {
+    return this.sso.revokeFamilies(where, reason, at);
   }
 
   close(): Promise<void> {

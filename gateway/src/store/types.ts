@@ -292,7 +292,67 @@ export interface CaStore {
   saveCa(ca: CaRecord): Promise<void>;
 }
 
+/** A gateway user as SSO sees them: the attributes of their last sign-in and the administrator's marks. */
+export interface SsoUserRecord {
+  id: string;
+  email: string;
+  name: string | null;
+  createdAt: string;
+  /** Set by an administrator: no sign-in, refresh or token works while it is. */
+  disabledAt: string | null;
+  /** An administrator's `env.NAME` reference to the virtual key this user gets (beats the group mapping). */
+  assignedVirtualKey: string | null;
+  /** Groups from the IdP at the last sign-in. */
+  groups: string[];
+  /** The IdP issuer of the last sign-in; null for users only ever made by an administrator. */
+  issuer: string | null;
+}
+
+/** One sign-in of one OS user on one device: its refresh tokens rotate within it. */
+export interface RefreshFamilyRecord {
+  id: string;
+  userId: string;
+  deviceId: string;
+  osUser: string;
+  createdAt: string;
+  lastUsedAt: string;
+  absoluteExpiresAt: string;
+  revokedAt: string | null;
+  revokedReason: string | null;
+}
+
+export interface RefreshLookup {
+  family: RefreshFamilyRecord;
+  /** Set when this token was already exchanged: presenting it again is a replay. */
+  rotatedAt: string | null;
+}
+
+/** People signed in through the organization's IdP, their device sign-ins and their refresh tokens. */
+export interface SsoStore {
+  /** Creates or updates the user of an IdP identity (issuer + subject); `newUserId` is used when a user is created. */
+  upsertSsoUser(input: { issuer: string; subject: string; email: string; name: string | null; groups: string[]; newUserId: string; at: string }): Promise<SsoUserRecord>;
+  getSsoUser(id: string): Promise<SsoUserRecord | undefined>;
+  listSsoUsers(): Promise<SsoUserRecord[]>;
+  setUserDisabled(id: string, disabledAt: string | null): Promise<void>;
+  assignVirtualKey(id: string, reference: string | null): Promise<void>;
+  /** Devices (not revoked) the user is signed in on through SSO: their seats. */
+  ssoSeatDevices(userId: string): Promise<string[]>;
+  /** Records the OS user's SSO sign-in on the device (policy exceptions and event attribution follow it). */
+  signInSso(input: { deviceId: string; osUser: string; userId: string; keyId: string; at: string }): Promise<void>;
+  signOutSso(deviceId: string, osUser: string, userId: string): Promise<void>;
+  signOutSsoUser(userId: string): Promise<void>;
+  /** The virtual keys signed in on the device with `heimdall login --virtual-key` (not SSO's group keys). */
+  virtualKeySignIns(deviceId: string): Promise<string[]>;
+  createFamily(input: { id: string; userId: string; deviceId: string; osUser: string; at: string; absoluteExpiresAt: string; tokenHash: string }): Promise<void>;
+  findRefreshToken(tokenHash: string): Promise<RefreshLookup | undefined>;
+  /** Marks the old token rotated and stores the new one; false when the old one was already rotated (a race or a replay). */
+  rotateRefreshToken(input: { oldHash: string; newHash: string; familyId: string; at: string }): Promise<boolean>;
+  getFamily(id: string): Promise<RefreshFamilyRecord | undefined>;
+  /** Revokes the live families matching one criterion; returns them. */
+  revokeFamilies(where: { familyId?: string; userId?: string; deviceId?: string }, reason: string, at: string): Promise<RefreshFamilyRecord[]>;
+}
+
 /** Everything the control plane stores: the aggregates, composed. */
-export interface GatewayStore extends UserKeyStore, DeviceStore, CatalogStore, SettingsStore, EventStore, InventoryStore, CaStore {
+export interface GatewayStore extends UserKeyStore, DeviceStore, CatalogStore, SettingsStore, EventStore, InventoryStore, CaStore, SsoStore {
   close(): Promise<void>;
 }

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { WINDOWS_RUN_VALUE, WINDOWS_SERVICE_NAME } from '../../../agent/src/install/index.ts';
+import { HELPER_ARGS, WINDOWS_RUN_VALUE, WINDOWS_SERVICE_NAME } from '../../../agent/src/install/index.ts';
 import type { PackageArch, PackageFormat, PackageInput } from './types.ts';
 
 const run = promisify(execFile);
@@ -54,7 +54,7 @@ export function wxsSource(version: string, arch: PackageArch, executableFileName
             <ServiceControl Id="HeimdallServiceControl" Name="${WINDOWS_SERVICE_NAME}" Start="install" Stop="both" Remove="uninstall" Wait="yes" />
           </Component>
           <Component Id="${HELPER_COMPONENT.id}" Guid="${HELPER_COMPONENT.guid}" Win64="yes">
-            <RegistryValue Root="HKLM" Key="${RUN_KEY}" Name="${WINDOWS_RUN_VALUE}" Type="string" Value="&quot;[INSTALLDIR]heimdall.exe&quot; helper" KeyPath="yes" />
+            <RegistryValue Root="HKLM" Key="${RUN_KEY}" Name="${WINDOWS_RUN_VALUE}" Type="string" Value="&quot;[INSTALLDIR]heimdall.exe&quot; ${HELPER_ARGS.join(' ')}" KeyPath="yes" />
           </Component>
 ${MSI_PROPERTIES.map((p) => `          <Component Id="${p.component}" Guid="${p.guid}" Win64="yes">
             <RegistryValue Root="HKLM" Key="${POLICY_KEY}" Name="${p.value}" Type="string" Value="[${p.property}]" KeyPath="yes" />

@@ -20,7 +20,7 @@ export function helperMessage(status: DaemonStatus | undefined, user: string): H
   const me = users.find((u) => u.os_user === user);
   const org = status.config.values.organization ? ` (${status.config.values.organization})` : '';
   if (me) return { text: `Heimdall: your AI apps are signed in to your organization's AI gateway${org} as ${me.email ?? user}.`, code: 0 };
-  return { text: `Heimdall: you are not signed in to your organization's AI gateway${org}. Sign in with: heimdall login --virtual-key`, code: 4 };
+  return { text: `Heimdall: you are not signed in to your organization's AI gateway${org}. Sign in with: heimdall login`, code: 4 };
 }
 
 // How a desktop session shows one line when no terminal is attached.

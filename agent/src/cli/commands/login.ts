@@ -1,9 +1,11 @@
-// `heimdall login --virtual-key`: reads the user's virtual key from stdin (piped) or a prompt that
-// does not echo (terminal), never from argv (argv is visible in `ps` and lands in shell history), and
-// hands it to the daemon over the local API, which enrolls the device and stores the key.
+// `heimdall login`: single sign-on in the browser with the organization's IdP (the gateway is the
+// authorization server; cli/sign-in.ts), `--device-code` for a session without a browser,
+// `--if-needed` for the per-user autostart entry, and `--virtual-key` where the organization still
+// allows it: the key read from stdin (piped) or a prompt that does not echo, never from argv (argv is
+// visible in `ps` and lands in shell history).
 import type { Command } from 'commander';
-import { callLocalApi, DaemonUnreachableError } from '../../localapi/index.ts';
 import { socketPathFor, withDaemonLocation, type DaemonLocation } from '../local-daemon.ts';
+import { api, browserSignIn, deviceCodeSignIn, LOGIN_EXIT_CODES, loginOptions, signedInLine, signedInWell, SignInFailure, whoami, type SignInContext } from '../sign-in.ts';
 
 /** Longest input accepted from stdin or the prompt (a virtual key is ~40-200 characters). */
 const MAX_INPUT_BYTES = 4096;
@@ -85,22 +87,79 @@ export interface LoginReply {
   code?: string;
 }
 
+interface LoginFlags extends DaemonLocation {
+  virtualKey?: boolean;
+  deviceCode?: boolean;
+  ifNeeded?: boolean;
+}
+
+const EXIT_HELP = [
+  '',
+  'Exit codes:',
+  `  ${LOGIN_EXIT_CODES.signed_in}  signed in (with --if-needed: also when already signed in; nothing is printed then)`,
+  `  ${LOGIN_EXIT_CODES.failed}  the sign-in was refused or failed (the message says why and what to run)`,
+  `  ${LOGIN_EXIT_CODES.usage}  wrong use of the command`,
+  `  ${LOGIN_EXIT_CODES.daemon_not_running}  the Heimdall daemon is not running`,
+  `  ${LOGIN_EXIT_CODES.not_signed_in}  not signed in: no browser could be opened (--if-needed), or the sign-in did not come back within 10 minutes`,
+  `  ${LOGIN_EXIT_CODES.sso_unavailable}  sign-in is not possible now: no gateway configured, the gateway unreachable, or it offers no single sign-on`,
+  '',
+].join('\n');
+
+async function virtualKeyLogin(ctx: SignInContext): Promise<void> {
+  // Asked first so a person is not made to paste a key the organization will refuse anyway.
+  const options = await loginOptions(ctx).catch((err: unknown) => {
+    // An older gateway has no discovery: the key route still decides.
+    if (err instanceof SignInFailure && err.outcome === 'daemon_not_running') throw err;
+    return undefined;
+  });
+  if (options && options.virtual_key === false) {
+    throw new SignInFailure('failed', 'your organization does not allow signing in with a virtual key: run `heimdall login` to sign in with your organization\'s single sign-on');
+  }
+  let key: string;
+  try {
+    key = await readVirtualKey({ stdin: process.stdin, prompt: process.stderr });
+  } catch (err) {
+    throw new SignInFailure('usage', `${(err as Error).message}`);
+  }
+  const reply = await api<LoginReply>(ctx, 'POST', '/v1/login', { virtual_key: key }, 30_000);
+  if (reply.status !== 200) throw new SignInFailure('failed', reply.body?.error ?? `the daemon answered ${reply.status}`);
+  const who = reply.body.user?.email ?? reply.body.user?.id ?? 'your gateway user';
+  ctx.io.say(`Signed in as ${who} (OS user ${reply.body.os_user ?? '?'}); device ${reply.body.device_id ?? '?'} is enrolled.`);
+}
+
+async function ssoLogin(ctx: SignInContext, flags: LoginFlags): Promise<void> {
+  if (flags.ifNeeded && signedInWell(await whoami(ctx))) return;
+  const options = await loginOptions(ctx);
+  if (!options.sso) {
+    throw new SignInFailure(
+      'sso_unavailable',
+      options.virtual_key
+        ? `the gateway at ${options.gateway ?? '?'} offers no single sign-on yet: sign in with \`heimdall login --virtual-key\` and the key IT gave you`
+        : `the gateway at ${options.gateway ?? '?'} offers no single sign-on yet, and virtual keys are not allowed: ask IT to set up sign-in`,
+    );
+  }
+  const done = flags.deviceCode ? await deviceCodeSignIn(ctx) : await browserSignIn(ctx, { quiet: flags.ifNeeded === true });
+  ctx.io.say(signedInLine(done));
+}
+
 export function registerLogin(program: Command): void {
   withDaemonLocation(
     program
       .command('login')
-      .description("Sign this OS user in to the organization's AI gateway and enroll the device (until SSO: with a virtual key)")
-      .option('--virtual-key', 'sign in with a virtual key (sk-bf-...) read from stdin or a hidden prompt, never from the command line')
+      .description("Sign this OS user in to the organization's AI gateway with single sign-on (opens the browser)")
+      .option('--device-code', 'sign in on another device: print a code and an address instead of opening a browser here')
+      .option('--if-needed', 'do nothing when already signed in; otherwise open one browser tab, never a prompt (what the per-user autostart runs)')
+      .option('--virtual-key', 'sign in with a virtual key (sk-bf-...) read from stdin or a hidden prompt, where the organization allows it')
       // Declared so that a key pasted after the flag is caught and refused instead of silently ignored.
       .argument('[unexpected]'),
   )
     .addHelpText(
       'after',
-      '\nThe key is read from stdin when it is piped, otherwise from a prompt that does not echo.\n' +
+      `${EXIT_HELP}\nWith --virtual-key the key is read from stdin when it is piped, otherwise from a prompt that does not echo.\n` +
         'Never put it on the command line: other users see it in the process list and it stays in shell history.\n\n' +
-        'Examples:\n  heimdall login --virtual-key\n  printf %s "$BF_VIRTUAL_KEY" | heimdall login --virtual-key\n',
+        'Examples:\n  heimdall login\n  heimdall login --device-code\n  heimdall login --if-needed\n  printf %s "$BF_VIRTUAL_KEY" | heimdall login --virtual-key\n',
     )
-    .action(async (unexpected: string | undefined, opts: DaemonLocation & { virtualKey?: boolean }) => {
+    .action(async (unexpected: string | undefined, opts: LoginFlags) => {
       if (unexpected !== undefined) {
         const looksLikeKey = unexpected.startsWith('sk-');
         console.error(
@@ -109,38 +168,29 @@ export function registerLogin(program: Command): void {
                 'Pipe it instead: printf %s "$KEY" | heimdall login --virtual-key — and consider rotating that key.'
             : 'heimdall login: unexpected argument; the key is read from stdin or a hidden prompt, never from the command line.',
         );
-        process.exitCode = 2;
+        process.exitCode = LOGIN_EXIT_CODES.usage;
         return;
       }
-      if (!opts.virtualKey) {
-        console.error('heimdall login: single sign-on is not available yet; use `heimdall login --virtual-key`.');
-        process.exitCode = 2;
+      const modes = [opts.virtualKey, opts.deviceCode, opts.ifNeeded].filter(Boolean).length;
+      if (modes > 1) {
+        console.error('heimdall login: choose one of --virtual-key, --device-code and --if-needed');
+        process.exitCode = LOGIN_EXIT_CODES.usage;
         return;
       }
-      let key: string;
+      const ctx: SignInContext = {
+        socket: socketPathFor(opts),
+        location: opts,
+        io: { say: (line) => console.log(line), warn: (line) => console.error(line) },
+      };
       try {
-        key = await readVirtualKey({ stdin: process.stdin, prompt: process.stderr });
+        if (opts.virtualKey) await virtualKeyLogin(ctx);
+        else await ssoLogin(ctx, opts);
+        process.exitCode = LOGIN_EXIT_CODES.signed_in;
       } catch (err) {
-        console.error(`heimdall login: ${(err as Error).message}`);
-        process.exitCode = 2;
-        return;
-      }
-      try {
-        const reply = await callLocalApi<LoginReply>(socketPathFor(opts), 'POST', '/v1/login', { virtual_key: key }, 30_000);
-        if (reply.status !== 200) {
-          console.error(`heimdall login: ${reply.body?.error ?? `the daemon answered ${reply.status}`}`);
-          process.exitCode = 1;
-          return;
-        }
-        const who = reply.body.user?.email ?? reply.body.user?.id ?? 'your gateway user';
-        console.log(`Signed in as ${who} (OS user ${reply.body.os_user ?? '?'}); device ${reply.body.device_id ?? '?'} is enrolled.`);
-      } catch (err) {
-        if (err instanceof DaemonUnreachableError) {
-          console.error(`heimdall login: ${err.message}`);
-          process.exitCode = 3;
-          return;
-        }
-        throw err;
+        if (!(err instanceof SignInFailure)) throw err;
+        console.error(`heimdall login: ${err.message}`);
+        process.exitCode = LOGIN_EXIT_CODES[err.outcome];
       }
     });
 }
+

@@ -1,5 +1,6 @@
-// `heimdall logout`: removes this OS user's virtual key from the daemon (POST /v1/logout). The daemon
-// takes the user from the kernel; only root may name another user (`--user`, for a departed account).
+// `heimdall logout`: signs this OS user out on this machine (POST /v1/logout): their SSO tokens and
+// virtual key are gone from the daemon at once, and the SSO refresh family is revoked at the gateway.
+// The daemon takes the user from the kernel; only root may name another user (`--user`, a departed account).
 import type { Command } from 'commander';
 import { callLocalApi, DaemonUnreachableError } from '../../localapi/index.ts';
 import { socketPathFor, withDaemonLocation, type DaemonLocation } from '../local-daemon.ts';
@@ -7,6 +8,9 @@ import { socketPathFor, withDaemonLocation, type DaemonLocation } from '../local
 interface LogoutReply {
   os_user?: string;
   signed_out?: boolean;
+  /** Whether the gateway confirmed the revocation of the SSO sign-in (null: there was none). */
+  revoked?: boolean | null;
+  revoke_error?: string;
   error?: string;
 }
 
@@ -27,6 +31,10 @@ export function registerLogout(program: Command): void {
         return;
       }
       console.log(reply.body.signed_out ? `Signed out OS user ${reply.body.os_user ?? '?'}.` : `OS user ${reply.body.os_user ?? '?'} was not signed in.`);
+      if (reply.body.revoked === false) {
+        // Signed out here all the same; the refresh token dies at its idle limit or when IT revokes the user.
+        console.error(`heimdall logout: the gateway could not be told to revoke the sign-in (${reply.body.revoke_error ?? 'no answer'}); it is gone from this machine`);
+      }
     } catch (err) {
       if (err instanceof DaemonUnreachableError) {
         console.error(`heimdall logout: ${err.message}`);

@@ -144,7 +144,7 @@ export class SqliteDeviceStore implements DeviceStore {
       this.#db
         .prepare(
           `INSERT INTO device_users (device_id, os_user, user_id, key_id, signed_in_at) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (device_id, os_user) DO UPDATE SET user_id = excluded.user_id, key_id = excluded.key_id, signed_in_at = excluded.signed_in_at`,
+           ON CONFLICT (device_id, os_user) DO UPDATE SET user_id = excluded.user_id, key_id = excluded.key_id, signed_in_at = excluded.signed_in_at, method = 'virtual_key'`,
         )
         .run(input.deviceId, input.osUser, input.userId, input.keyId, now);
     })();
