@@ -11,11 +11,11 @@
       "target_name": "sockdiag",
       "conditions": [
         ["OS=='linux'", {
-          "sources": ["sockdiag.c"],
+          "sources": ["sockdiag.c", "fsat_posix.c"],
           "cflags": ["-O2", "-Wall", "-Wextra"]
         }],
         ["OS=='mac'", {
-          "sources": ["peercred_darwin.c"],
+          "sources": ["peercred_darwin.c", "fsat_posix.c"],
           "xcode_settings": { "OTHER_CFLAGS": ["-O2", "-Wall", "-Wextra"] }
         }],
         ["OS=='win'", {

@@ -15,9 +15,9 @@ const NATIVE_DIR = fileURLToPath(new URL('../../../agent/native/sockdiag/', impo
 
 /** The C sources of each addon kind. */
 export const ADDON_SOURCES: Readonly<Record<AddonRecipe['kind'], readonly string[]>> = {
-  linux: ['sockdiag.c'],
+  linux: ['sockdiag.c', 'fsat_posix.c'],
   windows: ['peercred_win.c', 'host_api_win.c'],
-  darwin: ['peercred_darwin.c'],
+  darwin: ['peercred_darwin.c', 'fsat_posix.c'],
 };
 
 /**
