@@ -136,8 +136,8 @@ describe('caller identity, pure parts', () => {
     expect(target?.target_name).toBe('sockdiag');
     expect(target?.sources).toBeUndefined();
     expect(Object.fromEntries(target!.conditions.map(([when, then]) => [when, then.sources]))).toEqual({
-      "OS=='linux'": ['sockdiag.c'],
-      "OS=='mac'": ['peercred_darwin.c'],
+      "OS=='linux'": ['sockdiag.c', 'fsat_posix.c'],
+      "OS=='mac'": ['peercred_darwin.c', 'fsat_posix.c'],
       "OS=='win'": ['peercred_win.c', 'host_api_win.c'],
     });
     for (const [file, calls] of [['peercred_darwin.c', ['LOCAL_PEERCRED', 'LOCAL_PEERPID', 'getpwuid_r']], ['peercred_win.c', ['GetExtendedTcpTable', 'OpenProcessToken', 'TokenUser', 'CreateProcessAsUserW', 'WTSQueryUserToken']], ['sockdiag.c', ['SO_PEERCRED', 'getpwuid_r']]] as const) {

@@ -31,9 +31,10 @@ function walker(kind: WalkKind): Walker {
 function racedFs(kind: WalkKind, dir: string): LocalUserFs {
   return new LocalUserFs({
     walker: walker(kind),
-    afterWalk: async () => {
+    afterWalk: () => {
       fs.renameSync(path.join(dir, '.cursor'), path.join(dir, '.cursor-moved'));
       fs.symlinkSync(path.join(dir, 'victim'), path.join(dir, '.cursor'));
+      return Promise.resolve();
     },
   });
 }

@@ -135,10 +135,12 @@ function fromFd(fd: number, shown: string): OpenDir {
   return {
     fd,
     shown,
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      closeSync(fd);
+    close: () => {
+      if (!closed) {
+        closed = true;
+        closeSync(fd);
+      }
+      return Promise.resolve();
     },
   };
 }
