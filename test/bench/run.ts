@@ -192,6 +192,7 @@ const MODULES: BenchModule[] = [
           `${r.processesRunning} extra processes running`,
           line('lookup, process seen before:', r.knownProcessMs),
           line('lookup, process never seen: ', r.newProcessMs),
+          line('  + resolveApp (app identity):', r.newWithAppMs),
           line('resolveApp after a lookup:  ', r.resolveAppMs),
           `never seen / seen before at p50: ${(percentile(r.newProcessMs, 50) / percentile(r.knownProcessMs, 50)).toFixed(2)}x`,
         ],
