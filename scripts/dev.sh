@@ -85,7 +85,7 @@ install_dependencies() {
 # the real browser that web-page attacks run in; for the MDM artifacts, xmllint (libxml2-utils) to
 # check profiles against Apple's plist DTD, unzip and perl for the generated scripts, wixl and msiinfo
 # (msitools) to build and read real MSIs; for the single-file executables, the aarch64 cross compiler
-# (the arm64 sock_diag addon), osslsigncode (Windows signatures), file and readelf (binutils) to check
+# (the arm64 sock_diag addon), the mingw-w64 cross compiler and its objdump (the win-x64 addon, read back as a PE DLL), osslsigncode (Windows signatures), file and readelf (binutils) to check
 # each format, and qemu-user to run the linux-arm64 one; for the OS packages, debootstrap (a real
 # Debian root to dpkg -i into), rpmbuild/rpmlint/lintian, bsdtar and cpio (the macOS .pkg), certutil
 # (NSS trust stores) and systemd-analyze (the unit).
@@ -93,7 +93,7 @@ TEST_PACKAGES=(
   "curl:curl" "openssl:openssl" "python3:python3" "procps:ps" "iproute2:ss" "util-linux:setpriv"
   "passwd:useradd" "make:make" "g++:g++" "chromium:chromium"
   "libxml2-utils:xmllint" "unzip:unzip" "perl:perl" "wixl:wixl" "msitools:msiinfo"
-  "g++-aarch64-linux-gnu:aarch64-linux-gnu-g++" "osslsigncode:osslsigncode" "file:file" "binutils:readelf" "qemu-user:qemu-aarch64"
+  "g++-aarch64-linux-gnu:aarch64-linux-gnu-g++" "gcc-mingw-w64-x86-64:x86_64-w64-mingw32-gcc" "binutils-mingw-w64-x86-64:x86_64-w64-mingw32-objdump" "osslsigncode:osslsigncode" "file:file" "binutils:readelf" "qemu-user:qemu-aarch64"
   "debootstrap:debootstrap" "rpm:rpmbuild" "rpmlint:rpmlint" "lintian:lintian" "libarchive-tools:bsdtar"
   "libnss3-tools:certutil" "cpio:cpio" "systemd:systemd-analyze"
 )

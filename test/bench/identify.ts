@@ -25,6 +25,8 @@ export interface IdentifyBenchResult {
   knownProcessMs: number[];
   /** Lookup time per new connection from a process never seen (ms). */
   newProcessMs: number[];
+  /** The same new processes, lookup plus resolveApp with its app-identity checks (what admitConnection pays; ms). */
+  newWithAppMs: number[];
   /** resolveApp time after a lookup (catalog match; ms). */
   resolveAppMs: number[];
   processesRunning: number;
@@ -90,6 +92,7 @@ export async function benchIdentify(options: IdentifyBenchOptions = {}): Promise
 
     // Fresh processes: each curl is a process the resolver has never seen.
     const newProcessMs: number[] = [];
+    const newWithAppMs: number[] = [];
     for (let i = 0; i < newConnections; i++) {
       const curl = spawn('curl', ['-s', '-m', '30', `http://127.0.0.1:${port}/`], { stdio: 'ignore' });
       children.push(curl);
@@ -98,11 +101,13 @@ export async function benchIdentify(options: IdentifyBenchOptions = {}): Promise
       const start = performance.now();
       const identity = await resolver.lookupByLocalPeer(query(socket));
       newProcessMs.push(performance.now() - start);
+      await apps.resolveApp(identity);
+      newWithAppMs.push(performance.now() - start);
       if (identity?.pid !== curl.pid) throw new Error(`benchmark lookup found pid ${identity?.pid} instead of curl ${curl.pid}`);
       curl.kill('SIGKILL');
     }
     for (const s of sockets) s.destroy();
-    return { knownProcessMs, newProcessMs, resolveAppMs, processesRunning: sleepers + 1 };
+    return { knownProcessMs, newProcessMs, newWithAppMs, resolveAppMs, processesRunning: sleepers + 1 };
   } finally {
     for (const c of children) c.kill('SIGKILL');
     closeSync(devNull);
@@ -122,5 +127,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   console.log(`identification with ${r.processesRunning} extra processes running`);
   line('lookup, known process ', r.knownProcessMs);
   line('lookup, new process   ', r.newProcessMs);
+  line('lookup + resolveApp, new', r.newWithAppMs);
   line('resolveApp            ', r.resolveAppMs);
 }

@@ -86,7 +86,7 @@ const MODULES: BenchModule[] = [
         notes: [
           'Both daemons point at a gateway URL nothing answers at (interception on, sync backing off), share one config and start on an initialised state folder; the executable is built from the same sources in the same run.',
           'The size is almost all Node: the official linux-x64 binary on the npm registry is not stripped of its symbols.',
-          'Where the executable\'s RSS exceeds the bundle\'s, the excess is in pages of files, not in anonymous memory: the JS heaps were measured equal (v8.getHeapStatistics in both after 60 s idle). These are clean pages mapped from the executable\'s own 121 MiB file (postject adds its blob as an ELF note, and the file no longer shares page cache with other Node processes), which the kernel can drop under memory pressure; why more of them are resident than of node\'s binary is not yet known.',
+          "Both binaries are dropped from the page cache before the idle run (dd iflag=nocache). The +14 MiB measured before was not the executable's: the build had just written all 121 MiB of it, so every page was cached, and the kernel's fault-around maps up to 16 cached neighbours of each page touched; those clean file pages count in RSS. By mapping (smaps, same Node 22.23.2, 60 s idle, file just written): text 36.9 vs 27.3 MiB, read-only data 27.9 vs 21.6 MiB (2.1 MiB of it the SEA blob's ELF note), anonymous equal; after evicting the file: executable 74.3 MiB, bundle 78.2 MiB. Neither the embedded addon nor the blob is kept in anonymous memory; the CommonJS bundle run by node (no SEA) was 51 MiB of file pages like the ESM one.",
         ],
       };
     },
@@ -192,6 +192,7 @@ const MODULES: BenchModule[] = [
           `${r.processesRunning} extra processes running`,
           line('lookup, process seen before:', r.knownProcessMs),
           line('lookup, process never seen: ', r.newProcessMs),
+          line('  + resolveApp (app identity):', r.newWithAppMs),
           line('resolveApp after a lookup:  ', r.resolveAppMs),
           `never seen / seen before at p50: ${(percentile(r.newProcessMs, 50) / percentile(r.knownProcessMs, 50)).toFixed(2)}x`,
         ],

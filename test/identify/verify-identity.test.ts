@@ -102,16 +102,26 @@ describe.runIf(isLinux && isRoot)('the root-only path walk, on real files', () =
     expect(await checkRootOnlyPath(path.join(dir, 'alias'))).toEqual({ ok: true, real: tool });
   });
 
-  it('keeps an answer for the check period, then walks again', async () => {
+  it('sees a changed executable at once, and keeps its root-only folders\' verdict for the check period', async () => {
     const clock = new ManualClock();
     const checker = new RootPathChecker({ ttlMs: 60_000, clock });
-    const tool = path.join(rootOnlyDir(), 'tool');
+    const dir = rootOnlyDir();
+    const tool = path.join(dir, 'tool');
     writeFileSync(tool, '', { mode: 0o755 });
     expect((await checker.check(tool)).ok).toBe(true);
-    chownSync(tool, 4242, 4242); // only root can do this to a root-only file: root's change waits a minute
-    expect((await checker.check(tool)).ok).toBe(true);
-    clock.advance(60_000);
+    chownSync(tool, 4242, 4242); // the file itself is lstat'ed on every check
     expect(await checker.check(tool)).toMatchObject({ ok: false, why: `${tool} can be changed by someone other than root` });
+    chownSync(tool, 0, 0);
+    // A new executable in a folder already found root-only costs one lstat: the folder is not
+    // walked again until the period ends. Only root can make the folder another user's, and root's
+    // change waits at most that long.
+    chownSync(dir, 4242, 4242);
+    const other = path.join(dir, 'other');
+    writeFileSync(other, '', { mode: 0o755 });
+    expect((await checker.check(other)).ok).toBe(true);
+    clock.advance(60_000);
+    expect(await checker.check(other)).toMatchObject({ ok: false, why: `${dir} can be changed by someone other than root` });
+    chownSync(dir, 0, 0);
   });
 
   it('refuses a relative path, a group-writable folder of another group, a user-owned file and anything under /tmp', async () => {

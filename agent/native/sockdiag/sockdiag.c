@@ -14,6 +14,7 @@
 //   credentials the kernel recorded when the peer called connect(). Nothing the peer chooses (its
 //   process name, argv, environment) enters the answer; throws with the errno text on failure.
 // userName(uid) -> string | null: getpwuid_r, so users from NSS (LDAP, sssd) resolve like local ones.
+// openat, renameat, unlinkat: fsat_posix.c (shared with macOS).
 #define _GNU_SOURCE  // struct ucred
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +32,8 @@
 #include <unistd.h>
 
 #include <node_api.h>
+
+#include "fsat_posix.h"
 
 #define TCP_STATE_ESTABLISHED 1
 
@@ -235,5 +238,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn) != napi_ok) return NULL;
     if (napi_set_named_property(env, exports, functions[i].name, fn) != napi_ok) return NULL;
   }
+  if (!register_fsat(env, exports)) return NULL;
   return exports;
 }

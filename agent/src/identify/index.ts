@@ -22,7 +22,7 @@ export {
   type Proof,
   type ProofKind,
 } from './catalog.ts';
-export { RootPathChecker, checkRootOnlyPath, onlyRootCanWrite, preloadsCode, verifyIdentity, type MatchedProgram, type RootPathResult, type Verification } from './verify.ts';
+export { RootPathChecker, checkRootOnlyPath, walkRootOnlyPath, onlyRootCanWrite, preloadsCode, verifyIdentity, type MatchedProgram, type RootFolders, type RootPathResult, type Verification } from './verify.ts';
 export {
   AppResolver,
   ExecutableHasher,

@@ -2,7 +2,8 @@
 // (catalog.ts, Proof); this file checks it. A name is not proof: anyone can copy curl to ~/bin/claude.
 // What an unprivileged user cannot forge cheaply is a file that only root can write, in a folder
 // chain only root can write, or a vendor's code signature checked by the OS.
-import { lstat, open, readlink } from 'node:fs/promises';
+import { lstatSync, readlinkSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { systemClock, type Clock } from '../../../lib/index.ts';
 import type { CatalogApp, InterpreterRule, OsName, Proof, ProofKind } from './catalog.ts';
@@ -39,20 +40,38 @@ const MAX_SYMLINKS = 40;
 export type RootPathResult = { ok: true; real: string } | { ok: false; why: string };
 
 /**
+ * Folders already found writable only by root, so a walk need not lstat them again: only root can
+ * change such a folder's owner or mode, or (its parent being root's too) what its name points at,
+ * so a verdict holds until root acts; kept for the checker's period like every other answer. Only
+ * real folders are kept (never a symlink's name), keyed by their path with every link resolved.
+ */
+export interface RootFolders {
+  has(folder: string): boolean;
+  add(folder: string): void;
+}
+
+/**
  * Walks an absolute path from `/` one component at a time without following anything unchecked:
  * every directory passed through and the final file must be writable only by root, and a symlink
  * is followed only when the folder holding it is (so the user cannot have put it there or change it
  * later). Answers the real path of the file, or why not. A path that is not absolute proves nothing
  * (it depends on a working directory the process can change after it loaded its code).
+ *
+ * Synchronous on purpose: it runs per new executable on the connection's path, and lstat of a
+ * cached dentry takes microseconds while a round trip through libuv's thread pool takes tens to
+ * hundreds under load (the identification benchmark, docs/performance.md). The final file is
+ * lstat'ed on every check; folders in `folders` are not.
  */
-export async function checkRootOnlyPath(file: string): Promise<RootPathResult> {
+export function walkRootOnlyPath(file: string, folders?: RootFolders): RootPathResult {
   if (!path.posix.isAbsolute(file)) return { ok: false, why: `${JSON.stringify(file)} is not an absolute path` };
   let current = '/';
   let rest = file.split('/').filter((c) => c !== '' && c !== '.');
   let hops = 0;
   try {
-    const rootDir = await lstat('/');
-    if (!onlyRootCanWrite(rootDir)) return { ok: false, why: '/ is writable by someone other than root' };
+    if (!folders?.has('/')) {
+      if (!onlyRootCanWrite(lstatSync('/'))) return { ok: false, why: '/ is writable by someone other than root' };
+      folders?.add('/');
+    }
     while (rest.length > 0) {
       const name = rest.shift()!;
       if (name === '..') {
@@ -60,11 +79,15 @@ export async function checkRootOnlyPath(file: string): Promise<RootPathResult> {
         continue;
       }
       const next = path.posix.join(current, name);
-      const st: FileFacts = await lstat(next);
+      if (rest.length > 0 && folders?.has(next)) {
+        current = next;
+        continue;
+      }
+      const st: FileFacts = lstatSync(next);
       if (st.isSymbolicLink()) {
         // The link lives in `current`, already known to be root's: root made it, only root changes it.
         if (++hops > MAX_SYMLINKS) return { ok: false, why: `too many symbolic links under ${file}` };
-        const target = await readlink(next);
+        const target = readlinkSync(next);
         const parts = target.split('/').filter((c) => c !== '' && c !== '.');
         if (path.posix.isAbsolute(target)) current = '/';
         rest = [...parts, ...rest];
@@ -73,12 +96,18 @@ export async function checkRootOnlyPath(file: string): Promise<RootPathResult> {
       if (!onlyRootCanWrite(st)) return { ok: false, why: `${next} can be changed by someone other than root` };
       if (rest.length > 0 && !st.isDirectory()) return { ok: false, why: `${next} is not a folder` };
       if (rest.length === 0 && !st.isFile()) return { ok: false, why: `${next} is not a regular file` };
+      if (st.isDirectory()) folders?.add(next);
       current = next;
     }
   } catch (err) {
     return { ok: false, why: `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
   }
   return { ok: true, real: current };
+}
+
+/** walkRootOnlyPath with no remembered folders (every component lstat'ed). */
+export function checkRootOnlyPath(file: string): Promise<RootPathResult> {
+  return Promise.resolve(walkRootOnlyPath(file));
 }
 
 const PACKAGE_JSON_MAX_BYTES = 1024 * 1024;
@@ -126,25 +155,39 @@ export function preloadsCode(rule: InterpreterRule, argv: readonly string[], scr
 }
 
 /**
- * Path checks cached for a while (a minute by default), both answers: only root can undo a
- * root-only chain, so a yes stays true until root acts; a no kept a minute too long only keeps an
- * app unverified (fail-safe), and spares a walk per connection for the commonest case, a tool in a
- * user's home.
+ * Path checks for the app identity proofs. The final file is lstat'ed on every check (microseconds:
+ * a replaced or re-owned executable is seen at once); the folders on its way that were found
+ * root-only are remembered for a while (a minute by default): only root can undo a root-only
+ * folder, so a yes stays true until root acts, and root's change waits at most that long. A new
+ * executable in a known folder then costs one lstat, not one per component. A package.json's name
+ * is cached the same way (it lies in a root-only tree).
  */
 export class RootPathChecker {
-  readonly #paths = new Map<string, { result: RootPathResult; at: number }>();
+  readonly #folders = new Map<string, number>();
   readonly #names = new Map<string, { name: string | undefined; at: number }>();
   readonly #ttlMs: number;
   readonly #limit: number;
   readonly #clock: Clock;
+  readonly #remembered: RootFolders;
 
   constructor(options: { ttlMs?: number; limit?: number; clock?: Clock } = {}) {
     this.#ttlMs = options.ttlMs ?? 60_000;
     this.#limit = options.limit ?? 512;
     this.#clock = options.clock ?? systemClock;
+    this.#remembered = {
+      has: (folder) => {
+        const at = this.#folders.get(folder);
+        return at !== undefined && this.#clock.now() - at < this.#ttlMs;
+      },
+      add: (folder) => {
+        this.#folders.delete(folder);
+        this.#folders.set(folder, this.#clock.now());
+        if (this.#folders.size > this.#limit) this.#folders.delete(this.#folders.keys().next().value!);
+      },
+    };
   }
 
-  /** The `name` in a package.json already found root-only, cached like the path check. */
+  /** The `name` in a package.json already found root-only, cached like the folders. */
   async packageName(manifest: string): Promise<string | undefined> {
     const hit = this.#names.get(manifest);
     if (hit && this.#clock.now() - hit.at < this.#ttlMs) return hit.name;
@@ -155,14 +198,8 @@ export class RootPathChecker {
     return name;
   }
 
-  async check(file: string): Promise<RootPathResult> {
-    const hit = this.#paths.get(file);
-    if (hit && this.#clock.now() - hit.at < this.#ttlMs) return hit.result;
-    const result = await checkRootOnlyPath(file);
-    this.#paths.delete(file);
-    this.#paths.set(file, { result, at: this.#clock.now() });
-    if (this.#paths.size > this.#limit) this.#paths.delete(this.#paths.keys().next().value!);
-    return result;
+  check(file: string): Promise<RootPathResult> {
+    return Promise.resolve(walkRootOnlyPath(file, this.#remembered));
   }
 }
 

@@ -2,6 +2,9 @@
 // a file, so the bytes are written into a fresh directory that mkdtemp creates 0700 for this process's
 // user alone (root's, for the daemon), loaded, and the directory removed at once: Linux keeps a
 // loaded library mapped after its file is gone, and no other user could have swapped it meanwhile.
+// Windows cannot delete a loaded DLL, so there the folder stays until the next start of the machine's
+// temporary-file cleanup; the Windows addon imports only KnownDLLs and a DLL node.exe has already
+// loaded, so nothing a user drops beside it is ever loaded (installer/src/executables/addon.ts).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +29,6 @@ export function loadEmbeddedAddon(name: string): unknown {
     process.dlopen(module, file);
     return module.exports;
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (process.platform !== 'win32') fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -8,13 +8,26 @@ export interface PlatformPaths {
   stateDir: string;
   /** The managed JSON config file an admin or MDM script drops. */
   managedConfigFile: string;
-  /** The local API endpoint (unix socket or named pipe). */
+  /**
+   * The local API endpoint: a unix socket, or on Windows `127.0.0.1:<port>` (loopback TCP, whose
+   * peer process the kernel's TCP table names: agent/src/localapi/endpoint.ts).
+   */
   localApiSocket: string;
   /**
    * World-readable files apps need: the CA certificate and the CA bundle (system roots + CA) that
    * NODE_EXTRA_CA_CERTS, SSL_CERT_FILE and friends point at. Rewritten by the daemon at every start.
    */
   publicDir: string;
+}
+
+/** The machine daemon's local API port on Windows (loopback only). */
+export const WINDOWS_LOCAL_API_PORT = 47631;
+
+/** A development daemon's local API port on Windows, from its state directory (stable, in 47632-48631). */
+export function developmentPort(stateDir: string): number {
+  let h = 2166136261;
+  for (const c of Buffer.from(stateDir)) h = Math.imul(h ^ c, 16777619) >>> 0;
+  return 47632 + (h % 1000);
 }
 
 const PROGRAM_DATA = process.env['ProgramData'] ?? 'C:\\ProgramData';
@@ -35,7 +48,7 @@ export const PLATFORM_PATHS: Record<SupportedPlatform, PlatformPaths> = {
   win32: {
     stateDir: path.win32.join(PROGRAM_DATA, 'Heimdall'),
     managedConfigFile: path.win32.join(PROGRAM_DATA, 'Heimdall', 'config.json'),
-    localApiSocket: '\\\\.\\pipe\\heimdall',
+    localApiSocket: `127.0.0.1:${WINDOWS_LOCAL_API_PORT}`,
     publicDir: path.win32.join(PROGRAM_DATA, 'Heimdall', 'public'),
   },
 };
@@ -56,6 +69,6 @@ export function resolvePaths(options: { stateDir?: string; platform?: SupportedP
     stateDir,
     managedConfigFile: defaults.managedConfigFile,
     publicDir: stateDir,
-    localApiSocket: platform === 'win32' ? `\\\\.\\pipe\\heimdall-${Buffer.from(stateDir).toString('hex').slice(-16)}` : path.join(stateDir, 'heimdall.sock'),
+    localApiSocket: platform === 'win32' ? `127.0.0.1:${developmentPort(stateDir)}` : path.join(stateDir, 'heimdall.sock'),
   };
 }

@@ -2,7 +2,7 @@
 // Node has no API for SO_PEERCRED, LOCAL_PEERCRED or a pipe client's token, and running a program per
 // request would be slow and would read text a process can shape.
 import { loadSockdiagAddon } from '../lib/sockdiag-addon.ts';
-import { peerCredentialResolver, type CallerResolver, type PeerCred, type PipeClient } from './peer-credentials.ts';
+import { peerCredentialResolver, type CallerResolver, type PeerCred, type WindowsPeer } from './peer-credentials.ts';
 
 /** The addon's peer-credential surface; which functions exist depends on the OS it was built for. */
 export interface PeerCredAddon {
@@ -10,8 +10,15 @@ export interface PeerCredAddon {
   peerCred?: (fd: number) => PeerCred;
   /** Linux, macOS: getpwuid_r; null when the uid has no account. */
   userName?: (uid: number) => string | null;
-  /** Windows: the connected pipe instance's client, from its token. */
-  pipeClient?: (handle: number) => PipeClient;
+  /**
+   * Windows: the process owning the loopback connection whose local end is the peer's and remote end
+   * the daemon's (the kernel's TCP table), described from its token; null when no such connection.
+   */
+  tcpPeer?: (family: 4 | 6, peerAddr: string, peerPort: number, ownAddr: string, ownPort: number) => WindowsPeer | null;
+  /** Windows: the owner of the connection with exactly these ends (the CLI asks about the daemon's end). */
+  tcpOwnerPid?: (family: 4 | 6, localAddr: string, localPort: number, remoteAddr: string, remotePort: number) => number | null;
+  /** Windows: the running service's process id, null when it is not running. */
+  servicePid?: (name: string) => number | null;
 }
 
 export const ADDON_MISSING =
@@ -20,7 +27,7 @@ export const ADDON_MISSING =
 
 function usable(addon: unknown): PeerCredAddon | undefined {
   const a = addon as PeerCredAddon | undefined;
-  return typeof a?.peerCred === 'function' || typeof a?.pipeClient === 'function' ? a : undefined;
+  return typeof a?.peerCred === 'function' || typeof a?.tcpPeer === 'function' ? a : undefined;
 }
 
 /** The addon, or undefined when it is not built here or lacks the peer-credential calls. */

@@ -1,5 +1,11 @@
-// The CLI's side of the local API.
-import { request } from 'node:http';
+// The CLI's side of the local API: a unix socket, or loopback TCP on Windows (endpoint.ts), where the
+// server is checked to be the Heimdall service before anything is sent (server-check.ts).
+import { request, type ClientRequest } from 'node:http';
+import type { Socket } from 'node:net';
+import { WINDOWS_LOCAL_API_PORT } from '../lib/platform.ts';
+import { loadPeerCredAddon } from './addon.ts';
+import { formatEndpoint, LOCAL_API_CLIENT_HEADER, parseLocalEndpoint, type LocalEndpoint } from './endpoint.ts';
+import { serviceOwnerCheck, type ServerCheck } from './server-check.ts';
 
 export class DaemonUnreachableError extends Error {
   readonly socketPath: string;
@@ -13,35 +19,72 @@ export class DaemonUnreachableError extends Error {
   }
 }
 
+/** The process answering on the endpoint is not the daemon: nothing was sent to it. */
+export class UntrustedDaemonError extends Error {
+  constructor(endpoint: string, why: string) {
+    super(`refusing to talk to ${endpoint}: ${why}`);
+    this.name = 'UntrustedDaemonError';
+  }
+}
+
 export interface LocalApiReply<T = unknown> {
   status: number;
   body: T;
 }
 
-export function callLocalApi<T = unknown>(socketPath: string, method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<LocalApiReply<T>> {
+/** The check the machine daemon's Windows endpoint gets; development daemons (other ports) run as their user, no service. */
+function defaultServerCheck(endpoint: LocalEndpoint): ServerCheck | undefined {
+  if (process.platform !== 'win32' || endpoint.kind !== 'tcp' || endpoint.port !== WINDOWS_LOCAL_API_PORT) return undefined;
+  return serviceOwnerCheck(loadPeerCredAddon());
+}
+
+export interface CallOptions {
+  timeoutMs?: number;
+  /** Runs once connected, before a byte is sent; a reason refuses the server. Default: per platform. */
+  checkServer?: ServerCheck;
+}
+
+export function callLocalApi<T = unknown>(socketPath: string, method: string, path: string, body?: unknown, timeoutOrOptions: number | CallOptions = {}): Promise<LocalApiReply<T>> {
+  const options = typeof timeoutOrOptions === 'number' ? { timeoutMs: timeoutOrOptions } : timeoutOrOptions;
+  const endpoint = parseLocalEndpoint(socketPath);
+  const shown = formatEndpoint(endpoint);
+  const checkServer = options.checkServer ?? defaultServerCheck(endpoint);
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      { socketPath, method, path, timeout: timeoutMs, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          try {
-            resolve({ status: res.statusCode ?? 0, body: (text ? JSON.parse(text) : undefined) as T });
-          } catch {
-            reject(new Error(`the daemon answered ${res.statusCode ?? '?'} with a body that is not JSON`));
-          }
-        });
-      },
-    );
+    const headers = { [LOCAL_API_CLIENT_HEADER]: '1', ...(payload ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}) };
+    const where = endpoint.kind === 'tcp' ? { host: endpoint.host, port: endpoint.port } : { socketPath: endpoint.path };
+    const req: ClientRequest = request({ ...where, method, path, timeout: options.timeoutMs ?? 10_000, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        try {
+          resolve({ status: res.statusCode ?? 0, body: (text ? JSON.parse(text) : undefined) as T });
+        } catch {
+          reject(new Error(`the daemon answered ${res.statusCode ?? '?'} with a body that is not JSON`));
+        }
+      });
+    });
     req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (['ENOENT', 'ECONNREFUSED', 'EACCES', 'ETIMEDOUT'].includes(err.code ?? '')) reject(new DaemonUnreachableError(socketPath, err.code));
+      if (err instanceof UntrustedDaemonError) reject(err);
+      else if (['ENOENT', 'ECONNREFUSED', 'EACCES', 'ETIMEDOUT'].includes(err.code ?? '')) reject(new DaemonUnreachableError(shown, err.code));
       else reject(err);
     });
-    if (payload) req.write(payload);
-    req.end();
+    const send = (): void => {
+      if (payload) req.write(payload);
+      req.end();
+    };
+    if (!checkServer) return send();
+    // Nothing is written until the check passed: not the headers, not the body.
+    req.once('socket', (socket: Socket) => {
+      const verify = (): void => {
+        const why = checkServer(socket);
+        if (why === undefined) send();
+        else req.destroy(new UntrustedDaemonError(shown, why));
+      };
+      if (socket.connecting) socket.once('connect', verify);
+      else verify();
+    });
   });
 }

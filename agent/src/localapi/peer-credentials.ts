@@ -1,5 +1,6 @@
 // Who is on the other end of a local API connection, asked of the kernel: SO_PEERCRED on Linux,
-// LOCAL_PEERCRED on macOS, the named pipe client's token on Windows (agent/native/sockdiag). Never
+// LOCAL_PEERCRED on macOS; on Windows the TCP table's owner of the loopback connection's other end
+// and that process's token (agent/native/sockdiag, endpoint.ts says why TCP). Never
 // from text a process can shape (its name in `ss -xp` output once let a user pass for another), and
 // never a subprocess per request. Without the addon the caller is unknown, and the routes that need
 // to know who is asking refuse (server.ts) instead of guessing.
@@ -33,8 +34,8 @@ export interface PeerCred {
   gid: number;
 }
 
-/** What the Windows addon answers for a connected pipe instance. */
-export interface PipeClient {
+/** What the Windows addon answers for the process at the other end of a loopback connection. */
+export interface WindowsPeer {
   pid: number;
   sid: string;
   user?: string;
@@ -48,15 +49,34 @@ export function callerFromPeerCred(cred: PeerCred, name: string | null): LocalCa
   return { pid: cred.pid, uid: cred.uid, gid: cred.gid, user: name ?? `uid:${cred.uid}`, privileged: cred.uid === 0 };
 }
 
-/** The caller from a pipe client's token; an account without a name is keyed by its SID. */
-export function callerFromPipeClient(client: PipeClient): LocalCaller {
+/** The caller from the peer process's token; an account without a name is keyed by its SID. */
+export function callerFromWindowsToken(client: WindowsPeer): LocalCaller {
   return { pid: client.pid, uid: -1, gid: -1, user: client.user ?? client.sid, privileged: client.privileged || client.sid === LOCAL_SYSTEM_SID, sid: client.sid };
 }
 
-/** The OS-level handle under a Node socket: a file descriptor on POSIX; Node reports -1 for an accepted pipe on Windows. */
+/** The OS-level handle under a Node socket: a file descriptor on POSIX. */
 function osHandle(socket: Socket): number | undefined {
   const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+export interface LoopbackEnds {
+  family: 4 | 6;
+  peerAddr: string;
+  peerPort: number;
+  ownAddr: string;
+  ownPort: number;
+}
+
+/** Both ends of an accepted loopback TCP connection, or why the connection does not qualify. */
+export function loopbackEnds(socket: Pick<Socket, 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort' | 'remoteFamily'>): LoopbackEnds | { unknown: string } {
+  const { remoteAddress, remotePort, localAddress, localPort, remoteFamily } = socket;
+  if (remoteAddress === undefined || remotePort === undefined || localAddress === undefined || localPort === undefined) {
+    return { unknown: 'the connection has no TCP addresses (already closed?)' };
+  }
+  const loopback = remoteFamily === 'IPv4' ? remoteAddress.startsWith('127.') : remoteAddress === '::1';
+  if (!loopback) return { unknown: `the connection comes from ${remoteAddress}, not from this machine's loopback` };
+  return { family: remoteFamily === 'IPv4' ? 4 : 6, peerAddr: remoteAddress, peerPort: remotePort, ownAddr: localAddress, ownPort: localPort };
 }
 
 function failed(err: unknown): { unknown: string } {
@@ -69,15 +89,16 @@ function failed(err: unknown): { unknown: string } {
  */
 export function peerCredentialResolver(addon: PeerCredAddon | undefined, platform: NodeJS.Platform, unavailable: string): CallerResolver {
   if (platform === 'win32') {
-    const pipeClient = addon?.pipeClient;
-    if (!pipeClient) return () => ({ unknown: unavailable });
+    const tcpPeer = addon?.tcpPeer;
+    if (!tcpPeer) return () => ({ unknown: unavailable });
     return (socket) => {
-      const handle = osHandle(socket);
-      // libuv keeps an accepted pipe's HANDLE to itself (Node's `fd` is -1 there): until the daemon
-      // accepts pipes in native code, Windows callers are unknown rather than guessed.
-      if (handle === undefined) return { unknown: 'this Node does not expose the named pipe handle the client token is read from' };
+      const ends = loopbackEnds(socket);
+      if ('unknown' in ends) return ends;
       try {
-        return { caller: callerFromPipeClient(pipeClient(handle)) };
+        // The peer's end is the local end of its row in the TCP table, the daemon's end the remote one.
+        const peer = tcpPeer(ends.family, ends.peerAddr, ends.peerPort, ends.ownAddr, ends.ownPort);
+        if (!peer) return { unknown: 'the kernel has no such connection any more (the caller left)' };
+        return { caller: callerFromWindowsToken(peer) };
       } catch (err) {
         return failed(err);
       }

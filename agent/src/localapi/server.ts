@@ -1,12 +1,13 @@
-// The local API: HTTP over a unix socket (named pipe on Windows) for the CLI and the per-user helper.
-// Browsers cannot reach a unix socket, but requests carrying Origin/Referer are refused anyway, so a
-// future TCP fallback or a confused proxy can never turn a web page into a caller.
+// The local API: HTTP over a unix socket (loopback TCP on Windows, endpoint.ts says why) for the CLI
+// and the per-user helper. Browsers cannot reach a unix socket, but requests carrying Origin/Referer
+// are refused anyway; on TCP, which pages can reach, refuseOnTcp asks more.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../lib/logger.ts';
 import { decideAccess, type CallerView, type LocalPermission } from './access.ts';
+import { parseLocalEndpoint, refuseOnTcp, type LocalEndpoint } from './endpoint.ts';
 import type { CallerResolver, LocalCaller } from './peer-credentials.ts';
 
 export interface LocalRequest {
@@ -34,6 +35,7 @@ export interface LocalRoute {
 }
 
 export interface LocalApiOptions {
+  /** A unix socket's path, or `127.0.0.1:<port>` (Windows). */
   socketPath: string;
   routes: readonly LocalRoute[];
   resolveCaller: CallerResolver;
@@ -77,7 +79,6 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
 
 /** Removes a socket file left by a daemon that died, but never one a live daemon answers on. */
 async function claimSocketPath(socketPath: string): Promise<void> {
-  if (process.platform === 'win32') return;
   const alive = await new Promise<boolean>((resolve) => {
     const probe = connect(socketPath);
     probe.once('connect', () => {
@@ -96,9 +97,11 @@ export class LocalApi {
   readonly #routes = new Map<string, LocalRoute>();
   /** Routes whose path ends in `/:name`, by `METHOD prefix/`. */
   readonly #paramRoutes = new Map<string, LocalRoute>();
+  readonly #endpoint: LocalEndpoint;
 
   constructor(options: LocalApiOptions) {
     this.#options = options;
+    this.#endpoint = parseLocalEndpoint(options.socketPath);
     for (const route of options.routes) {
       const param = /^(.*\/):[a-z_]+$/.exec(route.path);
       if (param) this.#paramRoutes.set(`${route.method} ${param[1]}`, route);
@@ -120,6 +123,11 @@ export class LocalApi {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.headers.origin !== undefined || req.headers.referer !== undefined) {
       send(res, 403, { error: 'requests from web pages are refused' });
+      return;
+    }
+    const refused = this.#endpoint.kind === 'tcp' ? refuseOnTcp(req.headers, this.#endpoint.port) : undefined;
+    if (refused !== undefined) {
+      send(res, 403, { error: refused });
       return;
     }
     const url = new URL(req.url ?? '/', 'http://heimdall.local');
@@ -152,18 +160,23 @@ export class LocalApi {
   }
 
   async listen(): Promise<void> {
-    const { socketPath } = this.#options;
-    if (process.platform !== 'win32') await mkdir(path.dirname(socketPath), { recursive: true, mode: 0o755 });
-    await claimSocketPath(socketPath);
+    const endpoint = this.#endpoint;
+    if (endpoint.kind === 'socket') {
+      await mkdir(path.dirname(endpoint.path), { recursive: true, mode: 0o755 });
+      await claimSocketPath(endpoint.path);
+    }
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
-      this.#server.listen(socketPath, () => {
+      const ready = (): void => {
         this.#server.off('error', reject);
         resolve();
-      });
+      };
+      // exclusive: no other process (another user's included) may share the port with SO_REUSEADDR.
+      if (endpoint.kind === 'tcp') this.#server.listen({ host: endpoint.host, port: endpoint.port, exclusive: true }, ready);
+      else this.#server.listen(endpoint.path, ready);
     });
     // Any local user may connect; each route's permission decides what that caller may see or do.
-    if (process.platform !== 'win32') await chmod(socketPath, 0o666);
+    if (endpoint.kind === 'socket') await chmod(endpoint.path, 0o666);
   }
 
   stopAccepting(): void {
@@ -175,6 +188,6 @@ export class LocalApi {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();
     });
-    if (process.platform !== 'win32') await rm(this.#options.socketPath, { force: true });
+    if (this.#endpoint.kind === 'socket') await rm(this.#endpoint.path, { force: true });
   }
 }

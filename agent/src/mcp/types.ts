@@ -17,6 +17,8 @@ export interface OsUser {
   uid: number;
   gid: number;
   home: string;
+  /** Windows: the account's SID, from the profile list (the userfs helper runs with its token). */
+  sid?: string;
 }
 
 /** One server as configured, normalised across apps. Holds raw values: never leaves the machine. */

@@ -64,6 +64,38 @@ export function filterWindowsProfileNames(names: readonly string[]): string[] {
   return names.filter((n) => !WINDOWS_NOT_USERS.has(n.toLowerCase()));
 }
 
+export const PROFILE_LIST_KEY = 'HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\ProfileList';
+
+/**
+ * Profile folder (lower-cased) -> account SID, from `reg query <ProfileList> /s /v ProfileImagePath`
+ * output. The userfs helper is started with the token of that SID's logon session, so the folder
+ * name (which Windows may suffix, `dana.CORP`) is never taken for the account.
+ */
+export function parseProfileList(text: string, systemDrive = 'C:'): Map<string, string> {
+  const homes = new Map<string, string>();
+  let sid: string | undefined;
+  for (const line of text.split(/\r?\n/)) {
+    const key = /^HKEY_LOCAL_MACHINE\\.*\\ProfileList\\(S-1-5-21-[\d-]+)$/i.exec(line.trim());
+    if (key) {
+      sid = key[1];
+      continue;
+    }
+    if (/^HKEY_/i.test(line.trim())) sid = undefined;
+    const value = /^\s+ProfileImagePath\s+REG_(?:EXPAND_)?SZ\s+(.+?)\s*$/.exec(line);
+    if (value && sid) homes.set(value[1]!.replace(/%SystemDrive%/gi, systemDrive).toLowerCase(), sid);
+  }
+  return homes;
+}
+
+async function profileSids(): Promise<Map<string, string>> {
+  try {
+    const { stdout } = await promisify(execFile)('reg', ['query', PROFILE_LIST_KEY, '/s', '/v', 'ProfileImagePath'], { maxBuffer: 4 * 1024 * 1024, timeout: 10_000 });
+    return parseProfileList(stdout, process.env['SystemDrive'] ?? 'C:');
+  } catch {
+    return new Map(); // no SIDs: userfs refuses file work for other users rather than guess
+  }
+}
+
 async function isDirectory(p: string): Promise<boolean> {
   try {
     return (await stat(p)).isDirectory();
@@ -117,7 +149,14 @@ export async function listLocalUsers(options: UserEnumerationOptions): Promise<O
     case 'win32': {
       const dir = options.usersDir ?? path.join(process.env.SystemDrive ?? 'C:', '\\Users');
       const names = filterWindowsProfileNames(await readdir(dir));
-      return keepRealHomes(names.map((name) => ({ name, uid: -1, gid: -1, home: path.join(dir, name) })));
+      const sids = await profileSids();
+      return keepRealHomes(
+        names.map((name) => {
+          const home = path.join(dir, name);
+          const sid = sids.get(home.toLowerCase());
+          return { name, uid: -1, gid: -1, home, ...(sid ? { sid } : {}) };
+        }),
+      );
     }
   }
 }

@@ -1,12 +1,15 @@
 // The daemon's side of one user's helper: starts it on first use, sends framed requests, and lets it
 // go after a quiet spell (the next request starts a new one). One helper per user serves a whole
 // scan, so a 1,000-project scan pays one process start, not a thousand.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { systemClock, type Clock, type ClockTimer } from '../../../lib/index.ts';
 import { helperArgs, USERFS_HELPER_ARG, type HelperIdentity } from './helper.ts';
 import { encodeFrame, FrameReader, type HelperRequest, type HelperResponse, type HelperResult } from './protocol.ts';
 import { UserFsError, type ReadOptions, type ReadResult, type UserFs } from './types.ts';
+import { windowsHelperEnv } from './windows.ts';
 
 /** The helper's V8 heap cap: a streamed 200 MB file peaks near 120 MB; above the cap the helper dies, the daemon does not. */
 export const HELPER_HEAP_MB = 256;
@@ -20,14 +23,32 @@ export interface HelperCommand {
 
 type SeaModule = { isSea(): boolean };
 
+/** What the client needs of a helper process: a child_process child, or on Windows the addon's (windows.ts). */
+export interface HelperChild extends EventEmitter {
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
+  kill(signal?: NodeJS.Signals): boolean;
+}
+
+/** Starts a helper; throws when it cannot (the user has no logon session on Windows, say). */
+export type HelperSpawner = (command: HelperCommand) => HelperChild;
+
+const spawnChild: HelperSpawner = ({ command, args, env }) => spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'], cwd: '/' });
+
 /**
  * How to start the agent's own code as the helper: the executable runs itself with the helper
  * argument (its CLI entry dispatches it); from source, Node runs helper-main.ts. The environment is
  * rebuilt from nothing, so none of the daemon's variables reaches a process the user owns.
  */
-export function helperCommand(id: HelperIdentity): HelperCommand {
+export function helperCommand(id: HelperIdentity, platform: NodeJS.Platform = process.platform): HelperCommand {
   const sea = process.getBuiltinModule('node:sea') as SeaModule | undefined;
-  const env = { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', NODE_OPTIONS: `--max-old-space-size=${HELPER_HEAP_MB}` };
+  const env =
+    platform === 'win32'
+      ? windowsHelperEnv(process.env['SystemRoot'] ?? 'C:\\Windows', HELPER_HEAP_MB)
+      : { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', NODE_OPTIONS: `--max-old-space-size=${HELPER_HEAP_MB}` };
   if (sea?.isSea()) return { command: process.execPath, args: [USERFS_HELPER_ARG, ...helperArgs(id)], env };
   return { command: process.execPath, args: [fileURLToPath(new URL('./helper-main.ts', import.meta.url)), ...helperArgs(id)], env };
 }
@@ -37,7 +58,7 @@ type HelperRequestBody = HelperRequest extends infer R ? (R extends HelperReques
 
 interface Pending {
   /** The helper the request went to: a helper that ends fails only its own requests. */
-  child: ChildProcessWithoutNullStreams;
+  child: HelperChild;
   resolve: (r: HelperResult) => void;
   reject: (e: Error) => void;
 }
@@ -47,12 +68,14 @@ export interface HelperUserFsOptions {
   clock?: Clock;
   /** Replaces helperCommand (tests). */
   command?: HelperCommand;
+  /** How the helper is started: child_process by default, the addon's spawnAsUser on Windows. */
+  spawn?: HelperSpawner;
 }
 
 export class HelperUserFs implements UserFs {
   readonly #id: HelperIdentity;
-  readonly #o: Required<Omit<HelperUserFsOptions, 'command'>> & { command: HelperCommand };
-  #child: ChildProcessWithoutNullStreams | undefined;
+  readonly #o: Required<HelperUserFsOptions>;
+  #child: HelperChild | undefined;
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
   #idle: ClockTimer | undefined;
@@ -62,7 +85,7 @@ export class HelperUserFs implements UserFs {
 
   constructor(id: HelperIdentity, options: HelperUserFsOptions = {}) {
     this.#id = id;
-    this.#o = { idleMs: options.idleMs ?? DEFAULT_IDLE_MS, clock: options.clock ?? systemClock, command: options.command ?? helperCommand(id) };
+    this.#o = { idleMs: options.idleMs ?? DEFAULT_IDLE_MS, clock: options.clock ?? systemClock, command: options.command ?? helperCommand(id), spawn: options.spawn ?? spawnChild };
   }
 
   async read(anchor: string, rel: string, options: ReadOptions): Promise<ReadResult | undefined> {
@@ -103,7 +126,12 @@ export class HelperUserFs implements UserFs {
 
   #call(req: HelperRequestBody): Promise<HelperResult> {
     this.#o.clock.clearTimeout(this.#idle);
-    const child = this.#child ?? this.#start();
+    let child: HelperChild;
+    try {
+      child = this.#child ?? this.#start();
+    } catch (err) {
+      return Promise.reject(new UserFsError('helper', `cannot start the userfs helper for ${this.#who()} (${(err as Error).message}); the file work is refused, not done as the daemon`));
+    }
     const id = this.#nextId++;
     return new Promise<HelperResult>((resolve, reject) => {
       this.#pending.set(id, { child, resolve, reject });
@@ -123,9 +151,12 @@ export class HelperUserFs implements UserFs {
     this.#idle.unref();
   }
 
-  #start(): ChildProcessWithoutNullStreams {
-    const { command, args, env } = this.#o.command;
-    const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'], cwd: '/' });
+  #who(): string {
+    return this.#id.windowsUser !== undefined ? this.#id.windowsUser : `uid ${this.#id.uid}`;
+  }
+
+  #start(): HelperChild {
+    const child = this.#o.spawn(this.#o.command);
     this.starts++;
     this.#child = child;
     this.#stderr = '';
@@ -152,15 +183,15 @@ export class HelperUserFs implements UserFs {
       if (this.#stderr.length < 2048) this.#stderr += chunk.toString('utf8');
     });
     child.stdin.on('error', () => undefined); // a dead helper is reported by 'exit'
-    child.on('error', (err) => this.#fail(child, `cannot start the userfs helper for uid ${this.#id.uid} (${err.message})`));
-    child.on('exit', (code, signal) => {
+    child.on('error', (err: Error) => this.#fail(child, `cannot start the userfs helper for ${this.#who()} (${err.message})`));
+    child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
       const why = this.#stderr.trim().split('\n')[0] ?? '';
-      this.#fail(child, `the userfs helper for uid ${this.#id.uid} exited (${signal ?? `code ${code}`})${why ? `: ${why}` : ''}`);
+      this.#fail(child, `the userfs helper for ${this.#who()} exited (${signal ?? `code ${code}`})${why ? `: ${why}` : ''}`);
     });
     return child;
   }
 
-  #fail(child: ChildProcessWithoutNullStreams, message: string): void {
+  #fail(child: HelperChild, message: string): void {
     if (this.#child === child) this.#child = undefined;
     for (const [id, p] of this.#pending) {
       if (p.child !== child) continue;

@@ -1,6 +1,8 @@
 // The helper process: started by the daemon as root, it first becomes the user (supplementary
 // groups, then gid, then uid, and proves it cannot become root again), then serves framed requests
 // from stdin one at a time with LocalUserFs until stdin closes. It holds nothing between requests.
+// On Windows it is started already as the user (windows.ts) and checks that it is.
+import os from 'node:os';
 import { FrameReader, encodeFrame, type HelperRequest, type HelperResponse, type HelperResult } from './protocol.ts';
 import { LocalUserFs } from './local.ts';
 import { UserFsError } from './types.ts';
@@ -12,14 +14,25 @@ export interface HelperIdentity {
   uid: number;
   gid: number;
   groups: number[];
+  /** Windows: the account (DOMAIN\\name or name) the helper was started as; uid and gid are -1. */
+  windowsUser?: string;
 }
 
+const WINDOWS_ACCOUNT = /^(?:[^\\/:*?"<>|\0]{1,64}\\)?[^\\/:*?"<>|@\0\s][^\\/:*?"<>|\0]{0,63}$/;
+
 export function helperArgs(id: HelperIdentity): string[] {
+  if (id.windowsUser !== undefined) return [`--windows-user=${id.windowsUser}`];
   return [`--uid=${id.uid}`, `--gid=${id.gid}`, `--groups=${id.groups.join(',')}`];
 }
 
 /** Parses helperArgs' output; throws on anything else (the helper then exits without serving). */
 export function parseHelperArgs(argv: readonly string[]): HelperIdentity {
+  const windows = argv.find((x) => x.startsWith('--windows-user='));
+  if (windows !== undefined) {
+    const name = windows.slice('--windows-user='.length);
+    if (!WINDOWS_ACCOUNT.test(name)) throw new Error(`--windows-user: expected DOMAIN\\name or name, got "${name.slice(0, 80)}"`);
+    return { uid: -1, gid: -1, groups: [], windowsUser: name };
+  }
   const get = (name: string): string => {
     const a = argv.find((x) => x.startsWith(`--${name}=`));
     if (a === undefined) throw new Error(`missing --${name}=`);
@@ -33,8 +46,22 @@ export function parseHelperArgs(argv: readonly string[]): HelperIdentity {
   return { uid: int(get('uid'), '--uid'), gid: int(get('gid'), '--gid'), groups: groups === '' ? [] : groups.split(',').map((g) => int(g, '--groups')) };
 }
 
+/**
+ * Windows: the helper was started with the user's token; it goes on only when the token's account is
+ * the one asked for (os.userInfo reads the token, not the environment) and is not LocalSystem.
+ */
+export function checkWindowsAccount(expected: string, actual: string): void {
+  const want = expected.split('\\').at(-1)!.toLowerCase();
+  if (actual.toLowerCase() !== want) throw new Error(`started as "${actual}", not as "${expected}"`);
+  if (actual.toUpperCase() === 'SYSTEM' || actual.endsWith('$')) throw new Error(`started as the machine account "${actual}", not as a user`);
+}
+
 /** Becomes `id` for good. Throws when any step fails or root could be regained. */
 export function dropPrivileges(id: HelperIdentity): void {
+  if (id.windowsUser !== undefined) {
+    checkWindowsAccount(id.windowsUser, os.userInfo().username);
+    return;
+  }
   if (typeof process.getuid !== 'function' || !process.setuid || !process.setgid || !process.setgroups) throw new Error('no POSIX credentials on this OS');
   if (process.getuid() === id.uid && process.geteuid?.() === id.uid) return; // already the user (the daemon is)
   process.setgroups([id.gid, ...id.groups.filter((g) => g !== id.gid)]);

@@ -3,9 +3,11 @@
 // and groups) along a path walked with no symbolic link followed at any component; and the chain
 // check for the files the daemon itself owns outside any home.
 export { UserFsPool, supplementaryGroups, type UserFsPoolOptions } from './pool.ts';
-export { LocalUserFs } from './local.ts';
-export { HelperUserFs, helperCommand, HELPER_HEAP_MB, type HelperCommand, type HelperUserFsOptions } from './client.ts';
-export { runUserFsHelper, dropPrivileges, parseHelperArgs, helperArgs, USERFS_HELPER_ARG, type HelperIdentity } from './helper.ts';
+export { LocalUserFs, type LocalUserFsOptions } from './local.ts';
+export { loadAtOps, walkFor, Walker, type AtOps, type OpenDir, type WalkKind } from './walk.ts';
+export { HelperUserFs, helperCommand, HELPER_HEAP_MB, type HelperChild, type HelperCommand, type HelperSpawner, type HelperUserFsOptions } from './client.ts';
+export { environmentBlock, quoteWindowsArg, windowsCommandLine, windowsHelperEnv, windowsHelperSpawner, type SpawnAsUser } from './windows.ts';
+export { runUserFsHelper, checkWindowsAccount, dropPrivileges, parseHelperArgs, helperArgs, USERFS_HELPER_ARG, type HelperIdentity } from './helper.ts';
 export { checkSystemChain, UnsafeSystemPathError } from './system-chain.ts';
 export { streamJsonSelection } from './json-paths.ts';
 export { UserFsError, type FileInfo, type FsUser, type ReadOptions, type ReadResult, type StreamSelection, type UserFs, type UserFsErrorCode } from './types.ts';

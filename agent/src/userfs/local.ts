@@ -2,30 +2,49 @@
 // process runs this after dropping to the user's, and the daemon runs it directly when it already
 // is that user (development, a single-user daemon) or on an OS without credentials to drop.
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { streamJsonSelection } from './json-paths.ts';
 import { UserFsError, type FileInfo, type ReadOptions, type ReadResult, type UserFs } from './types.ts';
-import { childPath, classifyOpenError, closeDir, components, NOFOLLOW, openDirNoFollow, openFileNoFollow } from './walk.ts';
+import { classifyOpenError, components, walkFor, type OpenDir, type Walker } from './walk.ts';
 
 function errno(err: unknown): string {
   return (err as NodeJS.ErrnoException).code ?? String(err);
 }
 
+export interface LocalUserFsOptions {
+  /** The walk (default: this OS's, walk.ts walkFor). */
+  walker?: Walker;
+  /** Tests: runs after the folder was walked and opened, before anything is done in it. */
+  afterWalk?: (dir: OpenDir) => Promise<void>;
+}
+
 export class LocalUserFs implements UserFs {
+  readonly #walk: Walker;
+  readonly #afterWalk: ((dir: OpenDir) => Promise<void>) | undefined;
+
+  constructor(options: LocalUserFsOptions = {}) {
+    this.#walk = options.walker ?? walkFor();
+    this.#afterWalk = options.afterWalk;
+  }
+
+  async #openDir(anchor: string, parts: readonly string[]): Promise<OpenDir | undefined> {
+    const dir = await this.#walk.openDir(anchor, parts);
+    if (dir && this.#afterWalk) await this.#afterWalk(dir);
+    return dir;
+  }
+
   async read(anchor: string, rel: string, options: ReadOptions): Promise<ReadResult | undefined> {
     const parts = components(rel);
     const name = parts.pop();
     if (name === undefined) throw new UserFsError('not-a-file', `${anchor} is a folder, not a file`);
-    const dir = await openDirNoFollow(anchor, parts);
+    const dir = await this.#openDir(anchor, parts);
     if (!dir) return undefined;
-    const shown = path.join(dir.shown, name);
+    const shown = this.#walk.shown(dir, name);
     let handle;
     try {
-      handle = await openFileNoFollow(dir, name);
+      handle = await this.#walk.openFile(dir, name);
     } finally {
-      await closeDir(dir);
+      await dir.close();
     }
     if (!handle) return undefined;
     try {
@@ -51,17 +70,18 @@ export class LocalUserFs implements UserFs {
     const parts = components(rel);
     const name = parts.pop();
     if (name === undefined) throw new UserFsError('not-a-file', `${anchor} is a folder, not a file`);
-    const dir = await openDirNoFollow(anchor, parts);
+    const dir = await this.#openDir(anchor, parts);
     const shown = path.join(anchor, rel);
     if (!dir) throw new UserFsError('io', `${shown}: its folder is gone; not written`);
     const tmpName = `.${name}.heimdall-${randomBytes(6).toString('hex')}.tmp`;
-    const tmp = childPath(dir, tmpName);
+    let created = false;
     try {
       let handle;
       try {
-        handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NOFOLLOW, options.mode & 0o777);
+        handle = await this.#walk.createExclusive(dir, tmpName, options.mode);
+        created = true;
       } catch (err) {
-        await classifyOpenError(err, tmp, path.join(dir.shown, tmpName));
+        await classifyOpenError(err, this.#walk.shown(dir, tmpName), this.#walk.shown(dir, tmpName));
         throw new UserFsError('io', `${shown}: cannot create a temporary file next to it (${errno(err)})`);
       }
       try {
@@ -72,13 +92,13 @@ export class LocalUserFs implements UserFs {
         await handle.close();
       }
       // Both names resolve inside the folder that was walked, whatever its path names now.
-      await rename(tmp, childPath(dir, name));
+      await this.#walk.rename(dir, tmpName, name);
     } catch (err) {
-      await unlink(tmp).catch(() => undefined);
+      if (created) await this.#walk.unlink(dir, tmpName).catch(() => undefined);
       if (err instanceof UserFsError) throw err;
       throw new UserFsError(errno(err) === 'EACCES' || errno(err) === 'EPERM' ? 'denied' : 'io', `${shown}: cannot write (${errno(err)})`);
     } finally {
-      await closeDir(dir);
+      await dir.close();
     }
   }
 
@@ -86,16 +106,16 @@ export class LocalUserFs implements UserFs {
     const parts = components(rel);
     const name = parts.pop();
     if (name === undefined) throw new UserFsError('not-a-file', `${anchor} is a folder, not a file`);
-    const dir = await openDirNoFollow(anchor, parts);
+    const dir = await this.#openDir(anchor, parts);
     if (!dir) return;
     try {
       // unlink removes a link itself, never its target; the name resolves inside the walked folder.
-      await unlink(childPath(dir, name));
+      await this.#walk.unlink(dir, name);
     } catch (err) {
       if (errno(err) === 'ENOENT') return;
       throw new UserFsError(errno(err) === 'EACCES' || errno(err) === 'EPERM' ? 'denied' : 'io', `${path.join(anchor, rel)}: cannot remove (${errno(err)})`);
     } finally {
-      await closeDir(dir);
+      await dir.close();
     }
   }
 }

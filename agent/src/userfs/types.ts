@@ -66,6 +66,9 @@ export interface UserFs {
 /** The account a UserFs acts for. */
 export interface FsUser {
   name: string;
+  /** POSIX ids; -1 on Windows. */
   uid: number;
   gid: number;
+  /** Windows: the account's SID (the helper is started with the token of this account's logon session). */
+  sid?: string;
 }

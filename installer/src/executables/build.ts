@@ -11,7 +11,7 @@ import { bundleForExecutable, type BuildStamp } from './bundle.ts';
 import { extractNodeBinary } from './node-binaries.ts';
 import { injectSeaBlob, quietly, seaConfig, writeSeaBlob } from './sea.ts';
 import { osslsigncodeRemoveArgs } from './sign-windows.ts';
-import { buildSockdiag } from './sockdiag.ts';
+import { buildAddon } from './addon.ts';
 import { hostTarget, NODE_VERSION, TARGET_NAMES, TARGETS, type TargetName } from './targets.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -21,8 +21,8 @@ export const CHECKSUMS_FILE = 'SHA256SUMS';
 /** The bundle's name inside the blob (recorded there: a fixed relative name keeps builds identical). */
 const MAIN_SCRIPT = 'heimdall.cjs';
 
-/** The SEA asset name of the sock_diag addon (agent/src/identify/linux.ts loads it by this name). */
-const SOCKDIAG_ASSET = 'sockdiag.node';
+/** The SEA asset name of the native addon (agent/src/lib/sockdiag-addon.ts loads it by this name). */
+const ADDON_ASSET = 'sockdiag.node';
 
 export interface BuildExecutablesOptions {
   /** Default: all six. */
@@ -36,6 +36,12 @@ export interface BuildExecutablesOptions {
   /** Overrides the stamp read from package.json and git (tests). */
   stamp?: BuildStamp;
   log?: (line: string) => void;
+  /**
+   * Addons compiled elsewhere, per target (a native runner's, for the targets Debian has no compiler
+   * for): embedded as they are. A target whose recipe is `native-runner` and that is not named here
+   * is built without an addon, and the build says so.
+   */
+  addons?: Partial<Record<TargetName, string>>;
 }
 
 export interface BuiltExecutable {
@@ -45,6 +51,8 @@ export interface BuiltExecutable {
   sha256: string;
   /** Native addons embedded as SEA assets. */
   assets: string[];
+  /** Where the embedded addon came from, or why there is none (said in the build's output). */
+  addon: { embedded: true; from: string } | { embedded: false; why: string };
 }
 
 export interface BuildExecutablesResult {
@@ -98,7 +106,8 @@ export async function buildExecutables(options: BuildExecutablesOptions = {}): P
   fs.mkdirSync(outDir, { recursive: true });
 
   const bundle = await bundleForExecutable(path.join(workDir, 'heimdall.cjs'), stamp);
-  const hostNode = extractNodeBinary(TARGETS[host], cacheDir, path.join(workDir, 'host')).node;
+  const hostBinary = extractNodeBinary(TARGETS[host], cacheDir, path.join(workDir, 'host'), { headers: true });
+  const hostNode = hostBinary.node;
   log(`heimdall ${stamp.version} (${stamp.commit}) on Node ${NODE_VERSION}: building ${targets.join(', ')}`);
 
   const built: BuiltExecutable[] = [];
@@ -110,7 +119,7 @@ export async function buildExecutables(options: BuildExecutablesOptions = {}): P
     const output = path.join(outDir, target.fileName);
     fs.rmSync(output, { force: true });
     const missing = [
-      ...(target.sockdiagCompiler && !commandExists(target.sockdiagCompiler) ? [`${target.sockdiagCompiler} (it builds the embedded sock_diag addon)`] : []),
+      ...(target.addon.where === 'here' && !commandExists(target.addon.compiler) ? [`${target.addon.compiler} (it builds the embedded native addon)`] : []),
       ...(target.format === 'pe' && !commandExists('osslsigncode') ? ['osslsigncode (it removes node.exe\'s signature, which injection breaks)'] : []),
     ];
     if (missing.length > 0) {
@@ -124,14 +133,22 @@ export async function buildExecutables(options: BuildExecutablesOptions = {}): P
       node.node = unsigned;
     }
     const assets: Record<string, string> = {};
-    if (target.sockdiagCompiler) {
-      buildSockdiag(target.sockdiagCompiler, node.includeDir, path.join(dir, SOCKDIAG_ASSET));
-      assets[SOCKDIAG_ASSET] = SOCKDIAG_ASSET;
+    let addon: BuiltExecutable['addon'];
+    const given = options.addons?.[name];
+    if (given !== undefined) {
+      fs.copyFileSync(given, path.join(dir, ADDON_ASSET));
+      addon = { embedded: true, from: given };
+    } else if (target.addon.where === 'here') {
+      buildAddon(target.addon, hostBinary.includeDir, path.join(dir, ADDON_ASSET));
+      addon = { embedded: true, from: `built here with ${target.addon.compiler}` };
+    } else {
+      addon = { embedded: false, why: `no ${target.addon.compiler} for ${name} on this host: compiled on a native runner (.github/workflows/executables.yml) and passed with --addon ${name}=<file>` };
     }
+    if (addon.embedded) assets[ADDON_ASSET] = ADDON_ASSET;
     fs.copyFileSync(bundle, path.join(dir, MAIN_SCRIPT));
     const blob = writeSeaBlob(hostNode, seaConfig(MAIN_SCRIPT, 'sea-prep.blob', assets), dir);
     injectSeaBlob(target, node.node, blob, output);
-    const result = { target: name, file: output, bytes: fs.statSync(output).size, sha256: sha256(output), assets: Object.keys(assets) };
+    const result: BuiltExecutable = { target: name, file: output, bytes: fs.statSync(output).size, sha256: sha256(output), assets: Object.keys(assets), addon };
     built.push(result);
     log(`  made ${path.relative(process.cwd(), output)} (${(result.bytes / 2 ** 20).toFixed(1)} MiB${result.assets.length ? `, embeds ${result.assets.join(', ')}` : ''})`);
   }
@@ -144,6 +161,9 @@ export async function buildExecutables(options: BuildExecutablesOptions = {}): P
 
   log(`made: ${built.map((b) => b.target).join(', ') || 'none'}`);
   for (const n of notBuilt) log(`NOT made: ${n.target}: ${n.reason}`);
+  // Without its addon an executable runs, but cannot tell who calls its local API (identity-bound
+  // routes refuse) nor, on Windows, do file work as a user: said plainly, target by target.
+  for (const b of built) log(b.addon.embedded ? `addon in ${b.target}: ${b.addon.from}` : `NO addon in ${b.target}: ${b.addon.why}`);
   if (built.some((b) => b.target.startsWith('darwin-'))) {
     log('darwin executables carry Node\'s now-invalid signature: sign them on macOS before they run (installer/README.md, "Signing")');
   }

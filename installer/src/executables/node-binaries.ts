@@ -1,6 +1,6 @@
 // The official Node binaries, from the npm registry only: `npm pack` of the pinned package version into
 // a cache folder, the tarball checked against its pinned integrity, then bin/node (and, for Linux,
-// the headers the sock_diag addon compiles against) extracted.
+// the headers the native addons compile against) extracted.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -35,13 +35,17 @@ export function fetchNodeTarball(target: Target, cacheDir: string): string {
   return tarball;
 }
 
-/** The target's Node binary and headers, extracted under `workDir/<target>/`. */
-export function extractNodeBinary(target: Target, cacheDir: string, workDir: string): NodeBinary {
+/**
+ * The target's Node binary, extracted under `workDir/<target>/`, and with `headers` its include/node
+ * (only the Linux and macOS tarballs carry headers; Node-API's are the same for every OS of a release,
+ * so every addon compiles against the host's).
+ */
+export function extractNodeBinary(target: Target, cacheDir: string, workDir: string, options: { headers?: boolean } = {}): NodeBinary {
   const tarball = fetchNodeTarball(target, cacheDir);
   const dir = path.join(workDir, `node-${target.name}`);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  const wanted = [target.nodePath, ...(target.sockdiagCompiler ? ['package/include/node'] : [])];
+  const wanted = [target.nodePath, ...(options.headers ? ['package/include/node'] : [])];
   execFileSync('tar', ['-xzf', tarball, '-C', dir, ...wanted], { stdio: ['ignore', 'ignore', 'inherit'] });
   return { node: path.join(dir, target.nodePath), includeDir: path.join(dir, 'package/include/node') };
 }
