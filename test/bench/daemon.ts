@@ -5,6 +5,7 @@
 // forwards to a local HTTPS upstream. Memory is read from /proc 5 s after start and again after a
 // quiet period (V8's memory reducer shrinks the heap once a process has been idle for ~30 s), then
 // with `openStreams` SSE streams held open through each daemon's proxy.
+// Request timing through the shipped daemon is the shipped module's (test/bench/shipped.ts).
 // Run alone with `node test/bench/daemon.ts [idle-seconds]`; the bench runner calls benchDaemonMemory().
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { bundleAgent } from '../../scripts/bundle.ts';
 import { admin, rssBytes, startGatewayProcess } from './gateway.ts';
-import { Conn, openTls, percentile, startUpstreamProcess } from './proxy.ts';
+import { Conn, openTls, startUpstreamProcess } from './proxy.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SOURCE_ENTRY = path.join(ROOT, 'bin/heimdall.js');
@@ -37,16 +38,7 @@ export interface DaemonMemory {
   streamsOpened: number;
 }
 
-/** Request timing through the bundled daemon's proxy: identification, policy, audit outbox, forwarding. */
-export interface DaemonPathNumbers {
-  direct: { p50Ms: number; p99Ms: number; reqPerSec: number };
-  daemon: { p50Ms: number; p99Ms: number; reqPerSec: number };
-  concurrency: number;
-}
-
 export interface DaemonMemoryResult {
-  /** The same small JSON request through the whole daemon, against the upstream called directly. */
-  path: DaemonPathNumbers;
   idleSeconds: number;
   openStreams: number;
   /** `node -e` with a timer, nothing loaded: the floor any Node program starts from. */
@@ -57,7 +49,7 @@ export interface DaemonMemoryResult {
   notes: string[];
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
       const port = (s.address() as net.AddressInfo).port;
@@ -66,19 +58,21 @@ async function freePort(): Promise<number> {
   });
 }
 
-interface RunningDaemon {
+export interface RunningDaemon {
   child: ChildProcess;
   stateDir: string;
   proxyPort: number;
   startedAt: number;
+  /** The last 4,000 characters the daemon printed. */
+  output(): string;
   stop(): Promise<void>;
 }
 
-async function startDaemon(entry: string, dir: string, name: string, controlUrl: string, gatewayUrl: string, upstreamCaPath: string): Promise<RunningDaemon> {
+export async function startDaemon(entry: string, dir: string, name: string, controlUrl: string, gatewayUrl: string, upstreamCaPath: string, nodeFlags: readonly string[] = []): Promise<RunningDaemon> {
   const stateDir = path.join(dir, name);
   const proxyPort = await freePort();
   const prof = process.env.HEIMDALL_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HEIMDALL_BENCH_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, [...prof, entry, 'run', '--state-dir', stateDir, '--control-url', controlUrl, '--gateway-url', gatewayUrl, '--proxy-port', String(proxyPort)], {
+  const child = spawn(process.execPath, [...prof, ...nodeFlags, entry, 'run', '--state-dir', stateDir, '--control-url', controlUrl, '--gateway-url', gatewayUrl, '--proxy-port', String(proxyPort)], {
     // The upstream's private CA, trusted the way an organization's gateway CA would be.
     // SSL_CERT_FILE is read as the OS store (tls.getCACertificates("system")), which the forwarder trusts.
     env: { ...process.env, SSL_CERT_FILE: upstreamCaPath },
@@ -96,6 +90,7 @@ async function startDaemon(entry: string, dir: string, name: string, controlUrl:
   }
   return {
     child, stateDir, proxyPort, startedAt: performance.now(),
+    output: () => tail,
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -105,7 +100,7 @@ async function startDaemon(entry: string, dir: string, name: string, controlUrl:
   };
 }
 
-async function login(entry: string, stateDir: string, key: string): Promise<void> {
+export async function login(entry: string, stateDir: string, key: string): Promise<void> {
   const child = spawn(process.execPath, [entry, 'login', '--virtual-key', '--state-dir', stateDir], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
@@ -139,32 +134,6 @@ async function openStreams(d: RunningDaemon, n: number, held: Conn[]): Promise<v
 }
 
 const mb = (bytes: number): number => bytes / 2 ** 20;
-
-async function timePath(open: () => Promise<Conn>, samples: number, seconds: number, concurrency: number): Promise<{ p50Ms: number; p99Ms: number; reqPerSec: number }> {
-  const conn = await open();
-  // As in the proxy module: the steady state of a running daemon, after V8 has optimized it.
-  for (let i = 0; i < 5000; i++) await conn.request('/v1/chat/completions');
-  const lat: number[] = [];
-  for (let i = 0; i < samples; i++) {
-    const t0 = performance.now();
-    await conn.request('/v1/chat/completions');
-    lat.push(performance.now() - t0);
-  }
-  conn.close();
-  const conns = await Promise.all(Array.from({ length: concurrency }, open));
-  let done = 0;
-  const t0 = performance.now();
-  const until = t0 + seconds * 1000;
-  await Promise.all(conns.map(async (c) => {
-    while (performance.now() < until) {
-      await c.request('/v1/chat/completions');
-      done++;
-    }
-  }));
-  const reqPerSec = done / ((performance.now() - t0) / 1000);
-  for (const c of conns) c.close();
-  return { p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), reqPerSec };
-}
 
 export async function benchDaemonMemory(options: DaemonMemoryOptions = {}): Promise<DaemonMemoryResult> {
   if (process.platform !== 'linux') throw new Error('the daemon memory benchmark reads /proc: Linux only');
@@ -210,15 +179,9 @@ export async function benchDaemonMemory(options: DaemonMemoryOptions = {}): Prom
         for (const c of opened) c.close();
       }
     };
-    // Requests through the whole daemon (after the idle readings, so they do not disturb them).
-    const daemonCa = fs.readFileSync(path.join(bundle.stateDir, 'ca.pem'), 'utf8');
-    const concurrency = 32;
-    const directPath = await timePath(async () => new Conn(await openTls({ port: upstream.port, ca: upstream.caPem, servername: 'localhost' }), 'localhost'), 1000, 3, concurrency);
-    const daemonPath = await timePath(async () => new Conn(await openTls({ port: 443, ca: daemonCa, servername: 'api.openai.com', proxyPort: bundle.proxyPort, authority: 'api.openai.com:443' }), 'api.openai.com'), 1000, 3, concurrency);
     const bundleStreams = await withStreams(bundle);
     const sourceStreams = await withStreams(source);
     return {
-      path: { direct: directPath, daemon: daemonPath, concurrency },
       idleSeconds,
       openStreams: streams,
       bareNode: { startMb: bareStart, idleMb: bareIdle },
@@ -244,8 +207,6 @@ export function formatDaemonMemory(r: DaemonMemoryResult): string {
     `bare node (baseline)   5 s ${f(r.bareNode.startMb)}  after ${r.idleSeconds} s ${f(r.bareNode.idleMb)}`,
     row('daemon from source', r.source),
     row(`daemon bundle (${(r.bundleBytes / 2 ** 20).toFixed(1)} MB)`, r.bundle),
-    `requests through the bundled daemon (identify, policy, audit, forward): p50 ${r.path.daemon.p50Ms.toFixed(3)} ms  p99 ${r.path.daemon.p99Ms.toFixed(3)} ms  ${r.path.daemon.reqPerSec.toFixed(0)} req/s @${r.path.concurrency}`,
-    `same requests direct to the upstream:                         p50 ${r.path.direct.p50Ms.toFixed(3)} ms  p99 ${r.path.direct.p99Ms.toFixed(3)} ms  ${r.path.direct.reqPerSec.toFixed(0)} req/s @${r.path.concurrency}`,
     ...r.notes.map((n) => `note: ${n}`),
   ].join('\n');
 }

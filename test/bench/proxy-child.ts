@@ -24,7 +24,8 @@ process.send!({ type: 'ready', port: address.port, caPem });
 process.on('message', (msg: { type: string }) => {
   if (msg.type === 'rss') {
     globalThis.gc?.();
-    process.send!({ type: 'rss', rss: process.memoryUsage().rss, active: proxy.activeConnections() });
+    const m = process.memoryUsage();
+    process.send!({ type: 'rss', rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, active: proxy.activeConnections() });
   } else if (msg.type === 'cpu') {
     const used = process.cpuUsage();
     process.send!({ type: 'cpu', micros: used.user + used.system, gcMicros });

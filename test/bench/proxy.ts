@@ -85,12 +85,16 @@ const REQUEST_BODY = JSON.stringify({ model: 'gpt-bench', messages: [{ role: 'us
 
 // ---- the local upstream -------------------------------------------------------------------------
 
+export interface UpstreamStats { connections: number; cpuMicros: number; rss: number; pid: number }
+
 export interface Upstream {
   port: number;
   caPath: string;
   caPem: string;
   /** A TCP echo in the upstream's process (startUpstreamProcess only). */
   echoPort?: number;
+  /** TLS connections the upstream accepted so far (the gateway connections a proxy opened), its CPU (µs) and RSS (bytes). */
+  stats(): Promise<UpstreamStats>;
   close(): void;
 }
 
@@ -108,6 +112,7 @@ function makePki(dir: string): { caPath: string; caPem: string; cert: string; ke
 export async function startUpstream(dir: string): Promise<Upstream> {
   const pki = makePki(dir);
   const pairedStreams = new Map<string, http.ServerResponse[]>();
+  let connections = 0;
   const server = https.createServer({ cert: pki.cert, key: pki.key, keepAliveTimeout: 120_000 }, (req, res) => {
     req.resume();
     req.on('end', () => {
@@ -164,9 +169,14 @@ export async function startUpstream(dir: string): Promise<Upstream> {
       res.end(REPLY);
     });
   });
+  server.on('secureConnection', () => { connections++; });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as net.AddressInfo).port, caPath: pki.caPath, caPem: pki.caPem,
+    stats: () => {
+      const cpu = process.cpuUsage();
+      return Promise.resolve({ connections, cpuMicros: cpu.user + cpu.system, rss: process.memoryUsage().rss, pid: process.pid });
+    },
     close: () => { server.closeAllConnections(); server.close(); },
   };
 }
@@ -183,7 +193,14 @@ export async function startUpstreamProcess(dir: string): Promise<Upstream> {
     child.once('message', (m: { port: number; caPath: string; caPem: string; echoPort: number }) => resolve(m));
     child.once('exit', (code) => reject(new Error(`upstream child exited with ${code}`)));
   });
-  return { ...ready, close: () => child.disconnect() };
+  return {
+    ...ready,
+    stats: () => new Promise((resolve) => {
+      child.once('message', (m: UpstreamStats) => resolve(m));
+      child.send({ type: 'stats' });
+    }),
+    close: () => child.disconnect(),
+  };
 }
 
 // ---- a minimal keep-alive HTTP/1.1 client (no library overhead in the numbers) ---------------
@@ -454,7 +471,7 @@ export function mitmdumpAvailable(): boolean {
   }
 }
 
-async function startMitmdump(confdir: string): Promise<{ port: number; caPem: string; pid: number; stop(): void }> {
+export async function startMitmdump(confdir: string): Promise<{ port: number; caPem: string; pid: number; stop(): void }> {
   const port = await new Promise<number>((r) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => r(p)); }); });
   const child = spawn('mitmdump', ['--listen-host', '127.0.0.1', '--listen-port', String(port), '--set', `confdir=${confdir}`,
     '--set', 'ssl_insecure=true', '--set', 'stream_large_bodies=1', '--set', 'connection_strategy=lazy', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });

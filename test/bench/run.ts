@@ -63,6 +63,66 @@ const check = (what: string, target: string, measured: string, pass: boolean): C
 
 const MODULES: BenchModule[] = [
   {
+    name: 'shipped',
+    title: 'The daemon as it ships (bundle run by node, signed in: identification, policy, audit, sync), 1 to 512 concurrent apps, vs direct and mitmdump',
+    issue: 22,
+    // ~6 minutes at load < 2; mitmdump's 5,000 idle connections are most of it.
+    limitSeconds: 600,
+    async run() {
+      const { auditShare, benchShipped, formatShipped, perConnKiB } = await import('./shipped.ts');
+      type Level = Awaited<ReturnType<typeof benchShipped>>['levels']['heimdall'][number];
+      const r = await benchShipped();
+      const at = (rows: { concurrency: number }[] | undefined, c: number) => rows?.find((l) => l.concurrency === c) as Level | undefined;
+      const h = r.levels.heimdall;
+      const s = r.sequential;
+      const addedP50 = s.heimdall.p50Ms - s.direct.p50Ms;
+      const addedP99 = s.heimdall.p99Ms - s.direct.p99Ms;
+      const h32 = at(h, 32);
+      const h512 = at(h, 512);
+      const m32 = at(r.levels.mitmdump, 32);
+      const d512 = at(r.levels.direct, 512);
+      const flat = h.filter((l) => l.concurrency >= 8);
+      const minCpu = Math.min(...flat.map((l) => l.cpuPerRequestUs));
+      const maxCpu = Math.max(...flat.map((l) => l.cpuPerRequestUs));
+      const worstConns = Math.max(...h.map((l) => l.newUpstreamConnections / l.requests));
+      const worstLevel = h.find((l) => l.newUpstreamConnections / l.requests === worstConns)!;
+      const big = Math.max(...r.idle.heimdall.withMb.keys());
+      const perConn = perConnKiB(r.idle.heimdall, big);
+      const back = r.idle.heimdall.afterCloseMb === undefined ? NaN : r.idle.heimdall.afterCloseMb / r.idle.heimdall.beforeMb;
+      const launcherAdds = Math.max(r.launcher.execTrueMs - r.launcher.trueMs, r.launcher.envMs - r.launcher.trueMs);
+      const firstAdds = r.firstRequest.heimdallMs - r.firstRequest.directMs;
+      const checks: Check[] = [
+        check('added latency at c=1, p50 (heimdall - direct)', '<= 0.25 ms', ms(addedP50), addedP50 <= 0.25),
+        check('added latency at c=1, p99 (heimdall - direct)', '<= 1 ms', ms(addedP99), addedP99 <= 1),
+      ];
+      if (h32 && m32) checks.push(check('req/s at c=32 vs mitmdump', '>= 10x', `${(h32.reqPerSec / m32.reqPerSec).toFixed(2)}x`, h32.reqPerSec / m32.reqPerSec >= 10));
+      checks.push(
+        check('CPU per request from c=8 to c=512, highest / lowest', '<= 1.3x', `${(maxCpu / minCpu).toFixed(2)}x (${minCpu.toFixed(0)}-${maxCpu.toFixed(0)} µs)`, maxCpu / minCpu <= 1.3),
+        check('new gateway connections per request while timed, worst level', '0 (at most 1 per 1,000 requests)', `${worstLevel.newUpstreamConnections} in ${worstLevel.requests} at c=${worstLevel.concurrency}`, worstConns <= 0.001),
+      );
+      if (h32 && h512) checks.push(check('req/s at c=512 vs at c=32', '>= 90%', `${((h512.reqPerSec / h32.reqPerSec) * 100).toFixed(0)}%`, h512.reqPerSec / h32.reqPerSec >= 0.9));
+      if (h512 && d512) checks.push(check('p99 at c=512 vs direct\'s p99 at c=512', '<= 5x', `${(h512.p99Ms / d512.p99Ms).toFixed(2)}x (${ms(h512.p99Ms, 1)} vs ${ms(d512.p99Ms, 1)})`, h512.p99Ms / d512.p99Ms <= 5));
+      if (r.audit) checks.push(check('audit pipeline share of the daemon\'s main-thread CPU at c=32', '<= 10%', `${(auditShare(r.audit) * 100).toFixed(1)}%`, auditShare(r.audit) <= 0.1));
+      checks.push(
+        check(`RSS per idle keep-alive client connection (${big.toLocaleString('en')} open)`, '<= 20 KiB', `${perConn.toFixed(1)} KiB`, perConn <= 20),
+        check(`RSS ${r.afterCloseSeconds} s after the ${big.toLocaleString('en')} connections closed vs before they opened`, 'within 10%', `${r.idle.heimdall.afterCloseMb?.toFixed(1) ?? 'n/a'} vs ${r.idle.heimdall.beforeMb.toFixed(1)} MiB (${((back - 1) * 100).toFixed(0)}%)`, back <= 1.1),
+        check('bundle idle RSS 5 s after start', '<= 80 MiB', `${r.bundleStartMb.toFixed(1)} MiB`, r.bundleStartMb <= 80),
+        check('`heimdall exec -- true` / `heimdall env`: time added, the larger', '<= 1.5x a bare `node -e 0`', `${launcherAdds.toFixed(1)} ms vs ${r.launcher.bareNodeMs.toFixed(1)} ms (${(launcherAdds / r.launcher.bareNodeMs).toFixed(2)}x)`, launcherAdds <= 1.5 * r.launcher.bareNodeMs),
+        check('first request of a fresh process through the proxy, added (median)', '<= 3 ms', ms(firstAdds), firstAdds <= 3),
+      );
+      return {
+        lines: formatShipped(r),
+        checks,
+        notes: [
+          'The daemon is dist/heimdall.mjs (scripts/bundle.ts) run by node, signed in with a virtual key from a reference gateway (its sync channel up) and forwarding to a local HTTPS upstream in its own process that stands in for the organization\'s gateway; every request is identified, decided, audited (outbox, sync) and forwarded. mitmdump forwards to the same upstream. The proxy module below is the decomposition: the proxy component alone.',
+          'Each level: the connections open, half a second untimed at that concurrency (a pool that grows with demand reaches its size), then closed loops for 2 s. CPU is /proc utime+stime of the process in the middle (all its threads) over the timed window; for direct it is the upstream\'s own. gw conns are TLS connections the upstream accepted while timed.',
+          'Audit share: a CPU profile of the running bundle over the inspector (SIGUSR1; started with --inspect-port=0) during 2 s at c=32, read through the bundle\'s source map; a sample counts as audit when any frame on its stack is in daemon/audit.ts, policy/audit.ts, policy/seen-apps.ts, sync/outbox.ts, sync/outbox-sender.ts, store/ or protocol/. Main thread only.',
+          'Idle connections: each has done one request through CONNECT and TLS, then stays open; RSS before is the daemon after its 5,000-request warm-up. The launcher and first-request rows are medians of 10 alternating whole-process runs (one warm-up each).',
+        ],
+      };
+    },
+  },
+  {
     name: 'executable',
     title: 'Single-file executable: size, cold start, idle RSS (vs the bundle run by node)',
     issue: 16,

@@ -14,4 +14,7 @@ const upstream = await startUpstream(dir);
 const echo = net.createServer({ noDelay: true }, (socket) => socket.on('data', (d) => socket.write(d)).on('error', () => socket.destroy()));
 await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
 process.send({ type: 'ready', port: upstream.port, caPath: upstream.caPath, caPem: upstream.caPem, echoPort: (echo.address() as net.AddressInfo).port });
+process.on('message', (m: { type: string }) => {
+  if (m.type === 'stats') void upstream.stats().then((stats) => process.send!({ type: 'stats', ...stats }));
+});
 process.on('disconnect', () => { upstream.close(); echo.close(); process.exit(0); });

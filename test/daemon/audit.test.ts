@@ -1,11 +1,14 @@
-// The exchange auditor on a real store: every exchange of an event-loop turn becomes an outbox event
-// and a seen-apps use, written together when the turn ends (or on flush at shutdown).
+// The exchange auditor on a real store: every exchange becomes an outbox event and a seen-apps use,
+// written in batches (after the batch delay on the injected clock, at once when a batch is full, on
+// flush at shutdown, and at exit when the daemon crashes).
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createExchangeAuditor } from '../../agent/src/daemon/audit.ts';
 import type { ExchangeRecord } from '../../agent/src/intercept/index.ts';
+import { ManualClock } from '../../agent/src/lib/clock.ts';
 import { silentLogger } from '../../agent/src/lib/logger.ts';
 import { POLICY_MIGRATIONS, SeenApps, type PolicyDecision } from '../../agent/src/policy/index.ts';
 import { Store } from '../../agent/src/store/index.ts';
@@ -16,15 +19,15 @@ afterEach(() => {
   for (const c of cleanup.splice(0)) c();
 });
 
-function setup() {
+function setup(clock = new ManualClock()) {
   const dir = mkdtempSync(path.join(tmpdir(), 'heimdall-audit-'));
   const store = new Store({ stateDir: dir, logger: silentLogger(), migrations: [POLICY_MIGRATIONS, SYNC_MIGRATIONS] });
   cleanup.push(() => { store.close(); rmSync(dir, { recursive: true, force: true }); });
   const outbox = new Outbox({ db: store.db, logger: silentLogger() });
   const seen = new SeenApps({ db: store.db });
-  const audit = createExchangeAuditor({ outbox, seen, logger: silentLogger() });
+  const audit = createExchangeAuditor({ outbox, seen, logger: silentLogger(), clock, batchDelayMs: 20, maxBatch: 100 });
   const events = () => store.db.prepare<[], { type: string; payload: string }>("SELECT type, payload FROM sync_outbox WHERE kind = 'event' ORDER BY seq").all();
-  return { audit, seen, events };
+  return { audit, seen, events, clock, dir };
 }
 
 const APPROVED: PolicyDecision = { verdict: 'allow', status: 'approved', scope: 'global', reason: 'approved', policyVersion: 7 };
@@ -41,16 +44,45 @@ function exchange(appId: string, outcome: ExchangeRecord['outcome'], status: num
 }
 
 describe('exchange auditor', () => {
-  it('writes the exchanges of one turn together when the turn ends', async () => {
-    const { audit, seen, events } = setup();
+  it('writes the exchanges of a batch together once the batch delay has passed', () => {
+    const { audit, seen, events, clock } = setup();
     audit(exchange('codex', 'forwarded', 200));
+    clock.advance(10);
     audit(exchange('codex', 'blocked', 403));
     audit(exchange('claude-code', 'forwarded', 200));
+    clock.advance(9);
     expect(events()).toHaveLength(0);
-    await new Promise((resolve) => setImmediate(resolve));
+    clock.advance(1);
     expect(events().map((e) => e.type)).toEqual(['request', 'block', 'request']);
     const byApp = Object.fromEntries(seen.list().map((r) => [r.appId, [r.allowedCount, r.blockedCount, r.lastVerdict]]));
     expect(byApp).toEqual({ codex: [1, 1, 'block'], 'claude-code': [1, 0, 'allow'] });
+  });
+
+  it('writes a full batch at once, without waiting for the delay', () => {
+    const { audit, events, clock } = setup();
+    for (let i = 0; i < 99; i++) audit(exchange('codex', 'forwarded', 200));
+    expect(events()).toHaveLength(0);
+    audit(exchange('codex', 'forwarded', 200));
+    expect(events()).toHaveLength(100);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('loses no waiting exchange when the daemon exits on an uncaught exception in the same turn', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'heimdall-audit-crash-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const child = spawn(process.execPath, ['--no-warnings', path.join(import.meta.dirname, 'audit-crash-child.ts'), dir, '40'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code, stderr).toBe(70);
+    const store = new Store({ stateDir: dir, logger: silentLogger(), migrations: [POLICY_MIGRATIONS, SYNC_MIGRATIONS] });
+    try {
+      const rows = store.db.prepare<[], { payload: string }>("SELECT payload FROM sync_outbox WHERE kind = 'event' ORDER BY seq").all();
+      expect(rows.map((r) => (JSON.parse(r.payload) as { attrs: { bytes_in: number } }).attrs.bytes_in)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+      expect(new SeenApps({ db: store.db }).list().map((r) => [r.appId, r.allowedCount])).toEqual([['codex', 40]]);
+    } finally {
+      store.close();
+    }
   });
 
   it('writes what waits at once on flush (shutdown)', () => {

@@ -32,15 +32,18 @@ interface Outcome {
   error?: NodeJS.ErrnoException;
 }
 
-function client(port: number, options: { connectTimeoutMs?: number } = {}): GatewayClient {
+interface ClientKnobs { connectTimeoutMs?: number; maxConnections?: number; idleConnectionMs?: number }
+
+function client(port: number, options: ClientKnobs = {}): GatewayClient {
   return new GatewayClient({
     origin: new URL(`https://127.0.0.1:${port}`), secureContext: trust, lookup: dns.lookup,
+    ...options,
     connectTimeoutMs: options.connectTimeoutMs ?? 5000,
   });
 }
 
 /** Runs `fn` with a client for the server on `port`, then closes both. */
-async function withClient(server: { close(): unknown }, port: number, fn: (c: GatewayClient) => Promise<void> | void, options: { connectTimeoutMs?: number } = {}): Promise<void> {
+async function withClient(server: { close(): unknown }, port: number, fn: (c: GatewayClient) => Promise<void> | void, options: ClientKnobs = {}): Promise<void> {
   const c = client(port, options);
   try {
     await fn(c);
@@ -63,14 +66,14 @@ function send(c: GatewayClient, request: Partial<GatewayRequest> = {}): Promise<
 }
 
 /** An https server that counts connections and echoes what it got. */
-async function startEcho(keepAliveTimeout = 5000): Promise<{ server: https.Server; port: number; connections: () => number; seen: Array<{ headers: Record<string, unknown>; body: string }> }> {
+async function startEcho(keepAliveTimeout = 5000): Promise<{ server: https.Server; port: number; connections: () => number; seen: Array<{ url: string | undefined; headers: Record<string, unknown>; body: string }> }> {
   let connections = 0;
-  const seen: Array<{ headers: Record<string, unknown>; body: string }> = [];
+  const seen: Array<{ url: string | undefined; headers: Record<string, unknown>; body: string }> = [];
   const server = https.createServer({ ...cert, keepAliveTimeout }, (req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => { body += c.toString(); });
     req.on('end', () => {
-      seen.push({ headers: req.headers, body });
+      seen.push({ url: req.url, headers: req.headers, body });
       const reply = JSON.stringify({ path: req.url, body });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(reply) });
       res.end(reply);
@@ -113,7 +116,7 @@ describe('with a well-behaved gateway', () => {
       }
       expect(gw.connections()).toBe(1);
       expect(gw.seen[0]!.headers).toMatchObject({ host: 'gateway.test', 'x-bf-vk': 'sk-bf-1' });
-      expect(c.connections).toEqual({ open: 1, idle: 1 });
+      expect(c.connections).toEqual({ open: 1, idle: 1, waiting: 0 });
     });
   });
 
@@ -168,6 +171,65 @@ describe('with a well-behaved gateway', () => {
       expect((await send(c)).head?.status).toBe(200);
       expect(resumed).toEqual([false, false, true]);
     });
+  });
+
+  it('keeps one connection per concurrent request past 64: 100 at a time for 5 rounds open 100 connections, not one per request', async () => {
+    const gw = await startEcho();
+    await withClient(gw.server, gw.port, async (c) => {
+      for (let round = 0; round < 5; round++) {
+        const outcomes = await Promise.all(Array.from({ length: 100 }, () => send(c)));
+        expect(outcomes.every((o) => o.head?.status === 200)).toBe(true);
+      }
+      expect(gw.seen).toHaveLength(500);
+      expect(gw.connections()).toBe(100);
+      expect(c.connections).toEqual({ open: 100, idle: 100, waiting: 0 });
+    });
+  });
+
+  it('never opens more than maxConnections: the requests past it wait for a free connection and all complete', async () => {
+    const gw = await startEcho();
+    await withClient(gw.server, gw.port, async (c) => {
+      const pending = Array.from({ length: 30 }, () => send(c));
+      expect(c.connections).toEqual({ open: 8, idle: 0, waiting: 22 });
+      const outcomes = await Promise.all(pending);
+      expect(outcomes.map((o) => o.head?.status)).toEqual(Array.from({ length: 30 }, () => 200));
+      expect(gw.connections()).toBe(8);
+      expect(c.connections).toEqual({ open: 8, idle: 8, waiting: 0 });
+    }, { maxConnections: 8 });
+  });
+
+  it('skips a waiting request the app gave up on: it is never sent', async () => {
+    const gw = await startEcho();
+    await withClient(gw.server, gw.port, async (c) => {
+      const first = send(c, { path: '/v1/first' });
+      let abandonedHeard = false;
+      const abandoned = c.request({ method: 'POST', path: '/v1/abandoned', headers: { host: 'gateway.test' }, body: Buffer.from('{}') }, {
+        head: () => { abandonedHeard = true; }, body: () => true, end: () => { abandonedHeard = true; }, fail: () => { abandonedHeard = true; },
+      });
+      const third = send(c, { path: '/v1/third' });
+      abandoned.abort();
+      expect((await first).head?.status).toBe(200);
+      expect((await third).head?.status).toBe(200);
+      expect(gw.seen.map((r) => r.url)).toEqual(['/v1/first', '/v1/third']);
+      expect(gw.connections()).toBe(1);
+      expect(abandonedHeard).toBe(false);
+    }, { maxConnections: 1 });
+  });
+
+  it('shrinks back when demand drops: idle connections close after the idle time', async () => {
+    const gw = await startEcho(600_000);
+    let closed = 0;
+    const allClosed = new Promise<void>((resolve) => {
+      gw.server.on('secureConnection', (socket: tls.TLSSocket) => socket.once('close', () => { if (++closed === 20) resolve(); }));
+    });
+    await withClient(gw.server, gw.port, async (c) => {
+      const outcomes = await Promise.all(Array.from({ length: 20 }, () => send(c)));
+      expect(outcomes.every((o) => o.head?.status === 200)).toBe(true);
+      expect(gw.connections()).toBe(20);
+      // Nothing closes them but the client's idle timer: the server would keep them for 10 minutes.
+      await allClosed;
+      await vi.waitFor(() => expect(c.connections).toEqual({ open: 0, idle: 0, waiting: 0 }));
+    }, { idleConnectionMs: 300 });
   });
 
   it('refuses a header value with a line break before opening any connection', async () => {

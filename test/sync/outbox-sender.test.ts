@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../agent/src/lib/logger.ts';
 import { OutboxSender } from '../../agent/src/sync/index.ts';
-import { LIMITS, type AgentMessage, type EventsMessage } from '../../protocol/index.ts';
+import { LIMITS, eventsSchema, type AgentMessage, type EventsMessage } from '../../protocol/index.ts';
 import { auditEvent } from './agent-harness.ts';
 import { recordingLink, stageParts, type StageParts } from './stage-parts.ts';
 
@@ -13,8 +13,7 @@ afterEach(() => {
   for (const p of opened.splice(0)) p.close();
 });
 
-function build(options: { maxInFlight?: number; flushDelayMs?: number } = {}) {
-  const parts = stageParts();
+function build(options: { maxInFlight?: number; flushDelayMs?: number } = {}, parts = stageParts()) {
   opened.push(parts);
   const sender = new OutboxSender({ outbox: parts.outbox, clock: parts.clock, logger: silentLogger(), ...options });
   parts.outbox.onEnqueued(() => sender.rowsAdded());
@@ -75,6 +74,28 @@ describe('outbox sender', () => {
     expect(link.sent).toEqual([]);
     parts.clock.advance(1);
     expect(seqsOf(link.sent)).toEqual([[1, 2, 3, 4, 5]]);
+  });
+
+  it('sends the events this run enqueued as they were stored, in one message the protocol accepts', () => {
+    const { outbox, sender, link } = build();
+    for (let i = 0; i < 3; i++) outbox.enqueue(auditEvent(i));
+    sender.ack({ type: 'ack', outbox_stream: outbox.stream, seq: 0 });
+    expect(link.sent).toEqual([{ type: 'events', seq_from: 1, events: [0, 1, 2].map((i) => ({ seq: i + 1, ...auditEvent(i) })) }]);
+    expect(eventsSchema.safeParse(link.sent[0]).success).toBe(true);
+  });
+
+  it('checks rows an earlier run wrote before sending them: one that fails the protocol now becomes a gap, the rest go', () => {
+    const first = stageParts();
+    // An older version stored an event today's schema refuses (an upper-case type).
+    first.store.db.prepare("INSERT INTO sync_outbox (kind, type, payload, bytes, created_at) VALUES ('event', 'Odd', ?, 40, ?)")
+      .run(JSON.stringify({ type: 'Odd Type', at: '2026-01-01T00:00:00.000Z' }), '2026-01-01T00:00:00.000Z');
+    first.outbox.enqueue(auditEvent(1));
+    const { outbox, sender, link } = build({}, first.reopen());
+    expect(outbox.checkedAfter).toBe(2);
+    outbox.enqueue(auditEvent(2));
+    sender.ack({ type: 'ack', outbox_stream: outbox.stream, seq: 0 });
+    const sent = link.sent.flatMap((m) => (m as EventsMessage).events.map((e) => [e.seq, e.type, e.attrs?.['count'] ?? e.attrs?.['i']]));
+    expect(sent).toEqual([[1, 'gap', 1], [2, 'request', 1], [3, 'request', 2]]);
   });
 
   it('sends an inventory report as its own message with its seq', () => {

@@ -25,6 +25,8 @@ export function recordingLink(): RecordingLink {
       link.sent.push(message);
       return true;
     },
+    // What goes on the wire must be one valid JSON message: parsed here, a splice error fails the test.
+    sendEncoded: (text) => link.send(JSON.parse(text) as AgentMessage),
     bufferedBytes: () => 0,
   };
   return link;

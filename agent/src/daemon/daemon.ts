@@ -16,7 +16,7 @@ import { ApprovalTracker, POLICY_MIGRATIONS, PolicyEngine, SeenApps, blockedSumm
 import { Store } from '../store/index.ts';
 import { GatewayCaSigner, Outbox, SYNC_MIGRATIONS, SyncClient, describeSyncStatus } from '../sync/index.ts';
 import { interceptedHosts, osTrustContext } from '../forward/index.ts';
-import { createExchangeAuditor } from './audit.ts';
+import { createExchangeAuditor, flushAuditAtExit } from './audit.ts';
 import { Governance } from './governance.ts';
 import { Interception } from './interception.ts';
 import { Lifecycle } from './lifecycle.ts';
@@ -154,8 +154,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     logger: logger.child({ room: 'governance' }),
   });
   const audit = createExchangeAuditor({ outbox, seen: seenApps, logger });
+  // An exit on an uncaught exception still writes the waiting batch.
+  const stopFlushAtExit = flushAuditAtExit(audit);
   // Closed after interception (reverse order): the last exchanges' events reach the store before it closes.
-  lifecycle.add({ name: 'audit', close: () => audit.flush() });
+  lifecycle.add({ name: 'audit', close: () => { audit.flush(); stopFlushAtExit(); } });
   const metrics = new Metrics({
     activeConnections: () => interception.status().active_connections,
     outboxDepth: () => outbox.depth().rows,

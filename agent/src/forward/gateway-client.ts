@@ -27,7 +27,13 @@ export interface GatewayClientOptions {
   secureContext?: tls.SecureContext;
   lookup: LookupFunction;
   connectTimeoutMs: number;
-  maxIdleConnections?: number;
+  /**
+   * Most connections open to the gateway at once, in use or idle (default 1024). HTTP/1.1 carries one
+   * exchange per connection, so the pool grows to the number of requests in flight, up to this cap;
+   * past it a request waits for the next connection that frees up. An idle connection is kept until
+   * `idleConnectionMs` has passed unused, so the pool shrinks back once the load is gone.
+   */
+  maxConnections?: number;
   /** Longest an unused connection is kept (shortened to what the gateway announces). */
   idleConnectionMs?: number;
   maxResponseHeaderBytes?: number;
@@ -86,6 +92,8 @@ export class GatewayClient {
   readonly #tls: boolean;
   readonly #idle: Connection[] = [];
   readonly #all = new Set<Connection>();
+  /** Requests waiting for a connection because `maxConnections` are open, oldest first. */
+  #waiting: Call[] = [];
   #closed = false;
   /**
    * The gateway's latest TLS session ticket, offered on the next new connection so it resumes
@@ -96,7 +104,7 @@ export class GatewayClient {
   #session: Buffer | undefined;
 
   constructor(options: GatewayClientOptions) {
-    this.#options = { maxIdleConnections: 64, idleConnectionMs: 15_000, maxResponseHeaderBytes: 64 * 1024, ...options };
+    this.#options = { maxConnections: 1024, idleConnectionMs: 15_000, maxResponseHeaderBytes: 64 * 1024, ...options };
     this.#tls = options.origin.protocol === 'https:';
     this.#host = options.origin.hostname.replace(/^\[|\]$/g, '');
     this.#port = Number(options.origin.port || (this.#tls ? 443 : 80));
@@ -107,13 +115,24 @@ export class GatewayClient {
     const head = serializeHead(request);
     const call = new Call(this.#options.maxResponseHeaderBytes, request, head, sink, this.#release);
     const idle = this.#takeIdle();
-    call.start(idle ?? this.#connect());
+    if (idle) call.start(idle);
+    else if (this.#all.size < this.#options.maxConnections) call.start(this.#connect());
+    else this.#waiting.push(call);
     return call;
   }
 
+  /** The oldest waiting request the app has not given up on. */
+  #nextWaiting(): Call | undefined {
+    while (this.#waiting.length > 0) {
+      const call = this.#waiting.shift()!;
+      if (!call.aborted) return call;
+    }
+    return undefined;
+  }
+
   /** Connections open now, idle or in use (tests). */
-  get connections(): { open: number; idle: number } {
-    return { open: this.#all.size, idle: this.#idle.length };
+  get connections(): { open: number; idle: number; waiting: number } {
+    return { open: this.#all.size, idle: this.#idle.length, waiting: this.#waiting.length };
   }
 
   /** Closes every connection, in use or not (shutdown, after the proxy drained). */
@@ -122,6 +141,9 @@ export class GatewayClient {
     this.#session = undefined;
     for (const conn of this.#all) conn.socket.destroy();
     this.#idle.length = 0;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const call of waiting) call.failWaiting(hangUp('client closed before a connection was free'));
   }
 
   #takeIdle(): Connection | undefined {
@@ -173,6 +195,8 @@ export class GatewayClient {
       const at = this.#idle.indexOf(conn);
       if (at >= 0) this.#idle.splice(at, 1);
       conn.call?.onClose(conn.error);
+      // A place in the pool freed up: the oldest waiting request takes it.
+      if (!this.#closed && this.#all.size < this.#options.maxConnections) this.#nextWaiting()?.start(this.#connect());
     });
     return conn;
   }
@@ -184,7 +208,17 @@ export class GatewayClient {
     // A server that announces its idle timeout closes at that moment; stop using the connection a
     // second earlier so a request is never sent into its close.
     const idleMs = Math.min(this.#options.idleConnectionMs, keepAliveS !== undefined ? keepAliveS * 1000 - 1000 : Infinity);
-    if (!reusable || this.#closed || idleMs <= 0 || this.#idle.length >= this.#options.maxIdleConnections) {
+    if (!reusable || this.#closed) {
+      conn.socket.destroy();
+      return;
+    }
+    // A request waiting for a place takes this connection as it is, warm.
+    const next = this.#nextWaiting();
+    if (next) {
+      next.start(conn);
+      return;
+    }
+    if (idleMs <= 0) {
       conn.socket.destroy();
       return;
     }
@@ -283,6 +317,16 @@ class Call implements GatewayCall {
 
   resume(): void {
     if (!this.#over) this.#conn?.socket.resume();
+  }
+
+  /** The client closed while this request waited for a connection. */
+  failWaiting(err: NodeJS.ErrnoException): void {
+    if (!this.#over) this.#fail(err);
+  }
+
+  /** The app gave up before the exchange ended (a waiting request is then skipped). */
+  get aborted(): boolean {
+    return this.#over && this.#conn === undefined;
   }
 
   abort(): void {

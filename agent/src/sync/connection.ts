@@ -16,6 +16,8 @@ import type { Logger } from '../lib/logger.ts';
 export interface Link {
   /** Sends now; false when the socket is closing or closed. */
   send(message: AgentMessage): boolean;
+  /** Sends a message already encoded as JSON (the outbox's events, joined from their stored text). */
+  sendEncoded(text: string): boolean;
   readonly ended: boolean;
   /** Bytes queued in the socket and not yet written (the sender stops filling above a bound). */
   bufferedBytes(): number;
@@ -159,8 +161,12 @@ export class Connection implements Link {
   }
 
   send(message: AgentMessage): boolean {
+    return this.sendEncoded(encodeMessage(message));
+  }
+
+  sendEncoded(text: string): boolean {
     if (this.#ended || this.#ws.readyState !== WebSocket.OPEN) return false;
-    this.#ws.send(encodeMessage(message));
+    this.#ws.send(text);
     return true;
   }
 

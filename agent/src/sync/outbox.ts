@@ -146,6 +146,13 @@ export class Outbox {
   #rows = 0;
   #bytes = 0;
   readonly #listeners = new Set<() => void>();
+  /**
+   * Rows with a seq above this were written by this instance, which checked every event against the
+   * protocol as it was enqueued (the edge) and built its gap events itself: the sender sends them as
+   * stored. Rows at or below it come from an earlier run, perhaps of an older version with a laxer
+   * schema, and are checked again before they are sent.
+   */
+  readonly checkedAfter: number;
 
   constructor(options: OutboxOptions) {
     this.#db = options.db;
@@ -157,6 +164,7 @@ export class Outbox {
     if (this.#maxBytes < 4 * MAX_EVENT_BYTES) throw new OutboxError(`outbox maxBytes must be at least ${4 * MAX_EVENT_BYTES}`);
     this.#stream = this.#loadOrCreateStream();
     this.#recount();
+    this.checkedAfter = this.lastAssignedSeq();
   }
 
   /** The random id of this outbox; seqs are unique within it (a reset store starts a new stream). */
