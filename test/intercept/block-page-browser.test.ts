@@ -53,7 +53,7 @@ function chromium(mode: string, url: string): Promise<string> {
     mode, url,
   ];
   return new Promise((resolve, reject) => {
-    execFile(CHROMIUM, args, { timeout: 90_000, maxBuffer: 4 * 1024 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    execFile(CHROMIUM, args, { timeout: 90_000, maxBuffer: 4 * 1024 * 1024 }, (err, stdout) => (err ? reject(new Error(`chromium failed: ${err.message}`)) : resolve(stdout)));
   });
 }
 
