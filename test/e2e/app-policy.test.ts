@@ -120,7 +120,7 @@ describe('an unknown tool under pending_action block', () => {
     }, { deadlineMs: 1_000 });
     expect(JSON.parse(reply.body)).toEqual({
       error: {
-        message: expect.stringMatching(/^shadow-ai is blocked at Acme: an administrator denied it\. If you need it for your work, ask for access with `heimdall request-access exe:[0-9a-f]{16} --reason \"why you need it\"` or at https:\/\/help\.acme\.example\/ai\.$/),
+        message: expect.stringMatching(/^shadow-ai is blocked at Acme: an administrator denied it\. If you need it for your work, ask for access with `heimdall request-access exe:[0-9a-f]{16} --reason "why you need it"` or at https:\/\/help\.acme\.example\/ai\.$/),
         type: 'permission_error',
         code: 'heimdall_blocked',
         param: null,
