@@ -18,3 +18,6 @@ export {
   ERROR_FORMATS, ERROR_KINDS, ERROR_KIND_STATUS, ERROR_NAMES, DEFAULT_OPENAI_CODES, providerError,
   type ErrorFormat, type ErrorKind, type ProviderError, type ProviderErrorOptions,
 } from './provider-errors.ts';
+export {
+  BLOCK_ANSWER_ROWS, DEFAULT_BLOCK_ANSWERS, blockAnswerFor, type BlockAnswer, type BlockAnswerRow, type FinalSituation,
+} from './block-answers.ts';

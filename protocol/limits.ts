@@ -35,6 +35,8 @@ export const LIMITS = {
   maxCertHosts: 100,
   /** A CSR in PEM. */
   maxCsrPemBytes: 16 * 1024,
+  /** A person's reason in an approval request (`heimdall request-access --reason`). */
+  maxApprovalReasonChars: 500,
 } as const;
 
 export const TIMING = {

@@ -179,6 +179,9 @@ export const approvalRequestSchema = z
       display_name: text(128),
       os_user: osUserSchema.optional(),
       details: z.record(z.string().max(64), z.string().max(1024)).optional(),
+      reason: text(LIMITS.maxApprovalReasonChars)
+        .optional()
+        .meta({ description: 'Why the person needs it, in their words (`heimdall request-access APP --reason ...`); absent when the agent reports a use by itself.' }),
     }),
     z.object({
       type: z.literal('approval.request'),

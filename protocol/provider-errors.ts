@@ -100,15 +100,20 @@ export const DEFAULT_OPENAI_CODES = {
 
 // The envelopes: OpenAI {"error":{"message","type","param","code"}}; Anthropic
 // {"type":"error","error":{"type","message"}}; Google {"error":{"code":<status>,"message","status"}}.
-const ENVELOPES: Record<ErrorFormat, (kind: ErrorKind, message: string, openaiCode: string | null) => unknown> = {
+const ENVELOPES: Record<ErrorFormat, (kind: ErrorKind, message: string, openaiCode: string | null, status: number) => unknown> = {
   openai: (kind, message, code) => ({ error: { message, type: ERROR_NAMES.openai[kind], param: null, code } }),
   anthropic: (kind, message) => ({ type: 'error', error: { type: ERROR_NAMES.anthropic[kind], message } }),
-  google: (kind, message) => ({ error: { code: ERROR_KIND_STATUS[kind], message, status: ERROR_NAMES.google[kind] } }),
+  google: (kind, message, _code, status) => ({ error: { code: status, message, status: ERROR_NAMES.google[kind] } }),
 };
 
 export interface ProviderErrorOptions {
   /** OpenAI's `code`, when the situation has a more specific one than the kind's default. */
   openaiCode?: string | null;
+  /**
+   * The HTTP status when an app needs another one than the kind's to treat the answer as final
+   * (block-answers.ts: Claude Code reads 451 as final where 403 reads as a sign-in problem).
+   */
+  status?: number;
 }
 
 export interface ProviderError {
@@ -120,5 +125,6 @@ export interface ProviderError {
 /** Builds the status and JSON body of an error of `kind` in `format`. */
 export function providerError(format: ErrorFormat, kind: ErrorKind, message: string, options: ProviderErrorOptions = {}): ProviderError {
   const code = options.openaiCode === undefined ? DEFAULT_OPENAI_CODES[kind] : options.openaiCode;
-  return { status: ERROR_KIND_STATUS[kind], body: JSON.stringify(ENVELOPES[format](kind, message, code)) };
+  const status = options.status ?? ERROR_KIND_STATUS[kind];
+  return { status, body: JSON.stringify(ENVELOPES[format](kind, message, code, status)) };
 }

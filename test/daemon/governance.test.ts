@@ -69,7 +69,7 @@ describe('governance', () => {
     const blocked = governance.admitRequest(admission.attribution, request);
     expect(blocked).toMatchObject({
       decision: 'block',
-      message: 'curl is not approved for use at Acme (denied by your administrator). Contact https://help.acme.example/ to request access.',
+      message: 'curl is blocked at Acme: an administrator denied it. If you need it for your work, ask for access with `heimdall request-access curl --reason "why you need it"` or at https://help.acme.example/.',
       policy: { verdict: 'block', status: 'denied', policyVersion: 1 },
     });
     policy.applyPolicySnapshot(snapshot(2, [{ id: 'curl', status: 'approved' }]));
@@ -125,7 +125,7 @@ describe('governance', () => {
     expect(governance.admitRequest(admission.attribution, { host: 'api.anthropic.com', method: 'POST', path: '/v1/messages', route: {} as never, headers: {} })).toMatchObject({
       decision: 'block',
       message:
-        "Claude Code is allowed at Acme only when its identity can be verified, and this copy could not be verified (install it where only an administrator can change it, or use the vendor's signed build). Contact https://help.acme.example/ to request access.",
+        "Claude Code is allowed at Acme only when its identity can be verified, and this copy could not be verified (install it where only an administrator can change it, or use the vendor's signed build). Help: https://help.acme.example/",
       policy: { verdict: 'block', status: 'unverified' },
     });
   });

@@ -74,7 +74,7 @@ describe('an unknown tool under pending_action block', () => {
     expect(openai.status).toBe(403);
     const openaiError = JSON.parse(openai.body).error;
     expect(openaiError).toMatchObject({ type: 'permission_error', code: 'heimdall_blocked' });
-    expect(openaiError.message).toContain('shadow-ai is not approved for use at Acme (pending review)');
+    expect(openaiError.message).toContain('shadow-ai is waiting for approval at Acme: your IT team has been asked to review it');
     expect(openaiError.message).toContain(SUPPORT_URL);
 
     const anthropic = await execTool('anthropic');
@@ -120,7 +120,7 @@ describe('an unknown tool under pending_action block', () => {
     }, { deadlineMs: 1_000 });
     expect(JSON.parse(reply.body)).toEqual({
       error: {
-        message: expect.stringMatching(/^Your organization blocks this request: shadow-ai is not approved for use at Acme \(denied by your administrator\)\. Contact https:\/\/help\.acme\.example\/ai to request access\./),
+        message: expect.stringMatching(/^shadow-ai is blocked at Acme: an administrator denied it\. If you need it for your work, ask for access with `heimdall request-access exe:[0-9a-f]{16} --reason "why you need it"` or at https:\/\/help\.acme\.example\/ai\.$/),
         type: 'permission_error',
         code: 'heimdall_blocked',
         param: null,
@@ -148,7 +148,7 @@ describe('an unknown tool under pending_action block', () => {
     expect(r.code, r.stderr).toBe(0);
     const [status, body] = r.stdout.split('\n');
     expect(status).toBe('403');
-    expect(JSON.parse(body!).error.message).toContain('ask.py (python3) is not approved for use at Acme (pending review)');
+    expect(JSON.parse(body!).error.message).toContain('ask.py (python3) is waiting for approval at Acme');
     const apps = (await sut.agent.json(['apps'])) as { appId: string; displayName: string; kind: string; subject: string; blockedCount: number }[];
     expect(apps.find((a) => a.displayName === 'ask.py (python3)')).toMatchObject({ appId: expect.stringMatching(/^script:python3:[0-9a-f]+$/), subject: script, blockedCount: 1 });
   });

@@ -42,7 +42,7 @@ async function curl(prompt: string): Promise<{ status: number; body: string }> {
 async function expectCurlDenied(): Promise<void> {
   const r = await curl('are you there');
   expect(r.status).toBe(403);
-  expect(JSON.parse(r.body).error.message).toContain('curl is not approved for use at Acme (denied by your administrator)');
+  expect(JSON.parse(r.body).error.message).toContain('curl is blocked at Acme: an administrator denied it.');
 }
 
 /** The event seqs in the agent's outbox, read from its SQLite file (the agent may be dead). */

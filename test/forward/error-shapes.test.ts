@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { providerError } from '../../agent/src/forward/index.ts';
+import { finalAnswer, NOT_SIGNED_IN_SENTENCE, providerError } from '../../agent/src/forward/index.ts';
+import { BLOCK_ANSWER_ROWS } from '../../protocol/index.ts';
 import { blockMessage } from '../../agent/src/policy/index.ts';
 
 const message = (shape: 'openai' | 'anthropic' | 'google', kind: Parameters<typeof providerError>[1], detail: string, support?: string): string => {
@@ -15,12 +16,48 @@ describe('provider error messages', () => {
     const sentence = blockMessage({ appName: 'curl', organization: 'Acme', supportUrl: 'https://help.acme.example', reason: 'denied' });
     const text = message('openai', 'blocked', sentence, 'https://help.acme.example');
     expect(text.match(/help\.acme\.example/g)).toHaveLength(1);
-    expect(text).toContain('curl is not approved for use at Acme (denied by your administrator)');
+    expect(text).toContain('curl is blocked at Acme: an administrator denied it.');
   });
 
   it('adds the support URL to errors that do not mention it, in every provider shape', () => {
     for (const shape of ['openai', 'anthropic', 'google'] as const) {
       expect(message(shape, 'gateway_unreachable', 'connection refused', 'https://help.acme.example')).toMatch(/Help: https:\/\/help\.acme\.example$/);
+    }
+  });
+});
+
+describe('final answers, per app (protocol/block-answers.ts)', () => {
+  const denied = blockMessage({ appName: 'App', appId: 'app', organization: 'Acme', reason: 'denied' });
+
+  it('answers Claude Code 451 in the Anthropic shape: 403 reads there as a sign-in failure', () => {
+    const a = finalAnswer('anthropic', 'blocked', denied, undefined, { appId: 'claude-code', transport: 'http' });
+    expect(a.status).toBe(451);
+    expect(JSON.parse(a.body)).toEqual({ type: 'error', error: { type: 'permission_error', message: denied } });
+    expect(a.headers).toEqual({ 'x-should-retry': 'false' });
+  });
+
+  it('answers Codex 400 with the sentence alone, on its websocket leg and its SSE fallback', () => {
+    for (const transport of ['websocket', 'http'] as const) {
+      const a = finalAnswer('openai', 'not_signed_in', '', undefined, { appId: 'codex-cli', transport });
+      expect(a).toMatchObject({ status: 400, contentType: 'text/plain; charset=utf-8', body: `${NOT_SIGNED_IN_SENTENCE}\n` });
+    }
+  });
+
+  it('answers Gemini CLI 403 in the Google shape, its code matching the status', () => {
+    const a = finalAnswer('google', 'not_signed_in', '', undefined, { appId: 'gemini-cli', transport: 'http' });
+    expect(a.status).toBe(403);
+    expect(JSON.parse(a.body)).toMatchObject({ error: { code: 403, message: NOT_SIGNED_IN_SENTENCE } });
+  });
+
+  it('answers any other app (the SDKs) with the situation status, which their retry rule never retries', () => {
+    expect(finalAnswer('openai', 'blocked', denied, undefined, { appId: 'script:node:0123456789abcdef', transport: 'http' }).status).toBe(403);
+    expect(finalAnswer('openai', 'not_signed_in', '', undefined, { appId: undefined, transport: 'http' }).status).toBe(401);
+  });
+
+  it('gives every row its evidence and no retry-after', () => {
+    for (const row of BLOCK_ANSWER_ROWS) {
+      expect(row.answer.evidence.length).toBeGreaterThan(10);
+      expect(row.answer.retryAfter).toBe(false);
     }
   });
 });

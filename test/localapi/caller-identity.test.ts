@@ -202,6 +202,7 @@ describe.runIf(process.platform === 'linux' && isRoot)('route permissions over a
       caStatus: () => ({ certificate_path: '/var/run/heimdall/ca.pem' }) as never,
       apps: () => [],
       mcp: () => [mcpRow(victim.name, 'victim-db'), mcpRow(attacker.name, 'attacker-notes')],
+      requestAccess: () => ({ outcome: 'offline' }),
     };
     const api = new LocalApi({ socketPath: socket, logger: silentLogger(), resolveCaller, routes: localApiRoutes(deps) });
     await api.listen();

@@ -226,21 +226,28 @@ describe('audit records', () => {
 });
 
 describe('block message', () => {
-  it('is one plain sentence naming the app, the organization and where to ask', () => {
-    expect(blockMessage({ appName: 'Claude Code', organization: 'Acme', supportUrl: 'https://help.acme.example/ai', reason: 'pending' })).toBe(
-      'Claude Code is not approved for use at Acme (pending review). Contact https://help.acme.example/ai to request access.',
+  it('says what happened and what to do: denied with where to ask, pending with no action needed, both with the request command', () => {
+    expect(blockMessage({ appName: 'Claude Code', appId: 'claude-code', organization: 'Acme', supportUrl: 'https://help.acme.example/ai', reason: 'pending' })).toBe(
+      'Claude Code is waiting for approval at Acme: your IT team has been asked to review it, and once they approve it, it will work with no action from you. ' +
+        'To tell them why you need it, run `heimdall request-access claude-code --reason "why you need it"`. Help: https://help.acme.example/ai',
     );
-    expect(blockMessage({ appName: 'Cursor', organization: 'Acme', supportUrl: 'https://help.acme.example/', reason: 'denied' })).toBe(
-      'Cursor is not approved for use at Acme (denied by your administrator). Contact https://help.acme.example/ to request access.',
+    expect(blockMessage({ appName: 'Cursor', appId: 'cursor', organization: 'Acme', supportUrl: 'https://help.acme.example/', reason: 'denied' })).toBe(
+      'Cursor is blocked at Acme: an administrator denied it. If you need it for your work, ask for access with `heimdall request-access cursor --reason "why you need it"` or at https://help.acme.example/.',
     );
     expect(blockMessage({ appName: 'curl', reason: 'no_policy' })).toBe(
-      'curl cannot be used at your organization right now (the AI usage policy could not be loaded). Contact your IT team to request access.',
+      'curl cannot be used at your organization right now: the AI usage policy could not be loaded. Contact your IT team.',
     );
+  });
+
+  it('offers no command for an app id a shell would read as more than one word', () => {
+    const text = blockMessage({ appName: 'x', appId: 'a; rm -rf ~', reason: 'denied' });
+    expect(text).not.toContain('request-access');
+    expect(text).toBe('x is blocked at your organization: an administrator denied it. If you need it for your work, ask for access from your IT team.');
   });
 
   it('shows no link that is not http(s), and no control characters', () => {
     const text = blockMessage({ appName: 'evil\u001b[31m\ntool', organization: 'Acme', supportUrl: 'javascript:alert(1)', reason: 'pending' });
-    expect(text).toBe('evil [31m tool is not approved for use at Acme (pending review). Contact your IT team to request access.');
+    expect(text).toBe('evil [31m tool is waiting for approval at Acme: your IT team has been asked to review it, and once they approve it, it will work with no action from you.');
   });
 
   it('takes its reason from the decision', () => {

@@ -10,6 +10,7 @@ import { registerInstall } from './commands/install.ts';
 import { registerLogin } from './commands/login.ts';
 import { registerLogout } from './commands/logout.ts';
 import { registerMcp } from './commands/mcp.ts';
+import { registerRequestAccess } from './commands/request-access.ts';
 import { registerRun } from './commands/run.ts';
 import { registerStatus } from './commands/status.ts';
 import { registerVersion } from './commands/version.ts';
@@ -28,6 +29,7 @@ const COMMANDS: readonly ((program: Command) => void)[] = [
   (p) => void withDaemonLocation(registerExec(p, proxyEnvironmentFromDaemon)),
   registerApps,
   registerMcp,
+  registerRequestAccess,
   registerCa,
   registerRun,
   registerInstall,

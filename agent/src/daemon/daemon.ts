@@ -22,6 +22,7 @@ import { Interception } from './interception.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { Metrics } from './metrics.ts';
 import { localApiRoutes } from './local-routes.ts';
+import { personRequest } from './request-access.ts';
 import { mcpAuditEvent, mcpInventoryMessage } from './mcp-report.ts';
 import { configBlockers, judgeGovernance, mcpStatus, policyBlockers, syncBlockers, type DaemonStatus, type StatusSection, type StatusView } from './status.ts';
 
@@ -383,6 +384,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       caStatus: () => interception.status().ca,
       apps: () => seenApps.list(),
       mcp: () => mcp.list(),
+      requestAccess: (input) => {
+        const message = personRequest(input, seenApps.list());
+        if ('error' in message) return { outcome: 'invalid', error: message.error };
+        if (!sync.sendApprovalRequest(message)) return { outcome: 'offline' };
+        logger.info({ app: input.appId, os_user: input.osUser }, 'access requested by a person');
+        return { outcome: 'sent', displayName: message.display_name };
+      },
     }),
     resolveCaller: platformCallerResolver(platform),
     track: () => lifecycle.tracker.begin(),

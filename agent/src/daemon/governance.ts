@@ -106,6 +106,6 @@ export class Governance implements Governor {
 
   #message(attribution: Attribution, decision: PolicyDecision): string {
     const ctx = this.#o.messageContext();
-    return blockMessage({ appName: attribution.appName ?? 'This app', organization: ctx.organization, supportUrl: ctx.supportUrl, reason: blockReasonOf(decision) });
+    return blockMessage({ appName: attribution.appName ?? 'This app', appId: attribution.appId === UNKNOWN_APP_ID ? undefined : attribution.appId, organization: ctx.organization, supportUrl: ctx.supportUrl, reason: blockReasonOf(decision) });
   }
 }

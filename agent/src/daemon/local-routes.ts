@@ -20,6 +20,11 @@ export interface LocalRouteDeps {
   caStatus: () => InterceptionStatus['ca'];
   apps: () => SeenAppRow[];
   mcp: () => McpListRow[];
+  /**
+   * Sends a person's request for an app (`heimdall request-access`) to the gateway's approval queue;
+   * `sent`, or `offline` when the sync channel is down, or the validation problem.
+   */
+  requestAccess: (input: { appId: string; reason: string; osUser: string }) => { outcome: 'sent'; displayName: string } | { outcome: 'offline' } | { outcome: 'invalid'; error: string };
 }
 
 /** Each route's permission, by `METHOD path`: one row per route, nothing implied. */
@@ -39,6 +44,7 @@ export const LOCAL_ROUTE_PERMISSIONS = {
   'GET /v1/ca': { access: 'read', scope: 'machine' },
   'GET /v1/apps': { access: 'read', scope: 'own' },
   'GET /v1/mcp': { access: 'read', scope: 'own' },
+  'POST /v1/request-access': { access: 'write', scope: 'own' },
 } as const satisfies Record<string, LocalPermission>;
 
 type RouteKey = keyof typeof LOCAL_ROUTE_PERMISSIONS;
@@ -77,6 +83,27 @@ async function answering(work: () => unknown): Promise<LocalResponse> {
 }
 
 const NO_SSO: LocalResponse = { status: 501, body: { error: 'this daemon was built without single sign-on', code: 'not_available' } };
+
+/**
+ * `POST /v1/request-access` `{ "app": "<app id>", "reason": "..." }`: asks the organization for an app
+ * as the caller. The person is the caller the kernel names (root asks as root), never a body field.
+ */
+function requestAccess(d: LocalRouteDeps, { view, body }: LocalRequest): LocalResponse {
+  if (view.kind === 'anonymous') return { status: 403, body: { error: view.reason, code: 'unknown_caller' } };
+  const { app, reason } = (body ?? {}) as { app?: unknown; reason?: unknown };
+  if (typeof app !== 'string' || app.trim() === '') return { status: 400, body: { error: 'app: expected the app id the block message names (e.g. claude-code)', code: 'invalid_request' } };
+  if (typeof reason !== 'string' || reason.trim() === '') return { status: 400, body: { error: 'reason: say in a sentence why you need it', code: 'invalid_request' } };
+  const osUser = view.kind === 'user' ? view.osUser : view.caller.user;
+  const result = d.requestAccess({ appId: app.trim(), reason: reason.trim(), osUser });
+  switch (result.outcome) {
+    case 'sent':
+      return { status: 202, body: { app: app.trim(), display_name: result.displayName, os_user: osUser, sent: true } };
+    case 'offline':
+      return { status: 503, body: { error: "Heimdall could not reach your organization's AI gateway just now. This is not something you did wrong: try again in a few minutes.", code: 'gateway_unreachable' } };
+    case 'invalid':
+      return { status: 400, body: { error: result.error, code: 'invalid_request' } };
+  }
+}
 
 export function localApiRoutes(d: LocalRouteDeps): LocalRoute[] {
   const route = (key: RouteKey, handle: LocalRoute['handle']): LocalRoute => {
@@ -128,5 +155,6 @@ export function localApiRoutes(d: LocalRouteDeps): LocalRoute[] {
     // Apps are kept per app with the user who used each last: a user sees the apps they used last.
     route('GET /v1/apps', ({ view }) => ({ status: 200, body: d.apps().filter((a) => inView(view, a.lastOsUser)) })),
     route('GET /v1/mcp', ({ view }) => ({ status: 200, body: d.mcp().filter((m) => inView(view, m.osUser)) })),
+    route('POST /v1/request-access', (r) => requestAccess(d, r)),
   ];
 }

@@ -3,7 +3,9 @@
 // a parse error. One row per situation: its sentence, its error kind in the inference contract
 // (protocol/provider-errors.ts owns the status and each provider's envelope, shared with the
 // gateway), and the OpenAI `code` that tells Heimdall's answers from the gateway's.
-import { ERROR_KIND_STATUS, providerError as contractProviderError, type ErrorKind as ContractErrorKind } from '../../../protocol/index.ts';
+import {
+  blockAnswerFor, ERROR_KIND_STATUS, providerError as contractProviderError, type ErrorKind as ContractErrorKind, type FinalSituation,
+} from '../../../protocol/index.ts';
 import type { ErrorShapeId } from './routes.ts';
 
 export type ErrorKind =
@@ -22,19 +24,29 @@ interface ErrorKindRow {
   openaiCode: string;
 }
 
+/**
+ * The sentence for a person who is not signed in, naming the exact command (the sign-in path uses it
+ * too, so every place that says it says it the same way).
+ */
+export const NOT_SIGNED_IN_SENTENCE = 'You are not signed in to your organization\'s AI gateway on this machine. Run `heimdall login` in a terminal, then try again.';
+
+/** The sentence when the gateway cannot be reached: transient, and not the person's doing. */
+export const GATEWAY_UNREACHABLE_SENTENCE = "Heimdall could not reach your organization's AI gateway ({detail}). This is not something you did wrong: try again in a few minutes.";
+
 const ERROR_KINDS: Record<ErrorKind, ErrorKindRow> = {
+  // The policy room's sentence is whole (what happened, what to do, where to ask): it is sent as is.
   blocked: {
-    sentence: 'Your organization blocks this request: {detail}',
+    sentence: '{detail}',
     kind: 'permission',
     openaiCode: 'heimdall_blocked',
   },
   not_signed_in: {
-    sentence: 'This machine has no AI gateway credential for you yet. Run `heimdall login` in a terminal, then try again.',
+    sentence: NOT_SIGNED_IN_SENTENCE,
     kind: 'authentication',
     openaiCode: 'heimdall_not_signed_in',
   },
   gateway_unreachable: {
-    sentence: "Heimdall could not reach your organization's AI gateway ({detail}). Try again in a minute.",
+    sentence: GATEWAY_UNREACHABLE_SENTENCE,
     kind: 'bad_gateway',
     openaiCode: 'heimdall_gateway_unreachable',
   },
@@ -77,6 +89,32 @@ export function providerError(shape: ErrorShapeId, kind: ErrorKind, detail: stri
   const message = supportUrl && !mentionsSupport ? `${sentence} Help: ${supportUrl}` : sentence;
   const error = contractProviderError(shape, row.kind, message, { openaiCode: row.openaiCode });
   return { status: error.status, message, body: error.body };
+}
+
+/** A final refusal as the app on the other end must get it (protocol/block-answers.ts). */
+export interface FinalAnswer extends ProviderError {
+  contentType: string;
+  /** Extra response fields: `x-should-retry: false` tells the official SDKs this is final. */
+  headers: Record<string, string>;
+}
+
+/**
+ * Builds a final refusal (blocked, not signed in) for `appId` on `transport`: the status and body
+ * the block table says that app stops at and prints, with the same sentence as `providerError`.
+ */
+export function finalAnswer(
+  shape: ErrorShapeId, situation: FinalSituation, detail: string, supportUrl: string | undefined,
+  app: { appId: string | undefined; transport: 'http' | 'websocket' },
+): FinalAnswer {
+  const answer = blockAnswerFor(app.appId, app.transport, situation);
+  const plain = providerError(shape, situation, detail, supportUrl);
+  const headers = { 'x-should-retry': 'false' };
+  if (answer.body === 'plain-text') {
+    return { status: answer.status, message: plain.message, body: `${plain.message}\n`, contentType: 'text/plain; charset=utf-8', headers };
+  }
+  const row = ERROR_KINDS[situation];
+  const error = contractProviderError(shape, row.kind, plain.message, { openaiCode: row.openaiCode, status: answer.status });
+  return { status: error.status, message: plain.message, body: error.body, contentType: 'application/json', headers };
 }
 
 export function errorStatus(kind: ErrorKind): number {

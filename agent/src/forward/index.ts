@@ -6,8 +6,8 @@ export {
 export type {
   Route, RouteId, RouteRow, RouteMode, GatewayRouteRow, OriginRouteRow, Provider, ErrorShapeId, CredentialHeader, PathPrefix,
 } from './routes.ts';
-export { providerError, errorStatus, contractKindOf } from './error-shapes.ts';
-export type { ErrorKind, ProviderError } from './error-shapes.ts';
+export { providerError, finalAnswer, errorStatus, contractKindOf, NOT_SIGNED_IN_SENTENCE, GATEWAY_UNREACHABLE_SENTENCE } from './error-shapes.ts';
+export type { ErrorKind, ProviderError, FinalAnswer } from './error-shapes.ts';
 export { Forwarder, DEFAULT_FORWARD_TIMEOUTS, productionOriginResolver, writeRawError } from './forwarder.ts';
 export type { ForwarderOptions, ForwardTarget, ForwardResult, ForwardTimeouts, OriginResolver, OriginTarget } from './forwarder.ts';
 export { DnsCache } from './dns-cache.ts';

@@ -14,7 +14,7 @@ import type { Logger } from '../lib/logger.ts';
 import { isLoopbackHostHeader, loopbackHostRefusal } from '../lib/loopback-host.ts';
 import {
   DEFAULT_FORWARD_TIMEOUTS, headersWithoutSecrets, interceptedHosts, isInterceptedHost, requestIdFrom, resolveRoute,
-  type ErrorKind, type Forwarder, type ForwardResult, type ForwardTarget, type Route, type GatewayCredential,
+  type Forwarder, type ForwardResult, type ForwardTarget, type Route, type GatewayCredential,
 } from '../forward/index.ts';
 import type { PolicyDecision } from '../policy/index.ts';
 import { isLocalHost, parseAuthority, type Authority } from './authority.ts';
@@ -24,7 +24,7 @@ import {
 import { buildPacScript, PAC_CONTENT_TYPE } from './pac.ts';
 import { foreignPageOrigin } from './page-origin.ts';
 import { canonicalHost, TargetGuard } from './target-guard.ts';
-import { answer, blockPageReply, providerReply, textReply, type Reply } from './replies.ts';
+import { answer, blockPageReply, finalReply, providerReply, textReply, type Reply } from './replies.ts';
 
 /** What the proxy needs from the tls room (CertificateManager satisfies it). */
 export interface CertificateSource {
@@ -685,7 +685,7 @@ export class ProxyServer {
       const verdict = await this.#verdict(req, route, ex, pathOnly);
       decision = verdict.policy;
       if (verdict.kind === 'block') {
-        const reply = this.#blockReply(req, route, ex.host, verdict.message);
+        const reply = this.#blockReply(req, route, ex.host, verdict.message, { appId: attribution.appId, transport: transportOf(io) });
         answer(to, reply);
         record(reply.status, 'blocked', 0, 0, verdict.message);
         return;
@@ -701,7 +701,7 @@ export class ProxyServer {
       }
       const target = await this.#forwardTarget(route, attribution, ex.host);
       if ('error' in target) {
-        const reply = providerReply(route.errorShape, target.error, '', this.#options.supportUrl);
+        const reply = finalReply(route.errorShape, target.error, '', this.#options.supportUrl, { appId: attribution.appId, transport: transportOf(io) });
         answer(to, reply);
         record(reply.status, 'blocked', 0, 0, target.error);
         return;
@@ -726,20 +726,23 @@ export class ProxyServer {
     return decision.decision === 'block' ? { kind: 'block', message: decision.message, policy: decision.policy } : { kind: 'allow', policy: decision.policy };
   }
 
-  async #forwardTarget(route: Route, attribution: Attribution, host: string): Promise<ForwardTarget | { error: ErrorKind }> {
+  async #forwardTarget(route: Route, attribution: Attribution, host: string): Promise<ForwardTarget | { error: 'not_signed_in' }> {
     if (route.mode === 'origin') return { kind: 'origin', route, host };
     const credential = await this.#options.getCredential(attribution);
     if (!credential) return { error: 'not_signed_in' };
     return { kind: 'gateway', route, passthrough: attribution.routingMode === 'passthrough', credential, appId: attribution.appId };
   }
 
-  /** A browser navigating to a blocked consumer surface gets a page; an app gets its provider's error. */
-  #blockReply(req: http.IncomingMessage, route: Route, host: string, message: string): Reply {
+  /**
+   * A browser navigating to a blocked consumer surface gets a page; an app (and the page's own API
+   * calls) gets its provider's error in the form the block table gives for that app.
+   */
+  #blockReply(req: http.IncomingMessage, route: Route, host: string, message: string, app: { appId: string | undefined; transport: 'http' | 'websocket' }): Reply {
     const wantsHtml = req.method === 'GET' && /\btext\/html\b/.test(String(req.headers.accept ?? ''));
     if (route.mode === 'origin' && route.surface === 'consumer' && wantsHtml) {
       return blockPageReply({ host, message, supportUrl: this.#options.supportUrl, organization: this.#options.organization });
     }
-    return providerReply(route.errorShape, 'blocked', message, this.#options.supportUrl);
+    return finalReply(route.errorShape, 'blocked', message, this.#options.supportUrl, app);
   }
 
   #record(record: ExchangeRecord): void {
@@ -815,6 +818,10 @@ class GovernedRequest implements RequestInfo {
   get headers(): Readonly<Record<string, string>> {
     return (this.#headers ??= headersWithoutSecrets(this.#req.headers));
   }
+}
+
+function transportOf(io: ExchangeIo): 'http' | 'websocket' {
+  return io.kind === 'upgrade' ? 'websocket' : 'http';
 }
 
 function destinationOf(route: Route, attribution: Attribution): ExchangeRecord['destination'] {

@@ -8,4 +8,4 @@ export { POLICY_MIGRATIONS } from './migrations.ts';
 export { ApprovalTracker, REREPORT_AFTER_MS, type ApprovalSubject, type ApprovalTrackerOptions } from './approvals.ts';
 export { buildAppDecisionEvent, toEdgeEvent, type AppDecisionEvent, type AppDecisionInput } from './audit.ts';
 export { SeenApps, blockedSummary, listSeenApps, type SeenAppRow, type SeenAppUse } from './seen-apps.ts';
-export { blockMessage, blockReasonOf, type BlockMessageInput, type BlockReason } from './block-message.ts';
+export { blockMessage, blockReasonOf, requestAccessCommand, type BlockMessageInput, type BlockReason } from './block-message.ts';

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { Logger } from '../../../lib/index.ts';
-import { ControlError, bearerToken, type ControlPlane } from '../control/index.ts';
+import { ControlError, bearerToken, type ApprovalQueueItem, type ControlPlane } from '../control/index.ts';
 import type { AdminToken } from './admin-token.ts';
 import type { CatalogItemRecord, DeviceRecord, SsoUserRecord, StoredEvent, VirtualKeyRecord } from '../store/index.ts';
 import type { SsoService } from '../sso/index.ts';
@@ -60,6 +60,19 @@ function catalogItemJson(item: CatalogItemRecord) {
     last_seen_at: item.lastSeenAt,
     decided_at: item.decidedAt,
     user_decisions: item.userDecisions.map((d) => ({ user_id: d.userId, user_email: d.userEmail, status: d.status, decided_at: d.decidedAt })),
+  };
+}
+
+function approvalJson(item: ApprovalQueueItem) {
+  return {
+    kind: item.kind,
+    ...(item.kind === 'app' ? { id: item.id } : { fingerprint: item.id }),
+    display_name: item.displayName,
+    fleet_count: item.fleetCount,
+    first_seen_at: item.firstSeenAt,
+    requests: item.requests.map((r) => ({
+      at: r.at, device_id: r.deviceId, hostname: r.hostname, os_user: r.osUser, user_id: r.userId, user_email: r.userEmail, reason: r.reason,
+    })),
   };
 }
 
@@ -226,6 +239,7 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
     { method: 'DELETE', pattern: /^mcp-servers\/(?<id>[^/]+)$/, handle: deleteOne('mcp') },
     { method: 'POST', pattern: /^apps\/(?<id>[^/]+)\/merge$/, handle: merge('app') },
     { method: 'POST', pattern: /^mcp-servers\/(?<id>[^/]+)\/merge$/, handle: merge('mcp') },
+    { method: 'GET', pattern: /^approvals$/, handle: async () => ({ body: { approvals: (await control.approvalQueue()).map(approvalJson) } }) },
     { method: 'GET', pattern: /^apps$/, handle: async (ctx) => ({ body: { apps: (await listCatalog('app', ctx)).map(catalogItemJson) } }) },
     { method: 'POST', pattern: /^apps\/(?<id>[^/]+)\/decision$/, handle: decide('app') },
     { method: 'GET', pattern: /^mcp-servers$/, handle: async (ctx) => ({ body: { mcp_servers: (await listCatalog('mcp', ctx)).map(catalogItemJson) } }) },

@@ -203,6 +203,29 @@ export function buildProgram(io: Io = STDIO): Command {
   catalog('apps');
   catalog('mcp');
 
+  // ---- approvals ----
+  const approvals = program.command('approvals').description('The approval queue: pending apps and MCP servers, with what people asked and why.');
+  example(
+    adminCommand(approvals, 'list', 'List pending items, those people asked for first: who asked (person, OS user, device), when, and their reason.').action(async (opts: TargetOptions) => {
+      const json = await adminRequest<{ approvals: { kind: string; id?: string; fingerprint?: string; display_name: string | null; fleet_count: number; requests: { at: string; hostname: string | null; os_user: string | null; user_email: string | null; reason: string }[] }[] }>(
+        resolveTarget(opts),
+        'GET',
+        'approvals',
+      );
+      print(opts, json, () =>
+        grid(
+          ['kind', 'id', 'name', fixed('fleet'), 'asked by', fixed('when'), 'reason'],
+          json.approvals.flatMap((a) => {
+            const id = a.id ?? a.fingerprint ?? '';
+            if (a.requests.length === 0) return [[a.kind, id, a.display_name, String(a.fleet_count), null, null, null]];
+            return a.requests.map((r) => [a.kind, id, a.display_name, String(a.fleet_count), [r.user_email, r.os_user ? `(${r.os_user}${r.hostname ? `@${r.hostname}` : ''})` : null].filter(Boolean).join(' '), when(r.at), r.reason]);
+          }),
+        ),
+      );
+    }),
+    'heimdall-gateway approvals list --data-dir ./gw-data',
+  );
+
   // ---- devices ----
   const devices = program.command('devices').description('Enrolled devices.');
   example(

@@ -89,6 +89,18 @@ export type InferenceDevice = { ok: true; deviceId: string } | { ok: false; stat
 
 const EXACT_LEAF_HOSTS: ReadonlySet<string> = new Set(INTERCEPTED_HOSTS);
 
+/** The audit event type of a person's request for an app (with their reason). */
+export const APPROVAL_REQUESTED_EVENT = 'approval.requested';
+
+export interface ApprovalQueueItem {
+  kind: 'app' | 'mcp';
+  id: string;
+  displayName: string | null;
+  fleetCount: number;
+  firstSeenAt: string;
+  requests: { at: string; deviceId: string | null; hostname: string | null; osUser: string | null; userId: string | null; userEmail: string | null; reason: string }[];
+}
+
 export class ControlPlane {
   readonly store: GatewayStore;
   readonly #logger: Logger;
@@ -647,8 +659,69 @@ export class ControlPlane {
         return over;
       }
     }
-    const created = await this.store.recordSightings(deviceId, [sighting], this.#nowIso(), 'request');
+    const at = this.#nowIso();
+    const created = await this.store.recordSightings(deviceId, [sighting], at, 'request');
     this.#logger.info({ device_id: deviceId, kind: message.kind, id: sighting.id, os_user: message.os_user, created: created > 0 }, 'approval requested');
+    // A person asked (`heimdall request-access ... --reason`): the request joins the approval queue
+    // with their words. Who asked is the device's signed-in user for that OS account, never a field.
+    if (message.kind === 'app' && message.reason !== undefined) {
+      const userId = message.os_user !== undefined ? (await this.store.deviceUserMap(deviceId)).get(message.os_user) : undefined;
+      await this.store.recordGatewayEvent({
+        type: APPROVAL_REQUESTED_EVENT,
+        at,
+        deviceId,
+        app: message.app_id,
+        userId: userId ?? null,
+        attrs: { kind: 'app', item_id: message.app_id, display_name: message.display_name, os_user: message.os_user ?? null, reason: message.reason },
+      });
+    }
     return undefined;
+  }
+
+  /**
+   * The approval queue: every catalog item still pending, newest request first, with what people asked
+   * (`approval.requested` events: reason, OS user, the signed-in person, device).
+   */
+  async approvalQueue(): Promise<ApprovalQueueItem[]> {
+    const requests = await this.store.queryEvents({ type: APPROVAL_REQUESTED_EVENT, limit: 1000 });
+    const emails = new Map<string, string | null>();
+    const emailOf = async (userId: string | null): Promise<string | null> => {
+      if (userId === null) return null;
+      if (!emails.has(userId)) emails.set(userId, (await this.store.findUser(userId))?.email ?? null);
+      return emails.get(userId) ?? null;
+    };
+    const hostnames = new Map<string, string | null>();
+    const hostnameOf = async (deviceId: string | null): Promise<string | null> => {
+      if (deviceId === null) return null;
+      if (!hostnames.has(deviceId)) hostnames.set(deviceId, (await this.store.getDevice(deviceId))?.hostname ?? null);
+      return hostnames.get(deviceId) ?? null;
+    };
+    const queue: ApprovalQueueItem[] = [];
+    for (const kind of ['app', 'mcp'] as const) {
+      for (const item of await this.store.listCatalog(kind)) {
+        if (item.status !== 'pending') continue;
+        const asked = requests.filter((e) => e.attrs['kind'] === kind && e.attrs['item_id'] === item.id);
+        queue.push({
+          kind,
+          id: item.id,
+          displayName: item.displayName,
+          fleetCount: item.fleetCount,
+          firstSeenAt: item.firstSeenAt,
+          requests: await Promise.all(
+            asked.map(async (e) => ({
+              at: e.at,
+              deviceId: e.deviceId,
+              hostname: await hostnameOf(e.deviceId),
+              osUser: typeof e.attrs['os_user'] === 'string' ? e.attrs['os_user'] : null,
+              userId: e.userId,
+              userEmail: await emailOf(e.userId),
+              reason: String(e.attrs['reason'] ?? ''),
+            })),
+          ),
+        });
+      }
+    }
+    // Items people asked for first, most recent request first; then the rest by first sighting.
+    return queue.sort((a, b) => (b.requests[0]?.at ?? '').localeCompare(a.requests[0]?.at ?? '') || a.firstSeenAt.localeCompare(b.firstSeenAt));
   }
 }

@@ -1,5 +1,5 @@
 // The control plane room: catalogs, decisions, settings, devices, keys, CA, and the policy snapshots.
-export { ControlPlane, type ControlEvent, type ControlPlaneOptions, type InferenceDevice, type IngestOutcome, type SettingsPatch, type VirtualKeyIdentity } from './control-plane.ts';
+export { ControlPlane, APPROVAL_REQUESTED_EVENT, type ApprovalQueueItem, type ControlEvent, type ControlPlaneOptions, type InferenceDevice, type IngestOutcome, type SettingsPatch, type VirtualKeyIdentity } from './control-plane.ts';
 export { ControlError, type ControlErrorCode } from './errors.ts';
 export { effectiveStatus, buildSnapshot } from './policy.ts';
 export { DEFAULT_PERMITTED_DOMAINS, GATEWAY_LEAF_VALIDITY_DAYS, type CaInfo, type LeafResult } from './ca.ts';
