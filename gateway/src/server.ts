@@ -5,10 +5,11 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { ensurePrivateDirSync, writeFileAtomic, type Clock, type Logger } from '../../lib/index.ts';
+import { ensurePrivateDirSync, systemClock, writeFileAtomic, type Clock, type Logger } from '../../lib/index.ts';
 import { CHALLENGE_PATH, CONNECT_PATH, ENROLL_PATH, TOKEN_PATH } from '../../protocol/index.ts';
 import { ADMIN_PREFIX, AdminToken, createAdminApi } from './admin/index.ts';
 import { EMPTY_CONFIG, type GatewayConfig } from './config.ts';
+import { CONSOLE_PREFIX, createConsole, type GatewayConsole, type SessionLimits } from './console/index.ts';
 import { ControlPlane } from './control/index.ts';
 import { createChallengeHandler, createEnrollHandler, createTokenHandler } from './enroll/index.ts';
 import { ClientLimits, sendError, sendJson, setBodyTimeout, type RouteClass } from './http/index.ts';
@@ -31,6 +32,8 @@ export interface GatewayOptions {
   helloTimeoutMs?: number;
   /** The hub's and the inference limits' timers, the control plane's and the store's timestamps; tests pass a ManualClock. */
   clock?: Clock;
+  /** Console session lifetimes (tests shorten them). */
+  consoleSessionLimits?: SessionLimits;
 }
 
 export interface RunningGateway {
@@ -44,6 +47,8 @@ export interface RunningGateway {
   control: ControlPlane;
   hub: EdgeHub;
   store: GatewayStore;
+  /** The admin console; `startSession` is where SSO sign-in hands over an authenticated administrator. */
+  console: GatewayConsole;
   close(): Promise<void>;
 }
 
@@ -105,6 +110,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     allowRemote: config.adminAllowRemote,
     isConnected: (id) => hub.isConnected(id),
   });
+  const gatewayConsole = createConsole({
+    control,
+    admin: adminApi,
+    adminToken,
+    isConnected: (id) => hub.isConnected(id),
+    clock: options.clock ?? systemClock,
+    logger: logger.child({ component: 'console' }),
+    allowRemote: config.adminAllowRemote,
+    tls: config.tls !== undefined,
+    ...(options.consoleSessionLimits ? { sessionLimits: options.consoleSessionLimits } : {}),
+  });
+  const isConsole = (pathname: string): boolean => pathname === CONSOLE_PREFIX || pathname.startsWith(`${CONSOLE_PREFIX}/`);
   const enrollOptions = { control, logger: logger.child({ component: 'enroll' }), publicUrl: config.publicUrl, tls: config.tls !== undefined };
   const enroll = createEnrollHandler(enrollOptions);
   const challenge = createChallengeHandler(enrollOptions);
@@ -124,7 +141,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   const limits = new ClientLimits(config.limits.clients, options.clock);
   const routeClass = (pathname: string): RouteClass | undefined =>
-    pathname.startsWith(ADMIN_PREFIX) ? 'admin' : pathname === ENROLL_PATH ? 'enroll' : pathname === '/healthz' || pathname === CONNECT_PATH ? undefined : 'inference';
+    pathname.startsWith(ADMIN_PREFIX) || isConsole(pathname) ? 'admin' : pathname === ENROLL_PATH ? 'enroll' : pathname === '/healthz' || pathname === CONNECT_PATH ? undefined : 'inference';
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const pathname = (req.url ?? '/').split('?')[0] ?? '/';
@@ -137,7 +154,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       sendJson(res, 200, { ok: true, connected_devices: hub.connectionCount });
       return;
     }
-    if (pathname.startsWith(ADMIN_PREFIX)) return void adminApi(req, res);
+    if (pathname.startsWith(ADMIN_PREFIX)) return void adminApi.handle(req, res);
+    if (isConsole(pathname)) return void gatewayConsole.handle(req, res);
     if (pathname === ENROLL_PATH) return void enroll(req, res);
     if (pathname === CHALLENGE_PATH) return void challenge(req, res);
     if (pathname === TOKEN_PATH) return void renewToken(req, res);
@@ -224,5 +242,5 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     return closing;
   };
 
-  return { url, port: address.port, adminTokenFile: adminToken.file, adminTokenCreated: admin.created, control, hub, store, close };
+  return { url, port: address.port, adminTokenFile: adminToken.file, adminTokenCreated: admin.created, control, hub, store, console: gatewayConsole, close };
 }

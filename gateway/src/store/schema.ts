@@ -4,9 +4,9 @@
 import type { MigrationSet } from '../../../lib/index.ts';
 import { createCaTable } from './sqlite/ca.ts';
 import { createCatalogTables, trackCatalogAdders } from './sqlite/catalog.ts';
-import { bindDeviceKeys, createDeviceTables } from './sqlite/devices.ts';
-import { createEventTable, indexEventsByUser } from './sqlite/events.ts';
-import { createInventoryTables } from './sqlite/inventory.ts';
+import { bindDeviceKeys, createDeviceTables, indexDevicesByHostname } from './sqlite/devices.ts';
+import { createEventTable, indexEventsByTypeAndTime, indexEventsByUser } from './sqlite/events.ts';
+import { createInventoryTables, indexMcpInventoryByFingerprint } from './sqlite/inventory.ts';
 import { createOutboxStreamTable } from './sqlite/outbox-streams.ts';
 import { createMetaTable, createSettingsTable } from './sqlite/settings.ts';
 import { createUserKeyTables } from './sqlite/users-keys.ts';
@@ -27,5 +27,14 @@ export const GATEWAY_MIGRATIONS: MigrationSet = {
     { version: 2, name: 'events by user', up: indexEventsByUser },
     { version: 3, name: 'device keys, sign-ins per device, short-lived device tokens', up: bindDeviceKeys },
     { version: 4, name: 'catalog items remember the device that added them (device budgets)', up: trackCatalogAdders },
+    {
+      version: 5,
+      name: 'indexes for the console: devices by hostname, events by type and time, MCP inventory by fingerprint',
+      up: (db) => {
+        indexDevicesByHostname(db);
+        indexEventsByTypeAndTime(db);
+        indexMcpInventoryByFingerprint(db);
+      },
+    },
   ],
 };

@@ -20,6 +20,11 @@ import type {
   CatalogSighting,
   DeviceBudgets,
   DeviceFacts,
+  DevicePageQuery,
+  DeviceStatusRow,
+  EventDayCount,
+  McpPlacement,
+  McpRedactedDetails,
   DeviceRecord,
   DeviceTokenIdentity,
   DeviceUserRecord,
@@ -116,6 +121,12 @@ export class SqliteGatewayStore implements GatewayStore {
   listDevices(): Promise<DeviceRecord[]> {
     return this.devices.listDevices();
   }
+  devicePage(query: DevicePageQuery): Promise<DeviceRecord[]> {
+    return this.devices.devicePage(query);
+  }
+  deviceStatusRows(): Promise<DeviceStatusRow[]> {
+    return this.devices.deviceStatusRows();
+  }
   updateDeviceFromHello(id: string, facts: DeviceFacts, reportedUsers: DeviceRecord['reportedUsers'], at: string): Promise<void> {
     return this.devices.updateDeviceFromHello(id, facts, reportedUsers, at);
   }
@@ -162,6 +173,9 @@ export class SqliteGatewayStore implements GatewayStore {
   }
   userDecisions(): Promise<UserDecision[]> {
     return this.catalog.userDecisions();
+  }
+  catalogCounts(): Promise<{ kind: CatalogKind; status: CatalogStatus; count: number }[]> {
+    return this.catalog.catalogCounts();
   }
   itemsAddedBy(deviceId: string): Promise<number> {
     return this.catalog.itemsAddedBy(deviceId);
@@ -218,6 +232,12 @@ export class SqliteGatewayStore implements GatewayStore {
   queryEvents(query: EventQuery): Promise<StoredEvent[]> {
     return this.events.queryEvents(query);
   }
+  countEvents(query: { types: readonly string[]; since: string }): Promise<number> {
+    return this.events.countEvents(query);
+  }
+  eventCountsByDay(query: { types: readonly string[]; since: string }): Promise<EventDayCount[]> {
+    return this.events.eventCountsByDay(query);
+  }
 
   // ---- inventory ----
   replaceAppInventory(deviceId: string, stream: string, seq: number, apps: readonly InventoryApp[], at: string): Promise<InventoryResult> {
@@ -235,6 +255,9 @@ export class SqliteGatewayStore implements GatewayStore {
   }
   deviceInventory(deviceId: string): Promise<{ apps: InventoryApp[]; mcpServers: InventoryMcpServer[]; mcpErrors: InventoryMcpError[] }> {
     return this.inventory.deviceInventory(deviceId);
+  }
+  mcpPlacements(fingerprints: readonly string[]): Promise<{ placements: McpPlacement[]; details: McpRedactedDetails[] }> {
+    return this.inventory.mcpPlacements(fingerprints);
   }
 
   // ---- CA ----

@@ -255,4 +255,10 @@ export class SqliteCatalogStore implements CatalogStore {
       })(),
     );
   }
+
+  catalogCounts(): Promise<{ kind: CatalogKind; status: CatalogStatus; count: number }[]> {
+    return Promise.resolve(
+      this.#db.prepare<[], { kind: CatalogKind; status: CatalogStatus; count: number }>('SELECT kind, status, COUNT(*) AS count FROM catalog_items GROUP BY kind, status').all(),
+    );
+  }
 }

@@ -4,7 +4,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { SchemaDatabase } from '../../../../lib/index.ts';
 import { systemClock, type Clock } from '../../../../lib/index.ts';
 import type { EdgeEvent } from '../../../../protocol/index.ts';
-import type { EventQuery, EventStore, GatewayEventInput, IngestResult, StoredEvent } from '../types.ts';
+import type { EventDayCount, EventQuery, EventStore, GatewayEventInput, IngestResult, StoredEvent } from '../types.ts';
 import type { SqliteDeviceStore } from './devices.ts';
 import type { SqliteOutboxStreams } from './outbox-streams.ts';
 
@@ -35,6 +35,11 @@ export function indexEventsByUser(db: SchemaDatabase): void {
   db.exec(`UPDATE events SET user_id = (
     SELECT t.user_id FROM device_tokens t WHERE t.device_id = events.device_id AND t.os_user = events.os_user ORDER BY t.created_at DESC LIMIT 1
   ) WHERE source = 'agent' AND user_id IS NULL AND os_user IS NOT NULL`);
+}
+
+/** Migration 5: the console counts a type of event over a time window (today's blocks, a week's chart). */
+export function indexEventsByTypeAndTime(db: SchemaDatabase): void {
+  db.exec('CREATE INDEX events_type_at ON events (type, at)');
 }
 
 interface EventRow {
@@ -160,5 +165,21 @@ export class SqliteEventStore implements EventStore {
         receivedAt: r.received_at,
       })),
     );
+  }
+
+  countEvents(query: { types: readonly string[]; since: string }): Promise<number> {
+    const row = this.#db
+      .prepare<[string, string], { n: number }>('SELECT COUNT(*) AS n FROM events WHERE type IN (SELECT value FROM json_each(?)) AND at >= ?')
+      .get(JSON.stringify(query.types), query.since);
+    return Promise.resolve(row?.n ?? 0);
+  }
+
+  eventCountsByDay(query: { types: readonly string[]; since: string }): Promise<EventDayCount[]> {
+    const rows = this.#db
+      .prepare<[string, string], EventDayCount>(
+        'SELECT app, substr(at, 1, 10) AS day, COUNT(*) AS count FROM events WHERE type IN (SELECT value FROM json_each(?)) AND at >= ? GROUP BY app, day ORDER BY day, app',
+      )
+      .all(JSON.stringify(query.types), query.since);
+    return Promise.resolve(rows);
   }
 }
