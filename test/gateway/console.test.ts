@@ -56,7 +56,7 @@ describe('console sessions and CSRF (http on loopback)', () => {
     const { cookie } = await signIn(gw.url, gw.adminToken);
     const csrf = await csrfToken(gw.url, cookie);
     const decide = (form: Record<string, string>, headers: Record<string, string> = {}) => consoleRequest(gw.url, '/console/apps/decide', { cookie, form, headers });
-    const cursor = async () => (await gw.admin('GET', 'apps')).body.apps.find((a: { id: string }) => a.id === 'cursor');
+    const cursor = async (): Promise<{ status: string } | undefined> => (await gw.admin<{ apps: { id: string; status: string }[] }>('GET', 'apps')).body.apps.find((a) => a.id === 'cursor');
 
     expect((await decide({ id: 'cursor', status: 'denied' })).status).toBe(403);
     expect((await decide({ id: 'cursor', status: 'denied', csrf: `${csrf.slice(0, -1)}${csrf.endsWith('A') ? 'B' : 'A'}` })).status).toBe(403);
