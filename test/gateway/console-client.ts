@@ -16,7 +16,7 @@ export function consoleRequest(
   options: { method?: string; cookie?: string; form?: Record<string, string | string[]>; headers?: Record<string, string>; ca?: string; host?: string } = {},
 ): Promise<ConsoleReply> {
   const url = new URL(pathname, base);
-  const form = options.form ? new URLSearchParams(Object.entries(options.form).flatMap(([k, v]): [string, string][] => (Array.isArray(v) ? v.map((x): [string, string] => [k, x]) : [[k, v as string]]))).toString() : undefined;
+  const form = options.form ? new URLSearchParams(Object.entries(options.form).flatMap(([k, v]): [string, string][] => (Array.isArray(v) ? v.map((x): [string, string] => [k, x]) : [[k, v]]))).toString() : undefined;
   const headers: Record<string, string> = {
     ...(options.cookie ? { cookie: options.cookie } : {}),
     ...(form !== undefined ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(form)) } : {}),
