@@ -105,6 +105,25 @@ describe('console sessions and CSRF (http on loopback)', () => {
     peer.close();
   });
 
+  it('counts today’s blocked requests and the governed requests per app from what agents sent', async () => {
+    const { token } = await enrolledDevice(gw, 'dev-counts');
+    const peer = new Peer(gw.wsUrl, token);
+    await peer.handshake('dev-counts', { outbox_stream: 'stream-counts' });
+    const now = new Date(clock.now()).toISOString();
+    const yesterday = new Date(clock.now() - 86_400_000).toISOString();
+    const event = (seq: number, type: string, at: string, app: string) => ({ seq, type, at, app, os_user: 'alice', attrs: { decision: type === 'block' ? 'block' : 'allow' } });
+    peer.send({ type: 'events', seq_from: 1, events: [event(1, 'block', now, 'counted-app'), event(2, 'block', now, 'counted-app'), event(3, 'request', now, 'counted-app'), event(4, 'block', yesterday, 'counted-app')] });
+    await peer.next('ack', (m) => m.seq === 4, { includeSeen: true });
+    const { cookie } = await signIn(gw.url, gw.adminToken);
+    const body = (await consoleRequest(gw.url, '/console/', { cookie })).body;
+    expect(body).toMatch(/<a href="\/console\/events\?type=block">2<\/a><\/div><div class="label">requests blocked today/);
+    const day = now.slice(0, 10);
+    // The chart's table: counted-app has 3 governed requests today (2 blocked, 1 allowed) and 1 yesterday.
+    expect(body).toContain('<th scope="col" class="num">counted-app</th>');
+    expect(body).toMatch(new RegExp(`<tr><th scope="row">${day}</th><td class="num">3</td>`));
+    peer.close();
+  });
+
   it('shows a new virtual key once, in the page after creating it, and never again', async () => {
     const { cookie } = await signIn(gw.url, gw.adminToken);
     const csrf = await csrfToken(gw.url, cookie);

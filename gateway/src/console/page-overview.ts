@@ -17,8 +17,8 @@ export const overviewPage: PageHandler = async (deps, session) => {
   const [devices, catalog, blockedToday, perDay] = await Promise.all([
     store.deviceStatusRows(),
     store.catalogCounts(),
-    store.countEvents({ types: ['block'], since: `${today}T00:00:00.000Z` }),
-    store.eventCountsByDay({ types: GOVERNED_TYPES, since: `${days[0]!}T00:00:00.000Z` }),
+    store.countEvents({ types: ['block'], sinceDay: today }),
+    store.eventCountsByDay({ types: GOVERNED_TYPES, sinceDay: days[0]! }),
   ]);
   const byOs = new Map<string, { connected: number; offline: number; revoked: number }>();
   const totals = { connected: 0, offline: 0, revoked: 0 };

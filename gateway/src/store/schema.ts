@@ -5,7 +5,7 @@ import type { MigrationSet } from '../../../lib/index.ts';
 import { createCaTable } from './sqlite/ca.ts';
 import { createCatalogTables, trackCatalogAdders } from './sqlite/catalog.ts';
 import { bindDeviceKeys, createDeviceTables, indexDevicesByHostname } from './sqlite/devices.ts';
-import { createEventTable, indexEventsByTypeAndTime, indexEventsByUser } from './sqlite/events.ts';
+import { createEventTable, countEventsPerDay, indexEventsByUser } from './sqlite/events.ts';
 import { createInventoryTables, indexMcpInventoryByFingerprint } from './sqlite/inventory.ts';
 import { createOutboxStreamTable } from './sqlite/outbox-streams.ts';
 import { createMetaTable, createSettingsTable } from './sqlite/settings.ts';
@@ -29,10 +29,10 @@ export const GATEWAY_MIGRATIONS: MigrationSet = {
     { version: 4, name: 'catalog items remember the device that added them (device budgets)', up: trackCatalogAdders },
     {
       version: 5,
-      name: 'indexes for the console: devices by hostname, events by type and time, MCP inventory by fingerprint',
+      name: 'for the console: devices by hostname, events counted per day, MCP inventory by fingerprint',
       up: (db) => {
         indexDevicesByHostname(db);
-        indexEventsByTypeAndTime(db);
+        countEventsPerDay(db);
         indexMcpInventoryByFingerprint(db);
       },
     },

@@ -232,10 +232,10 @@ export class SqliteGatewayStore implements GatewayStore {
   queryEvents(query: EventQuery): Promise<StoredEvent[]> {
     return this.events.queryEvents(query);
   }
-  countEvents(query: { types: readonly string[]; since: string }): Promise<number> {
+  countEvents(query: { types: readonly string[]; sinceDay: string }): Promise<number> {
     return this.events.countEvents(query);
   }
-  eventCountsByDay(query: { types: readonly string[]; since: string }): Promise<EventDayCount[]> {
+  eventCountsByDay(query: { types: readonly string[]; sinceDay: string }): Promise<EventDayCount[]> {
     return this.events.eventCountsByDay(query);
   }
 

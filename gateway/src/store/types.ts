@@ -321,10 +321,10 @@ export interface EventStore {
   /** Marks outbox seqs up to `seq` handled without storing them (a message over a device budget); returns the high seq. */
   skipSeq(deviceId: string, stream: string, seq: number, at: string): Promise<number>;
   queryEvents(query: EventQuery): Promise<StoredEvent[]>;
-  /** Events of these types at or after `since`. */
-  countEvents(query: { types: readonly string[]; since: string }): Promise<number>;
-  /** Events of these types at or after `since`, counted per app and UTC day. */
-  eventCountsByDay(query: { types: readonly string[]; since: string }): Promise<EventDayCount[]>;
+  /** Events of these types on `sinceDay` (`YYYY-MM-DD`, UTC) or later. */
+  countEvents(query: { types: readonly string[]; sinceDay: string }): Promise<number>;
+  /** Events of these types on `sinceDay` or later, counted per app and UTC day. */
+  eventCountsByDay(query: { types: readonly string[]; sinceDay: string }): Promise<EventDayCount[]>;
 }
 
 /** Each device's last app and MCP inventory; a report also refreshes the catalog's sightings. */
