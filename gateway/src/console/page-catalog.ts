@@ -2,7 +2,7 @@
 // and per-user overrides; approve, deny or reset one item or the selected ones. MCP servers also show
 // the apps and config scopes they appear in and one device's report of them, as the agents redacted
 // it (secret values were replaced by a keyed hash on the device; env and header values never leave it).
-import type { CatalogItemRecord, CatalogKind, McpPlacement, McpRedactedDetails } from '../store/index.ts';
+import type { CatalogKind, McpPlacement, McpRedactedDetails } from '../store/index.ts';
 import type { ConsoleDeps, PageHandler } from './deps.ts';
 import { html, type Html } from './html.ts';
 import { csrfField, href, page, status, time } from './layout.ts';
@@ -22,11 +22,6 @@ const VIEWS: Record<CatalogKind, KindView> = {
   app: { kind: 'app', path: '/console/apps', title: 'Apps', noun: 'app' },
   mcp: { kind: 'mcp', path: '/console/mcp-servers', title: 'MCP servers', noun: 'MCP server' },
 };
-
-function matches(item: CatalogItemRecord, q: string): boolean {
-  const needle = q.toLowerCase();
-  return item.id.toLowerCase().includes(needle) || (item.displayName ?? '').toLowerCase().includes(needle) || (item.app ?? '').toLowerCase().includes(needle);
-}
 
 function placementsOf(fingerprint: string, placements: readonly McpPlacement[]): Html {
   const mine = placements.filter((p) => p.fingerprint === fingerprint);
@@ -50,10 +45,9 @@ async function catalogPage(deps: ConsoleDeps, session: ConsoleSession, url: URL,
   const q = (url.searchParams.get('q') ?? '').slice(0, 200);
   const after = url.searchParams.get('after') ?? '';
   // Ordered by id: `after` is a keyset cursor, so a page stays a page whatever is decided meanwhile.
-  const all = (await deps.control.listCatalog(view.kind)).filter((i) => (statusFilter === undefined || i.status === statusFilter) && (q === '' || matches(i, q)));
-  const start = after === '' ? 0 : all.findIndex((i) => i.id > after);
-  const rows = start < 0 ? [] : all.slice(start, start + PAGE_SIZE);
-  const next = start >= 0 && start + PAGE_SIZE < all.length ? rows[rows.length - 1]?.id : undefined;
+  const { items: rows, total } = await deps.control.store.catalogPage(view.kind, { status: statusFilter, search: q || undefined, after: after || undefined, limit: PAGE_SIZE + 1 });
+  const next = rows.length > PAGE_SIZE ? rows[PAGE_SIZE - 1]?.id : undefined;
+  rows.splice(PAGE_SIZE);
   const mcp = view.kind === 'mcp' ? await deps.control.store.mcpPlacements(rows.map((r) => r.id)) : { placements: [], details: [] };
   const action = `${view.path}/decide`;
   const here = href(view.path, { status: statusFilter, q, after });
@@ -67,7 +61,7 @@ async function catalogPage(deps: ConsoleDeps, session: ConsoleSession, url: URL,
     )}</ul>
 <form class="filters" method="get" action="${view.path}">${statusFilter ? html`<input type="hidden" name="status" value="${statusFilter}">` : ''}
 <div><label for="q">Search</label><input type="text" id="q" name="q" value="${q}"></div><button type="submit">Search</button></form>
-<p class="muted">${all.length} ${view.noun}${all.length === 1 ? '' : 's'}${statusFilter ? ` ${statusFilter}` : ''}${q ? ` matching “${q}”` : ''}.</p>
+<p class="muted">${total} ${view.noun}${total === 1 ? '' : 's'}${statusFilter ? ` ${statusFilter}` : ''}${q ? ` matching “${q}”` : ''}.</p>
 <form method="post" action="${action}">${csrfField(session)}<input type="hidden" name="return" value="${here}">
 <div class="actions" role="group" aria-label="Decide on the selected ${view.noun}s">
 <button type="submit" name="status" value="approved" class="primary">Approve selected</button>

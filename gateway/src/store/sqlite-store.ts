@@ -17,6 +17,7 @@ import type {
   CaRecord,
   CatalogItemRecord,
   CatalogKind,
+  CatalogPageQuery,
   CatalogSighting,
   DeviceBudgets,
   DeviceFacts,
@@ -173,6 +174,9 @@ export class SqliteGatewayStore implements GatewayStore {
   }
   userDecisions(): Promise<UserDecision[]> {
     return this.catalog.userDecisions();
+  }
+  catalogPage(kind: CatalogKind, query: CatalogPageQuery): Promise<{ items: CatalogItemRecord[]; total: number }> {
+    return this.catalog.catalogPage(kind, query);
   }
   catalogCounts(): Promise<{ kind: CatalogKind; status: CatalogStatus; count: number }[]> {
     return this.catalog.catalogCounts();

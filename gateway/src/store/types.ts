@@ -177,6 +177,16 @@ export interface DevicePageQuery {
   limit: number;
 }
 
+/** A page of a catalog (the console). */
+export interface CatalogPageQuery {
+  status?: CatalogStatus | undefined;
+  /** Part of the id, display name or app, case-insensitive. */
+  search?: string | undefined;
+  /** The last id of the previous page. */
+  after?: string | undefined;
+  limit: number;
+}
+
 /** What the fleet overview counts per device. */
 export interface DeviceStatusRow {
   id: string;
@@ -277,6 +287,8 @@ export interface CatalogStore {
    */
   mergeCatalogItem(kind: CatalogKind, from: string, into: string): Promise<boolean>;
   userDecisions(): Promise<UserDecision[]>;
+  /** A page of one catalog by id after a keyset cursor, with a status and a search (id, name, app), and how many match. */
+  catalogPage(kind: CatalogKind, query: CatalogPageQuery): Promise<{ items: CatalogItemRecord[]; total: number }>;
   /** How many items of each kind have each global status. */
   catalogCounts(): Promise<{ kind: CatalogKind; status: CatalogStatus; count: number }[]>;
 }
