@@ -56,6 +56,7 @@ input[type=text], input[type=email], input[type=password], input[type=number], s
 .tabs a[aria-current="page"] { background: var(--accent); color: #fff; border-color: var(--accent); }
 .pager { display: flex; gap: 12px; margin: 12px 0; }
 .muted { color: var(--muted); }
+ul.plain { list-style: none; padding: 0; margin: 0; }
 .chart { max-width: 100%; height: auto; }
 .chart text { font-size: 11px; fill: #1b1f24; }
 .chart .axis { stroke: #6b7480; }
