@@ -9,6 +9,7 @@ import { ensurePrivateDirSync, systemClock, writeFileAtomic, type Clock, type Lo
 import { CHALLENGE_PATH, CONNECT_PATH, ENROLL_PATH, TOKEN_PATH } from '../../protocol/index.ts';
 import { ADMIN_PREFIX, AdminToken, createAdminApi } from './admin/index.ts';
 import { EMPTY_CONFIG, type GatewayConfig } from './config.ts';
+import { CONSOLE_PREFIX, createConsole, type GatewayConsole, type SessionLimits } from './console/index.ts';
 import { ControlPlane } from './control/index.ts';
 import { controlUrlFor, createChallengeHandler, createEnrollHandler, createTokenHandler } from './enroll/index.ts';
 import { ClientLimits, sendError, sendJson, setBodyTimeout, type RouteClass } from './http/index.ts';
@@ -32,6 +33,8 @@ export interface GatewayOptions {
   helloTimeoutMs?: number;
   /** The hub's and the inference limits' timers, the control plane's and the store's timestamps; tests pass a ManualClock. */
   clock?: Clock;
+  /** Console session lifetimes (tests shorten them). */
+  consoleSessionLimits?: SessionLimits;
 }
 
 export interface RunningGateway {
@@ -47,6 +50,8 @@ export interface RunningGateway {
   store: GatewayStore;
   /** Single sign-on, when the config has an `sso` section. */
   sso: SsoService | undefined;
+  /** The admin console; `startSession` is where SSO sign-in hands over an authenticated administrator. */
+  console: GatewayConsole;
   close(): Promise<void>;
 }
 
@@ -125,6 +130,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     isConnected: (id) => hub.isConnected(id),
     sso,
   });
+  const gatewayConsole = createConsole({
+    control,
+    admin: adminApi,
+    adminToken,
+    isConnected: (id) => hub.isConnected(id),
+    clock: options.clock ?? systemClock,
+    logger: logger.child({ component: 'console' }),
+    allowRemote: config.adminAllowRemote,
+    tls: config.tls !== undefined,
+    ...(options.consoleSessionLimits ? { sessionLimits: options.consoleSessionLimits } : {}),
+  });
+  const isConsole = (pathname: string): boolean => pathname === CONSOLE_PREFIX || pathname.startsWith(`${CONSOLE_PREFIX}/`);
   const enrollOptions = { control, logger: logger.child({ component: 'enroll' }), publicUrl: config.publicUrl, tls: config.tls !== undefined };
   const enroll = createEnrollHandler(enrollOptions);
   const challenge = createChallengeHandler(enrollOptions);
@@ -152,7 +169,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   const limits = new ClientLimits(config.limits.clients, options.clock);
   const routeClass = (pathname: string): RouteClass | undefined =>
-    pathname.startsWith(ADMIN_PREFIX) ? 'admin' : pathname === ENROLL_PATH || isSsoPath(pathname) ? 'enroll' : pathname === '/healthz' || pathname === CONNECT_PATH ? undefined : 'inference';
+    pathname.startsWith(ADMIN_PREFIX) || isConsole(pathname) ? 'admin' : pathname === ENROLL_PATH || isSsoPath(pathname) ? 'enroll' : pathname === '/healthz' || pathname === CONNECT_PATH ? undefined : 'inference';
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const pathname = (req.url ?? '/').split('?')[0] ?? '/';
@@ -165,7 +182,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       sendJson(res, 200, { ok: true, connected_devices: hub.connectionCount });
       return;
     }
-    if (pathname.startsWith(ADMIN_PREFIX)) return void adminApi(req, res);
+    if (pathname.startsWith(ADMIN_PREFIX)) return void adminApi.handle(req, res);
+    if (isConsole(pathname)) return void gatewayConsole.handle(req, res);
     if (pathname === ENROLL_PATH) return void enroll(req, res);
     if (pathname === CHALLENGE_PATH) return void challenge(req, res);
     if (pathname === TOKEN_PATH) return void renewToken(req, res);
@@ -257,5 +275,5 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     return closing;
   };
 
-  return { url, port: address.port, adminTokenFile: adminToken.file, adminTokenCreated: admin.created, control, hub, store, sso, close };
+  return { url, port: address.port, adminTokenFile: adminToken.file, adminTokenCreated: admin.created, control, hub, store, sso, console: gatewayConsole, close };
 }

@@ -7,7 +7,7 @@ import { ControlError, bearerToken, type ApprovalQueueItem, type ControlPlane } 
 import type { AdminToken } from './admin-token.ts';
 import type { CatalogItemRecord, DeviceRecord, SsoUserRecord, StoredEvent, VirtualKeyRecord } from '../store/index.ts';
 import type { SsoService } from '../sso/index.ts';
-import { HttpError, parseInput, readJsonBody, sendError, sendJson } from '../http/index.ts';
+import { HttpError, parseInput, readJsonBody, sendJson } from '../http/index.ts';
 import {
   appIdParam,
   assignKeySchema,
@@ -39,9 +39,26 @@ export interface AdminApiOptions {
 }
 
 interface Context {
-  req: IncomingMessage;
   url: URL;
   params: Record<string, string>;
+  /** The request body: JSON read from the wire (at most `maxBytes`), or the object an in-process caller passed. */
+  body: (maxBytes?: number) => Promise<unknown>;
+}
+
+/** An admin API answer: the HTTP status and the JSON body (`{ error: { code, message, field? } }` when it failed). */
+export interface AdminResult {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * The admin API: `handle` serves HTTP (loopback unless allowed, bearer admin token); `call` runs the
+ * same routes, validation and control-plane verbs for an in-process caller that authenticated its
+ * administrator itself (the console, with its session and CSRF token): one write path, not two.
+ */
+export interface AdminApi {
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  call(method: string, pathAndQuery: string, body?: unknown): Promise<AdminResult>;
 }
 
 interface Route {
@@ -138,19 +155,19 @@ function stripUndefined<T extends object>(value: T): { [K in keyof T]?: Exclude<
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
-function isLoopback(address: string | undefined): boolean {
+export function isLoopback(address: string | undefined): boolean {
   if (!address) return false;
   const a = address.startsWith('::ffff:') ? address.slice(7) : address;
   if (isIP(a) === 4) return a.startsWith('127.');
   return a === '::1';
 }
 
-export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function createAdminApi(options: AdminApiOptions): AdminApi {
   const { control } = options;
 
   const decide = (kind: 'app' | 'mcp') => async (ctx: Context) => {
     const id = kind === 'app' ? parseInput(appIdParam, ctx.params['id'], { prefix: 'id', echo: true }) : parseInput(fingerprintParam, ctx.params['id'], { prefix: 'fingerprint', echo: true });
-    const body = parseInput(decisionSchema, await readJsonBody(ctx.req), { echo: true });
+    const body = parseInput(decisionSchema, await ctx.body(), { echo: true });
     return { body: catalogItemJson(await control.decide(kind, id, body.status, body.user)) };
   };
 
@@ -166,13 +183,13 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
   };
 
   const deleteMany = (kind: 'app' | 'mcp') => async (ctx: Context) => {
-    const body = parseInput(deleteItemsSchema(kind), await readJsonBody(ctx.req, 16 * 1024 * 1024));
+    const body = parseInput(deleteItemsSchema(kind), await ctx.body(16 * 1024 * 1024));
     return { body: { deleted: await control.deleteCatalogItems(kind, body.ids) } };
   };
 
   const merge = (kind: 'app' | 'mcp') => async (ctx: Context) => {
     const from = itemId(kind, ctx.params['id']);
-    const body = parseInput(mergeSchema(kind), await readJsonBody(ctx.req), { echo: true });
+    const body = parseInput(mergeSchema(kind), await ctx.body(), { echo: true });
     return { body: catalogItemJson(await control.mergeCatalogItem(kind, from, body.into)) };
   };
 
@@ -207,7 +224,7 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
       method: 'PUT',
       pattern: /^users\/(?<id>[^/]+)\/virtual-key$/,
       handle: async (ctx) => {
-        const body = parseInput(assignKeySchema, await readJsonBody(ctx.req), { echo: true });
+        const body = parseInput(assignKeySchema, await ctx.body(), { echo: true });
         return { body: userJson(await requireSso().assignKey(ctx.params['id']!, body.virtual_key)) };
       },
     },
@@ -215,7 +232,7 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
     {
       method: 'PATCH',
       pattern: /^settings$/,
-      handle: async (ctx) => ({ body: await control.updateSettings(parseInput(settingsPatchSchema, await readJsonBody(ctx.req), { echo: true })) }),
+      handle: async (ctx) => ({ body: await control.updateSettings(parseInput(settingsPatchSchema, await ctx.body(), { echo: true })) }),
     },
     {
       method: 'POST',
@@ -231,7 +248,7 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
     {
       method: 'PATCH',
       pattern: /^budgets$/,
-      handle: async (ctx) => ({ body: await control.updateBudgets(stripUndefined(parseInput(budgetsPatchSchema, await readJsonBody(ctx.req), { echo: true }))) }),
+      handle: async (ctx) => ({ body: await control.updateBudgets(stripUndefined(parseInput(budgetsPatchSchema, await ctx.body(), { echo: true }))) }),
     },
     { method: 'POST', pattern: /^apps\/delete$/, handle: deleteMany('app') },
     { method: 'POST', pattern: /^mcp-servers\/delete$/, handle: deleteMany('mcp') },
@@ -283,7 +300,7 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
       method: 'POST',
       pattern: /^keys$/,
       handle: async (ctx) => {
-        const body = parseInput(createKeySchema, await readJsonBody(ctx.req), { echo: true });
+        const body = parseInput(createKeySchema, await ctx.body(), { echo: true });
         const { key, record } = await control.createVirtualKey({ email: body.user_email, name: body.name });
         // The only time the key exists outside its holder: it is not stored, only its hash.
         return { status: 201, body: { ...keyJson(record), key } };
@@ -319,7 +336,7 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
       method: 'POST',
       pattern: /^ca\/generate$/,
       handle: async (ctx) => {
-        const body = parseInput(generateCaSchema, await readJsonBody(ctx.req), { echo: true });
+        const body = parseInput(generateCaSchema, await ctx.body(), { echo: true });
         return {
           status: 201,
           body: caJson(await control.generateCa({ domains: body.domains, commonName: body.common_name, organization: body.organization })),
@@ -330,13 +347,47 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
       method: 'PUT',
       pattern: /^ca$/,
       handle: async (ctx) => {
-        const body = parseInput(uploadCaSchema, await readJsonBody(ctx.req, 256 * 1024));
+        const body = parseInput(uploadCaSchema, await ctx.body(256 * 1024));
         return { body: caJson(await control.uploadCa(body.cert_pem, body.key_pem)) };
       },
     },
   ];
 
-  return async (req, res) => {
+  /** Runs the route for `method` and `url`; throws HttpError or ControlError for a refusal. */
+  const dispatch = async (method: string, url: URL, body: Context['body']): Promise<AdminResult> => {
+    const rest = url.pathname.slice(ADMIN_PREFIX.length);
+    let pathMatched = false;
+    for (const route of routes) {
+      const match = route.pattern.exec(rest);
+      if (!match) continue;
+      pathMatched = true;
+      if (route.method !== method) continue;
+      const params = Object.fromEntries(Object.entries(match.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]));
+      const result = await route.handle({ url, params, body });
+      return { status: result.status ?? 200, body: result.body };
+    }
+    if (pathMatched) throw new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}`);
+    throw new HttpError(404, 'not_found', `no admin route ${url.pathname}`);
+  };
+
+  /** The error answer for a refusal; anything else is a bug, logged without the request's body. */
+  const failure = (err: unknown, method: string | undefined, where: string | undefined): AdminResult & { code: string } => {
+    const error = (status: number, code: string, message: string, field?: string) => ({
+      status,
+      code,
+      body: { error: { code, message, ...(field === undefined ? {} : { field }) } },
+    });
+    if (err instanceof HttpError) return error(err.status, err.code, err.message, err.field);
+    if (err instanceof ControlError) {
+      const status = { invalid: 400, not_found: 404, unauthorized: 401, revoked: 403, conflict: 409, virtual_key_login_disabled: 403 }[err.code];
+      return error(status, err.code, err.message, err.field);
+    }
+    if (err instanceof URIError) return error(400, 'invalid', 'malformed percent-encoding in the path');
+    options.logger.error({ err, method, url: where }, 'admin request failed');
+    return error(500, 'internal', 'the request failed; see the gateway log');
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
       if (!options.allowRemote && !isLoopback(req.socket.remoteAddress)) {
         throw new HttpError(403, 'forbidden', 'the admin API answers loopback callers only (set admin.allow_remote in the gateway config to change this)');
@@ -347,30 +398,24 @@ export function createAdminApi(options: AdminApiOptions): (req: IncomingMessage,
         throw new HttpError(401, 'unauthorized', 'missing or wrong admin token (Authorization: Bearer <admin token>)');
       }
       const url = new URL(req.url ?? '/', 'http://gateway');
-      const rest = url.pathname.slice(ADMIN_PREFIX.length);
-      let pathMatched = false;
-      for (const route of routes) {
-        const match = route.pattern.exec(rest);
-        if (!match) continue;
-        pathMatched = true;
-        if (route.method !== req.method) continue;
-        const params = Object.fromEntries(Object.entries(match.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]));
-        const result = await route.handle({ req, url, params });
-        return sendJson(res, result.status ?? 200, result.body);
-      }
-      if (pathMatched) throw new HttpError(405, 'method_not_allowed', `${req.method ?? ''} is not allowed on ${url.pathname}`);
-      throw new HttpError(404, 'not_found', `no admin route ${url.pathname}`);
+      const result = await dispatch(req.method ?? '', url, (maxBytes) => readJsonBody(req, maxBytes));
+      sendJson(res, result.status, result.body);
     } catch (err) {
-      if (err instanceof HttpError) return sendError(res, err.status, err.code, err.message, err.field);
-      if (err instanceof ControlError) {
-        const status = { invalid: 400, not_found: 404, unauthorized: 401, revoked: 403, conflict: 409, virtual_key_login_disabled: 403 }[err.code];
-        return sendError(res, status, err.code, err.message, err.field);
-      }
-      if (err instanceof URIError) return sendError(res, 400, 'invalid', 'malformed percent-encoding in the path');
-      options.logger.error({ err, method: req.method, url: req.url }, 'admin request failed');
-      sendError(res, 500, 'internal', 'the request failed; see the gateway log');
+      const result = failure(err, req.method, req.url);
+      if (result.status === 408 || result.status === 413 || result.status === 429) res.shouldKeepAlive = false;
+      sendJson(res, result.status, result.body);
     }
   };
+
+  const call = async (method: string, pathAndQuery: string, body?: unknown): Promise<AdminResult> => {
+    try {
+      return await dispatch(method, new URL(`${ADMIN_PREFIX}${pathAndQuery}`, 'http://gateway'), () => Promise.resolve(body ?? {}));
+    } catch (err) {
+      return failure(err, method, `${ADMIN_PREFIX}${pathAndQuery}`);
+    }
+  };
+
+  return { handle, call };
 }
 
 function caJson(info: NonNullable<Awaited<ReturnType<ControlPlane['caInfo']>>>) {

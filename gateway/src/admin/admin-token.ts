@@ -13,6 +13,7 @@ export class AdminToken {
   readonly file: string;
   readonly #store: GatewayStore;
   #hash: Buffer | undefined;
+  readonly #rotated = new Set<() => void>();
 
   constructor(dataDir: string, store: GatewayStore) {
     this.file = path.join(dataDir, ADMIN_TOKEN_FILE);
@@ -49,7 +50,16 @@ export class AdminToken {
     const token = newAdminToken();
     await writeFileAtomic(this.file, `${token}\n`, { mode: 0o600 });
     await this.#remember(hashSecret(token));
+    for (const listener of this.#rotated) listener();
     return token;
+  }
+
+  /**
+   * Calls `listener` after every rotation. A rotation usually answers a leaked token: what was
+   * signed in with the old one (console sessions) must end with it.
+   */
+  onRotate(listener: () => void): void {
+    this.#rotated.add(listener);
   }
 
   async #remember(hash: string): Promise<void> {

@@ -1,3 +1,3 @@
 // The admin API room: /admin/v1/...
-export { createAdminApi, ADMIN_PREFIX, type AdminApiOptions } from './admin-api.ts';
+export { createAdminApi, isLoopback, ADMIN_PREFIX, type AdminApi, type AdminApiOptions, type AdminResult } from './admin-api.ts';
 export { AdminToken } from './admin-token.ts';

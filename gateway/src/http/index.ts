@@ -1,4 +1,4 @@
 // The http room's door: JSON in and out of the gateway's HTTP routes, and the errors that name the
 // field, the value and what is accepted.
-export { HttpError, sendJson, sendError, readJsonBody, setBodyTimeout, parseInput, type ParseOptions } from './json.ts';
+export { HttpError, sendJson, sendError, readJsonBody, readFormBody, setBodyTimeout, parseInput, type ParseOptions } from './json.ts';
 export { ClientLimits, DEFAULT_CLIENT_LIMITS, type ClientLimitSettings, type RateLimit, type RouteClass } from './client-limits.ts';

@@ -36,9 +36,8 @@ export function setBodyTimeout(server: object, ms: number): void {
   bodyTimeouts.set(server, ms);
 }
 
-/** Reads a JSON body of at most `maxBytes` within the listener's body deadline (408 after it); an empty body reads as `{}`. */
-export async function readJsonBody(req: IncomingMessage, maxBytes = 1024 * 1024): Promise<unknown> {
-  const type = req.headers['content-type'];
+/** Reads a body of at most `maxBytes` within the listener's body deadline (408 after it). */
+async function readBoundedBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   const server = (req.socket as { server?: object }).server;
@@ -61,15 +60,31 @@ export async function readJsonBody(req: IncomingMessage, maxBytes = 1024 * 1024)
   } finally {
     clearTimeout(timer);
   }
-  if (size === 0) return {};
+  return Buffer.concat(chunks);
+}
+
+/** Reads a JSON body of at most `maxBytes` within the listener's body deadline (408 after it); an empty body reads as `{}`. */
+export async function readJsonBody(req: IncomingMessage, maxBytes = 1024 * 1024): Promise<unknown> {
+  const type = req.headers['content-type'];
+  const body = await readBoundedBody(req, maxBytes);
+  if (body.length === 0) return {};
   if (type !== undefined && !/^application\/json\b/i.test(type)) {
     throw new HttpError(415, 'unsupported_media_type', 'send the body as application/json');
   }
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return JSON.parse(body.toString('utf8')) as unknown;
   } catch {
     throw new HttpError(400, 'invalid', 'request body is not valid JSON');
   }
+}
+
+/** Reads an HTML form's body (`application/x-www-form-urlencoded`) of at most `maxBytes`, within the body deadline. */
+export async function readFormBody(req: IncomingMessage, maxBytes = 256 * 1024): Promise<URLSearchParams> {
+  const type = req.headers['content-type'];
+  if (type === undefined || !/^application\/x-www-form-urlencoded\b/i.test(type)) {
+    throw new HttpError(415, 'unsupported_media_type', 'send the form as application/x-www-form-urlencoded');
+  }
+  return new URLSearchParams((await readBoundedBody(req, maxBytes)).toString('utf8'));
 }
 
 function issueField(issue: z.core.$ZodIssue): string {

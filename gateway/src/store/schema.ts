@@ -4,9 +4,9 @@
 import type { MigrationSet } from '../../../lib/index.ts';
 import { createCaTable } from './sqlite/ca.ts';
 import { createCatalogTables, trackCatalogAdders } from './sqlite/catalog.ts';
-import { bindDeviceKeys, createDeviceTables } from './sqlite/devices.ts';
-import { createEventTable, indexEventsByUser } from './sqlite/events.ts';
-import { createInventoryTables } from './sqlite/inventory.ts';
+import { bindDeviceKeys, createDeviceTables, indexDevicesByHostname } from './sqlite/devices.ts';
+import { createEventTable, countEventsPerDay, indexEventsByUser } from './sqlite/events.ts';
+import { createInventoryTables, indexMcpInventoryByFingerprint } from './sqlite/inventory.ts';
 import { createOutboxStreamTable } from './sqlite/outbox-streams.ts';
 import { createMetaTable, createSettingsTable } from './sqlite/settings.ts';
 import { createSsoTables } from './sqlite/sso.ts';
@@ -29,5 +29,14 @@ export const GATEWAY_MIGRATIONS: MigrationSet = {
     { version: 3, name: 'device keys, sign-ins per device, short-lived device tokens', up: bindDeviceKeys },
     { version: 4, name: 'catalog items remember the device that added them (device budgets)', up: trackCatalogAdders },
     { version: 5, name: 'SSO: IdP identities, refresh families and tokens, user names and marks, sign-in methods', up: createSsoTables },
+    {
+      version: 6,
+      name: 'for the console: devices by hostname, events counted per day, MCP inventory by fingerprint',
+      up: (db) => {
+        indexDevicesByHostname(db);
+        countEventsPerDay(db);
+        indexMcpInventoryByFingerprint(db);
+      },
+    },
   ],
 };

@@ -18,9 +18,15 @@ import type {
   CaRecord,
   CatalogItemRecord,
   CatalogKind,
+  CatalogPageQuery,
   CatalogSighting,
   DeviceBudgets,
   DeviceFacts,
+  DevicePageQuery,
+  DeviceStatusRow,
+  EventDayCount,
+  McpPlacement,
+  McpRedactedDetails,
   DeviceRecord,
   DeviceTokenIdentity,
   DeviceUserRecord,
@@ -122,6 +128,12 @@ export class SqliteGatewayStore implements GatewayStore {
   listDevices(): Promise<DeviceRecord[]> {
     return this.devices.listDevices();
   }
+  devicePage(query: DevicePageQuery): Promise<DeviceRecord[]> {
+    return this.devices.devicePage(query);
+  }
+  deviceStatusRows(): Promise<DeviceStatusRow[]> {
+    return this.devices.deviceStatusRows();
+  }
   updateDeviceFromHello(id: string, facts: DeviceFacts, reportedUsers: DeviceRecord['reportedUsers'], at: string): Promise<void> {
     return this.devices.updateDeviceFromHello(id, facts, reportedUsers, at);
   }
@@ -168,6 +180,12 @@ export class SqliteGatewayStore implements GatewayStore {
   }
   userDecisions(): Promise<UserDecision[]> {
     return this.catalog.userDecisions();
+  }
+  catalogPage(kind: CatalogKind, query: CatalogPageQuery): Promise<{ items: CatalogItemRecord[]; total: number }> {
+    return this.catalog.catalogPage(kind, query);
+  }
+  catalogCounts(): Promise<{ kind: CatalogKind; status: CatalogStatus; count: number }[]> {
+    return this.catalog.catalogCounts();
   }
   itemsAddedBy(deviceId: string): Promise<number> {
     return this.catalog.itemsAddedBy(deviceId);
@@ -224,6 +242,12 @@ export class SqliteGatewayStore implements GatewayStore {
   queryEvents(query: EventQuery): Promise<StoredEvent[]> {
     return this.events.queryEvents(query);
   }
+  countEvents(query: { types: readonly string[]; sinceDay: string }): Promise<number> {
+    return this.events.countEvents(query);
+  }
+  eventCountsByDay(query: { types: readonly string[]; sinceDay: string }): Promise<EventDayCount[]> {
+    return this.events.eventCountsByDay(query);
+  }
 
   // ---- inventory ----
   replaceAppInventory(deviceId: string, stream: string, seq: number, apps: readonly InventoryApp[], at: string): Promise<InventoryResult> {
@@ -241,6 +265,9 @@ export class SqliteGatewayStore implements GatewayStore {
   }
   deviceInventory(deviceId: string): Promise<{ apps: InventoryApp[]; mcpServers: InventoryMcpServer[]; mcpErrors: InventoryMcpError[] }> {
     return this.inventory.deviceInventory(deviceId);
+  }
+  mcpPlacements(fingerprints: readonly string[]): Promise<{ placements: McpPlacement[]; details: McpRedactedDetails[] }> {
+    return this.inventory.mcpPlacements(fingerprints);
   }
 
   // ---- CA ----

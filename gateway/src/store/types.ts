@@ -167,6 +167,61 @@ export interface InventoryResult {
   newItems: number;
 }
 
+/** A page of devices (the console): ordered by hostname then id, after a keyset cursor. */
+export interface DevicePageQuery {
+  /** Part of a hostname or of the owner's email, case-insensitive. */
+  search?: string | undefined;
+  os?: string | undefined;
+  /** The last row of the previous page. */
+  after?: { hostname: string; id: string } | undefined;
+  limit: number;
+}
+
+/** A page of a catalog (the console). */
+export interface CatalogPageQuery {
+  status?: CatalogStatus | undefined;
+  /** Part of the id, display name or app, case-insensitive. */
+  search?: string | undefined;
+  /** The last id of the previous page. */
+  after?: string | undefined;
+  limit: number;
+}
+
+/** What the fleet overview counts per device. */
+export interface DeviceStatusRow {
+  id: string;
+  os: string;
+  revoked: boolean;
+}
+
+/** Events of one type per app and UTC day (the console's chart). */
+export interface EventDayCount {
+  app: string | null;
+  /** `YYYY-MM-DD` (UTC). */
+  day: string;
+  count: number;
+}
+
+/** Where an MCP server appears across the fleet: per app and config scope, on how many devices. */
+export interface McpPlacement {
+  fingerprint: string;
+  app: string;
+  scope: string;
+  devices: number;
+}
+
+/** One device's report of an MCP server, as agents send it (already redacted by them). */
+export interface McpRedactedDetails {
+  fingerprint: string;
+  name: string;
+  transport: string;
+  command: string | null;
+  args: string[];
+  url: string | null;
+  envKeys: string[];
+  headerKeys: string[];
+}
+
 // What the control plane stores, one interface per aggregate. Methods are async so a networked
 // database can implement them; the SQLite modules (sqlite/*.ts) answer synchronously inside. A store
 // for another database implements each aggregate and composes them like sqlite-store.ts.
@@ -203,6 +258,10 @@ export interface DeviceStore {
   deviceUsers(deviceId: string): Promise<DeviceUserRecord[]>;
   /** OS user -> gateway user id for the device's sign-ins whose key is not revoked. */
   deviceUserMap(deviceId: string): Promise<Map<string, string>>;
+  /** A page of devices with a search, an OS filter and a keyset cursor (the console's list of 10,000). */
+  devicePage(query: DevicePageQuery): Promise<DeviceRecord[]>;
+  /** Every device's OS and whether it is revoked (the overview's counts). */
+  deviceStatusRows(): Promise<DeviceStatusRow[]>;
 }
 
 /** The app and MCP catalogs, their sightings and the global and per-user decisions. */
@@ -228,6 +287,10 @@ export interface CatalogStore {
    */
   mergeCatalogItem(kind: CatalogKind, from: string, into: string): Promise<boolean>;
   userDecisions(): Promise<UserDecision[]>;
+  /** A page of one catalog by id after a keyset cursor, with a status and a search (id, name, app), and how many match. */
+  catalogPage(kind: CatalogKind, query: CatalogPageQuery): Promise<{ items: CatalogItemRecord[]; total: number }>;
+  /** How many items of each kind have each global status. */
+  catalogCounts(): Promise<{ kind: CatalogKind; status: CatalogStatus; count: number }[]>;
 }
 
 /**
@@ -270,6 +333,10 @@ export interface EventStore {
   /** Marks outbox seqs up to `seq` handled without storing them (a message over a device budget); returns the high seq. */
   skipSeq(deviceId: string, stream: string, seq: number, at: string): Promise<number>;
   queryEvents(query: EventQuery): Promise<StoredEvent[]>;
+  /** Events of these types on `sinceDay` (`YYYY-MM-DD`, UTC) or later. */
+  countEvents(query: { types: readonly string[]; sinceDay: string }): Promise<number>;
+  /** Events of these types on `sinceDay` or later, counted per app and UTC day. */
+  eventCountsByDay(query: { types: readonly string[]; sinceDay: string }): Promise<EventDayCount[]>;
 }
 
 /** Each device's last app and MCP inventory; a report also refreshes the catalog's sightings. */
@@ -284,6 +351,8 @@ export interface InventoryStore {
     at: string,
   ): Promise<InventoryResult>;
   deviceInventory(deviceId: string): Promise<{ apps: InventoryApp[]; mcpServers: InventoryMcpServer[]; mcpErrors: InventoryMcpError[] }>;
+  /** For these MCP fingerprints: the apps and scopes each appears in, and one redacted report of each. */
+  mcpPlacements(fingerprints: readonly string[]): Promise<{ placements: McpPlacement[]; details: McpRedactedDetails[] }>;
 }
 
 /** The gateway-held interception CA. */

@@ -3,7 +3,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { SchemaDatabase } from '../../../../lib/index.ts';
 import type { CatalogStatus } from '../../../../protocol/index.ts';
-import type { CatalogItemRecord, CatalogKind, CatalogSighting, CatalogStore, PolicyItem, UserDecision } from '../types.ts';
+import type { CatalogItemRecord, CatalogKind, CatalogPageQuery, CatalogSighting, CatalogStore, PolicyItem, UserDecision } from '../types.ts';
 
 export function createCatalogTables(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE catalog_items (
@@ -253,6 +253,34 @@ export class SqliteCatalogStore implements CatalogStore {
         this.#db.prepare('DELETE FROM catalog_items WHERE kind = ? AND id = ?').run(kind, from);
         return true;
       })(),
+    );
+  }
+
+  catalogPage(kind: CatalogKind, query: CatalogPageQuery): Promise<{ items: CatalogItemRecord[]; total: number }> {
+    const where = ['c.kind = ?'];
+    const params: string[] = [kind];
+    if (query.status) {
+      where.push('c.status = ?');
+      params.push(query.status);
+    }
+    if (query.search) {
+      const pattern = `%${query.search.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+      where.push("(c.id LIKE ? ESCAPE '\\' OR c.display_name LIKE ? ESCAPE '\\' OR c.app LIKE ? ESCAPE '\\')");
+      params.push(pattern, pattern, pattern);
+    }
+    const total = this.#db.prepare<string[], { n: number }>(`SELECT COUNT(*) AS n FROM catalog_items c WHERE ${where.join(' AND ')}`).get(...params)?.n ?? 0;
+    if (query.after !== undefined) {
+      where.push('c.id > ?');
+      params.push(query.after);
+    }
+    // The fleet counts are computed for this page's rows only.
+    const rows = this.#db.prepare<unknown[], CatalogRow>(`${CATALOG_SELECT} WHERE ${where.join(' AND ')} ORDER BY c.id LIMIT ?`).all(...params, query.limit);
+    return Promise.resolve({ items: rows.map((r) => this.#toCatalog(r)), total });
+  }
+
+  catalogCounts(): Promise<{ kind: CatalogKind; status: CatalogStatus; count: number }[]> {
+    return Promise.resolve(
+      this.#db.prepare<[], { kind: CatalogKind; status: CatalogStatus; count: number }>('SELECT kind, status, COUNT(*) AS count FROM catalog_items GROUP BY kind, status').all(),
     );
   }
 }

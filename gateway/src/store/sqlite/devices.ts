@@ -5,7 +5,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { SchemaDatabase } from '../../../../lib/index.ts';
 import { systemClock, type Clock } from '../../../../lib/index.ts';
-import type { DeviceFacts, DeviceRecord, DeviceStore, DeviceTokenIdentity, DeviceUserRecord } from '../types.ts';
+import type { DeviceFacts, DevicePageQuery, DeviceRecord, DeviceStatusRow, DeviceStore, DeviceTokenIdentity, DeviceUserRecord } from '../types.ts';
 
 export function createDeviceTables(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE devices (
@@ -67,6 +67,14 @@ export function bindDeviceKeys(db: SchemaDatabase): void {
   ) STRICT`);
   db.exec('CREATE INDEX device_sessions_device ON device_sessions (device_id)');
 }
+
+/** Migration 5: the console pages through devices by hostname (10,000 of them stay one index walk). */
+export function indexDevicesByHostname(db: SchemaDatabase): void {
+  db.exec('CREATE INDEX devices_hostname ON devices (hostname, id)');
+}
+
+/** `text` as a LIKE pattern matching itself anywhere (its % and _ taken literally). */
+const containsPattern = (text: string): string => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 interface DeviceRow {
   id: string;
@@ -193,6 +201,30 @@ export class SqliteDeviceStore implements DeviceStore {
 
   listDevices(): Promise<DeviceRecord[]> {
     return Promise.resolve(this.#db.prepare<[], DeviceRow>(`${DEVICE_SELECT} ORDER BY d.hostname, d.id`).all().map(toDevice));
+  }
+
+  devicePage(query: DevicePageQuery): Promise<DeviceRecord[]> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (query.search) {
+      where.push("(d.hostname LIKE ? ESCAPE '\\' OR u.email LIKE ? ESCAPE '\\')");
+      params.push(containsPattern(query.search), containsPattern(query.search));
+    }
+    if (query.os) {
+      where.push('d.os = ?');
+      params.push(query.os);
+    }
+    if (query.after) {
+      where.push('(d.hostname, d.id) > (?, ?)');
+      params.push(query.after.hostname, query.after.id);
+    }
+    const sql = `${DEVICE_SELECT} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.hostname, d.id LIMIT ?`;
+    return Promise.resolve(this.#db.prepare<unknown[], DeviceRow>(sql).all(...params, query.limit).map(toDevice));
+  }
+
+  deviceStatusRows(): Promise<DeviceStatusRow[]> {
+    const rows = this.#db.prepare<[], { id: string; os: string; revoked: number }>('SELECT id, os, revoked_at IS NOT NULL AS revoked FROM devices').all();
+    return Promise.resolve(rows.map((r) => ({ id: r.id, os: r.os, revoked: r.revoked === 1 })));
   }
 
   updateDeviceFromHello(id: string, facts: DeviceFacts, reportedUsers: DeviceRecord['reportedUsers'], at: string): Promise<void> {

@@ -4,7 +4,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { SchemaDatabase } from '../../../../lib/index.ts';
 import { systemClock, type Clock } from '../../../../lib/index.ts';
 import type { EdgeEvent } from '../../../../protocol/index.ts';
-import type { EventQuery, EventStore, GatewayEventInput, IngestResult, StoredEvent } from '../types.ts';
+import type { EventDayCount, EventQuery, EventStore, GatewayEventInput, IngestResult, StoredEvent } from '../types.ts';
 import type { SqliteDeviceStore } from './devices.ts';
 import type { SqliteOutboxStreams } from './outbox-streams.ts';
 
@@ -37,6 +37,25 @@ export function indexEventsByUser(db: SchemaDatabase): void {
   ) WHERE source = 'agent' AND user_id IS NULL AND os_user IS NOT NULL`);
 }
 
+/**
+ * Migration 5: events counted per type, app and UTC day, kept with every insert. The console's
+ * overview (today's blocks, two weeks of requests per app) reads a few hundred rows of it instead of
+ * scanning 100,000 events; existing events are counted once here.
+ */
+export function countEventsPerDay(db: SchemaDatabase): void {
+  db.exec(`CREATE TABLE event_day_counts (
+    day TEXT NOT NULL,
+    type TEXT NOT NULL,
+    app TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (day, type, app)
+  ) STRICT`);
+  db.exec("INSERT INTO event_day_counts (day, type, app, count) SELECT substr(at, 1, 10), type, COALESCE(app, ''), COUNT(*) FROM events GROUP BY 1, 2, 3");
+}
+
+/** The key of an event's day count; an event without an app counts under ''. */
+const dayKey = (at: string, type: string, app: string | null | undefined): string => `${at.slice(0, 10)}\u0000${type}\u0000${app ?? ''}`;
+
 interface EventRow {
   id: number;
   source: 'agent' | 'gateway';
@@ -57,6 +76,7 @@ export class SqliteEventStore implements EventStore {
   readonly #streams: SqliteOutboxStreams;
   readonly #devices: SqliteDeviceStore;
   readonly #insertEvent: Statement<unknown[]>;
+  readonly #addDayCount: Statement<[string, string, string, number]>;
 
   constructor(db: Database, streams: SqliteOutboxStreams, devices: SqliteDeviceStore, clock: Clock = systemClock) {
     this.#clock = clock;
@@ -67,6 +87,15 @@ export class SqliteEventStore implements EventStore {
       `INSERT OR IGNORE INTO events (source, device_id, stream, seq, type, at, app, os_user, user_id, attrs, received_at)
        VALUES ('agent', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    this.#addDayCount = db.prepare('INSERT INTO event_day_counts (day, type, app, count) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count');
+  }
+
+  /** Adds counted events to `event_day_counts` (inside the caller's transaction). */
+  #addDayCounts(counts: ReadonlyMap<string, number>): void {
+    for (const [k, n] of counts) {
+      const [day, type, app] = k.split('\u0000') as [string, string, string];
+      this.#addDayCount.run(day, type, app, n);
+    }
   }
 
   #nowIso(): string {
@@ -100,6 +129,7 @@ export class SqliteEventStore implements EventStore {
         }
         return user;
       };
+      const counts = new Map<string, number>();
       for (const e of events) {
         if (e.seq <= high) continue;
         // Stored in UTC so `since` filters compare like with like whatever offset the agent used.
@@ -108,8 +138,10 @@ export class SqliteEventStore implements EventStore {
           deviceId, stream, e.seq, e.type, eventAt, e.app ?? null, e.os_user ?? null, userOf(e.os_user), JSON.stringify(e.attrs ?? {}), receivedAt,
         );
         stored += info.changes;
+        if (info.changes > 0) counts.set(dayKey(eventAt, e.type, e.app), (counts.get(dayKey(eventAt, e.type, e.app)) ?? 0) + 1);
         if (e.seq > top) top = e.seq;
       }
+      this.#addDayCounts(counts);
       if (top > high) this.#streams.advanceNow(deviceId, stream, top, receivedAt);
       return { stored, highSeq: top };
     }).immediate();
@@ -117,12 +149,15 @@ export class SqliteEventStore implements EventStore {
   }
 
   recordGatewayEvent(event: GatewayEventInput): Promise<void> {
-    this.#db
-      .prepare(
-        `INSERT INTO events (source, device_id, stream, seq, type, at, app, os_user, user_id, attrs, received_at)
-         VALUES ('gateway', ?, NULL, NULL, ?, ?, ?, NULL, ?, ?, ?)`,
-      )
-      .run(event.deviceId ?? null, event.type, event.at, event.app ?? null, event.userId ?? null, JSON.stringify(event.attrs), this.#nowIso());
+    this.#db.transaction(() => {
+      this.#db
+        .prepare(
+          `INSERT INTO events (source, device_id, stream, seq, type, at, app, os_user, user_id, attrs, received_at)
+           VALUES ('gateway', ?, NULL, NULL, ?, ?, ?, NULL, ?, ?, ?)`,
+        )
+        .run(event.deviceId ?? null, event.type, event.at, event.app ?? null, event.userId ?? null, JSON.stringify(event.attrs), this.#nowIso());
+      this.#addDayCounts(new Map([[dayKey(new Date(event.at).toISOString(), event.type, event.app), 1]]));
+    })();
     return Promise.resolve();
   }
 
@@ -160,5 +195,22 @@ export class SqliteEventStore implements EventStore {
         receivedAt: r.received_at,
       })),
     );
+  }
+
+  countEvents(query: { types: readonly string[]; sinceDay: string }): Promise<number> {
+    const row = this.#db
+      .prepare<[string, string], { n: number | null }>('SELECT SUM(count) AS n FROM event_day_counts WHERE day >= ? AND type IN (SELECT value FROM json_each(?))')
+      .get(query.sinceDay, JSON.stringify(query.types));
+    return Promise.resolve(row?.n ?? 0);
+  }
+
+  eventCountsByDay(query: { types: readonly string[]; sinceDay: string }): Promise<EventDayCount[]> {
+    const rows = this.#db
+      .prepare<[string, string], { app: string; day: string; count: number }>(
+        `SELECT app, day, SUM(count) AS count FROM event_day_counts WHERE day >= ? AND type IN (SELECT value FROM json_each(?))
+         GROUP BY app, day ORDER BY day, app`,
+      )
+      .all(query.sinceDay, JSON.stringify(query.types));
+    return Promise.resolve(rows.map((r) => ({ app: r.app === '' ? null : r.app, day: r.day, count: r.count })));
   }
 }

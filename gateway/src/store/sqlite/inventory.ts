@@ -4,7 +4,7 @@
 import type { Database } from 'better-sqlite3';
 import type { SchemaDatabase } from '../../../../lib/index.ts';
 import type { InventoryApp, InventoryMcpError, InventoryMcpServer } from '../../../../protocol/index.ts';
-import type { InventoryResult, InventoryStore } from '../types.ts';
+import type { InventoryResult, InventoryStore, McpPlacement, McpRedactedDetails } from '../types.ts';
 import type { SqliteCatalogStore } from './catalog.ts';
 import type { SqliteOutboxStreams } from './outbox-streams.ts';
 
@@ -43,6 +43,11 @@ export function createInventoryTables(db: SchemaDatabase): void {
     error TEXT NOT NULL
   ) STRICT`);
   db.exec('CREATE INDEX inventory_mcp_errors_device ON inventory_mcp_errors (device_id)');
+}
+
+/** Migration 5: the console shows, per MCP fingerprint, where it appears across the fleet. */
+export function indexMcpInventoryByFingerprint(db: SchemaDatabase): void {
+  db.exec('CREATE INDEX inventory_mcp_fingerprint ON inventory_mcp (fingerprint)');
 }
 
 export class SqliteInventoryStore implements InventoryStore {
@@ -158,5 +163,34 @@ export class SqliteInventoryStore implements InventoryStore {
       .all(deviceId)
       .map((r) => ({ app: r.app, config_path: r.config_path, error: r.error, ...(r.os_user ? { os_user: r.os_user } : {}) }));
     return Promise.resolve({ apps, mcpServers, mcpErrors });
+  }
+
+  mcpPlacements(fingerprints: readonly string[]): Promise<{ placements: McpPlacement[]; details: McpRedactedDetails[] }> {
+    if (fingerprints.length === 0) return Promise.resolve({ placements: [], details: [] });
+    const list = JSON.stringify(fingerprints);
+    const placements = this.#db
+      .prepare<[string], McpPlacement>(
+        `SELECT fingerprint, app, scope, COUNT(DISTINCT device_id) AS devices FROM inventory_mcp
+         WHERE fingerprint IN (SELECT value FROM json_each(?)) GROUP BY fingerprint, app, scope ORDER BY fingerprint, app, scope`,
+      )
+      .all(list);
+    // One report per fingerprint (the same server has the same redacted form wherever it is: that is its fingerprint).
+    const details = this.#db
+      .prepare<[string], { fingerprint: string; name: string; transport: string; command: string | null; args: string | null; url: string | null; env_keys: string; header_keys: string }>(
+        `SELECT fingerprint, name, transport, command, args, url, env_keys, header_keys FROM inventory_mcp
+         WHERE rowid IN (SELECT MIN(rowid) FROM inventory_mcp WHERE fingerprint IN (SELECT value FROM json_each(?)) GROUP BY fingerprint)`,
+      )
+      .all(list)
+      .map((r) => ({
+        fingerprint: r.fingerprint,
+        name: r.name,
+        transport: r.transport,
+        command: r.command,
+        args: r.args ? (JSON.parse(r.args) as string[]) : [],
+        url: r.url,
+        envKeys: JSON.parse(r.env_keys) as string[],
+        headerKeys: JSON.parse(r.header_keys) as string[],
+      }));
+    return Promise.resolve({ placements, details });
   }
 }
