@@ -66,7 +66,8 @@ describe.skipIf(!isRoot)('app identity is not a file name', () => {
     await run('cp', [execFileSync('sh', ['-c', 'command -v curl'], { encoding: 'utf8', env: { PATH: BASE_PATH } }).trim(), path.join(home, 'bin/claude')], { uid, gid });
     expect(fs.statSync(path.join(home, 'bin/claude')).uid).toBe(uid);
     const fake = await asUser(path.join(home, 'bin/claude'));
-    expect(fake.status, fake.body).toBe(403);
+    // Refused in the form the block table gives Claude Code (451: it shows a 401/403 as a sign-in failure).
+    expect(fake.status, fake.body).toBe(451);
     expect(fake.body).toContain('could not be verified');
 
     const { value: event } = await pollUntil(

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 const repo = path.resolve(import.meta.dirname, '../..');
 // Commands the script itself uses, and those the test suite needs (its TEST_PACKAGES table).
 const SCRIPT_COMMANDS = ['bash', 'sh', 'cat', 'cut', 'sha256sum', 'dirname', 'mkdir', 'rm', 'ls', 'head', 'ln', 'uname', 'tr', 'id', 'printf'];
-const TEST_COMMANDS = ['curl', 'openssl', 'python3', 'ps', 'ss', 'setpriv', 'useradd', 'make', 'g++', 'chromium', 'xmllint', 'unzip', 'perl', 'wixl', 'msiinfo', 'aarch64-linux-gnu-g++', 'osslsigncode', 'file', 'readelf', 'qemu-aarch64', 'debootstrap', 'rpmbuild', 'rpmlint', 'lintian', 'bsdtar', 'certutil', 'cpio', 'systemd-analyze'];
+const TEST_COMMANDS = ['curl', 'openssl', 'python3', 'ps', 'ss', 'setpriv', 'useradd', 'make', 'g++', 'chromium', 'xmllint', 'unzip', 'perl', 'wixl', 'msiinfo', 'aarch64-linux-gnu-g++', 'x86_64-w64-mingw32-gcc', 'x86_64-w64-mingw32-objdump', 'osslsigncode', 'file', 'readelf', 'qemu-aarch64', 'debootstrap', 'rpmbuild', 'rpmlint', 'lintian', 'bsdtar', 'certutil', 'cpio', 'systemd-analyze'];
 
 let root: string;
 let bin: string;
