@@ -120,6 +120,20 @@ describe('the Windows local API endpoint (loopback TCP), its TypeScript on this 
     expect(refuseOnTcp({ host: `localhost:${port}`, [LOCAL_API_CLIENT_HEADER]: '1' }, port)).toMatch(/Host 127\.0\.0\.1/);
   });
 
+  it('asks again while the server\'s end waits unaccepted in the listener\'s queue (no owner yet), and refuses an owner that never shows', async () => {
+    const ends = { remoteAddress: '127.0.0.1', remotePort: 4143, localAddress: '127.0.0.1', localPort: 50000, remoteFamily: 'IPv4' };
+    let asked = 0;
+    const lateAccept: PeerCredAddon = { tcpOwnerPid: () => (++asked < 3 ? null : 0), servicePid: () => 0 };
+    expect(await serviceOwnerCheck(lateAccept)(ends)).toBeUndefined();
+    expect(asked).toBe(3);
+    let squatterAsked = 0;
+    const squatter: PeerCredAddon = { tcpOwnerPid: () => (++squatterAsked, 4242), servicePid: () => 0 };
+    expect(await serviceOwnerCheck(squatter)(ends)).toBe('127.0.0.1:4143 is held by process 4242, not by the Heimdall service (process 0)');
+    expect(squatterAsked).toBe(1);
+    const nobody: PeerCredAddon = { tcpOwnerPid: () => null, servicePid: () => 0 };
+    expect(await serviceOwnerCheck(nobody)(ends)).toBe('127.0.0.1:4143 is held by process (unknown), not by the Heimdall service (process 0)');
+  });
+
   it.runIf(ROOT)('sends nothing, not even the request line, to a process of another user squatting the daemon\'s port', async () => {
     expect(linux, 'the Linux addon is not built: npm ci').toBeDefined();
     const port = await freePort();

@@ -79,9 +79,10 @@ export function callLocalApi<T = unknown>(socketPath: string, method: string, pa
     // Nothing is written until the check passed: not the headers, not the body.
     req.once('socket', (socket: Socket) => {
       const verify = (): void => {
-        const why = checkServer(socket);
-        if (why === undefined) send();
-        else req.destroy(new UntrustedDaemonError(shown, why));
+        void Promise.resolve(checkServer(socket)).then(
+          (why) => (why === undefined ? send() : req.destroy(new UntrustedDaemonError(shown, why))),
+          (err: unknown) => req.destroy(new UntrustedDaemonError(shown, `the check failed: ${(err as Error).message}`)),
+        );
       };
       if (socket.connecting) socket.once('connect', verify);
       else verify();
