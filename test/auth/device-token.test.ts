@@ -11,6 +11,7 @@ import { silentLogger } from '../../agent/src/lib/logger.ts';
 import { Store } from '../../agent/src/store/index.ts';
 import { ManualClock } from '../../lib/index.ts';
 import { createKey, Peer, startTestGateway, type TestGateway } from '../gateway/helpers.ts';
+import { throwawayVault } from '../helpers/vault.ts';
 
 const clock = new ManualClock(Date.now());
 let gw: TestGateway;
@@ -23,7 +24,7 @@ beforeAll(async () => {
   gw = await startTestGateway({ clock });
   dir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-device-token-'));
   store = new Store({ stateDir: path.join(dir, 'state'), logger: silentLogger(), migrations: [AUTH_MIGRATIONS] });
-  credentials = new Credentials(store.db);
+  credentials = new Credentials(store.db, throwawayVault());
   const deviceKeys = new FileDeviceKeyStore(path.join(dir, 'state'));
   tokens = new DeviceTokens({ credentials, deviceKeys, controlUrl: () => gw.url, clock, logger: silentLogger() });
   const key = await createKey(gw, 'tok@example.com');

@@ -22,6 +22,8 @@ import {
 import { createLogger, type Logger } from '../../agent/src/lib/logger.ts';
 import { Store } from '../../agent/src/store/index.ts';
 import { CHALLENGE_PATH, ENROLL_PATH, deviceProofText, enrollRequestSchema, verifyDeviceProof } from '../../protocol/index.ts';
+import { throwawayVault } from '../helpers/vault.ts';
+import type { TokenVault } from '../../agent/src/auth/index.ts';
 
 const KEY = 'sk-bf-Zq3xK9mW2pL7vN4tR8yB1cD6fG0hJ5sA';
 const TOKEN = 'hdt_secret-device-token-abcdefghijklmnop';
@@ -80,11 +82,15 @@ function capture(): { logger: Logger; text: () => string } {
   return { logger, text: () => text };
 }
 
+const vaults = new Map<string, TokenVault>();
 function openCredentials(dir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-auth-'))) {
   if (!dirs.includes(dir)) dirs.push(dir);
   const store = new Store({ stateDir: path.join(dir, 'state'), logger: capture().logger, migrations: [AUTH_MIGRATIONS] });
   stores.push(store);
-  return { store, credentials: new Credentials(store.db), dir };
+  // One vault key per state directory, as the daemon's key file: a reopened store opens its keys.
+  const vault = vaults.get(dir) ?? throwawayVault();
+  vaults.set(dir, vault);
+  return { store, credentials: new Credentials(store.db, vault), dir };
 }
 
 function json(res: ServerResponse, status: number, body: unknown) {

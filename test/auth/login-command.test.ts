@@ -12,6 +12,7 @@ import { CHALLENGE_PATH } from '../../protocol/index.ts';
 import { silentLogger } from '../../agent/src/lib/logger.ts';
 import { LocalApi, platformCallerResolver } from '../../agent/src/localapi/index.ts';
 import { Store } from '../../agent/src/store/index.ts';
+import { throwawayVault } from '../helpers/vault.ts';
 
 const KEY = 'sk-bf-Cq1wE4rT7yU0iO3pA6sD9fG2hJ5kL8zX';
 const CHILD = path.join(import.meta.dirname, 'login-cli-child.ts');
@@ -29,7 +30,7 @@ const enrollBodies: { virtual_key: string; os_user: string }[] = [];
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-login-cli-'));
   store = new Store({ stateDir: path.join(dir, 'state'), logger: silentLogger(), migrations: [AUTH_MIGRATIONS] });
-  credentials = new Credentials(store.db);
+  credentials = new Credentials(store.db, throwawayVault());
   gateway = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));

@@ -12,6 +12,7 @@ import { buildProxyEnvironment } from '../../agent/src/intercept/index.ts';
 import { silentLogger } from '../../agent/src/lib/logger.ts';
 import { Store } from '../../agent/src/store/index.ts';
 import { HEIMDALL_BIN, REPO_ROOT, freePort, runToEnd, startProcess, type RunningProcess } from '../helpers/process.ts';
+import { stateDirVault } from '../helpers/vault.ts';
 
 const VIRTUAL_KEY = 'sk-bf-exec-test-0000';
 let dir: string;
@@ -58,7 +59,7 @@ beforeAll(async () => {
   const gatewayUrl = `http://127.0.0.1:${(gateway.address() as { port: number }).port}`;
   // What `heimdall login` leaves behind: this OS user signed in with a virtual key.
   const store = new Store({ stateDir, logger: silentLogger(), migrations: [AUTH_MIGRATIONS] });
-  new Credentials(store.db).saveEnrollment({ deviceToken: 'device-token-exec', controlUrl: gatewayUrl, osUser: os.userInfo().username, virtualKey: VIRTUAL_KEY, userId: 'user-1' });
+  new Credentials(store.db, await stateDirVault(stateDir)).saveEnrollment({ deviceToken: 'device-token-exec', controlUrl: gatewayUrl, osUser: os.userInfo().username, virtualKey: VIRTUAL_KEY, userId: 'user-1' });
   store.close();
   const config = path.join(dir, 'config.json');
   writeFileSync(config, JSON.stringify({ gateway_url: gatewayUrl }));

@@ -14,6 +14,7 @@ import { STATUS_EXIT_CODES } from '../../agent/src/daemon/index.ts';
 import { NOT_GOVERNED_REASONS } from '../../agent/src/daemon/index.ts';
 import { HEIMDALL_BIN, REPO_ROOT, freePort, runToEnd, startProcess, type RunningProcess } from '../helpers/process.ts';
 import { ProtocolTestServer, makePolicy } from '../sync/protocol-test-server.ts';
+import { stateDirVault } from '../helpers/vault.ts';
 
 const TOKEN = 'device-token-status-test';
 const cleanups: (() => unknown)[] = [];
@@ -37,12 +38,12 @@ function tempDir(): string {
 }
 
 /** A daemon process on its own state dir and proxy port, with `settings` as its managed file. */
-async function daemon(settings: Record<string, unknown>, before?: (stateDir: string) => void): Promise<{ stateDir: string; proc: RunningProcess }> {
+async function daemon(settings: Record<string, unknown>, before?: (stateDir: string) => void | Promise<void>): Promise<{ stateDir: string; proc: RunningProcess }> {
   const dir = tempDir();
   const stateDir = path.join(dir, 'state');
   const config = path.join(dir, 'config.json');
   writeFileSync(config, JSON.stringify(settings));
-  before?.(stateDir);
+  await before?.(stateDir);
   const proc = startProcess(process.execPath, [HEIMDALL_BIN, 'run', '--state-dir', stateDir, '--config', config, '--proxy-port', String(await freePort())]);
   cleanups.push(async () => {
     proc.child.kill('SIGKILL');
@@ -53,10 +54,10 @@ async function daemon(settings: Record<string, unknown>, before?: (stateDir: str
 }
 
 /** What `heimdall login` leaves in the store: an enrolled device and this OS user signed in. */
-function signIn(controlUrl: string): (stateDir: string) => void {
-  return (stateDir) => {
+function signIn(controlUrl: string): (stateDir: string) => Promise<void> {
+  return async (stateDir) => {
     const store = new Store({ stateDir, logger: silentLogger(), migrations: [AUTH_MIGRATIONS] });
-    new Credentials(store.db).saveEnrollment({ deviceToken: TOKEN, controlUrl, osUser: os.userInfo().username, virtualKey: 'sk-bf-status-test-0000', userId: 'user-1', email: 'alice@example.com' });
+    new Credentials(store.db, await stateDirVault(stateDir)).saveEnrollment({ deviceToken: TOKEN, controlUrl, osUser: os.userInfo().username, virtualKey: 'sk-bf-status-test-0000', userId: 'user-1', email: 'alice@example.com' });
     store.close();
   };
 }

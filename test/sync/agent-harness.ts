@@ -13,6 +13,7 @@ import { POLICY_MIGRATIONS, PolicyEngine } from '../../agent/src/policy/index.ts
 import { Store } from '../../agent/src/store/index.ts';
 import { Outbox, SYNC_MIGRATIONS, SyncClient, type SyncClientOptions } from '../../agent/src/sync/index.ts';
 import type { PolicySnapshot } from '../../protocol/index.ts';
+import { throwawayVault } from '../helpers/vault.ts';
 
 export interface AgentHarness {
   dir: string;
@@ -50,7 +51,7 @@ export function makeAgent(options: HarnessOptions): AgentHarness {
   const logger = options.logger ?? silentLogger();
   const clock = options.clock ?? new ManualClock(Date.now());
   const store = new Store({ stateDir: path.join(dir, 'state'), logger, migrations: [AUTH_MIGRATIONS, POLICY_MIGRATIONS, SYNC_MIGRATIONS] });
-  const credentials = new Credentials(store.db);
+  const credentials = new Credentials(store.db, throwawayVault());
   if (options.token !== undefined) {
     for (const osUser of options.osUsers ?? ['alice']) {
       credentials.saveEnrollment({ deviceToken: options.token, controlUrl: options.controlUrl, osUser, virtualKey: 'sk-bf-test-key-0000', userId: `user-${osUser}`, email: `${osUser}@example.com` });

@@ -13,6 +13,7 @@ import { Outbox, SYNC_MIGRATIONS, SyncClient } from '../../agent/src/sync/index.
 import { createKey, startTestGateway, type TestGateway } from '../gateway/helpers.ts';
 import { auditEvent } from './agent-harness.ts';
 import { waitFor } from './protocol-test-server.ts';
+import { throwawayVault } from '../helpers/vault.ts';
 
 describe('agent sync with the reference gateway', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-e2e-sync-'));
@@ -39,7 +40,7 @@ describe('agent sync with the reference gateway', () => {
       }),
     });
     store = new Store({ stateDir: path.join(dir, 'agent'), logger, migrations: [AUTH_MIGRATIONS, SYNC_MIGRATIONS, POLICY_MIGRATIONS] });
-    credentials = new Credentials(store.db);
+    credentials = new Credentials(store.db, throwawayVault());
     engine = new PolicyEngine({ db: store.db, logger });
     outbox = new Outbox({ db: store.db, logger });
     const deviceId = credentials.deviceId();

@@ -14,6 +14,7 @@ import { Outbox, SYNC_MIGRATIONS, SyncClient } from '../../agent/src/sync/index.
 import { ManualClock } from '../../lib/index.ts';
 import { createKey, startTestGateway, type TestGateway } from '../gateway/helpers.ts';
 import { waitFor } from './protocol-test-server.ts';
+import { throwawayVault } from '../helpers/vault.ts';
 
 describe('sync client with expiring device tokens', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-sync-token-'));
@@ -27,7 +28,7 @@ describe('sync client with expiring device tokens', () => {
     gw = await startTestGateway({ dataDir: path.join(dir, 'gateway'), clock: gatewayClock });
     const logger = silentLogger();
     store = new Store({ stateDir: path.join(dir, 'agent'), logger, migrations: [AUTH_MIGRATIONS, SYNC_MIGRATIONS, POLICY_MIGRATIONS] });
-    credentials = new Credentials(store.db);
+    credentials = new Credentials(store.db, throwawayVault());
     const deviceKeys = new FileDeviceKeyStore(path.join(dir, 'agent'));
     const deviceId = credentials.deviceId();
     await login({ credentials, deviceKeys, controlUrl: gw.url, agentVersion: '0.1.0', logger }, { osUser: 'alice', virtualKey: (await createKey(gw, 'alice@example.com')).key });

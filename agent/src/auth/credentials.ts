@@ -1,7 +1,15 @@
 // Credentials held in the store: the device id (a random UUID made once), the device token from
 // enrollment and the virtual key of each OS user. The only reader of the secret columns.
+// Virtual keys are long-lived secrets: they rest sealed by the TokenVault like the SSO tokens, so a
+// copy of the store file (a backup, a disk image) holds no usable key without the machine's vault key.
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../store/index.ts';
+import { VaultError, type TokenVault } from './token-vault.ts';
+
+/** Where a virtual key is sealed for: its row's OS user and its column, so it opens nowhere else. */
+const keyContext = (osUser: string): string => `auth_users:${osUser}:virtual_key`;
+/** Stores written before sealing hold the key itself; TokenVault values start with their version. */
+const isSealed = (stored: string): boolean => stored.startsWith('v1.');
 
 export interface Enrollment {
   deviceId: string;
@@ -46,11 +54,29 @@ interface DeviceRow {
 
 export class Credentials {
   readonly #db: Database;
+  readonly #vault: TokenVault;
   /** Virtual keys read so far, by OS user (undefined: that user has none). */
   readonly #virtualKeys = new Map<string, string | undefined>();
 
-  constructor(db: Database) {
+  constructor(db: Database, vault: TokenVault) {
     this.#db = db;
+    this.#vault = vault;
+  }
+
+  /**
+   * Seals the keys a store from before sealing holds in clear, in one transaction. Freed pages are
+   * zeroed and the WAL truncated after, so the clear bytes do not stay behind in the file. Called
+   * only with a vault key that survives a restart: sealing under a throwaway key would lose the keys.
+   */
+  sealPlainKeys(): void {
+    const plain = this.#db.prepare<[], { os_user: string; virtual_key: string }>('SELECT os_user, virtual_key FROM auth_users').all().filter((r) => !isSealed(r.virtual_key));
+    if (plain.length === 0) return;
+    this.#db.pragma('secure_delete = ON');
+    const update = this.#db.prepare('UPDATE auth_users SET virtual_key = ? WHERE os_user = ?');
+    this.#db.transaction(() => {
+      for (const row of plain) update.run(this.#vault.seal(row.virtual_key, keyContext(row.os_user)), row.os_user);
+    }).immediate();
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   #row(): DeviceRow | undefined {
@@ -105,7 +131,7 @@ export class Credentials {
            ON CONFLICT(os_user) DO UPDATE SET virtual_key = excluded.virtual_key, user_id = excluded.user_id,
              email = excluded.email, signed_in_at = excluded.signed_in_at`,
         )
-        .run(input.osUser, input.virtualKey, input.userId ?? null, input.email ?? null, now);
+        .run(input.osUser, this.#vault.seal(input.virtualKey, keyContext(input.osUser)), input.userId ?? null, input.email ?? null, now);
     }).immediate();
     this.#virtualKeys.delete(input.osUser);
   }
@@ -138,7 +164,17 @@ export class Credentials {
   virtualKeyFor(osUser: string): string | undefined {
     // Asked on every forwarded request; the keys change only through this class (sign-in, sign-out).
     if (this.#virtualKeys.has(osUser)) return this.#virtualKeys.get(osUser);
-    const key = this.#db.prepare<[string], { virtual_key: string }>('SELECT virtual_key FROM auth_users WHERE os_user = ?').get(osUser)?.virtual_key;
+    const stored = this.#db.prepare<[string], { virtual_key: string }>('SELECT virtual_key FROM auth_users WHERE os_user = ?').get(osUser)?.virtual_key;
+    let key: string | undefined;
+    try {
+      // A key still in clear (a store from before sealing, not yet sealed) is used as it is.
+      key = stored === undefined || !isSealed(stored) ? stored : this.#vault.open(stored, keyContext(osUser));
+    } catch (err) {
+      // A store moved from another machine, or a lost vault key: that sign-in cannot be used, and the
+      // person is treated as not signed in (the block sentence names `heimdall login`).
+      if (!(err instanceof VaultError)) throw err;
+      key = undefined;
+    }
     this.#virtualKeys.set(osUser, key);
     return key;
   }
@@ -150,6 +186,8 @@ export class Credentials {
         'SELECT os_user, user_id, email, signed_in_at FROM auth_users ORDER BY os_user',
       )
       .all()
+      // A key that no longer opens (another machine's vault key) is not a sign-in.
+      .filter((r) => this.virtualKeyFor(r.os_user) !== undefined)
       .map((r) => ({ osUser: r.os_user, userId: r.user_id ?? undefined, email: r.email ?? undefined, signedInAt: r.signed_in_at }));
   }
 

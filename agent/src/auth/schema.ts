@@ -1,6 +1,7 @@
-// The auth room's tables: this device's identity and enrollment, and the virtual key of each OS user
-// (until SSO sign-in exists). Secrets rest in the store file, which is 0600 in a 0700 root-only
-// directory; nothing else on the machine can read them.
+// The auth room's tables: this device's identity and enrollment, the virtual key of each OS user
+// signed in with one, and SSO sign-ins. The store file is 0600 in a 0700 root-only directory; virtual
+// keys and SSO tokens are also sealed by the TokenVault (credentials.ts, user-tokens.ts), so a copy of
+// the file alone opens nothing.
 import type { MigrationSet } from '../store/index.ts';
 
 export const AUTH_MIGRATIONS: MigrationSet = {

@@ -79,7 +79,19 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   logger.debug('start-up: config loaded');
 
   // --- identity of this device and its users
-  const credentials = new Credentials(store.db);
+  // SSO tokens and virtual keys rest sealed (AES-256-GCM) under a key from the OS key store (docs/security.md).
+  const vaultKeys = vaultKeySourceFor({ platform: process.platform, stateDir: paths.stateDir, machineWide });
+  let vaultKeyDurable = true;
+  const vaultKey = await vaultKeys.loadOrCreate().catch((err: unknown) => {
+    // The daemon keeps governing: sign-ins then last until it restarts, and the log says why.
+    logger.error({ err: (err as Error).message, key_store: vaultKeys.kind }, 'could not open the token vault key; sign-ins made now will not survive a restart');
+    vaultKeyDurable = false;
+    return randomBytes(32);
+  });
+  const vault = new TokenVault(vaultKey);
+  const credentials = new Credentials(store.db, vault);
+  // Keys a store from before sealing holds in clear; never under a throwaway key (they would be lost).
+  if (vaultKeyDurable) credentials.sealPlainKeys();
   const deviceId = credentials.deviceId();
   // The device key: the OS key store for the machine-wide daemon, the state directory otherwise.
   const deviceKeys = deviceKeyStoreFor({ platform: process.platform, stateDir: paths.stateDir, machineWide });
@@ -90,14 +102,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     secureContext: osTrustContext(),
     logger: logger.child({ room: 'auth' }),
   });
-  // SSO tokens rest sealed (AES-256-GCM) under a key from the OS key store (docs/security.md).
-  const vaultKeys = vaultKeySourceFor({ platform: process.platform, stateDir: paths.stateDir, machineWide });
-  const vaultKey = await vaultKeys.loadOrCreate().catch((err: unknown) => {
-    // The daemon keeps governing: sign-ins then last until it restarts, and the log says why.
-    logger.error({ err: (err as Error).message, key_store: vaultKeys.kind }, 'could not open the token vault key; SSO sign-ins made now will not survive a restart');
-    return randomBytes(32);
-  });
-  const userTokens = new UserTokens(store.db, new TokenVault(vaultKey));
+  const userTokens = new UserTokens(store.db, vault);
   const sessions: UserSessions = new UserSessions({
     tokens: userTokens,
     // Refreshes start from timers, after `sso` below exists.
