@@ -24,13 +24,25 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-export async function startGatewayProcess(): Promise<GatewayProcess> {
+export interface GatewayProcessOptions {
+  /** More config keys beside the raised limits (e.g. an `inference` section). */
+  config?: Record<string, unknown>;
+  /** More environment for the process (the provider keys an `inference` section names). */
+  env?: NodeJS.ProcessEnv;
+  /** Node flags, e.g. `--cpu-prof` to profile the gateway under load. */
+  nodeFlags?: readonly string[];
+}
+
+export async function startGatewayProcess(options: GatewayProcessOptions = {}): Promise<GatewayProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-bench-gw-'));
   // Every simulated agent comes from 127.0.0.1: the per-client caps (docs/gateway.md "Limits") would
   // measure themselves, not the gateway. Raised like the device budgets below.
   const config = path.join(dir, 'bench-gateway.json');
-  writeFileSync(config, JSON.stringify({ limits: BENCH_LIMITS }));
-  const child = spawn(process.execPath, [BIN, 'run', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'error', '--config', config], { stdio: ['ignore', 'ignore', 'ignore'] });
+  writeFileSync(config, JSON.stringify({ limits: BENCH_LIMITS, ...options.config }));
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), BIN, 'run', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'error', '--config', config], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+    env: { ...process.env, ...options.env },
+  });
   const runtime = path.join(dir, 'gateway-runtime.json');
   for (let i = 0; !existsSync(runtime); i++) {
     if (i > 300 || child.exitCode !== null) throw new Error('the gateway did not start');
@@ -104,8 +116,8 @@ async function postJson<T>(url: string, body: unknown): Promise<T> {
  * Enrolls `n` devices under one virtual key, a few at a time, the way the agent does: each makes its
  * own Ed25519 device key and signs a fresh gateway challenge; returns their (challenge-signed) tokens.
  */
-async function enrollDevices(gw: GatewayProcess, n: number, prefix: string): Promise<string[]> {
-  const { key } = (await admin(gw, 'POST', 'keys', { user_email: `${prefix}@bench.example` })) as { key: string };
+export async function enrollDevices(gw: GatewayProcess, n: number, prefix: string, existingKey?: string): Promise<string[]> {
+  const key = existingKey ?? ((await admin(gw, 'POST', 'keys', { user_email: `${prefix}@bench.example` })) as { key: string }).key;
   const tokens: string[] = new Array<string>(n);
   let next = 0;
   const worker = async () => {

@@ -487,7 +487,7 @@ export async function startMitmdump(confdir: string): Promise<{ port: number; ca
 }
 
 /** User + system CPU time of a process so far (µs), from /proc/PID/stat. */
-function cpuMicrosOfPid(pid: number): number {
+export function cpuMicrosOfPid(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);

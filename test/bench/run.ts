@@ -355,6 +355,30 @@ const MODULES: BenchModule[] = [
     },
   },
   {
+    name: 'gateway-inference',
+    title: 'Reference gateway: CPU per governed inference request, and requests per second at c=32',
+    issue: 22,
+    limitSeconds: 120,
+    async run() {
+      const { benchGatewayInference, formatGatewayInference } = await import('./gateway-inference.ts');
+      const r = await benchGatewayInference({ concurrency: 32, seconds: 5 });
+      const cpu = r.gateway.cpuPerRequestUs;
+      return {
+        lines: [
+          ...formatGatewayInference(r),
+          `gateway CPU per request / the DEMO upstream's own (an HTTP server answering the same request): ${(cpu / r.direct.cpuPerRequestUs).toFixed(2)}x`,
+        ],
+        checks: [
+          check('gateway CPU per governed request (virtual key + device token, audit event) at c=32', '<= 150 µs', `${Math.round(cpu)} µs`, cpu <= 150),
+          check('gateway requests per second at c=32', '>= 5,000', `${Math.round(r.gateway.reqPerSec)}`, r.gateway.reqPerSec >= 5000),
+        ],
+        notes: [
+          'The gateway is its own process (`heimdall-gateway run`, from source) in front of the DEMO upstream in a third process; CPU is read from /proc for the gateway process alone. Bifrost claims ~11 µs of overhead per request in Go; a Node gateway is an HTTP server and an HTTP client per request, and the DEMO upstream line shows what one Node HTTP server alone costs for the same request on this machine.',
+        ],
+      };
+    },
+  },
+  {
     name: 'console',
     title: 'Admin console: server time per page with 10,000 devices and 100,000 events',
     issue: 20,

@@ -22,7 +22,7 @@ import WebSocket from 'ws';
 import { bundleAgent } from '../../scripts/bundle.ts';
 import { login, startDaemon, type RunningDaemon } from './daemon.ts';
 import { admin, rssBytes, startGatewayProcess } from './gateway.ts';
-import { Conn, mitmdumpAvailable, openTls, percentile, startMitmdump, startUpstreamProcess, type Upstream } from './proxy.ts';
+import { Conn, cpuMicrosOfPid, mitmdumpAvailable, openTls, percentile, startMitmdump, startUpstreamProcess, type Upstream } from './proxy.ts';
 
 export interface ShippedOptions {
   levels?: readonly number[];
@@ -112,12 +112,6 @@ const AUDIT_FILES = [
 
 const mib = (bytes: number): number => bytes / 2 ** 20;
 
-/** User + system CPU time of a process and all its threads so far (µs), from /proc/PID/stat. */
-function cpuMicrosOfPid(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) / 100) * 1e6; // USER_HZ is 100 on Linux
-}
 
 interface PathUnderTest {
   name: string;

@@ -328,6 +328,8 @@ export class SqliteGatewayStore implements GatewayStore {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    // Events recorded in the turn the store closes in are written, not lost.
+    this.events.flushGatewayEvents();
     this.db.pragma('wal_checkpoint(TRUNCATE)');
     this.db.close();
     return Promise.resolve();

@@ -76,7 +76,15 @@ export class SqliteEventStore implements EventStore {
   readonly #streams: SqliteOutboxStreams;
   readonly #devices: SqliteDeviceStore;
   readonly #insertEvent: Statement<unknown[]>;
+  readonly #insertGatewayEvent: Statement<unknown[]>;
   readonly #addDayCount: Statement<[string, string, string, number]>;
+  /**
+   * Gateway events recorded in this turn of the event loop, written together in one transaction at
+   * its end (setImmediate): under load many responses end in the same turn, and one commit each was
+   * the inference path's largest cost after Node's own HTTP work (docs/performance.md). Anything that
+   * reads events arrives in a later turn (a new request), so it always sees them.
+   */
+  #pendingGatewayEvents: { event: GatewayEventInput; done: () => void; failed: (err: unknown) => void }[] = [];
 
   constructor(db: Database, streams: SqliteOutboxStreams, devices: SqliteDeviceStore, clock: Clock = systemClock) {
     this.#clock = clock;
@@ -86,6 +94,10 @@ export class SqliteEventStore implements EventStore {
     this.#insertEvent = db.prepare(
       `INSERT OR IGNORE INTO events (source, device_id, stream, seq, type, at, app, os_user, user_id, attrs, received_at)
        VALUES ('agent', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#insertGatewayEvent = db.prepare(
+      `INSERT INTO events (source, device_id, stream, seq, type, at, app, os_user, user_id, attrs, received_at)
+       VALUES ('gateway', ?, NULL, NULL, ?, ?, ?, NULL, ?, ?, ?)`,
     );
     this.#addDayCount = db.prepare('INSERT INTO event_day_counts (day, type, app, count) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count');
   }
@@ -149,16 +161,32 @@ export class SqliteEventStore implements EventStore {
   }
 
   recordGatewayEvent(event: GatewayEventInput): Promise<void> {
-    this.#db.transaction(() => {
-      this.#db
-        .prepare(
-          `INSERT INTO events (source, device_id, stream, seq, type, at, app, os_user, user_id, attrs, received_at)
-           VALUES ('gateway', ?, NULL, NULL, ?, ?, ?, NULL, ?, ?, ?)`,
-        )
-        .run(event.deviceId ?? null, event.type, event.at, event.app ?? null, event.userId ?? null, JSON.stringify(event.attrs), this.#nowIso());
-      this.#addDayCounts(new Map([[dayKey(new Date(event.at).toISOString(), event.type, event.app), 1]]));
-    })();
-    return Promise.resolve();
+    return new Promise((done, failed) => {
+      if (this.#pendingGatewayEvents.push({ event, done, failed }) === 1) setImmediate(() => this.flushGatewayEvents());
+    });
+  }
+
+  /** Writes the gateway events recorded so far (at the end of their turn, or before the store closes). */
+  flushGatewayEvents(): void {
+    const batch = this.#pendingGatewayEvents;
+    if (batch.length === 0) return;
+    this.#pendingGatewayEvents = [];
+    try {
+      const receivedAt = this.#nowIso();
+      this.#db.transaction(() => {
+        const counts = new Map<string, number>();
+        for (const { event } of batch) {
+          this.#insertGatewayEvent.run(event.deviceId ?? null, event.type, event.at, event.app ?? null, event.userId ?? null, JSON.stringify(event.attrs), receivedAt);
+          const key = dayKey(new Date(event.at).toISOString(), event.type, event.app);
+          counts.set(key, (counts.get(key) ?? 0) + 1);
+        }
+        this.#addDayCounts(counts);
+      })();
+    } catch (err) {
+      for (const { failed } of batch) failed(err);
+      return;
+    }
+    for (const { done } of batch) done();
   }
 
   queryEvents(query: EventQuery): Promise<StoredEvent[]> {
