@@ -95,7 +95,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const logger = options.logger;
   ensurePrivateDirSync(options.dataDir);
   const providers = loadProviderConfig(config.inference, config.source ? { source: config.source } : {});
-  const store = await openGatewayStore({ dataDir: options.dataDir, logger, clock: options.clock, postgres: config.store });
+  const store = await openGatewayStore({ dataDir: options.dataDir, logger, clock: options.clock, postgres: config.store, eventsRetentionDays: config.eventsRetentionDays });
   const clock = options.clock ?? systemClock;
   const control = new ControlPlane({
     store,

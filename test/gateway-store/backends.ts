@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { silentLogger, type Clock } from '../../lib/index.ts';
-import { PostgresGatewayStore, SqliteGatewayStore } from '../../gateway/src/store/index.ts';
+import { PostgresGatewayStore, SqliteGatewayStore, type EventRetention } from '../../gateway/src/store/index.ts';
 import type { CatalogStore, DeviceStore, EventStore, GatewayStore, InventoryStore, SettingsStore, SsoStore, UserKeyStore } from '../../gateway/src/store/index.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 
@@ -28,7 +28,7 @@ export interface Backend {
   /** A fresh, empty database for one test. */
   fresh(): Promise<void>;
   /** Opens a store on the current test's database (again: a reopen sees what was stored). */
-  open(clock: Clock): Promise<ContractStore>;
+  open(clock: Clock, options?: { eventsRetentionDays?: number }): Promise<ContractStore & { retention: EventRetention | undefined }>;
   /** Removes the current test's database. */
   drop(): Promise<void>;
 }
@@ -43,7 +43,7 @@ export function sqliteBackend(): Backend {
       dir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-gw-store-'));
       return Promise.resolve();
     },
-    open: (clock) => Promise.resolve(new SqliteGatewayStore({ dataDir: dir, logger: silentLogger(), clock })),
+    open: (clock, options = {}) => Promise.resolve(new SqliteGatewayStore({ dataDir: dir, logger: silentLogger(), clock, ...options })),
     drop() {
       rmSync(dir, { recursive: true, force: true });
       return Promise.resolve();
@@ -66,7 +66,7 @@ export function postgresBackend(): Backend & { server(): TestPostgres; url(): st
     async fresh() {
       url = await server!.createDatabase(`contract_${process.pid}_${++n}`);
     },
-    open: (clock) => PostgresGatewayStore.open({ url, logger: silentLogger(), clock }),
+    open: (clock, options = {}) => PostgresGatewayStore.open({ url, logger: silentLogger(), clock, ...options }),
     drop: () => Promise.resolve(),
     server: () => server!,
     url: () => url,

@@ -11,13 +11,15 @@ export interface OpenGatewayStoreOptions {
   clock?: Clock | undefined;
   /** From the config's `store_url` / `store_password`; undefined: SQLite. */
   postgres?: { url: string; password: string | undefined } | undefined;
+  /** Config `events_retention_days`: both stores prune older events periodically. */
+  eventsRetentionDays?: number | undefined;
 }
 
 export async function openGatewayStore(options: OpenGatewayStoreOptions): Promise<GatewayStore> {
-  const clock = options.clock ? { clock: options.clock } : {};
-  if (!options.postgres) return new SqliteGatewayStore({ dataDir: options.dataDir, logger: options.logger, ...clock });
+  const common = { logger: options.logger, eventsRetentionDays: options.eventsRetentionDays, ...(options.clock ? { clock: options.clock } : {}) };
+  if (!options.postgres) return new SqliteGatewayStore({ dataDir: options.dataDir, ...common });
   try {
-    return await PostgresGatewayStore.open({ url: options.postgres.url, password: options.postgres.password, logger: options.logger, ...clock });
+    return await PostgresGatewayStore.open({ url: options.postgres.url, password: options.postgres.password, ...common });
   } catch (err) {
     // pg's messages name the host and the failure, never the password.
     throw new Error(`gateway database (config key store_url): ${(err as Error).message}`, { cause: err });

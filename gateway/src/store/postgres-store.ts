@@ -15,6 +15,7 @@ import { migrate } from './postgres/schema.ts';
 import { PgSettingsStore } from './postgres/settings.ts';
 import { PgSsoStore } from './postgres/sso.ts';
 import { PgUserKeyStore } from './postgres/users-keys.ts';
+import { EventRetention } from './retention.ts';
 import type {
   CaRecord,
   CatalogItemRecord,
@@ -56,6 +57,8 @@ export interface PostgresGatewayStoreOptions {
   clock?: Clock;
   /** Connections per replica. */
   poolSize?: number;
+  /** When set, events older than this many days are pruned periodically (config `events_retention_days`). */
+  eventsRetentionDays?: number | undefined;
 }
 
 export class PostgresGatewayStore implements GatewayStore {
@@ -68,6 +71,8 @@ export class PostgresGatewayStore implements GatewayStore {
   readonly inventory: PgInventoryStore;
   readonly ca: PgCaStore;
   readonly sso: PgSsoStore;
+  /** The periodic prune and partition upkeep, when the store was opened with a retention. */
+  retention: EventRetention | undefined;
   readonly #logger: Logger;
   readonly #clock: Clock;
   #closed = false;
@@ -102,6 +107,11 @@ export class PostgresGatewayStore implements GatewayStore {
       if (applied.length > 0) logger.info({ applied: applied.map((v) => `gateway-pg#${v}`) }, 'gateway database migrated');
       const store = new PostgresGatewayStore(db, options);
       await store.events.ensurePartitions(store.#clock.now());
+      if (options.eventsRetentionDays !== undefined) {
+        const events = { pruneEvents: (cutoff: string) => store.events.pruneEvents(cutoff), prepareEvents: (nowMs: number) => store.events.ensurePartitions(nowMs) };
+        store.retention = new EventRetention({ events, days: options.eventsRetentionDays, clock: store.#clock, logger });
+        store.retention.start();
+      }
       return store;
     } catch (err) {
       await db.close().catch(() => undefined);
@@ -271,6 +281,9 @@ export class PostgresGatewayStore implements GatewayStore {
   eventCountsByDay(query: { types: readonly string[]; sinceDay: string }): Promise<EventDayCount[]> {
     return this.events.eventCountsByDay(query);
   }
+  pruneEvents(cutoff: string): Promise<number> {
+    return this.events.pruneEvents(cutoff);
+  }
 
   // ---- inventory ----
   replaceAppInventory(deviceId: string, stream: string, seq: number, apps: readonly InventoryApp[], at: string): Promise<InventoryResult> {
@@ -351,6 +364,7 @@ export class PostgresGatewayStore implements GatewayStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.retention?.stop();
     await this.db.close();
     this.#logger.debug('gateway database pool closed');
   }

@@ -337,6 +337,8 @@ export interface EventStore {
   countEvents(query: { types: readonly string[]; sinceDay: string }): Promise<number>;
   /** Events of these types on `sinceDay` or later, counted per app and UTC day. */
   eventCountsByDay(query: { types: readonly string[]; sinceDay: string }): Promise<EventDayCount[]>;
+  /** Retention: removes events whose time is before `cutoff` (ISO) and the day counts of days before its day; returns how many events went. */
+  pruneEvents(cutoff: string): Promise<number>;
 }
 
 /** Each device's last app and MCP inventory; a report also refreshes the catalog's sightings. */
