@@ -15,6 +15,7 @@ import { migrate } from './postgres/schema.ts';
 import { PgSettingsStore } from './postgres/settings.ts';
 import { PgSsoStore } from './postgres/sso.ts';
 import { PgUserKeyStore } from './postgres/users-keys.ts';
+import { PolicyListener } from './postgres/policy-listener.ts';
 import { EventRetention } from './retention.ts';
 import type {
   CaRecord,
@@ -71,6 +72,7 @@ export class PostgresGatewayStore implements GatewayStore {
   readonly inventory: PgInventoryStore;
   readonly ca: PgCaStore;
   readonly sso: PgSsoStore;
+  readonly policyListener: PolicyListener;
   /** The periodic prune and partition upkeep, when the store was opened with a retention. */
   retention: EventRetention | undefined;
   readonly #logger: Logger;
@@ -91,6 +93,7 @@ export class PostgresGatewayStore implements GatewayStore {
     this.inventory = new PgInventoryStore(db, streams, this.catalog);
     this.ca = new PgCaStore(db);
     this.sso = new PgSsoStore(db);
+    this.policyListener = new PolicyListener({ config: db.clientConfig(), clock, logger: options.logger, readVersion: () => this.settings.policyVersion() });
   }
 
   /** Connects, migrates (one replica at a time) and makes this month's event partitions and the next. */
@@ -252,8 +255,15 @@ export class PostgresGatewayStore implements GatewayStore {
   setAdminTokenHash(hash: string): Promise<void> {
     return this.settings.setAdminTokenHash(hash);
   }
-  bumpPolicyVersion(): Promise<number> {
-    return this.settings.bumpPolicyVersion();
+  async bumpPolicyVersion(): Promise<number> {
+    const version = await this.settings.bumpPolicyVersion();
+    this.policyListener.note(version);
+    return version;
+  }
+
+  /** Policy versions other replicas commit (LISTEN heimdall_policy), and any change missed while the listening connection was down. */
+  onPolicyChange(listener: (version: number) => void): () => void {
+    return this.policyListener.subscribe(listener);
   }
   policyVersion(): Promise<number> {
     return this.settings.policyVersion();
@@ -365,6 +375,7 @@ export class PostgresGatewayStore implements GatewayStore {
     if (this.#closed) return;
     this.#closed = true;
     await this.retention?.stop();
+    await this.policyListener.close();
     await this.db.close();
     this.#logger.debug('gateway database pool closed');
   }

@@ -425,5 +425,10 @@ export interface SsoStore {
 
 /** Everything the control plane stores: the aggregates, composed. */
 export interface GatewayStore extends UserKeyStore, DeviceStore, CatalogStore, SettingsStore, EventStore, InventoryStore, CaStore, SsoStore {
+  /**
+   * Policy versions committed by other replicas sharing the database (PostgreSQL: LISTEN/NOTIFY),
+   * reported once each and only when newer; absent on a store only one process uses (SQLite).
+   */
+  onPolicyChange?(listener: (version: number) => void): () => void;
   close(): Promise<void>;
 }
