@@ -88,7 +88,8 @@ install_dependencies() {
 # (the arm64 sock_diag addon), the mingw-w64 cross compiler and its objdump (the win-x64 addon, read back as a PE DLL), osslsigncode (Windows signatures), file and readelf (binutils) to check
 # each format, and qemu-user to run the linux-arm64 one; for the OS packages, debootstrap (a real
 # Debian root to dpkg -i into), rpmbuild/rpmlint/lintian, bsdtar and cpio (the macOS .pkg), certutil
-# (NSS trust stores) and systemd-analyze (the unit).
+# (NSS trust stores) and systemd-analyze (the unit); PostgreSQL 15, the server the gateway's
+# PostgreSQL store is tested against (Debian keeps its binaries off PATH, so it is checked by path).
 TEST_PACKAGES=(
   "curl:curl" "openssl:openssl" "python3:python3" "procps:ps" "iproute2:ss" "util-linux:setpriv"
   "passwd:useradd" "make:make" "g++:g++" "chromium:chromium"
@@ -96,6 +97,7 @@ TEST_PACKAGES=(
   "g++-aarch64-linux-gnu:aarch64-linux-gnu-g++" "gcc-mingw-w64-x86-64:x86_64-w64-mingw32-gcc" "binutils-mingw-w64-x86-64:x86_64-w64-mingw32-objdump" "osslsigncode:osslsigncode" "file:file" "binutils:readelf" "qemu-user:qemu-aarch64"
   "debootstrap:debootstrap" "rpm:rpmbuild" "rpmlint:rpmlint" "lintian:lintian" "libarchive-tools:bsdtar"
   "libnss3-tools:certutil" "cpio:cpio" "systemd:systemd-analyze"
+  "postgresql-15:/usr/lib/postgresql/15/bin/initdb"
 )
 
 check_test_packages() {

@@ -49,7 +49,24 @@ const fileSchema = z.strictObject({
   inference: z.unknown().optional(),
   limits: limitsSchema.optional(),
   sso: z.unknown().optional(),
+  store_url: z.string().min(1).optional(),
+  store_password: z.string().min(1).optional(),
+  events_retention_days: whole(1, 36_500),
 });
+
+/** `env.NAME`: the only form a secret takes in the config file. */
+const ENV_REFERENCE = /^env\.([A-Za-z_][A-Za-z0-9_]*)$/;
+
+/** Events older than this go (docs/gateway.md "Events retention"); 90 days covers a quarter's audit. */
+export const DEFAULT_EVENTS_RETENTION_DAYS = 90;
+
+/** Where the gateway keeps its state when not in the data dir's SQLite file. */
+export interface GatewayStoreConfig {
+  /** `postgres://user@host:5432/db`, never with a password in it. */
+  url: string;
+  /** Resolved from `store_password: "env.NAME"`; undefined lets pg read PGPASSWORD or ~/.pgpass. */
+  password: string | undefined;
+}
 
 export interface GatewayConfig {
   /** Where devices reach the gateway (`https://gw.example.com`); enrollment answers with its wss:// URL. */
@@ -62,6 +79,10 @@ export interface GatewayConfig {
   limits: GatewayLimits;
   /** Single sign-on (docs/sso.md); undefined when no IdP is configured. */
   sso: SsoConfig | undefined;
+  /** PostgreSQL (`store_url`); undefined keeps the embedded SQLite file in the data dir. */
+  store: GatewayStoreConfig | undefined;
+  /** Days agent and gateway events are kept (both stores). */
+  eventsRetentionDays: number;
   source: string | undefined;
 }
 
@@ -69,7 +90,7 @@ export class GatewayConfigError extends Error {
   override name = 'GatewayConfigError';
 }
 
-export const EMPTY_CONFIG: GatewayConfig = { publicUrl: undefined, supportUrl: undefined, adminAllowRemote: false, tls: undefined, inference: undefined, limits: DEFAULT_LIMITS, sso: undefined, source: undefined };
+export const EMPTY_CONFIG: GatewayConfig = { publicUrl: undefined, supportUrl: undefined, adminAllowRemote: false, tls: undefined, inference: undefined, limits: DEFAULT_LIMITS, sso: undefined, store: undefined, eventsRetentionDays: DEFAULT_EVENTS_RETENTION_DAYS, source: undefined };
 
 export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   let raw: unknown;
@@ -100,9 +121,12 @@ export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process
     if (err instanceof SsoConfigError) throw new GatewayConfigError(err.message);
     throw err;
   }
+  const where = `gateway config ${file}`;
   return {
     publicUrl: c.public_url ? new URL(c.public_url) : undefined,
     sso,
+    store: resolveStore(c.store_url, c.store_password, env, where),
+    eventsRetentionDays: c.events_retention_days ?? DEFAULT_EVENTS_RETENTION_DAYS,
     supportUrl: c.support_url,
     adminAllowRemote: c.admin?.allow_remote ?? false,
     tls,
@@ -130,4 +154,40 @@ function resolveLimits(l: z.infer<typeof limitsSchema>): GatewayLimits {
       },
     },
   };
+}
+
+/**
+ * Validates `store_url` and resolves `store_password`. A password inside the URL is refused: the
+ * file is read by people and tools that must not learn it (PGPASSWORD, ~/.pgpass or an `env.NAME`
+ * reference carry it instead). Errors never repeat the URL, which may hold that password.
+ */
+export function resolveStore(url: string | undefined, password: string | undefined, env: NodeJS.ProcessEnv, where: string): GatewayStoreConfig | undefined {
+  if (url === undefined) {
+    if (password !== undefined) throw new GatewayConfigError(`${where}: key \`store_password\`: set only with \`store_url\` (the PostgreSQL store); remove it to keep the embedded SQLite store`);
+    return undefined;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new GatewayConfigError(`${where}: key \`store_url\`: not a URL; expected postgres://user@host:5432/database`);
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new GatewayConfigError(`${where}: key \`store_url\`: expected a postgres:// or postgresql:// URL, got a ${parsed.protocol.replace(/:$/, '')}: one`);
+  }
+  if (parsed.password !== '' || parsed.searchParams.has('password')) {
+    throw new GatewayConfigError(
+      `${where}: key \`store_url\`: contains a password, which never goes in the config file; remove it and set PGPASSWORD, ~/.pgpass of the gateway's account, or \`store_password: "env.NAME"\``,
+    );
+  }
+  if (password === undefined) return { url, password: undefined };
+  const variable = ENV_REFERENCE.exec(password)?.[1];
+  if (variable === undefined) {
+    throw new GatewayConfigError(`${where}: key \`store_password\`: expected a reference to an environment variable, like "env.HEIMDALL_DB_PASSWORD" (the password itself never goes in the config file)`);
+  }
+  const value = env[variable];
+  if (value === undefined || value === '') {
+    throw new GatewayConfigError(`${where}: key \`store_password\`: environment variable ${variable} is not set; set it in the gateway's environment (or use PGPASSWORD / ~/.pgpass)`);
+  }
+  return { url, password: value };
 }

@@ -15,7 +15,7 @@ import { controlUrlFor, createChallengeHandler, createEnrollHandler, createToken
 import { ClientLimits, sendError, sendJson, setBodyTimeout, type RouteClass } from './http/index.ts';
 import { EdgeHub } from './hub/index.ts';
 import { createInferenceHandler, loadProviderConfig, type InferenceAuditEvent, type InferenceHandler } from './inference/index.ts';
-import { SqliteGatewayStore, type GatewayStore } from './store/index.ts';
+import { openGatewayStore, type GatewayStore } from './store/index.ts';
 import { AccessTokens, createSsoHandler, isSsoPath, SsoService } from './sso/index.ts';
 
 import { ADMIN_TOKEN_FILE, RUNTIME_FILE } from './data-dir-files.ts';
@@ -95,7 +95,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const logger = options.logger;
   ensurePrivateDirSync(options.dataDir);
   const providers = loadProviderConfig(config.inference, config.source ? { source: config.source } : {});
-  const store = new SqliteGatewayStore({ dataDir: options.dataDir, logger, ...(options.clock ? { clock: options.clock } : {}) });
+  const store = await openGatewayStore({ dataDir: options.dataDir, logger, clock: options.clock, postgres: config.store, eventsRetentionDays: config.eventsRetentionDays });
   const clock = options.clock ?? systemClock;
   const control = new ControlPlane({
     store,

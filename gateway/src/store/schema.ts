@@ -5,7 +5,7 @@ import type { MigrationSet } from '../../../lib/index.ts';
 import { createCaTable } from './sqlite/ca.ts';
 import { createCatalogTables, trackCatalogAdders } from './sqlite/catalog.ts';
 import { bindDeviceKeys, createDeviceTables, indexDevicesByHostname } from './sqlite/devices.ts';
-import { createEventTable, countEventsPerDay, indexEventsByUser } from './sqlite/events.ts';
+import { createEventTable, countEventsPerDay, indexEventsByTime, indexEventsByUser } from './sqlite/events.ts';
 import { createInventoryTables, indexMcpInventoryByFingerprint } from './sqlite/inventory.ts';
 import { createOutboxStreamTable } from './sqlite/outbox-streams.ts';
 import { createMetaTable, createSettingsTable } from './sqlite/settings.ts';
@@ -38,5 +38,6 @@ export const GATEWAY_MIGRATIONS: MigrationSet = {
         indexMcpInventoryByFingerprint(db);
       },
     },
+    { version: 7, name: 'events by time (retention)', up: indexEventsByTime },
   ],
 };

@@ -14,6 +14,7 @@ import { SqliteOutboxStreams } from './sqlite/outbox-streams.ts';
 import { SqliteSettingsStore } from './sqlite/settings.ts';
 import { SqliteSsoStore } from './sqlite/sso.ts';
 import { SqliteUserKeyStore } from './sqlite/users-keys.ts';
+import { EventRetention } from './retention.ts';
 import type {
   CaRecord,
   CatalogItemRecord,
@@ -54,6 +55,8 @@ export interface SqliteGatewayStoreOptions {
   logger: Logger;
   /** Time of the rows the store stamps itself (created, enrolled, revoked, received); tests pass a ManualClock. */
   clock?: Clock;
+  /** When set, events older than this many days are pruned periodically (config `events_retention_days`). */
+  eventsRetentionDays?: number | undefined;
 }
 
 export class SqliteGatewayStore implements GatewayStore {
@@ -67,6 +70,8 @@ export class SqliteGatewayStore implements GatewayStore {
   readonly inventory: SqliteInventoryStore;
   readonly ca: SqliteCaStore;
   readonly sso: SqliteSsoStore;
+  /** The periodic prune, when the store was opened with a retention. */
+  readonly retention: EventRetention | undefined;
   #closed = false;
 
   constructor(options: SqliteGatewayStoreOptions) {
@@ -84,6 +89,10 @@ export class SqliteGatewayStore implements GatewayStore {
     this.inventory = new SqliteInventoryStore(this.db, streams, this.catalog);
     this.ca = new SqliteCaStore(this.db);
     this.sso = new SqliteSsoStore(this.db);
+    if (options.eventsRetentionDays !== undefined) {
+      this.retention = new EventRetention({ events: this.events, days: options.eventsRetentionDays, clock, logger: options.logger });
+      this.retention.start();
+    }
   }
 
   // ---- users and keys ----
@@ -248,6 +257,9 @@ export class SqliteGatewayStore implements GatewayStore {
   eventCountsByDay(query: { types: readonly string[]; sinceDay: string }): Promise<EventDayCount[]> {
     return this.events.eventCountsByDay(query);
   }
+  pruneEvents(cutoff: string): Promise<number> {
+    return this.events.pruneEvents(cutoff);
+  }
 
   // ---- inventory ----
   replaceAppInventory(deviceId: string, stream: string, seq: number, apps: readonly InventoryApp[], at: string): Promise<InventoryResult> {
@@ -325,13 +337,13 @@ export class SqliteGatewayStore implements GatewayStore {
     return this.sso.revokeFamilies(where, reason, at);
   }
 
-  close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+  async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
+    await this.retention?.stop();
     // Events recorded in the turn the store closes in are written, not lost.
     this.events.flushGatewayEvents();
     this.db.pragma('wal_checkpoint(TRUNCATE)');
     this.db.close();
-    return Promise.resolve();
   }
 }

@@ -337,6 +337,8 @@ export interface EventStore {
   countEvents(query: { types: readonly string[]; sinceDay: string }): Promise<number>;
   /** Events of these types on `sinceDay` or later, counted per app and UTC day. */
   eventCountsByDay(query: { types: readonly string[]; sinceDay: string }): Promise<EventDayCount[]>;
+  /** Retention: removes events whose time is before `cutoff` (ISO) and the day counts of days before its day; returns how many events went. */
+  pruneEvents(cutoff: string): Promise<number>;
 }
 
 /** Each device's last app and MCP inventory; a report also refreshes the catalog's sightings. */
@@ -423,5 +425,10 @@ export interface SsoStore {
 
 /** Everything the control plane stores: the aggregates, composed. */
 export interface GatewayStore extends UserKeyStore, DeviceStore, CatalogStore, SettingsStore, EventStore, InventoryStore, CaStore, SsoStore {
+  /**
+   * Policy versions committed by other replicas sharing the database (PostgreSQL: LISTEN/NOTIFY),
+   * reported once each and only when newer; absent on a store only one process uses (SQLite).
+   */
+  onPolicyChange?(listener: (version: number) => void): () => void;
   close(): Promise<void>;
 }

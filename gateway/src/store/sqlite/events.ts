@@ -53,6 +53,14 @@ export function countEventsPerDay(db: SchemaDatabase): void {
   db.exec("INSERT INTO event_day_counts (day, type, app, count) SELECT substr(at, 1, 10), type, COALESCE(app, ''), COUNT(*) FROM events GROUP BY 1, 2, 3");
 }
 
+/** Migration 7: retention removes events by time; without an index each run would scan them all. */
+export function indexEventsByTime(db: SchemaDatabase): void {
+  db.exec('CREATE INDEX events_at ON events (at)');
+}
+
+/** Events removed per transaction by retention: other writers wait at most one batch. */
+const PRUNE_BATCH = 5000;
+
 /** The key of an event's day count; an event without an app counts under ''. */
 const dayKey = (at: string, type: string, app: string | null | undefined): string => `${at.slice(0, 10)}\u0000${type}\u0000${app ?? ''}`;
 
@@ -240,5 +248,19 @@ export class SqliteEventStore implements EventStore {
       )
       .all(query.sinceDay, JSON.stringify(query.types));
     return Promise.resolve(rows.map((r) => ({ app: r.app === '' ? null : r.app, day: r.day, count: r.count })));
+  }
+
+  async pruneEvents(cutoff: string): Promise<number> {
+    const batch = this.#db.prepare<[string, number]>('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)');
+    let removed = 0;
+    for (;;) {
+      const changes = batch.run(cutoff, PRUNE_BATCH).changes;
+      removed += changes;
+      if (changes < PRUNE_BATCH) break;
+      // Lets the event loop (agents' messages, admin requests) run between batches.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    this.#db.prepare('DELETE FROM event_day_counts WHERE day < ?').run(cutoff.slice(0, 10));
+    return removed;
   }
 }

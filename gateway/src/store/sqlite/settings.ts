@@ -3,32 +3,11 @@
 import type { Database } from 'better-sqlite3';
 import type { SchemaDatabase } from '../../../../lib/index.ts';
 import { systemClock, type Clock } from '../../../../lib/index.ts';
-import { LIMITS, TIMING, type PolicySettings } from '../../../../protocol/index.ts';
+import type { PolicySettings } from '../../../../protocol/index.ts';
+import { DEFAULT_BUDGETS, DEFAULT_SETTINGS } from '../defaults.ts';
 import type { DeviceBudgets, SettingsStore } from '../types.ts';
 
-export const DEFAULT_SETTINGS: PolicySettings = {
-  pending_action: 'allow',
-  fail_mode: 'open',
-  intercept: true,
-  routing: {},
-  full_resync_s: TIMING.defaultFullResyncS,
-  allow_direct_keys: false,
-  require_verified: [],
-};
-
-/**
- * Well above what a real device sends (a developer machine reports tens of apps and MCP servers and
- * a few events a minute; an outbox drained after a day offline is a few thousand events), far
- * below what would let one device fill the catalogs: docs/gateway.md states the rates.
- */
-export const DEFAULT_BUDGETS: DeviceBudgets = {
-  message_bytes: LIMITS.maxAgentMessageBytes,
-  inventory_apps: 512,
-  inventory_mcp: 1024,
-  catalog_items: 1000,
-  events_per_minute: 1200,
-  events_burst: 20_000,
-};
+export { DEFAULT_BUDGETS, DEFAULT_SETTINGS } from '../defaults.ts';
 
 /** The settings row holding the budgets (kept apart from the policy settings agents receive). */
 const BUDGETS_KEY = 'gateway.budgets';

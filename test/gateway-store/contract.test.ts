@@ -1,0 +1,223 @@
+// The gateway store contract, one aggregate at a time, run against both implementations on real
+// databases (a SQLite file; a PostgreSQL 15 server): each module keeps its own rules (revocation,
+// token replacement, replay protection, sightings) behind the composed door, identically.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../lib/index.ts';
+import { DEFAULT_SETTINGS, type GatewayStore } from '../../gateway/src/store/index.ts';
+import { at } from '../gateway/helpers.ts';
+import { postgresBackend, sqliteBackend, type Backend, type ContractStore } from './backends.ts';
+
+describe.each<Backend>([sqliteBackend(), postgresBackend()])('$name store', (backend) => {
+let store: ContractStore;
+let clock: ManualClock;
+const iso = () => new Date(clock.now()).toISOString();
+
+beforeAll(() => backend.start());
+afterAll(() => backend.stop());
+
+beforeEach(async () => {
+  await backend.fresh();
+  clock = new ManualClock();
+  store = await backend.open(clock);
+});
+
+afterEach(async () => {
+  await store.close();
+  await backend.drop();
+});
+
+const facts = { hostname: 'h', os: 'linux', osVersion: null, arch: null, agentVersion: null };
+
+async function enrolled(s: GatewayStore, osUser = 'alice', token = 'tok-1'): Promise<{ userId: string; keyId: string }> {
+  const user = await s.ensureUser('alice@example.com');
+  const key = (await s.listVirtualKeys())[0] ?? (await s.createVirtualKey({ id: 'key-1', userId: user.id, keyHash: 'kh', prefix: 'sk-bf-1', name: null }));
+  await s.enrollDevice({ deviceId: 'dev-1', facts, publicKey: 'pk-dev-1', osUser, userId: user.id, keyId: key.id });
+  await s.issueDeviceToken({ tokenId: token, tokenHash: `${token}-hash`, deviceId: 'dev-1', expiresAt: new Date(clock.now() + 900_000).toISOString() });
+  return { userId: user.id, keyId: key.id };
+}
+
+describe('users and keys', () => {
+  it('finds a user by id or by email in any case, and keeps the first revocation time', async () => {
+    const user = await store.keys.ensureUser('Alice@Example.com');
+    expect(await store.keys.ensureUser('alice@example.com')).toEqual(user);
+    expect(await store.keys.findUser(user.id)).toEqual(user);
+    await store.keys.createVirtualKey({ id: 'key-1', userId: user.id, keyHash: 'kh', prefix: 'sk-bf-1', name: 'laptop' });
+    clock.advance(60_000);
+    const revokedAt = iso();
+    expect((await store.keys.revokeVirtualKey('key-1'))?.revokedAt).toBe(revokedAt);
+    clock.advance(60_000);
+    expect((await store.keys.revokeVirtualKey('key-1'))?.revokedAt).toBe(revokedAt);
+    expect(await store.keys.revokeVirtualKey('nope')).toBeUndefined();
+  });
+});
+
+describe('devices', () => {
+  it('keeps the first key and owner, ends tokens at their expiry, and refuses them once the device is revoked', async () => {
+    await enrolled(store, 'alice', 'tok-1');
+    expect((await store.devices.getDevice('dev-1'))?.enrolledAt).toBe(iso());
+    const bob = await store.keys.ensureUser('bob@example.com');
+    await store.keys.createVirtualKey({ id: 'key-b', userId: bob.id, keyHash: 'kb', prefix: 'sk-bf-b', name: null });
+    // A later sign-in on the same device never moves the owner or the bound key.
+    await store.devices.enrollDevice({ deviceId: 'dev-1', facts, publicKey: 'pk-other', osUser: 'bob', userId: bob.id, keyId: 'key-b' });
+    expect(await store.devices.getDevice('dev-1')).toMatchObject({ ownerEmail: 'alice@example.com', publicKey: 'pk-dev-1' });
+    expect([...(await store.devices.deviceUserMap('dev-1')).keys()]).toEqual(['alice', 'bob']);
+    await enrolled(store, 'alice', 'tok-2');
+    expect((await store.devices.findDeviceToken('tok-1-hash'))?.refused).toBeUndefined();
+    clock.advance(900_001);
+    expect((await store.devices.findDeviceToken('tok-2-hash'))?.refused).toBe('token_expired');
+    await enrolled(store, 'alice', 'tok-3');
+    await store.devices.revokeDevice('dev-1');
+    expect((await store.devices.findDeviceToken('tok-3-hash'))?.refused).toBe('device_revoked');
+    // Revoking a key signs its user out; the device keeps its other users.
+    expect(await store.devices.signOutKey('key-b')).toEqual(['dev-1']);
+    expect([...(await store.devices.deviceUserMap('dev-1')).keys()]).toEqual(['alice']);
+  });
+});
+
+describe('events', () => {
+  it('stores each seq once, attributes it to the signed-in user, and advances the stream', async () => {
+    const { userId } = await enrolled(store);
+    const e = (seq: number, osUser?: string) => ({ seq, type: 'request', at: at(seq), ...(osUser ? { os_user: osUser } : {}) });
+    expect(await store.events.ingestEvents('dev-1', 's1', [e(1, 'alice'), e(2, 'root')], at(10))).toEqual({ stored: 2, highSeq: 2 });
+    expect(await store.events.ingestEvents('dev-1', 's1', [e(2, 'alice'), e(3)], at(11))).toEqual({ stored: 1, highSeq: 3 });
+    expect(await store.events.highSeq('dev-1', 's1')).toBe(3);
+    const rows = await store.events.queryEvents({ deviceId: 'dev-1', limit: 10 });
+    expect(rows.map((r) => [r.seq, r.userId])).toEqual([[3, null], [2, null], [1, userId]]);
+  });
+});
+
+describe('inventory', () => {
+  it('applies a report newer than the stream and counts new catalog items, and ignores a replay', async () => {
+    await enrolled(store);
+    const apps = [{ app_id: 'curl' }, { app_id: 'codex', display_name: 'Codex' }];
+    expect(await store.inventory.replaceAppInventory('dev-1', 's1', 5, apps, at(1))).toEqual({ applied: true, highSeq: 5, newItems: 2 });
+    expect(await store.inventory.replaceAppInventory('dev-1', 's1', 5, [], at(2))).toEqual({ applied: false, highSeq: 5, newItems: 0 });
+    expect((await store.inventory.deviceInventory('dev-1')).apps.map((a) => a.app_id)).toEqual(['codex', 'curl']);
+    expect((await store.catalog.listCatalog('app')).map((c) => [c.id, c.status, c.fleetCount])).toEqual([['codex', 'pending', 1], ['curl', 'pending', 1]]);
+    // A later report without curl drops its inventory sighting: the fleet count follows.
+    await store.inventory.replaceAppInventory('dev-1', 's1', 6, [{ app_id: 'codex' }], at(3));
+    expect((await store.catalog.getCatalogItem('app', 'curl'))?.fleetCount).toBe(0);
+  });
+});
+
+describe('settings and policy version', () => {
+  it('fills unsaved settings from the defaults and bumps the version from 1', async () => {
+    expect(await store.settings.getSettings()).toEqual(DEFAULT_SETTINGS);
+    await store.settings.saveSettings({ ...DEFAULT_SETTINGS, fail_mode: 'closed' });
+    expect((await store.settings.getSettings()).fail_mode).toBe('closed');
+    expect(await store.settings.policyVersion()).toBe(1);
+    expect(await store.settings.bumpPolicyVersion()).toBe(2);
+    expect(await store.settings.bumpPolicyVersion()).toBe(3);
+  });
+});
+
+describe('catalogs', () => {
+  it('decides globally and per user, merges and deletes items with their sightings, and pages by id with a search', async () => {
+    const { userId } = await enrolled(store);
+    expect(await store.catalog.recordSightings('dev-1', [{ kind: 'app', id: 'codex' }, { kind: 'app', id: 'codex' }, { kind: 'app', id: 'Cursor_1' }], at(1), 'request')).toBe(2);
+    expect(await store.catalog.recordSightings('dev-1', [{ kind: 'app', id: 'codex', displayName: 'Codex' }], at(2), 'inventory')).toBe(0);
+    expect(await store.catalog.itemsAddedBy('dev-1')).toBe(2);
+    expect(await store.catalog.countUnknown('app', ['codex', 'zed', 'zed'])).toBe(1);
+    // Nothing decided yet: the snapshot carries nothing.
+    expect(await store.catalog.policyItems()).toEqual([]);
+    await store.catalog.setGlobalDecision('app', 'codex', 'denied', at(3));
+    await store.catalog.setUserDecision('app', 'Cursor_1', userId, 'approved', at(4));
+    expect(await store.catalog.policyItems()).toEqual([
+      { kind: 'app', id: 'Cursor_1', displayName: null, status: 'pending' },
+      { kind: 'app', id: 'codex', displayName: 'Codex', status: 'denied' },
+    ]);
+    expect(await store.catalog.userDecisions()).toEqual([{ kind: 'app', itemId: 'Cursor_1', userId, status: 'approved' }]);
+    const codex = await store.catalog.getCatalogItem('app', 'codex');
+    expect(codex).toMatchObject({ status: 'denied', decidedAt: at(3), firstSeenAt: at(1), lastSeenAt: at(2), fleetCount: 1, userDecisions: [] });
+    // `_` and `%` in a search are literal; the search ignores case.
+    expect((await store.catalog.catalogPage('app', { search: 'r_1', limit: 10 })).items.map((i) => i.id)).toEqual(['Cursor_1']);
+    expect((await store.catalog.catalogPage('app', { search: 'r%', limit: 10 })).total).toBe(0);
+    expect((await store.catalog.catalogPage('app', { search: 'CODEX', limit: 10 })).items.map((i) => i.id)).toEqual(['codex']);
+    const first = await store.catalog.catalogPage('app', { limit: 1 });
+    expect([first.total, first.items.map((i) => i.id)]).toEqual([2, ['Cursor_1']]);
+    expect((await store.catalog.catalogPage('app', { after: 'Cursor_1', limit: 5 })).items.map((i) => i.id)).toEqual(['codex']);
+    expect(await store.catalog.catalogCounts()).toEqual(expect.arrayContaining([{ kind: 'app', status: 'denied', count: 1 }, { kind: 'app', status: 'pending', count: 1 }]));
+    // The per-user decision follows a merge; the target keeps its own status.
+    expect(await store.catalog.mergeCatalogItem('app', 'Cursor_1', 'codex')).toBe(true);
+    expect(await store.catalog.mergeCatalogItem('app', 'Cursor_1', 'codex')).toBe(false);
+    expect(await store.catalog.getCatalogItem('app', 'codex')).toMatchObject({ status: 'denied', fleetCount: 1, userDecisions: [{ userId, status: 'approved' }] });
+    expect(await store.catalog.deleteCatalogItems('app', ['codex', 'codex', 'nope'])).toBe(1);
+    expect(await store.catalog.listCatalog('app')).toEqual([]);
+    expect(await store.catalog.userDecisions()).toEqual([]);
+  });
+});
+
+describe('the console\'s pages', () => {
+  it('pages devices by hostname with a literal search, counts events per day, and places MCP servers', async () => {
+    const { userId, keyId } = await enrolled(store);
+    for (const [id, hostname, os] of [['dev-2', 'build_01', 'linux'], ['dev-3', 'buildx01', 'darwin'], ['dev-4', 'alpha', 'linux']] as const) {
+      await store.devices.enrollDevice({ deviceId: id, facts: { ...facts, hostname, os }, publicKey: `pk-${id}`, osUser: 'alice', userId, keyId });
+    }
+    expect((await store.devices.devicePage({ search: 'D_0', limit: 10 })).map((d) => d.id)).toEqual(['dev-2']);
+    expect((await store.devices.devicePage({ os: 'linux', limit: 2 })).map((d) => d.hostname)).toEqual(['alpha', 'build_01']);
+    expect((await store.devices.devicePage({ after: { hostname: 'build_01', id: 'dev-2' }, limit: 10 })).map((d) => d.id)).toEqual(['dev-3', 'dev-1']);
+    expect((await store.devices.deviceStatusRows()).filter((r) => r.revoked)).toEqual([]);
+    await store.events.ingestEvents('dev-1', 's', [{ seq: 1, type: 'block', at: at(5), app: 'codex' }, { seq: 2, type: 'request', at: '2025-01-02T10:00:00+02:00', app: 'codex' }], at(6));
+    await store.events.recordGatewayEvent({ type: 'request', at: '2025-01-02T09:00:00.000Z', userId, attrs: { status: 200 } });
+    expect(await store.events.countEvents({ types: ['request', 'block'], sinceDay: '2025-01-01' })).toBe(3);
+    expect(await store.events.countEvents({ types: ['request'], sinceDay: '2025-01-03' })).toBe(0);
+    expect(await store.events.eventCountsByDay({ types: ['request'], sinceDay: '2025-01-01' })).toEqual([
+      { app: null, day: '2025-01-02', count: 1 },
+      { app: 'codex', day: '2025-01-02', count: 1 },
+    ]);
+    // Times are stored in UTC whatever offset the agent used.
+    expect((await store.events.queryEvents({ userId, limit: 10 })).map((e) => [e.source, e.at, e.attrs])).toEqual([['gateway', '2025-01-02T09:00:00.000Z', { status: 200 }]]);
+    expect((await store.events.queryEvents({ deviceId: 'dev-1', since: '2025-01-02T00:00:00.000Z', limit: 10 })).map((e) => e.at)).toEqual(['2025-01-02T08:00:00.000Z']);
+    const server = { app: 'claude-code', scope: 'user', config_path: '/home/a/.claude.json', name: 'gh', transport: 'stdio' as const, fingerprint: 'fp-gh', env_keys: ['TOKEN'], header_keys: [], command: 'npx', args: ['gh-mcp'] };
+    expect((await store.inventory.replaceMcpInventory('dev-1', 'm', 1, [server], [{ app: 'codex', config_path: '/x', error: 'bad toml' }], at(7))).newItems).toBe(1);
+    await store.inventory.replaceMcpInventory('dev-2', 'm', 1, [{ ...server, scope: 'project', config_path: '/p/.mcp.json' }], [], at(7));
+    expect(await store.inventory.mcpPlacements(['fp-gh', 'fp-none'])).toEqual({
+      placements: [{ fingerprint: 'fp-gh', app: 'claude-code', scope: 'project', devices: 1 }, { fingerprint: 'fp-gh', app: 'claude-code', scope: 'user', devices: 1 }],
+      details: [{ fingerprint: 'fp-gh', name: 'gh', transport: 'stdio', command: 'npx', args: ['gh-mcp'], url: null, envKeys: ['TOKEN'], headerKeys: [] }],
+    });
+    expect(await store.inventory.deviceInventory('dev-1')).toEqual({ apps: [], mcpServers: [server], mcpErrors: [{ app: 'codex', config_path: '/x', error: 'bad toml' }] });
+    expect(await store.catalog.getCatalogItem('mcp', 'fp-gh')).toMatchObject({ fleetCount: 2, app: 'claude-code', transport: 'stdio', displayName: 'gh' });
+  });
+});
+
+describe('SSO', () => {
+  it('joins an identity to the user an administrator made, rotates a refresh token once, and revokes families', async () => {
+    const admin = await store.keys.ensureUser('Dana@Example.com');
+    const dana = await store.sso.upsertSsoUser({ issuer: 'https://idp', subject: 's-1', email: 'dana@example.com', name: 'Dana', groups: ['eng'], newUserId: 'usr_new', at: at(1) });
+    expect(dana).toMatchObject({ id: admin.id, email: 'dana@example.com', name: 'Dana', groups: ['eng'], issuer: 'https://idp', disabledAt: null });
+    // An address another person holds is not taken over.
+    await store.keys.ensureUser('erin@example.com');
+    expect((await store.sso.upsertSsoUser({ issuer: 'https://idp', subject: 's-1', email: 'ERIN@example.com', name: 'Dana', groups: [], newUserId: 'usr_x', at: at(2) })).email).toBe('dana@example.com');
+    expect((await store.sso.listSsoUsers()).map((u) => u.email)).toEqual(['dana@example.com', 'erin@example.com']);
+    await store.sso.setUserDisabled(admin.id, at(3));
+    await store.sso.assignVirtualKey(admin.id, 'env.DANA_KEY');
+    expect(await store.sso.getSsoUser(admin.id)).toMatchObject({ disabledAt: at(3), assignedVirtualKey: 'env.DANA_KEY', groups: [] });
+    const { keyId } = await enrolled(store);
+    await store.sso.signInSso({ deviceId: 'dev-1', osUser: 'dana', userId: admin.id, keyId, at: at(4) });
+    expect(await store.sso.ssoSeatDevices(admin.id)).toEqual(['dev-1']);
+    expect(await store.sso.virtualKeySignIns('dev-1')).toEqual([keyId]);
+    await store.sso.createFamily({ id: 'fam-1', userId: admin.id, deviceId: 'dev-1', osUser: 'dana', at: at(5), absoluteExpiresAt: at(99), tokenHash: 'rt-1' });
+    expect(await store.sso.rotateRefreshToken({ oldHash: 'rt-1', newHash: 'rt-2', familyId: 'fam-1', at: at(6) })).toBe(true);
+    expect(await store.sso.rotateRefreshToken({ oldHash: 'rt-1', newHash: 'rt-3', familyId: 'fam-1', at: at(7) })).toBe(false);
+    expect(await store.sso.findRefreshToken('rt-1')).toMatchObject({ rotatedAt: at(6), family: { id: 'fam-1', lastUsedAt: at(6) } });
+    // A second sign-in of the same OS user replaces the first family.
+    await store.sso.createFamily({ id: 'fam-2', userId: admin.id, deviceId: 'dev-1', osUser: 'dana', at: at(8), absoluteExpiresAt: at(99), tokenHash: 'rt-9' });
+    expect(await store.sso.getFamily('fam-1')).toMatchObject({ revokedAt: at(8), revokedReason: 'replaced' });
+    expect((await store.sso.revokeFamilies({ userId: admin.id }, 'disabled', at(9))).map((f) => [f.id, f.revokedAt, f.revokedReason])).toEqual([['fam-2', at(9), 'disabled']]);
+    expect(await store.sso.revokeFamilies({ deviceId: 'dev-1' }, 'again', at(10))).toEqual([]);
+    await store.sso.signOutSsoUser(admin.id);
+    expect(await store.sso.ssoSeatDevices(admin.id)).toEqual([]);
+  });
+});
+
+describe('the composed door', () => {
+  it('answers through the GatewayStore interface what the aggregates hold, and survives a reopen', async () => {
+    await store.saveCa({ certPem: 'CERT', keyPem: 'KEY', source: 'uploaded', createdAt: at(0) });
+    await store.setGlobalDecision('mcp', 'fp-1', 'denied', at(1));
+    await store.close();
+    store = await backend.open(clock);
+    expect(await store.getCa()).toEqual({ certPem: 'CERT', keyPem: 'KEY', source: 'uploaded', createdAt: at(0) });
+    expect(await store.policyItems()).toEqual([{ kind: 'mcp', id: 'fp-1', displayName: null, status: 'denied' }]);
+  });
+});
+});
