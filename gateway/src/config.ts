@@ -41,6 +41,23 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   clients: DEFAULT_CLIENT_LIMITS,
 };
 
+const drainSchema = z.strictObject({
+  window_s: whole(0, 3600),
+  reconnect_window_s: whole(1, 3600),
+});
+
+/** Graceful drain on SIGTERM (docs/operations.md "The drain"). */
+export interface DrainSettings {
+  /** The agents' connections are closed (4503) one after another over this window. */
+  windowMs: number;
+  /** Told to agents in `settings.drain_reconnect_s`: they reconnect after a random delay within it. */
+  reconnectWindowS: number;
+  /** After the window, connections still open get this long to answer their close before they are cut. */
+  graceMs: number;
+}
+
+export const DEFAULT_DRAIN: DrainSettings = { windowMs: 10_000, reconnectWindowS: 30, graceMs: 5_000 };
+
 const fileSchema = z.strictObject({
   public_url: z.url({ protocol: /^https?$/ }).optional(),
   support_url: z.url().optional(),
@@ -48,6 +65,7 @@ const fileSchema = z.strictObject({
   tls: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).optional(),
   inference: z.unknown().optional(),
   limits: limitsSchema.optional(),
+  drain: drainSchema.optional(),
   sso: z.unknown().optional(),
 });
 
@@ -60,6 +78,7 @@ export interface GatewayConfig {
   /** The raw `inference` section, validated by the inference room. */
   inference: unknown;
   limits: GatewayLimits;
+  drain: DrainSettings;
   /** Single sign-on (docs/sso.md); undefined when no IdP is configured. */
   sso: SsoConfig | undefined;
   source: string | undefined;
@@ -69,7 +88,7 @@ export class GatewayConfigError extends Error {
   override name = 'GatewayConfigError';
 }
 
-export const EMPTY_CONFIG: GatewayConfig = { publicUrl: undefined, supportUrl: undefined, adminAllowRemote: false, tls: undefined, inference: undefined, limits: DEFAULT_LIMITS, sso: undefined, source: undefined };
+export const EMPTY_CONFIG: GatewayConfig = { publicUrl: undefined, supportUrl: undefined, adminAllowRemote: false, tls: undefined, inference: undefined, limits: DEFAULT_LIMITS, drain: DEFAULT_DRAIN, sso: undefined, source: undefined };
 
 export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   let raw: unknown;
@@ -108,6 +127,11 @@ export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process
     tls,
     inference: c.inference,
     limits: resolveLimits(c.limits ?? {}),
+    drain: {
+      windowMs: (c.drain?.window_s ?? DEFAULT_DRAIN.windowMs / 1000) * 1000,
+      reconnectWindowS: c.drain?.reconnect_window_s ?? DEFAULT_DRAIN.reconnectWindowS,
+      graceMs: DEFAULT_DRAIN.graceMs,
+    },
     source: file,
   };
 }

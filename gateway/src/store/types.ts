@@ -423,5 +423,11 @@ export interface SsoStore {
 
 /** Everything the control plane stores: the aggregates, composed. */
 export interface GatewayStore extends UserKeyStore, DeviceStore, CatalogStore, SettingsStore, EventStore, InventoryStore, CaStore, SsoStore {
+  /**
+   * Readiness (`/readyz`): resolves when the database answers and its schema is at the migration
+   * version this build expects; rejects otherwise. Cheap: load balancers call it every few seconds.
+   * Optional: without it the gateway's readiness reads the policy version instead.
+   */
+  ping?(): Promise<void>;
   close(): Promise<void>;
 }
