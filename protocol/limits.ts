@@ -47,6 +47,12 @@ export const TIMING = {
   /** Reconnect backoff: first delay ceiling, and the cap. Delays use full jitter (uniform in [0, ceiling]). */
   reconnectMinS: 1,
   reconnectMaxS: 60,
+  /**
+   * After close 4503 (draining) the agent reconnects after a uniformly random delay within this many
+   * seconds, unless `settings.drain_reconnect_s` stated another window: a replica's fleet moves to
+   * the other replicas spread over the window, not all at once.
+   */
+  drainReconnectS: 30,
   /** Default period of the agent's full resync (the gateway's `full_resync_s` setting overrides it). */
   defaultFullResyncS: 300,
   /** A device token's lifetime; the agent renews it by signing a new challenge before it ends. */
@@ -72,6 +78,7 @@ export const CLOSE_CODES = {
   tooSlow: { code: 4408, retry: true, meaning: 'hello did not arrive in time' },
   tooLarge: { code: 4413, retry: true, meaning: 'a message exceeded the size or count limit' },
   internal: { code: 4500, retry: true, meaning: 'the gateway failed while handling a message' },
+  draining: { code: 4503, retry: true, meaning: 'this gateway replica is draining (stopping): reconnect, to any replica, after a random delay within settings.drain_reconnect_s' },
 } as const;
 
 export type CloseCodeName = keyof typeof CLOSE_CODES;

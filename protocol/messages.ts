@@ -313,6 +313,12 @@ export const settingsSchema = z
     hello_timeout_s: z.int().min(1),
     max_message_bytes: z.int().min(1).meta({ description: 'Largest message the agent may send.' }),
     max_events_per_batch: z.int().min(1),
+    drain_reconnect_s: z
+      .int()
+      .min(1)
+      .max(3600)
+      .optional()
+      .meta({ description: 'After close 4503 (draining), reconnect after a uniformly random delay within this many seconds (absent: 30).' }),
   })
   .meta({ title: 'settings', description: 'Session settings, sent once after hello (before ack and policy).' });
 

@@ -41,6 +41,23 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   clients: DEFAULT_CLIENT_LIMITS,
 };
 
+const drainSchema = z.strictObject({
+  window_s: whole(0, 3600),
+  reconnect_window_s: whole(1, 3600),
+});
+
+/** Graceful drain on SIGTERM (docs/operations.md "The drain"). */
+export interface DrainSettings {
+  /** The agents' connections are closed (4503) one after another over this window. */
+  windowMs: number;
+  /** Told to agents in `settings.drain_reconnect_s`: they reconnect after a random delay within it. */
+  reconnectWindowS: number;
+  /** After the window, connections still open get this long to answer their close before they are cut. */
+  graceMs: number;
+}
+
+export const DEFAULT_DRAIN: DrainSettings = { windowMs: 10_000, reconnectWindowS: 30, graceMs: 5_000 };
+
 const fileSchema = z.strictObject({
   public_url: z.url({ protocol: /^https?$/ }).optional(),
   support_url: z.url().optional(),
@@ -48,6 +65,7 @@ const fileSchema = z.strictObject({
   tls: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).optional(),
   inference: z.unknown().optional(),
   limits: limitsSchema.optional(),
+  drain: drainSchema.optional(),
   sso: z.unknown().optional(),
   store_url: z.string().min(1).optional(),
   store_password: z.string().min(1).optional(),
@@ -77,6 +95,7 @@ export interface GatewayConfig {
   /** The raw `inference` section, validated by the inference room. */
   inference: unknown;
   limits: GatewayLimits;
+  drain: DrainSettings;
   /** Single sign-on (docs/sso.md); undefined when no IdP is configured. */
   sso: SsoConfig | undefined;
   /** PostgreSQL (`store_url`); undefined keeps the embedded SQLite file in the data dir. */
@@ -90,7 +109,7 @@ export class GatewayConfigError extends Error {
   override name = 'GatewayConfigError';
 }
 
-export const EMPTY_CONFIG: GatewayConfig = { publicUrl: undefined, supportUrl: undefined, adminAllowRemote: false, tls: undefined, inference: undefined, limits: DEFAULT_LIMITS, sso: undefined, store: undefined, eventsRetentionDays: DEFAULT_EVENTS_RETENTION_DAYS, source: undefined };
+export const EMPTY_CONFIG: GatewayConfig = { publicUrl: undefined, supportUrl: undefined, adminAllowRemote: false, tls: undefined, inference: undefined, limits: DEFAULT_LIMITS, drain: DEFAULT_DRAIN, sso: undefined, store: undefined, eventsRetentionDays: DEFAULT_EVENTS_RETENTION_DAYS, source: undefined };
 
 export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   let raw: unknown;
@@ -132,6 +151,11 @@ export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process
     tls,
     inference: c.inference,
     limits: resolveLimits(c.limits ?? {}),
+    drain: {
+      windowMs: (c.drain?.window_s ?? DEFAULT_DRAIN.windowMs / 1000) * 1000,
+      reconnectWindowS: c.drain?.reconnect_window_s ?? DEFAULT_DRAIN.reconnectWindowS,
+      graceMs: DEFAULT_DRAIN.graceMs,
+    },
     source: file,
   };
 }

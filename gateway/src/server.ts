@@ -1,8 +1,9 @@
 // The gateway process: one HTTP(S) listener serving the admin API, enrollment, the edge websocket,
-// health, and every other path to the inference routes; plus its data dir (store, admin token).
+// health and readiness, and every other path to the inference routes (a table, `routes` below); plus
+// its data dir (store, admin token) and its drain on SIGTERM (docs/operations.md).
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { ensurePrivateDirSync, systemClock, writeFileAtomic, type Clock, type Logger } from '../../lib/index.ts';
@@ -12,7 +13,7 @@ import { EMPTY_CONFIG, type GatewayConfig } from './config.ts';
 import { CONSOLE_PREFIX, createConsole, type GatewayConsole, type SessionLimits } from './console/index.ts';
 import { ControlPlane } from './control/index.ts';
 import { controlUrlFor, createChallengeHandler, createEnrollHandler, createTokenHandler } from './enroll/index.ts';
-import { ClientLimits, sendError, sendJson, setBodyTimeout, type RouteClass } from './http/index.ts';
+import { ClientLimits, createHealth, HEALTH_PATH, READY_PATH, sendError, setBodyTimeout, type RouteClass } from './http/index.ts';
 import { EdgeHub } from './hub/index.ts';
 import { createInferenceHandler, loadProviderConfig, type InferenceAuditEvent, type InferenceHandler } from './inference/index.ts';
 import { openGatewayStore, type GatewayStore } from './store/index.ts';
@@ -52,7 +53,22 @@ export interface RunningGateway {
   sso: SsoService | undefined;
   /** The admin console; `startSession` is where SSO sign-in hands over an authenticated administrator. */
   console: GatewayConsole;
+  /** True once a drain began: /readyz answers 503 `draining`. */
+  readonly draining: boolean;
+  /**
+   * The graceful stop (SIGTERM): stop accepting connections, answer /readyz 503, close every agent
+   * connection with 4503 spread over the drain window, then close(). Bounded by the window + grace.
+   */
+  drain(): Promise<void>;
+  /** The immediate stop: agents are closed with 1001 at once (a second signal during a drain ends up here). */
   close(): Promise<void>;
+}
+
+/** One row of the listener's route table: which paths, which rate class (none: exempt), who answers. */
+interface HttpRoute {
+  matches(pathname: string): boolean;
+  limit: RouteClass | undefined;
+  handle(req: IncomingMessage, res: ServerResponse): void;
 }
 
 /** Maps the inference room's audit event to a stored gateway event (no bodies, no credentials). */
@@ -120,6 +136,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     logger: logger.child({ component: 'hub' }),
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.helloTimeoutMs ? { helloTimeoutMs: options.helloTimeoutMs } : {}),
+    drainReconnectS: config.drain.reconnectWindowS,
     clock,
   });
   const adminApi = createAdminApi({
@@ -167,35 +184,63 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ...(options.clock ? { clock: options.clock } : {}),
   });
 
+  let draining = false;
+  const health = createHealth({
+    // A store without ping (optional in the interface) is asked for the policy version instead.
+    ping: async () => {
+      if (store.ping) await store.ping();
+      else await store.policyVersion();
+    },
+    draining: () => draining,
+    logger: logger.child({ component: 'health' }),
+    clock,
+  });
+
+  // The listener's routes, first match wins. Health, readiness and the websocket upgrade are exempt
+  // from the rate limits (a balancer probes every few seconds; agents are capped per connection).
+  const exact = (p: string) => (pathname: string) => pathname === p;
+  const routes: HttpRoute[] = [
+    { matches: exact(HEALTH_PATH), limit: undefined, handle: health.live },
+    { matches: exact(READY_PATH), limit: undefined, handle: health.ready },
+    { matches: (p) => p.startsWith(ADMIN_PREFIX), limit: 'admin', handle: (req, res) => void adminApi.handle(req, res) },
+    { matches: isConsole, limit: 'admin', handle: (req, res) => void gatewayConsole.handle(req, res) },
+    { matches: exact(ENROLL_PATH), limit: 'enroll', handle: (req, res) => void enroll(req, res) },
+    { matches: exact(CHALLENGE_PATH), limit: 'inference', handle: (req, res) => void challenge(req, res) },
+    { matches: exact(TOKEN_PATH), limit: 'inference', handle: (req, res) => void renewToken(req, res) },
+    { matches: isSsoPath, limit: 'enroll', handle: (req, res) => void ssoHandler(req, res) },
+    {
+      matches: exact(CONNECT_PATH),
+      limit: undefined,
+      handle: (_req, res) => sendError(res, 426, 'upgrade_required', 'this endpoint is a websocket (subprotocol heimdall.edge.v1)'),
+    },
+    {
+      matches: () => true,
+      limit: 'inference',
+      handle: (req, res) => {
+        if (!inference.handleRequest(req, res)) sendError(res, 404, 'not_found', `no route ${(req.url ?? '/').split('?')[0]}`);
+      },
+    },
+  ];
+  const routeFor = (pathname: string): HttpRoute => routes.find((r) => r.matches(pathname))!;
+
   const limits = new ClientLimits(config.limits.clients, options.clock);
-  const routeClass = (pathname: string): RouteClass | undefined =>
-    pathname.startsWith(ADMIN_PREFIX) || isConsole(pathname) ? 'admin' : pathname === ENROLL_PATH || isSsoPath(pathname) ? 'enroll' : pathname === '/healthz' || pathname === CONNECT_PATH ? undefined : 'inference';
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const pathname = (req.url ?? '/').split('?')[0] ?? '/';
-    const refused = limits.check(req.socket, routeClass(pathname));
+    const route = routeFor(pathname);
+    // Draining: answer what arrives on connections already open, then let the client go elsewhere.
+    if (draining) res.shouldKeepAlive = false;
+    const refused = limits.check(req.socket, route.limit);
     if (refused) {
       res.setHeader('retry-after', String(refused.retryAfterS));
       return sendError(res, 429, 'rate_limited', refused.message);
     }
-    if (pathname === '/healthz') {
-      sendJson(res, 200, { ok: true, connected_devices: hub.connectionCount });
-      return;
-    }
-    if (pathname.startsWith(ADMIN_PREFIX)) return void adminApi.handle(req, res);
-    if (isConsole(pathname)) return void gatewayConsole.handle(req, res);
-    if (pathname === ENROLL_PATH) return void enroll(req, res);
-    if (pathname === CHALLENGE_PATH) return void challenge(req, res);
-    if (pathname === TOKEN_PATH) return void renewToken(req, res);
-    if (isSsoPath(pathname)) return void ssoHandler(req, res);
-    if (pathname === CONNECT_PATH) return sendError(res, 426, 'upgrade_required', 'this endpoint is a websocket (subprotocol heimdall.edge.v1)');
-    if (inference.handleRequest(req, res)) return;
-    sendError(res, 404, 'not_found', `no route ${pathname}`);
+    route.handle(req, res);
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const pathname = (req.url ?? '/').split('?')[0] ?? '/';
-    const refused = limits.check(req.socket, routeClass(pathname));
+    const refused = limits.check(req.socket, routeFor(pathname).limit);
     if (refused) {
       const body = JSON.stringify({ error: { code: 'rate_limited', message: refused.message } });
       socket.on('error', () => {});
@@ -255,17 +300,25 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     logger.warn({ issuer: url }, 'sso is configured without public_url: the IdP is told to send people back to this listener address, and tokens name it as issuer; set public_url to the address people and agents use');
   }
 
+  // Every connection, until its end: 'close' fires once the listener is closed and the last one ended.
+  const listenerClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+  // net.Server's close, not http.Server's: the latter also cuts idle keep-alive connections, and a
+  // draining replica still answers what arrives on them (with Connection: close) while it drains.
+  const stopAccepting = (): void => {
+    if (server.listening) net.Server.prototype.close.call(server);
+  };
+
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       logger.info('gateway stopping');
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      stopAccepting();
       await hub.close();
       // Give in-flight requests (streams included) a moment, then cut what is left. Their
       // upstream connections stay until then: closing those first would cut every stream at once.
       const grace = setTimeout(() => server.closeAllConnections(), 5_000);
-      server.closeIdleConnections();
-      await stopped;
+      server.close();
+      await listenerClosed;
       clearTimeout(grace);
       inference.close();
       clearInterval(sweep);
@@ -275,5 +328,32 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     return closing;
   };
 
-  return { url, port: address.port, adminTokenFile: adminToken.file, adminTokenCreated: admin.created, control, hub, store, sso, console: gatewayConsole, close };
+  let drainRun: Promise<void> | undefined;
+  const drain = (): Promise<void> => {
+    drainRun ??= (async () => {
+      draining = true;
+      stopAccepting();
+      logger.info({ window_ms: config.drain.windowMs, grace_ms: config.drain.graceMs, reconnect_window_s: config.drain.reconnectWindowS }, 'gateway draining');
+      await hub.drain(config.drain.windowMs, config.drain.graceMs);
+      await close();
+    })();
+    return drainRun;
+  };
+
+  return {
+    url,
+    port: address.port,
+    adminTokenFile: adminToken.file,
+    adminTokenCreated: admin.created,
+    control,
+    hub,
+    store,
+    sso,
+    console: gatewayConsole,
+    get draining() {
+      return draining;
+    },
+    drain,
+    close,
+  };
 }

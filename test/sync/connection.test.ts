@@ -88,7 +88,7 @@ describe('connection', () => {
     await waitFor(() => c.received.length > 0, 'opened');
     s.connections[0]!.ws.close(1001, 'restarting');
     await waitFor(() => c.ended() !== undefined, 'ended');
-    expect(c.ended()).toEqual({ revoked: false, opened: true, reason: 'connection closed (code 1001: restarting)' });
+    expect(c.ended()).toEqual({ revoked: false, opened: true, reason: 'connection closed (code 1001: restarting)', closeCode: 1001 });
   });
 
   it.each([

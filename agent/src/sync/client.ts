@@ -5,7 +5,7 @@
 // policy (policy-channel.ts), acks and the outbox (outbox-sender.ts), certificate answers
 // (cert-requests.ts). All timing goes through the injected clock.
 import type tls from 'node:tls';
-import { CONNECT_PATH } from '../../../protocol/index.ts';
+import { CLOSE_CODES, CONNECT_PATH, TIMING } from '../../../protocol/index.ts';
 import type { AgentMessage, ApprovalRequestMessage, CertMessage, GatewayMessage } from '../../../protocol/index.ts';
 import { controlEndpoint, type DeviceFacts } from '../auth/index.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
@@ -89,6 +89,8 @@ export class SyncClient {
   #attempt = 0;
   /** The token the gateway refused with 401: the next dial renews before using it. */
   #refusedToken: string | undefined;
+  /** The window the connected gateway stated for reconnecting after a drain (`settings.drain_reconnect_s`). */
+  #drainWindowMs: number = TIMING.drainReconnectS * 1000;
   #unsubscribe: (() => void) | undefined;
   readonly #stateListeners = new Set<(status: SyncStatus) => void>();
 
@@ -97,6 +99,7 @@ export class SyncClient {
     settings: (conn, m) => {
       conn.setHeartbeat(m.heartbeat_s);
       this.#sender.limits(m);
+      this.#drainWindowMs = (m.drain_reconnect_s ?? TIMING.drainReconnectS) * 1000;
     },
     ack: (conn, m) => {
       this.#sender.ack(m);
@@ -381,8 +384,20 @@ export class SyncClient {
       this.#setState('revoked', end.reason);
       return;
     }
+    if (end.closeCode === CLOSE_CODES.draining.code) return this.#retryAfterDrain(conn);
     if (end.opened) this.#o.logger.info({ url: conn.url, reason: end.reason }, 'sync channel lost');
     this.#retryLater();
+  }
+
+  /**
+   * The gateway replica is draining: reconnect (through the load balancer, to another replica) after
+   * a random delay within the window it stated, not at once and not with the rest of its fleet. The
+   * outbox keeps everything not yet acknowledged; the next replica's `ack` after hello says what it has.
+   */
+  #retryAfterDrain(conn: Connection): void {
+    const delay = this.#reconnect.scheduleWithin(this.#drainWindowMs, () => this.#connect());
+    this.#setState('backoff');
+    this.#o.logger.info({ url: conn.url, delay_ms: delay, window_ms: this.#drainWindowMs }, 'sync channel: the gateway replica is draining; reconnecting after a random delay within its window');
   }
 
   /** The stages let go of `conn`; `reason` becomes the last error while the client is running. */

@@ -1,7 +1,8 @@
 // The connection stage: one websocket to the control plane, from the upgrade to its end. It sends
 // `hello`, keeps the socket alive (answers pings, pings back, drops a peer silent for two heartbeats),
 // turns frames into protocol messages (everything received is hostile until it passes the schema),
-// and says how it ended: revoked (never retry until a login) or lost (retry after backoff).
+// and says how it ended: revoked (never retry until a login), drained (retry within the gateway's
+// window) or lost (retry after backoff).
 // Reconnecting is the client's, with reconnect.ts; what the messages mean is the other stages'.
 import WebSocket from 'ws';
 import type { ClientRequest, IncomingMessage } from 'node:http';
@@ -32,6 +33,8 @@ export interface ConnectionEnd {
   opened: boolean;
   /** The HTTP status the gateway refused the upgrade with, if it did (401: the token expired or is unknown). */
   httpStatus?: number | undefined;
+  /** The close code of a websocket that opened (4503: the gateway replica is draining). */
+  closeCode?: number | undefined;
 }
 
 export interface ConnectionEvents {
@@ -287,7 +290,7 @@ export class Connection implements Link {
     } else if (status !== undefined) why = `the gateway answered the websocket upgrade with HTTP ${status}`;
     else if (!this.#opened) why = this.#error ?? 'could not connect';
     else why = `connection closed (code ${code}${reason ? `: ${truncate(reason, 120)}` : ''})`;
-    this.#o.events.ended({ reason: why, revoked, opened: this.#opened, httpStatus: status });
+    this.#o.events.ended({ reason: why, revoked, opened: this.#opened, httpStatus: status, ...(this.#opened ? { closeCode: code } : {}) });
   }
 
   #finish(): void {

@@ -1,7 +1,8 @@
 // The connection stage's retry loop: when the next attempt is due (full jitter over a growing
 // window, backoff.ts), and when a connection has lasted long enough to reset the window. The backoff
 // resets only after a connection proved stable, so a gateway that accepts and then drops every
-// connection still sees growing delays.
+// connection still sees growing delays. A drain (close 4503) is not a failure: the next attempt is
+// due after a random delay within the window the gateway stated, and the backoff starts over.
 import type { Clock, ClockTimer } from '../lib/clock.ts';
 import { computeBackoff, type BackoffPolicy } from './backoff.ts';
 
@@ -40,6 +41,23 @@ export class Reconnect {
     this.cancel();
     const delay = computeBackoff(this.#attempt, this.#o.rng, this.#o.backoff);
     this.#attempt++;
+    return this.#arm(attempt, delay);
+  }
+
+  /**
+   * The gateway replica is draining (4503): schedules `attempt` after a uniformly random delay in
+   * [floor, windowMs], so a replica's fleet reaches the others spread over the window; the backoff
+   * starts over (should that attempt fail, the next waits at most the first ceiling). Returns the delay.
+   */
+  scheduleWithin(windowMs: number, attempt: () => void): number {
+    this.reset();
+    const floor = Math.min(this.#o.backoff.floorMs, windowMs);
+    const raw = this.#o.rng();
+    const r = Number.isFinite(raw) ? Math.min(Math.max(raw, 0), 1) : 0.5;
+    return this.#arm(attempt, Math.round(floor + r * (windowMs - floor)));
+  }
+
+  #arm(attempt: () => void, delay: number): number {
     this.#dueAt = this.#o.clock.now() + delay;
     this.#retry = this.#o.clock.setTimeout(() => {
       this.#retry = undefined;

@@ -118,9 +118,13 @@ export function buildProgram(io: Io = STDIO): Command {
               `Admin commands on this machine read it with --data-dir ${opts.dataDir}; elsewhere, set HEIMDALL_ADMIN_TOKEN or pass --token-file FILE.\n\n`,
           );
         }
+        // SIGTERM (an orchestrator, a deploy) drains: agents move to the other replicas spread over the
+        // drain window (docs/operations.md). SIGINT (a person at a terminal), or a second signal
+        // during a drain, stops at once.
         const stop = (signal: string) => {
-          logger.info({ signal }, 'stop requested');
-          gateway.close().then(
+          const how = signal === 'SIGTERM' && !gateway.draining ? 'drain' : 'close';
+          logger.info({ signal, how }, 'stop requested');
+          (how === 'drain' ? gateway.drain() : gateway.close()).then(
             () => process.exit(0),
             (err: unknown) => {
               logger.error({ err }, 'unclean stop');
@@ -128,8 +132,8 @@ export function buildProgram(io: Io = STDIO): Command {
             },
           );
         };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.on('SIGINT', () => stop('SIGINT'));
+        process.on('SIGTERM', () => stop('SIGTERM'));
       }),
     'heimdall-gateway run --data-dir ./gw-data --listen 127.0.0.1:8787 --config gateway.json',
   );

@@ -46,6 +46,8 @@ export interface ConnectionOptions {
   logger: Logger;
   helloTimeoutMs: number;
   heartbeatS: number;
+  /** Stated to the agent in `settings.drain_reconnect_s` (how it spreads its reconnect after 4503). */
+  drainReconnectS: number;
   clock: Clock;
   onClosed: (connection: Connection) => void;
 }
@@ -56,6 +58,7 @@ export class Connection {
   readonly #control: ControlPlane;
   readonly #logger: Logger;
   readonly #heartbeatS: number;
+  readonly #drainReconnectS: number;
   readonly #clock: Clock;
   #hello: HelloMessage | undefined;
   /** True once `settings` and `ack` went out: policy pushes may follow. */
@@ -76,6 +79,7 @@ export class Connection {
     this.#control = options.control;
     this.#logger = options.logger;
     this.#heartbeatS = options.heartbeatS;
+    this.#drainReconnectS = options.drainReconnectS;
     this.#clock = options.clock;
     this.#helloTimer = this.#clock.setTimeout(() => {
       this.closeWith(CLOSE_CODES.tooSlow.code, `no hello within ${Math.round(options.helloTimeoutMs / 1000)} s`);
@@ -119,7 +123,8 @@ export class Connection {
     if (errorCode) this.send({ type: 'error', code: errorCode, message: short });
     this.#closing = true;
     this.#clock.clearTimeout(this.#helloTimer);
-    if (code >= 4000) this.#logger.warn({ close_code: code, reason: short }, 'closing agent connection');
+    // A drain closes every connection on purpose; the hub logs it once, not once per agent.
+    if (code >= 4000 && code !== CLOSE_CODES.draining.code) this.#logger.warn({ close_code: code, reason: short }, 'closing agent connection');
     this.ws.close(code, short);
     this.#clock.setTimeout(() => this.ws.terminate(), 5_000).unref();
   }
@@ -273,6 +278,7 @@ export class Connection {
       hello_timeout_s: TIMING.helloTimeoutS,
       max_message_bytes: Math.min(LIMITS.maxAgentMessageBytes, this.#control.budgets().message_bytes),
       max_events_per_batch: LIMITS.maxEventsPerBatch,
+      drain_reconnect_s: this.#drainReconnectS,
     });
     const high = await this.#control.highSeq(this.deviceId, hello.outbox_stream);
     this.send({ type: 'ack', outbox_stream: hello.outbox_stream, seq: high });

@@ -17,12 +17,23 @@ export interface EdgeHubOptions {
   helloTimeoutMs?: number;
   /** Changes within this window are pushed together (bursts of admin changes cost one push). */
   pushCoalesceMs?: number;
-  /** Schedules the heartbeat, the push window, the hello deadline and the close grace; tests pass a ManualClock. */
+  /** Schedules the heartbeat, the push window, the hello deadline, the drain and the close grace; tests pass a ManualClock. */
   clock?: Clock;
+  /** Told to agents in `settings.drain_reconnect_s`; defaults to the protocol's 30 s. */
+  drainReconnectS?: number;
+}
+
+/** What a drain did: connections the agents closed after 4503, and ones still open at its deadline (cut). */
+export interface DrainOutcome {
+  closed: number;
+  cut: number;
 }
 
 /** A second connection of the same device replaces the first (the old one is usually a dead socket). */
 export const SUPERSEDED_CLOSE_CODE = CLOSE_CODES.superseded.code;
+
+/** The close reason of a drain (the code, 4503, is what the agent branches on). */
+const DRAIN_REASON = 'gateway replica draining: reconnect to another one';
 
 const REFUSAL: Record<NonNullable<DeviceTokenIdentity['refused']>, { status: number; code: string; message: string }> = {
   device_revoked: { status: 403, code: 'revoked', message: 'this device was revoked by an administrator' },
@@ -52,6 +63,10 @@ export class EdgeHub {
   #pending: { all: boolean; userIds: Set<string> } | undefined;
   #pushTimer: ClockTimer | undefined;
   #closed = false;
+  #draining = false;
+  /** Resolves the drain's wait when the last connection is gone. */
+  #onEmpty: (() => void) | undefined;
+  readonly #drainReconnectS: number;
   /** "Last seen" writes still in flight, awaited by close() before the store goes away. */
   readonly #touches = new Set<Promise<void>>();
 
@@ -63,6 +78,7 @@ export class EdgeHub {
     this.#heartbeatMs = options.heartbeatMs ?? TIMING.heartbeatS * 1000;
     this.#heartbeatS = Math.max(1, Math.round(this.#heartbeatMs / 1000));
     this.#coalesceMs = options.pushCoalesceMs ?? 20;
+    this.#drainReconnectS = options.drainReconnectS ?? TIMING.drainReconnectS;
     // Frames up to twice the message limit reach parseMessage, which answers 4413 with a reason;
     // beyond that the websocket layer cuts the connection (1009) before buffering more.
     this.#wss = new WebSocketServer({
@@ -98,6 +114,7 @@ export class EdgeHub {
 
   async #authenticateAndUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     if (this.#closed) return rejectUpgrade(socket, 503, 'unavailable', 'the gateway is shutting down');
+    if (this.#draining) return rejectUpgrade(socket, 503, 'draining', 'this gateway replica is draining; connect to another one');
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!offered.includes(SUBPROTOCOL)) {
       return rejectUpgrade(socket, 400, 'bad_subprotocol', `offer the websocket subprotocol ${SUBPROTOCOL}`);
@@ -119,6 +136,11 @@ export class EdgeHub {
       ws.close(CLOSE_CODES.goingAway.code, 'gateway shutting down');
       return;
     }
+    // Authenticated while the drain began: send it on at once, like the others.
+    if (this.#draining) {
+      ws.close(CLOSE_CODES.draining.code, DRAIN_REASON);
+      return;
+    }
     const logger = this.#logger.child({ device_id: identity.deviceId });
     const connection = new Connection({
       ws,
@@ -127,6 +149,7 @@ export class EdgeHub {
       logger,
       helloTimeoutMs: this.#helloTimeoutMs,
       heartbeatS: this.#heartbeatS,
+      drainReconnectS: this.#drainReconnectS,
       clock: this.#clock,
       onClosed: (c) => {
         if (this.#byDevice.get(c.deviceId) !== c) return;
@@ -135,6 +158,7 @@ export class EdgeHub {
         const touch = this.#control.touchDevice(c.deviceId).catch((err: unknown) => logger.error({ err }, 'failed to record last seen'));
         this.#touches.add(touch);
         void touch.finally(() => this.#touches.delete(touch));
+        if (this.#byDevice.size === 0) this.#onEmpty?.();
       },
     });
     const previous = this.#byDevice.get(identity.deviceId);
@@ -198,6 +222,38 @@ export class EdgeHub {
     );
   }
 
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /**
+   * Drains this replica (SIGTERM, docs/operations.md): refuses new connections (503 at the upgrade),
+   * closes each agent's connection with 4503 one after another over `windowMs`, so the fleet does
+   * not arrive at the other replicas in one burst (each agent adds its own random delay on top), and
+   * resolves when every connection is gone or `windowMs + graceMs` has passed. close() then cuts what
+   * is left.
+   */
+  async drain(windowMs: number, graceMs: number): Promise<DrainOutcome> {
+    if (this.#closed || this.#draining) return { closed: 0, cut: this.#byDevice.size };
+    this.#draining = true;
+    const connections = [...this.#byDevice.values()];
+    this.#logger.info({ connections: connections.length, window_ms: windowMs, reconnect_window_s: this.#drainReconnectS }, 'draining: closing agent connections (4503) over the window');
+    const step = connections.length > 0 ? windowMs / connections.length : 0;
+    const timers = connections.map((c, i) => this.#clock.setTimeout(() => c.closeWith(CLOSE_CODES.draining.code, DRAIN_REASON), Math.floor(i * step)));
+    let deadline: ClockTimer | undefined;
+    await new Promise<void>((resolve) => {
+      if (this.#byDevice.size === 0) return resolve();
+      this.#onEmpty = resolve;
+      deadline = this.#clock.setTimeout(resolve, windowMs + graceMs);
+    });
+    this.#onEmpty = undefined;
+    this.#clock.clearTimeout(deadline);
+    for (const t of timers) this.#clock.clearTimeout(t);
+    const cut = this.#byDevice.size;
+    this.#logger.info({ closed: connections.length - cut, cut }, 'drained: agent connections closed');
+    return { closed: connections.length - cut, cut };
+  }
+
   /** Closes every connection (1001) and stops; waits up to `graceMs` for peers to answer the close. */
   async close(graceMs = 2_000): Promise<void> {
     if (this.#closed) return;
@@ -224,6 +280,8 @@ export class EdgeHub {
       ),
     );
     this.#byDevice.clear();
+    // A drain still waiting (a second SIGTERM cut it short) is over too.
+    this.#onEmpty?.();
     await Promise.all(this.#touches);
     this.#wss.close();
   }

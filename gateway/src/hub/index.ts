@@ -1,2 +1,2 @@
 // The websocket hub room: the edge sync channel's server side.
-export { EdgeHub, SUPERSEDED_CLOSE_CODE, type EdgeHubOptions } from './hub.ts';
+export { EdgeHub, SUPERSEDED_CLOSE_CODE, type DrainOutcome, type EdgeHubOptions } from './hub.ts';

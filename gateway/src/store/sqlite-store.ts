@@ -337,6 +337,14 @@ export class SqliteGatewayStore implements GatewayStore {
     return this.sso.revokeFamilies(where, reason, at);
   }
 
+  ping(): Promise<void> {
+    // One indexed read answers both questions: the file is readable, and the schema is the one this build migrates to.
+    const row = this.db.prepare<[string], { v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations WHERE component = ?').get(GATEWAY_MIGRATIONS.component);
+    const expected = GATEWAY_MIGRATIONS.migrations.length;
+    if ((row?.v ?? 0) !== expected) return Promise.reject(new Error(`database schema is at gateway#${row?.v ?? 0}; this build expects gateway#${expected}`));
+    return Promise.resolve();
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

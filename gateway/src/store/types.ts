@@ -430,5 +430,11 @@ export interface GatewayStore extends UserKeyStore, DeviceStore, CatalogStore, S
    * reported once each and only when newer; absent on a store only one process uses (SQLite).
    */
   onPolicyChange?(listener: (version: number) => void): () => void;
+  /**
+   * Readiness (`/readyz`): resolves when the database answers and its schema is at the migration
+   * version this build expects; rejects otherwise. Cheap: load balancers call it every few seconds.
+   * Optional: without it the gateway's readiness reads the policy version instead.
+   */
+  ping?(): Promise<void>;
   close(): Promise<void>;
 }
