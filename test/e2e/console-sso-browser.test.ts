@@ -7,6 +7,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return */
 import fs from 'node:fs';
 import https from 'node:https';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +24,7 @@ const SCREENSHOTS = path.join(REPO_ROOT, '.tmp/console-screenshots');
 const CLIENT_ID = 'heimdall-gateway';
 const CLIENT_SECRET = 'idp-client-secret-Console-4hQ2';
 const COOKIE = '__Secure-heimdall-console';
+const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const ADA: IdpUser = { username: 'ada', password: 'ada-Pa55word', email: 'ada@example.com', name: 'Ada Admin', groups: ['engineering', 'it-admins'] };
 const BOB: IdpUser = { username: 'bob', password: 'bob-Pa55word', email: 'bob@example.com', name: 'Bob Example', groups: ['sales'] };
@@ -98,6 +100,13 @@ async function idpAnswer(authorizationUrl: string, user: IdpUser): Promise<URL> 
   return result.redirect;
 }
 
+/** axe-core's violations on the page, as `rule: target` lines (as console-browser.test.ts runs it). */
+async function axeViolations(p: Page): Promise<string[]> {
+  await p.evaluate(AXE_SOURCE);
+  const result = await p.evaluate<{ violations: { id: string; nodes: { target: string[] }[] }[] }>("axe.run(document, { resultTypes: ['violations'] })");
+  return result.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')}`));
+}
+
 async function events(type: string): Promise<any[]> {
   return (await admin('GET', `events?type=${type}&limit=50`)).body.events;
 }
@@ -163,6 +172,7 @@ describe('console sign-in with the organization’s SSO, in Chromium', () => {
     const page = await freshPage();
     await page.goto(`${base}/console/sign-in`);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'sso-sign-in-desktop.png') });
+    expect(await axeViolations(page)).toEqual([]);
     await signInWithIdp(page, ADA);
     await page.waitForURL(`${base}/console/`);
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Overview');
@@ -172,6 +182,10 @@ describe('console sign-in with the organization’s SSO, in Chromium', () => {
     // The binding cookie of the sign-in is spent.
     expect((await page.context().cookies(`${base}/console/sso/callback`)).map((c) => c.name)).not.toContain('__Secure-heimdall-console-sso');
     await page.screenshot({ path: path.join(SCREENSHOTS, 'sso-overview-desktop.png'), fullPage: true });
+    expect(await axeViolations(page)).toEqual([]);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'sso-overview-narrow.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
     expect(idp.logins).toContain('ada');
 
     // Signed in as that person: they approve an app, and the audit names them.
@@ -198,6 +212,7 @@ describe('console sign-in with the organization’s SSO, in Chromium', () => {
     await page.waitForLoadState();
     expect(await page.locator('main').textContent()).toContain('bob@example.com is not a console administrator of this gateway');
     await page.screenshot({ path: path.join(SCREENSHOTS, 'sso-refused-desktop.png') });
+    expect(await axeViolations(page)).toEqual([]);
     expect(await consoleCookie(page)).toBeUndefined();
     await page.goto(`${base}/console/`);
     expect(new URL(page.url()).pathname).toBe('/console/sign-in');
