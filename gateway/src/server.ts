@@ -51,7 +51,7 @@ export interface RunningGateway {
   store: GatewayStore;
   /** Single sign-on, when the config has an `sso` section. */
   sso: SsoService | undefined;
-  /** The admin console; `startSession` is where SSO sign-in hands over an authenticated administrator. */
+  /** The admin console (sign-in with the admin token or, with `sso`, the organization's IdP). */
   console: GatewayConsole;
   /** True once a drain began: /readyz answers 503 `draining`. */
   readonly draining: boolean;
@@ -157,6 +157,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     allowRemote: config.adminAllowRemote,
     tls: config.tls !== undefined,
     ...(options.consoleSessionLimits ? { sessionLimits: options.consoleSessionLimits } : {}),
+    sso: sso?.console,
+  });
+  // A person an administrator disables loses their console sessions too, not only their devices' sign-ins.
+  sso?.onUserDisabled((userId) => {
+    const ended = gatewayConsole.sessions.endPerson(userId);
+    if (ended > 0) logger.warn({ user_id: userId, sessions: ended }, 'user disabled: their console sessions ended');
   });
   const isConsole = (pathname: string): boolean => pathname === CONSOLE_PREFIX || pathname.startsWith(`${CONSOLE_PREFIX}/`);
   const enrollOptions = { control, logger: logger.child({ component: 'enroll' }), publicUrl: config.publicUrl, tls: config.tls !== undefined };

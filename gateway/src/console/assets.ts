@@ -18,6 +18,8 @@ header.top nav ul { display: flex; flex-wrap: wrap; gap: 4px 14px; list-style: n
 header.top nav a { color: #e8eefc; text-decoration: none; padding: 4px 2px; }
 header.top nav a[aria-current="page"] { color: #fff; border-bottom: 3px solid #f0a800; }
 header.top form { margin-left: auto; }
+header.top .who { margin: 0 0 0 auto; color: #e8eefc; font-size: 14px; }
+header.top .who + form { margin-left: 0; }
 header.top button { background: transparent; color: #fff; border: 1px solid #9fb1d6; }
 main { padding: 16px 20px 40px; max-width: 1280px; }
 h1 { font-size: 22px; margin: 6px 0 14px; }
@@ -70,7 +72,7 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px;
 dl.facts dt { font-weight: 600; } dl.facts dd { margin: 0; }
 @media (max-width: 640px) {
   main { padding: 12px; }
-  header.top form { margin-left: 0; }
+  header.top form, header.top .who { margin-left: 0; }
   th, td { padding: 5px 6px; }
   .hide-narrow { display: none; }
 }

@@ -1,17 +1,20 @@
 // The admin console, served under /console/ on the admin API's listener: server-rendered pages over the
 // control plane, every change through the admin API, sessions kept on the server behind an HttpOnly,
 // SameSite=Strict cookie (Secure with TLS), a CSRF token in every form, and the admin API's exposure
-// rule (loopback, or TLS with admin.allow_remote).
+// rule (loopback, or TLS with admin.allow_remote). Administrators sign in with the admin token or
+// through the organization's IdP (the SSO room decides who is an administrator).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Clock, Logger } from '../../../lib/index.ts';
 import type { AdminApi, AdminToken } from '../admin/index.ts';
 import type { ControlPlane } from '../control/index.ts';
+import type { ConsoleSignIns } from '../sso/index.ts';
 import { readFormBody } from '../http/index.ts';
 import { findAction } from './actions.ts';
 import { ASSETS } from './assets.ts';
 import type { ConsoleDeps, PageHandler } from './deps.ts';
 import { cookieValue, refusedCaller, refusedOrigin } from './guard.ts';
+import { signedInPage } from './page-signed-in.ts';
 import type { Html } from './html.ts';
 import { appItemPage, appsPage, mcpItemPage, mcpServersPage } from './page-catalog.ts';
 import { devicesPage } from './page-devices.ts';
@@ -20,9 +23,13 @@ import { keysPage } from './page-keys.ts';
 import { overviewPage } from './page-overview.ts';
 import { settingsPage } from './page-settings.ts';
 import { refusedPage, signInPage } from './page-sign-in.ts';
-import { ConsoleSessions, csrfMatches, DEFAULT_SESSION_LIMITS, type ConsoleAdmin, type SessionLimits } from './sessions.ts';
+import { adminName, ConsoleSessions, csrfMatches, DEFAULT_SESSION_LIMITS, type ConsoleAdmin, type SessionLimits } from './sessions.ts';
 
 export const CONSOLE_PREFIX = '/console';
+/** Where the sign-in page's IdP buttons go: the start of a console sign-in at that IdP. */
+export const CONSOLE_SSO_START_PATH = '/console/sso/start';
+/** Where the IdP sends administrators back (register it at the IdP next to /oauth/callback). */
+export const CONSOLE_SSO_CALLBACK_PATH = '/console/sso/callback';
 
 export interface ConsoleOptions {
   control: ControlPlane;
@@ -35,16 +42,16 @@ export interface ConsoleOptions {
   /** Whether the listener speaks TLS: the cookie is then Secure and remote callers may be served. */
   tls: boolean;
   sessionLimits?: SessionLimits;
-  /** Where the sign-in page sends administrators for SSO, once federation is wired. */
-  ssoSignInUrl?: string;
+  /** Console sign-in through the organization's IdPs, when SSO is configured. */
+  sso?: ConsoleSignIns | undefined;
 }
 
 export interface GatewayConsole {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
   /**
-   * The seam for SSO: after the SSO room has authenticated an administrator, this starts their console
-   * session (cookie and all) and sends the browser to the overview. The caller must have checked that
-   * the person is an administrator; this only trusts it.
+   * Starts an administrator's console session (cookie and all) and sends the browser to the overview.
+   * The caller must have authenticated the person and checked that they are an administrator; this
+   * only trusts it (the token form and the SSO callback below are its callers).
    */
   startSession(res: ServerResponse, admin: ConsoleAdmin): void;
   readonly sessions: ConsoleSessions;
@@ -83,9 +90,23 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
   });
   const deps: ConsoleDeps = { control: options.control, admin: options.admin, isConnected: options.isConnected, clock: options.clock };
   const cookieName = options.tls ? '__Secure-heimdall-console' : 'heimdall-console';
+  // Binds an SSO sign-in to the browser that started it. Lax, not Strict: the IdP's redirect back is a
+  // cross-site navigation, on which a Strict cookie would not be sent.
+  const ssoCookieName = options.tls ? '__Secure-heimdall-console-sso' : 'heimdall-console-sso';
+  const ssoCookie = (value: string, maxAgeS: number): string =>
+    `${ssoCookieName}=${value}; Path=/console/sso; HttpOnly; SameSite=Lax; Max-Age=${maxAgeS}${options.tls ? '; Secure' : ''}`;
+  const ssoProviders = (): { id: string; name: string }[] => options.sso?.providers() ?? [];
+  const signInForm = (error?: string): Html => signInPage({ ...(error ? { error } : {}), providers: ssoProviders().map((p) => ({ name: p.name, href: `${CONSOLE_SSO_START_PATH}?idp=${encodeURIComponent(p.id)}` })) });
+  /** An audit event naming who did what in the console (shown on the Events page, kept with the fleet's). */
+  const audit = (type: string, admin: ConsoleAdmin | undefined, attrs: Record<string, string | number | boolean | null>): void => {
+    const who: Record<string, string> = admin === undefined ? {} : admin.method === 'sso' ? { method: 'sso', email: admin.email, issuer: admin.issuer } : { method: 'admin_token' };
+    options.control
+      .recordGatewayEvent({ type, at: new Date(options.clock.now()).toISOString(), userId: admin?.method === 'sso' ? admin.userId : null, attrs: { ...who, ...attrs } })
+      .catch((err: unknown) => options.logger.error({ err, type }, 'failed to store a console audit event'));
+  };
   const maxAgeS = Math.floor(sessions.limits.absoluteMs / 1000);
 
-  const send = (res: ServerResponse, status: number, body: Html | string, started: number, extra: Record<string, string> = {}): void => {
+  const send = (res: ServerResponse, status: number, body: Html | string, started: number, extra: Record<string, string | string[]> = {}): void => {
     const text = typeof body === 'string' ? body : body.text;
     res.writeHead(status, {
       ...SECURITY_HEADERS,
@@ -107,7 +128,8 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
 
   const startSession = (res: ServerResponse, admin: ConsoleAdmin): void => {
     const { id } = sessions.create(admin);
-    options.logger.info({ method: admin.method, ...(admin.method === 'sso' ? { email: admin.email } : {}) }, 'console sign-in');
+    options.logger.info({ method: admin.method, ...(admin.method === 'sso' ? { email: admin.email, issuer: admin.issuer } : {}) }, 'console sign-in');
+    audit('console.sign_in', admin, {});
     redirect(res, '/console/', { 'set-cookie': sessionCookie(id) });
   };
 
@@ -127,8 +149,28 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
         }
         if (pathname === CONSOLE_PREFIX) return redirect(res, '/console/');
       }
+      if (pathname === CONSOLE_SSO_START_PATH || pathname === CONSOLE_SSO_CALLBACK_PATH) {
+        if (method !== 'GET') return send(res, 405, refusedPage('Start from the sign-in page.'), started, { allow: 'GET' });
+        if (!options.sso || ssoProviders().length === 0) return send(res, 404, refusedPage('No identity provider signs in console administrators here: sign in with the admin token.'), started);
+        if (pathname === CONSOLE_SSO_START_PATH) {
+          const begun = await options.sso.begin(url.searchParams.get('idp') ?? undefined, CONSOLE_SSO_CALLBACK_PATH);
+          if (!begun.ok) return send(res, begun.status, refusedPage(`${begun.title}: ${begun.message}`), started);
+          return redirect(res, begun.redirect, { 'set-cookie': ssoCookie(begun.browserNonce, 600) });
+        }
+        const finished = await options.sso.finish(url.searchParams, cookieValue(req, ssoCookieName));
+        const spent = { 'set-cookie': ssoCookie('', 0) };
+        if (!finished.ok) {
+          if (finished.person) audit('console.sign_in_refused', undefined, { method: 'sso', email: finished.person.email, issuer: finished.person.issuer, reason: finished.title });
+          return send(res, finished.status, refusedPage(`${finished.title}: ${finished.message}`), started, spent);
+        }
+        const admin: ConsoleAdmin = { method: 'sso', ...finished.admin };
+        const { id } = sessions.create(admin);
+        options.logger.info({ method: 'sso', email: admin.email, issuer: admin.issuer }, 'console sign-in');
+        audit('console.sign_in', admin, {});
+        return send(res, 200, signedInPage(adminName(admin)), started, { 'set-cookie': [sessionCookie(id), spent['set-cookie']] });
+      }
       if (pathname === '/console/sign-in') {
-        if (method === 'GET') return send(res, 200, signInPage({ ssoSignInUrl: options.ssoSignInUrl }), started);
+        if (method === 'GET') return send(res, 200, signInForm(), started);
         if (method !== 'POST') return send(res, 405, refusedPage('Use the sign-in form.'), started, { allow: 'GET, POST' });
         const why = refusedOrigin(req, options.tls);
         if (why) return send(res, 403, refusedPage(`Refused: ${why}.`), started);
@@ -136,7 +178,7 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
         const token = (form.get('token') ?? '').trim();
         if (!token || !options.adminToken.verify(token)) {
           options.logger.warn({ remote: req.socket.remoteAddress }, 'console sign-in refused: wrong admin token');
-          return send(res, 401, signInPage({ error: 'That is not the admin token.', ssoSignInUrl: options.ssoSignInUrl }), started);
+          return send(res, 401, signInForm('That is not the admin token.'), started);
         }
         return startSession(res, { method: 'admin_token' });
       }
@@ -158,12 +200,15 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
         }
         if (pathname === '/console/sign-out') {
           sessions.end(sessionId);
+          audit('console.sign_out', session.admin, {});
           return redirect(res, '/console/sign-in', { 'set-cookie': clearedCookie });
         }
         const action = findAction(pathname);
         if (!action) return send(res, 404, refusedPage(`No console action ${pathname}.`), started);
         const result = await action(deps, form, url);
         session.flash = result.flash;
+        options.logger.info({ action: pathname, by: adminName(session.admin), outcome: result.flash.kind }, 'console change');
+        audit('console.change', session.admin, { action: pathname, outcome: result.flash.kind, message: result.flash.text.slice(0, 300) });
         return redirect(res, result.returnTo);
       }
 

@@ -16,10 +16,10 @@ export const NAV = [
 
 export type NavPath = (typeof NAV)[number]['path'];
 
-function head(title: string): Html {
+function head(title: string, refreshTo?: string): Html {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} · Heimdall gateway</title>
+${refreshTo === undefined ? '' : html`<meta http-equiv="refresh" content="0; url=${refreshTo}">`}<title>${title} · Heimdall gateway</title>
 <link rel="stylesheet" href="${STYLESHEET.path}"><script src="${SCRIPT.path}" defer></script></head>`;
 }
 
@@ -30,16 +30,16 @@ export function page(session: ConsoleSession, current: NavPath, title: string, b
   return html`${head(title)}
 <body><a class="skip" href="#main">Skip to content</a>
 <header class="top"><a class="brand" href="/console/">Heimdall gateway</a>
-<nav aria-label="Console"><ul>${NAV.map((n) => html`<li><a href="${n.path}"${n.path === current ? html` aria-current="page"` : ''}>${n.label}</a></li>`)}</ul></nav>
+<nav aria-label="Console"><ul>${NAV.map((n) => html`<li><a href="${n.path}"${n.path === current ? html` aria-current="page"` : ''}>${n.label}</a></li>`)}</ul></nav><p class="who">${session.admin.method === 'sso' ? html`Signed in as <strong>${session.admin.email}</strong> (SSO)` : 'Signed in with the admin token'}</p>
 <form method="post" action="/console/sign-out">${csrfField(session)}<button type="submit">Sign out</button></form></header>
 <main id="main"><h1>${title}</h1>
 ${flash ? html`<div class="flash ${flash.kind}" role="${flash.kind === 'error' ? 'alert' : 'status'}">${flash.text}${flash.secret ? html`<code class="secret">${flash.secret}</code>` : ''}</div>` : ''}
 ${body}</main></body></html>`;
 }
 
-/** A page outside a session (sign-in, refusals). */
-export function barePage(title: string, body: HtmlValue): Html {
-  return html`${head(title)}<body><main id="main" class="signin"><h1>${title}</h1>${body}</main></body></html>`;
+/** A page outside a session (sign-in, refusals); `refreshTo` sends the browser on at once (a same-site navigation). */
+export function barePage(title: string, body: HtmlValue, refreshTo?: string): Html {
+  return html`${head(title, refreshTo)}<body><main id="main" class="signin"><h1>${title}</h1>${body}</main></body></html>`;
 }
 
 export function csrfField(session: ConsoleSession): Html {

@@ -5,8 +5,13 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../../../lib/index.ts';
 
-/** Who signed in, and how: the admin token today, an SSO administrator once federation is wired. */
-export type ConsoleAdmin = { method: 'admin_token' } | { method: 'sso'; email: string; issuer: string; subject: string };
+/** Who signed in, and how: with the admin token, or as an administrator the organization's IdP vouched for. */
+export type ConsoleAdmin = { method: 'admin_token' } | { method: 'sso'; email: string; issuer: string; subject: string; userId: string };
+
+/** Who did something in the console, as logs and audit events name them. */
+export function adminName(admin: ConsoleAdmin): string {
+  return admin.method === 'sso' ? admin.email : 'admin token';
+}
 
 export interface ConsoleSession {
   admin: ConsoleAdmin;
@@ -79,6 +84,17 @@ export class ConsoleSessions {
     let ended = 0;
     for (const [k, s] of this.#sessions) {
       if (s.admin.method !== method) continue;
+      this.#sessions.delete(k);
+      ended++;
+    }
+    return ended;
+  }
+
+  /** Ends every SSO session of this gateway user (an administrator disabled them). */
+  endPerson(userId: string): number {
+    let ended = 0;
+    for (const [k, s] of this.#sessions) {
+      if (s.admin.method !== 'sso' || s.admin.userId !== userId) continue;
       this.#sessions.delete(k);
       ended++;
     }

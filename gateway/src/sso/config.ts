@@ -18,6 +18,9 @@ const providerSchema = z.strictObject({
   client_secret: envReference('OKTA_CLIENT_SECRET'),
   scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'an OAuth scope')).max(20).optional(),
   groups_claim: z.string().min(1).max(128).optional(),
+  // Who of this IdP's people are console administrators: decided from the verified ID token at sign-in.
+  admin_groups: z.array(z.string().min(1, 'a group name (not empty)').max(256)).max(100).optional(),
+  admin_emails: z.array(z.email({ error: 'an email address like "it-admin@example.com"' }).max(254)).max(100).optional(),
 });
 
 export const ssoSectionSchema = z.strictObject({
@@ -46,6 +49,10 @@ export interface SsoProviderConfig {
   clientSecret: Secret;
   scopes: string[];
   groupsClaim: string;
+  /** People in one of these groups (the `groupsClaim` of their ID token) are console administrators. */
+  adminGroups: string[];
+  /** People with one of these addresses (lowercase; verified by the IdP) are console administrators. */
+  adminEmails: string[];
 }
 
 /** A virtual key the gateway holds for people (never sent to a device): its reference and value. */
@@ -105,6 +112,8 @@ export function loadSsoConfig(raw: unknown, env: NodeJS.ProcessEnv, source = 'ga
       clientSecret: resolve(p.client_secret, `sso.providers.${i}.client_secret`).value,
       scopes: p.scopes ?? ['openid', 'email', 'profile'],
       groupsClaim: p.groups_claim ?? 'groups',
+      adminGroups: p.admin_groups ?? [],
+      adminEmails: (p.admin_emails ?? []).map((e) => e.toLowerCase()),
     };
   });
   const unattributed = c.unattributed ?? 'block';

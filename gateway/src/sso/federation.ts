@@ -12,6 +12,8 @@ export interface IdpIdentity {
   issuer: string;
   subject: string;
   email: string;
+  /** The ID token said `email_verified: true` (absent is not true: some IdPs never send it). */
+  emailVerified: boolean;
   name: string | null;
   groups: string[];
 }
@@ -122,7 +124,7 @@ export class Federation {
     const rawGroups = claims[p.groupsClaim];
     const groups = Array.isArray(rawGroups) ? rawGroups.filter((g): g is string => typeof g === 'string').slice(0, 1000) : [];
     const name = typeof claims['name'] === 'string' ? claims['name'].slice(0, 256) : null;
-    return { providerId, issuer: claims.iss, subject: claims.sub, email, name, groups };
+    return { providerId, issuer: claims.iss, subject: claims.sub, email, emailVerified: claims['email_verified'] === true, name, groups };
   }
 
   #require(id: string): SsoProviderConfig {

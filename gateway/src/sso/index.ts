@@ -6,3 +6,4 @@ export { loadSsoConfig, SsoConfigError, ssoSectionSchema, type SsoConfig, type S
 export { createSsoHandler, isSsoPath, type SsoHttpOptions } from './http.ts';
 export { SsoService, OAuthFailure, type RequestPerson, type UnattributedAnswer, type SsoServiceOptions } from './service.ts';
 export { loopbackRedirectProblem } from './redirect-uri.ts';
+export { ConsoleSignIns, type ConsoleSsoAdmin, type ConsoleSsoFinish, type ConsoleSsoStart, type ConsoleSsoRefusal } from './console-sign-in.ts';

@@ -1,7 +1,7 @@
 // Who may sign in (the allow-list) and which virtual key a person gets (an administrator's
 // assignment, else the first group mapping that matches, else the default): pure rules over the
 // config and what the IdP said, so the token endpoint and inference decide the same way.
-import type { KeyReference, SsoConfig } from './config.ts';
+import type { KeyReference, SsoConfig, SsoProviderConfig } from './config.ts';
 
 /** Why the person may not sign in, or undefined when they may. No allow-list configured: everyone the IdP vouches for. */
 export function allowListProblem(config: SsoConfig, person: { email: string; groups: readonly string[] }): string | undefined {
@@ -33,4 +33,22 @@ export function chooseKey(config: SsoConfig, person: { assignedVirtualKey: strin
   }
   if (config.defaultKey) return { key: config.defaultKey, source: 'default' };
   return { key: undefined, problem: 'no virtual key is mapped to your groups and there is no default; contact IT' };
+}
+
+/**
+ * Why the person the IdP vouched for is not a console administrator, or undefined when they are: a
+ * member of one of the provider's `admin_groups`, or one of its `admin_emails` with an address the
+ * IdP verified (an unverified address is only a claim; some IdPs let people edit it). Decided from the
+ * validated ID token only, never from anything the browser sends.
+ */
+export function consoleAdminProblem(
+  provider: Pick<SsoProviderConfig, 'displayName' | 'adminGroups' | 'adminEmails'>,
+  person: { email: string; emailVerified: boolean; groups: readonly string[] },
+): string | undefined {
+  if (person.groups.some((g) => provider.adminGroups.includes(g))) return undefined;
+  if (provider.adminEmails.includes(person.email.toLowerCase())) {
+    if (person.emailVerified) return undefined;
+    return `${person.email} is listed as a console administrator, but ${provider.displayName} did not mark the address as verified (email_verified), so it proves nothing; use admin_groups for this IdP, or have it verify addresses`;
+  }
+  return `${person.email} is not a console administrator of this gateway: ask IT to add you to one of ${provider.displayName}’s administrator groups (sso.providers[].admin_groups) or admin_emails`;
 }

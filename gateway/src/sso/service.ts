@@ -28,6 +28,7 @@ import { ControlError, hashSecret, type ControlPlane } from '../control/index.ts
 import type { GatewayStore, SsoUserRecord } from '../store/index.ts';
 import type { AccessTokens } from './access-tokens.ts';
 import type { SsoConfig } from './config.ts';
+import { ConsoleSignIns } from './console-sign-in.ts';
 import { Federation, IdpResponseError, IdpUnavailableError, type SignInChecks } from './federation.ts';
 import { chooserPage, deviceCodePage, donePage, errorPage } from './pages.ts';
 import { allowListProblem, chooseKey } from './people.ts';
@@ -123,10 +124,20 @@ export class SsoService {
   readonly #families = new Map<string, boolean>();
   /** Users' disabled mark and key choice, dropped whenever a sign-in or an administrator changes them. */
   readonly #users = new Map<string, SsoUserRecord>();
+  readonly #disabledListeners: ((userId: string) => void)[] = [];
+  /** Administrators signing in to the console through the IdP (their own pending sign-ins and callback). */
+  readonly console: ConsoleSignIns;
 
   constructor(options: SsoServiceOptions) {
     this.#o = options;
     this.#federation = new Federation(options.config.providers);
+    this.console = new ConsoleSignIns({
+      federation: this.#federation,
+      clock: options.clock,
+      logger: options.logger,
+      url: (path) => this.#url(path),
+      recordUser: (identity) => this.#recordUser(identity),
+    });
     this.#signIns = new ExpiringMap(options.clock, MAX_PENDING);
     this.#codes = new ExpiringMap(options.clock, MAX_PENDING);
     this.#devices = new ExpiringMap(options.clock, MAX_PENDING);
@@ -302,13 +313,25 @@ export class SsoService {
   async #admit(identity: { issuer: string; subject: string; email: string; name: string | null; groups: string[] }): Promise<Person> {
     const refused = allowListProblem(this.#o.config, identity);
     if (refused) throw new SignInRefused(refused);
-    const user = await this.#o.store.upsertSsoUser({ ...identity, newUserId: `usr_${randomUUID()}`, at: new Date(this.#o.clock.now()).toISOString() });
-    this.#users.set(user.id, user);
+    const user = await this.#recordUser(identity);
     this.#o.logger.info({ user_id: user.id, email: user.email, issuer: identity.issuer, groups: identity.groups.length }, 'person signed in at the IdP');
     if (user.disabledAt) throw new SignInRefused(`the Heimdall access of ${user.email} was disabled by an administrator; contact IT`);
     const key = await this.#keyOf(user);
     if (!key.ok) throw new SignInRefused(key.message);
     return { userId: user.id, email: user.email, name: user.name, keyId: key.keyId };
+  }
+
+  /** Creates or updates the gateway user of an IdP identity, and what the cache knows of them. */
+  async #recordUser(identity: { issuer: string; subject: string; email: string; name: string | null; groups: string[] }): Promise<SsoUserRecord> {
+    const { issuer, subject, email, name, groups } = identity;
+    const user = await this.#o.store.upsertSsoUser({ issuer, subject, email, name, groups, newUserId: `usr_${randomUUID()}`, at: new Date(this.#o.clock.now()).toISOString() });
+    this.#users.set(user.id, user);
+    return user;
+  }
+
+  /** Called with a user's id when an administrator disables them (the console ends their sessions). */
+  onUserDisabled(listener: (userId: string) => void): void {
+    this.#disabledListeners.push(listener);
   }
 
   async #keyOf(user: SsoUserRecord): Promise<{ ok: true; keyId: string; virtualKey: string } | { ok: false; message: string }> {
@@ -587,6 +610,7 @@ export class SsoService {
     if (disabled) {
       await this.#revoke({ userId: user.id }, 'user_disabled');
       await this.#o.store.signOutSsoUser(user.id);
+      for (const listener of this.#disabledListeners) listener(user.id);
     }
     this.#users.delete(user.id);
     this.#o.logger.warn({ user_id: user.id, email: user.email, disabled }, disabled ? 'user disabled: signed out everywhere' : 'user enabled');
