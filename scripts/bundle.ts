@@ -1,8 +1,9 @@
-// Bundles the agent (its CLI and daemon) into one ES module, dist/heimdall.mjs, as the shipped
-// executable will run it: plain JavaScript, so Node does not strip TypeScript types at start-up, and
-// one file instead of hundreds of module loads. The agent's store uses node:sqlite; better-sqlite3 (the
+// Bundles the agent (its CLI and daemon) into an ES module, dist/heimdall.mjs, and the chunks it loads
+// on demand (dist/heimdall-chunks/): plain JavaScript, so Node does not strip TypeScript types at
+// start-up, and a few files instead of hundreds of module loads. The agent's store uses node:sqlite; better-sqlite3 (the
 // gateway's connection, never loaded by the agent) stays external. Run with `node scripts/bundle.ts [outfile]`; the benchmark uses it to measure the
 // bundled daemon's memory next to the one run from source.
+import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,15 +40,27 @@ function builtinsViaRequire(names: readonly string[]): Plugin {
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+/** Where the chunks go, beside the entry (agent/src/lib/sockdiag-addon.ts looks for the addon from there too). */
+export const CHUNKS_FOLDER = 'heimdall-chunks';
+
 /**
  * `sourcemap`: also write OUTFILE.map (the bundle itself is unchanged: no comment points at it), so a
  * CPU profile of the shipped bundle can be read by source file (test/bench/shipped.ts).
  */
 export async function bundleAgent(outfile = path.join(root, 'dist', 'heimdall.mjs'), options: { sourcemap?: boolean } = {}): Promise<string> {
+  // Chunk names carry a hash of their content: drop the previous build's so none is left behind.
+  rmSync(path.join(path.dirname(outfile), CHUNKS_FOLDER), { recursive: true, force: true });
   await build({
     sourcemap: options.sourcemap === true ? 'external' : false,
-    entryPoints: [path.join(root, 'agent/src/cli/main.ts')],
-    outfile,
+    // The entry (agent/src/cli/main.ts) imports the launcher's fast path and the rest of the CLI on
+    // demand; split, each lands in its own chunk beside OUTFILE (heimdall-chunks/), so `heimdall exec`
+    // and `heimdall env` read and compile ~25 KB instead of the whole 2 MB (docs/performance.md,
+    // "The launcher"). Modules both paths use share a chunk.
+    entryPoints: { [path.basename(outfile, path.extname(outfile))]: path.join(root, 'agent/src/cli/main.ts') },
+    outdir: path.dirname(outfile),
+    outExtension: { '.js': path.extname(outfile) || '.mjs' },
+    splitting: true,
+    chunkNames: `${CHUNKS_FOLDER}/[name]-[hash]`,
     bundle: true,
     format: 'esm',
     platform: 'node',
@@ -58,7 +71,7 @@ export async function bundleAgent(outfile = path.join(root, 'dist', 'heimdall.mj
     mainFields: ['module', 'main'],
     // CommonJS dependencies call require() for Node's built-ins; an ES module has none of its own.
     banner: { js: "import { createRequire as __heimdallCreateRequire } from 'node:module';\nconst require = __heimdallCreateRequire(import.meta.url);" },
-    plugins: [builtinsViaRequire(['http'])],
+    plugins: [builtinsViaRequire(['http', 'fs'])],
     // The whole bundle's text stays in the heap as the module's source. Minified and pure ASCII it
     // is a one-byte string of ~1 MB instead of a two-byte one of over 5 MB (a single non-ASCII
     // character in a comment makes V8 store all of it at two bytes a character). Identifiers keep

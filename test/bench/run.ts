@@ -270,6 +270,38 @@ const MODULES: BenchModule[] = [
     },
   },
   {
+    name: 'launcher',
+    title: '`heimdall exec` and `heimdall env`: what they add to a command (the bundle, a running daemon)',
+    issue: 22,
+    limitSeconds: 120,
+    async run() {
+      const { benchLauncher } = await import('./launcher.ts');
+      const r = await benchLauncher(30);
+      const p50 = (v: number[]): number => percentile(v, 50);
+      const bare = p50(r.bareNodeMs);
+      const execAdds = p50(r.execTrueMs) - p50(r.trueMs);
+      const envMs = p50(r.envMs);
+      // Paired: each run's ratio to the `node -e 0` run beside it, so a drift of the machine cancels.
+      const ratios = (v: number[]): number[] => v.map((t, i) => t / r.bareNodeMs[i]!);
+      const execRatio = p50(r.execTrueMs.map((t, i) => (t - r.trueMs[i]!) / r.bareNodeMs[i]!));
+      const envRatio = p50(ratios(r.envMs));
+      return {
+        lines: [
+          `median of ${r.runs} alternating runs: true ${ms(p50(r.trueMs), 1)}, node -e 0 ${ms(bare, 1)}, heimdall exec -- true ${ms(p50(r.execTrueMs), 1)} (adds ${ms(execAdds, 1)}), heimdall env ${ms(envMs, 1)}`,
+          `per pair, against the node -e 0 run beside it (median): exec adds ${execRatio.toFixed(2)}x, env ${envRatio.toFixed(2)}x`,
+        ],
+        checks: [
+          check('heimdall exec adds, against node -e 0 (paired median)', '<= 1.5x', `${execRatio.toFixed(2)}x`, execRatio <= 1.5),
+          check('heimdall env, against node -e 0 (paired median)', '<= 1.5x', `${envRatio.toFixed(2)}x`, envRatio <= 1.5),
+        ],
+        notes: [
+          'exec and env load only the launcher chunk of the bundle (agent/src/cli/launch.ts: one local API request, the proxy environment, no commander) and exec then execve()s the command: no second process, signals and exit status are the command\'s own.',
+          'The single-file executables (installer/src/executables, CommonJS, no chunks) still compile the whole bundle: only its evaluation is lazy there; not measured here.',
+        ],
+      };
+    },
+  },
+  {
     name: 'localapi',
     title: 'Local API: identifying the caller per request (SO_PEERCRED against the old `ss -xp` path)',
     issue: 14,

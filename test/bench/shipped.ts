@@ -231,7 +231,28 @@ async function inspect(d: RunningDaemon): Promise<{ call<T>(method: string, para
 }
 
 /** Sampled time by category: a sample is the audit pipeline's when any frame on its stack comes from AUDIT_FILES. */
-function auditShareOf(profile: Profile, map: SourceMap): AuditShare {
+/** The source map of one file of the bundle (the entry or a chunk beside it), read once; undefined for other code. */
+function bundleMaps(bundlePath: string): (url: string) => SourceMap | undefined {
+  const dir = path.dirname(bundlePath);
+  const maps = new Map<string, SourceMap | undefined>();
+  return (url) => {
+    if (!url.startsWith('file:') || !url.endsWith('.mjs')) return undefined;
+    const file = fileURLToPath(url);
+    if (!file.startsWith(dir + path.sep)) return undefined;
+    if (!maps.has(file)) {
+      let map: SourceMap | undefined;
+      try {
+        map = new SourceMap(JSON.parse(fs.readFileSync(`${file}.map`, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]);
+      } catch {
+        map = undefined;
+      }
+      maps.set(file, map);
+    }
+    return maps.get(file);
+  };
+}
+
+function auditShareOf(profile: Profile, mapFor: (url: string) => SourceMap | undefined): AuditShare {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -242,7 +263,8 @@ function auditShareOf(profile: Profile, map: SourceMap): AuditShare {
     if (known !== undefined) return known;
     const { url, lineNumber, columnNumber, functionName } = n.callFrame;
     let l: string;
-    if (url.endsWith('heimdall.mjs')) {
+    const map = mapFor(url);
+    if (map) {
       const entry = map.findEntry(lineNumber, columnNumber) as { originalSource?: string };
       l = entry.originalSource?.replace(/^.*?(agent\/src\/|protocol\/|lib\/|node_modules\/)/, '$1').replace(/^(node_modules\/(@[^/]+\/)?[^/]+)\/.*$/, '$1') ?? 'heimdall.mjs';
     } else if (url) {
@@ -294,7 +316,7 @@ function auditShareOf(profile: Profile, map: SourceMap): AuditShare {
 }
 
 async function profileAudit(d: RunningDaemon, p: PathUnderTest, upstream: Upstream, bundlePath: string, seconds: number): Promise<AuditShare> {
-  const map = new SourceMap(JSON.parse(fs.readFileSync(`${bundlePath}.map`, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]);
+  const map = bundleMaps(bundlePath);
   const inspector = await inspect(d);
   try {
     await inspector.call('Profiler.enable');

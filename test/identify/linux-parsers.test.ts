@@ -121,7 +121,7 @@ describe('Linux resolver on a staged procfs', () => {
     expect((await resolver.lookupByLocalPeer({ clientPort: 52345, proxyPort: 18081, family: 'IPv6' }))?.pid).toBe(4243);
   });
 
-  it("reuses a parent's chain for its next child while the parent is the same process, and reads it again for a new one", async () => {
+  it("reuses a parent's chain for its next child while the parent is the same process running the same program, and reads it again after an exec or a pid reuse", async () => {
     const tree = procTree();
     tree.addProcess(1, { ppid: 0, uid: 0, exe: '/sbin/init', argv: ['/sbin/init'], started: 1 });
     tree.addProcess(300, { ppid: 1, uid: 1001, exe: '/usr/bin/zsh', argv: ['-zsh'], started: 5000 });
@@ -129,16 +129,22 @@ describe('Linux resolver on a staged procfs', () => {
     tree.addProcess(4243, { ppid: 300, uid: 1001, exe: '/usr/bin/curl', argv: ['curl'], fds: { '3': 'socket:[41131]' } });
     tree.addProcess(4244, { ppid: 300, uid: 1001, exe: '/usr/bin/curl', argv: ['curl'], fds: { '4': 'socket:[41132]' } });
     const resolver = new LinuxProcessResolver({ procRoot: tree.root, passwdFile: path.join(tree.root, 'passwd') });
-    const parentExe = async (clientPort: number, proxyPort: number, family?: 'IPv6'): Promise<string | undefined> =>
-      (await resolver.lookupByLocalPeer({ clientPort, proxyPort, ...(family ? { family } : {}) }))?.parents[0]?.exe;
-    expect(await parentExe(52344, 18080)).toBe('/usr/bin/zsh');
-    // The shell's files change but its start time does not: the sibling gets the remembered chain.
+    const parents = async (clientPort: number, proxyPort: number, family?: 'IPv6') =>
+      (await resolver.lookupByLocalPeer({ clientPort, proxyPort, ...(family ? { family } : {}) }))?.parents;
+    const first = await parents(52344, 18080);
+    expect(first?.[0]?.exe).toBe('/usr/bin/zsh');
+    // The same shell (same start time, same program): the sibling gets the remembered chain.
+    expect(await parents(52345, 18081, 'IPv6')).toBe(first);
+    // The shell exec'd fish: same pid, same start time, another program: the chain is read again.
     rmSync(path.join(tree.root, '300', 'exe'));
     symlinkSync('/usr/bin/fish', path.join(tree.root, '300', 'exe'));
-    expect(await parentExe(52345, 18081, 'IPv6')).toBe('/usr/bin/zsh');
-    // Pid 300 now names another process (another start time): the chain is read again.
+    const afterExec = await parents(52346, 18082);
+    expect(afterExec?.[0]?.exe).toBe('/usr/bin/fish');
+    // Pid 300 now names another process (another start time) running the same program: read again.
     writeFileSync(path.join(tree.root, '300', 'stat'), `300 (fish) S 1 ${'0 '.repeat(17)}7000 0 0\n`);
-    expect(await parentExe(52346, 18082)).toBe('/usr/bin/fish');
+    const afterReuse = await parents(52344, 18080);
+    expect(afterReuse?.[0]?.exe).toBe('/usr/bin/fish');
+    expect(afterReuse).not.toBe(afterExec);
   });
 
   it('reads the start time after a command name holding spaces and parentheses', () => {

@@ -1,5 +1,5 @@
 // Facts CLI commands fetch from the running daemon, with the daemon's own error text on failure.
-import type { ProxyEnvironmentInput } from '../intercept/index.ts';
+import type { ProxyEnvironmentInput } from '../lib/proxy-environment.ts';
 import { callLocalApi } from '../localapi/index.ts';
 import { socketPathFor, type DaemonLocation } from './local-daemon.ts';
 

@@ -1,65 +1,19 @@
-// The `heimdall` command line: a thin client over the daemon's local API, plus `run` for the daemon.
-import { Command } from 'commander';
-import { AGENT_VERSION } from '../lib/version.ts';
-import { registerApps } from './commands/apps.ts';
-import { registerCa } from './commands/ca.ts';
-import { registerEnv } from './commands/env.ts';
-import { registerExec } from './commands/exec.ts';
-import { registerHelper } from './commands/helper.ts';
-import { registerInstall } from './commands/install.ts';
-import { registerLogin } from './commands/login.ts';
-import { registerLogout } from './commands/logout.ts';
-import { registerMcp } from './commands/mcp.ts';
-import { registerRequestAccess } from './commands/request-access.ts';
-import { registerRun } from './commands/run.ts';
-import { registerStatus } from './commands/status.ts';
-import { registerVersion } from './commands/version.ts';
-import { registerWhoami } from './commands/whoami.ts';
-import { proxyEnvironmentFromDaemon } from './daemon-facts.ts';
-import { withDaemonLocation } from './local-daemon.ts';
-import { runUserFsHelper, USERFS_HELPER_ARG } from '../userfs/index.ts';
-
-// Every command, in the order `--help` lists them.
-const COMMANDS: readonly ((program: Command) => void)[] = [
-  registerStatus,
-  registerLogin,
-  registerLogout,
-  registerWhoami,
-  (p) => void withDaemonLocation(registerEnv(p, proxyEnvironmentFromDaemon)),
-  (p) => void withDaemonLocation(registerExec(p, proxyEnvironmentFromDaemon)),
-  registerApps,
-  registerMcp,
-  registerRequestAccess,
-  registerCa,
-  registerRun,
-  registerInstall,
-  registerHelper,
-  registerVersion,
-];
-
-export function buildProgram(): Command {
-  const program = new Command('heimdall')
-    .description('Heimdall governs the AI apps on this machine: it routes their traffic through your organization\'s AI gateway.')
-    .version(AGENT_VERSION, '-V, --version', 'print the version')
-    .showHelpAfterError()
-    // `heimdall exec -- CMD --flag` passes the command's own options through untouched.
-    .enablePositionalOptions()
-    .addHelpText('after', '\nExamples:\n  heimdall status\n  heimdall run --state-dir /tmp/heimdall-dev\n');
-  for (const register of COMMANDS) register(program);
-  return program;
-}
-
+// The `heimdall` entry. `heimdall exec` and `heimdall env` go to the launcher's fast path (launch.ts),
+// which loads a few modules instead of the whole CLI; everything else to program.ts. Both are
+// imported on demand: in the bundle esbuild then evaluates only the modules the chosen path reaches.
+//
 // An async main rather than top-level await: the executables run this as a CommonJS script (Node 22's
 // single-executable applications accept no ES module), and CommonJS has no top-level await.
-// The daemon starts its per-user file helper (agent/src/userfs/) as this same entry: the executables
-// have no other. It is not a command a person runs, so commander never sees it.
-if (process.argv[2] === USERFS_HELPER_ARG) {
-  void runUserFsHelper(process.argv.slice(3));
-} else {
-  buildProgram()
-    .parseAsync(process.argv)
-    .catch((err: unknown) => {
-      console.error(`heimdall: ${(err as Error).message}`);
-      process.exitCode = 1;
-    });
+async function main(argv: readonly string[]): Promise<void> {
+  if (argv[2] === 'exec' || argv[2] === 'env') {
+    const { launch } = await import('./launch.ts');
+    if (await launch(argv)) return;
+  }
+  const { runProgram } = await import('./program.ts');
+  await runProgram(argv);
 }
+
+main(process.argv).catch((err: unknown) => {
+  console.error(`heimdall: ${(err as Error).message}`);
+  process.exitCode = 1;
+});

@@ -251,7 +251,6 @@ export class LinuxProcessResolver implements ProcessResolver {
   /** /proc/loadavg's newest pid at the previous lookup: pids above it started since. */
   #lastPidAtLookup: number | undefined;
   readonly #userNames = new Map<number, { name: string | undefined; at: number }>();
-  readonly #parentChains = new Map<number, { ppid: number; parents: ParentProcess[] }>();
   readonly #chainsByParent = new Map<number, { started: string; parents: ParentProcess[]; at: number }>();
   readonly #loadSockDiag: () => SockDiag | undefined;
   #sockDiag: SockDiag | undefined | null = null; // null: not loaded yet
@@ -495,21 +494,19 @@ export class LinuxProcessResolver implements ProcessResolver {
     const status = statusText === undefined ? undefined : parseProcStatus(statusText);
     if (!status) return undefined;
     const exeLink = tryRead(() => readlinkSync(path.join(base, 'exe')));
-    const cmdline = tryRead(() => readFileSync(path.join(base, 'cmdline')));
+    // As text: readFileSync's utf8 path reads in C++, where a Buffer read of a procfs file (size 0)
+    // allocates 64 KiB chunks and concatenates them in JavaScript (3x the time, and garbage).
+    const cmdline = tryRead(() => readFileSync(path.join(base, 'cmdline'), 'utf8'));
     return { uid: status.effectiveUid, tgid: status.tgid, ppid: status.ppid, exe: exeLink === undefined ? undefined : cleanExeLink(exeLink), argv: cmdline ? parseCmdline(cmdline) : [] };
   }
 
   /**
-   * The parent chain of `pid`, reused while the process keeps the same parent: a long-lived app
-   * (an editor, an agent session) opens many connections, and its ancestors do not change under it.
+   * The parent chain of `pid`: the chain of its parent, shared by siblings and checked on every use
+   * (#chainFrom). A per-child shortcut keyed by the child's pid and parent pid is not kept: it could
+   * not see the parent exec another program.
    */
-  #parentsOf(pid: number, ppid: number): ParentProcess[] {
-    const cached = this.#parentChains.get(pid);
-    if (cached && cached.ppid === ppid) return cached.parents;
-    const parents = this.#chainFrom(ppid);
-    if (this.#parentChains.size >= PARENT_CHAIN_CACHE_LIMIT) this.#parentChains.delete(this.#parentChains.keys().next().value!);
-    this.#parentChains.set(pid, { ppid, parents });
-    return parents;
+  #parentsOf(_pid: number, ppid: number): ParentProcess[] {
+    return this.#chainFrom(ppid);
   }
 
   /**
@@ -520,13 +517,28 @@ export class LinuxProcessResolver implements ProcessResolver {
   #chainFrom(ppid: number): ParentProcess[] {
     const started = tryRead(() => parseStartTime(readFileSync(path.join(this.#proc, String(ppid), 'stat'), 'utf8')));
     const cached = this.#chainsByParent.get(ppid);
-    if (cached && started !== undefined && cached.started === started && Date.now() - cached.at < PARENT_CHAIN_TTL_MS) return cached.parents;
+    if (cached && started !== undefined && cached.started === started && Date.now() - cached.at < PARENT_CHAIN_TTL_MS && this.#sameProgram(ppid, cached.parents[0])) return cached.parents;
     const parents = this.#readParents(ppid);
     if (started !== undefined) {
       if (this.#chainsByParent.size >= PARENT_CHAIN_CACHE_LIMIT) this.#chainsByParent.delete(this.#chainsByParent.keys().next().value!);
       this.#chainsByParent.set(ppid, { started, parents, at: Date.now() });
     }
     return parents;
+  }
+
+  /**
+   * Whether `pid` still runs the program `seen` recorded. The start time proves the pid was not
+   * reused, but exec keeps pid and start time: a parent that exec'd another program (or the same
+   * interpreter on another script) must not keep its old name in the chain.
+   */
+  #sameProgram(pid: number, seen: ParentProcess | undefined): boolean {
+    if (!seen) return true;
+    const base = path.join(this.#proc, String(pid));
+    const exe = tryRead(() => readlinkSync(path.join(base, 'exe')));
+    if ((exe === undefined ? undefined : cleanExeLink(exe)) !== seen.exe) return false;
+    const cmdline = tryRead(() => readFileSync(path.join(base, 'cmdline'), 'utf8'));
+    const argv = cmdline ? parseCmdline(cmdline) : [];
+    return argv.length === seen.argv.length && argv.every((a, i) => a === seen.argv[i]);
   }
 
   #readParents(firstPpid: number): ParentProcess[] {

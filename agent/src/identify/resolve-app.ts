@@ -2,8 +2,7 @@
 // interpreter script), then a generic script id for interpreters, then a stable id from the
 // executable itself so the same unknown tool is one catalog item across the fleet.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { createReadStream, statSync } from 'node:fs';
 import path from 'node:path';
 import type { AppKind, CatalogApp, InterpreterRule, OsName, ProofKind } from './catalog.ts';
 import { APP_CATALOG, APPLE_PLATFORM_TEAM, INTERPRETERS } from './catalog.ts';
@@ -253,9 +252,12 @@ export class ExecutableHasher {
   async hash(file: string): Promise<string | undefined> {
     let key: string;
     try {
-      const st = await stat(file);
+      // Synchronous: a cached inode's stat takes microseconds, a round trip through libuv's thread
+      // pool tens to hundreds under load, on every new connection of an uncatalogued program. The
+      // key is the file's identity and content stamp, so a replaced or rewritten file is hashed again.
+      const st = statSync(file);
       if (!st.isFile() || st.size > this.#maxBytes) return undefined;
-      key = `${file}\0${st.size}\0${st.mtimeMs}`;
+      key = `${file}\0${st.dev}:${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
     } catch {
       return undefined;
     }

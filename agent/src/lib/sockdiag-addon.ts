@@ -6,9 +6,13 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { loadEmbeddedAddon } from './embedded-addon.ts';
 
-// Where `npm ci` builds the addon, seen from this file (agent/src/lib/) and from the bundle
-// (dist/heimdall.mjs, scripts/bundle.ts).
-const BUILDS = ['../../native/sockdiag/build/Release/sockdiag.node', '../agent/native/sockdiag/build/Release/sockdiag.node'];
+// Where `npm ci` builds the addon, seen from this file (agent/src/lib/), from the bundle's entry
+// (dist/heimdall.mjs) and from its chunks (dist/heimdall-chunks/, scripts/bundle.ts).
+const BUILDS = [
+  '../../native/sockdiag/build/Release/sockdiag.node',
+  '../agent/native/sockdiag/build/Release/sockdiag.node',
+  '../../agent/native/sockdiag/build/Release/sockdiag.node',
+];
 
 let loaded: { exports: Record<string, unknown> | undefined } | undefined;
 

@@ -1,7 +1,7 @@
 // `heimdall env`: prints the shell lines that put a terminal's programs on the governed proxy.
 import path from 'node:path';
 import type { Command } from 'commander';
-import { buildProxyEnvironment, formatShellExports, type ProxyEnvironmentInput, type Shell } from '../../intercept/index.ts';
+import { buildProxyEnvironment, formatShellExports, type ProxyEnvironmentInput, type Shell } from '../../lib/proxy-environment.ts';
 
 const SHELLS: readonly Shell[] = ['sh', 'fish', 'powershell'];
 

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import type { Command } from 'commander';
-import { applyProxyEnvironment, type ProxyEnvironmentInput } from '../../intercept/index.ts';
+import { applyProxyEnvironment, type ProxyEnvironmentInput } from '../../lib/proxy-environment.ts';
 
 const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
