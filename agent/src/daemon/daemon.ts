@@ -298,7 +298,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       },
       blockers: (view) => {
         if (view.kind === 'user' && signedInFor(view).length === 0) {
-          return [{ reason: 'not_signed_in', message: `you (OS user ${view.osUser}) have not signed in on this machine: run \`heimdall login\`` }];
+          return [{ reason: 'not_signed_in', message: `you (OS user ${view.osUser}) have not signed in on this machine: run ${signInCommand()}` }];
         }
         // A sign-in whose refresh the gateway refused no longer carries its user's requests.
         const failing = signedInFor(view).flatMap((u) => {
@@ -306,7 +306,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
           return err !== undefined && sessions.current(u.osUser) === undefined ? [{ reason: 'not_signed_in' as const, message: `OS user ${u.osUser}: ${err}` }] : [];
         });
         if (failing.length > 0) return failing;
-        return signedInUsers().length === 0 ? [{ reason: 'not_signed_in', message: 'nobody on this machine has signed in: run `heimdall login`' }] : [];
+        return signedInUsers().length === 0 ? [{ reason: 'not_signed_in', message: `nobody on this machine has signed in: run ${signInCommand()}` }] : [];
       },
     },
     { name: 'mcp', collect: (view) => mcpStatus(mcp.discovery(), view.kind === 'user' ? mcp.list().filter((m) => m.osUser === view.osUser).length : mcp.list().length) },
@@ -333,6 +333,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       sections: Object.fromEntries(sections.map((s) => [s.name, s.collect(view)])),
     };
   };
+
+  // The sign-in command status names, as the gateway's discovery says (SSO or virtual keys only);
+  // `heimdall login` until it has answered, which itself says what to do when SSO is not set up.
+  const signInCommand = (): string => sso.signInCommand() ?? '`heimdall login`';
 
   const sso: SsoLogin = new SsoLogin({
     credentials,
