@@ -22,7 +22,7 @@ import { Interception } from './interception.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { Metrics } from './metrics.ts';
 import { localApiRoutes } from './local-routes.ts';
-import { personRequest } from './request-access.ts';
+import { personMcpRequest, personRequest } from './request-access.ts';
 import { mcpAuditEvent, mcpInventoryMessage } from './mcp-report.ts';
 import { configBlockers, judgeGovernance, mcpStatus, policyBlockers, syncBlockers, type DaemonStatus, type StatusSection, type StatusView } from './status.ts';
 
@@ -389,10 +389,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       apps: () => seenApps.list(),
       mcp: () => mcp.list(),
       requestAccess: (input) => {
-        const message = personRequest(input, seenApps.list());
+        const message = input.mcpFingerprint !== undefined
+          ? personMcpRequest({ fingerprint: input.mcpFingerprint, reason: input.reason, osUser: input.osUser }, mcp.list())
+          : personRequest({ appId: input.appId ?? '', reason: input.reason, osUser: input.osUser }, seenApps.list());
         if ('error' in message) return { outcome: 'invalid', error: message.error };
         if (!sync.sendApprovalRequest(message)) return { outcome: 'offline' };
-        logger.info({ app: input.appId, os_user: input.osUser }, 'access requested by a person');
+        logger.info({ app: input.appId, mcp: input.mcpFingerprint, os_user: input.osUser }, 'access requested by a person');
         return { outcome: 'sent', displayName: message.display_name };
       },
     }),
