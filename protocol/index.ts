@@ -19,5 +19,5 @@ export {
   type ErrorFormat, type ErrorKind, type ProviderError, type ProviderErrorOptions,
 } from './provider-errors.ts';
 export {
-  BLOCK_ANSWER_ROWS, DEFAULT_BLOCK_ANSWERS, blockAnswerFor, type BlockAnswer, type BlockAnswerRow, type FinalSituation,
+  BLOCK_ANSWER_ROWS, DEFAULT_BLOCK_ANSWERS, RESPONSES_WEBSOCKET_REFUSAL, blockAnswerFor, type BlockAnswer, type BlockAnswerRow, type FinalSituation,
 } from './block-answers.ts';

@@ -191,6 +191,9 @@ export const approvalRequestSchema = z
       display_name: text(256),
       os_user: osUserSchema.optional(),
       details: z.record(z.string().max(64), z.string().max(1024)).optional(),
+      reason: text(LIMITS.maxApprovalReasonChars)
+        .optional()
+        .meta({ description: 'Why the person needs it, in their words (`heimdall request-access --mcp FINGERPRINT --reason ...`); absent when the agent reports a use by itself.' }),
     }),
   ])
   .meta({

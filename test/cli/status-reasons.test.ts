@@ -3,6 +3,7 @@
 // reason is produced for real: a real daemon process, a real store, a real sync channel to a loopback
 // protocol server (or to a closed port).
 import { afterEach, describe, expect, it } from 'vitest';
+import http from 'node:http';
 import net from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -69,6 +70,26 @@ async function status(stateDir: string): Promise<{ code: number | null; json: St
   return { code: asJson.code, json: JSON.parse(asJson.stdout) as StatusJson, text: asText.stdout + asText.stderr };
 }
 
+/** A loopback gateway that answers only its sign-in discovery, offering SSO and virtual-key sign-in as told. */
+async function discoveryServer(sso: boolean, virtualKey: boolean): Promise<string> {
+  const server = http.createServer((req, res) => {
+    const base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    if (req.url !== '/.well-known/oauth-authorization-server') {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
+      issuer: base, authorization_endpoint: `${base}/oauth/authorize`, token_endpoint: `${base}/oauth/token`,
+      device_authorization_endpoint: `${base}/oauth/device`, revocation_endpoint: `${base}/oauth/revoke`, jwks_uri: `${base}/oauth/jwks`,
+      response_types_supported: ['code'], grant_types_supported: ['authorization_code', 'refresh_token'], code_challenge_methods_supported: ['S256'],
+      token_endpoint_auth_methods_supported: ['none'], heimdall_sso_enabled: sso, heimdall_virtual_key_login: virtualKey,
+    }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
 async function protocolServer(policy?: ReturnType<typeof makePolicy>): Promise<ProtocolTestServer> {
   const server = new ProtocolTestServer({ token: TOKEN, ...(policy ? { policy } : {}) });
   await server.start();
@@ -122,6 +143,22 @@ describe('heimdall status exit codes and --json reasons', { timeout: 120_000 }, 
     expect(r.json).toMatchObject({ reason: 'not_signed_in', reasons: ['not_signed_in', 'policy_stale'], signed_in_users: [] });
     expect(r.text).toContain('nobody on this machine has signed in: run `heimdall login`');
   });
+
+  // The sign-in command named is the one that works for the organization's gateway: a person whose
+  // organization signs in with SSO is never sent to `--virtual-key`, nor one without SSO to `heimdall login`.
+  for (const offer of [{ sso: true, virtualKey: true, command: 'run `heimdall login`' }, { sso: false, virtualKey: true, command: 'run `heimdall login --virtual-key` with the key IT gave you' }]) {
+    it(`4 not_signed_in names ${offer.sso ? 'SSO sign-in' : 'virtual-key sign-in'} when that is what the gateway offers`, async () => {
+      const gateway = await discoveryServer(offer.sso, offer.virtualKey);
+      const { stateDir } = await daemon({ gateway_url: gateway });
+      // The first status starts the discovery; the sentence changes once the gateway has answered.
+      let last = '';
+      for (let attempt = 0; attempt < 100 && !last.includes(`nobody on this machine has signed in: ${offer.command}`); attempt++) {
+        last = (await status(stateDir)).text;
+      }
+      expect(last).toContain(`nobody on this machine has signed in: ${offer.command}`);
+      if (offer.sso) expect(last).not.toContain('--virtual-key');
+    });
+  }
 
   it('5 gateway_unreachable: signed in, the gateway does not answer', async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BASE_PATH, CLI_BIN, E2e, pollUntil, type SystemUnderTest } from './harness.ts';
+import { BASE_PATH, CLI_BIN, E2e, pollUntil, USER_EMAIL, type SystemUnderTest } from './harness.ts';
 
 const SECRETS = {
   codex: 'sk-proj-E2eCodexSecretAbcdefghijklmnop123456',
@@ -112,6 +112,26 @@ describe('MCP servers added with the apps’ own commands', () => {
       expect(stored).not.toContain(secret);
     }
   });
+
+  it('request-access for an MCP server reaches the approval queue with the reason and the person', async () => {
+    const servers = (await sut.agent.json(['mcp'])) as { fingerprint: string; name: string }[];
+    const server = servers[0]!;
+    const reason = 'the on-call runbook needs the ticket tracker';
+    const r = await sut.agent.cli(['request-access', '--mcp', server.fingerprint, '--reason', reason]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`Asked your IT team for ${server.name}.`);
+    const { value: item } = await pollUntil('the MCP request in the approval queue', async () => {
+      const queue = (await sut.gateway.admin('/admin/v1/approvals')) as { approvals: { kind: string; id?: string; fingerprint?: string; requests: { reason: string; os_user: string | null; user_email: string | null }[] }[] };
+      return queue.approvals.find((a) => a.kind === 'mcp' && (a.id ?? a.fingerprint) === server.fingerprint && a.requests.length > 0);
+    }, { deadlineMs: 5_000, intervalMs: 100 });
+    expect(item.requests[0]).toMatchObject({ reason, os_user: expect.any(String), user_email: USER_EMAIL });
+    const human = await sut.gateway.cli(['approvals', 'list']);
+    expect(human.stdout).toContain(reason);
+    // A fingerprint this machine never saw is a sentence, not a request.
+    const unknown = await sut.agent.cli(['request-access', '--mcp', 'sha256:0000000000000000', '--reason', 'x']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/heimdall request-access: mcp: no MCP server with this fingerprint/);
+  }, 60_000);
 
   it('an admin deny reaches the agent, which blocks the servers through each app’s managed policy', async () => {
     const denied = Object.entries(fingerprints);

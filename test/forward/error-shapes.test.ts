@@ -36,11 +36,19 @@ describe('final answers, per app (protocol/block-answers.ts)', () => {
     expect(a.headers).toEqual({ 'x-should-retry': 'false' });
   });
 
-  it('answers Codex 400 with the sentence alone, on its websocket leg and its SSE fallback', () => {
-    for (const transport of ['websocket', 'http'] as const) {
-      const a = finalAnswer('openai', 'not_signed_in', '', undefined, { appId: 'codex-cli', transport });
-      expect(a).toMatchObject({ status: 400, contentType: 'text/plain; charset=utf-8', body: `${NOT_SIGNED_IN_SENTENCE}\n` });
-    }
+  it('answers Codex inside its websocket (the upgrade accepted) and 400 with the sentence alone on its SSE leg', () => {
+    const ws = finalAnswer('openai', 'not_signed_in', '', undefined, { appId: 'codex-cli', transport: 'websocket' });
+    expect(ws).toMatchObject({ status: 101, inBand: 'responses-websocket', body: NOT_SIGNED_IN_SENTENCE });
+    const sse = finalAnswer('openai', 'not_signed_in', '', undefined, { appId: 'codex-cli', transport: 'http' });
+    expect(sse).toMatchObject({ status: 400, contentType: 'text/plain; charset=utf-8', body: `${NOT_SIGNED_IN_SENTENCE}\n` });
+    expect(sse.inBand).toBeUndefined();
+  });
+
+  it('answers a blocked Codex model-catalog refresh with an empty catalog, which it merges without logging the sentence', () => {
+    const a = finalAnswer('openai', 'blocked', denied, undefined, { appId: 'codex-cli', transport: 'http', path: '/backend-api/codex/models' });
+    expect(a).toMatchObject({ status: 200, body: '{"models":[]}', contentType: 'application/json' });
+    // Any other path of Codex's is still the 400 it stops at.
+    expect(finalAnswer('openai', 'blocked', denied, undefined, { appId: 'codex-cli', transport: 'http', path: '/v1/responses' }).status).toBe(400);
   });
 
   it('answers Gemini CLI 403 in the Google shape, its code matching the status', () => {

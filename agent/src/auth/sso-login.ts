@@ -109,6 +109,8 @@ export class SsoLogin {
   readonly #loopback = new Map<string, PendingLoopback>();
   readonly #devices = new Map<string, PendingDevice>();
   #discovery: { controlUrl: string; at: number; value: Promise<Discovery> } | undefined;
+  /** The last discovery that answered, for sentences that cannot wait for the network (`heimdall status`). */
+  #lastKnown: { controlUrl: string; value: Discovery } | undefined;
 
   constructor(options: SsoLoginOptions) {
     this.#o = options;
@@ -130,10 +132,33 @@ export class SsoLogin {
     if (cached && cached.controlUrl === o.controlUrl && this.#clock.now() - cached.at < DISCOVERY_TTL_MS) return cached.value;
     const value = discover(o);
     this.#discovery = { controlUrl: o.controlUrl, at: this.#clock.now(), value };
+    value.then((d) => {
+      this.#lastKnown = { controlUrl: o.controlUrl, value: d };
+    }, () => undefined);
     value.catch(() => {
       if (this.#discovery?.value === value) this.#discovery = undefined;
     });
     return value;
+  }
+
+  /**
+   * How a person signs in here, from the last discovery that answered for the configured control_url:
+   * `heimdall login` where the organization has single sign-on, `heimdall login --virtual-key` where
+   * it only takes keys; undefined until the gateway has said (a new discovery is started then).
+   */
+  signInCommand(): string | undefined {
+    let controlUrl: string;
+    try {
+      controlUrl = this.#oauth().controlUrl;
+    } catch {
+      return undefined;
+    }
+    const known = this.#lastKnown?.controlUrl === controlUrl ? this.#lastKnown.value : undefined;
+    this.discovery().catch(() => undefined);
+    if (!known) return undefined;
+    if (known.ssoEnabled) return '`heimdall login`';
+    if (known.virtualKeyLogin) return '`heimdall login --virtual-key` with the key IT gave you';
+    return 'the way IT tells you (the gateway offers neither single sign-on nor virtual-key sign-in)';
   }
 
   async options(): Promise<{ sso: boolean; virtual_key: boolean; gateway: string }> {

@@ -22,7 +22,7 @@ import { Interception } from './interception.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { Metrics } from './metrics.ts';
 import { localApiRoutes } from './local-routes.ts';
-import { personRequest } from './request-access.ts';
+import { personMcpRequest, personRequest } from './request-access.ts';
 import { mcpAuditEvent, mcpInventoryMessage } from './mcp-report.ts';
 import { configBlockers, judgeGovernance, mcpStatus, policyBlockers, syncBlockers, type DaemonStatus, type StatusSection, type StatusView } from './status.ts';
 
@@ -303,7 +303,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       },
       blockers: (view) => {
         if (view.kind === 'user' && signedInFor(view).length === 0) {
-          return [{ reason: 'not_signed_in', message: `you (OS user ${view.osUser}) have not signed in on this machine: run \`heimdall login\`` }];
+          return [{ reason: 'not_signed_in', message: `you (OS user ${view.osUser}) have not signed in on this machine: run ${signInCommand()}` }];
         }
         // A sign-in whose refresh the gateway refused no longer carries its user's requests.
         const failing = signedInFor(view).flatMap((u) => {
@@ -311,7 +311,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
           return err !== undefined && sessions.current(u.osUser) === undefined ? [{ reason: 'not_signed_in' as const, message: `OS user ${u.osUser}: ${err}` }] : [];
         });
         if (failing.length > 0) return failing;
-        return signedInUsers().length === 0 ? [{ reason: 'not_signed_in', message: 'nobody on this machine has signed in: run `heimdall login`' }] : [];
+        return signedInUsers().length === 0 ? [{ reason: 'not_signed_in', message: `nobody on this machine has signed in: run ${signInCommand()}` }] : [];
       },
     },
     { name: 'mcp', collect: (view) => mcpStatus(mcp.discovery(), view.kind === 'user' ? mcp.list().filter((m) => m.osUser === view.osUser).length : mcp.list().length) },
@@ -338,6 +338,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       sections: Object.fromEntries(sections.map((s) => [s.name, s.collect(view)])),
     };
   };
+
+  // The sign-in command status names, as the gateway's discovery says (SSO or virtual keys only);
+  // `heimdall login` until it has answered, which itself says what to do when SSO is not set up.
+  const signInCommand = (): string => sso.signInCommand() ?? '`heimdall login`';
 
   const sso: SsoLogin = new SsoLogin({
     credentials,
@@ -390,10 +394,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       apps: () => seenApps.list(),
       mcp: () => mcp.list(),
       requestAccess: (input) => {
-        const message = personRequest(input, seenApps.list());
+        const message = input.mcpFingerprint !== undefined
+          ? personMcpRequest({ fingerprint: input.mcpFingerprint, reason: input.reason, osUser: input.osUser }, mcp.list())
+          : personRequest({ appId: input.appId ?? '', reason: input.reason, osUser: input.osUser }, seenApps.list());
         if ('error' in message) return { outcome: 'invalid', error: message.error };
         if (!sync.sendApprovalRequest(message)) return { outcome: 'offline' };
-        logger.info({ app: input.appId, os_user: input.osUser }, 'access requested by a person');
+        logger.info({ app: input.appId, mcp: input.mcpFingerprint, os_user: input.osUser }, 'access requested by a person');
         return { outcome: 'sent', displayName: message.display_name };
       },
     }),

@@ -24,7 +24,7 @@ export interface LocalRouteDeps {
    * Sends a person's request for an app (`heimdall request-access`) to the gateway's approval queue;
    * `sent`, or `offline` when the sync channel is down, or the validation problem.
    */
-  requestAccess: (input: { appId: string; reason: string; osUser: string }) => { outcome: 'sent'; displayName: string } | { outcome: 'offline' } | { outcome: 'invalid'; error: string };
+  requestAccess: (input: { appId?: string; mcpFingerprint?: string; reason: string; osUser: string }) => { outcome: 'sent'; displayName: string } | { outcome: 'offline' } | { outcome: 'invalid'; error: string };
 }
 
 /** Each route's permission, by `METHOD path`: one row per route, nothing implied. */
@@ -85,19 +85,23 @@ async function answering(work: () => unknown): Promise<LocalResponse> {
 const NO_SSO: LocalResponse = { status: 501, body: { error: 'this daemon was built without single sign-on', code: 'not_available' } };
 
 /**
- * `POST /v1/request-access` `{ "app": "<app id>", "reason": "..." }`: asks the organization for an app
- * as the caller. The person is the caller the kernel names (root asks as root), never a body field.
+ * `POST /v1/request-access` `{ "app": "<app id>", "reason": "..." }` (or `{ "mcp": "<fingerprint>", ... }`):
+ * asks the organization for an app or an MCP server as the caller. The person is the caller the kernel names (root asks as root), never a body field.
  */
 function requestAccess(d: LocalRouteDeps, { view, body }: LocalRequest): LocalResponse {
   if (view.kind === 'anonymous') return { status: 403, body: { error: view.reason, code: 'unknown_caller' } };
-  const { app, reason } = (body ?? {}) as { app?: unknown; reason?: unknown };
-  if (typeof app !== 'string' || app.trim() === '') return { status: 400, body: { error: 'app: expected the app id the block message names (e.g. claude-code)', code: 'invalid_request' } };
+  const { app, mcp, reason } = (body ?? {}) as { app?: unknown; mcp?: unknown; reason?: unknown };
+  const isMcp = mcp !== undefined;
+  if (isMcp && app !== undefined) return { status: 400, body: { error: 'request: name an app or an MCP server (mcp), not both', code: 'invalid_request' } };
+  if (isMcp && (typeof mcp !== 'string' || mcp.trim() === '')) return { status: 400, body: { error: 'mcp: expected the fingerprint `heimdall mcp` shows for the server', code: 'invalid_request' } };
+  if (!isMcp && (typeof app !== 'string' || app.trim() === '')) return { status: 400, body: { error: 'app: expected the app id the block message names (e.g. claude-code)', code: 'invalid_request' } };
   if (typeof reason !== 'string' || reason.trim() === '') return { status: 400, body: { error: 'reason: say in a sentence why you need it', code: 'invalid_request' } };
   const osUser = view.kind === 'user' ? view.osUser : view.caller.user;
-  const result = d.requestAccess({ appId: app.trim(), reason: reason.trim(), osUser });
+  const item = isMcp ? { mcpFingerprint: String(mcp).trim() } : { appId: String(app).trim() };
+  const result = d.requestAccess({ ...item, reason: reason.trim(), osUser });
   switch (result.outcome) {
     case 'sent':
-      return { status: 202, body: { app: app.trim(), display_name: result.displayName, os_user: osUser, sent: true } };
+      return { status: 202, body: { ...(isMcp ? { mcp: item.mcpFingerprint } : { app: item.appId }), display_name: result.displayName, os_user: osUser, sent: true } };
     case 'offline':
       return { status: 503, body: { error: "Heimdall could not reach your organization's AI gateway just now. This is not something you did wrong: try again in a few minutes.", code: 'gateway_unreachable' } };
     case 'invalid':

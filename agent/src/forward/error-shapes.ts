@@ -96,6 +96,8 @@ export interface FinalAnswer extends ProviderError {
   contentType: string;
   /** Extra response fields: `x-should-retry: false` tells the official SDKs this is final. */
   headers: Record<string, string>;
+  /** Set when the refusal is given inside an accepted websocket instead of as an HTTP answer. */
+  inBand?: 'responses-websocket';
 }
 
 /**
@@ -104,11 +106,17 @@ export interface FinalAnswer extends ProviderError {
  */
 export function finalAnswer(
   shape: ErrorShapeId, situation: FinalSituation, detail: string, supportUrl: string | undefined,
-  app: { appId: string | undefined; transport: 'http' | 'websocket' },
+  app: { appId: string | undefined; transport: 'http' | 'websocket'; path?: string },
 ): FinalAnswer {
-  const answer = blockAnswerFor(app.appId, app.transport, situation);
+  const answer = blockAnswerFor(app.appId, app.transport, situation, app.path);
   const plain = providerError(shape, situation, detail, supportUrl);
   const headers = { 'x-should-retry': 'false' };
+  if (answer.body === 'empty-model-catalog') {
+    return { status: answer.status, message: plain.message, body: '{"models":[]}', contentType: 'application/json', headers };
+  }
+  if (answer.body === 'responses-websocket') {
+    return { status: answer.status, message: plain.message, body: plain.message, contentType: 'application/json', headers, inBand: 'responses-websocket' };
+  }
   if (answer.body === 'plain-text') {
     return { status: answer.status, message: plain.message, body: `${plain.message}\n`, contentType: 'text/plain; charset=utf-8', headers };
   }

@@ -25,6 +25,7 @@ import { buildPacScript, PAC_CONTENT_TYPE } from './pac.ts';
 import { foreignPageOrigin } from './page-origin.ts';
 import { canonicalHost, TargetGuard } from './target-guard.ts';
 import { answer, blockPageReply, finalReply, providerReply, textReply, type Reply } from './replies.ts';
+import { refuseInResponsesWebsocket } from './responses-ws-refusal.ts';
 
 /** What the proxy needs from the tls room (CertificateManager satisfies it). */
 export interface CertificateSource {
@@ -685,8 +686,8 @@ export class ProxyServer {
       const verdict = await this.#verdict(req, route, ex, pathOnly);
       decision = verdict.policy;
       if (verdict.kind === 'block') {
-        const reply = this.#blockReply(req, route, ex.host, verdict.message, { appId: attribution.appId, transport: transportOf(io) });
-        answer(to, reply);
+        const reply = this.#blockReply(req, route, ex.host, verdict.message, { appId: attribution.appId, transport: transportOf(io), path: pathOnly });
+        answerFinal(req, io, reply);
         record(reply.status, 'blocked', 0, 0, verdict.message);
         return;
       }
@@ -701,8 +702,8 @@ export class ProxyServer {
       }
       const target = await this.#forwardTarget(route, attribution, ex.host);
       if ('error' in target) {
-        const reply = finalReply(route.errorShape, target.error, '', this.#options.supportUrl, { appId: attribution.appId, transport: transportOf(io) });
-        answer(to, reply);
+        const reply = finalReply(route.errorShape, target.error, '', this.#options.supportUrl, { appId: attribution.appId, transport: transportOf(io), path: pathOnly });
+        answerFinal(req, io, reply);
         record(reply.status, 'blocked', 0, 0, target.error);
         return;
       }
@@ -737,7 +738,7 @@ export class ProxyServer {
    * A browser navigating to a blocked consumer surface gets a page; an app (and the page's own API
    * calls) gets its provider's error in the form the block table gives for that app.
    */
-  #blockReply(req: http.IncomingMessage, route: Route, host: string, message: string, app: { appId: string | undefined; transport: 'http' | 'websocket' }): Reply {
+  #blockReply(req: http.IncomingMessage, route: Route, host: string, message: string, app: { appId: string | undefined; transport: 'http' | 'websocket'; path: string }): Reply {
     const wantsHtml = req.method === 'GET' && /\btext\/html\b/.test(String(req.headers.accept ?? ''));
     if (route.mode === 'origin' && route.surface === 'consumer' && wantsHtml) {
       return blockPageReply({ host, message, supportUrl: this.#options.supportUrl, organization: this.#options.organization });
@@ -818,6 +819,15 @@ class GovernedRequest implements RequestInfo {
   get headers(): Readonly<Record<string, string>> {
     return (this.#headers ??= headersWithoutSecrets(this.#req.headers));
   }
+}
+
+/** A final refusal: on the upgrade's own socket in band when the block table says so, else as an answer. */
+function answerFinal(req: http.IncomingMessage, io: ExchangeIo, reply: Reply): void {
+  if (io.kind === 'upgrade' && reply.inBand === 'responses-websocket') {
+    refuseInResponsesWebsocket(req, io.socket, io.head, reply.body);
+    return;
+  }
+  answer(io.kind === 'request' ? io.res : io.socket, reply);
 }
 
 function transportOf(io: ExchangeIo): 'http' | 'websocket' {

@@ -15,6 +15,8 @@ export interface Reply {
   errorKind?: ErrorKind;
   /** Further response fields (a final answer's `x-should-retry: false`, the block page's CSP). */
   headers?: Record<string, string>;
+  /** A refusal given inside an accepted websocket (./responses-ws-refusal.ts); `body` is the sentence. */
+  inBand?: 'responses-websocket';
 }
 
 /** A proxy-level error a person reads in a terminal (`curl -v`), one line. */
@@ -34,10 +36,10 @@ export function providerReply(shape: ErrorShapeId, kind: ErrorKind, detail: stri
  */
 export function finalReply(
   shape: ErrorShapeId, situation: 'blocked' | 'not_signed_in', detail: string, supportUrl: string | undefined,
-  app: { appId: string | undefined; transport: 'http' | 'websocket' },
+  app: { appId: string | undefined; transport: 'http' | 'websocket'; path?: string },
 ): Reply {
   const e = finalAnswer(shape, situation, detail, supportUrl, app);
-  return { status: e.status, contentType: e.contentType, body: e.body, errorKind: situation, headers: e.headers };
+  return { status: e.status, contentType: e.contentType, body: e.body, errorKind: situation, headers: e.headers, ...(e.inBand ? { inBand: e.inBand } : {}) };
 }
 
 // The block page loads nothing: no script, no image, no font, nothing from another site.

@@ -664,15 +664,15 @@ export class ControlPlane {
     this.#logger.info({ device_id: deviceId, kind: message.kind, id: sighting.id, os_user: message.os_user, created: created > 0 }, 'approval requested');
     // A person asked (`heimdall request-access ... --reason`): the request joins the approval queue
     // with their words. Who asked is the device's signed-in user for that OS account, never a field.
-    if (message.kind === 'app' && message.reason !== undefined) {
+    if (message.reason !== undefined) {
       const userId = message.os_user !== undefined ? (await this.store.deviceUserMap(deviceId)).get(message.os_user) : undefined;
       await this.store.recordGatewayEvent({
         type: APPROVAL_REQUESTED_EVENT,
         at,
         deviceId,
-        app: message.app_id,
+        app: message.kind === 'app' ? message.app_id : null,
         userId: userId ?? null,
-        attrs: { kind: 'app', item_id: message.app_id, display_name: message.display_name, os_user: message.os_user ?? null, reason: message.reason },
+        attrs: { kind: message.kind, item_id: sighting.id, display_name: message.display_name, os_user: message.os_user ?? null, reason: message.reason },
       });
     }
     return undefined;
