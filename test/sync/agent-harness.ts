@@ -112,8 +112,11 @@ export async function advanceUntil(clock: ManualClock, predicate: () => boolean,
   if (!predicate()) throw new Error(`never happened while the clock advanced: ${what}`);
 }
 
+/** Recent, as a live agent's events are: a fixed date would fall out of the gateway's events retention (90 days). */
+const EVENTS_BASE_MS = Date.now() - 3_600_000;
+
 export function auditEvent(i: number, type = 'request') {
-  return { type, at: new Date(Date.UTC(2026, 0, 1, 0, 0, 0, i)).toISOString(), app: 'claude-code', os_user: 'alice', attrs: { i, route: '/anthropic/v1/messages' } };
+  return { type, at: new Date(EVENTS_BASE_MS + i).toISOString(), app: 'claude-code', os_user: 'alice', attrs: { i, route: '/anthropic/v1/messages' } };
 }
 
 /** A seeded [0, 1) source (mulberry32), so a test's jitter is the same on every run. */
