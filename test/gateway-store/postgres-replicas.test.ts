@@ -35,6 +35,19 @@ describe('PostgreSQL store shared by replicas', () => {
     await Promise.all(stores.map((s) => s.close()));
   });
 
+  it('is ready (ping) only while its schema is the one this build expects', async () => {
+    const url = await freshDb();
+    const store = await open(url);
+    await expect(store.ping()).resolves.toBeUndefined();
+    const db = url.split('/').pop()!.split('?')[0]!;
+    // A newer replica migrated the database: this one must leave the load balancer's rotation.
+    await server.sql(db, "INSERT INTO gw_migrations (version, name) VALUES (99, 'from a newer replica')");
+    await expect(store.ping()).rejects.toThrow('database schema is at version 99; this build expects 1');
+    await server.sql(db, 'DELETE FROM gw_migrations WHERE version = 99');
+    await expect(store.ping()).resolves.toBeUndefined();
+    await store.close();
+  });
+
   it('never gives two replicas the same policy version', async () => {
     const url = await freshDb();
     const [a, b] = await Promise.all([open(url), open(url)]);

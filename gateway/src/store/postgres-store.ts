@@ -11,7 +11,7 @@ import { PgDeviceStore } from './postgres/devices.ts';
 import { PgEventStore } from './postgres/events.ts';
 import { PgInventoryStore } from './postgres/inventory.ts';
 import { PgOutboxStreams } from './postgres/outbox-streams.ts';
-import { migrate } from './postgres/schema.ts';
+import { migrate, PG_SCHEMA_VERSION } from './postgres/schema.ts';
 import { PgSettingsStore } from './postgres/settings.ts';
 import { PgSsoStore } from './postgres/sso.ts';
 import { PgUserKeyStore } from './postgres/users-keys.ts';
@@ -369,6 +369,13 @@ export class PostgresGatewayStore implements GatewayStore {
   }
   revokeFamilies(where: { familyId?: string; userId?: string; deviceId?: string }, reason: string, at: string): Promise<RefreshFamilyRecord[]> {
     return this.sso.revokeFamilies(where, reason, at);
+  }
+
+  /** Readiness (`/readyz`): the database answers, and its schema is the one this build migrates to. */
+  async ping(): Promise<void> {
+    const row = await this.db.one<{ v: number | null }>('SELECT MAX(version) AS v FROM gw_migrations');
+    const at = row?.v ?? 0;
+    if (at !== PG_SCHEMA_VERSION) throw new Error(`database schema is at version ${at}; this build expects ${PG_SCHEMA_VERSION}`);
   }
 
   async close(): Promise<void> {
