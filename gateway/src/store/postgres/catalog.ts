@@ -4,6 +4,7 @@ import type { CatalogStatus } from '../../../../protocol/index.ts';
 import type { CatalogItemRecord, CatalogKind, CatalogPageQuery, CatalogSighting, CatalogStore, PolicyItem, UserDecision } from '../types.ts';
 import type { PgDatabase, Queryable } from './db.ts';
 import { containsPattern } from './devices.ts';
+import { CATALOG_SELECT, type CatalogRow } from '../rows.ts';
 
 export const CATALOG_TABLES = [
   `CREATE TABLE catalog_items (
@@ -39,22 +40,6 @@ export const CATALOG_TABLES = [
   )`,
   'CREATE INDEX catalog_sightings_device ON catalog_sightings (device_id, kind, source)',
 ];
-
-interface CatalogRow {
-  kind: CatalogKind;
-  id: string;
-  display_name: string | null;
-  status: CatalogStatus;
-  app: string | null;
-  transport: string | null;
-  first_seen_at: string;
-  last_seen_at: string;
-  decided_at: string | null;
-  fleet_count: number;
-}
-
-const CATALOG_SELECT = `SELECT c.*, (SELECT COUNT(DISTINCT s.device_id) FROM catalog_sightings s WHERE s.kind = c.kind AND s.item_id = c.id) AS fleet_count
-  FROM catalog_items c`;
 
 export class PgCatalogStore implements CatalogStore {
   readonly #db: PgDatabase;

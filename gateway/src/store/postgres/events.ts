@@ -8,6 +8,7 @@ import type { EventDayCount, EventQuery, EventStore, GatewayEventInput, IngestRe
 import type { PgDatabase, Queryable } from './db.ts';
 import type { PgDeviceStore } from './devices.ts';
 import type { PgOutboxStreams } from './outbox-streams.ts';
+import { type EventRow } from '../rows.ts';
 
 export const EVENT_TABLES = [
   // The primary key and the uniqueness of (device, stream, seq) include `at` because PostgreSQL
@@ -61,20 +62,6 @@ const PARTITION_NAME = /^events_y(\d{4})m(\d{2})$/;
 
 /** The next month after `YYYY-MM`. */
 const nextMonth = (month: string): string => monthOf(Date.UTC(Number(month.slice(0, 4)), Number(month.slice(5, 7)) - 1, 1), 1);
-
-interface EventRow {
-  id: number;
-  source: 'agent' | 'gateway';
-  device_id: string | null;
-  seq: number | null;
-  type: string;
-  at: string;
-  app: string | null;
-  os_user: string | null;
-  user_id: string | null;
-  attrs: string;
-  received_at: string;
-}
 
 export class PgEventStore implements EventStore {
   readonly #db: PgDatabase;

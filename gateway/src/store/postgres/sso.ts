@@ -3,6 +3,7 @@
 // `sso_refresh_tokens` (only hashes; a rotated token stays, marked, so a replay is recognised).
 import type { RefreshFamilyRecord, RefreshLookup, SsoStore, SsoUserRecord } from '../types.ts';
 import type { PgDatabase } from './db.ts';
+import { type FamilyRow, type UserRow, toFamily } from '../rows.ts';
 
 export const SSO_TABLES = [
   `CREATE TABLE sso_identities (
@@ -37,41 +38,6 @@ export const SSO_TABLES = [
   )`,
   'CREATE INDEX sso_refresh_tokens_family ON sso_refresh_tokens (family_id)',
 ];
-
-interface FamilyRow {
-  id: string;
-  user_id: string;
-  device_id: string;
-  os_user: string;
-  created_at: string;
-  last_used_at: string;
-  absolute_expires_at: string;
-  revoked_at: string | null;
-  revoked_reason: string | null;
-}
-
-const toFamily = (r: FamilyRow): RefreshFamilyRecord => ({
-  id: r.id,
-  userId: r.user_id,
-  deviceId: r.device_id,
-  osUser: r.os_user,
-  createdAt: r.created_at,
-  lastUsedAt: r.last_used_at,
-  absoluteExpiresAt: r.absolute_expires_at,
-  revokedAt: r.revoked_at,
-  revokedReason: r.revoked_reason,
-});
-
-interface UserRow {
-  id: string;
-  email: string;
-  name: string | null;
-  created_at: string;
-  disabled_at: string | null;
-  assigned_virtual_key: string | null;
-  groups_json: string | null;
-  issuer: string | null;
-}
 
 const toUser = (r: UserRow): SsoUserRecord => ({
   id: r.id,

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../../../../lib/index.ts';
 import type { UserKeyStore, UserRecord, VirtualKeyRecord } from '../types.ts';
 import type { PgDatabase } from './db.ts';
+import { KEY_SELECT, type KeyRow, toKey } from '../rows.ts';
 
 export const USER_KEY_TABLES = [
   `CREATE TABLE users (
@@ -26,30 +27,6 @@ export const USER_KEY_TABLES = [
     last_used_at TEXT
   )`,
 ];
-
-interface KeyRow {
-  id: string;
-  user_id: string;
-  email: string;
-  name: string | null;
-  prefix: string;
-  created_at: string;
-  revoked_at: string | null;
-  last_used_at: string | null;
-}
-
-const toKey = (r: KeyRow): VirtualKeyRecord => ({
-  id: r.id,
-  userId: r.user_id,
-  userEmail: r.email,
-  name: r.name,
-  prefix: r.prefix,
-  createdAt: r.created_at,
-  revokedAt: r.revoked_at,
-  lastUsedAt: r.last_used_at,
-});
-
-const KEY_SELECT = 'SELECT k.id, k.user_id, u.email, k.name, k.prefix, k.created_at, k.revoked_at, k.last_used_at FROM virtual_keys k JOIN users u ON u.id = k.user_id';
 
 interface UserRow {
   id: string;

@@ -4,6 +4,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { SchemaDatabase } from '../../../../lib/index.ts';
 import type { CatalogStatus } from '../../../../protocol/index.ts';
 import type { CatalogItemRecord, CatalogKind, CatalogPageQuery, CatalogSighting, CatalogStore, PolicyItem, UserDecision } from '../types.ts';
+import { CATALOG_SELECT, type CatalogRow } from '../rows.ts';
 
 export function createCatalogTables(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE catalog_items (
@@ -43,22 +44,6 @@ export function trackCatalogAdders(db: SchemaDatabase): void {
   db.exec('ALTER TABLE catalog_items ADD COLUMN added_by_device TEXT');
   db.exec('CREATE INDEX catalog_items_added_by ON catalog_items (added_by_device)');
 }
-
-interface CatalogRow {
-  kind: CatalogKind;
-  id: string;
-  display_name: string | null;
-  status: CatalogStatus;
-  app: string | null;
-  transport: string | null;
-  first_seen_at: string;
-  last_seen_at: string;
-  decided_at: string | null;
-  fleet_count: number;
-}
-
-const CATALOG_SELECT = `SELECT c.*, (SELECT COUNT(DISTINCT s.device_id) FROM catalog_sightings s WHERE s.kind = c.kind AND s.item_id = c.id) AS fleet_count
-  FROM catalog_items c`;
 
 export class SqliteCatalogStore implements CatalogStore {
   readonly #db: Database;

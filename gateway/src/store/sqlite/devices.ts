@@ -6,6 +6,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { SchemaDatabase } from '../../../../lib/index.ts';
 import { systemClock, type Clock } from '../../../../lib/index.ts';
 import type { DeviceFacts, DevicePageQuery, DeviceRecord, DeviceStatusRow, DeviceStore, DeviceTokenIdentity, DeviceUserRecord } from '../types.ts';
+import { DEVICE_SELECT, type DeviceRow, toDevice } from '../rows.ts';
 
 export function createDeviceTables(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE devices (
@@ -75,40 +76,6 @@ export function indexDevicesByHostname(db: SchemaDatabase): void {
 
 /** `text` as a LIKE pattern matching itself anywhere (its % and _ taken literally). */
 const containsPattern = (text: string): string => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-
-interface DeviceRow {
-  id: string;
-  owner_user_id: string;
-  email: string;
-  hostname: string;
-  os: string;
-  os_version: string | null;
-  arch: string | null;
-  agent_version: string | null;
-  reported_users: string;
-  enrolled_at: string;
-  last_seen_at: string | null;
-  revoked_at: string | null;
-  public_key: string | null;
-}
-
-const toDevice = (r: DeviceRow): DeviceRecord => ({
-  id: r.id,
-  ownerUserId: r.owner_user_id,
-  ownerEmail: r.email,
-  hostname: r.hostname,
-  os: r.os,
-  osVersion: r.os_version,
-  arch: r.arch,
-  agentVersion: r.agent_version,
-  reportedUsers: JSON.parse(r.reported_users) as DeviceRecord['reportedUsers'],
-  enrolledAt: r.enrolled_at,
-  lastSeenAt: r.last_seen_at,
-  revokedAt: r.revoked_at,
-  publicKey: r.public_key,
-});
-
-const DEVICE_SELECT = 'SELECT d.*, u.email FROM devices d JOIN users u ON u.id = d.owner_user_id';
 
 export class SqliteDeviceStore implements DeviceStore {
   readonly #clock: Clock;

@@ -7,6 +7,7 @@ import type { EdgeEvent } from '../../../../protocol/index.ts';
 import type { EventDayCount, EventQuery, EventStore, GatewayEventInput, IngestResult, StoredEvent } from '../types.ts';
 import type { SqliteDeviceStore } from './devices.ts';
 import type { SqliteOutboxStreams } from './outbox-streams.ts';
+import { type EventRow } from '../rows.ts';
 
 export function createEventTable(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE events (
@@ -63,20 +64,6 @@ const PRUNE_BATCH = 5000;
 
 /** The key of an event's day count; an event without an app counts under ''. */
 const dayKey = (at: string, type: string, app: string | null | undefined): string => `${at.slice(0, 10)}\u0000${type}\u0000${app ?? ''}`;
-
-interface EventRow {
-  id: number;
-  source: 'agent' | 'gateway';
-  device_id: string | null;
-  seq: number | null;
-  type: string;
-  at: string;
-  app: string | null;
-  os_user: string | null;
-  user_id: string | null;
-  attrs: string;
-  received_at: string;
-}
 
 export class SqliteEventStore implements EventStore {
   readonly #clock: Clock;

@@ -5,6 +5,7 @@ import type { Database } from 'better-sqlite3';
 import type { SchemaDatabase } from '../../../../lib/index.ts';
 import { systemClock, type Clock } from '../../../../lib/index.ts';
 import type { UserKeyStore, UserRecord, VirtualKeyRecord } from '../types.ts';
+import { KEY_SELECT, type KeyRow, toKey } from '../rows.ts';
 
 export function createUserKeyTables(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE users (
@@ -23,30 +24,6 @@ export function createUserKeyTables(db: SchemaDatabase): void {
     last_used_at TEXT
   ) STRICT`);
 }
-
-interface KeyRow {
-  id: string;
-  user_id: string;
-  email: string;
-  name: string | null;
-  prefix: string;
-  created_at: string;
-  revoked_at: string | null;
-  last_used_at: string | null;
-}
-
-const toKey = (r: KeyRow): VirtualKeyRecord => ({
-  id: r.id,
-  userId: r.user_id,
-  userEmail: r.email,
-  name: r.name,
-  prefix: r.prefix,
-  createdAt: r.created_at,
-  revokedAt: r.revoked_at,
-  lastUsedAt: r.last_used_at,
-});
-
-const KEY_SELECT = 'SELECT k.id, k.user_id, u.email, k.name, k.prefix, k.created_at, k.revoked_at, k.last_used_at FROM virtual_keys k JOIN users u ON u.id = k.user_id';
 
 export class SqliteUserKeyStore implements UserKeyStore {
   readonly #clock: Clock;
