@@ -38,19 +38,37 @@ export type HelperSpawner = (command: HelperCommand) => HelperChild;
 
 const spawnChild: HelperSpawner = ({ command, args, env }) => spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'], cwd: '/' });
 
+/** Where the running agent's code came from: what decides how it starts its own code again as the helper. */
+export interface AgentRuntime {
+  /** A single-file executable (Node's SEA): the program is the executable itself. */
+  isSea: boolean;
+  /** The URL of the module that holds helperCommand: a `.ts` file from source, a bundle's chunk otherwise. */
+  moduleUrl: string;
+  /** The script Node was started with (`process.argv[1]`): the bundle's entry when bundled. */
+  mainScript: string | undefined;
+}
+
+function currentRuntime(): AgentRuntime {
+  const sea = process.getBuiltinModule('node:sea') as SeaModule | undefined;
+  return { isSea: sea?.isSea() ?? false, moduleUrl: import.meta.url, mainScript: process.argv[1] };
+}
+
 /**
  * How to start the agent's own code as the helper: the executable runs itself with the helper
- * argument (its CLI entry dispatches it); from source, Node runs helper-main.ts. The environment is
- * rebuilt from nothing, so none of the daemon's variables reaches a process the user owns.
+ * argument, and so does the bundle (`node heimdall.mjs __userfs-helper ...`: its CLI entry dispatches
+ * it; a chunk of the bundle has no helper-main.ts beside it); from source, Node runs helper-main.ts.
+ * The environment is rebuilt from nothing, so none of the daemon's variables reaches a process the
+ * user owns.
  */
-export function helperCommand(id: HelperIdentity, platform: NodeJS.Platform = process.platform): HelperCommand {
-  const sea = process.getBuiltinModule('node:sea') as SeaModule | undefined;
+export function helperCommand(id: HelperIdentity, platform: NodeJS.Platform = process.platform, runtime: AgentRuntime = currentRuntime()): HelperCommand {
   const env =
     platform === 'win32'
       ? windowsHelperEnv(process.env['SystemRoot'] ?? 'C:\\Windows', HELPER_HEAP_MB)
       : { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', NODE_OPTIONS: `--max-old-space-size=${HELPER_HEAP_MB}` };
-  if (sea?.isSea()) return { command: process.execPath, args: [USERFS_HELPER_ARG, ...helperArgs(id)], env };
-  return { command: process.execPath, args: [fileURLToPath(new URL('./helper-main.ts', import.meta.url)), ...helperArgs(id)], env };
+  if (runtime.isSea) return { command: process.execPath, args: [USERFS_HELPER_ARG, ...helperArgs(id)], env };
+  if (runtime.moduleUrl.endsWith('.ts')) return { command: process.execPath, args: [fileURLToPath(new URL('./helper-main.ts', runtime.moduleUrl)), ...helperArgs(id)], env };
+  if (!runtime.mainScript) throw new UserFsError('helper', 'cannot start the per-user file helper: the bundled agent was not started from a script file');
+  return { command: process.execPath, args: [runtime.mainScript, USERFS_HELPER_ARG, ...helperArgs(id)], env };
 }
 
 /** A request before the client numbers it. */
@@ -74,7 +92,7 @@ export interface HelperUserFsOptions {
 
 export class HelperUserFs implements UserFs {
   readonly #id: HelperIdentity;
-  readonly #o: Required<HelperUserFsOptions>;
+  readonly #o: Required<Omit<HelperUserFsOptions, 'command'>> & Pick<HelperUserFsOptions, 'command'>;
   #child: HelperChild | undefined;
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
@@ -85,7 +103,7 @@ export class HelperUserFs implements UserFs {
 
   constructor(id: HelperIdentity, options: HelperUserFsOptions = {}) {
     this.#id = id;
-    this.#o = { idleMs: options.idleMs ?? DEFAULT_IDLE_MS, clock: options.clock ?? systemClock, command: options.command ?? helperCommand(id), spawn: options.spawn ?? spawnChild };
+    this.#o = { idleMs: options.idleMs ?? DEFAULT_IDLE_MS, clock: options.clock ?? systemClock, command: options.command, spawn: options.spawn ?? spawnChild };
   }
 
   async read(anchor: string, rel: string, options: ReadOptions): Promise<ReadResult | undefined> {
@@ -156,7 +174,8 @@ export class HelperUserFs implements UserFs {
   }
 
   #start(): HelperChild {
-    const child = this.#o.spawn(this.#o.command);
+    // Worked out at the first start, where an error is the request's refusal, not the constructor's throw.
+    const child = this.#o.spawn(this.#o.command ?? helperCommand(this.#id));
     this.starts++;
     this.#child = child;
     this.#stderr = '';

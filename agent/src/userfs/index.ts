@@ -5,7 +5,7 @@
 export { UserFsPool, supplementaryGroups, type UserFsPoolOptions } from './pool.ts';
 export { LocalUserFs, type LocalUserFsOptions } from './local.ts';
 export { loadAtOps, walkFor, Walker, type AtOps, type OpenDir, type WalkKind } from './walk.ts';
-export { HelperUserFs, helperCommand, HELPER_HEAP_MB, type HelperChild, type HelperCommand, type HelperSpawner, type HelperUserFsOptions } from './client.ts';
+export { HelperUserFs, helperCommand, HELPER_HEAP_MB, type AgentRuntime, type HelperChild, type HelperCommand, type HelperSpawner, type HelperUserFsOptions } from './client.ts';
 export { environmentBlock, quoteWindowsArg, windowsCommandLine, windowsHelperEnv, windowsHelperSpawner, type SpawnAsUser } from './windows.ts';
 export { runUserFsHelper, checkWindowsAccount, dropPrivileges, parseHelperArgs, helperArgs, USERFS_HELPER_ARG, type HelperIdentity } from './helper.ts';
 export { checkSystemChain, UnsafeSystemPathError } from './system-chain.ts';
