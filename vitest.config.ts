@@ -5,8 +5,12 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     exclude: ['test/bench/**', 'node_modules/**'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Timeouts only catch a hang; no test asserts a time. Many tests start several real processes
+    // from source, which on a loaded two-core machine takes seconds each: 30 s once cut short a test
+    // that starts four gateway CLI processes (test/gateway-sso/sso-flows.test.ts) while it was
+    // passing. The suite must pass on a loaded machine, so the guard is generous.
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
     // Two cores: real servers, real processes and real TLS in every suite; keep parallelism modest.
     maxWorkers: 2,
     pool: 'forks',
