@@ -36,8 +36,8 @@ export function setBodyTimeout(server: object, ms: number): void {
   bodyTimeouts.set(server, ms);
 }
 
-/** Reads a body of at most `maxBytes` within the listener's body deadline (408 after it). */
-async function readBoundedBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+/** Reads a body of at most `maxBytes` (413 past it) within the listener's body deadline (408 after it). */
+export async function readBoundedBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   const server = (req.socket as { server?: object }).server;

@@ -16,7 +16,7 @@ import {
   OAUTH_TOKEN_PATH,
   oauthTokenRequestSchema,
 } from '../../../protocol/index.ts';
-import { HttpError, sendJson } from '../http/index.ts';
+import { HttpError, readBoundedBody, sendJson } from '../http/index.ts';
 import { OAuthFailure, type PageAnswer, type SsoService } from './service.ts';
 
 export interface SsoHttpOptions {
@@ -32,40 +32,25 @@ export interface SsoHttpOptions {
 }
 
 const FORM_MAX_BYTES = 16 * 1024;
-const BODY_TIMEOUT_MS = 10_000;
 
 /** True for the paths this room serves. */
 export function isSsoPath(pathname: string): boolean {
   return pathname === OAUTH_METADATA_PATH || pathname.startsWith('/oauth/');
 }
 
+/** A form body (RFC 6749 token and device requests); too large is the protocol's 400 `invalid_request`. */
 async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   const type = req.headers['content-type'];
   if (type !== undefined && !/^application\/x-www-form-urlencoded\b/i.test(type)) {
     req.resume();
     throw new OAuthFailure(400, 'invalid_request', 'send the body as application/x-www-form-urlencoded');
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HttpError(408, 'request_timeout', 'the request body did not arrive in time')), BODY_TIMEOUT_MS);
-  });
-  deadline.catch(() => {});
-  const read = (async () => {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > FORM_MAX_BYTES) throw new OAuthFailure(400, 'invalid_request', `the request body exceeds ${FORM_MAX_BYTES} bytes`);
-      chunks.push(chunk);
-    }
-  })();
-  read.catch(() => {});
   try {
-    await Promise.race([read, deadline]);
-  } finally {
-    clearTimeout(timer);
+    return new URLSearchParams((await readBoundedBody(req, FORM_MAX_BYTES)).toString('utf8'));
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 413) throw new OAuthFailure(400, 'invalid_request', `the request body exceeds ${FORM_MAX_BYTES} bytes`);
+    throw err;
   }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
 function sendOAuthError(res: ServerResponse, status: number, error: string, description: string): void {
