@@ -157,6 +157,9 @@ describe('heimdall status exit codes and --json reasons', { timeout: 120_000 }, 
       }
       expect(last).toContain(`nobody on this machine has signed in: ${offer.command}`);
       if (offer.sso) expect(last).not.toContain('--virtual-key');
+      // The same command in the users section, where `heimdall helper` reads it for its notification.
+      const users = ((await status(stateDir)).json as unknown as { sections: { users: { sign_in_command: string } } }).sections.users;
+      expect(`run ${users.sign_in_command}`).toBe(offer.command);
     });
   }
 

@@ -299,7 +299,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
           };
         });
         const describe = (u: (typeof users)[number]) => `${u.os_user} (${u.email ?? 'gateway user'}, ${u.method === 'sso' ? 'SSO' : 'virtual key'})${u.refresh_error ? `: ${u.refresh_error}` : ''}`;
-        return { signed_in: users, summary: users.length === 0 ? 'nobody signed in' : users.map(describe).join(', ') };
+        return { signed_in: users, sign_in_command: signInCommand(), summary: users.length === 0 ? 'nobody signed in' : users.map(describe).join(', ') };
       },
       blockers: (view) => {
         if (view.kind === 'user' && signedInFor(view).length === 0) {

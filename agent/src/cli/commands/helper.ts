@@ -1,5 +1,6 @@
-// `heimdall helper`: what the per-user autostart entry runs at sign-in. Today it tells the person
-// whether their AI apps are signed in to the gateway and how to sign in (SSO comes later).
+// `heimdall helper`: what the per-user autostart entry runs at sign-in. It tells the person whether
+// their AI apps are signed in to the gateway and, when not, how to sign in here: the daemon's own
+// answer (single sign-on, or a virtual key where the organization has no SSO).
 import os from 'node:os';
 import type { Command } from 'commander';
 import type { DaemonStatus } from '../../daemon/index.ts';
@@ -16,11 +17,12 @@ export interface HelperMessage {
 /** What to tell `user`, from the daemon's status (undefined: the daemon did not answer). */
 export function helperMessage(status: DaemonStatus | undefined, user: string): HelperMessage {
   if (!status) return { text: 'Heimdall is not running, so your AI apps are not reaching your organization\'s AI gateway. Ask IT support.', code: 3 };
-  const users = (status.sections['users'] as { signed_in?: { os_user: string; email: string | null }[] } | undefined)?.signed_in ?? [];
+  const section = status.sections['users'] as { signed_in?: { os_user: string; email: string | null }[]; sign_in_command?: string } | undefined;
+  const users = section?.signed_in ?? [];
   const me = users.find((u) => u.os_user === user);
   const org = status.config.values.organization ? ` (${status.config.values.organization})` : '';
   if (me) return { text: `Heimdall: your AI apps are signed in to your organization's AI gateway${org} as ${me.email ?? user}.`, code: 0 };
-  return { text: `Heimdall: you are not signed in to your organization's AI gateway${org}. Sign in with: heimdall login`, code: 4 };
+  return { text: `Heimdall: you are not signed in to your organization's AI gateway${org}. To sign in, run ${section?.sign_in_command ?? '`heimdall login`'}.`, code: 4 };
 }
 
 // How a desktop session shows one line when no terminal is attached.
