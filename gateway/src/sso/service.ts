@@ -144,6 +144,12 @@ export class SsoService {
     this.#userCodes = new ExpiringMap(options.clock, MAX_PENDING);
     // A revoked or reset device takes its people's sign-ins with it.
     options.control.onEvent((event) => {
+      if (event.type === 'credentials') {
+        // Something was revoked, disabled or reset, here or on another replica: reload from the store.
+        this.#users.clear();
+        this.#families.clear();
+        return;
+      }
       if (event.type !== 'revoked') return;
       this.#revoke({ deviceId: event.deviceId }, 'device_revoked').catch((err: unknown) => options.logger.error({ err, device_id: event.deviceId }, 'ending the sign-ins of a revoked device failed'));
     });
@@ -547,6 +553,7 @@ export class SsoService {
   async #revoke(where: { familyId?: string; userId?: string; deviceId?: string }, reason: string): Promise<void> {
     const revoked = await this.#o.store.revokeFamilies(where, reason, new Date(this.#o.clock.now()).toISOString());
     for (const f of revoked) this.#families.set(f.id, false);
+    if (revoked.length > 0) this.#o.control.credentialsChanged();
   }
 
   // ---- inference: what a user token buys ---------------------------------------------------------
@@ -613,6 +620,7 @@ export class SsoService {
       for (const listener of this.#disabledListeners) listener(user.id);
     }
     this.#users.delete(user.id);
+    this.#o.control.credentialsChanged();
     this.#o.logger.warn({ user_id: user.id, email: user.email, disabled }, disabled ? 'user disabled: signed out everywhere' : 'user enabled');
     return (await this.#o.store.getSsoUser(user.id))!;
   }
