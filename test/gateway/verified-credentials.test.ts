@@ -103,7 +103,7 @@ describe('verified credentials on the inference path', () => {
     await gw.store.revokeVirtualKey(key.id);
     const events: string[] = [];
     const stop = gw.control.onEvent((e) => events.push(e.type));
-    gw.control.credentialsChanged();
+    await gw.control.credentialsChanged();
     stop();
     expect(events).toEqual(['credentials']);
     expect((await chat({ authorization: `Bearer ${key.key}` })).status).toBe(401);
@@ -139,7 +139,7 @@ describe('a verification that raced a revocation', () => {
     const inFlight = control.verifyVirtualKey(key);
     await new Promise<void>((resolve) => setImmediate(resolve));
     revoked = true;
-    control.credentialsChanged();
+    void control.credentialsChanged();
     releaseRead!();
     // Read before the revocation: this request itself is admitted, as it would have been a moment earlier.
     expect(await inFlight).toMatchObject({ keyId: 'vk-race' });

@@ -339,7 +339,7 @@ export class ControlPlane {
     const signedIn = await this.store.virtualKeySignIns(id);
     const device = await this.store.revokeDevice(id);
     if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}; devices list (GET /admin/v1/devices) shows the enrolled ones`, 'device_id');
-    this.credentialsChanged();
+    await this.credentialsChanged();
     this.#emit({ type: 'revoked', deviceId: id });
     const revokedKeyIds = [...new Set(signedIn)];
     for (const keyId of revokedKeyIds) await this.revokeVirtualKey(keyId);
@@ -351,7 +351,7 @@ export class ControlPlane {
   async resetDevice(id: string): Promise<DeviceRecord> {
     const device = await this.store.resetDevice(id);
     if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}; devices list (GET /admin/v1/devices) shows the enrolled ones`, 'device_id');
-    this.credentialsChanged();
+    await this.credentialsChanged();
     this.#emit({ type: 'revoked', deviceId: id });
     this.#logger.warn({ device_id: id }, 'device reset: its key binding, sign-ins and tokens were cleared');
     return device;
@@ -380,7 +380,7 @@ export class ControlPlane {
   async revokeVirtualKey(id: string): Promise<VirtualKeyRecord> {
     const record = await this.store.revokeVirtualKey(id);
     if (!record) throw new ControlError('not_found', `no virtual key ${JSON.stringify(id)}; keys list (GET /admin/v1/keys) shows their ids`, 'key_id');
-    this.credentialsChanged();
+    await this.credentialsChanged();
     // The key's user is signed out of every device; the devices stay enrolled and their sync goes on
     // for everyone else signed in there (a device belongs to the organisation, not to one person).
     const devices = await this.store.signOutKey(id);
@@ -394,8 +394,9 @@ export class ControlPlane {
    * replicas') to forget them: called after a device, virtual key, person or device token was
    * revoked, disabled or reset, once the store says so.
    */
-  credentialsChanged(): void {
+  credentialsChanged(): Promise<void> {
     this.#emit({ type: 'credentials' });
+    return Promise.resolve();
   }
 
   /** For the inference routes: the key's identity when it is known and not revoked. */

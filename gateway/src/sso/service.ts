@@ -144,8 +144,9 @@ export class SsoService {
     this.#userCodes = new ExpiringMap(options.clock, MAX_PENDING);
     // A revoked or reset device takes its people's sign-ins with it.
     options.control.onEvent((event) => {
+      // Another replica disabled a person or ended a sign-in (or this one may have missed it): what
+      // this replica cached of people and sign-ins may be stale.
       if (event.type === 'credentials') {
-        // Something was revoked, disabled or reset, here or on another replica: reload from the store.
         this.#users.clear();
         this.#families.clear();
         return;
@@ -552,8 +553,9 @@ export class SsoService {
 
   async #revoke(where: { familyId?: string; userId?: string; deviceId?: string }, reason: string): Promise<void> {
     const revoked = await this.#o.store.revokeFamilies(where, reason, new Date(this.#o.clock.now()).toISOString());
+    // The other replicas' caches of these sign-ins (and the inference credential cache) must drop them.
+    if (revoked.length > 0) await this.#o.control.credentialsChanged();
     for (const f of revoked) this.#families.set(f.id, false);
-    if (revoked.length > 0) this.#o.control.credentialsChanged();
   }
 
   // ---- inference: what a user token buys ---------------------------------------------------------
@@ -617,10 +619,10 @@ export class SsoService {
     if (disabled) {
       await this.#revoke({ userId: user.id }, 'user_disabled');
       await this.#o.store.signOutSsoUser(user.id);
+      await this.#o.control.credentialsChanged();
       for (const listener of this.#disabledListeners) listener(user.id);
     }
     this.#users.delete(user.id);
-    this.#o.control.credentialsChanged();
     this.#o.logger.warn({ user_id: user.id, email: user.email, disabled }, disabled ? 'user disabled: signed out everywhere' : 'user enabled');
     return (await this.#o.store.getSsoUser(user.id))!;
   }
