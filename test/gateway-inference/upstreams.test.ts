@@ -110,6 +110,26 @@ describe('upstream failures', () => {
   });
 });
 
+describe('the answer as it arrives', () => {
+  it('sends the response head to the client while the upstream holds the first token back', async () => {
+    let releaseBody: (() => void) | undefined;
+    const slow = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.flushHeaders();
+      // The body waits until the client has seen the head: were the head held for the body, this never ends.
+      releaseBody = () => res.end('data: {"late":true}\n\n');
+    });
+    const base = await listen(slow);
+    cleanups.push(() => closeServer(slow));
+    const gw = await gateway({ providers: { openai: { base_url: base, api_key: 'env.T_OPENAI_KEY' } } });
+    const res = await fetch(`${gw.url}/openai/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${VK}` }, body: '{"stream":true}' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    releaseBody!();
+    expect(await res.text()).toContain('"late":true');
+  });
+});
+
 describe('TLS to the upstream', () => {
   it('verifies the upstream certificate: an untrusted one is a 502, never a silent downgrade', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdall-inference-tls-'));

@@ -1,12 +1,14 @@
 // The gateway's own audit events (one per inference request) on a real SQLite file. They are written
-// together at the end of the event loop's turn they were recorded in: each resolves once it is stored,
-// they are counted per day like agent events, and a store that closes in that same turn still writes them.
+// together a few milliseconds after the first of a batch: each resolves once it is stored, they are
+// counted per day like agent events, any read of events sees those still waiting, and a store that
+// closes before the batch is due still writes them.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { ManualClock, silentLogger } from '../../lib/index.ts';
 import { SqliteGatewayStore } from '../../gateway/src/store/index.ts';
+import { GATEWAY_EVENT_BATCH_MAX } from '../../gateway/src/store/sqlite/events.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -36,4 +38,32 @@ it('writes the events of the turn it closes in: none is lost at shutdown', async
   const { store: reopened } = open(dir);
   expect((await reopened.queryEvents({ type: 'inference', limit: 10 })).length).toBe(4);
   await reopened.close();
+});
+
+it('shows events still waiting for their batch to any read of events, in the same turn they were recorded', async () => {
+  const { store } = open();
+  const recorded = [0, 1].map((i) => store.recordGatewayEvent(inference(i)));
+  // No await before the reads: the batch is not due yet.
+  const [rows, count, byDay] = [
+    store.queryEvents({ type: 'inference', limit: 10 }),
+    store.countEvents({ types: ['inference'], sinceDay: '2026-12-05' }),
+    store.eventCountsByDay({ types: ['inference'], sinceDay: '2026-12-05' }),
+  ];
+  expect((await rows).map((r) => r.attrs['n'])).toEqual([1, 0]);
+  expect(await count).toBe(2);
+  expect(await byDay).toEqual([{ app: 'codex', day: '2026-12-05', count: 2 }]);
+  await Promise.all(recorded);
+  await store.close();
+});
+
+it('writes a full batch at once, without waiting for its time', async () => {
+  const { store } = open();
+  const recorded = Array.from({ length: GATEWAY_EVENT_BATCH_MAX }, (_, i) => store.recordGatewayEvent(inference(i % 10)));
+  // Resolved means stored: the last one completed the batch and wrote it in its own call.
+  let settled = 0;
+  for (const r of recorded) void r.then(() => settled++);
+  await Promise.resolve();
+  await Promise.resolve();
+  expect(settled).toBe(GATEWAY_EVENT_BATCH_MAX);
+  await store.close();
 });

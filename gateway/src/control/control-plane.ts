@@ -35,12 +35,18 @@ import { checkUploadedCa, describeCaRecord, generateCa, signLeaf, type CaInfo, t
 import { ControlError } from './errors.ts';
 import { buildSnapshot, hasExceptions, indexUserDecisions, policyMessageText, type PolicyBase } from './policy.ts';
 import { hashSecret, newDeviceToken, newId, newVirtualKey, VIRTUAL_KEY_PREFIX } from './secrets.ts';
+import { VerifiedCredentials } from './verified-credentials.ts';
 
 export type ControlEvent =
   /** The policy changed for every device (`userIds` undefined) or for devices with these users. */
   | { type: 'policy'; version: number; userIds?: readonly string[] }
   /** Connections of this device must close now. */
-  | { type: 'revoked'; deviceId: string };
+  | { type: 'revoked'; deviceId: string }
+  /**
+   * A device, virtual key, person or device token was revoked, disabled or reset: whatever verified
+   * credentials a replica keeps (the inference path's VerifiedCredentials) must be forgotten now.
+   */
+  | { type: 'credentials' };
 
 /** What ingesting an outbox message did: the seq to acknowledge, and the budget it exceeded, if any. */
 export interface IngestOutcome {
@@ -117,6 +123,9 @@ export class ControlPlane {
   #budgets: DeviceBudgets | undefined;
   readonly #eventRate = new EventRate();
   readonly #budgetEvents = new BudgetEventThrottle();
+  /** Virtual keys and device tokens the inference path verified, by hash; cleared on every `credentials` event. */
+  readonly #verifiedKeys: VerifiedCredentials<VirtualKeyIdentity>;
+  readonly #verifiedDevices: VerifiedCredentials<string>;
 
   constructor(options: ControlPlaneOptions) {
     this.store = options.store;
@@ -126,6 +135,14 @@ export class ControlPlane {
     this.#tokenTtlMs = options.deviceTokenTtlMs ?? TIMING.deviceTokenTtlS * 1000;
     this.#virtualKeyLogin = options.virtualKeyLogin ?? true;
     this.#configSettings = options.configSettings ?? {};
+    this.#verifiedKeys = new VerifiedCredentials(this.#clock);
+    this.#verifiedDevices = new VerifiedCredentials(this.#clock);
+    // Through the listeners, not a direct call: the same event arriving from another replica clears it too.
+    this.onEvent((event) => {
+      if (event.type !== 'credentials') return;
+      this.#verifiedKeys.clear();
+      this.#verifiedDevices.clear();
+    });
   }
 
   /** Whether the organization lets people sign in with a virtual key (`heimdall login --virtual-key`). */
@@ -322,6 +339,7 @@ export class ControlPlane {
     const signedIn = await this.store.virtualKeySignIns(id);
     const device = await this.store.revokeDevice(id);
     if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}; devices list (GET /admin/v1/devices) shows the enrolled ones`, 'device_id');
+    await this.credentialsChanged();
     this.#emit({ type: 'revoked', deviceId: id });
     const revokedKeyIds = [...new Set(signedIn)];
     for (const keyId of revokedKeyIds) await this.revokeVirtualKey(keyId);
@@ -333,6 +351,7 @@ export class ControlPlane {
   async resetDevice(id: string): Promise<DeviceRecord> {
     const device = await this.store.resetDevice(id);
     if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}; devices list (GET /admin/v1/devices) shows the enrolled ones`, 'device_id');
+    await this.credentialsChanged();
     this.#emit({ type: 'revoked', deviceId: id });
     this.#logger.warn({ device_id: id }, 'device reset: its key binding, sign-ins and tokens were cleared');
     return device;
@@ -361,6 +380,7 @@ export class ControlPlane {
   async revokeVirtualKey(id: string): Promise<VirtualKeyRecord> {
     const record = await this.store.revokeVirtualKey(id);
     if (!record) throw new ControlError('not_found', `no virtual key ${JSON.stringify(id)}; keys list (GET /admin/v1/keys) shows their ids`, 'key_id');
+    await this.credentialsChanged();
     // The key's user is signed out of every device; the devices stay enrolled and their sync goes on
     // for everyone else signed in there (a device belongs to the organisation, not to one person).
     const devices = await this.store.signOutKey(id);
@@ -369,18 +389,35 @@ export class ControlPlane {
     return record;
   }
 
+  /**
+   * Tells every holder of verified credentials (this replica's, and through the listeners other
+   * replicas') to forget them: called after a device, virtual key, person or device token was
+   * revoked, disabled or reset, once the store says so.
+   */
+  credentialsChanged(): Promise<void> {
+    this.#emit({ type: 'credentials' });
+    return Promise.resolve();
+  }
+
   /** For the inference routes: the key's identity when it is known and not revoked. */
   async verifyVirtualKey(key: string): Promise<VirtualKeyIdentity | undefined> {
     if (!key.startsWith(VIRTUAL_KEY_PREFIX) || key.length > 256) return undefined;
-    const record = await this.store.findVirtualKeyByHash(hashSecret(key));
-    if (!record || record.revokedAt) return undefined;
+    const hash = hashSecret(key);
+    let identity = this.#verifiedKeys.get(hash);
+    if (identity === undefined) {
+      const generation = this.#verifiedKeys.generation();
+      const record = await this.store.findVirtualKeyByHash(hash);
+      if (!record || record.revokedAt) return undefined;
+      identity = { keyId: record.id, userId: record.userId, userEmail: record.userEmail };
+      this.#verifiedKeys.set(hash, identity, generation);
+    }
     // last_used_at at minute resolution: one write per key per minute, not one per request.
     const now = this.#clock.now();
-    if ((this.#keyTouches.get(record.id) ?? 0) < now - 60_000) {
-      this.#keyTouches.set(record.id, now);
-      await this.store.touchVirtualKey(record.id, new Date(now).toISOString());
+    if ((this.#keyTouches.get(identity.keyId) ?? 0) < now - 60_000) {
+      this.#keyTouches.set(identity.keyId, now);
+      await this.store.touchVirtualKey(identity.keyId, new Date(now).toISOString());
     }
-    return { keyId: record.id, userId: record.userId, userEmail: record.userEmail };
+    return { ...identity };
   }
 
   /** The current `allow_direct_keys` setting (synchronous: the inference routes ask on every request). */
@@ -559,12 +596,18 @@ export class ControlPlane {
     return this.store.findDeviceToken(hashSecret(token));
   }
 
-  /** For the inference routes: the device a device token proves. */
+  /** For the inference routes: the device a device token proves (verified ones kept until their expiry, at most a few seconds). */
   async inferenceDevice(token: string): Promise<InferenceDevice> {
-    const identity = await this.authenticateDevice(token);
+    if (token.length > 256) return { ok: false, status: 401, message: 'the device token is not valid; the Heimdall agent renews it by itself' };
+    const hash = hashSecret(token);
+    const known = this.#verifiedDevices.get(hash);
+    if (known !== undefined) return { ok: true, deviceId: known };
+    const generation = this.#verifiedDevices.generation();
+    const identity = await this.store.findDeviceToken(hash);
     if (!identity) return { ok: false, status: 401, message: 'the device token is not valid; the Heimdall agent renews it by itself' };
     if (identity.refused === 'device_revoked') return { ok: false, status: 403, message: 'this device was revoked by an administrator' };
     if (identity.refused === 'token_expired') return { ok: false, status: 401, message: 'the device token expired; the Heimdall agent renews it by itself' };
+    this.#verifiedDevices.set(hash, identity.deviceId, generation, Date.parse(identity.expiresAt));
     return { ok: true, deviceId: identity.deviceId };
   }
 

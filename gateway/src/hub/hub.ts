@@ -195,6 +195,7 @@ export class EdgeHub {
       this.#byDevice.get(event.deviceId)?.closeWith(CLOSE_CODES.revoked.code, 'this device was revoked');
       return;
     }
+    if (event.type === 'credentials') return;
     this.#pending ??= { all: false, userIds: new Set() };
     if (event.userIds) for (const u of event.userIds) this.#pending.userIds.add(u);
     else this.#pending.all = true;

@@ -128,13 +128,20 @@ export function forwardHttp(o: HttpForwardOptions): Promise<HttpForwardResult> {
       const out = downstreamHeaders(response.rawHeaders, { direct: o.direct });
       out.push(['x-heimdall-request-id', o.requestId]);
       res.writeHead(response.statusCode ?? 502, response.statusMessage, out.flat());
-      // Headers go out now, before the first token: a client waiting on a slow model sees the answer start.
-      res.flushHeaders();
+      // The head leaves with the first body chunk when that came in the same read (a whole JSON
+      // answer: one write to the client instead of two); otherwise at the end of this turn, before the
+      // first token, so a client waiting on a slow model still sees the answer start.
+      let bodyStarted = false;
+      const flushHead = setImmediate(() => {
+        if (!bodyStarted && !res.writableEnded && !res.destroyed) res.flushHeaders();
+      });
       idle.reset();
       response.on('data', (chunk: Buffer) => {
+        bodyStarted = true;
         idle.reset();
         o.onResponseChunk(chunk);
       });
+      response.on('close', () => clearImmediate(flushHead));
       response.on('end', () => idle.clear());
       response.on('error', () => {
         /* reported through 'close' with complete === false */

@@ -9,6 +9,11 @@ import type { SqliteDeviceStore } from './devices.ts';
 import type { SqliteOutboxStreams } from './outbox-streams.ts';
 import { type EventRow } from '../rows.ts';
 
+/** How long a gateway event may wait to be written with the ones after it (bounds what a killed process loses). */
+export const GATEWAY_EVENT_BATCH_MS = 20;
+/** Events written at once however young the batch: bounds the transaction and the memory held. */
+export const GATEWAY_EVENT_BATCH_MAX = 512;
+
 export function createEventTable(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -74,12 +79,14 @@ export class SqliteEventStore implements EventStore {
   readonly #insertGatewayEvent: Statement<unknown[]>;
   readonly #addDayCount: Statement<[string, string, string, number]>;
   /**
-   * Gateway events recorded in this turn of the event loop, written together in one transaction at
-   * its end (setImmediate): under load many responses end in the same turn, and one commit each was
-   * the inference path's largest cost after Node's own HTTP work (docs/performance.md). Anything that
-   * reads events arrives in a later turn (a new request), so it always sees them.
+   * Gateway events recorded in the last few milliseconds, written together in one transaction
+   * (GATEWAY_EVENT_BATCH_MS after the first, or at once when GATEWAY_EVENT_BATCH_MAX are waiting): one
+   * commit per request was the inference path's largest cost after Node's own HTTP work, and one per
+   * event-loop turn still wrote the same index pages to the WAL a few events at a time
+   * (docs/performance.md). Every read of events writes them first, so a reader always sees them.
    */
   #pendingGatewayEvents: { event: GatewayEventInput; done: () => void; failed: (err: unknown) => void }[] = [];
+  #flushTimer: NodeJS.Timeout | undefined;
 
   constructor(db: Database, streams: SqliteOutboxStreams, devices: SqliteDeviceStore, clock: Clock = systemClock) {
     this.#clock = clock;
@@ -157,12 +164,17 @@ export class SqliteEventStore implements EventStore {
 
   recordGatewayEvent(event: GatewayEventInput): Promise<void> {
     return new Promise((done, failed) => {
-      if (this.#pendingGatewayEvents.push({ event, done, failed }) === 1) setImmediate(() => this.flushGatewayEvents());
+      const waiting = this.#pendingGatewayEvents.push({ event, done, failed });
+      if (waiting >= GATEWAY_EVENT_BATCH_MAX) this.flushGatewayEvents();
+      // A wall-clock wait, not the store's Clock: it only groups writes, and a test's ManualClock must not hold them back.
+      else if (waiting === 1) this.#flushTimer = setTimeout(() => this.flushGatewayEvents(), GATEWAY_EVENT_BATCH_MS);
     });
   }
 
-  /** Writes the gateway events recorded so far (at the end of their turn, or before the store closes). */
+  /** Writes the gateway events recorded so far (when their batch is due, before any read of events, before the store closes). */
   flushGatewayEvents(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
     const batch = this.#pendingGatewayEvents;
     if (batch.length === 0) return;
     this.#pendingGatewayEvents = [];
@@ -185,6 +197,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   queryEvents(query: EventQuery): Promise<StoredEvent[]> {
+    this.flushGatewayEvents();
     const where: string[] = [];
     const params: (string | number)[] = [];
     const filters: [string, string | number | undefined][] = [
@@ -221,6 +234,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   countEvents(query: { types: readonly string[]; sinceDay: string }): Promise<number> {
+    this.flushGatewayEvents();
     const row = this.#db
       .prepare<[string, string], { n: number | null }>('SELECT SUM(count) AS n FROM event_day_counts WHERE day >= ? AND type IN (SELECT value FROM json_each(?))')
       .get(query.sinceDay, JSON.stringify(query.types));
@@ -228,6 +242,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   eventCountsByDay(query: { types: readonly string[]; sinceDay: string }): Promise<EventDayCount[]> {
+    this.flushGatewayEvents();
     const rows = this.#db
       .prepare<[string, string], { app: string; day: string; count: number }>(
         `SELECT app, day, SUM(count) AS count FROM event_day_counts WHERE day >= ? AND type IN (SELECT value FROM json_each(?))
@@ -238,6 +253,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async pruneEvents(cutoff: string): Promise<number> {
+    this.flushGatewayEvents();
     const batch = this.#db.prepare<[string, number]>('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)');
     let removed = 0;
     for (;;) {
