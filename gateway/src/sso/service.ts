@@ -144,6 +144,13 @@ export class SsoService {
     this.#userCodes = new ExpiringMap(options.clock, MAX_PENDING);
     // A revoked or reset device takes its people's sign-ins with it.
     options.control.onEvent((event) => {
+      // Another replica disabled a person or ended a sign-in (or this one may have missed it): what
+      // this replica cached of people and sign-ins may be stale.
+      if (event.type === 'credentials') {
+        this.#users.clear();
+        this.#families.clear();
+        return;
+      }
       if (event.type !== 'revoked') return;
       this.#revoke({ deviceId: event.deviceId }, 'device_revoked').catch((err: unknown) => options.logger.error({ err, device_id: event.deviceId }, 'ending the sign-ins of a revoked device failed'));
     });
@@ -546,6 +553,8 @@ export class SsoService {
 
   async #revoke(where: { familyId?: string; userId?: string; deviceId?: string }, reason: string): Promise<void> {
     const revoked = await this.#o.store.revokeFamilies(where, reason, new Date(this.#o.clock.now()).toISOString());
+    // The other replicas' caches of these sign-ins (and the inference credential cache) must drop them.
+    if (revoked.length > 0) await this.#o.control.credentialsChanged();
     for (const f of revoked) this.#families.set(f.id, false);
   }
 
@@ -610,6 +619,7 @@ export class SsoService {
     if (disabled) {
       await this.#revoke({ userId: user.id }, 'user_disabled');
       await this.#o.store.signOutSsoUser(user.id);
+      await this.#o.control.credentialsChanged();
       for (const listener of this.#disabledListeners) listener(user.id);
     }
     this.#users.delete(user.id);
