@@ -38,7 +38,7 @@ function events(control: ControlPlane) {
 }
 
 describe('control events across replicas', () => {
-  it('brings credentials, settings, budgets and a lost listener back to the other replica as local events', async () => {
+  it('brings credentials, settings, budgets and a lost listener back to the other replica as local events', { timeout: 90_000 }, async () => {
     const db = `control_${process.pid}`;
     const url = await server.createDatabase(db);
     const clockB = new ManualClock();
