@@ -70,6 +70,7 @@ const fileSchema = z.strictObject({
   store_url: z.string().min(1).optional(),
   store_password: z.string().min(1).optional(),
   events_retention_days: whole(1, 36_500),
+  heartbeat_s: whole(1, 300),
 });
 
 /** `env.NAME`: the only form a secret takes in the config file. */
@@ -102,6 +103,12 @@ export interface GatewayConfig {
   store: GatewayStoreConfig | undefined;
   /** Days agent and gateway events are kept (both stores). */
   eventsRetentionDays: number;
+  /**
+   * The websocket ping and `device_connections` heartbeat period (`heartbeat_s`); undefined: the
+   * protocol's 30 s. Every replica sharing a database must use the same: each judges the others' rows
+   * stale after 2.5 of its own periods.
+   */
+  heartbeatMs: number | undefined;
   source: string | undefined;
 }
 
@@ -109,7 +116,7 @@ export class GatewayConfigError extends Error {
   override name = 'GatewayConfigError';
 }
 
-export const EMPTY_CONFIG: GatewayConfig = { publicUrl: undefined, supportUrl: undefined, adminAllowRemote: false, tls: undefined, inference: undefined, limits: DEFAULT_LIMITS, drain: DEFAULT_DRAIN, sso: undefined, store: undefined, eventsRetentionDays: DEFAULT_EVENTS_RETENTION_DAYS, source: undefined };
+export const EMPTY_CONFIG: GatewayConfig = { publicUrl: undefined, supportUrl: undefined, adminAllowRemote: false, tls: undefined, inference: undefined, limits: DEFAULT_LIMITS, drain: DEFAULT_DRAIN, sso: undefined, store: undefined, eventsRetentionDays: DEFAULT_EVENTS_RETENTION_DAYS, heartbeatMs: undefined, source: undefined };
 
 export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   let raw: unknown;
@@ -146,6 +153,7 @@ export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process
     sso,
     store: resolveStore(c.store_url, c.store_password, env, where),
     eventsRetentionDays: c.events_retention_days ?? DEFAULT_EVENTS_RETENTION_DAYS,
+    heartbeatMs: c.heartbeat_s === undefined ? undefined : c.heartbeat_s * 1000,
     supportUrl: c.support_url,
     adminAllowRemote: c.admin?.allow_remote ?? false,
     tls,

@@ -134,7 +134,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const hub = new EdgeHub({
     control,
     logger: logger.child({ component: 'hub' }),
-    ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+    ...((options.heartbeatMs ?? config.heartbeatMs) ? { heartbeatMs: options.heartbeatMs ?? config.heartbeatMs } : {}),
     ...(options.helloTimeoutMs ? { helloTimeoutMs: options.helloTimeoutMs } : {}),
     drainReconnectS: config.drain.reconnectWindowS,
     clock,
@@ -144,14 +144,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     logger: logger.child({ component: 'admin' }),
     adminToken,
     allowRemote: config.adminAllowRemote,
-    isConnected: (id) => hub.isConnected(id),
+    connectedDevices: () => hub.connectedDevices(),
     sso,
   });
   const gatewayConsole = createConsole({
     control,
     admin: adminApi,
     adminToken,
-    isConnected: (id) => hub.isConnected(id),
+    connectedDevices: () => hub.connectedDevices(),
     clock: options.clock ?? systemClock,
     logger: logger.child({ component: 'console' }),
     allowRemote: config.adminAllowRemote,
@@ -320,6 +320,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       logger.info('gateway stopping');
       stopAccepting();
       await hub.close();
+      control.close();
       // Give in-flight requests (streams included) a moment, then cut what is left. Their
       // upstream connections stay until then: closing those first would cut every stream at once.
       const grace = setTimeout(() => server.closeAllConnections(), 5_000);

@@ -210,6 +210,35 @@ describe('SSO', () => {
   });
 });
 
+describe('connected state', () => {
+  it('keeps one row per device, the newest replica wins, heartbeats move only the beating replica\'s rows, and stale rows stop counting', async () => {
+    await enrolled(store);
+    const user = (await store.findUser('alice@example.com'))!;
+    await store.enrollDevice({ deviceId: 'dev-2', facts, publicKey: 'pk-dev-2', osUser: 'bob', userId: user.id, keyId: 'key-1' });
+    await store.recordConnection('dev-1', 'replica-a', at(0));
+    await store.recordConnection('dev-2', 'replica-b', at(0));
+    expect(await store.connectedDeviceIds(at(0))).toEqual(new Set(['dev-1', 'dev-2']));
+    // dev-1 reconnects to B: B holds it now, and A's end of its old connection leaves B's row alone.
+    await store.recordConnection('dev-1', 'replica-b', at(1));
+    expect(await store.connectionReplica('dev-1')).toBe('replica-b');
+    await store.endConnection('dev-1', 'replica-a');
+    expect(await store.connectionReplica('dev-1')).toBe('replica-b');
+    // One heartbeat statement covers every row of B, none of A's (A has none left).
+    expect(await store.heartbeatConnections('replica-b', at(5))).toBe(2);
+    expect(await store.heartbeatConnections('replica-a', at(5))).toBe(0);
+    await store.recordConnection('dev-2', 'replica-a', at(6));
+    // Fresh since at(6): only dev-2 (A's new row); B's beat at(5) is stale by then.
+    expect(await store.connectedDeviceIds(at(6))).toEqual(new Set(['dev-2']));
+    expect(await store.connectedDeviceIds(at(5))).toEqual(new Set(['dev-1', 'dev-2']));
+    // A clean close removes only the closing replica's rows.
+    expect(await store.endReplicaConnections('replica-b')).toBe(1);
+    expect(await store.connectionReplica('dev-1')).toBeUndefined();
+    expect(await store.connectionReplica('dev-2')).toBe('replica-a');
+    await store.endConnection('dev-2', 'replica-a');
+    expect(await store.connectedDeviceIds(at(0))).toEqual(new Set());
+  });
+});
+
 describe('the composed door', () => {
   it('answers through the GatewayStore interface what the aggregates hold, and survives a reopen', async () => {
     await store.saveCa({ certPem: 'CERT', keyPem: 'KEY', source: 'uploaded', createdAt: at(0) });

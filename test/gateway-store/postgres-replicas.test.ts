@@ -30,7 +30,7 @@ describe('PostgreSQL store shared by replicas', () => {
     const url = await freshDb();
     const stores = await Promise.all([open(url), open(url), open(url), open(url)]);
     const rows = await server.sql<{ version: number }>(url.split('/').pop()!.split('?')[0]!, 'SELECT version FROM gw_migrations');
-    expect(rows.map((r) => r.version)).toEqual([1]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2]);
     expect(await stores[3].policyVersion()).toBe(1);
     await Promise.all(stores.map((s) => s.close()));
   });
@@ -42,7 +42,7 @@ describe('PostgreSQL store shared by replicas', () => {
     const db = url.split('/').pop()!.split('?')[0]!;
     // A newer replica migrated the database: this one must leave the load balancer's rotation.
     await server.sql(db, "INSERT INTO gw_migrations (version, name) VALUES (99, 'from a newer replica')");
-    await expect(store.ping()).rejects.toThrow('database schema is at version 99; this build expects 1');
+    await expect(store.ping()).rejects.toThrow('database schema is at version 99; this build expects 2');
     await server.sql(db, 'DELETE FROM gw_migrations WHERE version = 99');
     await expect(store.ping()).resolves.toBeUndefined();
     await store.close();

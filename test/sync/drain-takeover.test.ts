@@ -5,7 +5,6 @@
 // injected random source on a shared ManualClock, so the delays are exact and the test never times
 // anything; a second gateway on the same data dir takes every agent, and every outbox event (acked
 // before, queued during the drain) is stored exactly once.
-import net from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,38 +14,12 @@ import { CLOSE_CODES } from '../../protocol/index.ts';
 import { enrollChild, startGatewayChild, type GatewayChild } from '../gateway/process.ts';
 import { advanceUntil, auditEvent, HARNESS_BACKOFF, makeAgent, type AgentHarness } from './agent-harness.ts';
 import { waitFor } from './protocol-test-server.ts';
+import { tcpBalancer } from './tcp-balancer.ts';
 
 const AGENTS = 4;
 const RECONNECT_WINDOW_S = 20;
 // The gateway's drain spreads its closes over 1 s of its own (real) time; the test only waits for them.
 const CONFIG = { drain: { window_s: 1, reconnect_window_s: RECONNECT_WINDOW_S } };
-
-/** The load balancer: a TCP forwarder to whichever replica `backend` names. */
-function tcpBalancer(): { port: Promise<number>; backend: { port: number }; close(): Promise<void> } {
-  const backend = { port: 0 };
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(backend.port, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  const port = new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
-  return {
-    port,
-    backend,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 describe('draining a gateway replica hands its agents to the next one', () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'heimdall-drain-'));

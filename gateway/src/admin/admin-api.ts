@@ -32,8 +32,8 @@ export interface AdminApiOptions {
   adminToken: AdminToken;
   /** Serve callers that are not on loopback (only behind TLS and a network you trust). */
   allowRemote: boolean;
-  /** Whether a device has a live websocket (from the hub). */
-  isConnected: (deviceId: string) => boolean;
+  /** Devices with a live websocket on any replica (the hub's view of `device_connections`). */
+  connectedDevices: () => Promise<ReadonlySet<string>>;
   /** Single sign-on (people, their keys); undefined when not configured. */
   sso?: SsoService | undefined;
 }
@@ -264,7 +264,10 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
     {
       method: 'GET',
       pattern: /^devices$/,
-      handle: async () => ({ body: { devices: (await control.listDevices()).map((d) => deviceJson(d, options.isConnected(d.id))) } }),
+      handle: async () => {
+        const [devices, connected] = await Promise.all([control.listDevices(), options.connectedDevices()]);
+        return { body: { devices: devices.map((d) => deviceJson(d, connected.has(d.id))) } };
+      },
     },
     {
       method: 'GET',
@@ -276,7 +279,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
         const inventory = await control.store.deviceInventory(id);
         return {
           body: {
-            ...deviceJson(device, options.isConnected(id)),
+            ...deviceJson(device, (await options.connectedDevices()).has(id)),
             inventory: { apps: inventory.apps, mcp_servers: inventory.mcpServers, mcp_errors: inventory.mcpErrors },
           },
         };

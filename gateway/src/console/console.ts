@@ -35,7 +35,8 @@ export interface ConsoleOptions {
   control: ControlPlane;
   admin: AdminApi;
   adminToken: AdminToken;
-  isConnected: (deviceId: string) => boolean;
+  /** Devices with a live websocket on any replica. */
+  connectedDevices: () => Promise<ReadonlySet<string>>;
   clock: Clock;
   logger: Logger;
   allowRemote: boolean;
@@ -88,7 +89,7 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
     const ended = sessions.endAll('admin_token');
     if (ended > 0) options.logger.warn({ sessions: ended }, 'admin token rotated: console sessions signed in with it ended');
   });
-  const deps: ConsoleDeps = { control: options.control, admin: options.admin, isConnected: options.isConnected, clock: options.clock };
+  const deps: ConsoleDeps = { control: options.control, admin: options.admin, connectedDevices: options.connectedDevices, clock: options.clock };
   const cookieName = options.tls ? '__Secure-heimdall-console' : 'heimdall-console';
   // Binds an SSO sign-in to the browser that started it. Lax, not Strict: the IdP's redirect back is a
   // cross-site navigation, on which a Strict cookie would not be sent.

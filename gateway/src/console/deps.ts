@@ -1,6 +1,6 @@
 // What the console's pages and actions are given: the control plane to read from, the admin API to
 // change anything through (its validation and verbs, never a second write path), the hub's view of
-// who is connected, and the clock.
+// who is connected (on any replica), and the clock.
 import type { Clock } from '../../../lib/index.ts';
 import type { AdminApi } from '../admin/index.ts';
 import type { ControlPlane } from '../control/index.ts';
@@ -10,7 +10,7 @@ import type { ConsoleSession } from './sessions.ts';
 export interface ConsoleDeps {
   control: ControlPlane;
   admin: AdminApi;
-  isConnected: (deviceId: string) => boolean;
+  connectedDevices: () => Promise<ReadonlySet<string>>;
   clock: Clock;
 }
 

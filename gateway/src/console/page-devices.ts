@@ -12,7 +12,7 @@ export const devicesPage: PageHandler = async (deps, session, url) => {
   const afterHost = url.searchParams.get('after_host');
   const afterId = url.searchParams.get('after_id');
   const after = afterHost !== null && afterId !== null ? { hostname: afterHost, id: afterId } : undefined;
-  const rows = await deps.control.store.devicePage({ search: q || undefined, os: os || undefined, after, limit: PAGE_SIZE + 1 });
+  const [rows, connected] = await Promise.all([deps.control.store.devicePage({ search: q || undefined, os: os || undefined, after, limit: PAGE_SIZE + 1 }), deps.connectedDevices()]);
   const shown = rows.slice(0, PAGE_SIZE);
   const last = shown[shown.length - 1];
   const here = href('/console/devices', { q, os, after_host: afterHost, after_id: afterId });
@@ -27,7 +27,7 @@ export const devicesPage: PageHandler = async (deps, session, url) => {
 <div class="table-wrap"><table><caption>Devices${q || os ? ' matching the filter' : ''}, by hostname</caption>
 <thead><tr><th scope="col">Hostname</th><th scope="col">Owner</th><th scope="col">OS</th><th scope="col" class="hide-narrow">Agent</th><th scope="col" class="hide-narrow">Last seen</th><th scope="col">Status</th><th scope="col">Revoke</th></tr></thead>
 <tbody>${shown.map((d) => {
-      const state = d.revokedAt ? 'revoked' : deps.isConnected(d.id) ? 'connected' : 'offline';
+      const state = d.revokedAt ? 'revoked' : connected.has(d.id) ? 'connected' : 'offline';
       return html`<tr><td>${d.hostname}<br><code>${d.id}</code></td><td>${d.ownerEmail}</td><td>${d.os}${d.osVersion ? ` ${d.osVersion}` : ''}${d.arch ? ` (${d.arch})` : ''}</td>
 <td class="hide-narrow">${d.agentVersion ?? html`<span class="muted">unknown</span>`}</td><td class="hide-narrow">${time(d.lastSeenAt)}</td><td>${status(state)}</td>
 <td>${d.revokedAt ? html`<span class="muted">${time(d.revokedAt)}</span>` : html`<form class="inline" method="post" action="/console/devices/revoke">${csrfField(session)}<input type="hidden" name="return" value="${here}"><input type="hidden" name="id" value="${d.id}"><button type="submit" class="danger" data-confirm="Revoke ${d.hostname}? It is disconnected now, and the virtual keys signed in on it are revoked." aria-label="Revoke ${d.hostname}">Revoke</button></form>`}</td></tr>`;

@@ -14,8 +14,9 @@ export const overviewPage: PageHandler = async (deps, session) => {
   const now = deps.clock.now();
   const today = new Date(now).toISOString().slice(0, 10);
   const days = Array.from({ length: CHART_DAYS }, (_, i) => new Date(now - (CHART_DAYS - 1 - i) * 86_400_000).toISOString().slice(0, 10));
-  const [devices, catalog, blockedToday, perDay] = await Promise.all([
+  const [devices, connected, catalog, blockedToday, perDay] = await Promise.all([
     store.deviceStatusRows(),
+    deps.connectedDevices(),
     store.catalogCounts(),
     store.countEvents({ types: ['block'], sinceDay: today }),
     store.eventCountsByDay({ types: GOVERNED_TYPES, sinceDay: days[0]! }),
@@ -24,7 +25,7 @@ export const overviewPage: PageHandler = async (deps, session) => {
   const totals = { connected: 0, offline: 0, revoked: 0 };
   for (const d of devices) {
     const row = byOs.get(d.os) ?? { connected: 0, offline: 0, revoked: 0 };
-    const state = d.revoked ? 'revoked' : deps.isConnected(d.id) ? 'connected' : 'offline';
+    const state = d.revoked ? 'revoked' : connected.has(d.id) ? 'connected' : 'offline';
     row[state]++;
     totals[state]++;
     byOs.set(d.os, row);

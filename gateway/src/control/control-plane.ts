@@ -26,6 +26,7 @@ import type {
   EventQuery,
   GatewayEventInput,
   GatewayStore,
+  ReplicaMessage,
   VirtualKeyRecord,
 } from '../store/index.ts';
 import { BudgetEventThrottle, EventRate, overBudget, type OverBudget } from './budgets.ts';
@@ -43,10 +44,12 @@ export type ControlEvent =
   /** Connections of this device must close now. */
   | { type: 'revoked'; deviceId: string }
   /**
-   * A device, virtual key, person or device token was revoked, disabled or reset: whatever verified
-   * credentials a replica keeps (the inference path's VerifiedCredentials) must be forgotten now.
+   * A device, virtual key, person or device token was revoked, disabled or reset (here or on another
+   * replica, or notifications from the others may have been lost): caches of credentials must go.
    */
-  | { type: 'credentials' };
+  | { type: 'credentials' }
+  /** Another replica accepted a newer connection of this device: one held here is the older one. */
+  | { type: 'superseded'; deviceId: string };
 
 /** What ingesting an outbox message did: the seq to acknowledge, and the budget it exceeded, if any. */
 export interface IngestOutcome {
@@ -126,6 +129,9 @@ export class ControlPlane {
   /** Virtual keys and device tokens the inference path verified, by hash; cleared on every `credentials` event. */
   readonly #verifiedKeys: VerifiedCredentials<VirtualKeyIdentity>;
   readonly #verifiedDevices: VerifiedCredentials<string>;
+  /** This process among the replicas sharing the database: random per start (rows of `device_connections`, origin of replica messages). */
+  readonly replicaId = newId('replica');
+  readonly #unsubscribe: (() => void)[] = [];
 
   constructor(options: ControlPlaneOptions) {
     this.store = options.store;
@@ -158,6 +164,70 @@ export class ControlPlane {
   async start(): Promise<void> {
     this.#settings = await this.store.getSettings();
     this.#budgets = await this.store.getBudgets();
+    if (this.store.onPolicyChange) this.#unsubscribe.push(this.store.onPolicyChange((version) => void this.#otherReplicaChangedPolicy(version)));
+    if (this.store.onReplicaMessage) this.#unsubscribe.push(this.store.onReplicaMessage((message) => this.#fromReplica(message)));
+  }
+
+  /** Stops hearing other replicas (before the store closes). */
+  close(): void {
+    for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
+  }
+
+  /**
+   * Another replica committed a policy change: what this one cached from the database (the policy
+   * base, settings, budgets) may be stale; re-read it, then push as for a change made here.
+   */
+  async #otherReplicaChangedPolicy(version: number): Promise<void> {
+    this.#base = undefined;
+    this.#baseText = undefined;
+    try {
+      this.#settings = await this.store.getSettings();
+      this.#budgets = await this.store.getBudgets();
+    } catch (err) {
+      // The push still goes out: the snapshot is read again per push, and settings at the next change.
+      this.#logger.error({ err }, 'could not re-read settings and budgets after another replica changed the policy');
+    }
+    this.#logger.info({ version }, 'policy changed on another replica');
+    this.#emit({ type: 'policy', version });
+  }
+
+  /** A message from a replica sharing the database becomes the same local event (this replica's own are ignored). */
+  #fromReplica(message: ReplicaMessage): void {
+    if (message.origin === this.replicaId) return;
+    if (message.type === 'missed') {
+      this.#logger.warn('replica notifications may have been lost while the listening connection was down: dropping cached credentials');
+      this.#emit({ type: 'credentials' });
+      return;
+    }
+    if (message.type === 'budgets') {
+      void this.store.getBudgets().then(
+        (budgets) => (this.#budgets = budgets),
+        (err: unknown) => this.#logger.error({ err }, 'could not re-read the budgets another replica changed'),
+      );
+      return;
+    }
+    if (message.type === 'credentials') this.#emit({ type: 'credentials' });
+    else this.#emit({ type: message.type, deviceId: message.deviceId });
+  }
+
+  /** Emits a revocation or credentials change here and sends it to the other replicas (after the change committed). */
+  async #announce(event: Extract<ControlEvent, { type: 'revoked' | 'credentials' }>): Promise<void> {
+    this.#emit(event);
+    if (!this.store.publishToReplicas) return;
+    try {
+      await this.store.publishToReplicas({ ...event, origin: this.replicaId });
+    } catch (err) {
+      // The change is committed; other replicas learn it at their listener's next reconnect (`missed`).
+      this.#logger.error({ err, event: event.type }, 'could not tell the other replicas');
+    }
+  }
+
+  /**
+   * Credentials changed outside the control plane's verbs (a person disabled, a sign-in ended, in
+   * the SSO room): drop caches here and on the other replicas.
+   */
+  credentialsChanged(): Promise<void> {
+    return this.#announce({ type: 'credentials' });
   }
 
   /** The device budgets in force (synchronous: the hub asks on every message). */
@@ -170,6 +240,8 @@ export class ControlPlane {
     const next: DeviceBudgets = { ...(await this.store.getBudgets()), ...patch };
     await this.store.saveBudgets(next);
     this.#budgets = next;
+    // Budgets are not in the policy (no version bump): the other replicas are told to re-read them.
+    await this.store.publishToReplicas?.({ type: 'budgets', origin: this.replicaId }).catch((err: unknown) => this.#logger.error({ err }, 'could not tell the other replicas the budgets changed'));
     this.#logger.info({ budgets: next }, 'device budgets changed');
     return next;
   }
@@ -339,8 +411,8 @@ export class ControlPlane {
     const signedIn = await this.store.virtualKeySignIns(id);
     const device = await this.store.revokeDevice(id);
     if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}; devices list (GET /admin/v1/devices) shows the enrolled ones`, 'device_id');
-    await this.credentialsChanged();
-    this.#emit({ type: 'revoked', deviceId: id });
+    await this.#announce({ type: 'revoked', deviceId: id });
+    await this.#announce({ type: 'credentials' });
     const revokedKeyIds = [...new Set(signedIn)];
     for (const keyId of revokedKeyIds) await this.revokeVirtualKey(keyId);
     this.#logger.warn({ device_id: id, revoked_keys: revokedKeyIds }, 'device revoked');
@@ -351,8 +423,8 @@ export class ControlPlane {
   async resetDevice(id: string): Promise<DeviceRecord> {
     const device = await this.store.resetDevice(id);
     if (!device) throw new ControlError('not_found', `no device ${JSON.stringify(id)}; devices list (GET /admin/v1/devices) shows the enrolled ones`, 'device_id');
-    await this.credentialsChanged();
-    this.#emit({ type: 'revoked', deviceId: id });
+    await this.#announce({ type: 'revoked', deviceId: id });
+    await this.#announce({ type: 'credentials' });
     this.#logger.warn({ device_id: id }, 'device reset: its key binding, sign-ins and tokens were cleared');
     return device;
   }
@@ -380,23 +452,13 @@ export class ControlPlane {
   async revokeVirtualKey(id: string): Promise<VirtualKeyRecord> {
     const record = await this.store.revokeVirtualKey(id);
     if (!record) throw new ControlError('not_found', `no virtual key ${JSON.stringify(id)}; keys list (GET /admin/v1/keys) shows their ids`, 'key_id');
-    await this.credentialsChanged();
     // The key's user is signed out of every device; the devices stay enrolled and their sync goes on
     // for everyone else signed in there (a device belongs to the organisation, not to one person).
     const devices = await this.store.signOutKey(id);
+    await this.#announce({ type: 'credentials' });
     this.#logger.warn({ key_id: id, signed_out_devices: devices.length }, 'virtual key revoked');
     if (devices.length > 0 && (await this.store.userDecisions()).some((d) => d.userId === record.userId)) await this.#policyChanged();
     return record;
-  }
-
-  /**
-   * Tells every holder of verified credentials (this replica's, and through the listeners other
-   * replicas') to forget them: called after a device, virtual key, person or device token was
-   * revoked, disabled or reset, once the store says so.
-   */
-  credentialsChanged(): Promise<void> {
-    this.#emit({ type: 'credentials' });
-    return Promise.resolve();
   }
 
   /** For the inference routes: the key's identity when it is known and not revoked. */

@@ -1,5 +1,6 @@
 // The websocket hub at /edge/v1/connect: authenticates device tokens before the upgrade, keeps one
-// connection per device, pushes policy snapshots after admin changes, heartbeats and drops dead peers.
+// connection per device, pushes policy snapshots after admin changes, heartbeats and drops dead peers,
+// and keeps this replica's rows of `device_connections` (connected state shared by every replica).
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -31,6 +32,13 @@ export interface DrainOutcome {
 
 /** A second connection of the same device replaces the first (the old one is usually a dead socket). */
 export const SUPERSEDED_CLOSE_CODE = CLOSE_CODES.superseded.code;
+
+/**
+ * A device counts as connected while its row's heartbeat is this many periods old at most: one
+ * missed beat (a slow database write) is not a disconnection; a replica killed without closing its
+ * rows stops counting after two and a half periods.
+ */
+export const CONNECTION_FRESH_PERIODS = 2.5;
 
 /** The close reason of a drain (the code, 4503, is what the agent branches on). */
 const DRAIN_REASON = 'gateway replica draining: reconnect to another one';
@@ -69,6 +77,8 @@ export class EdgeHub {
   readonly #drainReconnectS: number;
   /** "Last seen" writes still in flight, awaited by close() before the store goes away. */
   readonly #touches = new Set<Promise<void>>();
+  /** Writes to `device_connections` per device, in order (an end must not overtake the record of the next connection). */
+  readonly #connectionWrites = new Map<string, Promise<void>>();
 
   constructor(options: EdgeHubOptions) {
     this.#control = options.control;
@@ -98,6 +108,33 @@ export class EdgeHub {
 
   isConnected(deviceId: string): boolean {
     return this.#byDevice.has(deviceId);
+  }
+
+  /**
+   * Devices connected to any replica sharing the database (fresh heartbeats in `device_connections`),
+   * plus this replica's own connections (whose rows may still be on their way).
+   */
+  async connectedDevices(): Promise<Set<string>> {
+    const freshSince = new Date(this.#clock.now() - CONNECTION_FRESH_PERIODS * this.#heartbeatMs).toISOString();
+    const connected = await this.#control.store.connectedDeviceIds(freshSince);
+    for (const id of this.#byDevice.keys()) connected.add(id);
+    return connected;
+  }
+
+  /** Runs a `device_connections` write after the device's earlier ones; failures are logged (the heartbeat and the agents' reconnects repair them). */
+  #connectionWrite(deviceId: string, what: string, write: () => Promise<void>): void {
+    const previous = this.#connectionWrites.get(deviceId) ?? Promise.resolve();
+    const next = previous.then(write).catch((err: unknown) => this.#logger.error({ err, device_id: deviceId }, `failed to ${what}`));
+    this.#connectionWrites.set(deviceId, next);
+    this.#touches.add(next);
+    void next.finally(() => {
+      this.#touches.delete(next);
+      if (this.#connectionWrites.get(deviceId) === next) this.#connectionWrites.delete(deviceId);
+    });
+  }
+
+  #nowIso(): string {
+    return new Date(this.#clock.now()).toISOString();
   }
 
   /** Takes an HTTP upgrade for the connect path; returns false for any other path. */
@@ -154,6 +191,7 @@ export class EdgeHub {
       onClosed: (c) => {
         if (this.#byDevice.get(c.deviceId) !== c) return;
         this.#byDevice.delete(c.deviceId);
+        this.#connectionWrite(c.deviceId, 'remove the connection row', () => this.#control.store.endConnection(c.deviceId, this.#control.replicaId));
         // "Last seen" is the end of the session, not the last throttled touch.
         const touch = this.#control.touchDevice(c.deviceId).catch((err: unknown) => logger.error({ err }, 'failed to record last seen'));
         this.#touches.add(touch);
@@ -164,6 +202,10 @@ export class EdgeHub {
     const previous = this.#byDevice.get(identity.deviceId);
     this.#byDevice.set(identity.deviceId, connection);
     previous?.closeWith(SUPERSEDED_CLOSE_CODE, 'superseded by a newer connection of this device');
+    // The row says this replica holds the device now; on PostgreSQL its commit tells the replica
+    // holding an older connection to close it (`superseded`).
+    const at = this.#nowIso();
+    this.#connectionWrite(identity.deviceId, 'record the connection', () => this.#control.store.recordConnection(identity.deviceId, this.#control.replicaId, at));
   }
 
   /** One heartbeat per period, re-armed after each (a timer, not an interval, so any Clock can run it). */
@@ -177,6 +219,15 @@ export class EdgeHub {
   }
 
   #beat(): void {
+    // One statement for every row of this replica, whatever the number of connections.
+    if (this.#byDevice.size > 0) {
+      const beat = this.#control.store
+        .heartbeatConnections(this.#control.replicaId, this.#nowIso())
+        .then(() => undefined)
+        .catch((err: unknown) => this.#logger.error({ err }, 'failed to write the connections heartbeat'));
+      this.#touches.add(beat);
+      void beat.finally(() => this.#touches.delete(beat));
+    }
     for (const c of this.#byDevice.values()) {
       if (!c.alive) {
         this.#logger.info({ device_id: c.deviceId }, 'agent missed a heartbeat; dropping the connection');
@@ -195,11 +246,28 @@ export class EdgeHub {
       this.#byDevice.get(event.deviceId)?.closeWith(CLOSE_CODES.revoked.code, 'this device was revoked');
       return;
     }
+    if (event.type === 'superseded') return this.#supersededElsewhere(event.deviceId);
     if (event.type === 'credentials') return;
     this.#pending ??= { all: false, userIds: new Set() };
     if (event.userIds) for (const u of event.userIds) this.#pending.userIds.add(u);
     else this.#pending.all = true;
     this.#pushTimer ??= this.#clock.setTimeout(() => void this.#flush(), this.#coalesceMs);
+  }
+
+  /**
+   * Another replica accepted a connection of this device. The table decides which is newer: checked
+   * after this replica's own writes for the device, so a connection accepted here after that one
+   * (its row committed later) stays, and the other replica closes its own instead.
+   */
+  #supersededElsewhere(deviceId: string): void {
+    const held = this.#byDevice.get(deviceId);
+    if (!held) return;
+    this.#connectionWrite(deviceId, 'check a takeover', async () => {
+      const holder = await this.#control.store.connectionReplica(deviceId);
+      if (holder === undefined || holder === this.#control.replicaId || this.#byDevice.get(deviceId) !== held) return;
+      this.#logger.info({ device_id: deviceId }, 'the device connected to another replica: closing the older connection here');
+      held.closeWith(SUPERSEDED_CLOSE_CODE, 'superseded by a newer connection of this device on another gateway replica');
+    });
   }
 
   async #flush(): Promise<void> {
@@ -284,6 +352,8 @@ export class EdgeHub {
     // A drain still waiting (a second SIGTERM cut it short) is over too.
     this.#onEmpty?.();
     await Promise.all(this.#touches);
+    // Whatever rows are left (a write that failed, a close that raced) are this replica's, and it holds nothing now.
+    await this.#control.store.endReplicaConnections(this.#control.replicaId).catch((err: unknown) => this.#logger.error({ err }, 'failed to remove this replica\'s connection rows'));
     this.#wss.close();
   }
 }

@@ -6,6 +6,7 @@ import { systemClock, type Clock, type Logger } from '../../../lib/index.ts';
 import type { CatalogStatus, EdgeEvent, InventoryApp, InventoryMcpError, InventoryMcpServer, PolicySettings } from '../../../protocol/index.ts';
 import { PgCaStore } from './postgres/ca.ts';
 import { PgCatalogStore } from './postgres/catalog.ts';
+import { PgConnectionStore } from './postgres/connections.ts';
 import { PgDatabase } from './postgres/db.ts';
 import { PgDeviceStore } from './postgres/devices.ts';
 import { PgEventStore } from './postgres/events.ts';
@@ -40,6 +41,7 @@ import type {
   InventoryResult,
   RefreshFamilyRecord,
   RefreshLookup,
+  ReplicaMessage,
   SsoUserRecord,
   PolicyItem,
   StoredEvent,
@@ -72,6 +74,7 @@ export class PostgresGatewayStore implements GatewayStore {
   readonly inventory: PgInventoryStore;
   readonly ca: PgCaStore;
   readonly sso: PgSsoStore;
+  readonly connections: PgConnectionStore;
   readonly policyListener: PolicyListener;
   /** The periodic prune and partition upkeep, when the store was opened with a retention. */
   retention: EventRetention | undefined;
@@ -93,6 +96,7 @@ export class PostgresGatewayStore implements GatewayStore {
     this.inventory = new PgInventoryStore(db, streams, this.catalog);
     this.ca = new PgCaStore(db);
     this.sso = new PgSsoStore(db);
+    this.connections = new PgConnectionStore(db);
     this.policyListener = new PolicyListener({ config: db.clientConfig(), clock, logger: options.logger, readVersion: () => this.settings.policyVersion() });
   }
 
@@ -369,6 +373,34 @@ export class PostgresGatewayStore implements GatewayStore {
   }
   revokeFamilies(where: { familyId?: string; userId?: string; deviceId?: string }, reason: string, at: string): Promise<RefreshFamilyRecord[]> {
     return this.sso.revokeFamilies(where, reason, at);
+  }
+
+  // ---- connected state ----
+  recordConnection(deviceId: string, replicaId: string, at: string): Promise<void> {
+    return this.connections.recordConnection(deviceId, replicaId, at);
+  }
+  connectionReplica(deviceId: string): Promise<string | undefined> {
+    return this.connections.connectionReplica(deviceId);
+  }
+  heartbeatConnections(replicaId: string, at: string): Promise<number> {
+    return this.connections.heartbeatConnections(replicaId, at);
+  }
+  endConnection(deviceId: string, replicaId: string): Promise<void> {
+    return this.connections.endConnection(deviceId, replicaId);
+  }
+  endReplicaConnections(replicaId: string): Promise<number> {
+    return this.connections.endReplicaConnections(replicaId);
+  }
+  connectedDeviceIds(freshSince: string): Promise<Set<string>> {
+    return this.connections.connectedDeviceIds(freshSince);
+  }
+  publishToReplicas(message: Exclude<ReplicaMessage, { type: 'missed' }>): Promise<void> {
+    return this.connections.publish(message);
+  }
+
+  /** Messages on `heimdall_control` (LISTENed on the policy listener's connection), and `missed` after that connection came back. */
+  onReplicaMessage(listener: (message: ReplicaMessage) => void): () => void {
+    return this.policyListener.subscribeMessages(listener);
   }
 
   /** Readiness (`/readyz`): the database answers, and its schema is the one this build migrates to. */

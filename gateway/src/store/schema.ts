@@ -3,6 +3,7 @@
 // own table definitions (sqlite/*.ts), in an order where a table follows those it references.
 import type { MigrationSet } from '../../../lib/index.ts';
 import { createCaTable } from './sqlite/ca.ts';
+import { createConnectionTable } from './sqlite/connections.ts';
 import { createCatalogTables, trackCatalogAdders } from './sqlite/catalog.ts';
 import { bindDeviceKeys, createDeviceTables, indexDevicesByHostname } from './sqlite/devices.ts';
 import { createEventTable, countEventsPerDay, indexEventsByTime, indexEventsByUser } from './sqlite/events.ts';
@@ -39,5 +40,6 @@ export const GATEWAY_MIGRATIONS: MigrationSet = {
       },
     },
     { version: 7, name: 'events by time (retention)', up: indexEventsByTime },
+    { version: 8, name: 'device connections: which replica holds each device, and its heartbeat', up: createConnectionTable },
   ],
 };

@@ -7,6 +7,7 @@ import type { CatalogStatus, EdgeEvent, InventoryApp, InventoryMcpError, Invento
 import { GATEWAY_MIGRATIONS } from './schema.ts';
 import { SqliteCaStore } from './sqlite/ca.ts';
 import { SqliteCatalogStore } from './sqlite/catalog.ts';
+import { SqliteConnectionStore } from './sqlite/connections.ts';
 import { SqliteDeviceStore } from './sqlite/devices.ts';
 import { SqliteEventStore } from './sqlite/events.ts';
 import { SqliteInventoryStore } from './sqlite/inventory.ts';
@@ -70,6 +71,7 @@ export class SqliteGatewayStore implements GatewayStore {
   readonly inventory: SqliteInventoryStore;
   readonly ca: SqliteCaStore;
   readonly sso: SqliteSsoStore;
+  readonly connections: SqliteConnectionStore;
   /** The periodic prune, when the store was opened with a retention. */
   readonly retention: EventRetention | undefined;
   #closed = false;
@@ -89,6 +91,7 @@ export class SqliteGatewayStore implements GatewayStore {
     this.inventory = new SqliteInventoryStore(this.db, streams, this.catalog);
     this.ca = new SqliteCaStore(this.db);
     this.sso = new SqliteSsoStore(this.db);
+    this.connections = new SqliteConnectionStore(this.db);
     if (options.eventsRetentionDays !== undefined) {
       this.retention = new EventRetention({ events: this.events, days: options.eventsRetentionDays, clock, logger: options.logger });
       this.retention.start();
@@ -335,6 +338,26 @@ export class SqliteGatewayStore implements GatewayStore {
   }
   revokeFamilies(where: { familyId?: string; userId?: string; deviceId?: string }, reason: string, at: string): Promise<RefreshFamilyRecord[]> {
     return this.sso.revokeFamilies(where, reason, at);
+  }
+
+  // ---- connected state ----
+  recordConnection(deviceId: string, replicaId: string, at: string): Promise<void> {
+    return this.connections.recordConnection(deviceId, replicaId, at);
+  }
+  connectionReplica(deviceId: string): Promise<string | undefined> {
+    return this.connections.connectionReplica(deviceId);
+  }
+  heartbeatConnections(replicaId: string, at: string): Promise<number> {
+    return this.connections.heartbeatConnections(replicaId, at);
+  }
+  endConnection(deviceId: string, replicaId: string): Promise<void> {
+    return this.connections.endConnection(deviceId, replicaId);
+  }
+  endReplicaConnections(replicaId: string): Promise<number> {
+    return this.connections.endReplicaConnections(replicaId);
+  }
+  connectedDeviceIds(freshSince: string): Promise<Set<string>> {
+    return this.connections.connectedDeviceIds(freshSince);
   }
 
   ping(): Promise<void> {

@@ -423,13 +423,54 @@ export interface SsoStore {
   revokeFamilies(where: { familyId?: string; userId?: string; deviceId?: string }, reason: string, at: string): Promise<RefreshFamilyRecord[]>;
 }
 
+/**
+ * Which replica holds each device's websocket (table `device_connections`; the issue's "device
+ * sessions", a name the device-token table already has), kept fresh by heartbeats. Same table and
+ * code path on SQLite, where the one process is the only replica.
+ */
+export interface ConnectionStore {
+  /**
+   * Records that `replicaId` holds the device's connection from `at` (replacing another replica's
+   * row: the newer connection wins). PostgreSQL tells the other replicas in the same transaction
+   * (a `superseded` replica message), so the one holding an older socket closes it.
+   */
+  recordConnection(deviceId: string, replicaId: string, at: string): Promise<void>;
+  /** The replica the table says holds the device's connection, if any. */
+  connectionReplica(deviceId: string): Promise<string | undefined>;
+  /** One statement for every row of the replica (one write per heartbeat period, not per device); returns the rows. */
+  heartbeatConnections(replicaId: string, at: string): Promise<number>;
+  /** Removes the device's row if `replicaId` still holds it (a newer connection elsewhere keeps its row). */
+  endConnection(deviceId: string, replicaId: string): Promise<void>;
+  /** Removes every row of the replica (clean close, drain); returns how many. */
+  endReplicaConnections(replicaId: string): Promise<number>;
+  /** Devices whose row's heartbeat is at or after `freshSince`, on any replica. */
+  connectedDeviceIds(freshSince: string): Promise<Set<string>>;
+}
+
+/**
+ * What one replica tells the others (PostgreSQL: NOTIFY `heimdall_control`, JSON). `origin` is the
+ * sender's replica id, so a replica ignores its own. `missed` is the listener's own: its connection
+ * was lost and is back, so notifications sent meanwhile are gone.
+ */
+export type ReplicaMessage =
+  | { type: 'revoked'; deviceId: string; origin: string }
+  | { type: 'credentials'; origin: string }
+  /** Device budgets changed (they are not part of the policy version). */
+  | { type: 'budgets'; origin: string }
+  | { type: 'superseded'; deviceId: string; origin: string }
+  | { type: 'missed'; origin: '' };
+
 /** Everything the control plane stores: the aggregates, composed. */
-export interface GatewayStore extends UserKeyStore, DeviceStore, CatalogStore, SettingsStore, EventStore, InventoryStore, CaStore, SsoStore {
+export interface GatewayStore extends UserKeyStore, DeviceStore, CatalogStore, SettingsStore, EventStore, InventoryStore, CaStore, SsoStore, ConnectionStore {
   /**
    * Policy versions committed by other replicas sharing the database (PostgreSQL: LISTEN/NOTIFY),
    * reported once each and only when newer; absent on a store only one process uses (SQLite).
    */
   onPolicyChange?(listener: (version: number) => void): () => void;
+  /** Sends a message to every replica sharing the database (itself included); absent on SQLite. */
+  publishToReplicas?(message: Exclude<ReplicaMessage, { type: 'missed' }>): Promise<void>;
+  /** Messages from the replicas (its own included), on the policy listener's connection; absent on SQLite. */
+  onReplicaMessage?(listener: (message: ReplicaMessage) => void): () => void;
   /**
    * Readiness (`/readyz`): resolves when the database answers and its schema is at the migration
    * version this build expects; rejects otherwise. Cheap: load balancers call it every few seconds.

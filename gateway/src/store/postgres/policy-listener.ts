@@ -1,10 +1,31 @@
-// Policy fan-out across replicas: one dedicated connection per replica LISTENs on `heimdall_policy`
-// (every bump NOTIFYs the new version in its transaction) and reports versions newer than the last
-// it knew. A lost connection is retried on the store's Clock; on reconnecting it re-reads the
-// version and reports it when it moved meanwhile, since notifications sent while it was away are lost.
+// Fan-out across replicas: one dedicated connection per replica LISTENs on `heimdall_policy` (every
+// bump NOTIFYs the new version in its transaction) and reports versions newer than the last it knew;
+// the same connection LISTENs on `heimdall_control` (revocations, credentials, takeovers: JSON
+// ReplicaMessages). A lost connection is retried on the store's Clock; on reconnecting it re-reads the
+// version and reports it when it moved meanwhile, and tells message subscribers `missed`, since
+// notifications sent while it was away are lost.
 import pg from 'pg';
 import type { Clock, ClockTimer, Logger } from '../../../../lib/index.ts';
+import type { ReplicaMessage } from '../types.ts';
+import { CONTROL_CHANNEL } from './connections.ts';
 import { POLICY_CHANNEL } from './settings.ts';
+
+/** A payload on the control channel as a ReplicaMessage, or undefined when it is not one (logged, dropped). */
+export function parseReplicaMessage(payload: string | undefined): ReplicaMessage | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload ?? '');
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const m = value as Record<string, unknown>;
+  if (typeof m['origin'] !== 'string' || m['origin'] === '') return undefined;
+  const origin = m['origin'];
+  if (m['type'] === 'credentials' || m['type'] === 'budgets') return { type: m['type'], origin };
+  if ((m['type'] === 'revoked' || m['type'] === 'superseded') && typeof m['deviceId'] === 'string') return { type: m['type'], deviceId: m['deviceId'], origin };
+  return undefined;
+}
 
 export type PolicyListenerState = 'idle' | 'listening' | 'down' | 'closed';
 
@@ -17,6 +38,9 @@ export class PolicyListener {
   readonly #logger: Logger;
   readonly #readVersion: () => Promise<number>;
   readonly #subscribers = new Set<(version: number) => void>();
+  readonly #messageSubscribers = new Set<(message: ReplicaMessage) => void>();
+  /** Set once the first connection listened: a later one follows a loss. */
+  #listenedOnce = false;
   readonly #waiters: { state: PolicyListenerState; resolve: () => void }[] = [];
   #client: pg.Client | undefined;
   #retry: ClockTimer | undefined;
@@ -47,6 +71,23 @@ export class PolicyListener {
     this.#subscribers.add(listener);
     if (this.#state === 'idle') void this.#connect();
     return () => this.#subscribers.delete(listener);
+  }
+
+  /** Control-channel messages (every replica's, this one's included), and `missed` after a reconnect. */
+  subscribeMessages(listener: (message: ReplicaMessage) => void): () => void {
+    this.#messageSubscribers.add(listener);
+    if (this.#state === 'idle') void this.#connect();
+    return () => this.#messageSubscribers.delete(listener);
+  }
+
+  #deliver(message: ReplicaMessage): void {
+    for (const s of this.#messageSubscribers) {
+      try {
+        s(message);
+      } catch (err) {
+        this.#logger.error({ err: (err as Error).message }, 'replica message subscriber failed');
+      }
+    }
   }
 
   /** A version this replica made itself: its own notification is then not reported again. */
@@ -93,16 +134,25 @@ export class PolicyListener {
     client.on('end', () => lost());
     client.on('notification', (msg) => {
       if (msg.channel === POLICY_CHANNEL) this.#report(Number(msg.payload));
+      if (msg.channel !== CONTROL_CHANNEL) return;
+      const message = parseReplicaMessage(msg.payload);
+      if (message) this.#deliver(message);
+      else this.#logger.warn({ channel: CONTROL_CHANNEL, bytes: msg.payload?.length ?? 0 }, 'ignored a control notification that is not a replica message');
     });
     try {
       await client.connect();
       await client.query(`LISTEN ${POLICY_CHANNEL}`);
+      await client.query(`LISTEN ${CONTROL_CHANNEL}`);
       this.backendPid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
       // Whatever was notified before LISTEN took effect is caught by reading the version after it.
       const version = await this.#readVersion();
       if (this.#known === 0) this.#known = version;
       else this.#report(version);
-      if (this.#client === client) this.#setState('listening');
+      if (this.#client !== client) return;
+      // Revocations and takeovers sent while this connection was away are lost: say so once it is back.
+      if (this.#listenedOnce) this.#deliver({ type: 'missed', origin: '' });
+      this.#listenedOnce = true;
+      this.#setState('listening');
     } catch (err) {
       lost(err as Error);
     }

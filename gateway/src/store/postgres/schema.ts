@@ -4,6 +4,7 @@
 import type pg from 'pg';
 import { CA_TABLES } from './ca.ts';
 import { CATALOG_TABLES } from './catalog.ts';
+import { CONNECTION_TABLES } from './connections.ts';
 import { DEVICE_TABLES } from './devices.ts';
 import { EVENT_TABLES } from './events.ts';
 import { INVENTORY_TABLES } from './inventory.ts';
@@ -31,6 +32,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       ...EVENT_TABLES, ...INVENTORY_TABLES, ...CA_TABLES, ...SSO_TABLES,
     ],
   },
+  { version: 2, name: 'device connections: which replica holds each device, and its heartbeat', statements: CONNECTION_TABLES },
 ];
 
 /** Advisory-lock key (`HM`, 1) held while one replica migrates; the others wait, then find nothing to do. */
