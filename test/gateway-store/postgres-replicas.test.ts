@@ -30,7 +30,7 @@ describe('PostgreSQL store shared by replicas', () => {
     const url = await freshDb();
     const stores = await Promise.all([open(url), open(url), open(url), open(url)]);
     const rows = await server.sql<{ version: number }>(url.split('/').pop()!.split('?')[0]!, 'SELECT version FROM gw_migrations');
-    expect(rows.map((r) => r.version)).toEqual([1]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2]);
     expect(await stores[3].policyVersion()).toBe(1);
     await Promise.all(stores.map((s) => s.close()));
   });
@@ -42,7 +42,7 @@ describe('PostgreSQL store shared by replicas', () => {
     const db = url.split('/').pop()!.split('?')[0]!;
     // A newer replica migrated the database: this one must leave the load balancer's rotation.
     await server.sql(db, "INSERT INTO gw_migrations (version, name) VALUES (99, 'from a newer replica')");
-    await expect(store.ping()).rejects.toThrow('database schema is at version 99; this build expects 1');
+    await expect(store.ping()).rejects.toThrow('database schema is at version 99; this build expects 2');
     await server.sql(db, 'DELETE FROM gw_migrations WHERE version = 99');
     await expect(store.ping()).resolves.toBeUndefined();
     await store.close();
@@ -56,6 +56,35 @@ describe('PostgreSQL store shared by replicas', () => {
     expect(Math.max(...versions)).toBe(21);
     expect(await b.policyVersion()).toBe(21);
     await Promise.all([a.close(), b.close()]);
+  });
+
+  it('notifies the other replicas from the policy write\'s own transaction', async () => {
+    const url = await freshDb();
+    const [a, b] = await Promise.all([open(url), open(url)]);
+    const heard: number[] = [];
+    const arrived = new Promise<void>((resolve) => {
+      b.onPolicyChange((v) => {
+        heard.push(v);
+        resolve();
+      });
+    });
+    await b.policyListener.waitFor('listening');
+    // No separate bump: the decision itself commits the version and its notification.
+    expect(await a.setGlobalDecision('app', 'codex', 'denied', new Date().toISOString())).toBe(2);
+    await arrived;
+    expect(heard).toEqual([2]);
+    expect(await b.policyVersion()).toBe(2);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('generates one challenge key when four replicas ask for it together', async () => {
+    const url = await freshDb();
+    const stores = await Promise.all([open(url), open(url), open(url), open(url)]);
+    const keys = await Promise.all(stores.map((s) => s.challengeKey()));
+    expect(new Set(keys.map((k) => k.toString('base64'))).size).toBe(1);
+    const used = await Promise.all(stores.map((s) => s.consumeChallenge('same', Date.now() + 60_000, Date.now())));
+    expect(used.filter(Boolean)).toHaveLength(1);
+    await Promise.all(stores.map((s) => s.close()));
   });
 
   it('stores one events message once when two replicas ingest it at the same time', async () => {

@@ -393,7 +393,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
         throw new HttpError(403, 'forbidden', 'the admin API answers loopback callers only (set admin.allow_remote in the gateway config to change this)');
       }
       const token = bearerToken(req.headers.authorization);
-      if (!token || !options.adminToken.verify(token)) {
+      if (!token || !(await options.adminToken.verify(token))) {
         res.setHeader('www-authenticate', 'Bearer realm="heimdall-gateway admin"');
         throw new HttpError(401, 'unauthorized', 'missing or wrong admin token (Authorization: Bearer <admin token>)');
       }

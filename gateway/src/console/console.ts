@@ -53,7 +53,7 @@ export interface GatewayConsole {
    * The caller must have authenticated the person and checked that they are an administrator; this
    * only trusts it (the token form and the SSO callback below are its callers).
    */
-  startSession(res: ServerResponse, admin: ConsoleAdmin): void;
+  startSession(res: ServerResponse, admin: ConsoleAdmin): Promise<void>;
   readonly sessions: ConsoleSessions;
 }
 
@@ -82,10 +82,11 @@ const SECURITY_HEADERS = {
 };
 
 export function createConsole(options: ConsoleOptions): GatewayConsole {
-  const sessions = new ConsoleSessions(options.clock, options.sessionLimits ?? DEFAULT_SESSION_LIMITS);
-  // A rotation answers a leaked token: whoever signed in with it is signed out with it.
-  options.adminToken.onRotate(() => {
-    const ended = sessions.endAll('admin_token');
+  const sessions = new ConsoleSessions(options.control.store, options.clock, options.sessionLimits ?? DEFAULT_SESSION_LIMITS);
+  // A rotation answers a leaked token: whoever signed in with it is signed out with it, on every replica
+  // (the sessions are in the shared store).
+  options.adminToken.onRotate(async () => {
+    const ended = await sessions.endAll('admin_token');
     if (ended > 0) options.logger.warn({ sessions: ended }, 'admin token rotated: console sessions signed in with it ended');
   });
   const deps: ConsoleDeps = { control: options.control, admin: options.admin, isConnected: options.isConnected, clock: options.clock };
@@ -126,8 +127,8 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
   const sessionCookie = (id: string): string => `${cookieName}=${id}; Path=${CONSOLE_PREFIX}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${options.tls ? '; Secure' : ''}`;
   const clearedCookie = `${cookieName}=; Path=${CONSOLE_PREFIX}; HttpOnly; SameSite=Strict; Max-Age=0${options.tls ? '; Secure' : ''}`;
 
-  const startSession = (res: ServerResponse, admin: ConsoleAdmin): void => {
-    const { id } = sessions.create(admin);
+  const startSession = async (res: ServerResponse, admin: ConsoleAdmin): Promise<void> => {
+    const { id } = await sessions.create(admin);
     options.logger.info({ method: admin.method, ...(admin.method === 'sso' ? { email: admin.email, issuer: admin.issuer } : {}) }, 'console sign-in');
     audit('console.sign_in', admin, {});
     redirect(res, '/console/', { 'set-cookie': sessionCookie(id) });
@@ -164,7 +165,7 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
           return send(res, finished.status, refusedPage(`${finished.title}: ${finished.message}`), started, spent);
         }
         const admin: ConsoleAdmin = { method: 'sso', ...finished.admin };
-        const { id } = sessions.create(admin);
+        const { id } = await sessions.create(admin);
         options.logger.info({ method: 'sso', email: admin.email, issuer: admin.issuer }, 'console sign-in');
         audit('console.sign_in', admin, {});
         return send(res, 200, signedInPage(adminName(admin)), started, { 'set-cookie': [sessionCookie(id), spent['set-cookie']] });
@@ -176,7 +177,7 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
         if (why) return send(res, 403, refusedPage(`Refused: ${why}.`), started);
         const form = await readFormBody(req, 4096);
         const token = (form.get('token') ?? '').trim();
-        if (!token || !options.adminToken.verify(token)) {
+        if (!token || !(await options.adminToken.verify(token))) {
           options.logger.warn({ remote: req.socket.remoteAddress }, 'console sign-in refused: wrong admin token');
           return send(res, 401, signInForm('That is not the admin token.'), started);
         }
@@ -184,7 +185,8 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
       }
 
       const sessionId = cookieValue(req, cookieName);
-      const session = sessions.use(sessionId);
+      // Only a page shown now displays the flash: it is taken from the store then, and kept otherwise.
+      const session = await sessions.use(sessionId, method === 'GET' && PAGES[pathname] !== undefined);
       if (!session) {
         if (method === 'GET' && PAGES[pathname] !== undefined) return redirect(res, '/console/sign-in', sessionId ? { 'set-cookie': clearedCookie } : {});
         return send(res, 401, refusedPage('Sign in first (your session may have expired).'), started);
@@ -199,14 +201,14 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
           return send(res, 403, refusedPage('Refused: this form is not from your console session (missing or wrong CSRF token). Reload the page and try again.'), started);
         }
         if (pathname === '/console/sign-out') {
-          sessions.end(sessionId);
+          await sessions.end(sessionId);
           audit('console.sign_out', session.admin, {});
           return redirect(res, '/console/sign-in', { 'set-cookie': clearedCookie });
         }
         const action = findAction(pathname);
         if (!action) return send(res, 404, refusedPage(`No console action ${pathname}.`), started);
         const result = await action(deps, form, url);
-        session.flash = result.flash;
+        await sessions.setFlash(sessionId!, result.flash);
         options.logger.info({ action: pathname, by: adminName(session.admin), outcome: result.flash.kind }, 'console change');
         audit('console.change', session.admin, { action: pathname, outcome: result.flash.kind, message: result.flash.text.slice(0, 300) });
         return redirect(res, result.returnTo);

@@ -4,6 +4,8 @@
 import type { MigrationSet } from '../../../lib/index.ts';
 import { createCaTable } from './sqlite/ca.ts';
 import { createCatalogTables, trackCatalogAdders } from './sqlite/catalog.ts';
+import { createUsedChallengeTable } from './sqlite/challenges.ts';
+import { createConsoleSessionTable } from './sqlite/console-sessions.ts';
 import { bindDeviceKeys, createDeviceTables, indexDevicesByHostname } from './sqlite/devices.ts';
 import { createEventTable, countEventsPerDay, indexEventsByTime, indexEventsByUser } from './sqlite/events.ts';
 import { createInventoryTables, indexMcpInventoryByFingerprint } from './sqlite/inventory.ts';
@@ -39,5 +41,13 @@ export const GATEWAY_MIGRATIONS: MigrationSet = {
       },
     },
     { version: 7, name: 'events by time (retention)', up: indexEventsByTime },
+    {
+      version: 8,
+      name: 'used challenges and console sessions in the database (the interface replicas share on PostgreSQL)',
+      up: (db) => {
+        createUsedChallengeTable(db);
+        createConsoleSessionTable(db);
+      },
+    },
   ],
 };

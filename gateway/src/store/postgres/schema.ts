@@ -4,6 +4,8 @@
 import type pg from 'pg';
 import { CA_TABLES } from './ca.ts';
 import { CATALOG_TABLES } from './catalog.ts';
+import { CHALLENGE_TABLES } from './challenges.ts';
+import { CONSOLE_SESSION_TABLES } from './console-sessions.ts';
 import { DEVICE_TABLES } from './devices.ts';
 import { EVENT_TABLES } from './events.ts';
 import { INVENTORY_TABLES } from './inventory.ts';
@@ -31,6 +33,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       ...EVENT_TABLES, ...INVENTORY_TABLES, ...CA_TABLES, ...SSO_TABLES,
     ],
   },
+  { version: 2, name: 'shared by replicas: used challenges, console sessions', statements: [...CHALLENGE_TABLES, ...CONSOLE_SESSION_TABLES] },
 ];
 
 /** Advisory-lock key (`HM`, 1) held while one replica migrates; the others wait, then find nothing to do. */
