@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EMPTY_CONFIG } from '../../gateway/src/config.ts';
 import { startTestGateway, type TestGateway } from '../gateway/helpers.ts';
+import { consoleRequest, signIn } from '../gateway/console-client.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 
 let server: TestPostgres;
@@ -46,6 +47,7 @@ describe('a gateway replica while its database is down', () => {
   it('refuses changes with a 503 naming the database, is not ready, and takes changes again once the database is back', async () => {
     expect((await gw.admin('PATCH', 'settings', { fail_mode: 'closed' })).status).toBe(200);
     const before = (await gw.admin('GET', 'settings')).body;
+    const { cookie } = await signIn(gw.url, gw.adminToken);
     // The test server runs with synchronous_commit off (speed): a checkpoint makes what was committed
     // survive the kill, as a production server's synchronous commit does.
     await server.sql(`outage_${process.pid}`, 'CHECKPOINT');
@@ -59,6 +61,9 @@ describe('a gateway replica while its database is down', () => {
     const decide = await gw.admin('POST', 'apps/codex/decision', { status: 'denied' });
     expect([decide.status, decide.body.error.code]).toEqual([503, 'store_unavailable']);
     expect(await readyz()).toMatchObject({ status: 503, body: { ready: false, reason: 'store_unavailable' } });
+    const page = await consoleRequest(gw.url, '/console/', { cookie });
+    expect(page.status).toBe(503);
+    expect(page.body).toContain('The gateway database is unreachable: nothing was changed.');
     // The process is alive and answering.
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
 
@@ -67,6 +72,8 @@ describe('a gateway replica while its database is down', () => {
     const changed = await gw.admin('PATCH', 'settings', { fail_mode: 'open' });
     expect(changed.status).toBe(200);
     expect(changed.body.fail_mode).toBe('open');
+    // The console session, stored in the database, survived the outage.
+    expect((await consoleRequest(gw.url, '/console/', { cookie })).status).toBe(200);
     expect(before.fail_mode).toBe('closed');
   });
 });

@@ -23,6 +23,7 @@ import { keysPage } from './page-keys.ts';
 import { overviewPage } from './page-overview.ts';
 import { settingsPage } from './page-settings.ts';
 import { refusedPage, signInPage } from './page-sign-in.ts';
+import { StoreUnavailableError } from '../store/index.ts';
 import { adminName, ConsoleSessions, csrfMatches, DEFAULT_SESSION_LIMITS, type ConsoleAdmin, type SessionLimits } from './sessions.ts';
 
 export const CONSOLE_PREFIX = '/console';
@@ -229,6 +230,11 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
       if (typeof status === 'number' && status >= 400 && status < 500) {
         if (status === 408 || status === 413) res.shouldKeepAlive = false;
         return send(res, status, refusedPage((err as Error).message), started);
+      }
+      if (err instanceof StoreUnavailableError) {
+        options.logger.warn({ err: (err.cause as Error | undefined)?.message, path: (req.url ?? '').split('?')[0] }, 'console request refused: the gateway database is unreachable');
+        if (!res.headersSent) return send(res, 503, refusedPage('The gateway database is unreachable: nothing was changed. Try again when it is back.'), started);
+        return void res.destroy();
       }
       options.logger.error({ err, method: req.method, path: (req.url ?? '').split('?')[0] }, 'console request failed');
       if (!res.headersSent) send(res, 500, refusedPage('The page failed; see the gateway log.'), started);
