@@ -142,6 +142,19 @@ describe('settings and policy version', () => {
   });
 });
 
+describe('gateway events', () => {
+  it('writes a turn\'s gateway events together: a read right after sees them all, and a close writes those still waiting', async () => {
+    const recorded = [1, 2, 3].map((i) => store.recordGatewayEvent({ type: 'inference.request', at: at(i), app: 'codex', attrs: { n: i } }));
+    expect((await store.queryEvents({ limit: 10 })).map((e) => e.attrs['n'])).toEqual([3, 2, 1]);
+    await Promise.all(recorded);
+    expect(await store.countEvents({ types: ['inference.request'], sinceDay: '2025-01-01' })).toBe(3);
+    void store.recordGatewayEvent({ type: 'inference.request', at: at(4), app: 'codex', attrs: { n: 4 } });
+    await store.close();
+    store = await backend.open(clock);
+    expect(await store.countEvents({ types: ['inference.request'], sinceDay: '2025-01-01' })).toBe(4);
+  });
+});
+
 describe('shared by replicas: challenges and console sessions', () => {
   it('generates the challenge key once and keeps it across a reopen', async () => {
     const key = await store.challengeKey();

@@ -422,6 +422,8 @@ export class PostgresGatewayStore implements GatewayStore {
     if (this.#closed) return;
     this.#closed = true;
     await this.retention?.stop();
+    // Events recorded in the turn the store closes in are written, not lost.
+    await this.events.flushGatewayEvents().catch((err: unknown) => this.#logger.error({ err }, 'gateway events could not be written at close'));
     await this.policyListener.close();
     await this.db.close();
     this.#logger.debug('gateway database pool closed');

@@ -185,6 +185,8 @@ export class SqliteEventStore implements EventStore {
   }
 
   queryEvents(query: EventQuery): Promise<StoredEvent[]> {
+    // A read sees the gateway events of this turn too (as on PostgreSQL).
+    this.flushGatewayEvents();
     const where: string[] = [];
     const params: (string | number)[] = [];
     const filters: [string, string | number | undefined][] = [
@@ -221,6 +223,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   countEvents(query: { types: readonly string[]; sinceDay: string }): Promise<number> {
+    this.flushGatewayEvents();
     const row = this.#db
       .prepare<[string, string], { n: number | null }>('SELECT SUM(count) AS n FROM event_day_counts WHERE day >= ? AND type IN (SELECT value FROM json_each(?))')
       .get(query.sinceDay, JSON.stringify(query.types));
@@ -228,6 +231,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   eventCountsByDay(query: { types: readonly string[]; sinceDay: string }): Promise<EventDayCount[]> {
+    this.flushGatewayEvents();
     const rows = this.#db
       .prepare<[string, string], { app: string; day: string; count: number }>(
         `SELECT app, day, SUM(count) AS count FROM event_day_counts WHERE day >= ? AND type IN (SELECT value FROM json_each(?))
