@@ -161,9 +161,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   // A person an administrator disables loses their console sessions too, not only their devices' sign-ins.
   sso?.onUserDisabled((userId) => {
-    const ended = gatewayConsole.sessions.endPerson(userId);
-    if (ended > 0) logger.warn({ user_id: userId, sessions: ended }, 'user disabled: their console sessions ended');
+    gatewayConsole.sessions.endPerson(userId).then(
+      (ended) => {
+        if (ended > 0) logger.warn({ user_id: userId, sessions: ended }, 'user disabled: their console sessions ended');
+      },
+      (err: unknown) => logger.error({ err, user_id: userId }, 'user disabled, but their console sessions could not be ended; they end at their expiry'),
+    );
   });
+  if (admin.replaced) {
+    // The token file holds a token other than the one the database knew (a new Secret rolled out): a rotation.
+    const ended = await gatewayConsole.sessions.endAll('admin_token');
+    logger.warn({ sessions: ended }, 'admin token replaced from the token file: console sessions signed in with the previous one ended');
+  }
   const isConsole = (pathname: string): boolean => pathname === CONSOLE_PREFIX || pathname.startsWith(`${CONSOLE_PREFIX}/`);
   const enrollOptions = { control, logger: logger.child({ component: 'enroll' }), publicUrl: config.publicUrl, tls: config.tls !== undefined };
   const enroll = createEnrollHandler(enrollOptions);

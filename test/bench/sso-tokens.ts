@@ -54,7 +54,7 @@ const gw = await startGateway({ dataDir: gwDir, host: '127.0.0.1', port: 0, logg
 const user = await gw.store.upsertSsoUser({ issuer: 'https://idp.example.com', subject: 'alice', email: 'alice@example.com', name: 'Alice', groups: [], newUserId: 'usr_bench', at: new Date().toISOString() });
 const keyId = (await gw.control.verifyVirtualKey(key))!.keyId;
 const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-const { challenge } = gw.control.issueChallenge();
+const { challenge } = await gw.control.issueChallenge();
 await gw.control.enrollDevice(
   {
     device: { device_id: 'dev-bench', hostname: 'bench', os: 'linux' },

@@ -103,11 +103,112 @@ describe('inventory', () => {
 describe('settings and policy version', () => {
   it('fills unsaved settings from the defaults and bumps the version from 1', async () => {
     expect(await store.settings.getSettings()).toEqual(DEFAULT_SETTINGS);
-    await store.settings.saveSettings({ ...DEFAULT_SETTINGS, fail_mode: 'closed' });
-    expect((await store.settings.getSettings()).fail_mode).toBe('closed');
     expect(await store.settings.policyVersion()).toBe(1);
-    expect(await store.settings.bumpPolicyVersion()).toBe(2);
+    expect(await store.settings.saveSettings({ ...DEFAULT_SETTINGS, fail_mode: 'closed' })).toBe(2);
+    expect((await store.settings.getSettings()).fail_mode).toBe('closed');
     expect(await store.settings.bumpPolicyVersion()).toBe(3);
+    expect(await store.settings.bumpPolicyVersion()).toBe(4);
+  });
+
+  it('bumps the policy version in the transaction of every policy write, and not for a write that changed nothing or failed', async () => {
+    const { userId } = await enrolled(store);
+    await store.catalog.recordSightings('dev-1', [{ kind: 'app', id: 'codex' }, { kind: 'app', id: 'zed' }], at(1), 'inventory');
+    // Sightings are not policy: new pending items never change the snapshot.
+    expect(await store.settings.policyVersion()).toBe(1);
+    expect(await store.setGlobalDecision('app', 'codex', 'denied', at(2))).toBe(2);
+    expect(await store.setUserDecision('app', 'codex', userId, 'approved', at(3))).toBe(3);
+    expect(await store.setUserDecision('app', 'codex', userId, undefined, at(4))).toBe(4);
+    expect(await store.saveSettings({ ...DEFAULT_SETTINGS, fail_mode: 'closed' })).toBe(5);
+    expect(await store.mergeCatalogItem('app', 'zed', 'codex')).toBe(6);
+    expect(await store.mergeCatalogItem('app', 'zed', 'codex')).toBeUndefined();
+    expect(await store.deleteCatalogItems('app', ['nope'])).toEqual({ deleted: 0, version: undefined });
+    expect(await store.deleteCatalogItems('app', ['codex'])).toEqual({ deleted: 1, version: 7 });
+    // A write that fails (a decision for a user who does not exist) rolls back its bump with it.
+    // (Wrapped: SQLite's modules throw synchronously.)
+    await expect((async () => store.setUserDecision('app', 'curl', 'no-such-user', 'approved', at(5)))()).rejects.toThrow(/foreign key/i);
+    expect(await store.settings.policyVersion()).toBe(7);
+    expect(await store.catalog.getCatalogItem('app', 'curl')).toBeUndefined();
+  });
+
+  it('remembers a rotated-away admin token hash as retired', async () => {
+    expect(await store.adminTokenHash()).toBeUndefined();
+    await store.setAdminTokenHash('a'.repeat(64));
+    await store.setAdminTokenHash('a'.repeat(64));
+    expect(await store.adminTokenRetired('a'.repeat(64))).toBe(false);
+    await store.setAdminTokenHash('b'.repeat(64));
+    expect(await store.adminTokenHash()).toBe('b'.repeat(64));
+    expect(await store.adminTokenRetired('a'.repeat(64))).toBe(true);
+    expect(await store.adminTokenRetired('b'.repeat(64))).toBe(false);
+  });
+});
+
+describe('gateway events', () => {
+  it('writes a turn\'s gateway events together: a read right after sees them all, and a close writes those still waiting', async () => {
+    const recorded = [1, 2, 3].map((i) => store.recordGatewayEvent({ type: 'inference.request', at: at(i), app: 'codex', attrs: { n: i } }));
+    expect((await store.queryEvents({ limit: 10 })).map((e) => e.attrs['n'])).toEqual([3, 2, 1]);
+    await Promise.all(recorded);
+    expect(await store.countEvents({ types: ['inference.request'], sinceDay: '2025-01-01' })).toBe(3);
+    void store.recordGatewayEvent({ type: 'inference.request', at: at(4), app: 'codex', attrs: { n: 4 } });
+    await store.close();
+    store = await backend.open(clock);
+    expect(await store.countEvents({ types: ['inference.request'], sinceDay: '2025-01-01' })).toBe(4);
+  });
+});
+
+describe('shared by replicas: challenges and console sessions', () => {
+  it('generates the challenge key once and keeps it across a reopen', async () => {
+    const key = await store.challengeKey();
+    expect(key.length).toBe(32);
+    expect(await store.challengeKey()).toEqual(key);
+    await store.close();
+    store = await backend.open(clock);
+    expect(await store.challengeKey()).toEqual(key);
+  });
+
+  it('consumes a challenge once, and forgets used challenges once they expired', async () => {
+    const now = clock.now();
+    expect(await store.consumeChallenge('h1', now + 1000, now)).toBe(true);
+    expect(await store.consumeChallenge('h1', now + 1000, now)).toBe(false);
+    expect(await store.consumeChallenge('h2', now + 5000, now)).toBe(true);
+    // At h1's expiry its row goes (a later consume prunes it); h2 is still remembered.
+    expect(await store.consumeChallenge('h3', now + 9000, now + 1000)).toBe(true);
+    expect(await store.consumeChallenge('h2', now + 5000, now + 1000)).toBe(false);
+    const rows = backend.name === 'sqlite'
+      ? (store as unknown as { db: { prepare(sql: string): { all(): unknown[] } } }).db.prepare('SELECT challenge_hash FROM used_challenges ORDER BY 1').all()
+      : await (store as unknown as { db: { rows(sql: string): Promise<unknown[]> } }).db.rows('SELECT challenge_hash FROM used_challenges ORDER BY 1');
+    expect(rows).toEqual([{ challenge_hash: 'h2' }, { challenge_hash: 'h3' }]);
+  });
+
+  it('keeps console sessions with their expiry, flash and least-recently-used limit, and ends them by id, method or person', async () => {
+    const session = (idHash: string, method: 'admin_token' | 'sso' = 'admin_token', userId: string | null = null) => ({
+      idHash, method, userId, adminJson: JSON.stringify({ method }), csrfToken: `csrf-${idHash}`, createdAt: clock.now(), lastSeenAt: clock.now(), flashJson: null,
+    });
+    const window = (idleMs: number, absoluteMs: number) => ({ now: clock.now(), idleBefore: clock.now() - idleMs, createdBefore: clock.now() - absoluteMs });
+    await store.createConsoleSession(session('s1'), 3);
+    await store.createConsoleSession(session('s2'), 3);
+    await store.createConsoleSession(session('s3', 'sso', 'user-1'), 3);
+    // s1 used now: s2 is the least recently used when a fourth arrives over the limit of 3.
+    clock.advance(1000);
+    expect(await store.useConsoleSession('s1', window(60_000, 600_000), false)).toMatchObject({ idHash: 's1', csrfToken: 'csrf-s1', lastSeenAt: clock.now() });
+    await store.createConsoleSession(session('s4'), 3);
+    expect(await store.useConsoleSession('s2', window(60_000, 600_000), false)).toBeUndefined();
+    expect(await store.countConsoleSessions()).toBe(3);
+    // A flash is shown once when taken.
+    await store.setConsoleFlash('s1', '{"kind":"ok","text":"saved"}');
+    expect((await store.useConsoleSession('s1', window(60_000, 600_000), false))?.flashJson).toBe('{"kind":"ok","text":"saved"}');
+    expect((await store.useConsoleSession('s1', window(60_000, 600_000), true))?.flashJson).toBe('{"kind":"ok","text":"saved"}');
+    expect((await store.useConsoleSession('s1', window(60_000, 600_000), true))?.flashJson).toBeNull();
+    // Idle past the limit: gone.
+    clock.advance(60_000);
+    expect(await store.useConsoleSession('s4', window(60_000, 600_000), false)).toBeUndefined();
+    // Absolute limit: s1 is used, but created too long ago.
+    expect(await store.useConsoleSession('s1', window(60_000, 61_000), false)).toBeUndefined();
+    await store.createConsoleSession(session('s5'), 10);
+    await store.createConsoleSession(session('s6', 'sso', 'user-2'), 10);
+    await store.createConsoleSession(session('s7', 'sso', 'user-2'), 10);
+    expect(await store.endConsoleSessions({ userId: 'user-2' })).toBe(2);
+    expect(await store.endConsoleSessions({ method: 'admin_token' })).toBe(1);
+    expect(await store.endConsoleSessions({ idHash: 's5' })).toBe(0);
   });
 });
 
@@ -138,10 +239,10 @@ describe('catalogs', () => {
     expect((await store.catalog.catalogPage('app', { after: 'Cursor_1', limit: 5 })).items.map((i) => i.id)).toEqual(['codex']);
     expect(await store.catalog.catalogCounts()).toEqual(expect.arrayContaining([{ kind: 'app', status: 'denied', count: 1 }, { kind: 'app', status: 'pending', count: 1 }]));
     // The per-user decision follows a merge; the target keeps its own status.
-    expect(await store.catalog.mergeCatalogItem('app', 'Cursor_1', 'codex')).toBe(true);
-    expect(await store.catalog.mergeCatalogItem('app', 'Cursor_1', 'codex')).toBe(false);
+    expect(await store.catalog.mergeCatalogItem('app', 'Cursor_1', 'codex')).toBe(4);
+    expect(await store.catalog.mergeCatalogItem('app', 'Cursor_1', 'codex')).toBeUndefined();
     expect(await store.catalog.getCatalogItem('app', 'codex')).toMatchObject({ status: 'denied', fleetCount: 1, userDecisions: [{ userId, status: 'approved' }] });
-    expect(await store.catalog.deleteCatalogItems('app', ['codex', 'codex', 'nope'])).toBe(1);
+    expect(await store.catalog.deleteCatalogItems('app', ['codex', 'codex', 'nope'])).toEqual({ deleted: 1, version: 5 });
     expect(await store.catalog.listCatalog('app')).toEqual([]);
     expect(await store.catalog.userDecisions()).toEqual([]);
   });

@@ -58,6 +58,35 @@ describe('PostgreSQL store shared by replicas', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('notifies the other replicas from the policy write\'s own transaction', async () => {
+    const url = await freshDb();
+    const [a, b] = await Promise.all([open(url), open(url)]);
+    const heard: number[] = [];
+    const arrived = new Promise<void>((resolve) => {
+      b.onPolicyChange((v) => {
+        heard.push(v);
+        resolve();
+      });
+    });
+    await b.policyListener.waitFor('listening');
+    // No separate bump: the decision itself commits the version and its notification.
+    expect(await a.setGlobalDecision('app', 'codex', 'denied', new Date().toISOString())).toBe(2);
+    await arrived;
+    expect(heard).toEqual([2]);
+    expect(await b.policyVersion()).toBe(2);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('generates one challenge key when four replicas ask for it together', async () => {
+    const url = await freshDb();
+    const stores = await Promise.all([open(url), open(url), open(url), open(url)]);
+    const keys = await Promise.all(stores.map((s) => s.challengeKey()));
+    expect(new Set(keys.map((k) => k.toString('base64'))).size).toBe(1);
+    const used = await Promise.all(stores.map((s) => s.consumeChallenge('same', Date.now() + 60_000, Date.now())));
+    expect(used.filter(Boolean)).toHaveLength(1);
+    await Promise.all(stores.map((s) => s.close()));
+  });
+
   it('stores one events message once when two replicas ingest it at the same time', async () => {
     const url = await freshDb();
     const [a, b] = await Promise.all([open(url), open(url)]);

@@ -23,6 +23,10 @@ export interface TestPostgres {
   createDatabase(name: string): Promise<string>;
   /** Runs SQL on database `name` as the superuser. */
   sql<R = Record<string, unknown>>(name: string, text: string, params?: unknown[]): Promise<R[]>;
+  /** Kills the server as a crash or a lost machine would (`pg_ctl stop -m immediate`), keeping its data. */
+  halt(): void;
+  /** Starts a halted server again on the same socket and port, and waits until it answers. */
+  resume(): Promise<void>;
   /** Stops the server and removes its folder and user. */
   stop(): Promise<void>;
 }
@@ -62,12 +66,13 @@ export async function startTestPostgres(bin: string = PG_BIN): Promise<TestPostg
     if (osUser) execFileSync('userdel', [osUser]);
   };
   const port = 5432;
+  // Durability is not what these tests check: fsync off keeps CREATE DATABASE and commits fast on a shared CI machine.
+  const options = `-k ${dir} -p ${port} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+  const start = (): void => run('pg_ctl', ['-D', dataDir, '-l', path.join(dir, 'server.log'), '-o', options, '-w', '-t', '60', 'start']);
   try {
     if (uid !== undefined && gid !== undefined) chownSync(dir, uid, gid);
     run('initdb', ['-D', dataDir, '-U', 'heimdall', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync']);
-    // Durability is not what these tests check: fsync off keeps CREATE DATABASE and commits fast on a shared CI machine.
-    const options = `-k ${dir} -p ${port} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
-    run('pg_ctl', ['-D', dataDir, '-l', path.join(dir, 'server.log'), '-o', options, '-w', '-t', '60', 'start']);
+    start();
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString() ?? '';
     cleanup();
@@ -98,6 +103,13 @@ export async function startTestPostgres(bin: string = PG_BIN): Promise<TestPostg
     async createDatabase(name: string): Promise<string> {
       await sql('postgres', `CREATE DATABASE ${name}`);
       return url(name);
+    },
+    halt(): void {
+      run('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+    },
+    async resume(): Promise<void> {
+      start();
+      await sql('postgres', 'SELECT 1');
     },
     stop(): Promise<void> {
       try {

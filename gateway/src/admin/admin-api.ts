@@ -6,6 +6,7 @@ import type { Logger } from '../../../lib/index.ts';
 import { ControlError, bearerToken, type ApprovalQueueItem, type ControlPlane } from '../control/index.ts';
 import type { AdminToken } from './admin-token.ts';
 import type { CatalogItemRecord, DeviceRecord, SsoUserRecord, StoredEvent, VirtualKeyRecord } from '../store/index.ts';
+import { StoreUnavailableError } from '../store/index.ts';
 import type { SsoService } from '../sso/index.ts';
 import { HttpError, parseInput, readJsonBody, sendJson } from '../http/index.ts';
 import {
@@ -386,6 +387,10 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
       return error(status, err.code, err.message, err.field);
     }
     if (err instanceof URIError) return error(400, 'invalid', 'malformed percent-encoding in the path');
+    if (err instanceof StoreUnavailableError) {
+      options.logger.warn({ err: (err.cause as Error | undefined)?.message, method, url: where }, 'admin request refused: the gateway database is unreachable');
+      return error(503, 'store_unavailable', 'the gateway database is unreachable: nothing was changed; retry when it is back (GET /readyz says when)');
+    }
     options.logger.error({ err, method, url: where }, 'admin request failed');
     return error(500, 'internal', 'the request failed; see the gateway log');
   };
@@ -396,7 +401,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
         throw new HttpError(403, 'forbidden', 'the admin API answers loopback callers only (set admin.allow_remote in the gateway config to change this)');
       }
       const token = bearerToken(req.headers.authorization);
-      if (!token || !options.adminToken.verify(token)) {
+      if (!token || !(await options.adminToken.verify(token))) {
         res.setHeader('www-authenticate', 'Bearer realm="heimdall-gateway admin"');
         throw new HttpError(401, 'unauthorized', 'missing or wrong admin token (Authorization: Bearer <admin token>)');
       }

@@ -23,6 +23,7 @@ import { keysPage } from './page-keys.ts';
 import { overviewPage } from './page-overview.ts';
 import { settingsPage } from './page-settings.ts';
 import { refusedPage, signInPage } from './page-sign-in.ts';
+import { StoreUnavailableError } from '../store/index.ts';
 import { adminName, ConsoleSessions, csrfMatches, DEFAULT_SESSION_LIMITS, type ConsoleAdmin, type SessionLimits } from './sessions.ts';
 
 export const CONSOLE_PREFIX = '/console';
@@ -54,7 +55,7 @@ export interface GatewayConsole {
    * The caller must have authenticated the person and checked that they are an administrator; this
    * only trusts it (the token form and the SSO callback below are its callers).
    */
-  startSession(res: ServerResponse, admin: ConsoleAdmin): void;
+  startSession(res: ServerResponse, admin: ConsoleAdmin): Promise<void>;
   readonly sessions: ConsoleSessions;
 }
 
@@ -83,10 +84,11 @@ const SECURITY_HEADERS = {
 };
 
 export function createConsole(options: ConsoleOptions): GatewayConsole {
-  const sessions = new ConsoleSessions(options.clock, options.sessionLimits ?? DEFAULT_SESSION_LIMITS);
-  // A rotation answers a leaked token: whoever signed in with it is signed out with it.
-  options.adminToken.onRotate(() => {
-    const ended = sessions.endAll('admin_token');
+  const sessions = new ConsoleSessions(options.control.store, options.clock, options.sessionLimits ?? DEFAULT_SESSION_LIMITS);
+  // A rotation answers a leaked token: whoever signed in with it is signed out with it, on every replica
+  // (the sessions are in the shared store).
+  options.adminToken.onRotate(async () => {
+    const ended = await sessions.endAll('admin_token');
     if (ended > 0) options.logger.warn({ sessions: ended }, 'admin token rotated: console sessions signed in with it ended');
   });
   const deps: ConsoleDeps = { control: options.control, admin: options.admin, connectedDevices: options.connectedDevices, clock: options.clock };
@@ -127,8 +129,8 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
   const sessionCookie = (id: string): string => `${cookieName}=${id}; Path=${CONSOLE_PREFIX}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${options.tls ? '; Secure' : ''}`;
   const clearedCookie = `${cookieName}=; Path=${CONSOLE_PREFIX}; HttpOnly; SameSite=Strict; Max-Age=0${options.tls ? '; Secure' : ''}`;
 
-  const startSession = (res: ServerResponse, admin: ConsoleAdmin): void => {
-    const { id } = sessions.create(admin);
+  const startSession = async (res: ServerResponse, admin: ConsoleAdmin): Promise<void> => {
+    const { id } = await sessions.create(admin);
     options.logger.info({ method: admin.method, ...(admin.method === 'sso' ? { email: admin.email, issuer: admin.issuer } : {}) }, 'console sign-in');
     audit('console.sign_in', admin, {});
     redirect(res, '/console/', { 'set-cookie': sessionCookie(id) });
@@ -165,7 +167,7 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
           return send(res, finished.status, refusedPage(`${finished.title}: ${finished.message}`), started, spent);
         }
         const admin: ConsoleAdmin = { method: 'sso', ...finished.admin };
-        const { id } = sessions.create(admin);
+        const { id } = await sessions.create(admin);
         options.logger.info({ method: 'sso', email: admin.email, issuer: admin.issuer }, 'console sign-in');
         audit('console.sign_in', admin, {});
         return send(res, 200, signedInPage(adminName(admin)), started, { 'set-cookie': [sessionCookie(id), spent['set-cookie']] });
@@ -177,7 +179,7 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
         if (why) return send(res, 403, refusedPage(`Refused: ${why}.`), started);
         const form = await readFormBody(req, 4096);
         const token = (form.get('token') ?? '').trim();
-        if (!token || !options.adminToken.verify(token)) {
+        if (!token || !(await options.adminToken.verify(token))) {
           options.logger.warn({ remote: req.socket.remoteAddress }, 'console sign-in refused: wrong admin token');
           return send(res, 401, signInForm('That is not the admin token.'), started);
         }
@@ -185,7 +187,8 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
       }
 
       const sessionId = cookieValue(req, cookieName);
-      const session = sessions.use(sessionId);
+      // Only a page shown now displays the flash: it is taken from the store then, and kept otherwise.
+      const session = await sessions.use(sessionId, method === 'GET' && PAGES[pathname] !== undefined);
       if (!session) {
         if (method === 'GET' && PAGES[pathname] !== undefined) return redirect(res, '/console/sign-in', sessionId ? { 'set-cookie': clearedCookie } : {});
         return send(res, 401, refusedPage('Sign in first (your session may have expired).'), started);
@@ -200,14 +203,14 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
           return send(res, 403, refusedPage('Refused: this form is not from your console session (missing or wrong CSRF token). Reload the page and try again.'), started);
         }
         if (pathname === '/console/sign-out') {
-          sessions.end(sessionId);
+          await sessions.end(sessionId);
           audit('console.sign_out', session.admin, {});
           return redirect(res, '/console/sign-in', { 'set-cookie': clearedCookie });
         }
         const action = findAction(pathname);
         if (!action) return send(res, 404, refusedPage(`No console action ${pathname}.`), started);
         const result = await action(deps, form, url);
-        session.flash = result.flash;
+        await sessions.setFlash(sessionId!, result.flash);
         options.logger.info({ action: pathname, by: adminName(session.admin), outcome: result.flash.kind }, 'console change');
         audit('console.change', session.admin, { action: pathname, outcome: result.flash.kind, message: result.flash.text.slice(0, 300) });
         return redirect(res, result.returnTo);
@@ -228,6 +231,11 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
       if (typeof status === 'number' && status >= 400 && status < 500) {
         if (status === 408 || status === 413) res.shouldKeepAlive = false;
         return send(res, status, refusedPage((err as Error).message), started);
+      }
+      if (err instanceof StoreUnavailableError) {
+        options.logger.warn({ err: (err.cause as Error | undefined)?.message, path: (req.url ?? '').split('?')[0] }, 'console request refused: the gateway database is unreachable');
+        if (!res.headersSent) return send(res, 503, refusedPage('The gateway database is unreachable: nothing was changed. Try again when it is back.'), started);
+        return void res.destroy();
       }
       options.logger.error({ err, method: req.method, path: (req.url ?? '').split('?')[0] }, 'console request failed');
       if (!res.headersSent) send(res, 500, refusedPage('The page failed; see the gateway log.'), started);

@@ -137,7 +137,7 @@ export class ControlPlane {
     this.store = options.store;
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
-    this.#challenges = new ChallengeIssuer(this.#clock, TIMING.challengeTtlS * 1000);
+    this.#challenges = new ChallengeIssuer(this.store, this.#clock, TIMING.challengeTtlS * 1000);
     this.#tokenTtlMs = options.deviceTokenTtlMs ?? TIMING.deviceTokenTtlS * 1000;
     this.#virtualKeyLogin = options.virtualKeyLogin ?? true;
     this.#configSettings = options.configSettings ?? {};
@@ -261,8 +261,15 @@ export class ControlPlane {
     }
   }
 
+  /** A device's users changed (not a policy write): bumps the version in its own transaction, then tells the hub. */
   async #policyChanged(userIds?: readonly string[]): Promise<number> {
     const version = await this.store.bumpPolicyVersion();
+    this.#policyCommitted(version, userIds);
+    return version;
+  }
+
+  /** A policy write committed with its version bumped in the same transaction: drop the cached snapshot and tell the hub. */
+  #policyCommitted(version: number, userIds?: readonly string[]): number {
     this.#base = undefined;
     this.#baseText = undefined;
     this.#emit(userIds ? { type: 'policy', version, userIds } : { type: 'policy', version });
@@ -334,9 +341,9 @@ export class ControlPlane {
       else required.delete(app);
     }
     next.require_verified = [...required].sort();
-    await this.store.saveSettings(next);
+    const version = await this.store.saveSettings(next);
     this.#settings = next;
-    await this.#policyChanged();
+    this.#policyCommitted(version);
     this.#logger.info({ settings: next }, 'settings changed');
     return next;
   }
@@ -352,13 +359,11 @@ export class ControlPlane {
     await this.#requireKnown(kind, id, kind === 'app' ? 'id' : 'fingerprint');
     const at = this.#nowIso();
     if (user === undefined) {
-      await this.store.setGlobalDecision(kind, id, status, at);
-      await this.#policyChanged();
+      this.#policyCommitted(await this.store.setGlobalDecision(kind, id, status, at));
     } else {
       const found = await this.store.findUser(user);
       if (!found) throw new ControlError('not_found', `no user ${JSON.stringify(user)}: users appear when a virtual key is created for them`, 'user');
-      await this.store.setUserDecision(kind, id, found.id, status === 'pending' ? undefined : status, at);
-      await this.#policyChanged([found.id]);
+      this.#policyCommitted(await this.store.setUserDecision(kind, id, found.id, status === 'pending' ? undefined : status, at), [found.id]);
     }
     this.#logger.info({ kind, id, status, user }, 'catalog decision');
     return (await this.store.getCatalogItem(kind, id))!;
@@ -374,8 +379,8 @@ export class ControlPlane {
 
   /** Deletes catalog items (a flood of junk, a renamed tool); an item still installed comes back, pending, at its next report. */
   async deleteCatalogItems(kind: CatalogKind, ids: readonly string[]): Promise<number> {
-    const deleted = await this.store.deleteCatalogItems(kind, ids);
-    if (deleted > 0) await this.#policyChanged();
+    const { deleted, version } = await this.store.deleteCatalogItems(kind, ids);
+    if (version !== undefined) this.#policyCommitted(version);
     this.#logger.info({ kind, requested: ids.length, deleted }, 'catalog items deleted');
     return deleted;
   }
@@ -384,11 +389,12 @@ export class ControlPlane {
   async mergeCatalogItem(kind: CatalogKind, from: string, into: string): Promise<CatalogItemRecord> {
     const field = kind === 'app' ? 'id' : 'fingerprint';
     if (from === into) throw new ControlError('invalid', `cannot merge ${JSON.stringify(from)} into itself`, 'into');
-    if (!(await this.store.mergeCatalogItem(kind, from, into))) {
+    const version = await this.store.mergeCatalogItem(kind, from, into);
+    if (version === undefined) {
       const reported = (await this.store.listCatalog(kind)).map((item) => item.id);
       throw new ControlError('not_found', unknownIdMessage(kind, from, reported), field);
     }
-    await this.#policyChanged();
+    this.#policyCommitted(version);
     this.#logger.info({ kind, from, into }, 'catalog items merged');
     return (await this.store.getCatalogItem(kind, into))!;
   }
@@ -547,19 +553,20 @@ export class ControlPlane {
   // ---- edge: enrollment and the sync channel ----
 
   /** A challenge for a device key to sign (enrollment, token renewal). */
-  issueChallenge(): ChallengeResponse {
-    const { challenge, expiresAt } = this.#challenges.issue();
+  async issueChallenge(): Promise<ChallengeResponse> {
+    const { challenge, expiresAt } = await this.#challenges.issue();
     return { challenge, expires_at: expiresAt };
   }
 
   /** Checks a signed challenge; consumes it when the signature is good. Throws `unauthorized`. */
-  #proveKey(purpose: 'enroll' | 'token', publicKey: string, challenge: string, signature: string, deviceId: string, field: string): void {
-    const why = this.#challenges.check(challenge);
+  async #proveKey(purpose: 'enroll' | 'token', publicKey: string, challenge: string, signature: string, deviceId: string, field: string): Promise<void> {
+    const why = await this.#challenges.check(challenge);
     if (why) throw new ControlError('unauthorized', why, `${field}challenge`);
     if (!verifyDeviceProof(publicKey, deviceProofText(purpose, challenge, deviceId), signature)) {
       throw new ControlError('unauthorized', 'the signature is not the device key\'s signature of this challenge and device id', `${field}signature`);
     }
-    this.#challenges.consume(challenge);
+    const used = await this.#challenges.consume(challenge);
+    if (used) throw new ControlError('unauthorized', used, `${field}challenge`);
   }
 
   async #issueToken(deviceId: string): Promise<{ token: string; expiresAt: string }> {
@@ -596,7 +603,7 @@ export class ControlPlane {
     const proof = request.device_key;
     const checked = checkDevicePublicKey(proof.public_key);
     if (!checked.ok) throw new ControlError('invalid', checked.reason, 'device_key.public_key');
-    this.#proveKey('enroll', proof.public_key, proof.challenge, proof.signature, deviceId, 'device_key.');
+    await this.#proveKey('enroll', proof.public_key, proof.challenge, proof.signature, deviceId, 'device_key.');
     const existing = await this.store.getDevice(deviceId);
     if (existing?.revokedAt) throw new ControlError('revoked', 'this device was revoked by an administrator; an administrator must reset it before it enrolls again', 'device.device_id');
     const holder = await this.store.deviceByPublicKey(proof.public_key);
@@ -648,7 +655,7 @@ export class ControlPlane {
     const device = await this.store.getDevice(request.device_id);
     if (!device || device.publicKey === null) throw new ControlError('unauthorized', 'this device is not enrolled with a device key; enroll it (heimdall login)', 'device_id');
     if (device.revokedAt) throw new ControlError('revoked', 'this device was revoked by an administrator', 'device_id');
-    this.#proveKey('token', device.publicKey, request.challenge, request.signature, device.id, '');
+    await this.#proveKey('token', device.publicKey, request.challenge, request.signature, device.id, '');
     const { token, expiresAt } = await this.#issueToken(device.id);
     return { device_token: token, expires_at: expiresAt };
   }

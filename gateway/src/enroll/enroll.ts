@@ -58,7 +58,7 @@ export function createEnrollHandler(options: EnrollHandlerOptions): (req: Incomi
 export function createChallengeHandler(options: EnrollHandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return handle(options, 'challenge', (req) => {
     req.resume();
-    return Promise.resolve(options.control.issueChallenge());
+    return options.control.issueChallenge();
   });
 }
 

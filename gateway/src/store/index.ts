@@ -7,3 +7,4 @@ export { DEFAULT_BUDGETS } from './sqlite/settings.ts';
 export { PostgresGatewayStore, type PostgresGatewayStoreOptions } from './postgres-store.ts';
 export { openGatewayStore, type OpenGatewayStoreOptions } from './open-store.ts';
 export { EventRetention, RETENTION_INTERVAL_MS, type PrunableEvents } from './retention.ts';
+export { StoreUnavailableError, classifyStoreError } from './errors.ts';

@@ -17,6 +17,8 @@ import { PgSettingsStore } from './postgres/settings.ts';
 import { PgSsoStore } from './postgres/sso.ts';
 import { PgUserKeyStore } from './postgres/users-keys.ts';
 import { PolicyListener } from './postgres/policy-listener.ts';
+import { PgChallengeStore } from './postgres/challenges.ts';
+import { PgConsoleSessionStore } from './postgres/console-sessions.ts';
 import { EventRetention } from './retention.ts';
 import type {
   CaRecord,
@@ -24,6 +26,7 @@ import type {
   CatalogKind,
   CatalogPageQuery,
   CatalogSighting,
+  ConsoleSessionRecord,
   DeviceBudgets,
   DeviceFacts,
   DevicePageQuery,
@@ -75,6 +78,8 @@ export class PostgresGatewayStore implements GatewayStore {
   readonly ca: PgCaStore;
   readonly sso: PgSsoStore;
   readonly connections: PgConnectionStore;
+  readonly challenges: PgChallengeStore;
+  readonly consoleSessions: PgConsoleSessionStore;
   readonly policyListener: PolicyListener;
   /** The periodic prune and partition upkeep, when the store was opened with a retention. */
   retention: EventRetention | undefined;
@@ -97,6 +102,8 @@ export class PostgresGatewayStore implements GatewayStore {
     this.ca = new PgCaStore(db);
     this.sso = new PgSsoStore(db);
     this.connections = new PgConnectionStore(db);
+    this.challenges = new PgChallengeStore(db);
+    this.consoleSessions = new PgConsoleSessionStore(db);
     this.policyListener = new PolicyListener({ config: db.clientConfig(), clock, logger: options.logger, readVersion: () => this.settings.policyVersion() });
   }
 
@@ -209,11 +216,11 @@ export class PostgresGatewayStore implements GatewayStore {
   getCatalogItem(kind: CatalogKind, id: string): Promise<CatalogItemRecord | undefined> {
     return this.catalog.getCatalogItem(kind, id);
   }
-  setGlobalDecision(kind: CatalogKind, id: string, status: CatalogStatus, at: string): Promise<void> {
-    return this.catalog.setGlobalDecision(kind, id, status, at);
+  setGlobalDecision(kind: CatalogKind, id: string, status: CatalogStatus, at: string): Promise<number> {
+    return this.#noted(this.catalog.setGlobalDecision(kind, id, status, at));
   }
-  setUserDecision(kind: CatalogKind, id: string, userId: string, status: CatalogStatus | undefined, at: string): Promise<void> {
-    return this.catalog.setUserDecision(kind, id, userId, status, at);
+  setUserDecision(kind: CatalogKind, id: string, userId: string, status: CatalogStatus | undefined, at: string): Promise<number> {
+    return this.#noted(this.catalog.setUserDecision(kind, id, userId, status, at));
   }
   policyItems(): Promise<PolicyItem[]> {
     return this.catalog.policyItems();
@@ -233,19 +240,21 @@ export class PostgresGatewayStore implements GatewayStore {
   countUnknown(kind: CatalogKind, ids: readonly string[]): Promise<number> {
     return this.catalog.countUnknown(kind, ids);
   }
-  deleteCatalogItems(kind: CatalogKind, ids: readonly string[]): Promise<number> {
-    return this.catalog.deleteCatalogItems(kind, ids);
+  async deleteCatalogItems(kind: CatalogKind, ids: readonly string[]): Promise<{ deleted: number; version: number | undefined }> {
+    const result = await this.catalog.deleteCatalogItems(kind, ids);
+    if (result.version !== undefined) this.policyListener.note(result.version);
+    return result;
   }
-  mergeCatalogItem(kind: CatalogKind, from: string, into: string): Promise<boolean> {
-    return this.catalog.mergeCatalogItem(kind, from, into);
+  mergeCatalogItem(kind: CatalogKind, from: string, into: string): Promise<number | undefined> {
+    return this.#noted(this.catalog.mergeCatalogItem(kind, from, into));
   }
 
   // ---- settings and policy version ----
   getSettings(): Promise<PolicySettings> {
     return this.settings.getSettings();
   }
-  saveSettings(settings: PolicySettings): Promise<void> {
-    return this.settings.saveSettings(settings);
+  saveSettings(settings: PolicySettings): Promise<number> {
+    return this.#noted(this.settings.saveSettings(settings));
   }
   getBudgets(): Promise<DeviceBudgets> {
     return this.settings.getBudgets();
@@ -256,12 +265,20 @@ export class PostgresGatewayStore implements GatewayStore {
   adminTokenHash(): Promise<string | undefined> {
     return this.settings.adminTokenHash();
   }
+  adminTokenRetired(hash: string): Promise<boolean> {
+    return this.settings.adminTokenRetired(hash);
+  }
   setAdminTokenHash(hash: string): Promise<void> {
     return this.settings.setAdminTokenHash(hash);
   }
-  async bumpPolicyVersion(): Promise<number> {
-    const version = await this.settings.bumpPolicyVersion();
-    this.policyListener.note(version);
+  bumpPolicyVersion(): Promise<number> {
+    return this.#noted(this.settings.bumpPolicyVersion());
+  }
+
+  /** A version this replica committed: the listener then does not report its own notification back. */
+  async #noted<V extends number | undefined>(write: Promise<V>): Promise<V> {
+    const version = await write;
+    if (version !== undefined) this.policyListener.note(version);
     return version;
   }
 
@@ -318,6 +335,29 @@ export class PostgresGatewayStore implements GatewayStore {
   }
   mcpPlacements(fingerprints: readonly string[]): Promise<{ placements: McpPlacement[]; details: McpRedactedDetails[] }> {
     return this.inventory.mcpPlacements(fingerprints);
+  }
+
+  // ---- shared by replicas: challenges and console sessions ----
+  challengeKey(): Promise<Buffer> {
+    return this.challenges.challengeKey();
+  }
+  consumeChallenge(challengeHash: string, expiresAt: number, now: number): Promise<boolean> {
+    return this.challenges.consumeChallenge(challengeHash, expiresAt, now);
+  }
+  createConsoleSession(session: ConsoleSessionRecord, max: number): Promise<void> {
+    return this.consoleSessions.createConsoleSession(session, max);
+  }
+  useConsoleSession(idHash: string, at: { now: number; idleBefore: number; createdBefore: number }, takeFlash: boolean): Promise<ConsoleSessionRecord | undefined> {
+    return this.consoleSessions.useConsoleSession(idHash, at, takeFlash);
+  }
+  setConsoleFlash(idHash: string, flashJson: string | null): Promise<void> {
+    return this.consoleSessions.setConsoleFlash(idHash, flashJson);
+  }
+  endConsoleSessions(where: { idHash: string } | { method: 'admin_token' | 'sso' } | { userId: string }): Promise<number> {
+    return this.consoleSessions.endConsoleSessions(where);
+  }
+  countConsoleSessions(): Promise<number> {
+    return this.consoleSessions.countConsoleSessions();
   }
 
   // ---- CA ----
@@ -414,6 +454,8 @@ export class PostgresGatewayStore implements GatewayStore {
     if (this.#closed) return;
     this.#closed = true;
     await this.retention?.stop();
+    // Events recorded in the turn the store closes in are written, not lost.
+    await this.events.flushGatewayEvents().catch((err: unknown) => this.#logger.error({ err }, 'gateway events could not be written at close'));
     await this.policyListener.close();
     await this.db.close();
     this.#logger.debug('gateway database pool closed');

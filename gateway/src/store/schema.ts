@@ -5,6 +5,8 @@ import type { MigrationSet } from '../../../lib/index.ts';
 import { createCaTable } from './sqlite/ca.ts';
 import { createConnectionTable } from './sqlite/connections.ts';
 import { createCatalogTables, trackCatalogAdders } from './sqlite/catalog.ts';
+import { createUsedChallengeTable } from './sqlite/challenges.ts';
+import { createConsoleSessionTable } from './sqlite/console-sessions.ts';
 import { bindDeviceKeys, createDeviceTables, indexDevicesByHostname } from './sqlite/devices.ts';
 import { createEventTable, countEventsPerDay, indexEventsByTime, indexEventsByUser } from './sqlite/events.ts';
 import { createInventoryTables, indexMcpInventoryByFingerprint } from './sqlite/inventory.ts';
@@ -41,5 +43,13 @@ export const GATEWAY_MIGRATIONS: MigrationSet = {
     },
     { version: 7, name: 'events by time (retention)', up: indexEventsByTime },
     { version: 8, name: 'device connections: which replica holds each device, and its heartbeat', up: createConnectionTable },
+    {
+      version: 9,
+      name: 'used challenges and console sessions in the database (the interface replicas share on PostgreSQL)',
+      up: (db) => {
+        createUsedChallengeTable(db);
+        createConsoleSessionTable(db);
+      },
+    },
   ],
 };

@@ -15,6 +15,8 @@ import { SqliteOutboxStreams } from './sqlite/outbox-streams.ts';
 import { SqliteSettingsStore } from './sqlite/settings.ts';
 import { SqliteSsoStore } from './sqlite/sso.ts';
 import { SqliteUserKeyStore } from './sqlite/users-keys.ts';
+import { SqliteChallengeStore } from './sqlite/challenges.ts';
+import { SqliteConsoleSessionStore } from './sqlite/console-sessions.ts';
 import { EventRetention } from './retention.ts';
 import type {
   CaRecord,
@@ -22,6 +24,7 @@ import type {
   CatalogKind,
   CatalogPageQuery,
   CatalogSighting,
+  ConsoleSessionRecord,
   DeviceBudgets,
   DeviceFacts,
   DevicePageQuery,
@@ -72,6 +75,8 @@ export class SqliteGatewayStore implements GatewayStore {
   readonly ca: SqliteCaStore;
   readonly sso: SqliteSsoStore;
   readonly connections: SqliteConnectionStore;
+  readonly challenges: SqliteChallengeStore;
+  readonly consoleSessions: SqliteConsoleSessionStore;
   /** The periodic prune, when the store was opened with a retention. */
   readonly retention: EventRetention | undefined;
   #closed = false;
@@ -92,6 +97,8 @@ export class SqliteGatewayStore implements GatewayStore {
     this.ca = new SqliteCaStore(this.db);
     this.sso = new SqliteSsoStore(this.db);
     this.connections = new SqliteConnectionStore(this.db);
+    this.challenges = new SqliteChallengeStore(this.db);
+    this.consoleSessions = new SqliteConsoleSessionStore(this.db);
     if (options.eventsRetentionDays !== undefined) {
       this.retention = new EventRetention({ events: this.events, days: options.eventsRetentionDays, clock, logger: options.logger });
       this.retention.start();
@@ -181,10 +188,10 @@ export class SqliteGatewayStore implements GatewayStore {
   getCatalogItem(kind: CatalogKind, id: string): Promise<CatalogItemRecord | undefined> {
     return this.catalog.getCatalogItem(kind, id);
   }
-  setGlobalDecision(kind: CatalogKind, id: string, status: CatalogStatus, at: string): Promise<void> {
+  setGlobalDecision(kind: CatalogKind, id: string, status: CatalogStatus, at: string): Promise<number> {
     return this.catalog.setGlobalDecision(kind, id, status, at);
   }
-  setUserDecision(kind: CatalogKind, id: string, userId: string, status: CatalogStatus | undefined, at: string): Promise<void> {
+  setUserDecision(kind: CatalogKind, id: string, userId: string, status: CatalogStatus | undefined, at: string): Promise<number> {
     return this.catalog.setUserDecision(kind, id, userId, status, at);
   }
   policyItems(): Promise<PolicyItem[]> {
@@ -205,10 +212,10 @@ export class SqliteGatewayStore implements GatewayStore {
   countUnknown(kind: CatalogKind, ids: readonly string[]): Promise<number> {
     return this.catalog.countUnknown(kind, ids);
   }
-  deleteCatalogItems(kind: CatalogKind, ids: readonly string[]): Promise<number> {
+  deleteCatalogItems(kind: CatalogKind, ids: readonly string[]): Promise<{ deleted: number; version: number | undefined }> {
     return this.catalog.deleteCatalogItems(kind, ids);
   }
-  mergeCatalogItem(kind: CatalogKind, from: string, into: string): Promise<boolean> {
+  mergeCatalogItem(kind: CatalogKind, from: string, into: string): Promise<number | undefined> {
     return this.catalog.mergeCatalogItem(kind, from, into);
   }
 
@@ -216,7 +223,7 @@ export class SqliteGatewayStore implements GatewayStore {
   getSettings(): Promise<PolicySettings> {
     return this.settings.getSettings();
   }
-  saveSettings(settings: PolicySettings): Promise<void> {
+  saveSettings(settings: PolicySettings): Promise<number> {
     return this.settings.saveSettings(settings);
   }
   getBudgets(): Promise<DeviceBudgets> {
@@ -227,6 +234,9 @@ export class SqliteGatewayStore implements GatewayStore {
   }
   adminTokenHash(): Promise<string | undefined> {
     return this.settings.adminTokenHash();
+  }
+  adminTokenRetired(hash: string): Promise<boolean> {
+    return this.settings.adminTokenRetired(hash);
   }
   setAdminTokenHash(hash: string): Promise<void> {
     return this.settings.setAdminTokenHash(hash);
@@ -283,6 +293,29 @@ export class SqliteGatewayStore implements GatewayStore {
   }
   mcpPlacements(fingerprints: readonly string[]): Promise<{ placements: McpPlacement[]; details: McpRedactedDetails[] }> {
     return this.inventory.mcpPlacements(fingerprints);
+  }
+
+  // ---- shared by replicas: challenges and console sessions ----
+  challengeKey(): Promise<Buffer> {
+    return this.challenges.challengeKey();
+  }
+  consumeChallenge(challengeHash: string, expiresAt: number, now: number): Promise<boolean> {
+    return this.challenges.consumeChallenge(challengeHash, expiresAt, now);
+  }
+  createConsoleSession(session: ConsoleSessionRecord, max: number): Promise<void> {
+    return this.consoleSessions.createConsoleSession(session, max);
+  }
+  useConsoleSession(idHash: string, at: { now: number; idleBefore: number; createdBefore: number }, takeFlash: boolean): Promise<ConsoleSessionRecord | undefined> {
+    return this.consoleSessions.useConsoleSession(idHash, at, takeFlash);
+  }
+  setConsoleFlash(idHash: string, flashJson: string | null): Promise<void> {
+    return this.consoleSessions.setConsoleFlash(idHash, flashJson);
+  }
+  endConsoleSessions(where: { idHash: string } | { method: 'admin_token' | 'sso' } | { userId: string }): Promise<number> {
+    return this.consoleSessions.endConsoleSessions(where);
+  }
+  countConsoleSessions(): Promise<number> {
+    return this.consoleSessions.countConsoleSessions();
   }
 
   // ---- CA ----

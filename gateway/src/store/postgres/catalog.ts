@@ -5,6 +5,7 @@ import type { CatalogItemRecord, CatalogKind, CatalogPageQuery, CatalogSighting,
 import type { PgDatabase, Queryable } from './db.ts';
 import { containsPattern } from './devices.ts';
 import { CATALOG_SELECT, type CatalogRow } from '../rows.ts';
+import { bumpPolicyVersionIn } from './settings.ts';
 
 export const CATALOG_TABLES = [
   `CREATE TABLE catalog_items (
@@ -115,17 +116,20 @@ export class PgCatalogStore implements CatalogStore {
     return (await this.#toCatalog(await this.#db.rows<CatalogRow>(`${CATALOG_SELECT} WHERE c.kind = $1 AND c.id = $2`, [kind, id])))[0];
   }
 
-  async setGlobalDecision(kind: CatalogKind, id: string, status: CatalogStatus, at: string): Promise<void> {
-    // An administrator may decide on an item before any device reported it.
-    await this.#db.run(
-      `INSERT INTO catalog_items (kind, id, status, first_seen_at, last_seen_at, decided_at) VALUES ($1, $2, $3, $4, $4, $4)
-       ON CONFLICT (kind, id) DO UPDATE SET status = excluded.status, decided_at = excluded.decided_at`,
-      [kind, id, status, at],
-    );
+  setGlobalDecision(kind: CatalogKind, id: string, status: CatalogStatus, at: string): Promise<number> {
+    return this.#db.tx(async (q) => {
+      // An administrator may decide on an item before any device reported it.
+      await q.run(
+        `INSERT INTO catalog_items (kind, id, status, first_seen_at, last_seen_at, decided_at) VALUES ($1, $2, $3, $4, $4, $4)
+         ON CONFLICT (kind, id) DO UPDATE SET status = excluded.status, decided_at = excluded.decided_at`,
+        [kind, id, status, at],
+      );
+      return bumpPolicyVersionIn(q);
+    });
   }
 
-  async setUserDecision(kind: CatalogKind, id: string, userId: string, status: CatalogStatus | undefined, at: string): Promise<void> {
-    await this.#db.tx(async (q) => {
+  setUserDecision(kind: CatalogKind, id: string, userId: string, status: CatalogStatus | undefined, at: string): Promise<number> {
+    return this.#db.tx(async (q) => {
       await q.run(`INSERT INTO catalog_items (kind, id, status, first_seen_at, last_seen_at) VALUES ($1, $2, 'pending', $3, $3) ON CONFLICT DO NOTHING`, [kind, id, at]);
       if (status === undefined) {
         await q.run('DELETE FROM user_decisions WHERE kind = $1 AND item_id = $2 AND user_id = $3', [kind, id, userId]);
@@ -136,6 +140,7 @@ export class PgCatalogStore implements CatalogStore {
           [kind, id, userId, status, at],
         );
       }
+      return bumpPolicyVersionIn(q);
     });
   }
 
@@ -167,20 +172,21 @@ export class PgCatalogStore implements CatalogStore {
     return unique.length - known;
   }
 
-  deleteCatalogItems(kind: CatalogKind, ids: readonly string[]): Promise<number> {
+  deleteCatalogItems(kind: CatalogKind, ids: readonly string[]): Promise<{ deleted: number; version: number | undefined }> {
     const unique = [...new Set(ids)];
     return this.#db.tx(async (q) => {
       await q.run('DELETE FROM catalog_sightings WHERE kind = $1 AND item_id = ANY($2::text[])', [kind, unique]);
       await q.run('DELETE FROM user_decisions WHERE kind = $1 AND item_id = ANY($2::text[])', [kind, unique]);
-      return q.run('DELETE FROM catalog_items WHERE kind = $1 AND id = ANY($2::text[])', [kind, unique]);
+      const deleted = await q.run('DELETE FROM catalog_items WHERE kind = $1 AND id = ANY($2::text[])', [kind, unique]);
+      return { deleted, version: deleted > 0 ? await bumpPolicyVersionIn(q) : undefined };
     });
   }
 
-  mergeCatalogItem(kind: CatalogKind, from: string, into: string): Promise<boolean> {
+  mergeCatalogItem(kind: CatalogKind, from: string, into: string): Promise<number | undefined> {
     return this.#db.tx(async (q) => {
       // Locked so that a concurrent merge on another replica waits rather than folding twice.
       const source = await q.one<CatalogRow>('SELECT * FROM catalog_items WHERE kind = $1 AND id = $2 FOR UPDATE', [kind, from]);
-      if (!source) return false;
+      if (!source) return undefined;
       // The target keeps its own status and name; it inherits the source's when it is new.
       await q.run(
         `INSERT INTO catalog_items (kind, id, display_name, status, app, transport, first_seen_at, last_seen_at, decided_at)
@@ -204,7 +210,7 @@ export class PgCatalogStore implements CatalogStore {
       await q.run('DELETE FROM catalog_sightings WHERE kind = $1 AND item_id = $2', [kind, from]);
       await q.run('DELETE FROM user_decisions WHERE kind = $1 AND item_id = $2', [kind, from]);
       await q.run('DELETE FROM catalog_items WHERE kind = $1 AND id = $2', [kind, from]);
-      return true;
+      return bumpPolicyVersionIn(q);
     });
   }
 

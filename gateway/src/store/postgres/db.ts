@@ -2,6 +2,16 @@
 // function on one pooled client between BEGIN and COMMIT (ROLLBACK on any error) so every change of
 // an aggregate is one transaction, as it is on SQLite.
 import pg from 'pg';
+import { classifyStoreError } from '../errors.ts';
+
+/** Runs `fn`, turning a lost or refused connection into a StoreUnavailableError. */
+async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw classifyStoreError(err);
+  }
+}
 
 /** What an aggregate's queries run on: the pool (one statement, its own transaction) or a transaction's client. */
 export interface Queryable {
@@ -26,9 +36,9 @@ const types = {
 
 function queryable(client: pg.Pool | pg.PoolClient): Queryable {
   return {
-    rows: async <R>(sql: string, params: readonly unknown[] = []) => (await client.query(sql, params as unknown[])).rows as R[],
-    one: async <R>(sql: string, params: readonly unknown[] = []) => (await client.query(sql, params as unknown[])).rows[0] as R | undefined,
-    run: async (sql: string, params: readonly unknown[] = []) => (await client.query(sql, params as unknown[])).rowCount ?? 0,
+    rows: <R>(sql: string, params: readonly unknown[] = []) => guarded(async () => (await client.query(sql, params as unknown[])).rows as R[]),
+    one: <R>(sql: string, params: readonly unknown[] = []) => guarded(async () => (await client.query(sql, params as unknown[])).rows[0] as R | undefined),
+    run: (sql: string, params: readonly unknown[] = []) => guarded(async () => (await client.query(sql, params as unknown[])).rowCount ?? 0),
   };
 }
 
@@ -80,12 +90,12 @@ export class PgDatabase implements Queryable {
 
   /** Runs `fn` in one transaction on one client; commits when it resolves, rolls back when it throws. */
   async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await guarded(() => this.pool.connect());
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
+      await guarded(() => client.query('BEGIN'));
       const result = await fn(queryable(client));
-      await client.query('COMMIT');
+      await guarded(() => client.query('COMMIT'));
       return result;
     } catch (err) {
       try {

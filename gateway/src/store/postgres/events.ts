@@ -69,6 +69,10 @@ export class PgEventStore implements EventStore {
   readonly #devices: PgDeviceStore;
   readonly #clock: Clock;
 
+  /** Gateway events of this turn, written together by flushGatewayEvents. */
+  #pending: { event: GatewayEventInput; receivedAt: string; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  #flushing: Promise<void> = Promise.resolve();
+
   constructor(db: PgDatabase, streams: PgOutboxStreams, devices: PgDeviceStore, clock: Clock = systemClock) {
     this.#db = db;
     this.#streams = streams;
@@ -148,18 +152,51 @@ export class PgEventStore implements EventStore {
     });
   }
 
-  async recordGatewayEvent(event: GatewayEventInput): Promise<void> {
-    await this.#db.tx(async (q) => {
-      await q.run(
-        `INSERT INTO events (source, device_id, stream, seq, type, at, app, os_user, user_id, attrs, received_at)
-         VALUES ('gateway', $1, NULL, NULL, $2, $3, $4, NULL, $5, $6, $7)`,
-        [event.deviceId ?? null, event.type, event.at, event.app ?? null, event.userId ?? null, JSON.stringify(event.attrs), this.#nowIso()],
-      );
-      await this.#addDayCounts(q, [{ at: new Date(event.at).toISOString(), type: event.type, app: event.app ?? null }]);
+  /**
+   * Records a gateway event. The events of one turn of the event loop (a burst of inference
+   * requests) are written together, in one transaction with one multi-row INSERT, as SQLite batches
+   * them; the promise resolves when its batch committed. Reads of events flush first.
+   */
+  recordGatewayEvent(event: GatewayEventInput): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ event, receivedAt: this.#nowIso(), resolve, reject });
+      if (this.#pending.length === 1) setImmediate(() => void this.flushGatewayEvents());
     });
   }
 
+  /** Writes the gateway events waiting for their turn's batch (before a read of events, and at close). */
+  async flushGatewayEvents(): Promise<void> {
+    // 7 parameters a row: 5,000 rows stay well under PostgreSQL's 65,535 parameters a statement.
+    const batch = this.#pending.splice(0, 5000);
+    if (batch.length === 0) return this.#flushing;
+    const write = this.#flushing.then(() =>
+      this.#db.tx(async (q) => {
+        const params: unknown[] = [];
+        const rows = batch.map(({ event, receivedAt }) => {
+          params.push(event.deviceId ?? null, event.type, event.at, event.app ?? null, event.userId ?? null, JSON.stringify(event.attrs), receivedAt);
+          const n = params.length;
+          return `('gateway', $${n - 6}, NULL, NULL, $${n - 5}, $${n - 4}, $${n - 3}, NULL, $${n - 2}, $${n - 1}, $${n})`;
+        });
+        await q.run(`INSERT INTO events (source, device_id, stream, seq, type, at, app, os_user, user_id, attrs, received_at) VALUES ${rows.join(', ')}`, params);
+        await this.#addDayCounts(q, batch.map(({ event }) => ({ at: new Date(event.at).toISOString(), type: event.type, app: event.app ?? null })));
+      }),
+    );
+    // Batches commit one after another; a failed batch fails its own callers only.
+    this.#flushing = write.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      await write;
+      for (const p of batch) p.resolve();
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+    }
+    if (this.#pending.length > 0) await this.flushGatewayEvents();
+  }
+
   async queryEvents(query: EventQuery): Promise<StoredEvent[]> {
+    await this.flushGatewayEvents();
     const where: string[] = [];
     const params: (string | number)[] = [];
     const filters: [string, string | number | undefined][] = [
@@ -203,11 +240,13 @@ export class PgEventStore implements EventStore {
   }
 
   async countEvents(query: { types: readonly string[]; sinceDay: string }): Promise<number> {
+    await this.flushGatewayEvents();
     const row = await this.#db.one<{ n: number | null }>('SELECT SUM(count) AS n FROM event_day_counts WHERE day >= $1 AND type = ANY($2::text[])', [query.sinceDay, query.types]);
     return row?.n ?? 0;
   }
 
   async eventCountsByDay(query: { types: readonly string[]; sinceDay: string }): Promise<EventDayCount[]> {
+    await this.flushGatewayEvents();
     const rows = await this.#db.rows<{ app: string; day: string; count: number }>(
       `SELECT app, day, SUM(count) AS count FROM event_day_counts WHERE day >= $1 AND type = ANY($2::text[])
        GROUP BY app, day ORDER BY day, app`,
@@ -259,6 +298,7 @@ export class PgEventStore implements EventStore {
    * of days before the cutoff's day. Returns how many events went.
    */
   async pruneEvents(cutoff: string): Promise<number> {
+    await this.flushGatewayEvents();
     return this.#db.tx(async (q) => {
       await q.run('SELECT pg_advisory_xact_lock($1, $2)', PARTITION_LOCK);
       let removed = 0;

@@ -5,6 +5,8 @@ import type pg from 'pg';
 import { CA_TABLES } from './ca.ts';
 import { CATALOG_TABLES } from './catalog.ts';
 import { CONNECTION_TABLES } from './connections.ts';
+import { CHALLENGE_TABLES } from './challenges.ts';
+import { CONSOLE_SESSION_TABLES } from './console-sessions.ts';
 import { DEVICE_TABLES } from './devices.ts';
 import { EVENT_TABLES } from './events.ts';
 import { INVENTORY_TABLES } from './inventory.ts';
@@ -33,6 +35,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     ],
   },
   { version: 2, name: 'device connections: which replica holds each device, and its heartbeat', statements: CONNECTION_TABLES },
+  { version: 3, name: 'shared by replicas: used challenges, console sessions', statements: [...CHALLENGE_TABLES, ...CONSOLE_SESSION_TABLES] },
 ];
 
 /** Advisory-lock key (`HM`, 1) held while one replica migrates; the others wait, then find nothing to do. */

@@ -5,7 +5,7 @@ import { systemClock, type Clock } from '../../../../lib/index.ts';
 import type { PolicySettings } from '../../../../protocol/index.ts';
 import { DEFAULT_BUDGETS, DEFAULT_SETTINGS } from '../defaults.ts';
 import type { DeviceBudgets, SettingsStore } from '../types.ts';
-import type { PgDatabase } from './db.ts';
+import type { PgDatabase, Queryable } from './db.ts';
 
 /** The settings row holding the budgets (kept apart from the policy settings agents receive). */
 const BUDGETS_KEY = 'gateway.budgets';
@@ -24,6 +24,20 @@ export const SETTINGS_TABLES = [
 
 /** The channel replicas LISTEN on; the payload is the new version. */
 export const POLICY_CHANNEL = 'heimdall_policy';
+
+/**
+ * Increments the policy version and notifies the other replicas, on `q`: called inside the
+ * transaction of the write that changes the policy, so the change, its version and the notification
+ * commit together (PostgreSQL delivers a NOTIFY at commit, never for a rolled-back transaction).
+ */
+export async function bumpPolicyVersionIn(q: Queryable): Promise<number> {
+  const { version } = (await q.one<{ version: number }>('UPDATE policy_version SET version = version + 1 WHERE id = 1 RETURNING version'))!;
+  await q.run('SELECT pg_notify($1, $2)', [POLICY_CHANNEL, String(version)]);
+  return version;
+}
+
+/** The gw_meta key remembering a rotated-away admin token's hash. */
+const retiredKey = (hash: string): string => `admin_token_retired.${hash}`;
 
 export class PgSettingsStore implements SettingsStore {
   readonly #db: PgDatabase;
@@ -56,15 +70,16 @@ export class PgSettingsStore implements SettingsStore {
     );
   }
 
-  async saveSettings(settings: PolicySettings): Promise<void> {
+  saveSettings(settings: PolicySettings): Promise<number> {
     const now = this.#nowIso();
-    await this.#db.tx(async (q) => {
+    return this.#db.tx(async (q) => {
       for (const [key, value] of Object.entries(settings)) {
         await q.run(
           'INSERT INTO settings (key, value_json, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at',
           [key, JSON.stringify(value), now],
         );
       }
+      return bumpPolicyVersionIn(q);
     });
   }
 
@@ -73,16 +88,23 @@ export class PgSettingsStore implements SettingsStore {
   }
 
   async setAdminTokenHash(hash: string): Promise<void> {
-    await this.#db.run(`INSERT INTO gw_meta (key, value) VALUES ('admin_token_hash', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [hash]);
+    await this.#db.tx(async (q) => {
+      // Locked: two replicas rotating at once each retire what they replaced.
+      const previous = (await q.one<{ value: string }>(`SELECT value FROM gw_meta WHERE key = 'admin_token_hash' FOR UPDATE`))?.value;
+      if (previous !== undefined && previous !== hash) {
+        await q.run('INSERT INTO gw_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [retiredKey(previous), this.#nowIso()]);
+      }
+      await q.run(`INSERT INTO gw_meta (key, value) VALUES ('admin_token_hash', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [hash]);
+    });
+  }
+
+  async adminTokenRetired(hash: string): Promise<boolean> {
+    return (await this.#db.one('SELECT 1 FROM gw_meta WHERE key = $1', [retiredKey(hash)])) !== undefined;
   }
 
   bumpPolicyVersion(): Promise<number> {
     // The increment and the notification commit together: a replica that hears the version can read it.
-    return this.#db.tx(async (q) => {
-      const { version } = (await q.one<{ version: number }>('UPDATE policy_version SET version = version + 1 WHERE id = 1 RETURNING version'))!;
-      await q.run('SELECT pg_notify($1, $2)', [POLICY_CHANNEL, String(version)]);
-      return version;
-    });
+    return this.#db.tx((q) => bumpPolicyVersionIn(q));
   }
 
   async policyVersion(): Promise<number> {

@@ -5,6 +5,7 @@ import type { SchemaDatabase } from '../../../../lib/index.ts';
 import type { CatalogStatus } from '../../../../protocol/index.ts';
 import type { CatalogItemRecord, CatalogKind, CatalogPageQuery, CatalogSighting, CatalogStore, PolicyItem, UserDecision } from '../types.ts';
 import { CATALOG_SELECT, type CatalogRow } from '../rows.ts';
+import { bumpPolicyVersionIn } from './settings.ts';
 
 export function createCatalogTables(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE catalog_items (
@@ -128,19 +129,23 @@ export class SqliteCatalogStore implements CatalogStore {
     return Promise.resolve(row ? this.#toCatalog(row) : undefined);
   }
 
-  setGlobalDecision(kind: CatalogKind, id: string, status: CatalogStatus, at: string): Promise<void> {
-    // An administrator may decide on an item before any device reported it.
-    this.#db
-      .prepare(
-        `INSERT INTO catalog_items (kind, id, status, first_seen_at, last_seen_at, decided_at) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (kind, id) DO UPDATE SET status = excluded.status, decided_at = excluded.decided_at`,
-      )
-      .run(kind, id, status, at, at, at);
-    return Promise.resolve();
+  setGlobalDecision(kind: CatalogKind, id: string, status: CatalogStatus, at: string): Promise<number> {
+    return Promise.resolve(
+      this.#db.transaction(() => {
+        // An administrator may decide on an item before any device reported it.
+        this.#db
+          .prepare(
+            `INSERT INTO catalog_items (kind, id, status, first_seen_at, last_seen_at, decided_at) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (kind, id) DO UPDATE SET status = excluded.status, decided_at = excluded.decided_at`,
+          )
+          .run(kind, id, status, at, at, at);
+        return bumpPolicyVersionIn(this.#db);
+      })(),
+    );
   }
 
-  setUserDecision(kind: CatalogKind, id: string, userId: string, status: CatalogStatus | undefined, at: string): Promise<void> {
-    this.#db.transaction(() => {
+  setUserDecision(kind: CatalogKind, id: string, userId: string, status: CatalogStatus | undefined, at: string): Promise<number> {
+    const version = this.#db.transaction(() => {
       this.#db
         .prepare(`INSERT INTO catalog_items (kind, id, status, first_seen_at, last_seen_at) VALUES (?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING`)
         .run(kind, id, at, at);
@@ -154,8 +159,9 @@ export class SqliteCatalogStore implements CatalogStore {
           )
           .run(kind, id, userId, status, at);
       }
+      return bumpPolicyVersionIn(this.#db);
     })();
-    return Promise.resolve();
+    return Promise.resolve(version);
   }
 
   policyItems(): Promise<PolicyItem[]> {
@@ -188,7 +194,7 @@ export class SqliteCatalogStore implements CatalogStore {
     return Promise.resolve(unknown);
   }
 
-  deleteCatalogItems(kind: CatalogKind, ids: readonly string[]): Promise<number> {
+  deleteCatalogItems(kind: CatalogKind, ids: readonly string[]): Promise<{ deleted: number; version: number | undefined }> {
     const sightings = this.#db.prepare('DELETE FROM catalog_sightings WHERE kind = ? AND item_id = ?');
     const decisions = this.#db.prepare('DELETE FROM user_decisions WHERE kind = ? AND item_id = ?');
     const item = this.#db.prepare('DELETE FROM catalog_items WHERE kind = ? AND id = ?');
@@ -200,16 +206,16 @@ export class SqliteCatalogStore implements CatalogStore {
           decisions.run(kind, id);
           deleted += item.run(kind, id).changes;
         }
-        return deleted;
+        return { deleted, version: deleted > 0 ? bumpPolicyVersionIn(this.#db) : undefined };
       })(),
     );
   }
 
-  mergeCatalogItem(kind: CatalogKind, from: string, into: string): Promise<boolean> {
+  mergeCatalogItem(kind: CatalogKind, from: string, into: string): Promise<number | undefined> {
     return Promise.resolve(
-      this.#db.transaction(() => {
+      this.#db.transaction((): number | undefined => {
         const source = this.#db.prepare<[string, string], CatalogRow>('SELECT *, 0 AS fleet_count FROM catalog_items WHERE kind = ? AND id = ?').get(kind, from);
-        if (!source) return false;
+        if (!source) return undefined;
         // The target keeps its own status and name; it inherits the source's when it is new.
         this.#db
           .prepare(
@@ -236,7 +242,7 @@ export class SqliteCatalogStore implements CatalogStore {
         this.#db.prepare('DELETE FROM catalog_sightings WHERE kind = ? AND item_id = ?').run(kind, from);
         this.#db.prepare('DELETE FROM user_decisions WHERE kind = ? AND item_id = ?').run(kind, from);
         this.#db.prepare('DELETE FROM catalog_items WHERE kind = ? AND id = ?').run(kind, from);
-        return true;
+        return bumpPolicyVersionIn(this.#db);
       })(),
     );
   }

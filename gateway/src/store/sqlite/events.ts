@@ -197,6 +197,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   queryEvents(query: EventQuery): Promise<StoredEvent[]> {
+    // A read sees the gateway events of this turn too (as on PostgreSQL).
     this.flushGatewayEvents();
     const where: string[] = [];
     const params: (string | number)[] = [];

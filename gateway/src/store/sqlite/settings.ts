@@ -20,6 +20,23 @@ export function createSettingsTable(db: SchemaDatabase): void {
   db.exec(`CREATE TABLE settings (key TEXT PRIMARY KEY, value_json TEXT NOT NULL, updated_at TEXT NOT NULL) STRICT`);
 }
 
+/**
+ * Increments the policy version on `db`: called inside the transaction of the write that changes the
+ * policy, so the change and its version commit together or not at all.
+ */
+export function bumpPolicyVersionIn(db: Database): number {
+  const row = db
+    .prepare<[], { value: string }>(
+      `INSERT INTO gw_meta (key, value) VALUES ('policy_version', '2')
+       ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) RETURNING value`,
+    )
+    .get()!;
+  return Number(row.value);
+}
+
+/** The gw_meta key remembering a rotated-away admin token's hash. */
+const retiredKey = (hash: string): string => `admin_token_retired.${hash}`;
+
 export class SqliteSettingsStore implements SettingsStore {
   readonly #clock: Clock;
   readonly #db: Database;
@@ -51,13 +68,15 @@ export class SqliteSettingsStore implements SettingsStore {
     return Promise.resolve();
   }
 
-  saveSettings(settings: PolicySettings): Promise<void> {
+  saveSettings(settings: PolicySettings): Promise<number> {
     const now = this.#nowIso();
     const upsert = this.#db.prepare('INSERT INTO settings (key, value_json, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at');
-    this.#db.transaction(() => {
-      for (const [key, value] of Object.entries(settings)) upsert.run(key, JSON.stringify(value), now);
-    })();
-    return Promise.resolve();
+    return Promise.resolve(
+      this.#db.transaction(() => {
+        for (const [key, value] of Object.entries(settings)) upsert.run(key, JSON.stringify(value), now);
+        return bumpPolicyVersionIn(this.#db);
+      })(),
+    );
   }
 
   adminTokenHash(): Promise<string | undefined> {
@@ -65,18 +84,22 @@ export class SqliteSettingsStore implements SettingsStore {
   }
 
   setAdminTokenHash(hash: string): Promise<void> {
-    this.#db.prepare(`INSERT INTO gw_meta (key, value) VALUES ('admin_token_hash', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(hash);
+    this.#db.transaction(() => {
+      const previous = this.#db.prepare<[], { value: string }>(`SELECT value FROM gw_meta WHERE key = 'admin_token_hash'`).get()?.value;
+      if (previous !== undefined && previous !== hash) {
+        this.#db.prepare('INSERT INTO gw_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING').run(retiredKey(previous), this.#nowIso());
+      }
+      this.#db.prepare(`INSERT INTO gw_meta (key, value) VALUES ('admin_token_hash', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(hash);
+    })();
     return Promise.resolve();
   }
 
+  adminTokenRetired(hash: string): Promise<boolean> {
+    return Promise.resolve(this.#db.prepare<[string], { value: string }>('SELECT value FROM gw_meta WHERE key = ?').get(retiredKey(hash)) !== undefined);
+  }
+
   bumpPolicyVersion(): Promise<number> {
-    const row = this.#db
-      .prepare<[], { value: string }>(
-        `INSERT INTO gw_meta (key, value) VALUES ('policy_version', '2')
-         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) RETURNING value`,
-      )
-      .get()!;
-    return Promise.resolve(Number(row.value));
+    return Promise.resolve(bumpPolicyVersionIn(this.#db));
   }
 
   policyVersion(): Promise<number> {
