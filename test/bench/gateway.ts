@@ -31,6 +31,11 @@ export interface GatewayProcessOptions {
   env?: NodeJS.ProcessEnv;
   /** Node flags, e.g. `--cpu-prof` to profile the gateway under load. */
   nodeFlags?: readonly string[];
+  /**
+   * The admin token to start with (written to the data dir's 0600 file before the start), so that
+   * replicas on one database share it as docs/operations.md has them do; a fresh one when absent.
+   */
+  adminToken?: string;
 }
 
 export async function startGatewayProcess(options: GatewayProcessOptions = {}): Promise<GatewayProcess> {
@@ -39,6 +44,7 @@ export async function startGatewayProcess(options: GatewayProcessOptions = {}): 
   // measure themselves, not the gateway. Raised like the device budgets below.
   const config = path.join(dir, 'bench-gateway.json');
   writeFileSync(config, JSON.stringify({ limits: BENCH_LIMITS, ...options.config }));
+  if (options.adminToken) writeFileSync(path.join(dir, 'admin-token'), `${options.adminToken}\n`, { mode: 0o600 });
   const child = spawn(process.execPath, [...(options.nodeFlags ?? []), BIN, 'run', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'error', '--config', config], {
     stdio: ['ignore', 'ignore', 'ignore'],
     env: { ...process.env, ...options.env },
@@ -139,7 +145,7 @@ export async function enrollDevices(gw: GatewayProcess, n: number, prefix: strin
   return tokens;
 }
 
-interface Agent {
+export interface Agent {
   ws: WebSocket;
   onText?: (text: string) => void;
 }
@@ -170,7 +176,7 @@ function connectAgent(gw: GatewayProcess, token: string, deviceId: string): Prom
   });
 }
 
-async function connectAll(gw: GatewayProcess, tokens: string[], prefix: string, concurrency = 50, offset = 0): Promise<Agent[]> {
+export async function connectAll(gw: GatewayProcess, tokens: string[], prefix: string, concurrency = 50, offset = 0): Promise<Agent[]> {
   const agents: Agent[] = new Array<Agent>(tokens.length);
   let next = 0;
   const worker = async () => {
@@ -183,7 +189,7 @@ async function connectAll(gw: GatewayProcess, tokens: string[], prefix: string, 
   return agents;
 }
 
-async function closeAll(agents: Agent[]): Promise<void> {
+export async function closeAll(agents: Agent[]): Promise<void> {
   await Promise.all(agents.map((a) => new Promise<void>((resolve) => (a.ws.readyState === WebSocket.CLOSED ? resolve() : (a.ws.once('close', () => resolve()), a.ws.close())))));
 }
 
@@ -296,22 +302,26 @@ export interface EventIngestResult {
   eventsPerSecond: number;
 }
 
-export async function benchEventIngest(options: { agents?: number; batchesPerAgent?: number; batchSize?: number; window?: number } = {}): Promise<EventIngestResult> {
+export async function benchEventIngest(
+  options: { agents?: number; batchesPerAgent?: number; batchSize?: number; window?: number; gateway?: GatewayProcessOptions } = {},
+): Promise<EventIngestResult> {
   const n = options.agents ?? 10;
   const batches = options.batchesPerAgent ?? 40;
   const size = options.batchSize ?? 512;
   const windowSize = options.window ?? 4;
-  const gw = await startGatewayProcess();
+  const gw = await startGatewayProcess(options.gateway);
   try {
     const tokens = await enrollDevices(gw, n, 'ingest');
     const agents = await connectAll(gw, tokens, 'ingest');
-    // Batches are serialised before timing starts: the client's JSON cost is not the gateway's.
+    // Batches are serialised before timing starts: the client's JSON cost is not the gateway's. Events
+    // are recent, as a live agent's are (PostgreSQL files them in the current month's partition).
+    const now = Date.now();
     const texts = Array.from({ length: batches }, (_, b) => {
       const from = b * size + 1;
       const events = Array.from({ length: size }, (_, k) => ({
         seq: from + k,
         type: 'request',
-        at: new Date(Date.UTC(2025, 0, 1, 0, 0, k % 60)).toISOString(),
+        at: new Date(now - (k % 60) * 1000).toISOString(),
         app: 'claude-code',
         os_user: 'alice',
         attrs: { host: 'api.anthropic.com', method: 'POST', path: '/v1/messages', status: 200, latency_ms: 812, bytes_up: 2310, bytes_down: 18200, decision: 'allowed' },

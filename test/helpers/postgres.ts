@@ -42,7 +42,15 @@ function requireBinaries(bin: string): void {
   }
 }
 
-export async function startTestPostgres(bin: string = PG_BIN): Promise<TestPostgres> {
+export interface TestPostgresOptions {
+  /**
+   * Keep PostgreSQL's durability on (fsync, synchronous commit, full-page writes), as production runs
+   * it: benchmarks that compare it with SQLite's durable commits need it; tests leave it off for speed.
+   */
+  durable?: boolean;
+}
+
+export async function startTestPostgres(bin: string = PG_BIN, options: TestPostgresOptions = {}): Promise<TestPostgres> {
   requireBinaries(bin);
   const root = process.getuid?.() === 0;
   const osUser = root ? `hpg${process.pid}${Math.floor(Math.random() * 1e4)}` : undefined;
@@ -66,9 +74,10 @@ export async function startTestPostgres(bin: string = PG_BIN): Promise<TestPostg
     if (osUser) execFileSync('userdel', [osUser]);
   };
   const port = 5432;
-  // Durability is not what these tests check: fsync off keeps CREATE DATABASE and commits fast on a shared CI machine.
-  const options = `-k ${dir} -p ${port} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
-  const start = (): void => run('pg_ctl', ['-D', dataDir, '-l', path.join(dir, 'server.log'), '-o', options, '-w', '-t', '60', 'start']);
+  // Durability is not what the tests check: fsync off keeps CREATE DATABASE and commits fast on a shared CI machine.
+  const durability = options.durable ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
+  const serverOptions = `-k ${dir} -p ${port} -c listen_addresses='' -c max_connections=200${durability}`;
+  const start = (): void => run('pg_ctl', ['-D', dataDir, '-l', path.join(dir, 'server.log'), '-o', serverOptions, '-w', '-t', '60', 'start']);
   try {
     if (uid !== undefined && gid !== undefined) chownSync(dir, uid, gid);
     run('initdb', ['-D', dataDir, '-U', 'heimdall', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync']);
