@@ -38,7 +38,7 @@ function events(control: ControlPlane) {
 }
 
 describe('control events across replicas', () => {
-  it('brings credentials, settings, budgets and a lost listener back to the other replica as local events', { timeout: 90_000 }, async () => {
+  it('brings credentials, settings, budgets and a lost listener back to the other replica as local events', async () => {
     const db = `control_${process.pid}`;
     const url = await server.createDatabase(db);
     const clockB = new ManualClock();
@@ -50,6 +50,9 @@ describe('control events across replicas', () => {
       await Promise.all([a.start(), b.start()]);
       await Promise.all([storeA.policyListener.waitFor('listening'), storeB.policyListener.waitFor('listening')]);
       expect(a.replicaId).not.toBe(b.replicaId);
+      // One listening connection per replica, though each subscribes twice (policy, messages) before it listens.
+      const listening = await server.sql<{ n: number }>(db, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'heimdall-gateway-listen'", [db]);
+      expect(listening[0]!.n).toBe(2);
       const onA = events(a);
       const onB = events(b);
 

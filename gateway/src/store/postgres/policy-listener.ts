@@ -41,6 +41,8 @@ export class PolicyListener {
   readonly #messageSubscribers = new Set<(message: ReplicaMessage) => void>();
   /** Set once the first connection listened: a later one follows a loss. */
   #listenedOnce = false;
+  /** Set by the first subscription: the connection (and its retries) started. */
+  #started = false;
   readonly #waiters: { state: PolicyListenerState; resolve: () => void }[] = [];
   #client: pg.Client | undefined;
   #retry: ClockTimer | undefined;
@@ -69,15 +71,26 @@ export class PolicyListener {
 
   subscribe(listener: (version: number) => void): () => void {
     this.#subscribers.add(listener);
-    if (this.#state === 'idle') void this.#connect();
+    this.#start();
     return () => this.#subscribers.delete(listener);
   }
 
   /** Control-channel messages (every replica's, this one's included), and `missed` after a reconnect. */
   subscribeMessages(listener: (message: ReplicaMessage) => void): () => void {
     this.#messageSubscribers.add(listener);
-    if (this.#state === 'idle') void this.#connect();
+    this.#start();
     return () => this.#messageSubscribers.delete(listener);
+  }
+
+  /**
+   * Connects on the first subscription. The state stays `idle` until the connection listens, so a
+   * second subscriber arriving meanwhile must not start another one: that one would be orphaned,
+   * still listening (every message delivered twice) and never watched for loss.
+   */
+  #start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    void this.#connect();
   }
 
   #deliver(message: ReplicaMessage): void {
@@ -143,7 +156,9 @@ export class PolicyListener {
       await client.connect();
       await client.query(`LISTEN ${POLICY_CHANNEL}`);
       await client.query(`LISTEN ${CONTROL_CHANNEL}`);
-      this.backendPid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      const backendPid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      if (this.#client !== client) return;
+      this.backendPid = backendPid;
       // Whatever was notified before LISTEN took effect is caught by reading the version after it.
       const version = await this.#readVersion();
       if (this.#known === 0) this.#known = version;
