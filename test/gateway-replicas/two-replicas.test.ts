@@ -6,7 +6,7 @@
 // distinct delays from their own backoff (injected random source), every outbox event is stored
 // once, and A's rows, never removed, stop counting as connected once their heartbeat is stale (the
 // gateway's heartbeat period is 1 s by config; the test waits for that to happen, it never sleeps).
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,6 +64,8 @@ describe('two gateway replicas on one PostgreSQL database', () => {
     const config = { store_url: url, heartbeat_s: 1 };
     for (const d of ['a', 'b']) mkdirSync(path.join(root, d), { mode: 0o700 });
     a = await startGatewayChild({ dataDir: path.join(root, 'a'), config });
+    // Replicas share one admin token (the database keeps its hash: a different one in B's file would replace A's).
+    writeFileSync(path.join(root, 'b', 'admin-token'), `${a.adminToken()}\n`, { mode: 0o600 });
     b = await startGatewayChild({ dataDir: path.join(root, 'b'), config });
     lbA.backend.port = Number(new URL(a.url).port);
     lbB.backend.port = Number(new URL(b.url).port);
