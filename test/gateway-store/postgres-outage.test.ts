@@ -2,19 +2,30 @@
 // 15 whose server is killed (`pg_ctl stop -m immediate`, as a crash would) and started again on the
 // same socket. While it is down the replica keeps running, refuses admin changes with a 503 that
 // names the database (not a 500 with the driver's internals), and /readyz says why it is not ready;
-// once it is back, changes go through again. Every wait is for a state, never for time.
+// once it is back, changes go through again. An agent connected to it (a real SyncClient with a real
+// outbox) stays connected through the outage: what it sends meanwhile is held by the replica and
+// stored once the database is back. Every wait is for a state, never for time.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../agent/src/lib/clock.ts';
+import { createLogger } from '../../lib/index.ts';
 import { EMPTY_CONFIG } from '../../gateway/src/config.ts';
-import { startTestGateway, type TestGateway } from '../gateway/helpers.ts';
+import { enrolledDevice, startTestGateway, type TestGateway } from '../gateway/helpers.ts';
 import { consoleRequest, signIn } from '../gateway/console-client.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { advanceUntil, auditEvent, makeAgent, type AgentHarness } from '../sync/agent-harness.ts';
+import { waitFor } from '../sync/protocol-test-server.ts';
 
 let server: TestPostgres;
 let gw: TestGateway;
 let dataDir: string;
+let agent: AgentHarness | undefined;
+const DB = `outage_${process.pid}`;
+/** The gateway's log, as lines of JSON. */
+let logged = '';
 
 /** Polls until `check` holds (a state, not a duration; the deadline only bounds a failure). */
 async function until(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
@@ -32,12 +43,15 @@ const readyz = async () => {
 
 beforeAll(async () => {
   server = await startTestPostgres();
-  const url = await server.createDatabase(`outage_${process.pid}`);
+  const url = await server.createDatabase(DB);
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-gw-outage-'));
-  gw = await startTestGateway({ dataDir, config: { ...EMPTY_CONFIG, store: { url, password: undefined } } });
+  const destination = new PassThrough();
+  destination.on('data', (chunk: Buffer) => (logged += chunk.toString('utf8')));
+  gw = await startTestGateway({ dataDir, logger: createLogger({ level: 'info', destination }), config: { ...EMPTY_CONFIG, store: { url, password: undefined } } });
 });
 
 afterAll(async () => {
+  await agent?.close();
   await gw?.stop();
   await server?.stop();
   rmSync(dataDir, { recursive: true, force: true });
@@ -50,7 +64,7 @@ describe('a gateway replica while its database is down', () => {
     const { cookie } = await signIn(gw.url, gw.adminToken);
     // The test server runs with synchronous_commit off (speed): a checkpoint makes what was committed
     // survive the kill, as a production server's synchronous commit does.
-    await server.sql(`outage_${process.pid}`, 'CHECKPOINT');
+    await server.sql(DB, 'CHECKPOINT');
     server.halt();
 
     const refused = await gw.admin('PATCH', 'settings', { fail_mode: 'open' });
@@ -75,5 +89,38 @@ describe('a gateway replica while its database is down', () => {
     // The console session, stored in the database, survived the outage.
     expect((await consoleRequest(gw.url, '/console/', { cookie })).status).toBe(200);
     expect(before.fail_mode).toBe('closed');
+  });
+
+  it('keeps a connected agent connected while the database is down, and stores what it sent meanwhile once, when it is back', async () => {
+    const clock = new ManualClock(Date.now());
+    agent = makeAgent({ controlUrl: gw.url, clock });
+    const deviceId = agent.credentials.deviceId();
+    const { token } = await enrolledDevice(gw, deviceId, 'outage@example.com');
+    agent.credentials.saveEnrollment({ deviceToken: token, controlUrl: gw.url, osUser: 'alice', virtualKey: 'sk-bf-test-key-0000', userId: 'user-outage', email: 'outage@example.com' });
+    const states: string[] = [];
+    agent.client.onStateChange((s) => states.push(s.state));
+    agent.client.start();
+    await waitFor(() => agent!.client.status().state === 'connected', 'the agent connected', 30_000);
+    agent.outbox.enqueue(auditEvent(0));
+    await advanceUntil(clock, () => agent!.outbox.depth().rows === 0, 'the first event acknowledged');
+    const connectedBefore = states.filter((s) => s === 'connected').length;
+
+    await server.sql(DB, 'CHECKPOINT');
+    server.halt();
+    for (let i = 1; i <= 5; i++) agent.outbox.enqueue(auditEvent(i));
+    // The agent sends them once its batching delay passes; the replica cannot store them.
+    const held = '"msg":"the database is unreachable: holding the agent\'s message until it is back"';
+    await advanceUntil(clock, () => logged.includes(held) || logged.includes('failed to handle an agent message'), 'the replica got the events with its database down');
+    expect(logged).not.toContain('failed to handle an agent message');
+    expect(agent.outbox.depth().rows).toBe(5);
+    expect(agent.client.status().state).toBe('connected');
+
+    await server.resume();
+    await advanceUntil(clock, () => agent!.outbox.depth().rows === 0, 'the held events acknowledged once the database is back');
+    // One connection throughout: never closed, never a backoff.
+    expect(states.filter((s) => s === 'connected')).toHaveLength(connectedBefore);
+    expect(states).not.toContain('backoff');
+    const rows = await server.sql<{ seq: string }>(DB, 'SELECT seq FROM events WHERE device_id = $1 ORDER BY seq', [deviceId]);
+    expect(rows.map((r) => Number(r.seq))).toEqual([1, 2, 3, 4, 5, 6]);
   });
 });

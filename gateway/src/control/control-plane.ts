@@ -698,9 +698,14 @@ export class ControlPlane {
   }
 
   /** Stores the events the device's rate allows; the rest are acknowledged and dropped (`over`). */
-  async ingestEvents(deviceId: string, stream: string, events: readonly EdgeEvent[]): Promise<IngestOutcome> {
+  /** How many of `count` events the device's rate lets in now: takes them from its allowance, so once per message (not per write attempt). */
+  admitEvents(deviceId: string, count: number): number {
+    return this.#eventRate.take(deviceId, count, this.budgets(), this.#clock.now());
+  }
+
+  /** Stores the first `allowed` events and acknowledges the rest as over the rate; `allowed` from admitEvents, once per message. */
+  async ingestEvents(deviceId: string, stream: string, events: readonly EdgeEvent[], allowed = this.admitEvents(deviceId, events.length)): Promise<IngestOutcome> {
     const budgets = this.budgets();
-    const allowed = this.#eventRate.take(deviceId, events.length, budgets, this.#clock.now());
     const kept = allowed === events.length ? events : events.slice(0, allowed);
     let highSeq = kept.length > 0 ? (await this.store.ingestEvents(deviceId, stream, kept, this.#nowIso())).highSeq : await this.store.highSeq(deviceId, stream);
     if (allowed === events.length) return { highSeq };

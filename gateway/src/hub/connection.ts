@@ -15,7 +15,7 @@ import {
   type HelloMessage,
 } from '../../../protocol/index.ts';
 import { overBudget, type ControlPlane, type IngestOutcome, type OverBudget } from '../control/index.ts';
-import type { DeviceTokenIdentity } from '../store/index.ts';
+import { StoreUnavailableError, type DeviceTokenIdentity } from '../store/index.ts';
 
 /** The peer broke the protocol: close with this code and reason. */
 export class SessionClose extends Error {
@@ -38,6 +38,9 @@ const ERROR_CODE_BY_CLOSE: Record<number, ErrorCode> = {
 };
 
 const TOUCH_EVERY_MS = 60_000;
+/** While the database is unreachable, an outbox message is written again after this, doubling up to the cap. */
+export const STORE_RETRY_FIRST_MS = 250;
+export const STORE_RETRY_MAX_MS = 5_000;
 
 export interface ConnectionOptions {
   ws: WebSocket;
@@ -72,6 +75,8 @@ export class Connection {
   #closing = false;
   #helloTimer: ClockTimer | undefined;
   #lastTouch = 0;
+  /** Ends the wait before the next write of a held outbox message (the connection closed). */
+  #wakeHeld: (() => void) | undefined;
 
   constructor(options: ConnectionOptions) {
     this.ws = options.ws;
@@ -93,6 +98,7 @@ export class Connection {
     this.ws.on('close', (code, reason) => {
       this.#clock.clearTimeout(this.#helloTimer);
       this.#closing = true;
+      this.#wakeHeld?.();
       this.#logger.debug({ code, reason: reason.toString() }, 'agent disconnected');
       options.onClosed(this);
     });
@@ -122,6 +128,7 @@ export class Connection {
     const errorCode = ERROR_CODE_BY_CLOSE[code];
     if (errorCode) this.send({ type: 'error', code: errorCode, message: short });
     this.#closing = true;
+    this.#wakeHeld?.();
     this.#clock.clearTimeout(this.#helloTimer);
     // A drain closes every connection on purpose; the hub logs it once, not once per agent.
     if (code >= 4000 && code !== CLOSE_CODES.draining.code) this.#logger.warn({ close_code: code, reason: short }, 'closing agent connection');
@@ -187,7 +194,41 @@ export class Connection {
     const now = this.#clock.now();
     if (now - this.#lastTouch < TOUCH_EVERY_MS) return;
     this.#lastTouch = now;
-    await this.#control.touchDevice(this.deviceId);
+    try {
+      await this.#control.touchDevice(this.deviceId);
+    } catch (err) {
+      // "Last seen" is bookkeeping: the message it follows is stored and acknowledged, so the connection goes on.
+      this.#logger.warn({ err, device_id: this.deviceId }, 'could not record when the device was last seen');
+    }
+  }
+
+  /**
+   * Writes an outbox message, waiting out a lost database: the agent keeps its connection and gets
+   * its ack once the database is back (closing instead would have every agent of the replica
+   * reconnect, and fail to, for as long as the outage lasts). Ingestion is idempotent per seq, so a
+   * write whose commit was lost in the outage is safely written again. Messages after it wait on
+   * the connection's chain, bounded by the agent's in-flight window.
+   */
+  async #whenStored<T>(write: () => Promise<T>, type: string): Promise<T> {
+    let delay = STORE_RETRY_FIRST_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError) || this.#closing) throw err;
+        if (attempt === 1) this.#logger.warn({ device_id: this.deviceId, type }, "the database is unreachable: holding the agent's message until it is back");
+        await new Promise<void>((resolve) => {
+          const timer = this.#clock.setTimeout(() => resolve(), delay);
+          this.#wakeHeld = () => {
+            this.#clock.clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wakeHeld = undefined;
+        if (this.#closing) throw err;
+        delay = Math.min(delay * 2, STORE_RETRY_MAX_MS);
+      }
+    }
   }
 
   /** Answers an outbox message with `over_budget` then `ack` (its seq is handled: the agent does not resend it). */
@@ -208,7 +249,8 @@ export class Connection {
     if (message.type === 'events' || message.type === 'inventory.apps' || message.type === 'inventory.mcp') {
       const [first, last] = message.type === 'events' ? [message.seq_from, message.events[message.events.length - 1]!.seq] : [message.seq, message.seq];
       this.#checkSeqs(first, last, message.type);
-      this.#answerOutbox(message, last, await this.#control.refuseOutboxMessage(this.deviceId, this.#stream(), last, message.type, over));
+      const stream = this.#stream();
+      this.#answerOutbox(message, last, await this.#whenStored(() => this.#control.refuseOutboxMessage(this.deviceId, stream, last, message.type, over), message.type));
       return;
     }
     await this.#control.recordOverBudget(this.deviceId, over, { message_type: message.type });
@@ -225,14 +267,17 @@ export class Connection {
       case 'events': {
         const last = message.events[message.events.length - 1]!.seq;
         this.#checkSeqs(message.seq_from, last, 'events');
-        this.#answerOutbox(message, last, await this.#control.ingestEvents(this.deviceId, this.#stream(), message.events));
+        const stream = this.#stream();
+        const allowed = this.#control.admitEvents(this.deviceId, message.events.length);
+        this.#answerOutbox(message, last, await this.#whenStored(() => this.#control.ingestEvents(this.deviceId, stream, message.events, allowed), 'events'));
         await this.#touch();
         return;
       }
       case 'inventory.apps':
       case 'inventory.mcp': {
         this.#checkSeqs(message.seq, message.seq, message.type);
-        this.#answerOutbox(message, message.seq, await this.#control.ingestInventory(this.deviceId, this.#stream(), message));
+        const stream = this.#stream();
+        this.#answerOutbox(message, message.seq, await this.#whenStored(() => this.#control.ingestInventory(this.deviceId, stream, message), message.type));
         await this.#touch();
         return;
       }
