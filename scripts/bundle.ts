@@ -3,7 +3,7 @@
 // start-up, and a few files instead of hundreds of module loads. The agent's store uses node:sqlite; better-sqlite3 (the
 // gateway's connection, never loaded by the agent) stays external. Run with `node scripts/bundle.ts [outfile]`; the benchmark uses it to measure the
 // bundled daemon's memory next to the one run from source.
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +42,13 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Where the chunks go, beside the entry (agent/src/lib/sockdiag-addon.ts looks for the addon from there too). */
 export const CHUNKS_FOLDER = 'heimdall-chunks';
+
+/** What the bundle ships, in bytes: the entry and every chunk beside it (not the source maps). */
+export function bundleBytes(outfile: string): number {
+  const chunks = path.join(path.dirname(outfile), CHUNKS_FOLDER);
+  const chunkFiles = readdirSync(chunks).filter((f) => f.endsWith('.mjs'));
+  return chunkFiles.reduce((sum, f) => sum + statSync(path.join(chunks, f)).size, statSync(outfile).size);
+}
 
 /**
  * `sourcemap`: also write OUTFILE.map (the bundle itself is unchanged: no comment points at it), so a

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { bundleAgent } from '../../scripts/bundle.ts';
+import { bundleAgent, bundleBytes } from '../../scripts/bundle.ts';
 import { admin, rssBytes, startGatewayProcess } from './gateway.ts';
 import { Conn, openTls, startUpstreamProcess } from './proxy.ts';
 
@@ -187,7 +187,7 @@ export async function benchDaemonMemory(options: DaemonMemoryOptions = {}): Prom
       bareNode: { startMb: bareStart, idleMb: bareIdle },
       source: { startMb: sourceStart, idleMb: sourceIdle, streamsMb: sourceStreams.mb, streamsOpened: sourceStreams.opened },
       bundle: { startMb: bundleStart, idleMb: bundleIdle, streamsMb: bundleStreams.mb, streamsOpened: bundleStreams.opened },
-      bundleBytes: fs.statSync(bundlePath).size,
+      bundleBytes: bundleBytes(bundlePath),
       notes,
     };
   } finally {

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { bundleAgent } from '../../scripts/bundle.ts';
+import { bundleAgent, bundleBytes } from '../../scripts/bundle.ts';
 import { login, startDaemon, type RunningDaemon } from './daemon.ts';
 import { admin, rssBytes, startGatewayProcess } from './gateway.ts';
 import { Conn, cpuMicrosOfPid, mitmdumpAvailable, openTls, percentile, startMitmdump, startUpstreamProcess, type Upstream } from './proxy.ts';
@@ -485,7 +485,7 @@ export async function benchShipped(options: ShippedOptions = {}): Promise<Shippe
     }
 
     return {
-      bundleBytes: fs.statSync(bundlePath).size,
+      bundleBytes: bundleBytes(bundlePath),
       bundleStartMb,
       sequential: { direct: seqDirect, heimdall: seqHeimdall, ...(seqMitm ? { mitmdump: seqMitm } : {}) },
       levels,
