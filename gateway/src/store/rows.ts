@@ -1,7 +1,7 @@
 // Row shapes of the gateway's tables and their mapping to records: the same on SQLite and on
 // PostgreSQL, which keep the same tables and columns (sqlite/*.ts and postgres/*.ts), so one copy serves both.
 import type { CatalogStatus } from '../../../protocol/index.ts';
-import type { CatalogKind, DeviceRecord, RefreshFamilyRecord, VirtualKeyRecord } from './types.ts';
+import type { CatalogKind, ConsoleSessionRecord, DeviceRecord, RefreshFamilyRecord, VirtualKeyRecord } from './types.ts';
 
 export interface KeyRow {
   id: string;
@@ -125,3 +125,25 @@ export interface UserRow {
   groups_json: string | null;
   issuer: string | null;
 }
+
+export interface ConsoleSessionRow {
+  id_hash: string;
+  method: 'admin_token' | 'sso';
+  user_id: string | null;
+  admin_json: string;
+  csrf_token: string;
+  created_at: number;
+  last_seen_at: number;
+  flash_json: string | null;
+}
+
+export const toConsoleSession = (r: ConsoleSessionRow): ConsoleSessionRecord => ({
+  idHash: r.id_hash,
+  method: r.method,
+  userId: r.user_id,
+  adminJson: r.admin_json,
+  csrfToken: r.csrf_token,
+  createdAt: Number(r.created_at),
+  lastSeenAt: Number(r.last_seen_at),
+  flashJson: r.flash_json,
+});

@@ -1,6 +1,7 @@
 // Console sessions shared by the replicas (issue 21): a console behind a balancer that is not sticky
 // keeps its session. Keyed by the hash of the cookie's id, never the id; `used_seq` (a sequence)
 // orders sessions by last use for the least-recently-used limit.
+import { toConsoleSession, type ConsoleSessionRow } from '../rows.ts';
 import type { ConsoleSessionRecord, ConsoleSessionStore } from '../types.ts';
 import type { PgDatabase } from './db.ts';
 
@@ -19,28 +20,6 @@ export const CONSOLE_SESSION_TABLES = [
   )`,
   'CREATE INDEX console_sessions_used ON console_sessions (used_seq)',
 ];
-
-interface SessionRow {
-  id_hash: string;
-  method: 'admin_token' | 'sso';
-  user_id: string | null;
-  admin_json: string;
-  csrf_token: string;
-  created_at: number;
-  last_seen_at: number;
-  flash_json: string | null;
-}
-
-const toRecord = (r: SessionRow): ConsoleSessionRecord => ({
-  idHash: r.id_hash,
-  method: r.method,
-  userId: r.user_id,
-  adminJson: r.admin_json,
-  csrfToken: r.csrf_token,
-  createdAt: Number(r.created_at),
-  lastSeenAt: Number(r.last_seen_at),
-  flashJson: r.flash_json,
-});
 
 export class PgConsoleSessionStore implements ConsoleSessionStore {
   readonly #db: PgDatabase;
@@ -63,13 +42,13 @@ export class PgConsoleSessionStore implements ConsoleSessionStore {
   useConsoleSession(idHash: string, at: { now: number; idleBefore: number; createdBefore: number }, takeFlash: boolean): Promise<ConsoleSessionRecord | undefined> {
     return this.#db.tx(async (q) => {
       await q.run('DELETE FROM console_sessions WHERE last_seen_at <= $1 OR created_at <= $2', [at.idleBefore, at.createdBefore]);
-      const row = await q.one<SessionRow>('SELECT * FROM console_sessions WHERE id_hash = $1 FOR UPDATE', [idHash]);
+      const row = await q.one<ConsoleSessionRow>('SELECT * FROM console_sessions WHERE id_hash = $1 FOR UPDATE', [idHash]);
       if (!row) return undefined;
       await q.run(
         `UPDATE console_sessions SET last_seen_at = $1, used_seq = nextval('console_session_use'), flash_json = CASE WHEN $2 THEN NULL ELSE flash_json END WHERE id_hash = $3`,
         [at.now, takeFlash, idHash],
       );
-      return { ...toRecord(row), lastSeenAt: at.now };
+      return { ...toConsoleSession(row), lastSeenAt: at.now };
     });
   }
 

@@ -3,6 +3,7 @@
 // orders sessions by last use (a clock's millisecond can hold several) for the least-recently-used limit.
 import type { Database } from 'better-sqlite3';
 import type { SchemaDatabase } from '../../../../lib/index.ts';
+import { toConsoleSession, type ConsoleSessionRow } from '../rows.ts';
 import type { ConsoleSessionRecord, ConsoleSessionStore } from '../types.ts';
 
 export function createConsoleSessionTable(db: SchemaDatabase): void {
@@ -19,28 +20,6 @@ export function createConsoleSessionTable(db: SchemaDatabase): void {
   ) STRICT`);
   db.exec('CREATE INDEX console_sessions_used ON console_sessions (used_seq)');
 }
-
-interface SessionRow {
-  id_hash: string;
-  method: 'admin_token' | 'sso';
-  user_id: string | null;
-  admin_json: string;
-  csrf_token: string;
-  created_at: number;
-  last_seen_at: number;
-  flash_json: string | null;
-}
-
-export const toSessionRecord = (r: SessionRow): ConsoleSessionRecord => ({
-  idHash: r.id_hash,
-  method: r.method,
-  userId: r.user_id,
-  adminJson: r.admin_json,
-  csrfToken: r.csrf_token,
-  createdAt: Number(r.created_at),
-  lastSeenAt: Number(r.last_seen_at),
-  flashJson: r.flash_json,
-});
 
 const NEXT_SEQ = '(SELECT COALESCE(MAX(used_seq), 0) + 1 FROM console_sessions)';
 
@@ -68,12 +47,12 @@ export class SqliteConsoleSessionStore implements ConsoleSessionStore {
     return Promise.resolve(
       this.#db.transaction((): ConsoleSessionRecord | undefined => {
         this.#db.prepare('DELETE FROM console_sessions WHERE last_seen_at <= ? OR created_at <= ?').run(at.idleBefore, at.createdBefore);
-        const row = this.#db.prepare<[string], SessionRow>('SELECT * FROM console_sessions WHERE id_hash = ?').get(idHash);
+        const row = this.#db.prepare<[string], ConsoleSessionRow>('SELECT * FROM console_sessions WHERE id_hash = ?').get(idHash);
         if (!row) return undefined;
         this.#db
           .prepare(`UPDATE console_sessions SET last_seen_at = ?, used_seq = ${NEXT_SEQ}, flash_json = CASE WHEN ? THEN NULL ELSE flash_json END WHERE id_hash = ?`)
           .run(at.now, takeFlash ? 1 : 0, idHash);
-        return { ...toSessionRecord(row), lastSeenAt: at.now };
+        return { ...toConsoleSession(row), lastSeenAt: at.now };
       })(),
     );
   }
