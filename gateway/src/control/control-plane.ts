@@ -697,7 +697,6 @@ export class ControlPlane {
     return this.store.highSeq(deviceId, stream);
   }
 
-  /** Stores the events the device's rate allows; the rest are acknowledged and dropped (`over`). */
   /** How many of `count` events the device's rate lets in now: takes them from its allowance, so once per message (not per write attempt). */
   admitEvents(deviceId: string, count: number): number {
     return this.#eventRate.take(deviceId, count, this.budgets(), this.#clock.now());
