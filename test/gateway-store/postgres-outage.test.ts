@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../agent/src/lib/clock.ts';
 import { createLogger } from '../../lib/index.ts';
 import { EMPTY_CONFIG } from '../../gateway/src/config.ts';
-import { enrolledDevice, startTestGateway, type TestGateway } from '../gateway/helpers.ts';
+import { MAX_WAITING_MESSAGES } from '../../gateway/src/hub/connection.ts';
+import { enrolledDevice, Peer, startTestGateway, type TestGateway } from '../gateway/helpers.ts';
 import { consoleRequest, signIn } from '../gateway/console-client.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { advanceUntil, auditEvent, makeAgent, type AgentHarness } from '../sync/agent-harness.ts';
@@ -122,5 +123,34 @@ describe('a gateway replica while its database is down', () => {
     expect(states).not.toContain('backoff');
     const rows = await server.sql<{ seq: string }>(DB, 'SELECT seq FROM events WHERE device_id = $1 ORDER BY seq', [deviceId]);
     expect(rows.map((r) => Number(r.seq))).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('stops reading from a peer that sends far ahead of its acks while the database is down, and reads the rest once it is back', async () => {
+    const { token } = await enrolledDevice(gw, 'flooder');
+    const peer = new Peer(gw.wsUrl, token);
+    await peer.handshake('flooder');
+    await server.sql(DB, 'CHECKPOINT');
+    server.halt();
+    // 400 messages of ~100 KB each, sent without waiting for acks: ~40 MB, far past what the gateway holds.
+    const MESSAGES = 400;
+    const PER_MESSAGE = 25;
+    const attrs = { pad: 'x'.repeat(4000) };
+    for (let m = 0; m < MESSAGES; m++) {
+      const first = m * PER_MESSAGE + 1;
+      const events = Array.from({ length: PER_MESSAGE }, (_, i) => ({ seq: first + i, type: 'request', at: new Date().toISOString(), app: 'claude-code', os_user: 'alice', attrs }));
+      peer.send({ type: 'events', seq_from: first, events });
+    }
+    const paused = '"msg":"the agent is this many messages ahead of the gateway: reading from it paused until half are handled"';
+    await waitFor(() => logged.includes(paused) || peer.ws.bufferedAmount === 0, 'the gateway to stop reading, or to have read everything', 60_000);
+    expect(logged).toContain(paused);
+    expect(logged).toContain(`"device_id":"flooder","waiting":${MAX_WAITING_MESSAGES}`);
+    // What the gateway does not read stays with the sender (TCP pushes back): most of the 40 MB.
+    expect(peer.ws.bufferedAmount).toBeGreaterThan(10 * 2 ** 20);
+
+    await server.resume();
+    const last = MESSAGES * PER_MESSAGE;
+    await peer.next('ack', (a) => a.seq === last, { includeSeen: true });
+    expect(peer.ws.bufferedAmount).toBe(0);
+    peer.close();
   });
 });

@@ -41,6 +41,13 @@ const TOUCH_EVERY_MS = 60_000;
 /** While the database is unreachable, an outbox message is written again after this, doubling up to the cap. */
 export const STORE_RETRY_FIRST_MS = 250;
 export const STORE_RETRY_MAX_MS = 5_000;
+/**
+ * Messages received and not yet handled, at most, before the connection stops reading (TCP pushes
+ * back on the agent); reading resumes once half are handled. The agent sends 8 outbox messages
+ * ahead of its acks: this bounds what a peer that does not wait can make the gateway hold in memory
+ * while its database is away, or merely slower than the peer.
+ */
+export const MAX_WAITING_MESSAGES = 64;
 
 export interface ConnectionOptions {
   ws: WebSocket;
@@ -77,6 +84,9 @@ export class Connection {
   #lastTouch = 0;
   /** Ends the wait before the next write of a held outbox message (the connection closed). */
   #wakeHeld: (() => void) | undefined;
+  /** Messages received and not yet handled (queued on #chain). */
+  #waiting = 0;
+  #readingPaused = false;
 
   constructor(options: ConnectionOptions) {
     this.ws = options.ws;
@@ -158,9 +168,14 @@ export class Connection {
     }
     const message = parsed.message;
     const bytes = data.length;
+    if (++this.#waiting >= MAX_WAITING_MESSAGES && !this.#readingPaused) {
+      this.#readingPaused = true;
+      this.ws.pause();
+      this.#logger.warn({ device_id: this.deviceId, waiting: this.#waiting }, 'the agent is this many messages ahead of the gateway: reading from it paused until half are handled');
+    }
     this.#chain = this.#chain.then(async () => {
-      if (this.#closing) return;
       try {
+        if (this.#closing) return;
         const limit = this.#control.budgets().message_bytes;
         if (bytes > limit && message.type !== 'hello') await this.#refuseLarge(message, overBudget('message_bytes', limit, bytes, `${message.type} of ${bytes} bytes`));
         else await this.#handle(message);
@@ -170,6 +185,11 @@ export class Connection {
         } else {
           this.#logger.error({ err, type: message.type }, 'failed to handle an agent message');
           this.closeWith(CLOSE_CODES.internal.code, `the gateway failed to handle ${message.type}`);
+        }
+      } finally {
+        if (--this.#waiting <= MAX_WAITING_MESSAGES / 2 && this.#readingPaused) {
+          this.#readingPaused = false;
+          this.ws.resume();
         }
       }
     });

@@ -92,6 +92,12 @@ export class PgDatabase implements Queryable {
   async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
     const client = await guarded(() => this.pool.connect());
     let broken: Error | undefined;
+    const lost = (err: Error): void => {
+      broken = err;
+    };
+    // The pool listens for errors only on idle clients: a server lost while this one is checked out
+    // would emit 'error' with no listener, an uncaught exception that ends the gateway.
+    client.on('error', lost);
     try {
       await guarded(() => client.query('BEGIN'));
       const result = await fn(queryable(client));
@@ -106,17 +112,24 @@ export class PgDatabase implements Queryable {
       }
       throw err;
     } finally {
+      client.removeListener('error', lost);
       client.release(broken);
     }
   }
 
   /** Runs `fn` on one dedicated client (session-level state: advisory locks). */
   async session<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await guarded(() => this.pool.connect());
+    let broken: Error | undefined;
+    const lost = (err: Error): void => {
+      broken = err;
+    };
+    client.on('error', lost);
     try {
       return await fn(client);
     } finally {
-      client.release();
+      client.removeListener('error', lost);
+      client.release(broken);
     }
   }
 
