@@ -329,6 +329,35 @@ describe('credentials', () => {
     expect(credentials.signOut('alice')).toBe(true);
     expect(credentials.virtualKeyFor('alice')).toBeUndefined();
   });
+
+  it('answers the enrollment from memory between writes, and every write shows at once', () => {
+    const { store, credentials } = openCredentials();
+    expect(credentials.enrollment()).toBeUndefined();
+    credentials.saveEnrollment({ deviceToken: 'hdt_first-token-00000000000', tokenExpiresAt: '2100-01-01T00:00:00.000Z', controlUrl: base, osUser: 'alice', virtualKey: KEY });
+    const deviceId = credentials.enrollment()?.deviceId;
+    // The row is read once and kept: a change behind the class's back (nothing in the product makes
+    // one) is not seen until the class itself writes.
+    store.db.prepare("UPDATE auth_device SET device_token = 'hdt_behind-its-back-000000' WHERE singleton = 1").run();
+    expect(credentials.enrollment()?.deviceToken).toBe('hdt_first-token-00000000000');
+    credentials.saveDeviceToken('hdt_renewed-token-000000000', '2100-02-01T00:00:00.000Z');
+    expect(credentials.enrollment()).toMatchObject({ deviceId, deviceToken: 'hdt_renewed-token-000000000', tokenExpiresAt: '2100-02-01T00:00:00.000Z' });
+    credentials.saveDeviceEnrollment({ deviceToken: 'hdt_sso-token-0000000000000', tokenExpiresAt: '2100-03-01T00:00:00.000Z', controlUrl: `${base}/sso`, connectUrl: undefined });
+    expect(credentials.enrollment()).toMatchObject({ deviceToken: 'hdt_sso-token-0000000000000', controlUrl: `${base}/sso` });
+    credentials.markRevoked();
+    expect(credentials.enrollment()).toBeUndefined();
+    expect(credentials.revokedAt()).toEqual(expect.any(String));
+    expect(credentials.deviceId()).toBe(deviceId);
+  });
+
+  it('reads the row again after a write that failed half-way', () => {
+    const { store, credentials } = openCredentials();
+    credentials.saveEnrollment({ deviceToken: 'hdt_first-token-00000000000', controlUrl: base, osUser: 'alice', virtualKey: KEY });
+    expect(credentials.enrollment()?.deviceToken).toBe('hdt_first-token-00000000000');
+    // The users' table refuses the second statement: the transaction rolls back its device update too.
+    store.db.exec("CREATE TRIGGER refuse_user BEFORE UPDATE ON auth_users BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    expect(() => credentials.saveEnrollment({ deviceToken: 'hdt_never-stored-0000000000', controlUrl: base, osUser: 'alice', virtualKey: KEY })).toThrow(/refused/);
+    expect(credentials.enrollment()?.deviceToken).toBe('hdt_first-token-00000000000');
+  });
 });
 
 describe('the local API login handler', () => {

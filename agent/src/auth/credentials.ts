@@ -57,6 +57,14 @@ export class Credentials {
   readonly #vault: TokenVault;
   /** Virtual keys read so far, by OS user (undefined: that user has none). */
   readonly #virtualKeys = new Map<string, string | undefined>();
+  /**
+   * The device row as last read (undefined: there is none yet; null: not read since the last write).
+   * The forwarder asks for the device token on every inference request, and reading the row each time
+   * was ~9% of the daemon's main thread at 32 concurrent apps (issue 22). The row changes only
+   * through this class, and only the daemon holds one (the CLI signs in through its local API), so
+   * every write here forgets it and nothing else can make it stale.
+   */
+  #device: DeviceRow | undefined | null = null;
 
   constructor(db: Database, vault: TokenVault) {
     this.#db = db;
@@ -80,9 +88,21 @@ export class Credentials {
   }
 
   #row(): DeviceRow | undefined {
-    return this.#db
+    if (this.#device !== null) return this.#device;
+    const row = this.#db
       .prepare<[], DeviceRow>('SELECT device_id, device_token, token_expires_at, control_url, connect_url, enrolled_at, revoked_at FROM auth_device WHERE singleton = 1')
       .get();
+    this.#device = row === undefined ? undefined : { ...row };
+    return row;
+  }
+
+  /** Runs a write to the device row and forgets the cached copy, whether the write succeeded or not. */
+  #writeDevice<T>(write: () => T): T {
+    try {
+      return write();
+    } finally {
+      this.#device = null;
+    }
   }
 
   /** This device's id, created (random UUID) on first use and kept forever after. */
@@ -90,9 +110,9 @@ export class Credentials {
     const existing = this.#row();
     if (existing) return existing.device_id;
     // INSERT OR IGNORE: two callers racing both end up reading the one id that won.
-    this.#db
+    this.#writeDevice(() => this.#db
       .prepare('INSERT OR IGNORE INTO auth_device (singleton, device_id, created_at) VALUES (1, ?, ?)')
-      .run(randomUUID(), new Date().toISOString());
+      .run(randomUUID(), new Date().toISOString()));
     return this.#row()!.device_id;
   }
 
@@ -119,7 +139,7 @@ export class Credentials {
   saveEnrollment(input: SaveEnrollmentInput): void {
     const now = new Date().toISOString();
     const deviceId = this.deviceId();
-    this.#db.transaction(() => {
+    this.#writeDevice(() => this.#db.transaction(() => {
       this.#db
         .prepare(
           'UPDATE auth_device SET device_token = ?, token_expires_at = ?, control_url = ?, connect_url = ?, enrolled_at = ?, revoked_at = NULL WHERE singleton = 1 AND device_id = ?',
@@ -132,21 +152,21 @@ export class Credentials {
              email = excluded.email, signed_in_at = excluded.signed_in_at`,
         )
         .run(input.osUser, this.#vault.seal(input.virtualKey, keyContext(input.osUser)), input.userId ?? null, input.email ?? null, now);
-    }).immediate();
+    }).immediate());
     this.#virtualKeys.delete(input.osUser);
   }
 
   /** Stores the device token of an enrollment that an SSO sign-in authorized (no virtual key involved). */
   saveDeviceEnrollment(input: { deviceToken: string; tokenExpiresAt: string; controlUrl: string; connectUrl: string | undefined }): void {
     const deviceId = this.deviceId();
-    this.#db
+    this.#writeDevice(() => this.#db
       .prepare('UPDATE auth_device SET device_token = ?, token_expires_at = ?, control_url = ?, connect_url = ?, enrolled_at = ?, revoked_at = NULL WHERE singleton = 1 AND device_id = ?')
-      .run(input.deviceToken, input.tokenExpiresAt, input.controlUrl, input.connectUrl ?? null, new Date().toISOString(), deviceId);
+      .run(input.deviceToken, input.tokenExpiresAt, input.controlUrl, input.connectUrl ?? null, new Date().toISOString(), deviceId));
   }
 
   /** Stores a renewed device token (the enrollment stays as it was); ignored when the device is not enrolled. */
   saveDeviceToken(deviceToken: string, expiresAt: string): void {
-    this.#db.prepare('UPDATE auth_device SET device_token = ?, token_expires_at = ? WHERE singleton = 1 AND device_token IS NOT NULL').run(deviceToken, expiresAt);
+    this.#writeDevice(() => this.#db.prepare('UPDATE auth_device SET device_token = ?, token_expires_at = ? WHERE singleton = 1 AND device_token IS NOT NULL').run(deviceToken, expiresAt));
   }
 
   /**
@@ -156,8 +176,9 @@ export class Credentials {
    */
   markRevoked(deviceToken?: string): void {
     const now = new Date().toISOString();
-    if (deviceToken === undefined) this.#db.prepare('UPDATE auth_device SET device_token = NULL, revoked_at = ? WHERE singleton = 1').run(now);
-    else this.#db.prepare('UPDATE auth_device SET device_token = NULL, revoked_at = ? WHERE singleton = 1 AND device_token = ?').run(now, deviceToken);
+    this.#writeDevice(() => deviceToken === undefined
+      ? this.#db.prepare('UPDATE auth_device SET device_token = NULL, revoked_at = ? WHERE singleton = 1').run(now)
+      : this.#db.prepare('UPDATE auth_device SET device_token = NULL, revoked_at = ? WHERE singleton = 1 AND device_token = ?').run(now, deviceToken));
   }
 
   /** The virtual key to forward `osUser`'s inference with, or undefined when that user never signed in. */
