@@ -25,9 +25,11 @@ function setup(clock = new ManualClock()) {
   cleanup.push(() => { store.close(); rmSync(dir, { recursive: true, force: true }); });
   const outbox = new Outbox({ db: store.db, logger: silentLogger() });
   const seen = new SeenApps({ db: store.db });
-  const audit = createExchangeAuditor({ outbox, seen, logger: silentLogger(), clock, batchDelayMs: 20, maxBatch: 100 });
+  const logged: string[] = [];
+  const logger = { ...silentLogger(), error: (fields: object, msg: string) => { logged.push(`${msg} ${JSON.stringify(fields)}`); } } as unknown as ReturnType<typeof silentLogger>;
+  const audit = createExchangeAuditor({ outbox, seen, logger, clock, batchDelayMs: 20, maxBatch: 100 });
   const events = () => store.db.prepare<[], { type: string; payload: string }>("SELECT type, payload FROM sync_outbox WHERE kind = 'event' ORDER BY seq").all();
-  return { audit, seen, events, clock, dir };
+  return { audit, seen, events, clock, dir, store, logged };
 }
 
 const APPROVED: PolicyDecision = { verdict: 'allow', status: 'approved', scope: 'global', reason: 'approved', policyVersion: 7 };
@@ -56,6 +58,27 @@ describe('exchange auditor', () => {
     expect(events().map((e) => e.type)).toEqual(['request', 'block', 'request']);
     const byApp = Object.fromEntries(seen.list().map((r) => [r.appId, [r.allowedCount, r.blockedCount, r.lastVerdict]]));
     expect(byApp).toEqual({ codex: [1, 1, 'block'], 'claude-code': [1, 0, 'allow'] });
+  });
+
+  it('keeps the audit events when the seen-apps counts cannot be written, and says so', () => {
+    const { audit, seen, events, clock, store, logged } = setup();
+    store.db.exec("CREATE TRIGGER refuse_seen BEFORE INSERT ON seen_apps BEGIN SELECT RAISE(ABORT, 'seen_apps refused'); END");
+    audit(exchange('codex', 'forwarded', 200));
+    audit(exchange('codex', 'blocked', 403));
+    clock.advance(20);
+    expect(events().map((e) => e.type)).toEqual(['request', 'block']);
+    expect(seen.list()).toEqual([]);
+    expect(logged.join('\n')).toMatch(/could not count the apps of a batch of requests.*seen_apps refused/);
+  });
+
+  it('records a request whose event the protocol refuses as a use of its app, and writes the rest', () => {
+    const { audit, seen, events, clock, logged } = setup();
+    audit(exchange('codex', 'forwarded', 200));
+    audit(exchange('Not An App Id!', 'forwarded', 200));
+    clock.advance(20);
+    expect(events()).toHaveLength(1);
+    expect(seen.list().map((r) => [r.appId, r.allowedCount]).sort()).toEqual([['Not An App Id!', 1], ['codex', 1]]);
+    expect(logged.join('\n')).toMatch(/could not record the audit event for a request/);
   });
 
   it('writes a full batch at once, without waiting for the delay', () => {

@@ -43,6 +43,39 @@ describe('outbox', () => {
     expect(outbox.enqueueMany([])).toEqual({ seqs: [], rejected: [] });
   });
 
+  it('writes prepared events several to an INSERT, in order, with the seqs the table gave them', () => {
+    const { outbox, store } = open();
+    outbox.enqueue(ev('request', 0));
+    // 150 = two full INSERTs of 64 and a short one.
+    const prepared = Array.from({ length: 150 }, (_, i) => outbox.prepareEvent(ev(i % 2 ? 'block' : 'request', i + 1)));
+    const seqs = outbox.enqueuePrepared(prepared);
+    expect(seqs).toEqual(Array.from({ length: 150 }, (_, i) => i + 2));
+    const stored = rows(store);
+    expect(stored.map((r) => r.seq)).toEqual([1, ...seqs]);
+    expect(stored.slice(1).map((r) => JSON.parse(r.payload).at)).toEqual(prepared.map((p) => JSON.parse(p.payload).at));
+    expect(outbox.depth()).toEqual({ rows: 151, bytes: stored.reduce((sum, r) => sum + Buffer.byteLength(r.payload), 0) });
+    expect(outbox.enqueue(ev('request', 999))).toBe(152);
+  });
+
+  it('refuses to write an event that did not come from prepareEvent', () => {
+    const { outbox, store } = open();
+    const forged = { type: 'request', payload: '{"type":"request","at":"yesterday"}', bytes: 35, at: 'yesterday' };
+    expect(() => outbox.enqueuePrepared([forged as unknown as ReturnType<Outbox['prepareEvent']>])).toThrow(/only events from prepareEvent/);
+    expect(rows(store)).toHaveLength(0);
+    expect(() => outbox.prepareEvent({ ...ev('request', 1), at: 'yesterday' })).toThrow(OutboxError);
+  });
+
+  it('runs what goes alongside in the same transaction: if it throws, the events roll back with it', () => {
+    const { outbox, store } = open();
+    const prepared = [outbox.prepareEvent(ev('request', 1))];
+    let inTransaction = false;
+    outbox.enqueuePrepared(prepared, () => { inTransaction = store.db.inTransaction; });
+    expect(inTransaction).toBe(true);
+    expect(() => outbox.enqueuePrepared([outbox.prepareEvent(ev('request', 2))], () => { throw new Error('disk full'); })).toThrow('disk full');
+    expect(rows(store).map((r) => r.seq)).toEqual([1]);
+    expect(outbox.depth().rows).toBe(1);
+  });
+
   it('gives events strictly increasing seqs and never reuses one after acks empty it', () => {
     const { outbox } = open();
     expect([1, 2, 3].map((i) => outbox.enqueue(ev('request', i)))).toEqual([1, 2, 3]);

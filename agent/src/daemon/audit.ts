@@ -1,17 +1,19 @@
 // Every governed exchange becomes an audit event in the outbox (app, OS user, host, route, decision,
 // status, bytes, latency; never a body or a credential) and a use in the seen-apps table. The decision
 // written is the one the proxy enforced, carried in the record: nothing here asks policy again.
-// Exchanges are written in batches: what ended within `batchDelayMs` (20 ms) of the batch's first
-// exchange, or `maxBatch` exchanges, whichever comes first, in one transaction each for the outbox
-// and the seen apps. One commit per turn of the event loop cost ~10% of the daemon's CPU at 32
-// concurrent apps (issue 22); a batch spans many turns under load. A daemon that exits, even
+// Each exchange's event is checked against the protocol and encoded as the exchange ends; the
+// events are written in batches: what ended within `batchDelayMs` (20 ms) of the batch's first
+// exchange, or `maxBatch` exchanges, whichever comes first, in one transaction with the seen-apps
+// counts. One commit per turn of the event loop cost ~10% of the daemon's CPU at 32 concurrent
+// apps (issue 22); a batch spans many turns under load, and what the batch still does on the event
+// loop (SQLite alone) is what a request waiting behind it feels. A daemon that exits, even
 // on an uncaught exception, writes what is waiting first (flushAuditAtExit); only a SIGKILL or a
 // power cut can lose the exchanges of the last batch delay.
 import type { ExchangeRecord } from '../intercept/index.ts';
 import { systemClock, type Clock, type ClockTimer } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { buildAppDecisionEvent, toEdgeEvent, type PolicyDecision, type SeenApps, type SeenAppUse } from '../policy/index.ts';
-import type { Outbox } from '../sync/index.ts';
+import type { Outbox, PreparedEvent } from '../sync/index.ts';
 import { UNKNOWN_APP_ID } from '../identify/index.ts';
 
 export interface ExchangeAuditOptions {
@@ -31,7 +33,8 @@ export interface ExchangeAuditor {
   flush(): void;
 }
 
-type Audited = { event: ReturnType<typeof toEdgeEvent>; use: SeenAppUse; record: ExchangeRecord };
+/** An ended exchange waiting for its batch: its event (none when the protocol refused it) and its app's use. */
+type Audited = { event: PreparedEvent | undefined; use: SeenAppUse };
 
 export function createExchangeAuditor(options: ExchangeAuditOptions): ExchangeAuditor {
   const { outbox, seen, logger } = options;
@@ -48,12 +51,15 @@ export function createExchangeAuditor(options: ExchangeAuditOptions): ExchangeAu
     pending = [];
     if (batch.length === 0) return;
     try {
-      const { rejected } = outbox.enqueueMany(batch.map((b) => b.event));
-      for (const { index, error } of rejected) {
-        const r = batch[index]!.record;
-        logger.error({ err: error.message, app: r.attribution.appId, route: r.routeId }, 'could not record the audit event for a request');
-      }
-      seen.recordMany(batch.map((b) => b.use));
+      outbox.enqueuePrepared(batch.flatMap((b) => (b.event ? [b.event] : [])), () => {
+        // Inside the events' transaction, on a savepoint of its own: the counts failing must not
+        // take the audit events with them.
+        try {
+          seen.recordMany(batch.map((b) => b.use));
+        } catch (err) {
+          logger.error({ err: (err as Error).message, requests: batch.length }, 'could not count the apps of a batch of requests');
+        }
+      });
     } catch (err) {
       // A full disk must not take the proxy down with it; the requests themselves already completed.
       logger.error({ err: (err as Error).message, requests: batch.length }, 'could not record the audit events of a batch of requests');
@@ -79,11 +85,15 @@ export function createExchangeAuditor(options: ExchangeAuditOptions): ExchangeAu
       latencyMs: record.latencyMs,
       at: new Date(record.startedAt),
     });
-    pending.push({
-      event: toEdgeEvent(event),
-      use: { appId, displayName: a.appName ?? appId, kind: a.appKind ?? 'unknown', subject: a.appSubject, osUser: a.osUser, decision: effective },
-      record,
-    });
+    const use: SeenAppUse = { appId, displayName: a.appName ?? appId, kind: a.appKind ?? 'unknown', subject: a.appSubject, osUser: a.osUser, decision: effective };
+    let prepared: PreparedEvent | undefined;
+    try {
+      prepared = outbox.prepareEvent(toEdgeEvent(event));
+    } catch (err) {
+      // The request still counts for its app below.
+      logger.error({ err: (err as Error).message, app: appId, route: record.routeId }, 'could not record the audit event for a request');
+    }
+    pending.push({ event: prepared, use });
     if (pending.length >= maxBatch) {
       flush();
     } else if (!scheduled) {

@@ -21,6 +21,7 @@ export {
   type OutboxKind,
   type NewEvent,
   type NewInventoryReport,
+  type PreparedEvent,
 } from './outbox.ts';
 export { computeBackoff, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 export { SYNC_MIGRATIONS } from './schema.ts';

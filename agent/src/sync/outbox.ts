@@ -51,6 +51,28 @@ const DEFAULT_OUTBOX_MAX_ROWS = 100_000;
 const DEFAULT_OUTBOX_MAX_BYTES = 64 * 1024 * 1024;
 /** One audit event is small; a larger one is a bug in the room that made it (no bodies, no blobs). */
 export const MAX_EVENT_BYTES = 16 * 1024;
+/** Events per INSERT statement (4 parameters each, far below SQLite's 32,766). */
+const INSERT_ROWS_MAX = 64;
+const insertEventsSqlBySize = new Map<number, string>();
+function insertEventsSql(rows: number): string {
+  let sql = insertEventsSqlBySize.get(rows);
+  if (sql === undefined) {
+    sql = `INSERT INTO sync_outbox (kind, type, payload, bytes, created_at) VALUES ${Array.from({ length: rows }, () => "('event', ?, ?, ?, ?)").join(', ')}`;
+    insertEventsSqlBySize.set(rows, sql);
+  }
+  return sql;
+}
+
+const PREPARED = Symbol('prepared outbox event');
+/** An event checked against the protocol and encoded, ready to write (Outbox.prepareEvent). */
+export interface PreparedEvent {
+  readonly [PREPARED]: true;
+  readonly type: string;
+  readonly payload: string;
+  readonly bytes: number;
+  readonly at: string;
+}
+
 /** Room left in a message for the envelope around one inventory report. */
 const INVENTORY_ENVELOPE_BYTES = 256;
 
@@ -203,39 +225,37 @@ export class Outbox {
    * event fails its maker at once instead of blocking the outbox later.
    */
   enqueue(event: NewEvent): number {
-    const row = this.#eventRow(event);
+    const row = this.prepareEvent(event);
     const seq = this.#write(() => this.#insert('event', row.type, row.payload, row.bytes, row.at));
     this.#notify();
     return seq;
   }
 
   /**
-   * Adds several events in one transaction (the proxy's audit trail, a batch per event-loop turn):
-   * one commit instead of one per request. An invalid event is skipped and reported in the result;
-   * the others are written. Returns the seqs of the events written, in order.
+   * Adds several events in one transaction: one commit instead of one per event. An invalid event
+   * is skipped and reported in the result; the others are written. Returns the seqs of the events
+   * written, in order.
    */
   enqueueMany(events: readonly NewEvent[]): { seqs: number[]; rejected: { index: number; error: OutboxError }[] } {
-    const rows: { type: string; payload: string; bytes: number; at: string }[] = [];
+    const rows: PreparedEvent[] = [];
     const rejected: { index: number; error: OutboxError }[] = [];
     events.forEach((event, index) => {
       try {
-        rows.push(this.#eventRow(event));
+        rows.push(this.prepareEvent(event));
       } catch (err) {
         rejected.push({ index, error: err as OutboxError });
       }
     });
-    const seqs: number[] = [];
-    if (rows.length > 0) {
-      this.#write(() => {
-        for (const row of rows) seqs.push(this.#insert('event', row.type, row.payload, row.bytes, row.at));
-        return seqs.at(-1)!;
-      });
-      this.#notify();
-    }
-    return { seqs, rejected };
+    return { seqs: this.enqueuePrepared(rows), rejected };
   }
 
-  #eventRow(event: NewEvent): { type: string; payload: string; bytes: number; at: string } {
+  /**
+   * Checks an event against the protocol and encodes it for enqueuePrepared; throws an OutboxError
+   * naming what is wrong. The proxy's audit trail prepares each exchange's event as the exchange
+   * ends, so the batch written later is SQLite work alone: checking a batch of a few dozen events
+   * at once held the event loop long enough to show in the proxy's added p99 (issue 22).
+   */
+  prepareEvent(event: NewEvent): PreparedEvent {
     const checked = eventSchema.safeParse({ ...event, seq: 1 });
     if (!checked.success) {
       const issue = checked.error.issues[0];
@@ -245,7 +265,46 @@ export class Outbox {
     const payload = JSON.stringify(clean);
     const bytes = Buffer.byteLength(payload);
     if (bytes > MAX_EVENT_BYTES) throw new OutboxError(`event of type "${clean.type}" is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
-    return { type: clean.type, payload, bytes, at: clean.at };
+    return Object.freeze({ [PREPARED]: true as const, type: clean.type, payload, bytes, at: clean.at });
+  }
+
+  /**
+   * Writes prepared events in one transaction, up to INSERT_ROWS_MAX rows per INSERT, and returns
+   * their seqs in order. `alongside` runs inside the same transaction after the rows (the audit
+   * trail's seen-apps counts: one commit for both); it must catch its own errors, or the events roll
+   * back with it.
+   */
+  enqueuePrepared(rows: readonly PreparedEvent[], alongside?: () => void): number[] {
+    for (const row of rows) {
+      if (row[PREPARED] !== true) throw new OutboxError('enqueuePrepared takes only events from prepareEvent');
+    }
+    if (rows.length === 0 && !alongside) return [];
+    const seqs: number[] = [];
+    this.#write(() => {
+      for (let at = 0; at < rows.length; at += INSERT_ROWS_MAX) this.#insertEvents(rows.slice(at, at + INSERT_ROWS_MAX), seqs);
+      alongside?.();
+      return seqs.at(-1) ?? 0;
+    });
+    if (rows.length > 0) this.#notify();
+    return seqs;
+  }
+
+  /**
+   * One INSERT for up to INSERT_ROWS_MAX events. seq is AUTOINCREMENT and this connection holds the
+   * write lock (#write's IMMEDIATE transaction), so the rows take consecutive seqs in VALUES order,
+   * the last one being the last insert rowid.
+   */
+  #insertEvents(rows: readonly PreparedEvent[], seqs: number[]): void {
+    const params: (string | number)[] = [];
+    let bytes = 0;
+    for (const row of rows) {
+      params.push(row.type, row.payload, row.bytes, row.at);
+      bytes += row.bytes;
+    }
+    const last = Number(this.#db.prepare<(string | number)[]>(insertEventsSql(rows.length)).run(...params).lastInsertRowid);
+    for (let i = rows.length - 1; i >= 0; i--) seqs.push(last - i);
+    this.#rows += rows.length;
+    this.#bytes += bytes;
   }
 
   /** Adds an inventory report (the full list of its kind), replacing an unsent older one; returns its seq. */
