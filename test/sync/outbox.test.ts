@@ -52,7 +52,7 @@ describe('outbox', () => {
     expect(seqs).toEqual(Array.from({ length: 150 }, (_, i) => i + 2));
     const stored = rows(store);
     expect(stored.map((r) => r.seq)).toEqual([1, ...seqs]);
-    expect(stored.slice(1).map((r) => JSON.parse(r.payload).at)).toEqual(prepared.map((p) => JSON.parse(p.payload).at));
+    expect(stored.slice(1).map((r) => (JSON.parse(r.payload) as { at: string }).at)).toEqual(prepared.map((p) => (JSON.parse(p.payload) as { at: string }).at));
     expect(outbox.depth()).toEqual({ rows: 151, bytes: stored.reduce((sum, r) => sum + Buffer.byteLength(r.payload), 0) });
     expect(outbox.enqueue(ev('request', 999))).toBe(152);
   });
