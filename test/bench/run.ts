@@ -461,7 +461,7 @@ const MODULES: BenchModule[] = [
     name: 'mcp',
     title: 'MCP inventory on a home with 1,000 project folders',
     issue: 6,
-    limitSeconds: 180,
+    limitSeconds: 240,
     async run() {
       const { benchFullInventory, benchChangeLatency, benchIdleCpu } = await import('./mcp.ts');
       const full = await benchFullInventory(1000, 5);
@@ -473,7 +473,8 @@ const MODULES: BenchModule[] = [
         lines: [
           `full inventory, ${full.servers} servers: p50 ${ms(fullP50, 1)}  max ${ms(Math.max(...full.ms), 1)}  (n=${full.ms.length})`,
           `change to report: p50 ${ms(percentile(latency, 50), 1)}  p95 ${ms(latP95, 1)}  max ${ms(Math.max(...latency), 1)}  (n=${latency.length}; includes the 150 ms debounce)`,
-          `idle 60 s with watchers on: ${idle.cpuMs.toFixed(1)} ms CPU (${idle.cpuPercent.toFixed(3)} % of one core), ${idle.watchedDirs} folders watched, ${idle.inotifyWatches} inotify watches`,
+          `first ${idle.settleSeconds} s after start (the first scan's garbage collected): ${idle.settleCpuMs.toFixed(1)} ms CPU`,
+          `idle 60 s with watchers on after that (a process of its own): ${idle.cpuMs.toFixed(1)} ms CPU (${idle.cpuPercent.toFixed(3)} % of one core), ${idle.watchedDirs} folders watched, ${idle.inotifyWatches} inotify watches`,
         ],
         checks: [
           check('full inventory', '< 2 s', ms(fullP50, 1), Math.max(...full.ms) < 2000),
@@ -481,7 +482,7 @@ const MODULES: BenchModule[] = [
           // The issue says "should be ~0"; 0.1 % of a core is the line drawn here for "~0".
           check('idle CPU with watchers (no polling)', '~0 (read here as < 0.1 % of a core)', `${idle.cpuPercent.toFixed(3)} %`, idle.cpuPercent < 0.1),
         ],
-        notes: ['Idle CPU is the whole benchmark process over 60 s (watchers, timers, GC), not the watcher alone.'],
+        notes: ['Idle CPU is the whole of a process holding only the MCP room with its watches (watchers, timers, GC), over 60 s from 40 s after start() returned (V8 compacts the first scan\'s heap once, ~30 s after it); the benchmark runner\'s own process would add the garbage of the modules before it.'],
       };
     },
   },
