@@ -58,11 +58,16 @@ export async function benchIdentify(options: IdentifyBenchOptions = {}): Promise
   const devNull = openSync('/dev/null', 'r');
   const server = net.createServer();
   try {
+    const started: Promise<unknown>[] = [];
     for (let i = 0; i < sleepers; i++) {
       const child = spawn('sleep', ['600'], { stdio: ['ignore', 'ignore', 'ignore', ...Array<number>(filesPerSleeper).fill(devNull)] });
       child.on('error', () => undefined);
+      started.push(new Promise((resolve) => child.once('spawn', resolve).once('error', resolve)));
       children.push(child);
     }
+    // The processes are running before anything is timed: without waiting, the first few hundred
+    // lookups shared the machine with 500 process start-ups, and each probed the new pids among them.
+    await Promise.all(started);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as net.AddressInfo).port;
     const next = acceptQueue(server);
