@@ -9,6 +9,7 @@ import { ConfigManager, platformSources, type HeimdallConfig } from '../config/i
 import { AppResolver, createProcessResolver } from '../identify/index.ts';
 import { createLogger, type Logger, type LogLevel } from '../lib/logger.ts';
 import { currentPlatform, resolvePaths, type PlatformPaths } from '../lib/platform.ts';
+import { loadMallocAddon } from '../lib/sockdiag-addon.ts';
 import { AGENT_VERSION } from '../lib/version.ts';
 import { LocalApi, platformCallerResolver } from '../localapi/index.ts';
 import { MCP_MIGRATIONS, McpGovernor } from '../mcp/index.ts';
@@ -20,6 +21,7 @@ import { createExchangeAuditor, flushAuditAtExit } from './audit.ts';
 import { Governance } from './governance.ts';
 import { Interception } from './interception.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { MallocTrim } from './malloc-trim.ts';
 import { Metrics } from './metrics.ts';
 import { localApiRoutes } from './local-routes.ts';
 import { personMcpRequest, personRequest } from './request-access.ts';
@@ -170,6 +172,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     policyVersion: () => policy.version(),
     syncConnected: () => sync.status().state === 'connected',
   });
+  // Memory a burst of app connections freed goes back to the OS once the burst is over.
+  const mallocAddon = loadMallocAddon();
+  const mallocTrim = new MallocTrim({ trim: mallocAddon ? () => mallocAddon.mallocTrim() : undefined, logger });
+  lifecycle.add({ name: 'malloc-trim', close: () => mallocTrim.close() });
   const interception = new Interception({
     stateDir: paths.stateDir,
     publicDir: paths.publicDir,
@@ -189,6 +195,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       audit(record);
       metrics.observe(record);
     },
+    activity: mallocTrim,
     gatewaySigner: (onCaCertificate) => new GatewayCaSigner({ sync, permittedHosts: interceptedHosts(), onCaCertificate }),
     logger,
   });
