@@ -7,7 +7,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { MallocTrim } from '../../agent/src/daemon/malloc-trim.ts';
+import vm from 'node:vm';
+import { MallocTrim, collectAllGarbage } from '../../agent/src/daemon/malloc-trim.ts';
 import { ManualClock } from '../../agent/src/lib/clock.ts';
 import { createLogger, silentLogger } from '../../agent/src/lib/logger.ts';
 import type { ClientActivity } from '../../agent/src/intercept/index.ts';
@@ -87,6 +88,16 @@ describe('malloc trim after a connection burst', () => {
     expect(calls()).toBe(2);
   });
 
+  it('collects garbage first, so the closed connections\' native memory has reached malloc when it trims', () => {
+    const clock = new ManualClock();
+    const steps: string[] = [];
+    const trimmer = new MallocTrim({ trim: () => { steps.push('trim'); return true; }, collect: () => steps.push('collect'), clock, logger: silentLogger() });
+    open(trimmer, 1000);
+    close(trimmer, 1000);
+    clock.advance(10_000);
+    expect(steps).toEqual(['collect', 'trim']);
+  });
+
   it('does not trim when the fall is small or most connections are still open', () => {
     const small = build();
     open(small.trimmer, 150);
@@ -132,6 +143,14 @@ describe('malloc trim after a connection burst', () => {
     trimmer.close();
     clock.advance(60_000);
     expect(calls()).toBe(0);
+  });
+});
+
+describe('collectAllGarbage', () => {
+  it('runs V8\'s collection without --expose-gc, and leaves no gc function behind', () => {
+    expect(collectAllGarbage()).toBe(true);
+    expect((globalThis as { gc?: unknown }).gc).toBeUndefined();
+    expect(vm.runInNewContext('typeof gc')).toBe('undefined');
   });
 });
 
