@@ -15,6 +15,12 @@
 //   process name, argv, environment) enters the answer; throws with the errno text on failure.
 // userName(uid) -> string | null: getpwuid_r, so users from NSS (LDAP, sssd) resolve like local ones.
 // openat, renameat, unlinkat: fsat_posix.c (shared with macOS).
+// mallocTrim() -> boolean: glibc's malloc_trim(0), true when it gave memory back to the kernel.
+//   Memory the process frees (a burst of TLS connections closing) stays in glibc's arenas, counted
+//   in RSS, until something trims them; free() only returns the top of a heap. Absent when the
+//   addon is built against another C library (musl has no malloc_trim): callers treat it as unavailable.
+// mallocInfo() -> { arenaBytes, mmapBytes, inUseBytes, freeBytes, releasableBytes }: glibc's
+//   mallinfo2(), for measuring what malloc holds (docs/performance.md). Absent without glibc 2.33.
 #define _GNU_SOURCE  // struct ucred
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +36,9 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <node_api.h>
 
@@ -228,6 +237,40 @@ static napi_value user_name(napi_env env, napi_callback_info info) {
   }
 }
 
+#ifdef __GLIBC__
+static napi_value malloc_trim_fn(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  napi_get_boolean(env, malloc_trim(0) == 1, &out);
+  return out;
+}
+
+#if __GLIBC_PREREQ(2, 33)
+static napi_value malloc_info_fn(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct mallinfo2 mi = mallinfo2();
+  napi_value out;
+  napi_create_object(env, &out);
+  const struct {
+    const char *name;
+    size_t value;
+  } fields[] = {
+      {"arenaBytes", mi.arena},         // obtained with sbrk and mmap'd heaps of the arenas
+      {"mmapBytes", mi.hblkhd},         // large blocks mmap'd one by one (freed straight back)
+      {"inUseBytes", mi.uordblks},      // allocated and not freed
+      {"freeBytes", mi.fordblks},       // freed, kept by malloc (what a trim can return, page-wise)
+      {"releasableBytes", mi.keepcost}, // the free top of the main heap
+  };
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    napi_value v;
+    napi_create_double(env, (double)fields[i].value, &v);
+    napi_set_named_property(env, out, fields[i].name, v);
+  }
+  return out;
+}
+#endif
+#endif
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   static const struct {
     const char *name;
@@ -239,5 +282,21 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     if (napi_set_named_property(env, exports, functions[i].name, fn) != napi_ok) return NULL;
   }
   if (!register_fsat(env, exports)) return NULL;
+#ifdef __GLIBC__
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } glibc_functions[] = {
+      {"mallocTrim", malloc_trim_fn},
+#if __GLIBC_PREREQ(2, 33)
+      {"mallocInfo", malloc_info_fn},
+#endif
+  };
+  for (size_t i = 0; i < sizeof glibc_functions / sizeof glibc_functions[0]; i++) {
+    napi_value fn;
+    if (napi_create_function(env, glibc_functions[i].name, NAPI_AUTO_LENGTH, glibc_functions[i].fn, NULL, &fn) != napi_ok) return NULL;
+    if (napi_set_named_property(env, exports, glibc_functions[i].name, fn) != napi_ok) return NULL;
+  }
+#endif
   return exports;
 }

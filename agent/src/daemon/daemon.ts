@@ -9,6 +9,7 @@ import { ConfigManager, platformSources, type HeimdallConfig } from '../config/i
 import { AppResolver, createProcessResolver } from '../identify/index.ts';
 import { createLogger, type Logger, type LogLevel } from '../lib/logger.ts';
 import { currentPlatform, resolvePaths, type PlatformPaths } from '../lib/platform.ts';
+import { loadMallocAddon } from '../lib/sockdiag-addon.ts';
 import { AGENT_VERSION } from '../lib/version.ts';
 import { LocalApi, platformCallerResolver } from '../localapi/index.ts';
 import { MCP_MIGRATIONS, McpGovernor } from '../mcp/index.ts';
@@ -20,6 +21,7 @@ import { createExchangeAuditor, flushAuditAtExit } from './audit.ts';
 import { Governance } from './governance.ts';
 import { Interception } from './interception.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { MallocTrim, collectAllGarbage, releaseStartupMemory } from './malloc-trim.ts';
 import { Metrics } from './metrics.ts';
 import { localApiRoutes } from './local-routes.ts';
 import { personMcpRequest, personRequest } from './request-access.ts';
@@ -170,6 +172,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     policyVersion: () => policy.version(),
     syncConnected: () => sync.status().state === 'connected',
   });
+  // Memory a burst of app connections freed goes back to the OS once the burst is over.
+  const mallocAddon = loadMallocAddon();
+  const trimMalloc = mallocAddon ? (): boolean => mallocAddon.mallocTrim() : undefined;
+  const mallocTrim = new MallocTrim({ trim: trimMalloc, collect: collectAllGarbage, logger });
+  lifecycle.add({ name: 'malloc-trim', close: () => mallocTrim.close() });
   const interception = new Interception({
     stateDir: paths.stateDir,
     publicDir: paths.publicDir,
@@ -189,6 +196,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       audit(record);
       metrics.observe(record);
     },
+    activity: mallocTrim,
     gatewaySigner: (onCaCertificate) => new GatewayCaSigner({ sync, permittedHosts: interceptedHosts(), onCaCertificate }),
     logger,
   });
@@ -228,11 +236,25 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   // The first inventory reads every user's app configs (a large ~/.claude.json takes seconds): it runs
   // in the background so the proxy and the local API serve at once; `heimdall status` says it is in progress.
   let stopping = false;
+  const syncUpOrTimeout = new Promise<void>((resolve) => {
+    if (sync.status().state === 'connected') return resolve();
+    const timer = setTimeout(done, 5_000).unref();
+    const stopListening = sync.onStateChange((s) => s.state === 'connected' && done());
+    function done(): void {
+      clearTimeout(timer);
+      stopListening();
+      resolve();
+    }
+  });
   void (options.beforeMcpDiscovery?.() ?? Promise.resolve())
     .then(async () => {
       if (stopping) return;
       await mcp.start();
-      if (!stopping) logger.info({ servers: mcp.list().length }, 'MCP discovery complete');
+      if (stopping) return;
+      logger.info({ servers: mcp.list().length }, 'MCP discovery complete');
+      // Start-up's work is done once the sync channel has also come up (or had 5 s to): its memory goes back now, not after a minute idle.
+      await syncUpOrTimeout;
+      if (!stopping) releaseStartupMemory(trimMalloc, logger);
     })
     .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'MCP discovery failed; MCP servers are not governed until the next rescan'));
   lifecycle.add({

@@ -11,6 +11,7 @@ import {
   TargetGuard,
   writeCaBundle,
   type Attribution,
+  type ClientActivity,
   type ExchangeRecord,
   type Governor,
   type ProxyAddress,
@@ -32,6 +33,8 @@ export interface InterceptionOptions {
   governor: Governor;
   getCredential: (attribution: Attribution) => GatewayCredential | undefined;
   onExchangeComplete: (record: ExchangeRecord) => void;
+  /** Told of every proxy's client connections and requests (the daemon's malloc trim). */
+  activity?: ClientActivity;
   /** Builds the gateway-held CA signer (ca_mode gateway). */
   gatewaySigner: (onCaCertificate: (caPem: string) => void) => GatewayCaSigner;
   logger: Logger;
@@ -116,6 +119,7 @@ export class Interception implements Service {
       governor: this.#o.governor,
       getCredential: this.#o.getCredential,
       onExchangeComplete: this.#o.onExchangeComplete,
+      ...(this.#o.activity ? { activity: this.#o.activity } : {}),
       logger,
     });
     try {

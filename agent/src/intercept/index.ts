@@ -4,7 +4,7 @@ import { ProxyServer, type ProxyServerOptions } from './proxy-server.ts';
 
 export { ProxyServer, DEFAULT_CLIENT_TIMEOUTS } from './proxy-server.ts';
 export type {
-  ProxyServerOptions, ProxyAddress, ProxyStats, ListeningAddress, CertificateSource, ClientTimeouts, ExchangeDecision,
+  ProxyServerOptions, ClientActivity, ProxyAddress, ProxyStats, ListeningAddress, CertificateSource, ClientTimeouts, ExchangeDecision,
 } from './proxy-server.ts';
 export { allowAllGovernor, UNGOVERNED, UNDECIDED } from './governor.ts';
 export type {

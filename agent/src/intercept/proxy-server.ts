@@ -51,6 +51,17 @@ export const DEFAULT_CLIENT_TIMEOUTS: ClientTimeouts = {
   tlsHandshakeMs: 15_000,
 };
 
+/**
+ * Told as apps' connections open and close and as their requests arrive: what the daemon watches to
+ * find the quiet after a burst (daemon/malloc-trim.ts). Called on the request path: keep it cheap.
+ */
+export interface ClientActivity {
+  connectionOpened(): void;
+  connectionClosed(): void;
+  /** A request, CONNECT or upgrade arrived from an app. */
+  requestArrived(): void;
+}
+
 export interface ProxyServerOptions {
   /** Takes governed exchanges to the gateway or their origin (and plain-HTTP requests onward). */
   forwarder: Forwarder;
@@ -81,6 +92,7 @@ export interface ProxyServerOptions {
    */
   getCredential(attribution: Attribution): GatewayCredential | undefined | Promise<GatewayCredential | undefined>;
   onExchangeComplete?(record: ExchangeRecord): void;
+  activity?: ClientActivity;
   logger: Logger;
 }
 
@@ -153,6 +165,7 @@ export class ProxyServer {
   readonly #forwarder: Forwarder;
   readonly #guard: TargetGuard;
   readonly #clock: Clock;
+  readonly #activity: ClientActivity | undefined;
   /** Resolved when the last connection closes during a drain. */
   #onEmpty: (() => void) | undefined;
   readonly #clientTimeouts: ClientTimeouts;
@@ -181,6 +194,7 @@ export class ProxyServer {
     this.#forwarder = options.forwarder;
     this.#guard = options.targetGuard ?? new TargetGuard();
     this.#clock = options.clock ?? systemClock;
+    this.#activity = options.activity;
     const httpOptions: http.ServerOptions = {
       maxHeaderSize: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
       headersTimeout: this.#clientTimeouts.headersMs,
@@ -198,11 +212,13 @@ export class ProxyServer {
     // without this a slow client could hold a connection open forever.
     this.#front.emit('listening');
     this.#inner.emit('listening');
-    this.#front.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void this.#onConnect(req, socket as net.Socket, head));
-    this.#front.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => void this.#onFrontRequest(req, res));
-    this.#front.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void this.#onFrontUpgrade(req, socket, head));
-    this.#inner.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => void this.#onInterceptedRequest(req, res));
-    this.#inner.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void this.#onInterceptedUpgrade(req, socket, head));
+    // Every request, CONNECT and upgrade arrives through one of these five listeners.
+    const arrived = this.#activity ? () => this.#activity?.requestArrived() : () => undefined;
+    this.#front.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => { arrived(); void this.#onConnect(req, socket as net.Socket, head); });
+    this.#front.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => { arrived(); void this.#onFrontRequest(req, res); });
+    this.#front.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => { arrived(); void this.#onFrontUpgrade(req, socket, head); });
+    this.#inner.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => { arrived(); void this.#onInterceptedRequest(req, res); });
+    this.#inner.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => { arrived(); void this.#onInterceptedUpgrade(req, socket, head); });
     this.#front.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket));
     this.#inner.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#onClientError(err, socket));
   }
@@ -360,8 +376,10 @@ export class ProxyServer {
     const conn: ClientConnection = { socket, kind: 'http', inFlight: 0 };
     this.#connections.add(conn);
     this.#bySocket.set(socket, conn);
+    this.#activity?.connectionOpened();
     socket.once('close', () => {
       this.#connections.delete(conn);
+      this.#activity?.connectionClosed();
       if (this.#connections.size === 0) this.#onEmpty?.();
     });
     this.#front.emit('connection', socket);

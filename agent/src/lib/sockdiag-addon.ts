@@ -1,5 +1,5 @@
-// The repository's one native addon (agent/native/sockdiag: the sock_diag socket lookup and the
-// peer-credential calls), loaded once per process for every room that uses it: the copy embedded in
+// The repository's one native addon (agent/native/sockdiag: the sock_diag socket lookup, the
+// peer-credential calls and glibc's malloc calls), loaded once per process for every room that uses it: the copy embedded in
 // the single-file executable first, else the one `npm ci` built. Loading it once matters: the
 // embedded copy is written out and dlopen'd on each load.
 import { createRequire } from 'node:module';
@@ -38,4 +38,32 @@ function load(): Record<string, unknown> | undefined {
 export function loadSockdiagAddon(): Record<string, unknown> | undefined {
   loaded ??= { exports: load() };
   return loaded.exports;
+}
+
+/** What glibc's malloc holds, in bytes (mallinfo2, summed over every arena). */
+export interface MallocInfo {
+  /** Obtained from the kernel for the arenas (sbrk and their mmap'd heaps). */
+  arenaBytes: number;
+  /** Large blocks mmap'd one by one; freeing one unmaps it at once. */
+  mmapBytes: number;
+  /** Allocated and not yet freed. */
+  inUseBytes: number;
+  /** Freed and kept by malloc: counted in RSS until reused or trimmed. */
+  freeBytes: number;
+  /** The free top of the main heap, which a plain free() would also return. */
+  releasableBytes: number;
+}
+
+/** glibc's malloc calls in the addon (Linux builds against glibc only; sockdiag.c). */
+export interface MallocAddon {
+  /** malloc_trim(0): gives the pages of freed memory back to the kernel; true when there were some. */
+  mallocTrim(): boolean;
+  /** mallinfo2() (glibc 2.33+), for measuring. */
+  mallocInfo?(): MallocInfo;
+}
+
+/** The addon's malloc calls; undefined when it is not built here or its C library has none (musl, macOS, Windows). */
+export function loadMallocAddon(): MallocAddon | undefined {
+  const addon = loadSockdiagAddon() as Partial<MallocAddon> | undefined;
+  return typeof addon?.mallocTrim === 'function' ? (addon as MallocAddon) : undefined;
 }
