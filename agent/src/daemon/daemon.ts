@@ -175,7 +175,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   // Memory a burst of app connections freed goes back to the OS once the burst is over.
   const mallocAddon = loadMallocAddon();
   const trimMalloc = mallocAddon ? (): boolean => mallocAddon.mallocTrim() : undefined;
-  const mallocTrim = new MallocTrim({ trim: trimMalloc, collect: collectAllGarbage, logger });
+  const mallocTrim = new MallocTrim({ trim: trimMalloc, collect: () => collectAllGarbage('regular'), logger });
   lifecycle.add({ name: 'malloc-trim', close: () => mallocTrim.close() });
   const interception = new Interception({
     stateDir: paths.stateDir,

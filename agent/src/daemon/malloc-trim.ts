@@ -131,19 +131,22 @@ export function releaseStartupMemory(trim: (() => boolean) | undefined, logger: 
 }
 
 /**
- * V8's last-resort collection, as the memory reducer does it: every unreachable object, then the
- * young generation shrunk and the emptied pages unmapped. A plain full collection (`gc()`) frees the
- * objects but keeps the pages (3 of 75 MiB of garbage returned, against 75 with this flavor).
- * `gc` without starting node with --expose-gc: the flag set at run time applies to contexts created
- * after it, so a new vm context carries the function (also in the bundle); it is switched off at once
- * so no later context gets it. False when V8 refused.
+ * A full collection now. `last-resort` is V8's own when memory runs out, as the memory reducer does
+ * it: every unreachable object, then the young generation shrunk and the emptied pages unmapped; a
+ * plain full collection frees the objects but keeps the pages (3 of 75 MiB of garbage returned,
+ * against 75 with the last-resort flavor). The last-resort flavor also drops compiled code, so it is
+ * for start-up only: after a connection burst it left the next minutes' requests running unoptimized
+ * code (the shipped benchmark's CPU per request 1.6x higher after it). `gc` without starting node
+ * with --expose-gc: the flag set at run time applies to contexts created after it, so a new vm
+ * context carries the function (also in the bundle); it is switched off at once so no later context
+ * gets it. False when V8 refused.
  */
-export function collectAllGarbage(): boolean {
+export function collectAllGarbage(flavor: 'regular' | 'last-resort' = 'last-resort'): boolean {
   try {
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as unknown;
     if (typeof gc !== 'function') return false;
-    (gc as (options: object) => void)({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    (gc as (options: object) => void)({ type: 'major', execution: 'sync', flavor });
     return true;
   } catch {
     return false;
