@@ -85,7 +85,7 @@ const REQUEST_BODY = JSON.stringify({ model: 'gpt-bench', messages: [{ role: 'us
 
 // ---- the local upstream -------------------------------------------------------------------------
 
-export interface UpstreamStats { connections: number; cpuMicros: number; rss: number; pid: number }
+export interface UpstreamStats { connections: number; open: number; cpuMicros: number; rss: number; pid: number }
 
 export interface Upstream {
   port: number;
@@ -93,7 +93,7 @@ export interface Upstream {
   caPem: string;
   /** A TCP echo in the upstream's process (startUpstreamProcess only). */
   echoPort?: number;
-  /** TLS connections the upstream accepted so far (the gateway connections a proxy opened), its CPU (µs) and RSS (bytes). */
+  /** TLS connections the upstream accepted so far (the gateway connections a proxy opened) and those still open, its CPU (µs) and RSS (bytes). */
   stats(): Promise<UpstreamStats>;
   close(): void;
 }
@@ -113,6 +113,7 @@ export async function startUpstream(dir: string): Promise<Upstream> {
   const pki = makePki(dir);
   const pairedStreams = new Map<string, http.ServerResponse[]>();
   let connections = 0;
+  let open = 0;
   const server = https.createServer({ cert: pki.cert, key: pki.key, keepAliveTimeout: 120_000 }, (req, res) => {
     req.resume();
     req.on('end', () => {
@@ -169,13 +170,17 @@ export async function startUpstream(dir: string): Promise<Upstream> {
       res.end(REPLY);
     });
   });
-  server.on('secureConnection', () => { connections++; });
+  server.on('secureConnection', (socket: tls.TLSSocket) => {
+    connections++;
+    open++;
+    socket.once('close', () => { open--; });
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as net.AddressInfo).port, caPath: pki.caPath, caPem: pki.caPem,
     stats: () => {
       const cpu = process.cpuUsage();
-      return Promise.resolve({ connections, cpuMicros: cpu.user + cpu.system, rss: process.memoryUsage().rss, pid: process.pid });
+      return Promise.resolve({ connections, open, cpuMicros: cpu.user + cpu.system, rss: process.memoryUsage().rss, pid: process.pid });
     },
     close: () => { server.closeAllConnections(); server.close(); },
   };

@@ -51,6 +51,12 @@ export interface LevelNumbers {
   rssMb: number;
   /** TLS connections the upstream accepted while timed (for the daemon: new gateway connections). */
   newUpstreamConnections: number;
+  /**
+   * Of those, the ones that replaced a connection closed while timed (new minus the growth of the
+   * open count): a pool that grows to a new peak of concurrent requests opens a connection once, a
+   * pool that churns opens one per some number of requests.
+   */
+  replacedUpstreamConnections: number;
 }
 
 export interface IdleMemory {
@@ -158,7 +164,7 @@ async function runLevel(p: PathUnderTest, upstream: Upstream, concurrency: numbe
   const warm = performance.now() + 500;
   await Promise.all(conns.map(async (c) => { for (let n = 0; n < 8 || performance.now() < warm; n++) await c.request('/v1/chat/completions'); }));
   const lat: number[] = [];
-  const connsBefore = (await upstream.stats()).connections;
+  const { connections: connsBefore, open: openBefore } = await upstream.stats();
   const cpuBefore = await p.cpuMicros();
   const t0 = performance.now();
   const until = t0 + seconds * 1000;
@@ -171,7 +177,7 @@ async function runLevel(p: PathUnderTest, upstream: Upstream, concurrency: numbe
   }));
   const elapsed = (performance.now() - t0) / 1000;
   const cpuAfter = await p.cpuMicros();
-  const connsAfter = (await upstream.stats()).connections;
+  const { connections: connsAfter, open: openAfter } = await upstream.stats();
   const rssMb = mib(rssBytes(p.pid()));
   for (const c of conns) c.close();
   await sleep(300); // the closes reach the proxy before the next level opens its connections
@@ -180,6 +186,7 @@ async function runLevel(p: PathUnderTest, upstream: Upstream, concurrency: numbe
     p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99),
     cpuPerRequestUs: (cpuAfter - cpuBefore) / lat.length, rssMb,
     newUpstreamConnections: connsAfter - connsBefore,
+    replacedUpstreamConnections: connsAfter - connsBefore - (openAfter - openBefore),
   };
 }
 
@@ -524,12 +531,12 @@ export function formatShipped(r: ShippedResult): string[] {
       (s.mitmdump ? `;  mitmdump p50 ${f3(s.mitmdump.p50Ms)} ms p99 ${f3(s.mitmdump.p99Ms)} ms` : ''),
     `heimdall added at c=1: p50 ${f3(s.heimdall.p50Ms - s.direct.p50Ms)} ms  p99 ${f3(s.heimdall.p99Ms - s.direct.p99Ms)} ms`,
     '',
-    'growth (closed loops, keep-alive; CPU and RSS of the process in the middle, the upstream\'s own for direct; gw conns = new TLS connections the upstream accepted while timed):',
-    `${'path'.padEnd(9)} ${'c'.padStart(4)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU µs/req'.padStart(10)} ${'RSS MiB'.padStart(8)} ${'gw conns'.padStart(9)} ${'requests'.padStart(8)}`,
+    'growth (closed loops, keep-alive; CPU and RSS of the process in the middle, the upstream\'s own for direct; gw conns = new TLS connections the upstream accepted while timed / of those, replacing one closed while timed):',
+    `${'path'.padEnd(9)} ${'c'.padStart(4)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU µs/req'.padStart(10)} ${'RSS MiB'.padStart(8)} ${'gw conns'.padStart(11)} ${'requests'.padStart(8)}`,
   ];
   for (const [name, rows] of Object.entries<LevelNumbers[]>(r.levels)) {
     for (const l of rows) {
-      lines.push(`${name.padEnd(9)} ${String(l.concurrency).padStart(4)} ${l.reqPerSec.toFixed(0).padStart(7)} ${f3(l.p50Ms).padStart(8)} ${f3(l.p99Ms).padStart(8)} ${l.cpuPerRequestUs.toFixed(0).padStart(10)} ${f1(l.rssMb).padStart(8)} ${String(name === 'mitmdump' ? '-' : l.newUpstreamConnections).padStart(9)} ${String(l.requests).padStart(8)}`);
+      lines.push(`${name.padEnd(9)} ${String(l.concurrency).padStart(4)} ${l.reqPerSec.toFixed(0).padStart(7)} ${f3(l.p50Ms).padStart(8)} ${f3(l.p99Ms).padStart(8)} ${l.cpuPerRequestUs.toFixed(0).padStart(10)} ${f1(l.rssMb).padStart(8)} ${(name === 'mitmdump' ? '-' : `${l.newUpstreamConnections} / ${l.replacedUpstreamConnections}`).padStart(11)} ${String(l.requests).padStart(8)}`);
     }
   }
   lines.push('');
