@@ -46,7 +46,7 @@ describe('outbox', () => {
   it('writes prepared events several to an INSERT, in order, with the seqs the table gave them', () => {
     const { outbox, store } = open();
     outbox.enqueue(ev('request', 0));
-    // 150 = two full INSERTs of 64 and a short one.
+    // 150 = INSERTs of 64, 64, 16, 4, 1 and 1 rows.
     const prepared = Array.from({ length: 150 }, (_, i) => outbox.prepareEvent(ev(i % 2 ? 'block' : 'request', i + 1)));
     const seqs = outbox.enqueuePrepared(prepared);
     expect(seqs).toEqual(Array.from({ length: 150 }, (_, i) => i + 2));

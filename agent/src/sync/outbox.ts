@@ -51,8 +51,12 @@ const DEFAULT_OUTBOX_MAX_ROWS = 100_000;
 const DEFAULT_OUTBOX_MAX_BYTES = 64 * 1024 * 1024;
 /** One audit event is small; a larger one is a bug in the room that made it (no bodies, no blobs). */
 export const MAX_EVENT_BYTES = 16 * 1024;
-/** Events per INSERT statement (4 parameters each, far below SQLite's 32,766). */
-const INSERT_ROWS_MAX = 64;
+/**
+ * Events per INSERT statement, largest first (4 parameters each, far below SQLite's 32,766). A batch
+ * is split greedily into these sizes, so at most four statements of this kind sit in the store's
+ * statement cache instead of one per batch size.
+ */
+const INSERT_ROW_COUNTS = [64, 16, 4, 1] as const;
 const insertEventsSqlBySize = new Map<number, string>();
 function insertEventsSql(rows: number): string {
   let sql = insertEventsSqlBySize.get(rows);
@@ -269,7 +273,7 @@ export class Outbox {
   }
 
   /**
-   * Writes prepared events in one transaction, up to INSERT_ROWS_MAX rows per INSERT, and returns
+   * Writes prepared events in one transaction, up to 64 rows per INSERT, and returns
    * their seqs in order. `alongside` runs inside the same transaction after the rows (the audit
    * trail's seen-apps counts: one commit for both); it must catch its own errors, or the events roll
    * back with it.
@@ -281,7 +285,10 @@ export class Outbox {
     if (rows.length === 0 && !alongside) return [];
     const seqs: number[] = [];
     this.#write(() => {
-      for (let at = 0; at < rows.length; at += INSERT_ROWS_MAX) this.#insertEvents(rows.slice(at, at + INSERT_ROWS_MAX), seqs);
+      let at = 0;
+      for (const count of INSERT_ROW_COUNTS) {
+        for (; rows.length - at >= count; at += count) this.#insertEvents(rows.slice(at, at + count), seqs);
+      }
       alongside?.();
       return seqs.at(-1) ?? 0;
     });
@@ -290,7 +297,7 @@ export class Outbox {
   }
 
   /**
-   * One INSERT for up to INSERT_ROWS_MAX events. seq is AUTOINCREMENT and this connection holds the
+   * One INSERT for up to 64 events. seq is AUTOINCREMENT and this connection holds the
    * write lock (#write's IMMEDIATE transaction), so the rows take consecutive seqs in VALUES order,
    * the last one being the last insert rowid.
    */
