@@ -2,7 +2,7 @@
 // (each holding a few open files, as real processes do). Two cases: a client process already seen
 // (its connections after the first), and a client process never seen (a fresh curl each time, the
 // whole /proc scan). A reused connection costs nothing: the proxy looks up once per connection.
-// Run alone with `node test/bench/identify.ts`; the bench runner calls benchIdentify().
+// Run alone with `node test/bench/identify.ts [--known N]`; the bench runner calls benchIdentify().
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import net from 'node:net';
@@ -126,7 +126,9 @@ function percentile(values: number[], p: number): number {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const r = await benchIdentify();
+  // --known N: more connections from the seen-before process, for a p99 that is not the 3rd of 300.
+  const known = process.argv.indexOf('--known');
+  const r = await benchIdentify(known > 0 ? { knownClientConnections: Number(process.argv[known + 1]) } : {});
   const fmt = (v: number) => `${v.toFixed(3)} ms`;
   const line = (name: string, v: number[]) => console.log(`${name}: p50 ${fmt(percentile(v, 50))}  p99 ${fmt(percentile(v, 99))}  max ${fmt(Math.max(...v))}  (n=${v.length})`);
   console.log(`identification with ${r.processesRunning} extra processes running`);

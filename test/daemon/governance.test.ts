@@ -21,7 +21,7 @@ afterEach(() => {
 });
 
 function identity(exe: string, argv: string[] = [exe]): ProcessIdentity {
-  return { pid: 4242, uid: 1000, user: 'alice', exe, argv, parents: [] };
+  return { pid: 4242, uid: 1000, user: 'alice', exe, argv };
 }
 
 function snapshot(version: number, apps: PolicySnapshot['apps'], pendingAction: 'allow' | 'block' = 'allow'): PolicySnapshot {

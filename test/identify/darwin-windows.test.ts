@@ -67,10 +67,7 @@ describe('macOS parsers', () => {
     expect(darwin.parseLsofExecutables(fixture('darwin/lsof-txt-node.txt')).get(4390)).toBe('/Users/zoë/Applications/Ghostty Nightly.app/Contents/MacOS/ghostty');
   });
 
-  it('walks the parent chain from ps, stopping at launchd and at loops', () => {
-    const parents = darwin.parsePsParents(fixture('darwin/ps-parents.txt'));
-    expect(darwin.walkParents(parents, 4410)).toEqual([4402, 4390, 1]);
-    expect(darwin.walkParents(new Map([[5, 6], [6, 5]]), 5)).toEqual([6]);
+  it('reads argv from ps, one process per line', () => {
     expect(darwin.parsePsArgs(fixture('darwin/ps-args-node.txt')).get(4410)).toEqual(['node', '/Users/zoë/code/ask-claude.mjs', '--model', 'sonnet']);
   });
 
@@ -99,11 +96,10 @@ describe('macOS resolver on fixtures', () => {
     [/lsof -nP -iTCP:52344 /, ok(fixture('darwin/lsof-socket-ipv4.txt'))],
     [/lsof -nP -iTCP:61001 /, ok(fixture('darwin/lsof-socket-ipv6.txt'))],
     [/lsof -nP -iTCP:/, failed('')],
-    [/ps -A -o pid=,ppid=/, ok(fixture('darwin/ps-parents.txt'))],
-    [/lsof .* -p 812,790,1 -d txt/, ok(fixture('darwin/lsof-txt-claude.txt'))],
-    [/lsof .* -p 4410,4402,4390,1 -d txt/, ok(fixture('darwin/lsof-txt-node.txt'))],
-    [/ps -ww -o pid=,args= -p 812,790,1/, ok(fixture('darwin/ps-args-claude.txt'))],
-    [/ps -ww -o pid=,args= -p 4410,/, ok(fixture('darwin/ps-args-node.txt'))],
+    [/lsof .* -p 812 -d txt/, ok(fixture('darwin/lsof-txt-claude.txt'))],
+    [/lsof .* -p 4410 -d txt/, ok(fixture('darwin/lsof-txt-node.txt'))],
+    [/ps -ww -o pid=,args= -p 812$/, ok(fixture('darwin/ps-args-claude.txt'))],
+    [/ps -ww -o pid=,args= -p 4410$/, ok(fixture('darwin/ps-args-node.txt'))],
     // codesign -dv writes what it found to stderr and exits 0.
     [/codesign -dv --verbose=2 .*Claude Helper$/, ok('', fixture('darwin/codesign-claude-helper.txt'))],
     [/codesign --verify --strict .*Claude Helper$/, ok('')],
@@ -111,7 +107,7 @@ describe('macOS resolver on fixtures', () => {
     [/codesign --verify/, ok('')],
   ];
 
-  it('identifies a Claude Desktop helper by its signature, with its parent chain', async () => {
+  it('identifies a Claude Desktop helper by its signature, asking lsof and ps about that one process', async () => {
     const { run, ran } = fixtureRunner(rules);
     const resolver = new DarwinProcessResolver({ run, stamp: () => Promise.resolve('fixed') });
     const identity = await resolver.lookupByLocalPeer({ clientPort: 52344, proxyPort: 8080, clientAddress: '127.0.0.1' });
@@ -124,7 +120,9 @@ describe('macOS resolver on fixtures', () => {
       signingId: 'com.anthropic.claudefordesktop.helper',
       signatureStatus: 'Valid',
     });
-    expect(identity?.parents.map((p) => p.pid)).toEqual([790, 1]);
+    // Nothing reads the whole process table (`ps -A`) or the process's ancestors per connection.
+    expect(ran.filter((l) => /^\/bin\/ps /.test(l))).toEqual(['/bin/ps -ww -o pid=,args= -p 812']);
+    expect(ran.filter((l) => / -d txt /.test(l))).toEqual(['/usr/sbin/lsof -nP -a -p 812 -d txt -F pfn']);
     // The signature is the catalog's proof for Claude Desktop on macOS: the attribution is verified.
     expect(await new AppResolver({ platform: 'darwin' }).resolveApp(identity)).toMatchObject({ appId: 'claude-desktop', matchedBy: 'code-signature', verified: true, proof: 'code-signature' });
     // The signature is cached per file: a second lookup does not run codesign again.
@@ -156,17 +154,24 @@ describe('Windows parsers', () => {
     expect(windows.pickClientPid(windows.parseNetstat(fixture('windows/netstat-ano-de.txt')), { clientPort: 52344, proxyPort: 8080 })).toBe(7788);
   });
 
-  it('parses the CIM process chain, as an array or as PowerShell 5.1 single object', () => {
-    const chain = windows.parseProcessChain(fixture('windows/process-chain-claude-code.json'));
-    expect(chain?.map((p) => p.pid)).toEqual([7788, 6400, 5900]);
-    expect(chain?.[0]).toMatchObject({ exe: 'C:\\Users\\Zoë Ørsted\\.local\\bin\\claude.exe', user: 'CORP\\zoe' });
-    expect(windows.parseProcessChain(fixture('windows/process-chain-python-single.json'))?.[0]?.pid).toBe(9120);
-    expect(windows.parseProcessChain(fixture('windows/process-chain-gone.json'))).toBeUndefined();
-    expect(windows.parseProcessChain('not json')).toBeUndefined();
+  it('parses the CIM process query, as an array or as PowerShell 5.1 single object', () => {
+    const processes = windows.parseProcesses(fixture('windows/process-chain-claude-code.json'));
+    expect(processes?.map((p) => p.pid)).toEqual([7788, 6400, 5900]);
+    expect(processes?.[0]).toMatchObject({ exe: 'C:\\Users\\Zoë Ørsted\\.local\\bin\\claude.exe', user: 'CORP\\zoe' });
+    expect(windows.parseProcesses(fixture('windows/process-chain-python-single.json'))?.[0]?.pid).toBe(9120);
+    expect(windows.parseProcesses(fixture('windows/process-chain-gone.json'))).toBeUndefined();
+    expect(windows.parseProcesses('not json')).toBeUndefined();
+  });
+
+  it('asks CIM for the one process and its owner, not its ancestors', () => {
+    const script = Buffer.from(windows.buildProcessCommand(7788).args.at(-1)!, 'base64').toString('utf16le');
+    expect(script).toContain('-Filter "ProcessId=7788"');
+    expect(script.match(/Get-CimInstance/g)).toHaveLength(1);
+    expect(script).not.toMatch(/\bfor\s*\(/);
   });
 
   it('splits command lines as CommandLineToArgvW does', () => {
-    const [python] = windows.parseProcessChain(fixture('windows/process-chain-python-single.json'))!;
+    const [python] = windows.parseProcesses(fixture('windows/process-chain-python-single.json'))!;
     expect(windows.splitWindowsCommandLine(python!.commandLine!)).toEqual(['python.exe', '-u', 'C:\\Users\\zoe\\My Scripts\\call gemini (v2).py', '--out', 'C:\\Temp Dir\\', '--tag', '"x"']);
     expect(windows.splitWindowsCommandLine('"C:\\Program Files\\x\\a.exe" a""b "c d" e\\\\f')).toEqual(['C:\\Program Files\\x\\a.exe', 'ab', 'c d', 'e\\\\f']);
     expect(windows.splitWindowsCommandLine('  ')).toEqual([]);
@@ -185,7 +190,7 @@ describe('Windows parsers', () => {
     const script = Buffer.from(cmd.args.at(-1)!, 'base64').toString('utf16le');
     expect(cmd.args).toContain('-EncodedCommand');
     expect(script).toContain("-LiteralPath 'C:\\a''; Remove-Item C:\\ -Recurse; ''.exe'");
-    expect(() => windows.buildProcessChainCommand(-1)).toThrow();
+    expect(() => windows.buildProcessCommand(-1)).toThrow();
     expect(windows.buildNetstatCommand()).toEqual({ file: 'netstat.exe', args: ['-ano'] });
   });
 });
@@ -203,7 +208,6 @@ describe('Windows resolver on fixtures', () => {
     const resolver = new WindowsProcessResolver({ run: runnerWith(fixture('windows/process-chain-claude-code.json'), fixture('windows/signature-anthropic.json')), stamp: () => Promise.resolve('fixed') });
     const identity = await resolver.lookupByLocalPeer({ clientPort: 52344, proxyPort: 8080, clientAddress: '127.0.0.1' });
     expect(identity).toMatchObject({ pid: 7788, uid: undefined, user: 'CORP\\zoe', signer: 'Anthropic, PBC', signatureStatus: 'Valid', argv: ['C:\\Users\\Zoë Ørsted\\.local\\bin\\claude.exe', '-p', 'say hi'] });
-    expect(identity?.parents.map((p) => p.pid)).toEqual([6400, 5900]);
     expect(await new AppResolver({ platform: 'win32' }).resolveApp(identity)).toMatchObject({ appId: 'claude-code', matchedBy: 'code-signature', verified: true, proof: 'code-signature' });
   });
 

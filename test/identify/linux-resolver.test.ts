@@ -103,7 +103,6 @@ describe.runIf(isLinux)('Linux process resolver with real clients', () => {
     expect(identity?.argv).toEqual(['curl', '-s', '-m', '20', `http://127.0.0.1:${v4.port}/hello`]);
     expect(identity?.uid).toBe(process.getuid!());
     expect(identity?.user).toBe(execFileSync('id', ['-un'], { encoding: 'utf8' }).trim());
-    expect(identity?.parents[0]?.pid).toBe(process.pid);
     const app = await apps.resolveApp(identity, { userAgent: 'curl/8.5.0' });
     expect(app).toMatchObject({ appId: 'curl', displayName: 'curl', kind: 'cli', matchedBy: 'executable', userAgentAppId: 'curl' });
   });

@@ -16,7 +16,7 @@ import {
 import { appIdSchema } from '../../protocol/index.ts';
 
 function proc(exe: string | undefined, argv: string[], extra: Partial<ProcessIdentity> = {}): ProcessIdentity {
-  return { pid: 100, uid: 501, user: 'zoe', exe, argv, parents: [], ...extra };
+  return { pid: 100, uid: 501, user: 'zoe', exe, argv, ...extra };
 }
 
 const DEV_ID_ANTHROPIC = { signatureStatus: 'Valid', teamId: 'Q6L2SF6YDW' };

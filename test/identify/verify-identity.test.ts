@@ -226,7 +226,7 @@ describe.runIf(isLinux && isRoot)('scripts run by an interpreter', () => {
     script = path.join(pkg, 'dist/index.js');
     writeFileSync(script, '');
   });
-  const who = (argv: string[], exe = node): ProcessIdentity => ({ pid: 1, uid: 1000, user: 'alice', exe, argv, parents: [], sharesFileView: true });
+  const who = (argv: string[], exe = node): ProcessIdentity => ({ pid: 1, uid: 1000, user: 'alice', exe, argv, sharesFileView: true });
 
   it('verifies the package when the interpreter is root’s too', async () => {
     expect(await apps.resolveApp(who(['node', script]))).toMatchObject({ appId: 'gemini-cli', matchedBy: 'interpreter-script', verified: true, proof: 'npm-package' });

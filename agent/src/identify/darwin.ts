@@ -6,8 +6,7 @@ import { silentLogger } from '../lib/logger.ts';
 import { sameAddress } from './addresses.ts';
 import { ExeFactsCache, type FileStamp } from './exe-facts-cache.ts';
 import { runCommand, type CommandRunner } from './run-command.ts';
-import type { ParentProcess, PeerQuery, ProcessIdentity, ProcessResolver } from './types.ts';
-import { PARENT_CHAIN_LIMIT } from './types.ts';
+import type { PeerQuery, ProcessIdentity, ProcessResolver } from './types.ts';
 
 export interface Command {
   file: string;
@@ -131,30 +130,6 @@ export function parseLsofExecutables(text: string): Map<number, string> {
 // ---------------------------------------------------------------------------------------------
 // ps
 
-export function buildPsParentsCommand(): Command {
-  return { file: '/bin/ps', args: ['-A', '-o', 'pid=,ppid='] };
-}
-
-export function parsePsParents(text: string): Map<number, number> {
-  const parents = new Map<number, number>();
-  for (const line of text.split('\n')) {
-    const m = /^\s*(\d+)\s+(\d+)\s*$/.exec(line);
-    if (m) parents.set(Number(m[1]), Number(m[2]));
-  }
-  return parents;
-}
-
-/** pid, parent, grandparent... from a pid -> ppid map, stopping at launchd, a loop or the limit. */
-export function walkParents(parents: ReadonlyMap<number, number>, pid: number, limit = PARENT_CHAIN_LIMIT): number[] {
-  const chain: number[] = [];
-  let current = parents.get(pid);
-  while (current !== undefined && current > 0 && chain.length < limit && !chain.includes(current) && current !== pid) {
-    chain.push(current);
-    current = parents.get(current);
-  }
-  return chain;
-}
-
 export function buildPsArgsCommand(pids: readonly number[]): Command {
   return { file: '/bin/ps', args: ['-ww', '-o', 'pid=,args=', '-p', pids.join(',')] };
 }
@@ -247,22 +222,13 @@ export class DarwinProcessResolver implements ProcessResolver {
       const socketText = await this.#exec(buildLsofSocketCommand(query.clientPort));
       const client = socketText === undefined ? undefined : pickClientProcess(parseLsofFields(socketText), query);
       if (!client) return undefined;
-      const psText = await this.#exec(buildPsParentsCommand());
-      const parentMap = psText === undefined ? new Map<number, number>() : parsePsParents(psText);
-      if (client.ppid !== undefined && !parentMap.has(client.pid)) parentMap.set(client.pid, client.ppid);
-      const chain = walkParents(parentMap, client.pid);
-      const pids = [client.pid, ...chain];
+      const pids = [client.pid];
       const [exeText, argsText] = await Promise.all([this.#exec(buildLsofExecutablesCommand(pids)), this.#exec(buildPsArgsCommand(pids))]);
       const exes = exeText === undefined ? new Map<number, string>() : parseLsofExecutables(exeText);
       const argvs = argsText === undefined ? new Map<number, string[]>() : parsePsArgs(argsText);
       // No executable and no argv: the process ended between lsof and ps.
       if (!exes.has(client.pid) && !argvs.has(client.pid)) return undefined;
       const exe = exes.get(client.pid);
-      const parents: ParentProcess[] = [];
-      for (const pid of chain) {
-        if (!exes.has(pid) && !argvs.has(pid)) break;
-        parents.push({ pid, exe: exes.get(pid), argv: argvs.get(pid) ?? [] });
-      }
       const signature = exe === undefined ? undefined : await this.#signatures.get(exe, () => this.#codeSignature(exe));
       const user = client.login ?? (client.uid === undefined ? undefined : (await this.#exec(buildIdCommand(client.uid)))?.trim());
       return {
@@ -271,7 +237,6 @@ export class DarwinProcessResolver implements ProcessResolver {
         user: user || undefined,
         exe,
         argv: argvs.get(client.pid) ?? [],
-        parents,
         ...(signature && signature.status !== 'Unknown' ? codeIdentityFields(signature) : {}),
       };
     } catch (err) {

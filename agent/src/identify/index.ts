@@ -6,8 +6,7 @@ import { LinuxProcessResolver } from './linux.ts';
 import type { ProcessResolver } from './types.ts';
 import { WindowsProcessResolver } from './windows.ts';
 
-export type { ParentProcess, PeerQuery, ProcessIdentity, ProcessResolver } from './types.ts';
-export { PARENT_CHAIN_LIMIT } from './types.ts';
+export type { PeerQuery, ProcessIdentity, ProcessResolver } from './types.ts';
 export {
   APP_CATALOG,
   APP_KINDS,

@@ -14,8 +14,7 @@ import type { Logger } from '../lib/logger.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { formatIPv6, sameAddress } from './addresses.ts';
 import { runCommand } from './run-command.ts';
-import type { ParentProcess, PeerQuery, ProcessIdentity, ProcessResolver } from './types.ts';
-import { PARENT_CHAIN_LIMIT } from './types.ts';
+import type { PeerQuery, ProcessIdentity, ProcessResolver } from './types.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Pure parsers
@@ -112,13 +111,6 @@ export function parseCmdline(raw: Buffer | string): string[] {
   const parts = text.split('\0');
   if (parts.at(-1) === '') parts.pop();
   return parts;
-}
-
-/** Field 22 of /proc/PID/stat (start time in clock ticks since boot), read after the `(comm)` field. */
-export function parseStartTime(stat: string): string | undefined {
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const value = fields[19];
-  return value !== undefined && /^\d+$/.test(value) ? value : undefined;
 }
 
 /** uid -> name from /etc/passwd text (first entry wins, as getpwuid does). */
@@ -227,8 +219,7 @@ export interface LinuxProcessResolverOptions {
 // Processes that recently held a proxy client socket are scanned first: the same few apps open
 // most connections. Only the scan order is remembered; every answer is verified against the fd.
 const RECENT_HOLDERS_LIMIT = 32;
-// Parent chains and account names are cached: both are read on every new connection otherwise.
-const PARENT_CHAIN_CACHE_LIMIT = 512;
+// Account names are cached: /etc/passwd would be read on every new connection otherwise.
 const USER_NAME_TTL_MS = 60_000;
 // Pids below the newest one tried before listing /proc (a miss costs ~10 us each).
 const YOUNG_PID_WINDOW = 48;
@@ -236,8 +227,6 @@ const YOUNG_PID_WINDOW = 48;
 const NEXT_FDS_TRIED = 3;
 // Descriptors of a recent holder checked (after listing them) before the older young pids.
 const NEWEST_FDS_FIRST = 8;
-// A parent chain is reused for this long while its first process is the same one (same start time).
-const PARENT_CHAIN_TTL_MS = 60_000;
 
 export class LinuxProcessResolver implements ProcessResolver {
   readonly platform = 'linux';
@@ -251,7 +240,6 @@ export class LinuxProcessResolver implements ProcessResolver {
   /** /proc/loadavg's newest pid at the previous lookup: pids above it started since. */
   #lastPidAtLookup: number | undefined;
   readonly #userNames = new Map<number, { name: string | undefined; at: number }>();
-  readonly #chainsByParent = new Map<number, { started: string; parents: ParentProcess[]; at: number }>();
   readonly #loadSockDiag: () => SockDiag | undefined;
   #sockDiag: SockDiag | undefined | null = null; // null: not loaded yet
   #sockDiagFailureLogged = false;
@@ -285,7 +273,6 @@ export class LinuxProcessResolver implements ProcessResolver {
         return undefined;
       }
       this.#remember(holder.pid, holder.fd);
-      const parents = this.#parentsOf(holder.pid, identity.ppid);
       const user = await this.#userName(identity.uid);
       const cwd = tryRead(() => readlinkSync(path.join(this.#proc, String(holder.pid), 'cwd')));
       const sharesFileView = this.#sharesFileView(holder.pid);
@@ -297,7 +284,6 @@ export class LinuxProcessResolver implements ProcessResolver {
         argv: identity.argv,
         ...(cwd === undefined ? {} : { cwd }),
         ...(sharesFileView === undefined ? {} : { sharesFileView }),
-        parents,
       };
     } catch (err) {
       this.#logger.warn({ err, client_port: query.clientPort }, 'process lookup failed; treating the connection as unidentified');
@@ -488,7 +474,7 @@ export class LinuxProcessResolver implements ProcessResolver {
     return undefined;
   }
 
-  #readProcess(pid: number): { uid: number; tgid: number | undefined; ppid: number; exe: string | undefined; argv: string[] } | undefined {
+  #readProcess(pid: number): { uid: number; tgid: number | undefined; exe: string | undefined; argv: string[] } | undefined {
     const base = path.join(this.#proc, String(pid));
     const statusText = tryRead(() => readFileSync(path.join(base, 'status'), 'utf8'));
     const status = statusText === undefined ? undefined : parseProcStatus(statusText);
@@ -497,60 +483,7 @@ export class LinuxProcessResolver implements ProcessResolver {
     // As text: readFileSync's utf8 path reads in C++, where a Buffer read of a procfs file (size 0)
     // allocates 64 KiB chunks and concatenates them in JavaScript (3x the time, and garbage).
     const cmdline = tryRead(() => readFileSync(path.join(base, 'cmdline'), 'utf8'));
-    return { uid: status.effectiveUid, tgid: status.tgid, ppid: status.ppid, exe: exeLink === undefined ? undefined : cleanExeLink(exeLink), argv: cmdline ? parseCmdline(cmdline) : [] };
-  }
-
-  /**
-   * The parent chain of `pid`: the chain of its parent, shared by siblings and checked on every use
-   * (#chainFrom). A per-child shortcut keyed by the child's pid and parent pid is not kept: it could
-   * not see the parent exec another program.
-   */
-  #parentsOf(_pid: number, ppid: number): ParentProcess[] {
-    return this.#chainFrom(ppid);
-  }
-
-  /**
-   * The chain starting at `ppid`, shared by its children: a new process is most often a sibling of
-   * one seen before (each curl a shell starts), and reading a chain costs three reads per ancestor.
-   * The parent's start time proves the pid still names the same process.
-   */
-  #chainFrom(ppid: number): ParentProcess[] {
-    const started = tryRead(() => parseStartTime(readFileSync(path.join(this.#proc, String(ppid), 'stat'), 'utf8')));
-    const cached = this.#chainsByParent.get(ppid);
-    if (cached && started !== undefined && cached.started === started && Date.now() - cached.at < PARENT_CHAIN_TTL_MS && this.#sameProgram(ppid, cached.parents[0])) return cached.parents;
-    const parents = this.#readParents(ppid);
-    if (started !== undefined) {
-      if (this.#chainsByParent.size >= PARENT_CHAIN_CACHE_LIMIT) this.#chainsByParent.delete(this.#chainsByParent.keys().next().value!);
-      this.#chainsByParent.set(ppid, { started, parents, at: Date.now() });
-    }
-    return parents;
-  }
-
-  /**
-   * Whether `pid` still runs the program `seen` recorded. The start time proves the pid was not
-   * reused, but exec keeps pid and start time: a parent that exec'd another program (or the same
-   * interpreter on another script) must not keep its old name in the chain.
-   */
-  #sameProgram(pid: number, seen: ParentProcess | undefined): boolean {
-    if (!seen) return true;
-    const base = path.join(this.#proc, String(pid));
-    const exe = tryRead(() => readlinkSync(path.join(base, 'exe')));
-    if ((exe === undefined ? undefined : cleanExeLink(exe)) !== seen.exe) return false;
-    const cmdline = tryRead(() => readFileSync(path.join(base, 'cmdline'), 'utf8'));
-    const argv = cmdline ? parseCmdline(cmdline) : [];
-    return argv.length === seen.argv.length && argv.every((a, i) => a === seen.argv[i]);
-  }
-
-  #readParents(firstPpid: number): ParentProcess[] {
-    const parents: ParentProcess[] = [];
-    let pid = firstPpid;
-    while (pid > 0 && parents.length < PARENT_CHAIN_LIMIT) {
-      const p = this.#readProcess(pid);
-      if (!p) break;
-      parents.push({ pid, exe: p.exe, argv: p.argv });
-      pid = p.ppid;
-    }
-    return parents;
+    return { uid: status.effectiveUid, tgid: status.tgid, exe: exeLink === undefined ? undefined : cleanExeLink(exeLink), argv: cmdline ? parseCmdline(cmdline) : [] };
   }
 
   /**

@@ -17,13 +17,6 @@ export interface PeerQuery {
   family?: 'IPv4' | 'IPv6';
 }
 
-export interface ParentProcess {
-  pid: number;
-  /** Executable path when it could be read. */
-  exe: string | undefined;
-  argv: string[];
-}
-
 export interface ProcessIdentity {
   pid: number;
   /** Numeric user id (effective); undefined on Windows, which has SIDs instead. */
@@ -42,8 +35,6 @@ export interface ProcessIdentity {
    * Undefined where it was not checked.
    */
   sharesFileView?: boolean;
-  /** Parent, grandparent... nearest first, at most PARENT_CHAIN_LIMIT entries. */
-  parents: ParentProcess[];
   /**
    * Whether the executable's code signature was checked and what it said: `Valid`, `NotSigned`,
    * `AdHoc` (macOS), or Authenticode's status names on Windows (`HashMismatch`, `NotTrusted`...).
@@ -71,5 +62,3 @@ export interface ProcessResolver {
    */
   lookupByLocalPeer(query: PeerQuery): Promise<ProcessIdentity | undefined>;
 }
-
-export const PARENT_CHAIN_LIMIT = 8;

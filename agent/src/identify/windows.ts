@@ -7,7 +7,6 @@ import { sameAddress } from './addresses.ts';
 import { ExeFactsCache, type FileStamp } from './exe-facts-cache.ts';
 import { runCommand, type CommandRunner } from './run-command.ts';
 import type { PeerQuery, ProcessIdentity, ProcessResolver } from './types.ts';
-import { PARENT_CHAIN_LIMIT } from './types.ts';
 
 export interface Command {
   file: string;
@@ -85,21 +84,16 @@ function powershell(script: string): Command {
   };
 }
 
-/** The process, its owner, and its ancestors (stopping where a parent PID was reused by a younger process). */
-export function buildProcessChainCommand(pid: number, limit = PARENT_CHAIN_LIMIT): Command {
+/** The process and its owner, as JSON. */
+export function buildProcessCommand(pid: number): Command {
   if (!Number.isInteger(pid) || pid <= 0) throw new Error(`not a process id: ${pid}`);
   return powershell(
     [
-      `$out=@();$id=${pid};$child=$null`,
-      `for($i=0;$i -le ${limit} -and $id -gt 0;$i++){`,
-      `$p=Get-CimInstance -ClassName Win32_Process -Filter "ProcessId=$id" -ErrorAction SilentlyContinue`,
-      `if(-not $p){break}`,
-      `if($child -and $p.CreationDate -gt $child.CreationDate){break}`,
+      `$p=Get-CimInstance -ClassName Win32_Process -Filter "ProcessId=${pid}" -ErrorAction SilentlyContinue`,
+      `if(-not $p){exit 0}`,
       `$u=$null;$d=$null`,
-      `if($i -eq 0){$o=Invoke-CimMethod -InputObject $p -MethodName GetOwner -ErrorAction SilentlyContinue;if($o){$u=$o.User;$d=$o.Domain}}`,
-      `$out+=[pscustomobject]@{ProcessId=[int]$p.ProcessId;ParentProcessId=[int]$p.ParentProcessId;Name=$p.Name;ExecutablePath=$p.ExecutablePath;CommandLine=$p.CommandLine;User=$u;Domain=$d}`,
-      `$child=$p;$id=$p.ParentProcessId}`,
-      `ConvertTo-Json -InputObject $out -Depth 3 -Compress`,
+      `$o=Invoke-CimMethod -InputObject $p -MethodName GetOwner -ErrorAction SilentlyContinue;if($o){$u=$o.User;$d=$o.Domain}`,
+      `ConvertTo-Json -InputObject @([pscustomobject]@{ProcessId=[int]$p.ProcessId;ParentProcessId=[int]$p.ParentProcessId;Name=$p.Name;ExecutablePath=$p.ExecutablePath;CommandLine=$p.CommandLine;User=$u;Domain=$d}) -Depth 3 -Compress`,
     ].join(';'),
   );
 }
@@ -110,7 +104,7 @@ export interface WindowsProcess {
   name: string | undefined;
   exe: string | undefined;
   commandLine: string | undefined;
-  /** `DOMAIN\user`, for the first process only. */
+  /** `DOMAIN\user`, from the process's owner. */
   user: string | undefined;
 }
 
@@ -124,8 +118,8 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' && v.length > 0 ? v : undefined;
 }
 
-/** Parses the JSON written by buildProcessChainCommand; undefined for empty output (process gone) or garbage. */
-export function parseProcessChain(json: string): WindowsProcess[] | undefined {
+/** Parses the JSON written by buildProcessCommand (an array, or one object as PowerShell 5.1 writes it); undefined for empty output (process gone) or garbage. */
+export function parseProcesses(json: string): WindowsProcess[] | undefined {
   const text = json.replace(/^\uFEFF/, '').trim();
   if (text === '') return undefined;
   let value: unknown;
@@ -321,21 +315,17 @@ export class WindowsProcessResolver implements ProcessResolver {
       if (!table.ok) return undefined;
       const pid = pickClientPid(parseNetstat(table.stdout), query);
       if (pid === undefined) return undefined;
-      const chainCmd = buildProcessChainCommand(pid);
-      const chainOut = await this.#run(chainCmd.file, chainCmd.args, { timeoutMs: 10_000 });
-      const chain = chainOut.ok ? parseProcessChain(chainOut.stdout) : undefined;
-      const self = chain?.[0];
+      const processCmd = buildProcessCommand(pid);
+      const processOut = await this.#run(processCmd.file, processCmd.args, { timeoutMs: 10_000 });
+      const self = processOut.ok ? parseProcesses(processOut.stdout)?.[0] : undefined;
       if (!self || self.pid !== pid) return undefined;
-      const argvOf = (p: { commandLine: string | undefined; exe: string | undefined }): string[] =>
-        p.commandLine !== undefined ? splitWindowsCommandLine(p.commandLine) : p.exe !== undefined ? [p.exe] : [];
       const sig = self.exe === undefined ? undefined : await this.#signatures.get(self.exe, () => this.#signature(self.exe ?? ''));
       return {
         pid,
         uid: undefined,
         user: self.user,
         exe: self.exe,
-        argv: argvOf(self),
-        parents: chain.slice(1, PARENT_CHAIN_LIMIT + 1).map((p) => ({ pid: p.pid, exe: p.exe, argv: argvOf(p) })),
+        argv: self.commandLine !== undefined ? splitWindowsCommandLine(self.commandLine) : self.exe !== undefined ? [self.exe] : [],
         ...(sig && sig.status !== 'Unknown'
           ? { signatureStatus: sig.status, ...(sig.status === 'Valid' && sig.signer ? { signer: sig.signer } : {}), ...(sig.company ? { company: sig.company } : {}) }
           : {}),
