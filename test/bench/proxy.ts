@@ -80,7 +80,7 @@ export interface ProxyBenchResult {
   ratios: { throughputVsDirect: number; throughputVsMitmdump?: number; addedP50VsMitmdump?: number };
 }
 
-const REPLY = JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'x'.repeat(200) } }] });
+export const REPLY = JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'x'.repeat(200) } }] });
 const REQUEST_BODY = JSON.stringify({ model: 'gpt-bench', messages: [{ role: 'user', content: 'y'.repeat(80) }] });
 
 // ---- the local upstream -------------------------------------------------------------------------
@@ -98,13 +98,15 @@ export interface Upstream {
   close(): void;
 }
 
-function makePki(dir: string): { caPath: string; caPem: string; cert: string; key: string } {
+/** A CA and a leaf for `dnsName` (ECDSA P-256, or RSA-2048 as the daemon's own leaves are) made by openssl in `dir`. */
+export function makePki(dir: string, leaf: 'ec-p256' | 'rsa-2048' = 'ec-p256', dnsName = 'localhost'): { caPath: string; caPem: string; cert: string; key: string } {
   const run = (args: string[]): void => { execFileSync('openssl', args, { stdio: 'pipe' }); };
   const p = (f: string): string => path.join(dir, f);
   run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p('ca-key.pem'), '-out', p('ca.pem'), '-days', '2',
     '-subj', '/CN=bench upstream CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
-  fs.writeFileSync(p('ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p('key.pem'), '-out', p('csr.pem'), '-subj', '/CN=localhost']);
+  fs.writeFileSync(p('ext'), `subjectAltName=DNS:${dnsName},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n`);
+  const newKey = leaf === 'rsa-2048' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
+  run(['req', ...newKey, '-nodes', '-keyout', p('key.pem'), '-out', p('csr.pem'), '-subj', `/CN=${dnsName}`]);
   run(['x509', '-req', '-in', p('csr.pem'), '-CA', p('ca.pem'), '-CAkey', p('ca-key.pem'), '-CAcreateserial', '-out', p('cert.pem'), '-days', '1', '-extfile', p('ext')]);
   return { caPath: p('ca.pem'), caPem: fs.readFileSync(p('ca.pem'), 'utf8'), cert: fs.readFileSync(p('cert.pem'), 'utf8'), key: fs.readFileSync(p('key.pem'), 'utf8') };
 }

@@ -11,7 +11,7 @@
 //   - `heimdall exec` and `heimdall env` against a bare `node -e 0` (paired, alternating runs);
 //   - the first request of a fresh process through the proxy against the same request direct.
 // Loopback only. Run alone with `node test/bench/shipped.ts`; the bench runner calls benchShipped().
-import { spawnSync } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { SourceMap } from 'node:module';
 import os from 'node:os';
@@ -72,8 +72,11 @@ export interface ShippedResult {
   bundleStartMb: number;
   sequential: { direct: Latency; heimdall: Latency; mitmdump?: Latency };
   levels: { direct: LevelNumbers[]; heimdall: LevelNumbers[]; mitmdump?: LevelNumbers[] };
-  /** direct: the upstream server's own RSS with the connections made to it. */
-  idle: { heimdall: IdleMemory; mitmdump?: IdleMemory; direct: IdleMemory };
+  /**
+   * direct: the upstream server's own RSS with the connections made to it. nodeTls: a bare Node
+   * server with the daemon's CONNECT and TLS layering and leaf kind (tls-floor-child.ts), Node's floor.
+   */
+  idle: { heimdall: IdleMemory; mitmdump?: IdleMemory; direct: IdleMemory; nodeTls: IdleMemory };
   afterCloseSeconds: number;
   audit: AuditShare | undefined;
   launcher: Launcher;
@@ -403,6 +406,7 @@ export async function benchShipped(options: ShippedOptions = {}): Promise<Shippe
   const bundlePath = await bundleAgent(undefined, { sourcemap: true });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heimdall-bench-shipped-'));
   const upstream = await startUpstreamProcess(dir);
+  const floor = await startTlsFloorProcess(path.join(dir, 'floor'));
   const gw = await startGatewayProcess();
   const withMitm = o.mitmproxy && mitmdumpAvailable();
   if (!withMitm) notes.push('mitmdump is not installed (Debian package `mitmproxy`): its columns are missing');
@@ -434,6 +438,12 @@ export async function benchShipped(options: ShippedOptions = {}): Promise<Shippe
       open: async () => new Conn(await openTls({ port: 443, ca: daemonCa, servername: 'api.openai.com', proxyPort: d.proxyPort, authority: 'api.openai.com:443' }), 'api.openai.com'),
       pid: () => d.child.pid!,
       cpuMicros: () => Promise.resolve(cpuMicrosOfPid(d.child.pid!)),
+    };
+    const nodeTls: PathUnderTest = {
+      name: 'node-tls',
+      open: async () => new Conn(await openTls({ port: 443, ca: floor.caPem, servername: 'api.openai.com', proxyPort: floor.port, authority: 'api.openai.com:443' }), 'api.openai.com'),
+      pid: () => floor.pid,
+      cpuMicros: () => Promise.resolve(cpuMicrosOfPid(floor.pid)),
     };
     const m = mitm;
     const viaMitm: PathUnderTest | undefined = m && {
@@ -471,6 +481,9 @@ export async function benchShipped(options: ShippedOptions = {}): Promise<Shippe
     const heimdallIdle = await holdIdle(heimdall, o.idleConnections);
     const mitmIdle = viaMitm ? await holdIdle(viaMitm, o.idleConnections) : undefined;
     const directIdle = await holdIdle(direct, o.idleConnections);
+    // The floor's process has served only its warm-up, as the daemon had before its idle phase.
+    await sequentialLatency(nodeTls, o.warmupRequests, 1);
+    const nodeTlsIdle = await holdIdle(nodeTls, o.idleConnections);
     const settle = heimdallIdle.closedAt + o.afterCloseSeconds * 1000 - performance.now();
     if (settle > 0) await sleep(settle);
     heimdallIdle.memory.afterCloseMb = mib(rssBytes(d.child.pid!));
@@ -498,7 +511,7 @@ export async function benchShipped(options: ShippedOptions = {}): Promise<Shippe
       bundleStartMb,
       sequential: { direct: seqDirect, heimdall: seqHeimdall, ...(seqMitm ? { mitmdump: seqMitm } : {}) },
       levels,
-      idle: { heimdall: heimdallIdle.memory, ...(mitmIdle ? { mitmdump: mitmIdle.memory } : {}), direct: directIdle.memory },
+      idle: { heimdall: heimdallIdle.memory, ...(mitmIdle ? { mitmdump: mitmIdle.memory } : {}), direct: directIdle.memory, nodeTls: nodeTlsIdle.memory },
       afterCloseSeconds: o.afterCloseSeconds,
       audit,
       launcher: { runs: o.processRuns, trueMs, bareNodeMs, execTrueMs, envMs },
@@ -510,8 +523,20 @@ export async function benchShipped(options: ShippedOptions = {}): Promise<Shippe
     await daemon?.stop();
     await gw.stop();
     upstream.close();
+    floor.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** tls-floor-child.ts in a process of its own; close() ends it. */
+async function startTlsFloorProcess(dir: string): Promise<{ port: number; caPem: string; pid: number; close(): void }> {
+  fs.mkdirSync(dir, { recursive: true });
+  const child = fork(fileURLToPath(new URL('./tls-floor-child.ts', import.meta.url)), [dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--no-warnings'] });
+  const ready = await new Promise<{ port: number; caPem: string }>((resolve, reject) => {
+    child.once('message', (m: { port: number; caPem: string }) => resolve(m));
+    child.once('exit', (code) => reject(new Error(`the TLS floor child exited with ${code}`)));
+  });
+  return { ...ready, pid: child.pid!, close: () => child.disconnect() };
 }
 
 async function upstreamPidOf(upstream: Upstream): Promise<number> {
