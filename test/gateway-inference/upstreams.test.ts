@@ -1,6 +1,7 @@
 // Where requests go and what happens when the upstream fails: upstream Bifrost mode keeps the path
 // and sends the virtual key on; a dead upstream is a 502, a silent one a 504, in the provider shape.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -127,6 +128,122 @@ describe('the answer as it arrives', () => {
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     releaseBody!();
     expect(await res.text()).toContain('"late":true');
+  });
+});
+
+describe('bodies larger than the sockets hold', () => {
+  // The gateway relays both bodies by hand (no pipe()): it must pause the side that sends when the
+  // side that receives is full, and lose nothing. Each reader here starts only once the gateway has
+  // paused its sender; were the pause missing, the gateway would buffer the whole body and the reader
+  // would never be started (the test would time out).
+  it('pauses the client when the upstream does not read, and the upstream when the client does not, byte for byte', async () => {
+    const SIZE = 24 * 2 ** 20;
+    const requestBody = Buffer.alloc(SIZE, 'q');
+    const responseBody = Buffer.alloc(SIZE, 'r');
+    const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    let pausedRequest: () => void = () => {};
+    const requestPaused = new Promise<void>((resolve) => (pausedRequest = resolve));
+    let pausedResponse: () => void = () => {};
+    const responsePaused = new Promise<void>((resolve) => (pausedResponse = resolve));
+    const pause = Reflect.get<http.IncomingMessage, 'pause'>(http.IncomingMessage.prototype, 'pause');
+    const spy = vi.spyOn(http.IncomingMessage.prototype, 'pause').mockImplementation(function (this: http.IncomingMessage) {
+      // The gateway's side of each leg: the client's request as it arrived, the upstream's answer.
+      if (this.url === '/openai/v1/chat/completions') pausedRequest();
+      if ((this as http.IncomingMessage & { req?: http.ClientRequest }).req?.path === '/v1/chat/completions') pausedResponse();
+      return pause.call(this);
+    });
+    cleanups.push(() => {
+      spy.mockRestore();
+      return Promise.resolve();
+    });
+
+    let received: Buffer | undefined;
+    const upstream = http.createServer((req, res) => {
+      void requestPaused.then(() => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          received = Buffer.concat(chunks);
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(SIZE) });
+          res.end(responseBody);
+        });
+      });
+    });
+    const base = await listen(upstream);
+    cleanups.push(() => closeServer(upstream));
+    const gw = await gateway({ providers: { openai: { base_url: base, api_key: 'env.T_OPENAI_KEY' } } });
+
+    const u = new URL(`${gw.url}/openai/v1/chat/completions`);
+    const answer = await new Promise<Buffer>((resolve, reject) => {
+      const req = http.request(
+        { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { authorization: `Bearer ${VK}`, 'content-length': String(SIZE) } },
+        (res) => {
+          void responsePaused.then(() => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve(Buffer.concat(chunks)));
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(requestBody);
+    });
+
+    expect(digest(received!)).toBe(digest(requestBody));
+    expect(digest(answer)).toBe(digest(responseBody));
+    const [e] = await gw.waitForEvents(1);
+    expect(e).toMatchObject({ status: 200, outcome: 'ok', bytesIn: SIZE, bytesOut: SIZE });
+  });
+});
+
+describe('headers on the way through', () => {
+  it('drops hop-by-hop headers and the ones Connection names, both ways, and the provider cookies', async () => {
+    let seen: http.IncomingHttpHeaders | undefined;
+    const upstream = http.createServer((req, res) => {
+      seen = req.headers;
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, [
+          'Content-Type', 'application/json',
+          'Connection', 'keep-alive, X-Up-Hop',
+          'X-Up-Hop', 'a',
+          'X-Up-Kept', 'b',
+          'Set-Cookie', 'session=org-account',
+          'Keep-Alive', 'timeout=99',
+        ]);
+        res.end('{}');
+      });
+    });
+    const base = await listen(upstream);
+    cleanups.push(() => closeServer(upstream));
+    const gw = await gateway({ providers: { openai: { base_url: base, api_key: 'env.T_OPENAI_KEY' } } });
+    const u = new URL(`${gw.url}/openai/v1/chat/completions`);
+    const answer = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: u.hostname,
+          port: u.port,
+          path: u.pathname,
+          method: 'POST',
+          headers: { authorization: `Bearer ${VK}`, connection: 'keep-alive, x-client-hop', 'x-client-hop': '1', 'x-client-kept': '2', te: 'trailers', 'content-length': '2' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res));
+        },
+      );
+      req.on('error', reject);
+      req.end('{}');
+    });
+    expect(seen!['x-client-kept']).toBe('2');
+    expect(seen!['x-client-hop']).toBeUndefined();
+    expect(seen!['te']).toBeUndefined();
+    expect(seen!['authorization']).toBe(`Bearer ${PROVIDER_KEYS.openai}`);
+    expect(answer.headers['x-up-kept']).toBe('b');
+    expect(answer.headers['x-up-hop']).toBeUndefined();
+    expect(answer.headers['set-cookie']).toBeUndefined();
+    expect(answer.headers['keep-alive']).not.toBe('timeout=99');
+    expect(answer.headers['x-heimdall-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
 

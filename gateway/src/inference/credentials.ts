@@ -96,8 +96,12 @@ const HOP_BY_HOP = new Set([
   'transfer-encoding', 'upgrade', 'host', 'http2-settings', 'expect',
 ]);
 
-function connectionListed(headers: IncomingHttpHeaders): Set<string> {
+const NOTHING_LISTED: ReadonlySet<string> = new Set();
+
+function connectionListed(headers: IncomingHttpHeaders): ReadonlySet<string> {
   const v = headers['connection'];
+  // Nearly every request says only keep-alive (or nothing): no header names to drop, nothing to build.
+  if (v === undefined || v === 'keep-alive' || v === 'close') return NOTHING_LISTED;
   const list = (Array.isArray(v) ? v.join(',') : (v ?? '')).split(',').map((s) => s.trim().toLowerCase());
   return new Set(list.filter((s) => s && s !== 'upgrade' && s !== 'close' && s !== 'keep-alive'));
 }
@@ -120,7 +124,8 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, o: UpstreamHeader
   const out: OutgoingHeaders = {};
   const listed = connectionListed(incoming);
   const toBifrost = o.upstream.kind === 'bifrost';
-  for (const [name, value] of Object.entries(incoming)) {
+  for (const name in incoming) {
+    const value = incoming[name];
     if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue;
     // The device token proves the device to this gateway only.
     if (name === 'x-heimdall-device-token' || name === 'x-heimdall-user-token') continue;
@@ -167,22 +172,26 @@ export function upstreamQuery(query: string, o: { provider: ProviderId; direct: 
   return kept.map((p) => p.raw).join('&');
 }
 
-/** Response headers that go back to the client. */
-export function downstreamHeaders(rawHeaders: string[], o: { direct: boolean }): [string, string][] {
-  const out: [string, string][] = [];
-  const listed = new Set<string>();
+/**
+ * Response headers that go back to the client, as a flat name, value, name, value... list (what
+ * `writeHead` takes without copying it again).
+ */
+export function downstreamHeaders(rawHeaders: string[], o: { direct: boolean }): string[] {
+  const out: string[] = [];
+  let listed: Set<string> | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     if (rawHeaders[i]!.toLowerCase() === 'connection') {
+      listed ??= new Set();
       for (const s of rawHeaders[i + 1]!.split(',')) listed.add(s.trim().toLowerCase());
     }
   }
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
     // The provider's cookies are tied to the organisation's account, not to this user.
     if (lower === 'set-cookie' && !o.direct) continue;
-    out.push([name, rawHeaders[i + 1]!]);
+    out.push(name, rawHeaders[i + 1]!);
   }
   return out;
 }

@@ -7,7 +7,7 @@ import type { InferenceTimeouts } from './config.ts';
 import { downstreamHeaders } from './credentials.ts';
 import type { Clock } from '../../../lib/index.ts';
 import { Deadline } from './deadline.ts';
-import { openUpstreamRequest } from './upstream-request.ts';
+import { openUpstreamRequest, type UpstreamTarget } from './upstream-request.ts';
 import type { ErrorKind } from '../../../protocol/index.ts';
 import type { OutgoingHeaders } from './providers.ts';
 
@@ -25,7 +25,7 @@ export interface HttpForwardResult {
 export interface HttpForwardOptions {
   req: IncomingMessage;
   res: ServerResponse;
-  target: URL;
+  target: UpstreamTarget;
   headers: OutgoingHeaders;
   timeouts: InferenceTimeouts;
   /** Runs the connect, headers and idle limits. */
@@ -126,8 +126,8 @@ export function forwardHttp(o: HttpForwardOptions): Promise<HttpForwardResult> {
       connect.clear();
       headers.clear();
       const out = downstreamHeaders(response.rawHeaders, { direct: o.direct });
-      out.push(['x-heimdall-request-id', o.requestId]);
-      res.writeHead(response.statusCode ?? 502, response.statusMessage, out.flat());
+      out.push('x-heimdall-request-id', o.requestId);
+      res.writeHead(response.statusCode ?? 502, response.statusMessage, out);
       // The head leaves with the first body chunk when that came in the same read (a whole JSON
       // answer: one write to the client instead of two); otherwise at the end of this turn, before the
       // first token, so a client waiting on a slow model still sees the answer start.
@@ -136,20 +136,26 @@ export function forwardHttp(o: HttpForwardOptions): Promise<HttpForwardResult> {
         if (!bodyStarted && !res.writableEnded && !res.destroyed) res.flushHeaders();
       });
       idle.reset();
+      // Relayed by hand rather than with pipe(): the same backpressure (pause on a full client socket,
+      // resume on its 'drain') without pipe's five listeners per side and its unpipe bookkeeping.
       response.on('data', (chunk: Buffer) => {
         bodyStarted = true;
         idle.reset();
         o.onResponseChunk(chunk);
+        if (!res.write(chunk)) response.pause();
       });
-      response.on('close', () => clearImmediate(flushHead));
-      response.on('end', () => idle.clear());
+      res.on('drain', () => response.resume());
+      response.on('end', () => {
+        idle.clear();
+        if (!settled) res.end();
+      });
       response.on('error', () => {
         /* reported through 'close' with complete === false */
       });
       response.on('close', () => {
+        clearImmediate(flushHead);
         if (!response.complete && !settled) fail('stream_interrupted', 'upstream_closed', 'bad_gateway', 'the upstream closed the stream early');
       });
-      response.pipe(res);
     });
 
     res.on('close', () => {
@@ -164,14 +170,21 @@ export function forwardHttp(o: HttpForwardOptions): Promise<HttpForwardResult> {
     });
 
     upload.reset();
+    // The request body, relayed the same way (pause on a full upstream socket, resume on its 'drain').
+    // After the exchange settled the rest of the body is read and dropped.
     req.on('data', (chunk: Buffer) => {
+      if (settled) return;
       upload.reset();
       o.onRequestChunk(chunk);
+      if (!upReq.write(chunk)) req.pause();
     });
-    req.on('end', () => upload.clear());
+    upReq.on('drain', () => req.resume());
+    req.on('end', () => {
+      upload.clear();
+      if (!settled) upReq.end();
+    });
     req.on('error', () => {
       /* the client went away; 'close' on res settles it */
     });
-    req.pipe(upReq);
   });
 }

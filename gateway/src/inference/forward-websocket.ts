@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { InferenceTimeouts } from './config.ts';
 import type { Clock } from '../../../lib/index.ts';
 import { Deadline } from './deadline.ts';
-import { openUpstreamRequest } from './upstream-request.ts';
+import { openUpstreamRequest, type UpstreamTarget } from './upstream-request.ts';
 import type { OutgoingHeaders } from './providers.ts';
 
 export interface WebsocketForwardResult {
@@ -24,7 +24,7 @@ export interface WebsocketForwardOptions {
   req: IncomingMessage;
   socket: Duplex;
   head: Buffer;
-  target: URL;
+  target: UpstreamTarget;
   headers: OutgoingHeaders;
   timeouts: InferenceTimeouts;
   /** Runs the connect, headers and idle limits. */

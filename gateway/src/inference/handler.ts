@@ -14,6 +14,7 @@ import { forwardHttp } from './forward-http.ts';
 import { forwardWebsocket, responseHead } from './forward-websocket.ts';
 import { PROVIDERS } from './providers.ts';
 import { matchEndpoint, matchRoute, type RouteMatch, type Transport, unsafePathReason } from './routes.ts';
+import { joinUpstreamTarget } from './upstream-request.ts';
 
 export interface VirtualKeyIdentity {
   keyId: string;
@@ -94,13 +95,6 @@ function splitUrl(url: string | undefined): { path: string; query: string } {
   const u = url ?? '/';
   const q = u.indexOf('?');
   return q < 0 ? { path: u, query: '' } : { path: u.slice(0, q), query: u.slice(q + 1) };
-}
-
-function joinTarget(base: URL, path: string, query: string): URL {
-  const target = new URL(base.href);
-  target.pathname = base.pathname.replace(/\/+$/, '') + path;
-  target.search = query ? `?${query}` : '';
-  return target;
 }
 
 export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHandler {
@@ -292,10 +286,8 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
       }
       const { upstream, direct, virtualKey } = admitted;
       const headers = upstreamHeaders(req.headers, { provider: match.route.provider, upstream, direct, virtualKey, websocket: false, deviceId: event.device, app: event.app });
-      const target =
-        upstream.kind === 'bifrost'
-          ? joinTarget(upstream.bifrostUrl, path, upstreamQuery(query, { provider: match.route.provider, direct, virtualKey }))
-          : joinTarget(upstream.baseUrl, match.rest, upstreamQuery(query, { provider: match.route.provider, direct, virtualKey }));
+      const q = upstreamQuery(query, { provider: match.route.provider, direct, virtualKey });
+      const target = upstream.kind === 'bifrost' ? joinUpstreamTarget(upstream.bifrostUrl, path, q) : joinUpstreamTarget(upstream.baseUrl, match.rest, q);
       const sniffer = new ModelSniffer();
       const result = await forwardHttp({
         req,
@@ -367,7 +359,7 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
       const { upstream, direct, virtualKey } = admitted;
       const headers = upstreamHeaders(req.headers, { provider: match.route.provider, upstream, direct, virtualKey, websocket: true, deviceId: event.device, app: event.app });
       const q = upstreamQuery(query, { provider: match.route.provider, direct, virtualKey });
-      const target = upstream.kind === 'bifrost' ? joinTarget(upstream.bifrostUrl, path, q) : joinTarget(upstream.baseUrl, match.rest, q);
+      const target = upstream.kind === 'bifrost' ? joinUpstreamTarget(upstream.bifrostUrl, path, q) : joinUpstreamTarget(upstream.baseUrl, match.rest, q);
       const result = await forwardWebsocket({ req, socket, head, target, headers, timeouts: deps.providers.timeouts, clock, direct, requestId: event.requestId, sendError });
       event.status = result.status;
       event.outcome = result.outcome;
