@@ -333,6 +333,7 @@ async function profileAudit(d: RunningDaemon, p: PathUnderTest, upstream: Upstre
     await inspector.call('Profiler.start');
     await runLevel(p, upstream, 32, seconds);
     const { profile } = await inspector.call<{ profile: Profile }>('Profiler.stop');
+    if (process.env['HEIMDALL_BENCH_CPUPROFILE']) fs.writeFileSync(process.env['HEIMDALL_BENCH_CPUPROFILE'], JSON.stringify(profile));
     return auditShareOf(profile, map);
   } finally {
     inspector.close();
