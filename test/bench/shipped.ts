@@ -112,6 +112,7 @@ const AUDIT_FILES = [
   'agent/src/policy/seen-apps.ts',
   'agent/src/sync/outbox.ts',
   'agent/src/sync/outbox-recent.ts',
+  'agent/src/sync/event-check.ts',
   'agent/src/sync/outbox-sender.ts',
   'agent/src/store/',
   'protocol/',

@@ -315,3 +315,95 @@ describe('outbox rows kept for the sender', () => {
     again.store.close();
   });
 });
+
+describe('the protocol check at enqueue', () => {
+  /** What the outbox stored for an event before shapes were remembered: the schema's verdict and output. */
+  function reference(event: unknown): string {
+    const checked = eventSchema.safeParse({ ...(event as object), seq: 1 });
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      return `error: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`;
+    }
+    const { seq: _seq, ...clean } = checked.data;
+    return JSON.stringify(clean);
+  }
+
+  function prepared(outbox: Outbox, event: unknown): string {
+    try {
+      return outbox.prepareEvent(event as Parameters<Outbox['prepareEvent']>[0]).payload;
+    } catch (err) {
+      expect(err).toBeInstanceOf(OutboxError);
+      return `error: ${(err as Error).message.replace(/^event of type "[^"]*" is invalid: /, '')}`;
+    }
+  }
+
+  const at = '2026-01-01T00:00:00.000Z';
+  const request = (attrs: Record<string, unknown> = {}, top: Record<string, unknown> = {}) => ({
+    type: 'request', at, app: 'codex', os_user: 'alice',
+    attrs: { host: 'api.openai.com', route: '/openai/v1/responses', decision: 'allow', policy_version: 3, status_code: 200, bytes_in: 10, latency_ms: 1.5, identity: 'verified', ...attrs },
+    ...top,
+  });
+  const proto = JSON.parse('{"__proto__": 1, "a": 2}') as Record<string, unknown>;
+  // Each valid event first, then variants of the same shape (only `at` or a number differs), then
+  // of other shapes: every one must be stored, or refused, exactly as the schema alone would.
+  const corpus: unknown[] = [
+    request(),
+    request({ status_code: 404, bytes_in: 0, latency_ms: 0 }, { at: '2026-12-31T23:59:59.999Z' }),
+    request({ status_code: Number.NaN }),
+    request({ bytes_in: Number.POSITIVE_INFINITY }),
+    request({ latency_ms: Number.NEGATIVE_INFINITY }),
+    request({ bytes_in: -1, latency_ms: 1e308, status_code: -0 }),
+    request({}, { at: 'yesterday' }),
+    request({}, { at: '' }),
+    request({}, { at: 1767225600000 }),
+    request({}, { at: new Date(0) }),
+    request({}, { at: '2026-13-01T00:00:00Z' }),
+    request({}, { at: '2026-01-01T00:00:00+02:00' }),
+    request({ host: 'x'.repeat(4096) }),
+    request({ host: 'x'.repeat(4097) }),
+    request({ 'bad key!': 1 }),
+    request({ nested: { a: 1 } }),
+    request({ list: [1] }),
+    request({ flag: true, none: null }),
+    request({ flag: false, none: null }),
+    request({ flag: 'true', none: null }),
+    request({}, { app: 'Not An App!' }),
+    request({}, { app: undefined, os_user: undefined }),
+    request({}, { os_user: 'u'.repeat(300) }),
+    request({}, { extra: 'dropped?' }),
+    request({}, { attrs: undefined }),
+    request({}, { attrs: [] }),
+    request({}, { attrs: proto }),
+    request(Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, i]))),
+    request(Object.fromEntries(Array.from({ length: 70 }, (_, i) => [`k${i}`, i]))),
+    request({ 0: 1, 10: 2, z: 3 }),
+    request({ 0: 5, 10: Number.NaN, z: 3 }),
+    { type: 'gap', at, attrs: { count: 2 } },
+    { type: 'gap', at, attrs: { count: 0 } },
+    { type: 'gap', at, attrs: { count: 1.5 } },
+    { type: 'Upper', at },
+    { type: 'request', at },
+    { type: 'request', at: 'later' },
+    Object.assign(Object.create(null) as object, request()),
+    'request',
+  ];
+
+  it('stores or refuses every event exactly as the full schema check does, whatever came before', () => {
+    const { outbox } = open();
+    const rng = seeded(7);
+    const order = [...corpus, ...corpus, ...Array.from({ length: 300 }, () => corpus[Math.floor(rng() * corpus.length)])];
+    for (const [i, event] of order.entries()) {
+      expect(prepared(outbox, event), `event ${i % corpus.length}`).toBe(reference(event));
+    }
+  });
+
+  it('runs the full schema once per shape of event, not for each exchange of the same app, user, host and route', () => {
+    const { outbox } = open();
+    const full = vi.spyOn(eventSchema, 'safeParse');
+    for (let i = 0; i < 10; i++) outbox.prepareEvent(request({ status_code: 200 + i, bytes_in: i, latency_ms: i / 10 }, { at: new Date(Date.UTC(2026, 0, 1) + i).toISOString() }));
+    expect(full).toHaveBeenCalledTimes(1);
+    outbox.prepareEvent(request({ route: '/openai/v1/chat/completions' }));
+    expect(full).toHaveBeenCalledTimes(2);
+    full.mockRestore();
+  });
+});

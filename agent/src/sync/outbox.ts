@@ -5,8 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../store/index.ts';
 import type { Logger } from '../lib/logger.ts';
-import { eventSchema, inventoryAppsSchema, inventoryMcpSchema, LIMITS } from '../../../protocol/index.ts';
+import { inventoryAppsSchema, inventoryMcpSchema, LIMITS } from '../../../protocol/index.ts';
 import type { EdgeEvent, InventoryAppsMessage, InventoryMcpMessage } from '../../../protocol/index.ts';
+import { EventChecker } from './event-check.ts';
 import { RecentRows, type RecentRowsLimits } from './outbox-recent.ts';
 
 /** An audit event as a room hands it over; the outbox assigns the seq. */
@@ -186,6 +187,7 @@ export class Outbox {
   #bytes = 0;
   readonly #listeners = new Set<() => void>();
   readonly #recent: RecentRows;
+  readonly #checker = new EventChecker();
   /** The highest seq this outbox assigned, known without a query; undefined until read again. */
   #lastSeq: number | undefined;
   /** The effects of the write transaction in progress. */
@@ -287,19 +289,16 @@ export class Outbox {
    * Checks an event against the protocol and encodes it for enqueuePrepared; throws an OutboxError
    * naming what is wrong. The proxy's audit trail prepares each exchange's event as the exchange
    * ends, so the batch written later is SQLite work alone: checking a batch of a few dozen events
-   * at once held the event loop long enough to show in the proxy's added p99 (issue 22).
+   * at once held the event loop long enough to show in the proxy's added p99 (issue 22). The check
+   * is the protocol's schema, run in full once per shape of event (event-check.ts).
    */
   prepareEvent(event: NewEvent): PreparedEvent {
-    const checked = eventSchema.safeParse({ ...event, seq: 1 });
-    if (!checked.success) {
-      const issue = checked.error.issues[0];
-      throw new OutboxError(`event of type "${String(event.type).slice(0, 64)}" is invalid: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`);
-    }
-    const { seq: _seq, ...clean } = checked.data;
-    const payload = JSON.stringify(clean);
+    const checked = this.#checker.check(event);
+    if (!checked.ok) throw new OutboxError(`event of type "${String(event.type).slice(0, 64)}" is invalid: ${checked.reason}`);
+    const { type, at, payload } = checked.event;
     const bytes = Buffer.byteLength(payload);
-    if (bytes > MAX_EVENT_BYTES) throw new OutboxError(`event of type "${clean.type}" is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
-    return Object.freeze({ [PREPARED]: true as const, type: clean.type, payload, bytes, at: clean.at });
+    if (bytes > MAX_EVENT_BYTES) throw new OutboxError(`event of type "${type}" is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
+    return Object.freeze({ [PREPARED]: true as const, type, payload, bytes, at });
   }
 
   /**
