@@ -407,3 +407,32 @@ describe('the protocol check at enqueue', () => {
     full.mockRestore();
   });
 });
+
+describe('the outbox table', () => {
+  it('indexes only inventory rows: events are written and deleted without an index, reports are still found by kind', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-outbox-'));
+    try {
+      // A store made before the index changed, with rows waiting.
+      const v1 = { ...SYNC_MIGRATIONS, migrations: SYNC_MIGRATIONS.migrations.slice(0, 1) };
+      const old = new Store({ stateDir: dir, logger: silentLogger(), migrations: [v1] });
+      const oldOutbox = new Outbox({ db: old.db, logger: silentLogger() });
+      oldOutbox.enqueue(ev('request', 1));
+      oldOutbox.enqueueInventory({ type: 'inventory.apps', apps: [{ app_id: 'codex' }] });
+      old.close();
+
+      const { store, outbox } = open({ dir });
+      const indexes = store.db.prepare<[], { name: string; sql: string }>("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sync_outbox' AND sql IS NOT NULL").all();
+      expect(indexes.map((i) => i.name)).toEqual(['sync_outbox_reports']);
+      const plan = (sql: string) => store.db.prepare<[string], { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`).all('inventory.apps').map((r) => r.detail).join('; ');
+      expect(plan("SELECT COUNT(*) AS n, SUM(bytes) AS b FROM sync_outbox WHERE kind = ? AND kind <> 'event'")).toMatch(/USING (COVERING )?INDEX sync_outbox_reports/);
+      expect(plan("DELETE FROM sync_outbox WHERE kind = ? AND kind <> 'event'")).toMatch(/USING (COVERING )?INDEX sync_outbox_reports/);
+      const latest = outbox.enqueueInventory({ type: 'inventory.apps', apps: [{ app_id: 'codex' }, { app_id: 'cursor' }] });
+      outbox.enqueue(ev('block', 2));
+      expect(rows(store).map((r) => [r.seq, r.kind])).toEqual([[1, 'event'], [latest, 'inventory.apps'], [latest + 1, 'event']]);
+      expect(outbox.depth().rows).toBe(3);
+      store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
