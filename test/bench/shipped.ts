@@ -114,6 +114,8 @@ const AUDIT_FILES = [
   'agent/src/policy/audit.ts',
   'agent/src/policy/seen-apps.ts',
   'agent/src/sync/outbox.ts',
+  'agent/src/sync/outbox-recent.ts',
+  'agent/src/sync/event-check.ts',
   'agent/src/sync/outbox-sender.ts',
   'agent/src/store/',
   'protocol/',
@@ -336,6 +338,7 @@ async function profileAudit(d: RunningDaemon, p: PathUnderTest, upstream: Upstre
     await inspector.call('Profiler.start');
     await runLevel(p, upstream, 32, seconds);
     const { profile } = await inspector.call<{ profile: Profile }>('Profiler.stop');
+    if (process.env['HEIMDALL_BENCH_CPUPROFILE']) fs.writeFileSync(process.env['HEIMDALL_BENCH_CPUPROFILE'], JSON.stringify(profile));
     return auditShareOf(profile, map);
   } finally {
     inspector.close();

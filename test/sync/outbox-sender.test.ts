@@ -76,6 +76,24 @@ describe('outbox sender', () => {
     expect(seqsOf(link.sent)).toEqual([[1, 2, 3, 4, 5]]);
   });
 
+  it('leaves rows written since the last message for the batching delay when an ack comes, so each delay sends one message', () => {
+    const { parts, outbox, sender, link } = build({ flushDelayMs: 50 });
+    sender.ack({ type: 'ack', outbox_stream: outbox.stream, seq: 0 });
+    for (let i = 0; i < 3; i++) outbox.enqueue(auditEvent(i));
+    parts.clock.advance(50);
+    expect(seqsOf(link.sent)).toEqual([[1, 2, 3]]);
+    // Audit batches keep arriving while the gateway stores the first message; its ack frees the
+    // window but does not send them in a message of their own.
+    outbox.enqueue(auditEvent(3));
+    parts.clock.advance(20);
+    outbox.enqueue(auditEvent(4));
+    sender.ack({ type: 'ack', outbox_stream: outbox.stream, seq: 3 });
+    expect(link.sent).toHaveLength(1);
+    expect(outbox.firstSeq()).toBe(4);
+    parts.clock.advance(30);
+    expect(seqsOf(link.sent)).toEqual([[1, 2, 3], [4, 5]]);
+  });
+
   it('sends the events this run enqueued as they were stored, in one message the protocol accepts', () => {
     const { outbox, sender, link } = build();
     for (let i = 0; i < 3; i++) outbox.enqueue(auditEvent(i));

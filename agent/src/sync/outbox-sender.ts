@@ -32,6 +32,8 @@ interface Session {
   maxMessageBytes: number;
   maxEventsPerBatch: number;
   flushTimer: ClockTimer | undefined;
+  /** The last flush stopped with rows left for want of room (window or socket buffer): an ack sends them at once. */
+  backlog: boolean;
 }
 
 const DEFAULT_FLUSH_DELAY_MS = 50;
@@ -65,6 +67,7 @@ export class OutboxSender {
       maxMessageBytes: LIMITS.maxAgentMessageBytes,
       maxEventsPerBatch: LIMITS.maxEventsPerBatch,
       flushTimer: undefined,
+      backlog: false,
     };
   }
 
@@ -103,7 +106,11 @@ export class OutboxSender {
       // After hello the gateway may already hold more than we sent on this connection.
       s.cursor = Math.max(s.cursor, ack.seq);
     }
-    this.#flush(s);
+    // Rows written since the last message wait for the batching delay (rowsAdded armed it), as if no
+    // ack had come: sending them on each ack made one message, one ack and one outbox DELETE per audit
+    // batch (every 20 ms) instead of one per batching delay (issue 22). Only the first ack, and rows
+    // that were held back for want of room, go at once.
+    if (first || s.backlog) this.#flush(s);
   }
 
   /** New rows in the outbox: send them (and whatever follows within the delay) a moment from now. */
@@ -123,7 +130,12 @@ export class OutboxSender {
   /** Sends outbox rows after the cursor, in seq order, while the in-flight window has room. */
   #flush(s: Session): void {
     const window = this.#o.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
-    while (this.#session === s && !s.link.ended && s.synced && s.inFlight.length < window && s.link.bufferedBytes() < MAX_BUFFERED_BYTES) {
+    s.backlog = false;
+    while (this.#session === s && !s.link.ended && s.synced) {
+      if (s.inFlight.length >= window || s.link.bufferedBytes() >= MAX_BUFFERED_BYTES) {
+        s.backlog = true;
+        return;
+      }
       const rows = this.#o.outbox.pendingAfter(s.cursor, s.maxEventsPerBatch);
       if (rows.length === 0) return;
       const message = this.#nextMessage(s, rows);

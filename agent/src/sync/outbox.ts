@@ -5,8 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../store/index.ts';
 import type { Logger } from '../lib/logger.ts';
-import { eventSchema, inventoryAppsSchema, inventoryMcpSchema, LIMITS } from '../../../protocol/index.ts';
+import { inventoryAppsSchema, inventoryMcpSchema, LIMITS } from '../../../protocol/index.ts';
 import type { EdgeEvent, InventoryAppsMessage, InventoryMcpMessage } from '../../../protocol/index.ts';
+import { EventChecker } from './event-check.ts';
+import { RecentRows, type RecentRowsLimits } from './outbox-recent.ts';
 
 /** An audit event as a room hands it over; the outbox assigns the seq. */
 export type NewEvent = Omit<EdgeEvent, 'seq'>;
@@ -15,13 +17,13 @@ export type NewInventoryReport = Omit<InventoryAppsMessage, 'seq' | 'id'> | Omit
 
 export type OutboxKind = 'event' | 'inventory.apps' | 'inventory.mcp';
 
-/** One row ready to send: `payload` is the event or report without its seq. */
+/** One row ready to send: `payload` is the event or report without its seq. Shared, never changed. */
 export interface OutboxEntry {
-  seq: number;
-  kind: OutboxKind;
-  type: string;
-  payload: string;
-  bytes: number;
+  readonly seq: number;
+  readonly kind: OutboxKind;
+  readonly type: string;
+  readonly payload: string;
+  readonly bytes: number;
 }
 
 export interface OutboxDepth {
@@ -38,6 +40,18 @@ export interface OutboxOptions {
   maxBytes?: number;
   /** Compaction brings the outbox down to this fraction of the caps, so it does not run on every write. */
   lowWater?: number;
+  /** Bounds on the rows kept in memory for the sender after they committed (outbox-recent.ts). */
+  recentRows?: RecentRowsLimits;
+}
+
+/** What one write transaction did to the table, applied to the in-memory copy once it committed. */
+interface WriteEffects {
+  /** Rows inserted with new seqs, in seq order. */
+  rows: OutboxEntry[];
+  /** Kinds whose rows were deleted before the insert (a newer inventory report). */
+  deletedKinds: OutboxKind[];
+  /** Rows up to this seq were replaced by a gap event (compaction); 0 when none. */
+  settledThrough: number;
 }
 
 export class OutboxError extends Error {
@@ -172,6 +186,17 @@ export class Outbox {
   #rows = 0;
   #bytes = 0;
   readonly #listeners = new Set<() => void>();
+  readonly #recent: RecentRows;
+  readonly #checker = new EventChecker();
+  /** The highest seq this outbox assigned, known without a query; undefined until read again. */
+  #lastSeq: number | undefined;
+  /** The effects of the write transaction in progress. */
+  #effects: WriteEffects | undefined;
+  /**
+   * The row and byte counts may be off: a write ran inside someone else's transaction (which may
+   * have rolled back) or another writer added rows. They are counted again before they are used.
+   */
+  #countsStale = false;
   /**
    * Rows with a seq above this were written by this instance, which checked every event against the
    * protocol as it was enqueued (the edge) and built its gap events itself: the sender sends them as
@@ -191,6 +216,7 @@ export class Outbox {
     this.#stream = this.#loadOrCreateStream();
     this.#recount();
     this.checkedAfter = this.lastAssignedSeq();
+    this.#recent = new RecentRows(this.checkedAfter, options.recentRows);
   }
 
   /** The random id of this outbox; seqs are unique within it (a reset store starts a new stream). */
@@ -206,6 +232,12 @@ export class Outbox {
       .prepare("INSERT OR IGNORE INTO sync_state (key, value, updated_at) VALUES ('outbox_stream', ?, ?)")
       .run(`ob-${randomBytes(12).toString('hex')}`, new Date().toISOString());
     return get.get()!.value;
+  }
+
+  #freshCounts(): void {
+    if (!this.#countsStale) return;
+    this.#countsStale = false;
+    this.#recount();
   }
 
   #recount(): void {
@@ -257,19 +289,16 @@ export class Outbox {
    * Checks an event against the protocol and encodes it for enqueuePrepared; throws an OutboxError
    * naming what is wrong. The proxy's audit trail prepares each exchange's event as the exchange
    * ends, so the batch written later is SQLite work alone: checking a batch of a few dozen events
-   * at once held the event loop long enough to show in the proxy's added p99 (issue 22).
+   * at once held the event loop long enough to show in the proxy's added p99 (issue 22). The check
+   * is the protocol's schema, run in full once per shape of event (event-check.ts).
    */
   prepareEvent(event: NewEvent): PreparedEvent {
-    const checked = eventSchema.safeParse({ ...event, seq: 1 });
-    if (!checked.success) {
-      const issue = checked.error.issues[0];
-      throw new OutboxError(`event of type "${String(event.type).slice(0, 64)}" is invalid: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`);
-    }
-    const { seq: _seq, ...clean } = checked.data;
-    const payload = JSON.stringify(clean);
+    const checked = this.#checker.check(event);
+    if (!checked.ok) throw new OutboxError(`event of type "${String(event.type).slice(0, 64)}" is invalid: ${checked.reason}`);
+    const { type, at, payload } = checked.event;
     const bytes = Buffer.byteLength(payload);
-    if (bytes > MAX_EVENT_BYTES) throw new OutboxError(`event of type "${clean.type}" is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
-    return Object.freeze({ [PREPARED]: true as const, type: clean.type, payload, bytes, at: clean.at });
+    if (bytes > MAX_EVENT_BYTES) throw new OutboxError(`event of type "${type}" is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
+    return Object.freeze({ [PREPARED]: true as const, type, payload, bytes, at });
   }
 
   /**
@@ -309,7 +338,11 @@ export class Outbox {
       bytes += row.bytes;
     }
     const last = Number(this.#db.prepare<(string | number)[]>(insertEventsSql(rows.length)).run(...params).lastInsertRowid);
-    for (let i = rows.length - 1; i >= 0; i--) seqs.push(last - i);
+    const first = last - rows.length + 1;
+    rows.forEach((row, i) => {
+      seqs.push(first + i);
+      this.#effects?.rows.push({ seq: first + i, kind: 'event', type: row.type, payload: row.payload, bytes: row.bytes });
+    });
     this.#rows += rows.length;
     this.#bytes += bytes;
   }
@@ -330,9 +363,11 @@ export class Outbox {
     }
     const seq = this.#write(() => {
       const old = this.#db
-        .prepare<[string], { n: number; b: number | null }>('SELECT COUNT(*) AS n, SUM(bytes) AS b FROM sync_outbox WHERE kind = ?')
+        // `kind <> 'event'` lets SQLite use the index of inventory rows (schema.ts).
+        .prepare<[string], { n: number; b: number | null }>("SELECT COUNT(*) AS n, SUM(bytes) AS b FROM sync_outbox WHERE kind = ? AND kind <> 'event'")
         .get(report.type)!;
-      this.#db.prepare('DELETE FROM sync_outbox WHERE kind = ?').run(report.type);
+      this.#db.prepare("DELETE FROM sync_outbox WHERE kind = ? AND kind <> 'event'").run(report.type);
+      if (old.n > 0) this.#effects?.deletedKinds.push(report.type);
       this.#rows -= old.n;
       this.#bytes -= old.b ?? 0;
       return this.#insert(report.type, report.type, payload, bytes, new Date().toISOString());
@@ -343,9 +378,17 @@ export class Outbox {
 
   // Runs `fn` and the cap check in one IMMEDIATE transaction; the in-memory counters are rebuilt from
   // the table if the transaction fails, so they never drift from what was committed.
+  // The in-memory copy of recent rows learns what the transaction did only once it committed; inside
+  // someone else's transaction (which may still roll back) it forgets what it held instead.
   #write(fn: () => number): number {
+    const nested = this.#db.inTransaction;
+    if (!nested) this.#freshCounts();
+    const lastSeqBefore = this.#lastSeq ?? -1;
+    const effects: WriteEffects = { rows: [], deletedKinds: [], settledThrough: 0 };
+    this.#effects = effects;
+    let seq: number;
     try {
-      return this.#db
+      seq = this.#db
         .transaction(() => {
           const seq = fn();
           if (this.#rows > this.#maxRows || this.#bytes > this.#maxBytes) this.#compact();
@@ -355,14 +398,33 @@ export class Outbox {
     } catch (err) {
       this.#recount();
       throw err;
+    } finally {
+      this.#effects = undefined;
     }
+    if (nested) {
+      this.#recent.forget();
+      this.#lastSeq = undefined;
+      this.#countsStale = true;
+      return seq;
+    }
+    for (const kind of effects.deletedKinds) this.#recent.deletedKind(kind);
+    if (this.#recent.committed(effects.rows, lastSeqBefore) === 'anchored' && lastSeqBefore >= 0) {
+      // The new rows did not follow the last seq this outbox knew: another writer added rows.
+      this.#recount();
+    }
+    if (effects.settledThrough > 0) this.#recent.settledThrough(effects.settledThrough);
+    const last = effects.rows.at(-1);
+    if (last) this.#lastSeq = last.seq;
+    return seq;
   }
 
   #insert(kind: OutboxKind, type: string, payload: string, bytes: number, at: string): number {
     const info = this.#db.prepare('INSERT INTO sync_outbox (kind, type, payload, bytes, created_at) VALUES (?, ?, ?, ?, ?)').run(kind, type, payload, bytes, at);
     this.#rows += 1;
     this.#bytes += bytes;
-    return Number(info.lastInsertRowid);
+    const seq = Number(info.lastInsertRowid);
+    this.#effects?.rows.push({ seq, kind, type, payload, bytes });
+    return seq;
   }
 
   /**
@@ -399,6 +461,7 @@ export class Outbox {
     this.#rows -= removedRows;
     this.#bytes -= removedBytes;
     this.#insertGap(summary, after);
+    if (this.#effects) this.#effects.settledThrough = after;
     this.#logger.warn(
       { summarised: summary.count, first_seq: summary.firstSeq, last_seq: summary.lastSeq, max_rows: this.#maxRows, max_bytes: this.#maxBytes },
       'outbox reached its cap (gateway unreachable for long?): oldest audit events summarised into one gap event',
@@ -419,6 +482,8 @@ export class Outbox {
    */
   quarantine(seqs: readonly number[], reason: string): void {
     if (seqs.length === 0) return;
+    const nested = this.#db.inTransaction;
+    if (!nested) this.#freshCounts();
     const removed = this.#db
       .transaction(() => {
         const read = this.#db.prepare<[number], { seq: number; type: string; payload: string; bytes: number; created_at: string }>(
@@ -442,11 +507,14 @@ export class Outbox {
         return summary?.count ?? 0;
       })
       .immediate();
+    if (nested) this.#recent.forget();
+    else this.#recent.settledThrough(seqs.reduce((a, b) => Math.max(a, b), 0));
     this.#logger.error({ seqs: seqs.slice(0, 20), count: removed, reason }, 'outbox rows fail the protocol and cannot be sent; replaced by a gap event');
   }
 
-  /** Rows with seq > `afterSeq`, oldest first, at most `limit`. */
+  /** Rows with seq > `afterSeq`, oldest first, at most `limit`: from memory when this run wrote them all. */
   pendingAfter(afterSeq: number, limit: number): OutboxEntry[] {
+    if (this.#recent.covers(afterSeq)) return this.#recent.after(afterSeq, limit);
     return this.#db
       .prepare<[number, number], OutboxEntry>('SELECT seq, kind, type, payload, bytes FROM sync_outbox WHERE seq > ? ORDER BY seq LIMIT ?')
       .all(afterSeq, limit);
@@ -455,6 +523,27 @@ export class Outbox {
   /** Deletes everything up to and including `seq` (the gateway stored it); returns how many rows went. */
   ack(seq: number): number {
     if (!Number.isSafeInteger(seq) || seq < 1) return 0;
+    if (!this.#db.inTransaction) this.#freshCounts();
+    if (!this.#db.inTransaction && this.#rows === this.#recent.size) {
+      // Every row of the table is in memory: what goes is known without a query, and one DELETE is
+      // its own transaction.
+      const gone = this.#recent.through(seq);
+      if (gone.n > 0) {
+        const changes = this.#db.prepare('DELETE FROM sync_outbox WHERE seq <= ?').run(seq).changes;
+        if (changes !== gone.n) {
+          // Something other than this outbox wrote the table: count again and read it from SQLite.
+          this.#logger.warn({ seq, expected: gone.n, deleted: changes }, 'outbox rows changed behind its back; counting them again');
+          this.#recent.forget();
+          this.#recount();
+          return changes;
+        }
+      }
+      this.#recent.settledThrough(seq);
+      this.#rows -= gone.n;
+      this.#bytes -= gone.bytes;
+      return gone.n;
+    }
+    const nested = this.#db.inTransaction;
     const removed = this.#db
       .transaction(() => {
         const gone = this.#db.prepare<[number], { n: number; b: number | null }>('SELECT COUNT(*) AS n, SUM(bytes) AS b FROM sync_outbox WHERE seq <= ?').get(seq)!;
@@ -462,6 +551,8 @@ export class Outbox {
         return gone;
       })
       .immediate();
+    if (nested) this.#recent.forget();
+    else this.#recent.settledThrough(seq);
     this.#rows -= removed.n;
     this.#bytes -= removed.b ?? 0;
     return removed.n;
@@ -474,10 +565,12 @@ export class Outbox {
 
   /** The highest seq ever handed out by this outbox (0 before the first). An ack above it is bogus. */
   lastAssignedSeq(): number {
-    return this.#db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'sync_outbox'").get()?.seq ?? 0;
+    this.#lastSeq ??= this.#db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'sync_outbox'").get()?.seq ?? 0;
+    return this.#lastSeq;
   }
 
   depth(): OutboxDepth {
+    if (!this.#db.inTransaction) this.#freshCounts();
     return { rows: this.#rows, bytes: this.#bytes };
   }
 }

@@ -29,5 +29,17 @@ export const SYNC_MIGRATIONS: MigrationSet = {
         ) STRICT`);
       },
     },
+    {
+      version: 2,
+      name: 'outbox index on inventory rows only',
+      up: (db) => {
+        // Audit events are most of the outbox's writes (one per governed request, deleted again on
+        // the gateway's ack) and need no index: the cap's compaction walks them in seq order, which
+        // the primary key is. Only inventory rows are looked up by kind. Keeping events out of the
+        // index took ~20% off the CPU of writing and deleting them (issue 22).
+        db.exec('DROP INDEX sync_outbox_kind');
+        db.exec("CREATE INDEX sync_outbox_reports ON sync_outbox (kind) WHERE kind <> 'event'");
+      },
+    },
   ],
 };
