@@ -299,6 +299,36 @@ describe('clients that leave', () => {
   });
 });
 
+describe('pooled upstream connections', () => {
+  it("closes an idle upstream connection before the upstream's announced keep-alive limit runs out", async () => {
+    // A bare HTTP/1.1 upstream that announces `Keep-Alive: timeout=2` and then never closes: only the
+    // gateway can end the connection, and it must, or its next request would race the upstream's close.
+    const closed: Promise<void>[] = [];
+    const s = net.createServer((sock) => {
+      sock.on('error', () => {});
+      closed.push(new Promise((resolve) => sock.once('close', () => resolve())));
+      let buf = '';
+      sock.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const length = Number(/content-length:\s*(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+        if (buf.length < end + 4 + length) return;
+        buf = buf.slice(end + 4 + length);
+        const body = JSON.stringify({ id: 'x', object: 'chat.completion', choices: [] });
+        sock.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nkeep-alive: timeout=2\r\n\r\n${body}`);
+      });
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => s.close(() => r())));
+    const gw = await gateway({ providers: { openai: { base_url: `http://127.0.0.1:${(s.address() as net.AddressInfo).port}`, api_key: 'env.T_OPENAI_KEY' } } });
+    const answer = await postJson(`${gw.url}/openai/v1/chat/completions`, { model: 'x', messages: [] }, { authorization: `Bearer ${VK}` });
+    expect(answer.status).toBe(200);
+    expect(closed).toHaveLength(1);
+    await closed[0];
+  });
+});
+
 describe('upstream Bifrost (bifrost_url)', () => {
   it('forwards the route path unchanged with the virtual key in x-bf-vk', async () => {
     const seen: { url: string; headers: http.IncomingHttpHeaders; body: string }[] = [];

@@ -97,6 +97,9 @@ function splitUrl(url: string | undefined): { path: string; query: string } {
   return q < 0 ? { path: u, query: '' } : { path: u.slice(0, q), query: u.slice(q + 1) };
 }
 
+/** How long a pooled upstream connection may sit idle when the upstream announces no shorter limit. */
+const UPSTREAM_IDLE_SOCKET_MS = 30_000;
+
 export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHandler {
   const log = deps.logger.child({ component: 'inference' });
   const clock = deps.clock ?? systemClock;
@@ -107,10 +110,12 @@ export function createInferenceHandler(deps: InferenceHandlerDeps): InferenceHan
     void exchange.finally(() => inFlight.delete(exchange));
   }
 
-  const agents = {
-    http: new http.Agent({ keepAlive: true, scheduling: 'lifo' }),
-    https: new https.Agent({ keepAlive: true, scheduling: 'lifo' }),
-  };
+  // An idle timeout of the pool's own is what makes Node's agent honour an upstream's `Keep-Alive:
+  // timeout=N` (it then closes a pooled socket a second before the upstream does); without one the
+  // hint is ignored, and a request that takes a socket the upstream is closing at that moment fails
+  // with ECONNRESET (seen in CI against the demo upstream, a Node server that closes after 5 s).
+  const pool = { keepAlive: true, scheduling: 'lifo', timeout: UPSTREAM_IDLE_SOCKET_MS } as const;
+  const agents = { http: new http.Agent(pool), https: new https.Agent(pool) };
 
   const message = (text: string) => `Heimdall gateway: ${text}${deps.supportUrl ? ` Help: ${deps.supportUrl}` : ''}`;
 
