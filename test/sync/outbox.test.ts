@@ -7,6 +7,7 @@ import { silentLogger } from '../../agent/src/lib/logger.ts';
 import { Store } from '../../agent/src/store/index.ts';
 import { MAX_EVENT_BYTES, Outbox, OutboxError, SYNC_MIGRATIONS } from '../../agent/src/sync/index.ts';
 import { eventSchema } from '../../protocol/index.ts';
+import { seededRng } from './agent-harness.ts';
 
 const opened: { store: Store; dir: string }[] = [];
 afterEach(() => {
@@ -215,25 +216,13 @@ function tableAfter(store: Store, after: number, limit: number) {
     .all(after, limit);
 }
 
-/** A seeded [0, 1) source (mulberry32), so the mix of operations is the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('outbox rows kept for the sender', () => {
   it('hands out exactly what the table holds through any mix of writes, acks, the cap, quarantine, rollbacks, other writers and restarts', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'heimdall-outbox-'));
     // Bounds small enough that the copy is trimmed by rows, then by bytes, and overlaps the cap's compaction.
     const limitsBy = [{ maxRows: 1000, maxBytes: 3000 }, { maxRows: 7, maxBytes: 64 * 1024 }];
     let { store, outbox } = open({ dir, maxRows: 40, recentRows: limitsBy[0]! });
-    const rng = seeded(22);
+    const rng = seededRng(22);
     let ms = 0;
     const event = () => ev(rng() < 0.8 ? 'request' : 'block', ms++);
     try {
@@ -390,7 +379,7 @@ describe('the protocol check at enqueue', () => {
 
   it('stores or refuses every event exactly as the full schema check does, whatever came before', () => {
     const { outbox } = open();
-    const rng = seeded(7);
+    const rng = seededRng(7);
     const order = [...corpus, ...corpus, ...Array.from({ length: 300 }, () => corpus[Math.floor(rng() * corpus.length)])];
     for (const [i, event] of order.entries()) {
       expect(prepared(outbox, event), `event ${i % corpus.length}`).toBe(reference(event));
